@@ -1,0 +1,325 @@
+"""The state vector: a customer's feature names, order and normalisation.
+
+Defined once and shared by the simulator and the console. Both keep a `ProfileState` of raw
+counters per customer and update it with the same `record_*` functions from the same kinds of
+event (contact sent, message opened, link clicked, order completed, unsubscribed, consent changed)
+and `advance_days` as time passes; `observation` turns the counters into the normalised vector the
+agents see. The customer's segment is never a feature: an agent must infer it from behaviour.
+
+Counters decay exponentially (a half-life per kind) so that "engagement" means recent engagement
+without storing the event history; contacts in the last 7 / 30 days are exact, kept in 30 daily bins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.catalogue import CHANNELS
+
+N_CHANNELS = len(CHANNELS)
+
+ENGAGEMENT_HALF_LIFE_DAYS = 30.0
+"""Half-life of per-channel contact / open / click counters (engagement rates)."""
+PURCHASE_HALF_LIFE_DAYS = 90.0
+"""Half-life of purchase and revenue counters (frequency and monetary value)."""
+PRESSURE_HALF_LIFE_DAYS = 7.0
+"""Half-life of the contact-pressure counter (the fatigue proxy a marketer can see)."""
+HISTORY_DAYS = 30
+"""Daily bins of contacts kept for the exact 7- and 30-day counts."""
+
+_DAYS_SCALE = np.log1p(365.0)     # recency: log1p(days) / log1p(365), "never" and > 1 year -> 1
+_REVENUE_SCALE = np.log1p(2000.0)  # decayed 90-day revenue
+_ORDER_SCALE = np.log1p(500.0)     # average order value
+_COUNT_SCALE = np.log1p(30.0)      # decayed counts
+_UTC_SCALE = 14.0                  # utc offsets lie in [-12, +14]
+
+# ---------------------------------------------------------------------------------------------
+# names, order, labels
+_PER_CHANNEL = (
+    ("open_rate", "{} open rate (last ~30 days)"),
+    ("click_rate", "{} click rate (last ~30 days)"),
+    ("contacts", "{} contacts (last ~30 days)"),
+    ("days_since_contact", "days since last {} contact"),
+    ("consent", "{} consent given"),
+)
+_GLOBAL = (
+    ("days_since_purchase", "days since last purchase"),
+    ("purchase_frequency", "purchases (last ~90 days)"),
+    ("monetary_value", "revenue (last ~90 days)"),
+    ("average_order_value", "average order value"),
+    ("discount_purchase_share", "share of purchases made with a discount"),
+    ("discount_contact_share", "share of recent contacts that carried a discount"),
+    ("days_since_engagement", "days since last open, click or purchase"),
+    ("contacts_7d", "contacts in the last 7 days"),
+    ("contacts_30d", "contacts in the last 30 days"),
+    ("contact_pressure", "contact pressure (fatigue proxy)"),
+    ("tenure_days", "days since the customer joined"),
+    ("utc_offset", "customer's time zone (utc offset)"),
+)
+_CHANNEL_WORDS = {"email": "email", "sms": "SMS", "push": "push", "call_centre": "call-centre"}
+
+FEATURE_NAMES: tuple[str, ...] = tuple(
+    f"{channel}_{name}" for channel in CHANNELS for name, _ in _PER_CHANNEL
+) + tuple(name for name, _ in _GLOBAL)
+"""Feature names in vector order (stable: models and logged decisions depend on it)."""
+
+N_FEATURES = len(FEATURE_NAMES)
+
+FEATURE_LABELS: dict[str, str] = {
+    **{f"{channel}_{name}": label.format(_CHANNEL_WORDS[channel])
+       for channel in CHANNELS for name, label in _PER_CHANNEL},
+    **dict(_GLOBAL),
+}
+"""Short marketer phrase per feature name (used in explanations)."""
+
+_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def feature_index(name: str) -> int:
+    """Position of feature `name` in the vector."""
+    try:
+        return _INDEX[name]
+    except KeyError:
+        raise KeyError(f"unknown feature {name!r}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the raw counters
+@dataclass
+class ProfileState:
+    """Raw per-customer counters, float arrays with a leading customer axis of length n.
+
+    Everything here is derivable from a customer's events and the passing of time, so the console
+    can keep it per customer (`to_dict` / `from_dict`) and the simulator for N customers at once.
+    Days-since counters are `inf` until the first such event.
+    """
+
+    contacts: np.ndarray             # (n, C) decayed contacts per channel (engagement half-life)
+    opens: np.ndarray                # (n, C) decayed opens per channel
+    clicks: np.ndarray               # (n, C) decayed clicks per channel
+    days_since_contact: np.ndarray   # (n, C)
+    consent: np.ndarray              # (n, C) 1.0 where the customer consented to the channel
+    purchases: np.ndarray            # (n,) decayed orders (purchase half-life)
+    discounted_purchases: np.ndarray  # (n,) decayed orders placed with a discount
+    revenue: np.ndarray              # (n,) decayed net revenue
+    lifetime_purchases: np.ndarray   # (n,)
+    lifetime_revenue: np.ndarray     # (n,)
+    days_since_purchase: np.ndarray  # (n,)
+    days_since_engagement: np.ndarray  # (n,) since last open, click or purchase
+    discount_contacts: np.ndarray    # (n,) decayed contacts that carried a discount
+    contact_pressure: np.ndarray     # (n,) decayed contacts, short half-life
+    recent_contacts: np.ndarray      # (n, HISTORY_DAYS) contacts per day; bin 0 = the current day
+    day_clock: np.ndarray            # (n,) fraction of the current day already elapsed, [0, 1)
+    tenure_days: np.ndarray          # (n,)
+    utc_offset_hours: np.ndarray     # (n,)
+
+    @classmethod
+    def empty(cls, n: int, consent: bool = True, utc_offset_hours: float | np.ndarray = 0.0) -> ProfileState:
+        """n brand-new customers: no history, consent on every channel unless told otherwise."""
+        inf = np.full((n,), np.inf)
+        return cls(
+            contacts=np.zeros((n, N_CHANNELS)), opens=np.zeros((n, N_CHANNELS)),
+            clicks=np.zeros((n, N_CHANNELS)), days_since_contact=np.full((n, N_CHANNELS), np.inf),
+            consent=np.full((n, N_CHANNELS), float(consent)),
+            purchases=np.zeros(n), discounted_purchases=np.zeros(n), revenue=np.zeros(n),
+            lifetime_purchases=np.zeros(n), lifetime_revenue=np.zeros(n),
+            days_since_purchase=inf.copy(), days_since_engagement=inf.copy(),
+            discount_contacts=np.zeros(n), contact_pressure=np.zeros(n),
+            recent_contacts=np.zeros((n, HISTORY_DAYS)), day_clock=np.zeros(n),
+            tenure_days=np.zeros(n),
+            utc_offset_hours=np.broadcast_to(np.asarray(utc_offset_hours, float), (n,)).copy(),
+        )
+
+    def __len__(self) -> int:
+        return int(self.purchases.shape[0])
+
+    def take(self, idx: Any) -> ProfileState:
+        """A copy holding only the customers at `idx` (index array or boolean mask)."""
+        return ProfileState(**{f.name: getattr(self, f.name)[idx].copy() for f in fields(self)})
+
+    def put(self, idx: Any, other: ProfileState) -> None:
+        """Overwrite the customers at `idx` with `other`'s (the simulator's reset of finished ones)."""
+        for f in fields(self):
+            getattr(self, f.name)[idx] = getattr(other, f.name)
+
+    def copy(self) -> ProfileState:
+        return ProfileState(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
+    def to_dict(self) -> dict[str, list]:
+        """JSON-able form (inf is written as None)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name).astype(object)
+            value[~np.isfinite(getattr(self, f.name))] = None
+            out[f.name] = value.tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list]) -> ProfileState:
+        missing = {f.name for f in fields(cls)} - set(data)
+        if missing:
+            raise ValueError(f"profile state lacks {sorted(missing)}")
+        arrays = {}
+        for f in fields(cls):
+            value = np.array(data[f.name], dtype=object)
+            value[value == None] = np.inf  # noqa: E711 (element-wise comparison)
+            arrays[f.name] = value.astype(np.float64)
+        return cls(**arrays)
+
+
+# ---------------------------------------------------------------------------------------------
+# updates from events (vectorised; the console calls them with n = 1)
+def _decay(days: float | np.ndarray, half_life: float) -> float | np.ndarray:
+    return np.power(0.5, np.asarray(days, dtype=np.float64) / half_life)
+
+
+def advance_days(state: ProfileState, days: float | np.ndarray) -> None:
+    """Let `days` pass (scalar or (n,)): counters decay, recency grows, daily bins shift."""
+    days = np.asarray(days, dtype=np.float64)
+    if np.any(days < 0) or not np.all(np.isfinite(days)):
+        raise ValueError("days must be finite and >= 0")
+    col = days[..., None] if days.ndim else days
+    engagement = _decay(col, ENGAGEMENT_HALF_LIFE_DAYS)
+    state.contacts *= engagement
+    state.opens *= engagement
+    state.clicks *= engagement
+    state.days_since_contact += col
+    purchase = _decay(days, PURCHASE_HALF_LIFE_DAYS)
+    state.purchases *= purchase
+    state.discounted_purchases *= purchase
+    state.revenue *= purchase
+    state.discount_contacts *= _decay(days, ENGAGEMENT_HALF_LIFE_DAYS)
+    state.contact_pressure *= _decay(days, PRESSURE_HALF_LIFE_DAYS)
+    state.days_since_purchase += days
+    state.days_since_engagement += days
+    state.tenure_days += days
+    # shift the daily contact bins by the number of midnights crossed
+    clock = state.day_clock + days
+    shift = np.floor(clock)
+    state.day_clock[:] = clock - shift
+    shift = shift.astype(np.int64)
+    if shift.size and shift.min() == shift.max():  # the simulator's case: everyone moves together
+        s = int(min(shift.flat[0], HISTORY_DAYS))
+        if s:
+            state.recent_contacts[:, s:] = state.recent_contacts[:, : HISTORY_DAYS - s].copy()
+            state.recent_contacts[:, :s] = 0.0
+    elif shift.size:
+        src = np.arange(HISTORY_DAYS)[None, :] - shift[:, None]
+        moved = np.take_along_axis(state.recent_contacts, np.clip(src, 0, HISTORY_DAYS - 1), axis=1)
+        state.recent_contacts[:] = np.where(src >= 0, moved, 0.0)
+
+
+def record_contact(state: ProfileState, rows: Any, channel_idx: Any, discounted: Any = False) -> None:
+    """A message went out on channel `channel_idx` (index into CHANNELS) to customers `rows`."""
+    rows, channel_idx = _rows_channels(state, rows, channel_idx)
+    np.add.at(state.contacts, (rows, channel_idx), 1.0)
+    state.days_since_contact[rows, channel_idx] = 0.0
+    np.add.at(state.contact_pressure, rows, 1.0)
+    np.add.at(state.recent_contacts[:, 0], rows, 1.0)
+    np.add.at(state.discount_contacts, rows, np.broadcast_to(np.asarray(discounted, float), rows.shape))
+
+
+def record_open(state: ProfileState, rows: Any, channel_idx: Any) -> None:
+    """The customers at `rows` opened (or, for a call, answered) a message on `channel_idx`."""
+    rows, channel_idx = _rows_channels(state, rows, channel_idx)
+    np.add.at(state.opens, (rows, channel_idx), 1.0)
+    state.days_since_engagement[rows] = 0.0
+
+
+def record_click(state: ProfileState, rows: Any, channel_idx: Any) -> None:
+    """The customers at `rows` clicked through a message on `channel_idx`."""
+    rows, channel_idx = _rows_channels(state, rows, channel_idx)
+    np.add.at(state.clicks, (rows, channel_idx), 1.0)
+    state.days_since_engagement[rows] = 0.0
+
+
+def record_purchase(state: ProfileState, rows: Any, net_revenue: Any, discounted: Any = False) -> None:
+    """The customers at `rows` completed an order worth `net_revenue` (after any discount)."""
+    rows = _rows(state, rows)
+    net = np.broadcast_to(np.asarray(net_revenue, dtype=np.float64), rows.shape)
+    if np.any(~np.isfinite(net)) or np.any(net < 0):
+        raise ValueError("net_revenue must be finite and >= 0")
+    np.add.at(state.purchases, rows, 1.0)
+    np.add.at(state.lifetime_purchases, rows, 1.0)
+    np.add.at(state.revenue, rows, net)
+    np.add.at(state.lifetime_revenue, rows, net)
+    np.add.at(state.discounted_purchases, rows,
+              np.broadcast_to(np.asarray(discounted, float), rows.shape))
+    state.days_since_purchase[rows] = 0.0
+    state.days_since_engagement[rows] = 0.0
+
+
+def record_unsubscribe(state: ProfileState, rows: Any, channel_idx: Any) -> None:
+    """The customers at `rows` unsubscribed from `channel_idx`: consent is withdrawn."""
+    set_consent(state, rows, channel_idx, False)
+
+
+def set_consent(state: ProfileState, rows: Any, channel_idx: Any, granted: Any) -> None:
+    """Consent on `channel_idx` became `granted` for the customers at `rows`."""
+    rows, channel_idx = _rows_channels(state, rows, channel_idx)
+    state.consent[rows, channel_idx] = np.asarray(granted, dtype=np.float64)
+
+
+def _rows(state: ProfileState, rows: Any) -> np.ndarray:
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        rows = np.flatnonzero(rows)
+    rows = np.atleast_1d(rows).astype(np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= len(state)):
+        raise IndexError(f"rows out of range for {len(state)} customers")
+    return rows
+
+
+def _rows_channels(state: ProfileState, rows: Any, channel_idx: Any) -> tuple[np.ndarray, np.ndarray]:
+    rows = _rows(state, rows)
+    channel_idx = np.broadcast_to(np.asarray(channel_idx, dtype=np.int64), rows.shape)
+    if channel_idx.size and (channel_idx.min() < 0 or channel_idx.max() >= N_CHANNELS):
+        raise ValueError(f"channel_idx must index CHANNELS {CHANNELS}")
+    return rows, channel_idx
+
+
+# ---------------------------------------------------------------------------------------------
+# the vector
+def _log_scale(x: np.ndarray, scale: float) -> np.ndarray:
+    return np.clip(np.log1p(np.maximum(x, 0.0)) / scale, 0.0, 1.0)
+
+
+def observation(state: ProfileState) -> np.ndarray:
+    """(n, N_FEATURES) float32 in [0, 1] (utc offset in [-1, 1]), in FEATURE_NAMES order."""
+    n = len(state)
+    out = np.empty((n, N_FEATURES), dtype=np.float32)
+    per_channel = out[:, : N_CHANNELS * len(_PER_CHANNEL)].reshape(n, N_CHANNELS, len(_PER_CHANNEL))
+    # rates shrink towards 0 when there were few contacts: +1 in the denominator
+    denominator = state.contacts + 1.0
+    per_channel[:, :, 0] = np.minimum(state.opens / denominator, 1.0)
+    per_channel[:, :, 1] = np.minimum(state.clicks / denominator, 1.0)
+    per_channel[:, :, 2] = _log_scale(state.contacts, _COUNT_SCALE)
+    per_channel[:, :, 3] = _log_scale(np.minimum(state.days_since_contact, 1e6), _DAYS_SCALE)
+    per_channel[:, :, 4] = state.consent
+    g = N_CHANNELS * len(_PER_CHANNEL)
+    total_contacts = state.contacts.sum(axis=1)
+    out[:, g + 0] = _log_scale(np.minimum(state.days_since_purchase, 1e6), _DAYS_SCALE)
+    out[:, g + 1] = _log_scale(state.purchases, _COUNT_SCALE)
+    out[:, g + 2] = _log_scale(state.revenue, _REVENUE_SCALE)
+    out[:, g + 3] = _log_scale(state.lifetime_revenue / np.maximum(state.lifetime_purchases, 1.0),
+                               _ORDER_SCALE)
+    out[:, g + 4] = np.minimum(state.discounted_purchases / (state.purchases + 1.0), 1.0)
+    out[:, g + 5] = np.minimum(state.discount_contacts / (total_contacts + 1.0), 1.0)
+    out[:, g + 6] = _log_scale(np.minimum(state.days_since_engagement, 1e6), _DAYS_SCALE)
+    out[:, g + 7] = np.minimum(state.recent_contacts[:, :7].sum(axis=1) / 7.0, 1.0)
+    out[:, g + 8] = np.minimum(state.recent_contacts.sum(axis=1) / 30.0, 1.0)
+    out[:, g + 9] = _log_scale(state.contact_pressure, _COUNT_SCALE)
+    out[:, g + 10] = np.minimum(state.tenure_days / 365.0, 1.0)
+    out[:, g + 11] = np.clip(state.utc_offset_hours / _UTC_SCALE, -1.0, 1.0)
+    return out
+
+
+def observation_space() -> gym.spaces.Box:
+    """The single-customer observation space (utc offset is the one feature below 0)."""
+    low = np.zeros(N_FEATURES, dtype=np.float32)
+    low[feature_index("utc_offset")] = -1.0
+    return gym.spaces.Box(low=low, high=np.ones(N_FEATURES, dtype=np.float32), dtype=np.float32)
