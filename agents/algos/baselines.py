@@ -1,0 +1,314 @@
+"""Baselines that learn nothing: a uniformly random policy and the rules a marketer writes today.
+
+`rule_based` is the yardstick of the benchmark (the uplift of every learner is measured against it)
+and the console's default control policy for the holdout group, so its rules read like a CRM
+playbook and it can say which rule fired for each customer (`rule_fired`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.catalogue import (
+    CHANNELS,
+    OFFERS,
+    WINDOW_NAMES,
+    Catalogue,
+    CatalogueAction,
+    default_catalogue,
+)
+from agents.common.masking import greedy_probabilities, sample_from, uniform_over_mask
+
+# ----------------------------------------------------------------------------- random
+
+
+@dataclass
+class RandomPolicyConfig:
+    """The random policy has no hyper-parameters."""
+
+
+class RandomPolicy(Agent):
+    """Uniformly random over each customer's allowed actions: the floor every learner must beat.
+
+    `act` always samples (also with ``deterministic=True``): a "deterministic" random policy would
+    silently become "always the first allowed action". `fit` learns nothing and steps no env.
+
+    :param observation_space: single-customer feature space (1-D Box)
+    :param action_space: the catalogue's actions (Discrete)
+    :param seed: seeds the draws
+    """
+
+    name = "random"
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0):
+        super().__init__(observation_space, action_space, seed=seed)
+        self.config = RandomPolicyConfig()
+
+    def scores(self, obs: np.ndarray) -> np.ndarray:
+        """No preference: zeros, (n, A)."""
+        return np.zeros((self._check_obs(obs).shape[0], self.n_actions))
+
+    def _probabilities(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return uniform_over_mask(mask)
+
+    def act(self, obs: np.ndarray, action_mask: Any = None, deterministic: bool = True) -> np.ndarray:
+        return sample_from(self.action_probabilities(obs, action_mask), self.rng)
+
+    def _fit(self, env: gym.Env | gym.vector.VectorEnv, total_steps: int,
+             report: TrainingReport, callback: ProgressCallback | None) -> None:
+        """Nothing to learn."""
+
+
+# ----------------------------------------------------------------------------- rule-based
+
+RULES: tuple[str, ...] = ("win_back_discount", "engaged_sms", "weekly_email", "no_contact")
+"""Rule names in priority order; `rule_fired` returns one per customer."""
+
+RULE_LABELS: dict[str, str] = {
+    "win_back_discount": "discount to an at-risk customer (long since last purchase or engagement)",
+    "engaged_sms": "SMS to an engaged customer (recent clicks)",
+    "weekly_email": "weekly email to everyone",
+    "no_contact": "no contact (nothing due, or every due message blocked by the contact rules)",
+}
+"""What each rule means, in the marketer's words (for explanations)."""
+
+
+@dataclass
+class RuleBasedConfig:
+    catalogue: list[list[Any]] | None = None
+    """The actions as [channel, offer, send_window, cost, variant] rows (row 0 = no contact);
+    None: agents.catalogue.default_catalogue()."""
+    at_risk_days_since_purchase: float = 60.0
+    """A customer is at risk when this many days have passed since their last purchase ..."""
+    at_risk_days_since_engagement: float = 30.0
+    """... or since their last open, click or purchase."""
+    discount_channel: str = "email"
+    """Channel of the win-back discount."""
+    discount_offer: str = "discount_10"
+    """Offer of the win-back discount."""
+    discount_every_days: float = 14.0
+    """At most one win-back discount per this many days (measured on the discount's channel)."""
+    engaged_click_rate: float = 0.15
+    """A customer is engaged when their best recent click rate over channels reaches this ..."""
+    engaged_within_days: float = 14.0
+    """... and they engaged (open, click or purchase) within this many days."""
+    engaged_channel: str = "sms"
+    """Channel of the message to engaged customers."""
+    engaged_offer: str = "content"
+    """Offer of the message to engaged customers."""
+    engaged_every_days: float = 7.0
+    """At most one such message per this many days (measured on its channel)."""
+    weekly_channel: str = "email"
+    """Channel of the weekly message to everyone."""
+    weekly_offer: str = "content"
+    """Offer of the weekly message to everyone."""
+    weekly_every_days: float = 7.0
+    """The weekly message goes out when this many days have passed since the last one."""
+    send_windows: tuple[str, ...] = WINDOW_NAMES
+    """Send windows in order of preference; a window blocked (e.g. quiet hours) falls to the next."""
+    epsilon: float = 0.0
+    """Share of uniformly random allowed actions mixed in, so a logging policy has full support."""
+
+
+class RuleBasedPolicy(Agent):
+    """Today's CRM playbook, as a policy (no learning; the benchmark's yardstick).
+
+    Rules, in priority order, each falling through to the next when every action it wants is
+    masked (consent, caps, minimum gap, quiet hours):
+
+    1. ``win_back_discount``: at-risk customers (no purchase for `at_risk_days_since_purchase`
+       days, or no engagement for `at_risk_days_since_engagement` days) get `discount_offer` on
+       `discount_channel`, at most every `discount_every_days` days;
+    2. ``engaged_sms``: engaged customers (click rate >= `engaged_click_rate` and engaged within
+       `engaged_within_days` days) get `engaged_offer` on `engaged_channel`, at most every
+       `engaged_every_days` days;
+    3. ``weekly_email``: everyone gets `weekly_offer` on `weekly_channel` every
+       `weekly_every_days` days;
+    4. ``no_contact`` otherwise.
+
+    Each message goes in the first allowed window of `send_windows`. Thresholds are in days and
+    converted once to the feature scale of agents.features. `scores` encode the cascade (the
+    higher the rule, the higher its actions score; no contact scores 0, everything else -1), so
+    greedy on the masked scores is the rule decision. With `epsilon` > 0, `action_probabilities`
+    mix in uniform-over-allowed (a logging policy with full support); `act(deterministic=True)`
+    still follows the rules.
+
+    :param observation_space: the console's feature space (agents.features.observation_space())
+    :param action_space: Discrete(catalogue.n_actions)
+    :param seed: seeds the epsilon draws
+    :param catalogue: an agents.catalogue.Catalogue (or its rows); default the default catalogue
+    :param epsilon: exploration share mixed into the probabilities
+    (the remaining keyword arguments are the thresholds and messages of `RuleBasedConfig`)
+    """
+
+    name = "rule_based"
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
+                 catalogue: Catalogue | Sequence[Sequence[Any]] | None = None, **rules: Any):
+        super().__init__(observation_space, action_space, seed=seed)
+        from agents import features  # the feature layout the rules read
+
+        unknown = set(rules) - set(RuleBasedConfig.__dataclass_fields__) - {"catalogue"}
+        if unknown:
+            raise TypeError(f"unknown rule_based hyper-parameter(s): {sorted(unknown)}")
+        if isinstance(catalogue, Catalogue):
+            rows = [[a.channel, a.offer, a.send_window, float(a.cost), a.variant]
+                    for a in catalogue.actions]
+        else:
+            rows = None if catalogue is None else [list(r) for r in catalogue]
+        if "send_windows" in rules:
+            rules["send_windows"] = tuple(rules["send_windows"])
+        self.config = RuleBasedConfig(catalogue=rows, **rules)
+        self.catalogue = _catalogue_from_rows(rows)
+        self._validate(features)
+        self.features = features
+        self._thresholds = self._feature_thresholds(features)
+
+    # -------------------------------------------------------------- set-up
+    def _validate(self, features: Any) -> None:
+        c = self.config
+        if self.n_features != features.N_FEATURES:
+            raise ValueError(
+                f"rule_based reads the console's {features.N_FEATURES} features "
+                f"(agents.features); the observation space has {self.n_features}"
+            )
+        if self.catalogue.n_actions != self.n_actions:
+            raise ValueError(f"the catalogue has {self.catalogue.n_actions} actions; the action "
+                             f"space has {self.n_actions}")
+        for channel in (c.discount_channel, c.engaged_channel, c.weekly_channel):
+            if channel not in CHANNELS:
+                raise ValueError(f"unknown channel {channel!r}; choose one of {CHANNELS}")
+        for offer in (c.discount_offer, c.engaged_offer, c.weekly_offer):
+            if offer not in OFFERS:
+                raise ValueError(f"unknown offer {offer!r}; choose one of {OFFERS}")
+        if not c.send_windows or any(w not in WINDOW_NAMES for w in c.send_windows):
+            raise ValueError(f"send_windows must be a non-empty list of {WINDOW_NAMES}")
+        if not 0.0 <= c.epsilon <= 1.0:
+            raise ValueError("epsilon must lie in [0, 1]")
+        for name in ("at_risk_days_since_purchase", "at_risk_days_since_engagement",
+                     "discount_every_days", "engaged_within_days", "engaged_every_days",
+                     "weekly_every_days"):
+            if not (np.isfinite(getattr(c, name)) and getattr(c, name) >= 0):
+                raise ValueError(f"{name} must be a finite number of days >= 0")
+        if not 0.0 <= c.engaged_click_rate <= 1.0:
+            raise ValueError("engaged_click_rate must lie in [0, 1]")
+
+    @staticmethod
+    def _days_feature(features: Any, field_name: str, days: float) -> float:
+        """The normalised feature value of `days` for a days-since counter (via agents.features,
+        so the rules follow any change of normalisation)."""
+        state = features.ProfileState.empty(1)
+        value = getattr(state, field_name)
+        value[...] = days
+        obs = features.observation(state)[0]
+        name = {"days_since_purchase": "days_since_purchase",
+                "days_since_engagement": "days_since_engagement",
+                "days_since_contact": "email_days_since_contact"}[field_name]
+        return float(obs[features.feature_index(name)])
+
+    def _feature_thresholds(self, features: Any) -> dict[str, float]:
+        c = self.config
+        return {
+            "purchase": self._days_feature(features, "days_since_purchase",
+                                           c.at_risk_days_since_purchase),
+            "engagement_at_risk": self._days_feature(features, "days_since_engagement",
+                                                     c.at_risk_days_since_engagement),
+            "engagement_recent": self._days_feature(features, "days_since_engagement",
+                                                    c.engaged_within_days),
+            "discount_gap": self._days_feature(features, "days_since_contact", c.discount_every_days),
+            "engaged_gap": self._days_feature(features, "days_since_contact", c.engaged_every_days),
+            "weekly_gap": self._days_feature(features, "days_since_contact", c.weekly_every_days),
+        }
+
+    # -------------------------------------------------------------- the rules
+    def _col(self, obs: np.ndarray, name: str) -> np.ndarray:
+        return obs[:, self.features.feature_index(name)]
+
+    def _rules_apply(self, obs: np.ndarray) -> list[np.ndarray]:
+        """For each rule in RULES[:-1], which customers it applies to, (n,) bool each."""
+        c, t, col = self.config, self._thresholds, self._col
+        eps = 1e-6  # thresholds are feature values of exact day counts: compare with slack
+        at_risk = ((col(obs, "days_since_purchase") >= t["purchase"] - eps)
+                   | (col(obs, "days_since_engagement") >= t["engagement_at_risk"] - eps))
+        discount_due = col(obs, f"{c.discount_channel}_days_since_contact") >= t["discount_gap"] - eps
+        click_rate = np.max(np.stack([col(obs, f"{ch}_click_rate") for ch in CHANNELS]), axis=0)
+        engaged = ((click_rate >= c.engaged_click_rate)
+                   & (col(obs, "days_since_engagement") <= t["engagement_recent"] + eps))
+        engaged_due = col(obs, f"{c.engaged_channel}_days_since_contact") >= t["engaged_gap"] - eps
+        weekly_due = col(obs, f"{c.weekly_channel}_days_since_contact") >= t["weekly_gap"] - eps
+        return [at_risk & discount_due, engaged & engaged_due, weekly_due]
+
+    def _rule_actions(self) -> list[list[int]]:
+        """For each rule in RULES[:-1], its actions in window-preference order (those in the
+        catalogue)."""
+        c = self.config
+        messages = [(c.discount_channel, c.discount_offer), (c.engaged_channel, c.engaged_offer),
+                    (c.weekly_channel, c.weekly_offer)]
+        out = []
+        for channel, offer in messages:
+            found = []
+            for window in c.send_windows:
+                for i, a in enumerate(self.catalogue.actions):
+                    if (a.channel, a.offer, a.send_window) == (channel, offer, window):
+                        found.append(i)
+            out.append(found)
+        return out
+
+    def scores(self, obs: np.ndarray) -> np.ndarray:
+        """The rule cascade as preferences, (n, A): greedy on the masked scores is the decision.
+
+        An action wanted by rule r (0 = highest priority) in its k-th preferred window scores
+        ``10 * (R - r) - k / 100``; no contact scores 0; anything else -1.
+        """
+        obs = self._check_obs(obs)
+        n = obs.shape[0]
+        out = np.full((n, self.n_actions), -1.0)
+        out[:, 0] = 0.0
+        n_rules = len(RULES) - 1
+        for r, (applies, actions) in enumerate(zip(self._rules_apply(obs), self._rule_actions(),
+                                                   strict=True)):
+            for k, action in enumerate(actions):
+                value = 10.0 * (n_rules - r) - k / 100.0
+                out[:, action] = np.where(applies, np.maximum(out[:, action], value), out[:, action])
+        return out
+
+    def _probabilities(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        greedy = greedy_probabilities(self.scores(obs), mask)
+        eps = self.config.epsilon
+        return greedy if eps == 0.0 else (1.0 - eps) * greedy + eps * uniform_over_mask(mask)
+
+    def act(self, obs: np.ndarray, action_mask: Any = None, deterministic: bool = True) -> np.ndarray:
+        probs = self.action_probabilities(obs, action_mask)
+        if deterministic:  # the rules themselves, even when epsilon mixes in exploration
+            return greedy_probabilities(self.scores(obs), probs > 0).argmax(axis=1)
+        return sample_from(probs, self.rng)
+
+    def rule_fired(self, obs: np.ndarray, action_mask: Any = None) -> list[str]:
+        """Which rule decided each customer's (rule-following) action, by name (see RULES)."""
+        obs = self._check_obs(obs)
+        chosen = self.act(obs, action_mask, deterministic=True)
+        best = self.scores(obs)[np.arange(obs.shape[0]), chosen]
+        n_rules = len(RULES) - 1
+        rule = np.where(best > 0, n_rules - np.ceil(best / 10.0).astype(np.int64), n_rules)
+        return [RULES[r] for r in rule]
+
+    def _fit(self, env: gym.Env | gym.vector.VectorEnv, total_steps: int,
+             report: TrainingReport, callback: ProgressCallback | None) -> None:
+        """Rules do not learn."""
+
+
+def _catalogue_from_rows(rows: list[list[Any]] | None) -> Catalogue:
+    if rows is None:
+        return default_catalogue()
+    actions = []
+    for row in rows:
+        channel, offer, window, cost = row[0], row[1], row[2], float(row[3])
+        variant = str(row[4]) if len(row) > 4 else "default"
+        actions.append(CatalogueAction(channel, offer, window, cost, variant))
+    return Catalogue(tuple(actions))
