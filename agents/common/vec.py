@@ -41,7 +41,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.common.masking import MASK_KEY, mask_from_info, validate_mask
+from agents.common.masking import MASK_KEY, validate_mask
+from agents.common.masking import mask_from_info as _mask_from_info
 
 __all__ = ["CustomerBatch", "Step", "check_env_spaces"]
 
@@ -87,6 +88,11 @@ def check_env_spaces(
         )
     if int(env_act.n) != int(action_space.n):
         raise ValueError(f"env has {int(env_act.n)} actions; the agent was built for {int(action_space.n)}")
+
+
+def mask_from_info(info: Mapping[str, Any] | None, n: int, n_actions: int) -> np.ndarray:
+    """`masking.mask_from_info`, as a writable (n, A) array the caller owns (torch needs that)."""
+    return np.array(_mask_from_info(info, n, n_actions), dtype=bool, copy=True)
 
 
 class CustomerBatch:
