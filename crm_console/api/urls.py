@@ -1,0 +1,18 @@
+"""REST API: versioned under /api/v1/, no trailing slashes; OpenAPI schema and Swagger UI.
+
+DRF views opt out of Django's LoginRequiredMiddleware (they authenticate themselves), so the
+schema and docs pages are wrapped in `login_required` explicitly: the API's shape is not public.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("schema/", login_required(SpectacularAPIView.as_view()), name="api-schema"),
+    path(
+        "docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    path("v1/", include("crm_console.api.v1_urls")),
+]

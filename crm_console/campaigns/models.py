@@ -1,0 +1,387 @@
+"""Campaigns, their action catalogue, reward weights and contact policies (caps).
+
+Every invariant is checked here (field validators, `clean`, database constraints) so the admin,
+the console's forms and the API refuse the same bad values with the same field-level message.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Channel(models.TextChoices):
+    """Where a message goes. Mirrors `agents.catalogue.CHANNELS`."""
+
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    PUSH = "push", "Push"
+    CALL_CENTRE = "call_centre", "Call centre"
+
+
+class Offer(models.TextChoices):
+    """What is offered. Mirrors `agents.catalogue.OFFERS`."""
+
+    CONTENT = "content", "Content (no discount)"
+    DISCOUNT_10 = "discount_10", "10 % off"
+    DISCOUNT_20 = "discount_20", "20 % off"
+    FREE_SHIPPING = "free_shipping", "Free shipping"
+
+
+class SendWindow(models.TextChoices):
+    """When in the campaign's day a message goes out. Mirrors `agents.catalogue.SEND_WINDOWS`."""
+
+    MORNING = "morning", "Morning 08:00-11:00"
+    MIDDAY = "midday", "Midday 12:00-14:00"
+    EVENING = "evening", "Evening 18:00-21:00"
+
+
+def validate_finite(value: float) -> None:
+    if value is None or not math.isfinite(value):
+        raise ValidationError("Enter a finite number.", code="not_finite")
+
+
+def validate_time_zone(value: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            "%(value)s is not a time zone name (use e.g. Europe/London).",
+            code="invalid_time_zone", params={"value": value},
+        ) from None
+
+
+HOUR_VALIDATORS = [MinValueValidator(0), MaxValueValidator(23)]
+
+
+class ContactPolicy(models.Model):
+    """Caps and quiet hours a compliance officer sets; campaigns refer to one.
+
+    Caps per channel live in `ChannelCap` rows; the suppression list in `SuppressionEntry`.
+    Quiet hours are in each customer's own time zone and wrap midnight when start > end
+    (21 -> 8 means 21:00-08:00).
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    overall_max_contacts = models.PositiveIntegerField(
+        default=4, help_text="Most contacts on any channel within the overall window."
+    )
+    overall_window_days = models.PositiveIntegerField(
+        default=7, validators=[MinValueValidator(1)], help_text="Rolling window for the overall cap."
+    )
+    min_gap_hours = models.DecimalField(
+        max_digits=6, decimal_places=1, default=Decimal("48.0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Minimum hours between two contacts on any channel.",
+    )
+    quiet_hours_start = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=HOUR_VALIDATORS,
+        help_text="Hour (0-23, customer's local time) quiet hours begin.",
+    )
+    quiet_hours_end = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=HOUR_VALIDATORS,
+        help_text="Hour (0-23, customer's local time) quiet hours end.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "contact policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_gap_hours__gte=0), name="contact_policy_min_gap_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=(Q(quiet_hours_start__isnull=True) & Q(quiet_hours_end__isnull=True))
+                | (
+                    Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False)
+                    & ~Q(quiet_hours_start=models.F("quiet_hours_end"))
+                ),
+                name="contact_policy_quiet_hours_well_formed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        if (start is None) != (end is None):
+            missing = "quiet_hours_end" if end is None else "quiet_hours_start"
+            raise ValidationError(
+                {missing: "Set both the start and the end of quiet hours, or neither."}
+            )
+        if start is not None and start == end:
+            raise ValidationError(
+                {"quiet_hours_end": "Quiet hours must end at a different hour than they start."}
+            )
+
+    @property
+    def quiet_hours(self) -> tuple[int, int] | None:
+        if self.quiet_hours_start is None or self.quiet_hours_end is None:
+            return None
+        return (self.quiet_hours_start, self.quiet_hours_end)
+
+    def is_quiet_hour(self, hour: int) -> bool:
+        """True when `hour` (customer's local time) falls in quiet hours, wrapping midnight."""
+        if self.quiet_hours is None:
+            return False
+        start, end = self.quiet_hours
+        if start < end:
+            return start <= hour < end
+        return hour >= start or hour < end
+
+
+class ChannelCap(models.Model):
+    """At most `max_contacts` on `channel` within a rolling `window_days`; consent rule per channel."""
+
+    contact_policy = models.ForeignKey(
+        ContactPolicy, on_delete=models.CASCADE, related_name="channel_caps"
+    )
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    max_contacts = models.PositiveIntegerField(help_text="0 blocks the channel entirely.")
+    window_days = models.PositiveIntegerField(default=7, validators=[MinValueValidator(1)])
+    consent_required = models.BooleanField(
+        default=True, help_text="Contact only customers who granted consent on this channel."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact_policy", "channel"], name="channel_cap_unique_per_policy",
+                violation_error_message="This contact policy already has a cap for that channel.",
+            ),
+            models.CheckConstraint(condition=Q(window_days__gte=1), name="channel_cap_window_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {self.max_contacts} per {self.window_days} days"
+
+
+class SuppressionEntry(models.Model):
+    """A customer who must never be contacted under this policy (do-not-contact list)."""
+
+    contact_policy = models.ForeignKey(
+        ContactPolicy, on_delete=models.CASCADE, related_name="suppressions"
+    )
+    external_id = models.CharField(max_length=200)
+    reason = models.CharField(max_length=200, blank=True)
+    added_at = models.DateTimeField(auto_now_add=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "suppression entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact_policy", "external_id"], name="suppression_unique_per_policy",
+                violation_error_message="This customer is already on the suppression list.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Campaign(models.Model):
+    """A next-best-action programme: what the agent optimises, for whom, and under which caps."""
+
+    class Objective(models.TextChoices):
+        LONG_TERM_VALUE = "long_term_value", "Long-term customer value"
+        RETENTION = "retention", "Retention"
+        CONVERSION = "conversion", "Conversion"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LIVE = "live", "Live"
+        PAUSED = "paused", "Paused"
+        ARCHIVED = "archived", "Archived"
+
+    class ControlPolicy(models.TextChoices):
+        RULE_BASED = "rule_based", "Rule-based (today's rules)"
+        NO_CONTACT = "no_contact", "No contact"
+        RANDOM = "random", "Random"
+
+    class DecisionMode(models.TextChoices):
+        SAMPLE = "sample", "Sample (explores; logs true propensities)"
+        GREEDY = "greedy", "Greedy (best action only)"
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    objective = models.CharField(
+        max_length=30, choices=Objective.choices, default=Objective.LONG_TERM_VALUE
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    horizon_days = models.PositiveIntegerField(
+        default=90, validators=[MinValueValidator(1), MaxValueValidator(730)],
+        help_text="How far ahead customer value counts.",
+    )
+    discount_factor = models.FloatField(
+        default=0.99, validators=[MinValueValidator(0.0), MaxValueValidator(1.0), validate_finite],
+        help_text="Daily discount of future value (1 = no discounting).",
+    )
+    holdout_share = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0.100"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("0.5"))],
+        help_text="Share of customers kept in the control group (0 to 0.5).",
+    )
+    attribution_window_days = models.PositiveIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text="Outcomes this many days after a decision are credited to it.",
+    )
+    control_policy = models.CharField(
+        max_length=20, choices=ControlPolicy.choices, default=ControlPolicy.RULE_BASED
+    )
+    decision_mode = models.CharField(
+        max_length=10, choices=DecisionMode.choices, default=DecisionMode.SAMPLE
+    )
+    time_zone = models.CharField(
+        max_length=64, default="Europe/London", validators=[validate_time_zone],
+        help_text="Send windows are hours in this time zone.",
+    )
+    contact_policy = models.ForeignKey(
+        ContactPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(holdout_share__gte=0) & Q(holdout_share__lte=Decimal("0.5")),
+                name="campaign_holdout_share_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_factor__gte=0) & Q(discount_factor__lte=1),
+                name="campaign_discount_factor_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.status == self.Status.LIVE:
+            errors = {}
+            if self.contact_policy_id is None:
+                errors["contact_policy"] = "A campaign needs a contact policy before it can go live."
+            if self.pk is None or not self.actions.filter(enabled=True).exclude(
+                channel=Action.NO_CONTACT_CHANNEL
+            ).exists():
+                errors["status"] = "A campaign needs at least one enabled action before it can go live."
+            if errors:
+                raise ValidationError(errors)
+
+
+class Action(models.Model):
+    """One entry of the catalogue: channel x offer x message variant x send window.
+
+    Each campaign also has one built-in "no contact" action (channel `none`): leaving a customer
+    alone is always a legal decision, and it is logged like any other.
+    """
+
+    NO_CONTACT_CHANNEL = "none"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="actions")
+    channel = models.CharField(
+        max_length=20, choices=[(NO_CONTACT_CHANNEL, "No contact"), *Channel.choices]
+    )
+    offer = models.CharField(max_length=30, choices=Offer.choices, blank=True)
+    variant = models.CharField(
+        max_length=60, default="default", blank=True, help_text="Message variant (copy, template)."
+    )
+    send_window = models.CharField(max_length=20, choices=SendWindow.choices, blank=True)
+    cost = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))], help_text="Cost of one contact.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "channel", "offer", "variant", "send_window"],
+                name="action_unique_in_catalogue",
+                violation_error_message=(
+                    "This campaign already has an action with that channel, offer, variant and "
+                    "send window."
+                ),
+            ),
+            models.CheckConstraint(condition=Q(cost__gte=0), name="action_cost_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def is_no_contact(self) -> bool:
+        return self.channel == self.NO_CONTACT_CHANNEL
+
+    @property
+    def label(self) -> str:
+        if self.is_no_contact:
+            return "No contact"
+        parts = [self.get_channel_display(), self.get_offer_display(), self.get_send_window_display()]
+        if self.variant and self.variant != "default":
+            parts.insert(2, self.variant)
+        return " - ".join(parts)
+
+    def clean(self) -> None:
+        if self.is_no_contact:
+            if self.offer or self.send_window:
+                raise ValidationError("The no-contact action has no offer or send window.")
+            if not self.enabled:
+                raise ValidationError({"enabled": "No contact cannot be disabled."})
+            return
+        errors = {}
+        if not self.offer:
+            errors["offer"] = "Choose an offer."
+        if not self.send_window:
+            errors["send_window"] = "Choose a send window."
+        if errors:
+            raise ValidationError(errors)
+
+
+class RewardWeights(models.Model):
+    """How outcomes turn into reward. Mirrors `agents.rewards.RewardWeights`.
+
+    Revenue is per currency unit of net revenue (after the discount); unsubscribe and churn are
+    penalties per event; contact_cost multiplies each action's cost.
+    """
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="reward_weights")
+    open = models.FloatField(default=0.0, validators=[validate_finite])
+    click = models.FloatField(default=0.0, validators=[validate_finite])
+    conversion = models.FloatField(default=0.0, validators=[validate_finite])
+    revenue = models.FloatField(default=1.0, validators=[validate_finite])
+    unsubscribe = models.FloatField(default=-20.0, validators=[validate_finite])
+    churn = models.FloatField(default=-50.0, validators=[validate_finite])
+    contact_cost = models.FloatField(default=-1.0, validators=[validate_finite])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    WEIGHT_FIELDS = ("open", "click", "conversion", "revenue", "unsubscribe", "churn", "contact_cost")
+
+    class Meta:
+        verbose_name_plural = "reward weights"
+
+    def __str__(self) -> str:
+        return f"Reward weights of {self.campaign}"
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.WEIGHT_FIELDS}

@@ -1,0 +1,102 @@
+"""Customers, their consent history and the append-only event log.
+
+Personal data lives only in `Customer.email`, `phone`, `name` and `traits`: erasure overwrites
+those (see compliance), while decisions and events stay countable by internal id.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from crm_console.campaigns.models import Channel, validate_time_zone
+
+
+class Customer(models.Model):
+    external_id = models.CharField(
+        max_length=200, unique=True, help_text="The CRM's id (Segment userId)."
+    )
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    traits = models.JSONField(
+        default=dict, blank=True, help_text="Attributes from identify calls (segment-free)."
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    profile_state = models.JSONField(
+        default=dict, blank=True,
+        help_text="Raw behaviour counters that agents.features turns into the state vector.",
+    )
+    profile_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"Customer #{self.pk}"
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+
+class Consent(models.Model):
+    """One consent change for one channel; the latest row per channel is the current consent."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    granted = models.BooleanField()
+    source = models.CharField(
+        max_length=100, help_text="Where the consent came from (signup form, CRM webhook, ...)."
+    )
+    recorded_at = models.DateTimeField(help_text="When the customer gave or withdrew consent.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["customer", "channel", "-recorded_at", "-id"]
+        indexes = [models.Index(fields=["customer", "channel", "-recorded_at"])]
+
+    def __str__(self) -> str:
+        state = "granted" if self.granted else "withdrawn"
+        return f"{self.get_channel_display()} consent {state}"
+
+
+class Event(models.Model):
+    """A CRM event in the Segment spec's identify/track shape. Append-only, idempotent by message id."""
+
+    class Type(models.TextChoices):
+        IDENTIFY = "identify", "Identify"
+        TRACK = "track", "Track"
+
+    message_id = models.CharField(max_length=200, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    name = models.CharField(max_length=200, blank=True, help_text="The track event's name.")
+    properties = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField(help_text="When it happened, per the sender.")
+    received_at = models.DateTimeField(auto_now_add=True)
+    decision = models.ForeignKey(
+        "decisioning.Decision", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="outcome_events", help_text="The decision this outcome is attributed to.",
+    )
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        indexes = [
+            models.Index(fields=["customer", "timestamp"]),
+            models.Index(fields=["name", "timestamp"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.type} at {self.timestamp:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Attribution links an event to its decision with a queryset update, never through here.
+        if self.pk is not None:
+            raise ValidationError("Events are append-only: they cannot be changed once written.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Events are append-only: they cannot be deleted.")

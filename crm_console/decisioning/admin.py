@@ -1,0 +1,36 @@
+from django.contrib import admin
+
+from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit records are written by the decision loop only."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "version", "algorithm", "status", "created_at", "promoted_at"]
+    list_filter = ["campaign", "status", "algorithm"]
+    exclude = ["artifact"]
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "campaign", "customer", "action", "propensity", "holdout", "status",
+                    "decided_at"]
+    list_filter = ["campaign", "holdout", "status", "policy_name"]
+    list_select_related = ["campaign", "customer", "action"]
+
+
+@admin.register(Explanation)
+class ExplanationAdmin(ReadOnlyAdmin):
+    list_display = ["decision", "method", "sentence", "computed_at"]

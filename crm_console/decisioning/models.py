@@ -1,0 +1,149 @@
+"""Policy versions, the decision audit log and each decision's explanation."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from crm_console.campaigns.models import Action, Campaign
+from crm_console.customers.models import Customer
+
+ALGORITHM_CHOICES = [
+    ("actor_critic", "Actor-critic (PPO)"),
+    ("dqn", "Double DQN"),
+    ("q_learning", "Tabular Q-learning"),
+    ("linucb", "LinUCB bandit"),
+    ("thompson", "Thompson-sampling bandit"),
+    ("epsilon_greedy", "Epsilon-greedy bandit"),
+    ("softmax", "Softmax bandit"),
+    ("random", "Random"),
+    ("rule_based", "Rule-based"),
+    ("supervised", "Supervised response model"),
+]
+
+
+class PolicyVersion(models.Model):
+    """A trained policy for one campaign. At most one is live per campaign."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        SHADOW = "shadow", "Shadow (scores live traffic, does not act)"
+        LIVE = "live", "Live"
+        RETIRED = "retired", "Retired"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="policy_versions")
+    version = models.PositiveIntegerField()
+    algorithm = models.CharField(max_length=30, choices=ALGORITHM_CHOICES)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CANDIDATE)
+    artifact = models.BinaryField(
+        help_text="The saved agent (agents.Agent.save), kept in the database so every web "
+        "process and worker serves the same bytes."
+    )
+    artifact_sha256 = models.CharField(max_length=64)
+    action_ids = models.JSONField(
+        default=list, help_text="Catalogue action id for each of the agent's action indices."
+    )
+    feature_names = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Simulator KPIs at training time.")
+    ope_report = models.JSONField(default=dict, blank=True, help_text="Off-policy evaluation.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promotion_reason = models.TextField(blank=True)
+    forced_promotion = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["campaign", "-version"]
+        permissions = [
+            ("promote_policyversion", "Can promote a policy that passed the guardrail"),
+            ("force_promote_policyversion", "Can force-promote past the guardrail, with a reason"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "version"], name="policy_version_unique"),
+            models.UniqueConstraint(
+                fields=["campaign"], condition=Q(status="live"), name="one_live_policy_per_campaign",
+                violation_error_message="This campaign already has a live policy.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} v{self.version} ({self.get_algorithm_display()})"
+
+
+class Decision(models.Model):
+    """One next-best-action decision: the audit record compliance reviews and OPE learns from."""
+
+    class Status(models.TextChoices):
+        DECIDED = "decided", "Decided"
+        DELIVERED = "delivered", "Delivered"
+        RELEASED = "released", "Released (not delivered; cap freed)"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="decisions")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="decisions")
+    policy_version = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions",
+        help_text="Empty when the control policy decided (holdout).",
+    )
+    policy_name = models.CharField(
+        max_length=30, help_text="The algorithm that decided (the control policy for holdout)."
+    )
+    action = models.ForeignKey(Action, on_delete=models.PROTECT, related_name="decisions")
+    action_index = models.PositiveIntegerField()
+    propensity = models.FloatField(
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Probability the deciding policy gave the chosen action.",
+    )
+    action_probabilities = models.JSONField(default=list, blank=True)
+    features = models.JSONField(help_text="Snapshot of the state vector the policy saw.")
+    action_mask = models.JSONField(help_text="Allowed (true) per action index.")
+    mask_reasons = models.JSONField(
+        default=dict, blank=True, help_text="Action index -> the rules that blocked it."
+    )
+    holdout = models.BooleanField(default=False)
+    greedy = models.BooleanField(default=False)
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DECIDED)
+    decided_at = models.DateTimeField(db_index=True)
+    reward = models.FloatField(null=True, blank=True, help_text="Attributed reward, once known.")
+    reward_components = models.JSONField(default=dict, blank=True)
+    attributed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        indexes = [
+            models.Index(fields=["campaign", "decided_at"]),
+            models.Index(fields=["customer", "decided_at"]),
+            models.Index(fields=["campaign", "holdout"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(propensity__gt=0) & Q(propensity__lte=1),
+                name="decision_propensity_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Decision #{self.pk}: {self.action.label}"
+
+
+class Explanation(models.Model):
+    """Why a decision was taken: SHAP values over the named features and a sentence."""
+
+    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="explanation")
+    method = models.CharField(max_length=60)
+    base_value = models.FloatField()
+    explained_value = models.FloatField()
+    shap_values = models.JSONField(help_text="Feature name -> signed contribution.")
+    top_reasons = models.JSONField(default=list)
+    runner_up = models.JSONField(default=dict, blank=True)
+    masked_actions = models.JSONField(default=list, blank=True)
+    sentence = models.TextField()
+    computed_at = models.DateTimeField(auto_now_add=True)
+    compute_ms = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.sentence[:80]

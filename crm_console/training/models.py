@@ -1,0 +1,60 @@
+"""Training runs: what the console's progress bar and learning curves read."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from crm_console.campaigns.models import Campaign
+from crm_console.decisioning.models import ALGORITHM_CHOICES, PolicyVersion
+
+
+class TrainingRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="training_runs")
+    algorithm = models.CharField(max_length=30, choices=ALGORITHM_CHOICES, default="actor_critic")
+    budget_steps = models.PositiveIntegerField(
+        default=200_000, validators=[MinValueValidator(1_000), MaxValueValidator(50_000_000)],
+        help_text="Simulated customer-days to train on.",
+    )
+    warm_start = models.BooleanField(
+        default=True, help_text="Pre-train on the campaign's logged decisions first."
+    )
+    seed = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    current_return = models.FloatField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    learning_curve = models.JSONField(default=dict, blank=True, help_text="{steps: [], returns: []}")
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    celery_task_id = models.CharField(max_length=100, blank=True)
+    policy_version = models.OneToOneField(
+        PolicyVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Training run #{self.pk} ({self.get_algorithm_display()}, {self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED

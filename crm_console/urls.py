@@ -1,0 +1,20 @@
+"""URL map: console pages, the admin, and the versioned REST API with its OpenAPI docs."""
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", include("crm_console.dashboards.urls")),
+    path("accounts/", include("crm_console.accounts.urls")),
+    path("campaigns/", include("crm_console.campaigns.urls")),
+    path("customers/", include("crm_console.customers.urls")),
+    # one styled login for the whole console, the admin included
+    path(
+        "admin/login/",
+        login_not_required(RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
+    ),
+    path("admin/", admin.site.urls),
+    path("api/", include("crm_console.api.urls")),
+]
