@@ -1,0 +1,68 @@
+"""The one settings module switches between the embedded default and the real stack by environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); print(json.dumps({"
+    "'engine': settings.DATABASES['default']['ENGINE'], 'broker': settings.CELERY_BROKER_URL, "
+    "'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'cache': settings.CACHES['default']['BACKEND'], "
+    "'debug': settings.DEBUG}))"
+)
+CLEARED = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
+           "CELERY_TASK_ALWAYS_EAGER")
+
+
+def run_settings(extra_env: dict[str, str], code: str = PROBE) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    env.update({"DJANGO_SETTINGS_MODULE": "crm_console.settings", **extra_env})
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_no_environment_gives_sqlite_and_eager_celery():
+    result = run_settings({})
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["engine"] == "django.db.backends.sqlite3"
+    assert config["eager"] is True
+    assert config["broker"] == "memory://"
+    assert config["debug"] is True
+
+
+def test_database_and_redis_urls_give_postgresql_and_redis():
+    result = run_settings({
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/crm_console",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    })
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["engine"] == "django.db.backends.postgresql"
+    assert config["broker"] == "redis://127.0.0.1:6379/0"
+    assert config["eager"] is False
+    assert config["cache"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_production_without_secret_key_refuses_to_start():
+    result = run_settings({"DJANGO_DEBUG": "false"})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_check_deploy_is_clean_in_production_settings():
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    env.update({
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "k" * 20 + "Zq8#x!2Lm@9vR$wT4pN^7sB&1dF*6hJ(0gK)",
+        "DJANGO_ALLOWED_HOSTS": "console.example.com",
+    })
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout + result.stderr
