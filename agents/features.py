@@ -214,26 +214,31 @@ def advance_days(state: ProfileState, days: float | np.ndarray) -> None:
 
 
 def record_contact(state: ProfileState, rows: Any, channel_idx: Any, discounted: Any = False) -> None:
-    """A message went out on channel `channel_idx` (index into CHANNELS) to customers `rows`."""
+    """A message went out on channel `channel_idx` (index into CHANNELS) to customers `rows`.
+
+    `rows` is an index array (repeats add up) or a boolean mask over the n customers; `channel_idx`
+    and `discounted` are scalars or one value per selected row. `discounted`: the message carried a
+    discount (feeds "share of recent contacts that carried a discount").
+    """
     rows, channel_idx = _rows_channels(state, rows, channel_idx)
-    np.add.at(state.contacts, (rows, channel_idx), 1.0)
+    _add(state.contacts, (rows, channel_idx), 1.0)
     state.days_since_contact[rows, channel_idx] = 0.0
-    np.add.at(state.contact_pressure, rows, 1.0)
-    np.add.at(state.recent_contacts[:, 0], rows, 1.0)
-    np.add.at(state.discount_contacts, rows, np.broadcast_to(np.asarray(discounted, float), rows.shape))
+    _add(state.contact_pressure, rows, 1.0)
+    _add(state.recent_contacts[:, 0], rows, 1.0)
+    _add(state.discount_contacts, rows, np.broadcast_to(np.asarray(discounted, float), rows.shape))
 
 
 def record_open(state: ProfileState, rows: Any, channel_idx: Any) -> None:
     """The customers at `rows` opened (or, for a call, answered) a message on `channel_idx`."""
     rows, channel_idx = _rows_channels(state, rows, channel_idx)
-    np.add.at(state.opens, (rows, channel_idx), 1.0)
+    _add(state.opens, (rows, channel_idx), 1.0)
     state.days_since_engagement[rows] = 0.0
 
 
 def record_click(state: ProfileState, rows: Any, channel_idx: Any) -> None:
     """The customers at `rows` clicked through a message on `channel_idx`."""
     rows, channel_idx = _rows_channels(state, rows, channel_idx)
-    np.add.at(state.clicks, (rows, channel_idx), 1.0)
+    _add(state.clicks, (rows, channel_idx), 1.0)
     state.days_since_engagement[rows] = 0.0
 
 
@@ -243,12 +248,11 @@ def record_purchase(state: ProfileState, rows: Any, net_revenue: Any, discounted
     net = np.broadcast_to(np.asarray(net_revenue, dtype=np.float64), rows.shape)
     if np.any(~np.isfinite(net)) or np.any(net < 0):
         raise ValueError("net_revenue must be finite and >= 0")
-    np.add.at(state.purchases, rows, 1.0)
-    np.add.at(state.lifetime_purchases, rows, 1.0)
-    np.add.at(state.revenue, rows, net)
-    np.add.at(state.lifetime_revenue, rows, net)
-    np.add.at(state.discounted_purchases, rows,
-              np.broadcast_to(np.asarray(discounted, float), rows.shape))
+    _add(state.purchases, rows, 1.0)
+    _add(state.lifetime_purchases, rows, 1.0)
+    _add(state.revenue, rows, net)
+    _add(state.lifetime_revenue, rows, net)
+    _add(state.discounted_purchases, rows, np.broadcast_to(np.asarray(discounted, float), rows.shape))
     state.days_since_purchase[rows] = 0.0
     state.days_since_engagement[rows] = 0.0
 
@@ -264,10 +268,24 @@ def set_consent(state: ProfileState, rows: Any, channel_idx: Any, granted: Any) 
     state.consent[rows, channel_idx] = np.asarray(granted, dtype=np.float64)
 
 
+class _UniqueRows(np.ndarray):
+    """Row indices known to be distinct (from a boolean mask): plain fancy `+=` is then exact."""
+
+
+def _add(target: np.ndarray, index: Any, value: Any) -> None:
+    rows = index[0] if isinstance(index, tuple) else index
+    if isinstance(rows, _UniqueRows):
+        target[index] += value
+    else:
+        np.add.at(target, index, value)
+
+
 def _rows(state: ProfileState, rows: Any) -> np.ndarray:
     rows = np.asarray(rows)
     if rows.dtype == bool:
-        rows = np.flatnonzero(rows)
+        if rows.shape != (len(state),):
+            raise ValueError(f"a boolean rows mask must have shape ({len(state)},), got {rows.shape}")
+        return np.flatnonzero(rows).view(_UniqueRows)
     rows = np.atleast_1d(rows).astype(np.int64)
     if rows.size and (rows.min() < 0 or rows.max() >= len(state)):
         raise IndexError(f"rows out of range for {len(state)} customers")

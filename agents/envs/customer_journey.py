@@ -1,0 +1,469 @@
+"""The vectorised customer-journey simulator (one step = one day for N customers)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from agents import features
+from agents.catalogue import CHANNELS, OFFERS, SEND_WINDOWS, WINDOW_NAMES, Catalogue, default_catalogue
+from agents.constraints import ContactRules, ContactState, contact_mask, default_contact_rules
+from agents.envs.scenarios import Scenario, TabularScenario, get_scenario
+from agents.features import ProfileState
+from agents.rewards import Outcomes, RewardWeights, reward
+
+_FREE_SHIPPING = OFFERS.index("free_shipping")
+_WINDOW_START = np.array([SEND_WINDOWS[w][0] for w in WINDOW_NAMES], dtype=np.float64)
+_N_UNIFORMS = 7   # open, click, order, delay, unsubscribe, organic order, churn
+_N_NORMALS = 2    # value of a clicked order, value of an organic order
+
+OUTCOME_KEYS: tuple[str, ...] = (
+    "opens", "clicks", "conversions", "net_revenue", "unsubscribes", "churned", "contact_cost",
+    "cap_violations",
+)
+"""Per-customer arrays every step's info carries (besides "action_mask" and "mask_reasons")."""
+
+
+def resolve_scenario(scenario: str | Scenario | TabularScenario) -> Scenario | TabularScenario:
+    return get_scenario(scenario) if isinstance(scenario, str) else scenario
+
+
+class CustomerJourneyEnv(gym.vector.VectorEnv):
+    """N customers living through a marketing campaign, one day per step.
+
+    Each customer belongs to a hidden segment of the scenario (loyal, deal-seeker, at-risk, ...)
+    that sets how they respond to each channel, offer and send window. The policy sees only the
+    feature vector the console would build from the same customer's events (`agents.features`):
+    to act well it must infer the segment from behaviour.
+
+    Every day, for every customer: the chosen action is checked against the contact rules (a
+    masked action is not sent and is counted in ``info["cap_violations"]``); a contact may be
+    opened, clicked and turn into an order that lands 0-6 days later; an opened discount is a
+    coupon the customer uses on every order for ``coupon_days`` (also orders they would have placed
+    anyway); the contact adds fatigue, which decays, lowers response and raises the unsubscribe and
+    churn hazards; customers also order on their own, less soon after an order; churn hazard rises
+    with days since the last order. All of it is vectorised with per-day uniform draws of a fixed
+    shape, so the same seed gives the same customers and the same draws whatever the policy does
+    (common random numbers).
+
+    ## Action Space
+    ``Discrete(catalogue.n_actions)`` per customer (49 with the default catalogue): index 0 is
+    "no contact", the others channel x offer x send window (``catalogue.actions[i].label``).
+    ``info["action_mask"]`` (N, A) says which are allowed today (consent, caps, minimum gap, quiet
+    hours, suppression; see `agents.constraints`).
+
+    ## Observation Space
+    ``Box(N_FEATURES,)`` float32 per customer: `agents.features.FEATURE_NAMES` (engagement rates
+    per channel, recency / frequency / monetary value, discount response, contacts in the last
+    7 / 30 days, contact pressure, tenure, consent, time zone), in [0, 1] except the utc offset
+    in [-1, 1]. The hidden segment is not in it.
+
+    ## Rewards
+    ``agents.rewards.reward(outcomes, reward_weights)``: by default net revenue of the orders that
+    landed today (after discounts and free-shipping cost) minus the contact cost, -20 per
+    unsubscribe, -50 per churn. The outcome arrays are in ``info``.
+
+    ## Starting State
+    A new customer is drawn from the scenario's segment mixture with a starting profile built from
+    a plausible history (past orders, past campaigns' contacts, opens and clicks, consent).
+
+    ## Episode End
+    Terminated when the customer churns or withdraws consent on the last channel; truncated after
+    ``horizon_days``. Next-step autoreset (Gymnasium 1.x default): the step after an episode ends,
+    that customer's action is ignored and a new customer takes the slot (reward 0). Orders still
+    pending when an episode ends are dropped.
+
+    ## Arguments
+    :param scenario: "retail" (default), "churn_rescue", or a `Scenario`; "tabular" (or a
+        `TabularScenario`) builds the sibling `TabularJourneyEnv` instead
+    :param num_customers: N, customers simulated side by side
+    :param reward_weights: `RewardWeights` (default: net revenue - costs - penalties)
+    :param contact_rules: `ContactRules` (default `default_contact_rules()`)
+    :param catalogue: `Catalogue` (default `default_catalogue()`, 49 actions)
+    :param horizon_days: days per customer before truncation (default: the scenario's)
+    :param seed: seed of the first `reset` (later resets without a seed continue the stream)
+    :param enabled_actions: (A,) bool, actions the marketer switched on (None: all)
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __new__(cls, scenario: str | Scenario | TabularScenario = "retail", *args: Any, **kwargs: Any):
+        if cls is CustomerJourneyEnv and isinstance(resolve_scenario(scenario), TabularScenario):
+            from agents.envs.tabular import TabularJourneyEnv
+
+            return TabularJourneyEnv(scenario, *args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        scenario: str | Scenario = "retail",
+        num_customers: int = 1024,
+        reward_weights: RewardWeights | None = None,
+        contact_rules: ContactRules | None = None,
+        catalogue: Catalogue | None = None,
+        horizon_days: int | None = None,
+        seed: int | None = None,
+        enabled_actions: np.ndarray | None = None,
+    ):
+        scenario = resolve_scenario(scenario)
+        if not isinstance(scenario, Scenario):
+            raise TypeError(f"scenario must be a Scenario or a scenario name, got {scenario!r}")
+        if int(num_customers) < 1:
+            raise ValueError("num_customers must be >= 1")
+        self.scenario = scenario
+        self.num_envs = int(num_customers)
+        self.reward_weights = reward_weights or RewardWeights()
+        self.contact_rules = contact_rules or default_contact_rules()
+        self.catalogue = catalogue or default_catalogue()
+        self.horizon_days = int(horizon_days or scenario.horizon_days)
+        if self.horizon_days < 1:
+            raise ValueError("horizon_days must be >= 1")
+        if enabled_actions is not None:
+            enabled_actions = np.asarray(enabled_actions, dtype=bool)
+            if enabled_actions.shape != (self.catalogue.n_actions,):
+                raise ValueError(f"enabled_actions must have shape ({self.catalogue.n_actions},)")
+        self.enabled_actions = enabled_actions
+        self.single_observation_space = features.observation_space()
+        self.single_action_space = gym.spaces.Discrete(self.catalogue.n_actions)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self._init_seed = seed
+        self._seeded = False
+        # action attributes as lookup tables (index by action)
+        cat = self.catalogue
+        self._a_channel = np.where(cat.channel_index >= 0, cat.channel_index, 0)
+        self._a_offer = np.where(cat.offer_index >= 0, cat.offer_index, 0)
+        self._a_window = np.where(cat.window_index >= 0, cat.window_index, 0)
+        self._a_contact = cat.channel_index >= 0
+        self._a_cost = cat.cost
+        self._a_start_hour = np.where(self._a_contact, _WINDOW_START[self._a_window], 0.0)
+        self._ring_days = self.contact_rules.longest_window_days
+        self._pending_days = scenario.max_delay_days + 1
+        self._set_params(scenario)
+
+    # ------------------------------------------------------------------ parameters
+    def _set_params(self, s: Scenario) -> None:
+        """Cache the per-day lookup tables of scenario `s` (called again when preferences drift)."""
+        cat = self.catalogue
+        self._p = s
+        # (S, A) tables: everything that depends only on segment x action
+        ch, of, wi = self._a_channel, self._a_offer, self._a_window
+        contact = self._a_contact[None, :]
+        self._open_sa = np.where(contact, s.open_prob[:, ch] * s.window_affinity[:, wi], 0.0)
+        self._click_sa = np.clip(s.channel_click[None, ch] * s.offer_click[:, of], 0.0, 1.0)
+        self._order_sa = s.purchase_given_click[:, of]
+        self._unsub_sa = np.where(contact, s.unsubscribe_prob[:, ch], 0.0)
+        self._discount_a = np.where(self._a_contact, s.offer_discount[of], 0.0)
+        self._shipping_a = self._a_contact & (of == _FREE_SHIPPING)
+        self._incentive_a = (self._discount_a > 0) | self._shipping_a
+        self._fatigue_a = np.where(self._a_contact, s.fatigue_per_contact[ch], 0.0)
+        self._fatigue_decay = 0.5 ** (1.0 / s.fatigue_half_life_days)
+        self._log_no_delay = math.log1p(-s.conversion_delay_p) if s.conversion_delay_p < 1 else -np.inf
+        del cat
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is None and not self._seeded:
+            seed = self._init_seed
+        super().reset(seed=seed)
+        if seed is not None or not self._seeded:
+            self._seeded = True
+        root = int(self.np_random.integers(2**62))
+        # two streams: the daily draws (shape fixed, so policy-independent) and newcomers
+        self._daily_rng = np.random.default_rng([root, 1])
+        self._newcomer_rng = np.random.default_rng([root, 2])
+        n = self.num_envs
+        self._day = 0
+        if self._p is not self.scenario:
+            self._set_params(self.scenario)
+        self._segment = np.zeros(n, dtype=np.int64)
+        self.profile = ProfileState.empty(n)
+        self._fatigue = np.zeros(n)
+        self._coupon_days = np.zeros(n, dtype=np.int64)
+        self._coupon_rate = np.zeros(n)
+        self._coupon_shipping = np.zeros(n, dtype=bool)
+        self._pending_value = np.zeros((self._pending_days, n))
+        self._pending_count = np.zeros((self._pending_days, n), dtype=np.int64)
+        self._pending_incentive = np.zeros((self._pending_days, n), dtype=bool)
+        self._ring = np.zeros((self._ring_days, n, len(CHANNELS)), dtype=np.int16)
+        self._in_window = np.zeros((n, len(CHANNELS)))
+        self._overall_in_window = np.zeros(n)
+        self._last_contact_hour = np.full(n, -np.inf)
+        self._age = np.zeros(n, dtype=np.int64)
+        self._suppressed = np.zeros(n, dtype=bool)
+        self._needs_reset = np.zeros(n, dtype=bool)
+        self._new_customers(np.arange(n))
+        obs = features.observation(self.profile)
+        self._mask, self._reasons = self._compute_mask()
+        return obs, {"action_mask": self._mask, "mask_reasons": self._reasons}
+
+    def step(self, actions: Any):
+        n = self.num_envs
+        actions = np.asarray(actions)
+        if actions.shape != (n,):
+            actions = actions.reshape(-1)
+            if actions.shape != (n,):
+                raise ValueError(f"actions must have shape ({n},), got {np.shape(actions)}")
+        if not np.issubdtype(actions.dtype, np.integer):
+            if not np.all(np.mod(actions, 1) == 0):
+                raise ValueError("actions must be whole action indices")
+        actions = actions.astype(np.int64)
+        if actions.min() < 0 or actions.max() >= self.catalogue.n_actions:
+            raise ValueError(f"actions must lie in [0, {self.catalogue.n_actions})")
+        if self.scenario.drift_day is not None and self._day == self.scenario.drift_day:
+            self._set_params(self.scenario.drifted())   # preferences drift from today on
+        p = self._p
+        live = ~self._needs_reset
+        rows = np.arange(n)
+
+        # 1. enforce the contact rules: a masked action is not sent (and is reported)
+        a = np.where(live, actions, 0)
+        violation = ~self._mask[rows, a]
+        a = np.where(violation, 0, a)
+        contacted = self._a_contact[a]
+
+        # 2. the day's random draws: same shape every day whatever the policy (CRN)
+        u = self._daily_rng.random((_N_UNIFORMS, n), dtype=np.float32)
+        z = self._daily_rng.standard_normal((_N_NORMALS, n), dtype=np.float32)
+        seg = self._segment
+
+        # 3. response to today's contact: open -> click -> order (maybe days later)
+        fatigue_drag = np.exp(-p.fatigue_response * self._fatigue)
+        opened = u[0] < self._open_sa[seg, a] * fatigue_drag          # 0 for "no contact"
+        clicked = opened & (u[1] < self._click_sa[seg, a])
+        ordered = clicked & (u[2] < self._order_sa[seg, a])
+        # an opened incentive becomes a coupon used on every order for coupon_days
+        coupon = opened & self._incentive_a[a]
+        self._coupon_days[coupon] = p.coupon_days
+        self._coupon_rate[coupon] = self._discount_a[a[coupon]]
+        self._coupon_shipping[coupon] = self._shipping_a[a[coupon]]
+        # the clicked order lands after a geometric delay, at the clicked offer's price
+        if self._log_no_delay == -np.inf:
+            delay = np.zeros(n, dtype=np.int64)
+        else:
+            delay = np.floor(np.log(np.maximum(u[3], 1e-12)) / self._log_no_delay).astype(np.int64)
+        ordered &= delay <= p.max_delay_days
+        if ordered.any():
+            r = np.flatnonzero(ordered)
+            aa = a[r]
+            gross = p.order_value[seg[r]] * np.exp(p.order_value_sigma * z[0, r] - 0.5 * p.order_value_sigma**2)
+            net = np.maximum(gross * (1.0 - self._discount_a[aa]) - p.shipping_cost * self._shipping_a[aa], 0.0)
+            slot = (self._day + delay[r]) % self._pending_days
+            self._pending_value[slot, r] += net
+            self._pending_count[slot, r] += 1
+            self._pending_incentive[slot, r] |= self._incentive_a[aa]
+        # unsubscribe from the channel, more likely when tired
+        unsubscribed = u[4] < self._unsub_sa[seg, a] * (1.0 + p.unsubscribe_fatigue * self._fatigue)
+        self._fatigue += self._fatigue_a[a]
+
+        # 4. orders placed without a contact today; demand recovers after the last order
+        need = -np.expm1(-self.profile.days_since_purchase / p.refractory_days)
+        organic = live & (u[5] < p.organic_purchase[seg] * need)
+        holds_coupon = self._coupon_days > 0
+        organic_gross = p.order_value[seg] * np.exp(p.order_value_sigma * z[1] - 0.5 * p.order_value_sigma**2)
+        organic_net = np.where(
+            holds_coupon,
+            np.maximum(organic_gross * (1.0 - self._coupon_rate) - p.shipping_cost * self._coupon_shipping, 0.0),
+            organic_gross,
+        )
+        organic_net = np.where(organic, organic_net, 0.0)
+        # orders from earlier clicks that land today
+        slot = self._day % self._pending_days
+        landed = live & (self._pending_count[slot] > 0)
+        landed_net = np.where(landed, self._pending_value[slot], 0.0)
+        landed_incentive = self._pending_incentive[slot].copy()
+        self._pending_value[slot] = 0.0
+        self._pending_count[slot] = 0
+        self._pending_incentive[slot] = False
+
+        # 5. churn: hazard rises with days since the last order and with fatigue
+        bought = organic | landed
+        inactive = np.where(bought, 0.0, np.minimum(self.profile.days_since_purchase, 180.0))
+        hazard = p.churn_hazard[seg] * (1.0 + p.churn_inactivity[seg] * inactive / 30.0) \
+            * np.exp(p.churn_fatigue * self._fatigue)
+        churned = live & (u[6] < hazard)
+
+        # 6. the events, recorded exactly as the console records real ones
+        ch = self._a_channel[a]
+        prof = self.profile
+        features.record_contact(prof, contacted, ch[contacted], discounted=self._incentive_a[a[contacted]])
+        features.record_open(prof, opened, ch[opened])
+        features.record_click(prof, clicked, ch[clicked])
+        features.record_purchase(prof, organic, organic_net[organic], discounted=holds_coupon[organic])
+        features.record_purchase(prof, landed, landed_net[landed], discounted=landed_incentive[landed])
+        features.record_unsubscribe(prof, unsubscribed, ch[unsubscribed])
+        # the rules' own contact history
+        if contacted.any():
+            r = np.flatnonzero(contacted)
+            self._ring[self._day % self._ring_days, r, ch[r]] += 1
+            self._last_contact_hour[r] = self._day * 24.0 + self._a_start_hour[a[r]]
+
+        # 7. reward and outcomes
+        outcomes = Outcomes(
+            opens=opened.astype(np.float64), clicks=clicked.astype(np.float64),
+            # orders landing the same day merge into one recorded order (needs two clicks: rare)
+            conversions=organic.astype(np.float64) + landed,
+            net_revenue=organic_net + landed_net, unsubscribes=unsubscribed.astype(np.float64),
+            churns=churned.astype(np.float64), contact_cost=self._a_cost[a],
+        )
+        rewards = reward(outcomes, self.reward_weights)
+        lost_all_consent = unsubscribed & (prof.consent.max(axis=1) < 0.5)
+        terminated = churned | lost_all_consent
+
+        # 8. a day passes
+        self._advance_day()
+        self._age += 1
+        truncated = live & ~terminated & (self._age >= self.horizon_days)
+
+        # 9. next-step autoreset: last step's finished customers are replaced now
+        if (~live).any():
+            self._new_customers(np.flatnonzero(~live))
+        self._needs_reset = terminated | truncated
+        obs = features.observation(self.profile)
+        self._mask, self._reasons = self._compute_mask()
+        info = {
+            "action_mask": self._mask, "mask_reasons": self._reasons,
+            "opens": outcomes.opens, "clicks": outcomes.clicks, "conversions": outcomes.conversions,
+            "net_revenue": outcomes.net_revenue, "unsubscribes": outcomes.unsubscribes,
+            "churned": outcomes.churns, "contact_cost": outcomes.contact_cost,
+            "cap_violations": (violation & live).astype(np.float64),
+            "action_sent": a, "discounted_conversions": (
+                np.where(organic, holds_coupon, False).astype(np.float64)
+                + np.where(landed, landed_incentive, False)
+            ),
+            "reset": ~live,
+        }
+        return obs, rewards, terminated, truncated, info
+
+    # ------------------------------------------------------------------ internals
+    def _advance_day(self) -> None:
+        """Decay fatigue and counters, age coupons, roll the rolling-window contact counts."""
+        self._fatigue *= self._fatigue_decay
+        np.subtract(self._coupon_days, 1, out=self._coupon_days, where=self._coupon_days > 0)
+        features.advance_days(self.profile, 1.0)
+        rules, today, r_days = self.contact_rules, self._day, self._ring_days
+        today_counts = self._ring[today % r_days]
+        # window [t-w+1, t-1] -> [t-w+2, t]: add today, drop day t-w+1 (w >= 1)
+        for c, channel in enumerate(CHANNELS):
+            if channel in rules.channel_caps:
+                w = rules.channel_caps[channel][1]
+                self._in_window[:, c] += today_counts[:, c] - self._ring[(today - w + 1) % r_days][:, c]
+        if rules.overall_cap is not None:
+            w = rules.overall_cap[1]
+            self._overall_in_window += today_counts.sum(axis=1) - self._ring[(today - w + 1) % r_days].sum(axis=1)
+        self._day += 1
+        self._ring[self._day % r_days] = 0  # the oldest day leaves every window
+
+    def _contact_state(self) -> ContactState:
+        hours = self._day * 24.0 - self._last_contact_hour
+        return ContactState(
+            contacts_in_window=self._in_window, overall_in_window=self._overall_in_window,
+            hours_since_last_contact=hours, consent=self.profile.consent > 0.5,
+            utc_offset_hours=self.profile.utc_offset_hours, suppressed=self._suppressed,
+        )
+
+    def _compute_mask(self) -> tuple[np.ndarray, np.ndarray]:
+        return contact_mask(self.catalogue, self.contact_rules, self._contact_state(), self.enabled_actions)
+
+    def _new_customers(self, rows: np.ndarray) -> None:
+        """Draw customers for `rows` from the segment mixture, with a plausible past."""
+        p, rng, k = self.scenario, self._newcomer_rng, rows.shape[0]
+        if k == 0:
+            return
+        seg = rng.choice(p.n_segments, size=k, p=p.segment_weights)
+        self._segment[rows] = seg
+        self.profile.put(rows, draw_profiles(p, seg, rng))
+        self._fatigue[rows] = 0.0
+        self._coupon_days[rows] = 0
+        self._coupon_rate[rows] = 0.0
+        self._coupon_shipping[rows] = False
+        self._pending_value[:, rows] = 0.0
+        self._pending_count[:, rows] = 0
+        self._pending_incentive[:, rows] = False
+        self._ring[:, rows] = 0
+        self._in_window[rows] = 0.0
+        self._overall_in_window[rows] = 0.0
+        # previous campaigns' last contact, consistent with the profile's days since contact
+        last = np.min(self.profile.days_since_contact[rows], axis=1)
+        self._last_contact_hour[rows] = self._day * 24.0 - last * 24.0
+        self._age[rows] = 0
+        self._suppressed[rows] = False
+
+    # ------------------------------------------------------------------ read-only views
+    @property
+    def day(self) -> int:
+        """Days since the last reset (the simulation clock; drift happens on it)."""
+        return self._day
+
+    @property
+    def segments(self) -> np.ndarray:
+        """(N,) hidden segment index per slot - ground truth for analysis, never an agent input."""
+        return self._segment.copy()
+
+    @property
+    def action_mask(self) -> np.ndarray:
+        return self._mask
+
+
+def draw_profiles(p: Scenario, seg: np.ndarray, rng: np.random.Generator) -> ProfileState:
+    """Starting profiles for customers of segments `seg`: what their past events would have built.
+
+    Past campaigns contacted them at `history_contacts_per_week` on the channels they consented
+    to; they opened, clicked and ordered at their segment's rates. The last campaign ended 7-21
+    days ago, so no past contact counts towards this campaign's 7-day caps.
+    """
+    k = seg.shape[0]
+    n_c = len(CHANNELS)
+    lo, hi = p.tenure_days[seg, 0], p.tenure_days[seg, 1]
+    tenure = lo + (hi - lo) * rng.random(k)
+    utc = rng.choice(np.asarray(p.utc_offsets, dtype=np.float64), size=k)
+    state = ProfileState.empty(k, utc_offset_hours=utc)
+    state.tenure_days[:] = tenure
+    consent = rng.random((k, n_c)) < p.consent_prob[seg]
+    state.consent[:] = consent
+    # past campaigns: effective window of the engagement counters (half-life / ln 2 days)
+    window = features.ENGAGEMENT_HALF_LIFE_DAYS / math.log(2)
+    gap = rng.uniform(7.0, 21.0, size=k)
+    exposure = np.minimum(tenure, window)[:, None]
+    contacts = rng.poisson(p.history_contacts_per_week[None, :] / 7.0 * exposure * consent)
+    open_p = np.clip(p.open_prob[seg] * p.window_affinity[seg].mean(axis=1, keepdims=True), 0, 1)
+    opens = rng.binomial(contacts, open_p)
+    click_p = np.clip(p.channel_click[None, :] * p.offer_click[seg].mean(axis=1, keepdims=True), 0, 1)
+    clicks = rng.binomial(opens, click_p)
+    fade = 0.5 ** (gap / features.ENGAGEMENT_HALF_LIFE_DAYS)
+    state.contacts[:] = contacts * fade[:, None]
+    state.opens[:] = opens * fade[:, None]
+    state.clicks[:] = clicks * fade[:, None]
+    state.days_since_contact[:] = np.where(contacts > 0, gap[:, None] + rng.uniform(0, 7, (k, n_c)), np.inf)
+    total = contacts.sum(axis=1)
+    state.discount_contacts[:] = rng.binomial(total, 0.3) * fade
+    state.contact_pressure[:] = total * (features.PRESSURE_HALF_LIFE_DAYS / window) * 0.5 ** (
+        gap / features.PRESSURE_HALF_LIFE_DAYS)
+    # contacts of the last 30 days (the rolling bins): those after day -30
+    recent = rng.poisson(p.history_contacts_per_week.sum() / 7.0 * np.maximum(30.0 - gap, 0.0)
+                         * consent.mean(axis=1))
+    bins = np.minimum(gap.astype(np.int64), features.HISTORY_DAYS - 1)
+    state.recent_contacts[np.arange(k), bins] = recent
+    # past orders: organic demand plus what past campaigns' responses brought
+    responses = (p.history_contacts_per_week[None, :] / 7.0 * consent * open_p * click_p).sum(axis=1) \
+        * p.purchase_given_click[seg].mean(axis=1)
+    rate = p.organic_purchase[seg] + responses
+    purchase_window = features.PURCHASE_HALF_LIFE_DAYS / math.log(2)
+    recent_orders = rng.poisson(rate * np.minimum(tenure, purchase_window))
+    older_orders = rng.poisson(rate * np.maximum(tenure - purchase_window, 0.0))
+    order_value = p.order_value[seg] * rng.lognormal(-0.5 * 0.3**2, 0.3, size=k)
+    state.purchases[:] = recent_orders
+    state.discounted_purchases[:] = rng.binomial(recent_orders, p.history_discount_share[seg])
+    state.revenue[:] = recent_orders * order_value
+    state.lifetime_purchases[:] = recent_orders + older_orders
+    state.lifetime_revenue[:] = state.lifetime_purchases * order_value
+    recency = np.minimum(rng.exponential(p.history_recency_days[seg]), tenure)
+    state.days_since_purchase[:] = np.where(state.lifetime_purchases > 0, recency, np.inf)
+    engaged = np.where(opens.sum(axis=1) > 0, gap + rng.uniform(0, 7, k), np.inf)
+    state.days_since_engagement[:] = np.minimum(engaged, state.days_since_purchase)
+    return state

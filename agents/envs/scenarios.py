@@ -1,0 +1,391 @@
+"""Scenarios: the hidden customer population a simulator run draws from.
+
+A `Scenario` holds every behavioural parameter of `CustomerJourneyEnv` as arrays indexed by hidden
+segment (S), channel (C, order of `CHANNELS`), offer (O, order of `OFFERS`) and send window (W).
+None of it is visible to an agent: it sees only the feature vector built from the customer's
+events (agents.features). The numbers are plausible, not fitted to any data set; they are set so
+that each lever has a real price:
+
+- discounts lift response (most for deal-seekers) but cost margin; a customer who opened a discount
+  holds a coupon for `coupon_days` and uses it on every order, including the ones a loyal customer
+  would have placed anyway (cannibalisation);
+- a purchase satisfies demand for a while (`refractory_days`), so a pushed order partly pulls
+  forward one that would have come anyway;
+- every contact adds fatigue, which lowers response and raises unsubscribe and churn hazards;
+- SMS gets the best response and the most unsubscribes; a call works but costs 4 currency units;
+- churn hazard grows with days since the last purchase, so re-engaging an at-risk customer is worth
+  more than the order itself (the future orders it keeps).
+
+`TabularScenario` is a separate small MDP with an exact model (see `agents.evaluate`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agents.catalogue import CHANNELS, OFFERS, WINDOW_NAMES
+from agents.rewards import RewardWeights
+
+SCENARIOS: tuple[str, ...] = ("retail", "churn_rescue", "tabular")
+
+
+def _a(rows: Any) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """Parameters of the customer-journey simulator (per day; S segments).
+
+    Probabilities are per contact unless said otherwise; "open" means read (email, push, SMS) or
+    answered (call centre); "click" means followed the link / accepted the pitch.
+    """
+
+    name: str
+    """Scenario name (shown in the console)."""
+    segment_names: tuple[str, ...]
+    """Hidden segments, e.g. loyal, deal_seeker."""
+    segment_weights: np.ndarray
+    """(S,) share of each segment among new customers."""
+    open_prob: np.ndarray
+    """(S, C) probability a fresh (unfatigued) customer opens a message on the channel."""
+    window_affinity: np.ndarray
+    """(S, W) multiplier on open_prob per send window."""
+    channel_click: np.ndarray
+    """(C,) multiplier on click probability per channel."""
+    offer_click: np.ndarray
+    """(S, O) probability of a click given an open, per offer."""
+    purchase_given_click: np.ndarray
+    """(S, O) probability that a click turns into an order."""
+    organic_purchase: np.ndarray
+    """(S,) daily probability of an order without any contact, when demand is fully back."""
+    order_value: np.ndarray
+    """(S,) mean gross order value (currency units); values are log-normal."""
+    order_value_sigma: float = 0.5
+    """Log-normal sigma of order values."""
+    refractory_days: float = 10.0
+    """Demand after an order recovers as 1 - exp(-days since order / refractory_days)."""
+    offer_discount: np.ndarray = field(default_factory=lambda: _a([0.0, 0.10, 0.20, 0.0]))
+    """(O,) share of the order value given away by each offer."""
+    shipping_cost: float = 6.0
+    """What free shipping costs per order (currency units)."""
+    coupon_days: int = 7
+    """Days a customer who opened a discount keeps using it on every order."""
+    conversion_delay_p: float = 0.5
+    """Geometric parameter of the days between a click and its order (0 days with prob. p)."""
+    max_delay_days: int = 6
+    """Orders later than this after the click are dropped (the attribution window)."""
+    fatigue_per_contact: np.ndarray = field(default_factory=lambda: _a([0.5, 1.0, 0.3, 1.5]))
+    """(C,) fatigue added by one contact per channel."""
+    fatigue_half_life_days: float = 5.0
+    """Fatigue halves in this many days without contact."""
+    fatigue_response: float = 0.3
+    """Open probability is multiplied by exp(-fatigue_response * fatigue)."""
+    unsubscribe_prob: np.ndarray = field(default_factory=lambda: _a([[0.004, 0.03, 0.01, 0.02]]))
+    """(S, C) probability a contact makes a fresh customer unsubscribe from that channel."""
+    unsubscribe_fatigue: float = 0.5
+    """Unsubscribe probability is multiplied by (1 + unsubscribe_fatigue * fatigue)."""
+    churn_hazard: np.ndarray = field(default_factory=lambda: _a([0.001]))
+    """(S,) daily churn probability of a fresh customer who bought today."""
+    churn_inactivity: np.ndarray = field(default_factory=lambda: _a([1.0]))
+    """(S,) churn hazard is multiplied by (1 + churn_inactivity * min(days since purchase, 180) / 30)."""
+    churn_fatigue: float = 0.3
+    """Churn hazard is multiplied by exp(churn_fatigue * fatigue)."""
+    consent_prob: np.ndarray = field(default_factory=lambda: _a([[0.95, 0.6, 0.4, 0.5]]))
+    """(S, C) probability a new customer has consented to the channel."""
+    utc_offsets: tuple[float, ...] = (0.0, 1.0, -5.0)
+    """Customers' time zones (utc offset hours), drawn uniformly."""
+    history_contacts_per_week: np.ndarray = field(default_factory=lambda: _a([2.0, 0.3, 1.0, 0.0]))
+    """(C,) contact rate of the campaigns before this one (builds each customer's starting profile)."""
+    history_discount_share: np.ndarray = field(default_factory=lambda: _a([0.2]))
+    """(S,) share of past orders placed with a discount."""
+    history_recency_days: np.ndarray = field(default_factory=lambda: _a([20.0]))
+    """(S,) mean days since the last order at the start."""
+    tenure_days: np.ndarray = field(default_factory=lambda: _a([[60.0, 1500.0]]))
+    """(S, 2) uniform range of tenure (days since joining) at the start."""
+    horizon_days: int = 90
+    """Days each customer is followed (the episode length before truncation)."""
+    drift_day: int | None = None
+    """Day (of the simulation clock) on which preferences drift; None: never."""
+    drift: dict[str, np.ndarray] = field(default_factory=dict)
+    """Field name -> replacement array applied from drift_day on (e.g. offer_click)."""
+    description: str = ""
+    """One sentence for the console."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                object.__setattr__(self, f.name, np.array(value, dtype=np.float64))
+        s, c, o, w = self.n_segments, len(CHANNELS), len(OFFERS), len(WINDOW_NAMES)
+        # per-segment rows given once apply to every segment
+        for name in ("unsubscribe_prob", "consent_prob", "tenure_days"):
+            value = getattr(self, name)
+            if value.shape[0] == 1 and s > 1:
+                object.__setattr__(self, name, np.repeat(value, s, axis=0))
+        for name in ("churn_hazard", "churn_inactivity", "history_discount_share", "history_recency_days"):
+            value = getattr(self, name)
+            if value.shape == (1,) and s > 1:
+                object.__setattr__(self, name, np.repeat(value, s))
+        expected = {
+            "segment_weights": (s,), "open_prob": (s, c), "window_affinity": (s, w),
+            "channel_click": (c,), "offer_click": (s, o), "purchase_given_click": (s, o),
+            "organic_purchase": (s,), "order_value": (s,), "offer_discount": (o,),
+            "fatigue_per_contact": (c,), "unsubscribe_prob": (s, c), "churn_hazard": (s,),
+            "churn_inactivity": (s,), "consent_prob": (s, c), "history_contacts_per_week": (c,),
+            "history_discount_share": (s,), "history_recency_days": (s,), "tenure_days": (s, 2),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"{self.name}: {name} must have shape {shape}, got {getattr(self, name).shape}")
+        probabilities = ("open_prob", "offer_click", "purchase_given_click", "organic_purchase",
+                         "unsubscribe_prob", "churn_hazard", "consent_prob", "history_discount_share",
+                         "offer_discount")
+        for name in probabilities:
+            value = getattr(self, name)
+            if np.any(value < 0) or np.any(value > 1):
+                raise ValueError(f"{self.name}: {name} must hold probabilities in [0, 1]")
+        if np.any(self.segment_weights < 0) or not np.isclose(self.segment_weights.sum(), 1.0):
+            raise ValueError(f"{self.name}: segment_weights must be >= 0 and sum to 1")
+        if self.horizon_days < 1:
+            raise ValueError("horizon_days must be >= 1")
+        if not 0 < self.conversion_delay_p <= 1:
+            raise ValueError("conversion_delay_p must lie in (0, 1]")
+        for name, value in self.drift.items():
+            current = getattr(self, name, None)
+            if not isinstance(current, np.ndarray) or np.shape(value) != current.shape:
+                raise ValueError(f"{self.name}: drift of {name!r} must replace an array of the same shape")
+        if self.drift and self.drift_day is None:
+            raise ValueError("drift given without drift_day")
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.segment_names)
+
+    def drifted(self) -> Scenario:
+        """This scenario with the drift applied (what customers behave like from drift_day on)."""
+        return dataclasses.replace(self, drift={}, drift_day=None,
+                                   **{k: np.asarray(v, float) for k, v in self.drift.items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# retail: the default demo population
+#                 email  sms   push  call
+_RETAIL_SEGMENTS = ("loyal", "deal_seeker", "at_risk", "dormant", "new", "browser")
+
+
+def retail() -> Scenario:
+    """Six hidden segments of an online retailer; the default demo."""
+    return Scenario(
+        name="retail",
+        description="Online retailer: loyal buyers, deal-seekers, at-risk and dormant customers, "
+                    "newcomers and browsers who open everything and rarely buy.",
+        segment_names=_RETAIL_SEGMENTS,
+        segment_weights=_a([0.20, 0.22, 0.18, 0.15, 0.10, 0.15]),
+        #                 email  sms   push  call
+        open_prob=_a([[0.45, 0.70, 0.20, 0.50],    # loyal
+                      [0.30, 0.60, 0.15, 0.40],    # deal_seeker
+                      [0.18, 0.50, 0.08, 0.45],    # at_risk
+                      [0.05, 0.20, 0.02, 0.30],    # dormant
+                      [0.40, 0.55, 0.18, 0.40],    # new
+                      [0.60, 0.65, 0.35, 0.35]]),  # browser
+        #                      morning midday evening
+        window_affinity=_a([[1.10, 0.90, 1.00],
+                            [0.80, 1.00, 1.25],
+                            [1.00, 0.90, 1.05],
+                            [0.90, 0.90, 1.10],
+                            [0.90, 1.15, 1.00],
+                            [0.85, 1.20, 1.00]]),
+        channel_click=_a([1.0, 0.8, 0.7, 1.2]),
+        #                content d10   d20   free_ship
+        offer_click=_a([[0.14, 0.22, 0.26, 0.20],
+                        [0.04, 0.30, 0.50, 0.28],
+                        [0.08, 0.22, 0.32, 0.18],
+                        [0.04, 0.10, 0.18, 0.08],
+                        [0.16, 0.24, 0.28, 0.30],
+                        [0.30, 0.35, 0.38, 0.35]]),
+        purchase_given_click=_a([[0.40, 0.50, 0.55, 0.50],
+                                 [0.08, 0.40, 0.55, 0.30],
+                                 [0.18, 0.30, 0.40, 0.28],
+                                 [0.10, 0.22, 0.32, 0.18],
+                                 [0.22, 0.32, 0.40, 0.42],
+                                 [0.03, 0.05, 0.08, 0.05]]),
+        organic_purchase=_a([0.050, 0.006, 0.012, 0.002, 0.018, 0.004]),
+        order_value=_a([70.0, 45.0, 55.0, 50.0, 50.0, 40.0]),
+        unsubscribe_prob=_a([[0.002, 0.015, 0.005, 0.010],
+                             [0.004, 0.030, 0.010, 0.020],
+                             [0.008, 0.050, 0.015, 0.030],
+                             [0.010, 0.060, 0.020, 0.040],
+                             [0.004, 0.030, 0.010, 0.020],
+                             [0.002, 0.020, 0.008, 0.030]]),
+        churn_hazard=_a([0.0004, 0.0015, 0.0040, 0.0030, 0.0025, 0.0010]),
+        churn_inactivity=_a([0.5, 0.6, 1.5, 0.5, 1.0, 0.3]),
+        consent_prob=_a([[0.97, 0.70, 0.50, 0.60],
+                         [0.95, 0.65, 0.45, 0.45],
+                         [0.93, 0.55, 0.35, 0.55],
+                         [0.90, 0.40, 0.20, 0.45],
+                         [0.98, 0.60, 0.55, 0.40],
+                         [0.97, 0.50, 0.60, 0.40]]),
+        utc_offsets=(0.0, 0.0, 1.0, 1.0, 2.0, -5.0),
+        history_discount_share=_a([0.15, 0.70, 0.30, 0.30, 0.25, 0.40]),
+        history_recency_days=_a([12.0, 45.0, 50.0, 200.0, 10.0, 90.0]),
+        tenure_days=_a([[365, 2500], [90, 1500], [180, 2000], [365, 2500], [1, 30], [60, 1500]]),
+        horizon_days=90,
+    )
+
+
+def churn_rescue() -> Scenario:
+    """A base leaning at-risk and dormant, where keeping customers matters more than selling."""
+    base = retail()
+    return dataclasses.replace(
+        base, name="churn_rescue",
+        description="Subscription-like base after a bad quarter: many at-risk and dormant "
+                    "customers whose churn hazard climbs fast without a reason to come back.",
+        segment_weights=_a([0.10, 0.15, 0.35, 0.25, 0.05, 0.10]),
+        churn_hazard=base.churn_hazard * 1.6,
+        churn_inactivity=_a([0.6, 0.8, 2.0, 0.8, 1.2, 0.4]),
+        history_recency_days=_a([20.0, 60.0, 70.0, 240.0, 12.0, 110.0]),
+        horizon_days=60,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# tabular: a small MDP with an exact model
+TABULAR_ACTIONS: tuple[str, ...] = ("no contact", "email - content", "email - 20 % off", "SMS - 20 % off")
+ENGAGEMENT_LEVELS: tuple[str, ...] = ("lapsed", "cooling", "active", "fan")
+FATIGUE_LEVELS: tuple[str, ...] = ("fresh", "tired", "saturated")
+
+
+@dataclass(frozen=True, eq=False)
+class TabularScenario:
+    """A customer as a small discrete MDP: engagement level x fatigue level (+ churned).
+
+    State s = engagement * len(FATIGUE_LEVELS) + fatigue. The model is exact and public:
+    `transitions[s, a, s']` over the live states (the missing mass is the churn probability, which
+    ends the episode), `purchase_prob[s, a]` (an order worth `order_value[a]` net of discount),
+    `contact_cost[a]`, `allowed[s, a]` (the contact cap: nothing but "no contact" when saturated),
+    `initial` (everyone starts fresh). `expected_rewards(weights)` is the mean one-day reward the
+    simulator pays; `agents.evaluate` solves the MDP with discount `gamma`.
+    """
+
+    name: str
+    transitions: np.ndarray
+    """(S, A, S) probability of the next live state; rows sum to 1 - churn probability."""
+    purchase_prob: np.ndarray
+    """(S, A) probability of an order today."""
+    order_value: np.ndarray
+    """(A,) net value of an order placed after each action (discounts already taken off)."""
+    contact_cost: np.ndarray
+    """(A,) contact cost of each action."""
+    allowed: np.ndarray
+    """(S, A) bool action mask (the cap rule)."""
+    initial: np.ndarray
+    """(S,) distribution of a new customer's state."""
+    gamma: float = 0.95
+    """Discount of the exact values (agents trained on this scenario should use it)."""
+    horizon_days: int = 200
+    """Truncation of the simulated episodes (gamma ** 200 < 1e-4: negligible for the values)."""
+    action_labels: tuple[str, ...] = TABULAR_ACTIONS
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        s, a = self.purchase_prob.shape
+        if self.transitions.shape != (s, a, s) or self.allowed.shape != (s, a):
+            raise ValueError("tabular model arrays disagree on the number of states / actions")
+        if np.any(self.transitions < 0) or np.any(self.transitions.sum(axis=2) > 1 + 1e-9):
+            raise ValueError("transitions must be >= 0 and sum to at most 1 per (state, action)")
+        if not np.isclose(self.initial.sum(), 1.0):
+            raise ValueError("initial must sum to 1")
+        if not self.allowed[:, 0].all():
+            raise ValueError("'no contact' (action 0) must be allowed in every state")
+        if not 0 <= self.gamma < 1:
+            raise ValueError("gamma must lie in [0, 1)")
+
+    @property
+    def n_states(self) -> int:
+        return int(self.transitions.shape[0])
+
+    @property
+    def n_actions(self) -> int:
+        return int(self.transitions.shape[1])
+
+    @property
+    def churn_prob(self) -> np.ndarray:
+        """(S, A) probability the day ends in churn."""
+        return np.clip(1.0 - self.transitions.sum(axis=2), 0.0, 1.0)
+
+    def expected_rewards(self, weights: RewardWeights | None = None) -> np.ndarray:
+        """(S, A) mean reward of one day: the same `agents.rewards.reward` the simulator pays."""
+        w = weights or RewardWeights()
+        return (
+            (w.revenue * self.order_value[None, :] + w.conversion) * self.purchase_prob
+            + w.contact_cost * self.contact_cost[None, :]
+            + w.churn * self.churn_prob
+        )
+
+    def state_label(self, s: int) -> str:
+        f = len(FATIGUE_LEVELS)
+        return f"{ENGAGEMENT_LEVELS[s // f]} / {FATIGUE_LEVELS[s % f]}"
+
+
+def tabular() -> TabularScenario:
+    """4 engagement x 3 fatigue levels, 4 actions; an exact model for value iteration.
+
+    Each day a contact may bring an order (a discount more likely, at a margin cost), adds fatigue
+    (SMS: two levels) and, when it lands, lifts engagement; rest lets fatigue recover while
+    engagement slowly cools. Churn hazard falls with engagement and rises with fatigue, so the
+    myopic choice (the discount SMS) is not the best one.
+    """
+    n_e, n_f, n_a = len(ENGAGEMENT_LEVELS), len(FATIGUE_LEVELS), len(TABULAR_ACTIONS)
+    n_s = n_e * n_f
+    full_price = 50.0
+    order_value = np.array([full_price, full_price, 0.8 * full_price, 0.8 * full_price])
+    contact_cost = np.array([0.0, 0.05, 0.05, 0.40])
+    organic = np.array([0.005, 0.02, 0.05, 0.10])        # order probability with no contact
+    lift = np.array([0.0, 0.03, 0.10, 0.16])             # extra order probability per action
+    fatigue_drag = np.array([1.0, 0.6, 0.25])            # response multiplier per fatigue level
+    churn_base = np.array([0.030, 0.012, 0.004, 0.002])  # per engagement level
+    churn_fatigue = np.array([1.0, 1.8, 3.5])            # multiplier per fatigue level
+    engage_up = np.array([0.3, 0.5, 0.35, 0.35])         # P(engagement up | an order), per action
+    cool_down = np.array([0.06, 0.04, 0.10, 0.15])       # P(engagement down | no order), per action
+    transitions = np.zeros((n_s, n_a, n_s))
+    purchase = np.zeros((n_s, n_a))
+    allowed = np.ones((n_s, n_a), dtype=bool)
+    for e in range(n_e):
+        for f in range(n_f):
+            s = e * n_f + f
+            allowed[s, 1:] = f < n_f - 1                  # the cap: no contact when saturated
+            for a in range(n_a):
+                p_buy = min(1.0, organic[e] + lift[a] * fatigue_drag[f] * (0.5 + 0.5 * e / (n_e - 1)))
+                purchase[s, a] = p_buy
+                p_churn = min(1.0, churn_base[e] * churn_fatigue[f] * (1.3 if a == 3 else 1.0))
+                f_next = max(f - 1, 0) if a == 0 else min(f + (2 if a == 3 else 1), n_f - 1)
+                p_up = p_buy * engage_up[a]
+                p_down = (1.0 - p_buy) * cool_down[a]
+                moves = {min(e + 1, n_e - 1): p_up}
+                moves[max(e - 1, 0)] = moves.get(max(e - 1, 0), 0.0) + p_down
+                moves[e] = moves.get(e, 0.0) + 1.0 - p_up - p_down
+                for e2, pe in moves.items():
+                    transitions[s, a, e2 * n_f + f_next] += (1.0 - p_churn) * pe
+    initial = np.zeros(n_s)
+    initial[np.arange(n_e) * n_f] = [0.25, 0.35, 0.30, 0.10]  # everyone starts fresh
+    return TabularScenario(
+        name="tabular", transitions=transitions, purchase_prob=purchase, order_value=order_value,
+        contact_cost=contact_cost, allowed=allowed, initial=initial,
+        description="A customer as 12 states (engagement x fatigue) and 4 actions, solvable exactly.",
+    )
+
+
+_FACTORIES = {"retail": retail, "churn_rescue": churn_rescue, "tabular": tabular}
+
+
+def get_scenario(name: str, **overrides: Any) -> Scenario | TabularScenario:
+    """The named scenario, with any field replaced by `overrides` (e.g. horizon_days=30)."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
+    scenario = _FACTORIES[name]()
+    return dataclasses.replace(scenario, **overrides) if overrides else scenario
