@@ -17,14 +17,14 @@ import numpy as np
 
 from agents.common.vec import CustomerBatch
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
-from agents.common.masking import masked_argmax, sample_from, uniform_over_mask
+from agents.common.masking import greedy_probabilities, sample_from, uniform_over_mask
 
 # Features a marketer would segment on first: recency, engagement and recent contact pressure.
 DEFAULT_STATE_FEATURES: tuple[str, ...] = (
-    "days_since_last_purchase",
-    "email_click_rate_30d",
-    "contacts_last_7d",
-    "fatigue",
+    "days_since_purchase",
+    "days_since_engagement",
+    "email_click_rate",
+    "contacts_7d",
 )
 
 
@@ -100,7 +100,7 @@ class StateDiscretiser:
 class QLearningConfig:
     gamma: float = 0.95
     """Daily discount factor of future reward."""
-    min_learning_rate: float = 0.02
+    min_learning_rate: float = 0.1
     """Floor of the step size; above it each (state, action) averages its samples (1 / visits)."""
     exploration_initial_eps: float = 1.0
     """Epsilon at the start of training."""
@@ -117,6 +117,9 @@ class QLearningConfig:
     """A feature with at most this many distinct values is kept as is (one bin per value)."""
     initial_q: float = 0.0
     """Q-value of an unvisited (state, action)."""
+    discretiser_warmup: int = 2_000
+    """Customer-days observed (acting uniformly) before the bin edges are fixed from them;
+    at most a quarter of the first `fit` budget. Those days are then replayed."""
 
 
 class QLearning(Agent):
@@ -126,7 +129,9 @@ class QLearning(Agent):
     with no bootstrap when the customer churned; the max only runs over the actions the next day's
     mask allows, and acting is greedy over allowed actions. The customers of a day are applied as
     one batched update per visited (state, action): the mean TD error with the rate that averaging
-    those samples would give.
+    those samples would give. The bin edges are fixed from the first `discretiser_warmup`
+    customer-days (acted uniformly at random, as epsilon starts at 1 anyway), which are then
+    replayed, so a single-customer env gets sensible bins too.
 
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
@@ -140,16 +145,18 @@ class QLearning(Agent):
     :param n_bins: quantile bins per continuous feature
     :param max_levels: distinct values under which a feature is used as is
     :param initial_q: value of unvisited entries
+    :param discretiser_warmup: customer-days seen before the bin edges are fixed
     """
 
     name = "q_learning"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
-                 gamma: float = 0.95, min_learning_rate: float = 0.02,
+                 gamma: float = 0.95, min_learning_rate: float = 0.1,
                  exploration_initial_eps: float = 1.0, exploration_final_eps: float = 0.05,
                  exploration_fraction: float = 0.5,
                  state_features: tuple[str | int, ...] | list[str | int] | None = None,
-                 n_bins: int = 4, max_levels: int = 12, initial_q: float = 0.0):
+                 n_bins: int = 4, max_levels: int = 12, initial_q: float = 0.0,
+                 discretiser_warmup: int = 2_000):
         super().__init__(observation_space, action_space, seed=seed)
         if not 0.0 <= gamma < 1.0:
             raise ValueError("gamma must lie in [0, 1)")
@@ -160,8 +167,8 @@ class QLearning(Agent):
                 raise ValueError("exploration epsilons must lie in [0, 1]")
         if not 0.0 < exploration_fraction <= 1.0:
             raise ValueError("exploration_fraction must lie in (0, 1]")
-        if int(n_bins) < 1 or int(max_levels) < 1:
-            raise ValueError("n_bins and max_levels must be >= 1")
+        if int(n_bins) < 1 or int(max_levels) < 1 or int(discretiser_warmup) < 1:
+            raise ValueError("n_bins, max_levels and discretiser_warmup must be >= 1")
         self.config = QLearningConfig(
             gamma=float(gamma), min_learning_rate=float(min_learning_rate),
             exploration_initial_eps=float(exploration_initial_eps),
@@ -169,6 +176,7 @@ class QLearning(Agent):
             exploration_fraction=float(exploration_fraction),
             state_features=None if state_features is None else tuple(state_features),
             n_bins=int(n_bins), max_levels=int(max_levels), initial_q=float(initial_q),
+            discretiser_warmup=int(discretiser_warmup),
         )
         self.discretiser = StateDiscretiser(self._feature_indices(), self.config.n_bins,
                                             self.config.max_levels)
@@ -229,51 +237,70 @@ class QLearning(Agent):
         return c.exploration_initial_eps + progress * (c.exploration_final_eps - c.exploration_initial_eps)
 
     # -------------------------------------------------------------- learning
+    def td_update(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                  next_obs: np.ndarray, next_mask: np.ndarray, terminated: np.ndarray) -> None:
+        """One batched Q-learning update from customer-day transitions (all rows real).
+
+        The target is ``r + gamma * max over next_mask of Q(s', .)``, without the bootstrap for
+        customers who churned. Every visited (state, action) moves by its mean TD error at the
+        rate that averaging its samples gives (1 / visits), never below `min_learning_rate`.
+        """
+        c = self.config
+        states = self.discretiser.states(obs, add_new=True)
+        next_states = self.discretiser.states(next_obs, add_new=True)
+        self._grow()
+        # 1. TD target: reward + discounted best *allowed* next action (none after churn)
+        next_q = np.where(next_mask, self.q_table[next_states], -np.inf).max(axis=1)
+        target = rewards + c.gamma * np.where(terminated, 0.0, next_q)
+        # 2. sum the TD errors per (state, action) touched today
+        q_flat, visits = self.q_table.reshape(-1), self.visits.reshape(-1)
+        flat = states * self.n_actions + actions
+        td = target - q_flat[flat]
+        count = np.bincount(flat, minlength=q_flat.size)
+        td_sum = np.bincount(flat, weights=td, minlength=q_flat.size)
+        touched = np.flatnonzero(count)
+        # 3. step size: sample average while visits are few, then the floor
+        visits[touched] += count[touched]
+        rate = np.maximum(count[touched] / visits[touched],
+                          1.0 - (1.0 - c.min_learning_rate) ** count[touched])
+        q_flat[touched] += rate * td_sum[touched] / count[touched]
+
     def _fit(
         self, env: gym.Env | gym.vector.VectorEnv, total_steps: int,
         report: TrainingReport, callback: ProgressCallback | None,
     ) -> None:
-        c = self.config
         started = time.perf_counter()
         batch = CustomerBatch(env, self.observation_space, self.action_space)
         obs, mask = batch.reset(seed=self.seed)
-        if not self.discretiser.fitted:
-            self.discretiser.fit(obs)
         report_every = max(1, total_steps // 50)
         next_report, finished_at_report = report_every, 0
-        states = self.discretiser.states(obs, add_new=True)
-        self._grow()
-        rows = np.arange(batch.n)
+        warmup: list[tuple[np.ndarray, ...]] = []  # transitions seen before the bins are fixed
+        warmup_steps = min(self.config.discretiser_warmup, total_steps // 4)
         while batch.env_steps < total_steps:
-            # 1. epsilon-greedy over the allowed actions
-            eps = self._epsilon(batch.env_steps, total_steps)
-            greedy = np.zeros(mask.shape)
-            greedy[rows, masked_argmax(self.q_table[states], mask)] = 1.0
-            actions = sample_from((1 - eps) * greedy + eps * uniform_over_mask(mask), self.rng)
-            # 2. one day passes
+            # 1. epsilon-greedy over the allowed actions (uniform until the bins are fixed)
+            if self.discretiser.fitted:
+                eps = self._epsilon(batch.env_steps, total_steps)
+                greedy = greedy_probabilities(self.scores(obs), mask)
+                probs = (1 - eps) * greedy + eps * uniform_over_mask(mask)
+            else:
+                probs = uniform_over_mask(mask)
+            actions = sample_from(probs, self.rng)
+            # 2. one day passes; keep the real transitions
             step = batch.step(actions)
-            next_states = self.discretiser.states(step.next_obs, add_new=True)
-            self._grow()
-            # 3. TD target: reward + discounted best allowed next action (none after churn)
-            next_q = np.where(step.next_mask, self.q_table[next_states], -np.inf).max(axis=1)
-            target = step.reward + c.gamma * np.where(step.terminated, 0.0, next_q)
-            # 4. batched update: per visited (state, action), its mean TD error at the rate that
-            #    averaging those samples gives, never below the floor
-            valid = step.valid
-            flat = states[valid] * self.n_actions + actions[valid]
-            q_flat, visits = self.q_table.reshape(-1), self.visits.reshape(-1)
-            td = target[valid] - q_flat[flat]
-            count = np.bincount(flat, minlength=q_flat.size)
-            td_sum = np.bincount(flat, weights=td, minlength=q_flat.size)
-            touched = np.flatnonzero(count)
-            visits[touched] += count[touched]
-            rate = np.maximum(count[touched] / visits[touched],
-                              1.0 - (1.0 - c.min_learning_rate) ** count[touched])
-            q_flat[touched] += rate * td_sum[touched] / count[touched]
-            # 5. move on (slots whose customer left now hold a new customer)
+            v = step.valid
+            transition = (obs[v], actions[v], step.reward[v], step.next_obs[v], step.next_mask[v],
+                          step.terminated[v])
+            # 3. learn: after the warm-up, fix the bins from what was seen and replay it
+            if self.discretiser.fitted:
+                self.td_update(*transition)
+            else:
+                warmup.append(transition)
+                if batch.env_steps >= warmup_steps:
+                    self.discretiser.fit(np.concatenate([t[0] for t in warmup]))
+                    for past in warmup:
+                        self.td_update(*past)
+                    warmup.clear()
             obs, mask = step.obs, step.mask
-            states = next_states if step.obs is step.next_obs else self.discretiser.states(obs, add_new=True)
-            self._grow()
             if batch.env_steps >= next_report or batch.env_steps >= total_steps:
                 next_report += report_every
                 mean_return = None
@@ -284,6 +311,10 @@ class QLearning(Agent):
                 if not self._report_progress(callback, report, batch.env_steps, total_steps,
                                              mean_return, started):
                     break
+        if warmup:  # stopped during the warm-up: still learn from it
+            self.discretiser.fit(np.concatenate([t[0] for t in warmup]))
+            for past in warmup:
+                self.td_update(*past)
         report.env_steps = batch.env_steps
         report.extra["n_states"] = float(self.discretiser.n_states)
 
