@@ -19,7 +19,7 @@ from agents.rewards import Outcomes, RewardWeights, reward
 
 _FREE_SHIPPING = OFFERS.index("free_shipping")
 _WINDOW_START = np.array([SEND_WINDOWS[w][0] for w in WINDOW_NAMES], dtype=np.float64)
-_N_UNIFORMS = 7   # open, click, order, delay, unsubscribe, organic order, churn
+_N_UNIFORMS = 8   # open, click, order, delay, unsubscribe, organic order, churn, segment move
 _N_NORMALS = 2    # value of a clicked order, value of an organic order
 
 OUTCOME_KEYS: tuple[str, ...] = (
@@ -164,6 +164,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._fatigue_a = np.where(self._a_contact, s.fatigue_per_contact[ch], 0.0)
         self._fatigue_decay = 0.5 ** (1.0 / s.fatigue_half_life_days)
         self._log_no_delay = math.log1p(-s.conversion_delay_p) if s.conversion_delay_p < 1 else -np.inf
+        self._moves = {t: np.cumsum(s.move_matrix(t), axis=1) for t in ("order", "incentive_order", "inactive")}
+        self._has_moves = bool(s.segment_moves)
         del cat
 
     # ------------------------------------------------------------------ gymnasium API
@@ -236,7 +238,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         fatigue_drag = np.exp(-p.fatigue_response * self._fatigue)
         opened = u[0] < self._open_sa[seg, a] * fatigue_drag          # 0 for "no contact"
         clicked = opened & (u[1] < self._click_sa[seg, a])
-        ordered = clicked & (u[2] < self._order_sa[seg, a])
+        # a clicked order is likelier when the customer's demand is back (see refractory_days)
+        need = -np.expm1(-self.profile.days_since_purchase / p.refractory_days)
+        ordered = clicked & (u[2] < self._order_sa[seg, a] * (1.0 - p.order_gating * (1.0 - need)))
         # an opened incentive becomes a coupon used on every order for coupon_days
         coupon = opened & self._incentive_a[a]
         self._coupon_days[coupon] = p.coupon_days
@@ -262,7 +266,6 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._fatigue += self._fatigue_a[a]
 
         # 4. orders placed without a contact today; demand recovers after the last order
-        need = -np.expm1(-self.profile.days_since_purchase / p.refractory_days)
         organic = live & (u[5] < p.organic_purchase[seg] * need)
         holds_coupon = self._coupon_days > 0
         organic_gross = p.order_value[seg] * np.exp(p.order_value_sigma * z[1] - 0.5 * p.order_value_sigma**2)
@@ -281,14 +284,27 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_count[slot] = 0
         self._pending_incentive[slot] = False
 
-        # 5. churn: hazard rises with days since the last order and with fatigue
-        bought = organic | landed
-        inactive = np.where(bought, 0.0, np.minimum(self.profile.days_since_purchase, 180.0))
-        hazard = p.churn_hazard[seg] * (1.0 + p.churn_inactivity[seg] * inactive / 30.0) \
+        # 5. churn: hazard rises with days since the last open / click / order and with fatigue
+        engaged = organic | landed | opened
+        idle_days = np.where(engaged, 0.0, np.minimum(self.profile.days_since_engagement, 180.0))
+        hazard = p.churn_hazard[seg] * (1.0 + p.churn_inactivity[seg] * idle_days / 30.0) \
             * np.exp(p.churn_fatigue * self._fatigue)
         churned = live & (u[6] < hazard)
 
-        # 6. the events, recorded exactly as the console records real ones
+        # 6. the hidden segment can change: an order can win a customer over (or, with a
+        # discount, teach them to wait for one); long inactivity lets them slip
+        if self._has_moves:
+            incentive_order = (organic & holds_coupon) | (landed & landed_incentive)
+            full_price_order = (organic | landed) & ~incentive_order
+            inactive = live & ~engaged & (self.profile.days_since_engagement >= p.inactive_after_days)
+            for trigger, fired in (("incentive_order", incentive_order), ("order", full_price_order),
+                                   ("inactive", inactive & ~incentive_order & ~full_price_order)):
+                if fired.any():
+                    r = np.flatnonzero(fired)
+                    cum = self._moves[trigger][seg[r]]
+                    self._segment[r] = np.minimum((u[7, r, None] > cum).sum(axis=1), p.n_segments - 1)
+
+        # 7. the events, recorded exactly as the console records real ones
         ch = self._a_channel[a]
         prof = self.profile
         features.record_contact(prof, contacted, ch[contacted], discounted=self._incentive_a[a[contacted]])
@@ -303,7 +319,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             self._ring[self._day % self._ring_days, r, ch[r]] += 1
             self._last_contact_hour[r] = self._day * 24.0 + self._a_start_hour[a[r]]
 
-        # 7. reward and outcomes
+        # 8. reward and outcomes
         outcomes = Outcomes(
             opens=opened.astype(np.float64), clicks=clicked.astype(np.float64),
             # orders landing the same day merge into one recorded order (needs two clicks: rare)
@@ -315,12 +331,12 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         lost_all_consent = unsubscribed & (prof.consent.max(axis=1) < 0.5)
         terminated = churned | lost_all_consent
 
-        # 8. a day passes
+        # 9. a day passes
         self._advance_day()
         self._age += 1
         truncated = live & ~terminated & (self._age >= self.horizon_days)
 
-        # 9. next-step autoreset: last step's finished customers are replaced now
+        # 10. next-step autoreset: last step's finished customers are replaced now
         if (~live).any():
             self._new_customers(np.flatnonzero(~live))
         self._needs_reset = terminated | truncated
@@ -332,7 +348,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             "net_revenue": outcomes.net_revenue, "unsubscribes": outcomes.unsubscribes,
             "churned": outcomes.churns, "contact_cost": outcomes.contact_cost,
             "cap_violations": (violation & live).astype(np.float64),
-            "action_sent": a, "discounted_conversions": (
+            "action_sent": a, "contacted": contacted.astype(np.float64), "discounted_conversions": (
                 np.where(organic, holds_coupon, False).astype(np.float64)
                 + np.where(landed, landed_incentive, False)
             ),

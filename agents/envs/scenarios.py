@@ -31,6 +31,7 @@ from agents.catalogue import CHANNELS, OFFERS, WINDOW_NAMES
 from agents.rewards import RewardWeights
 
 SCENARIOS: tuple[str, ...] = ("retail", "churn_rescue", "tabular")
+MOVE_TRIGGERS: tuple[str, ...] = ("order", "incentive_order", "inactive")
 
 
 def _a(rows: Any) -> np.ndarray:
@@ -107,6 +108,14 @@ class Scenario:
     """(S,) mean days since the last order at the start."""
     tenure_days: np.ndarray = field(default_factory=lambda: _a([[60.0, 1500.0]]))
     """(S, 2) uniform range of tenure (days since joining) at the start."""
+    segment_moves: tuple[tuple[str, str, str, float], ...] = ()
+    """Hidden segment changes: (from, to, trigger, probability). Triggers: "order" (a full-price
+    order), "incentive_order" (an order placed with a discount or free shipping), "inactive"
+    (each day once days since the last open / click / order exceed `inactive_after_days`)."""
+    inactive_after_days: float = 45.0
+    """Days without engagement after which "inactive" moves may fire."""
+    order_gating: float = 0.6
+    """Share of a clicked order's probability that depends on demand being back (see refractory)."""
     horizon_days: int = 90
     """Days each customer is followed (the episode length before truncation)."""
     drift_day: int | None = None
@@ -161,6 +170,28 @@ class Scenario:
                 raise ValueError(f"{self.name}: drift of {name!r} must replace an array of the same shape")
         if self.drift and self.drift_day is None:
             raise ValueError("drift given without drift_day")
+        for move in self.segment_moves:
+            source, target, trigger, prob = move
+            if source not in self.segment_names or target not in self.segment_names:
+                raise ValueError(f"{self.name}: unknown segment in move {move!r}")
+            if trigger not in MOVE_TRIGGERS or not 0 <= prob <= 1:
+                raise ValueError(f"{self.name}: move {move!r} needs a trigger in {MOVE_TRIGGERS} "
+                                 "and a probability")
+        if not 0 <= self.order_gating <= 1:
+            raise ValueError("order_gating must lie in [0, 1]")
+
+    def move_matrix(self, trigger: str) -> np.ndarray:
+        """(S, S) probability of each segment change when `trigger` fires (rows sum to 1)."""
+        s = self.n_segments
+        matrix = np.zeros((s, s))
+        for source, target, kind, prob in self.segment_moves:
+            if kind == trigger:
+                matrix[self.segment_names.index(source), self.segment_names.index(target)] += prob
+        stay = 1.0 - matrix.sum(axis=1)
+        if np.any(stay < -1e-9):
+            raise ValueError(f"{self.name}: {trigger} moves out of a segment sum to more than 1")
+        matrix[np.arange(s), np.arange(s)] += np.maximum(stay, 0.0)
+        return matrix
 
     @property
     def n_segments(self) -> int:
@@ -189,28 +220,28 @@ def retail() -> Scenario:
         #                 email  sms   push  call
         open_prob=_a([[0.45, 0.70, 0.20, 0.50],    # loyal
                       [0.30, 0.60, 0.15, 0.40],    # deal_seeker
-                      [0.18, 0.50, 0.08, 0.45],    # at_risk
+                      [0.22, 0.50, 0.08, 0.45],    # at_risk
                       [0.05, 0.20, 0.02, 0.30],    # dormant
                       [0.40, 0.55, 0.18, 0.40],    # new
                       [0.60, 0.65, 0.35, 0.35]]),  # browser
         #                      morning midday evening
-        window_affinity=_a([[1.10, 0.90, 1.00],
-                            [0.80, 1.00, 1.25],
-                            [1.00, 0.90, 1.05],
+        window_affinity=_a([[1.25, 0.85, 0.90],
+                            [0.70, 0.90, 1.40],
+                            [1.00, 0.80, 1.20],
                             [0.90, 0.90, 1.10],
-                            [0.90, 1.15, 1.00],
-                            [0.85, 1.20, 1.00]]),
+                            [0.80, 1.30, 1.00],
+                            [0.70, 1.35, 1.00]]),
         channel_click=_a([1.0, 0.8, 0.7, 1.2]),
         #                content d10   d20   free_ship
-        offer_click=_a([[0.14, 0.22, 0.26, 0.20],
+        offer_click=_a([[0.14, 0.17, 0.19, 0.16],
                         [0.04, 0.30, 0.50, 0.28],
-                        [0.08, 0.22, 0.32, 0.18],
+                        [0.12, 0.25, 0.35, 0.25],
                         [0.04, 0.10, 0.18, 0.08],
                         [0.16, 0.24, 0.28, 0.30],
                         [0.30, 0.35, 0.38, 0.35]]),
-        purchase_given_click=_a([[0.40, 0.50, 0.55, 0.50],
+        purchase_given_click=_a([[0.40, 0.42, 0.45, 0.42],
                                  [0.08, 0.40, 0.55, 0.30],
-                                 [0.18, 0.30, 0.40, 0.28],
+                                 [0.25, 0.35, 0.45, 0.35],
                                  [0.10, 0.22, 0.32, 0.18],
                                  [0.22, 0.32, 0.40, 0.42],
                                  [0.03, 0.05, 0.08, 0.05]]),
@@ -222,8 +253,8 @@ def retail() -> Scenario:
                              [0.010, 0.060, 0.020, 0.040],
                              [0.004, 0.030, 0.010, 0.020],
                              [0.002, 0.020, 0.008, 0.030]]),
-        churn_hazard=_a([0.0004, 0.0015, 0.0040, 0.0030, 0.0025, 0.0010]),
-        churn_inactivity=_a([0.5, 0.6, 1.5, 0.5, 1.0, 0.3]),
+        churn_hazard=_a([0.0004, 0.0012, 0.0030, 0.0010, 0.0020, 0.0008]),
+        churn_inactivity=_a([0.5, 0.5, 1.2, 0.3, 0.8, 0.3]),
         consent_prob=_a([[0.97, 0.70, 0.50, 0.60],
                          [0.95, 0.65, 0.45, 0.45],
                          [0.93, 0.55, 0.35, 0.55],
@@ -234,6 +265,16 @@ def retail() -> Scenario:
         history_discount_share=_a([0.15, 0.70, 0.30, 0.30, 0.25, 0.40]),
         history_recency_days=_a([12.0, 45.0, 50.0, 200.0, 10.0, 90.0]),
         tenure_days=_a([[365, 2500], [90, 1500], [180, 2000], [365, 2500], [1, 30], [60, 1500]]),
+        segment_moves=(
+            ("new", "loyal", "order", 0.30), ("new", "loyal", "incentive_order", 0.12),
+            ("new", "deal_seeker", "incentive_order", 0.20), ("new", "at_risk", "inactive", 0.03),
+            ("loyal", "deal_seeker", "incentive_order", 0.04), ("loyal", "at_risk", "inactive", 0.02),
+            ("at_risk", "loyal", "order", 0.20), ("at_risk", "loyal", "incentive_order", 0.05),
+            ("at_risk", "deal_seeker", "incentive_order", 0.15), ("at_risk", "dormant", "inactive", 0.01),
+            ("dormant", "at_risk", "order", 0.50), ("dormant", "at_risk", "incentive_order", 0.40),
+            ("deal_seeker", "loyal", "order", 0.06), ("deal_seeker", "dormant", "inactive", 0.005),
+            ("browser", "loyal", "order", 0.10), ("browser", "deal_seeker", "incentive_order", 0.05),
+        ),
         horizon_days=90,
     )
 
@@ -247,7 +288,7 @@ def churn_rescue() -> Scenario:
                     "customers whose churn hazard climbs fast without a reason to come back.",
         segment_weights=_a([0.10, 0.15, 0.35, 0.25, 0.05, 0.10]),
         churn_hazard=base.churn_hazard * 1.6,
-        churn_inactivity=_a([0.6, 0.8, 2.0, 0.8, 1.2, 0.4]),
+        churn_inactivity=_a([0.6, 0.7, 1.8, 0.5, 1.0, 0.4]),
         history_recency_days=_a([20.0, 60.0, 70.0, 240.0, 12.0, 110.0]),
         horizon_days=60,
     )

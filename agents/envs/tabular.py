@@ -154,7 +154,8 @@ class TabularJourneyEnv(gym.vector.VectorEnv):
             "net_revenue": outcomes.net_revenue, "unsubscribes": outcomes.unsubscribes,
             "churned": outcomes.churns, "contact_cost": outcomes.contact_cost,
             "cap_violations": (violation & live).astype(np.float64), "action_sent": a,
-            "contacted": contacted & live, "reset": ~live,
+            "discounted_conversions": (ordered & (a >= 2)).astype(np.float64),
+            "contacted": (contacted & live).astype(np.float64), "reset": ~live,
         }
         return self._obs(), rewards, terminated, truncated, info
 
