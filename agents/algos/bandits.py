@@ -105,8 +105,15 @@ class _LinearRewardBandit(Agent):
     def reward_std(self, obs: np.ndarray) -> np.ndarray:
         """Uncertainty of each action's predicted reward, sqrt(x^T G_a^-1 x): (n, A)."""
         x = self._design(self._check_obs(obs))
-        # (A, n, p) = x G_a^-1 for every action, then the row-wise inner product with x
-        quad = np.einsum("np,apq,nq->na", x, self.gram_inv, x, optimize=True)
+        n, p = x.shape
+        # every action's G_a^-1 side by side, (p, A * p): x G_a^-1 for all actions is one GEMM
+        stacked = self.gram_inv.transpose(1, 0, 2).reshape(p, self.n_actions * p)
+        quad = np.empty((n, self.n_actions))
+        chunk = max(1, 4_000_000 // (self.n_actions * p))  # rows per GEMM: ~32 MB of float64
+        for start in range(0, n, chunk):
+            rows = x[start:start + chunk]
+            projected = (rows @ stacked).reshape(rows.shape[0], self.n_actions, p)
+            quad[start:start + chunk] = np.einsum("nap,np->na", projected, rows)
         return np.sqrt(np.maximum(quad, 0.0))
 
     # -------------------------------------------------------------- learning

@@ -100,8 +100,10 @@ class StateDiscretiser:
 class QLearningConfig:
     gamma: float = 0.95
     """Daily discount factor of future reward."""
-    min_learning_rate: float = 0.1
-    """Floor of the step size; above it each (state, action) averages its samples (1 / visits)."""
+    learning_rate_decay: float = 0.8
+    """omega in the per-sample step size 1 / visits(s, a) ** omega (1.0 = plain sample average)."""
+    min_learning_rate: float = 0.005
+    """Floor of the per-sample step size (keeps tracking a drifting customer base)."""
     exploration_initial_eps: float = 1.0
     """Epsilon at the start of training."""
     exploration_final_eps: float = 0.05
@@ -128,8 +130,8 @@ class QLearning(Agent):
     Each customer-day updates ``Q(s, a) += rate * (r + gamma * max_{a' allowed} Q(s', a') - Q(s, a))``
     with no bootstrap when the customer churned; the max only runs over the actions the next day's
     mask allows, and acting is greedy over allowed actions. The customers of a day are applied as
-    one batched update per visited (state, action): the mean TD error with the rate that averaging
-    those samples would give. The bin edges are fixed from the first `discretiser_warmup`
+    one batched update per visited (state, action): its mean TD error, at the rate that applying
+    those samples one by one with a polynomial step size would give. The bin edges are fixed from the first `discretiser_warmup`
     customer-days (acted uniformly at random, as epsilon starts at 1 anyway), which are then
     replayed, so a single-customer env gets sensible bins too.
 
@@ -137,7 +139,8 @@ class QLearning(Agent):
     :param action_space: the catalogue's actions (Discrete)
     :param seed: seeds exploration
     :param gamma: discount factor
-    :param min_learning_rate: step-size floor
+    :param learning_rate_decay: omega of the per-sample step size 1 / visits ** omega
+    :param min_learning_rate: per-sample step-size floor
     :param exploration_initial_eps: epsilon at the start
     :param exploration_final_eps: epsilon at the end of the decay
     :param exploration_fraction: share of the budget for the decay
@@ -151,7 +154,7 @@ class QLearning(Agent):
     name = "q_learning"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
-                 gamma: float = 0.95, min_learning_rate: float = 0.1,
+                 gamma: float = 0.95, learning_rate_decay: float = 0.8, min_learning_rate: float = 0.005,
                  exploration_initial_eps: float = 1.0, exploration_final_eps: float = 0.05,
                  exploration_fraction: float = 0.5,
                  state_features: tuple[str | int, ...] | list[str | int] | None = None,
@@ -160,6 +163,8 @@ class QLearning(Agent):
         super().__init__(observation_space, action_space, seed=seed)
         if not 0.0 <= gamma < 1.0:
             raise ValueError("gamma must lie in [0, 1)")
+        if not 0.5 < learning_rate_decay <= 1.0:
+            raise ValueError("learning_rate_decay must lie in (0.5, 1] (Robbins-Monro conditions)")
         if not 0.0 < min_learning_rate <= 1.0:
             raise ValueError("min_learning_rate must lie in (0, 1]")
         for eps in (exploration_initial_eps, exploration_final_eps):
@@ -170,7 +175,8 @@ class QLearning(Agent):
         if int(n_bins) < 1 or int(max_levels) < 1 or int(discretiser_warmup) < 1:
             raise ValueError("n_bins, max_levels and discretiser_warmup must be >= 1")
         self.config = QLearningConfig(
-            gamma=float(gamma), min_learning_rate=float(min_learning_rate),
+            gamma=float(gamma), learning_rate_decay=float(learning_rate_decay),
+            min_learning_rate=float(min_learning_rate),
             exploration_initial_eps=float(exploration_initial_eps),
             exploration_final_eps=float(exploration_final_eps),
             exploration_fraction=float(exploration_fraction),
@@ -242,8 +248,10 @@ class QLearning(Agent):
         """One batched Q-learning update from customer-day transitions (all rows real).
 
         The target is ``r + gamma * max over next_mask of Q(s', .)``, without the bootstrap for
-        customers who churned. Every visited (state, action) moves by its mean TD error at the
-        rate that averaging its samples gives (1 / visits), never below `min_learning_rate`.
+        customers who churned. Every visited (state, action) moves by its mean TD error as if its
+        `count` samples were applied one by one with the polynomial step size
+        ``max(visits ** -learning_rate_decay, min_learning_rate)`` (Even-Dar & Mansour, JMLR 2003),
+        which is the same whether the customers come one at a time or 1,000 a day.
         """
         c = self.config
         states = self.discretiser.states(obs, add_new=True)
@@ -259,10 +267,12 @@ class QLearning(Agent):
         count = np.bincount(flat, minlength=q_flat.size)
         td_sum = np.bincount(flat, weights=td, minlength=q_flat.size)
         touched = np.flatnonzero(count)
-        # 3. step size: sample average while visits are few, then the floor
+        # 3. step size: a per-sample rate 1 / visits ** decay (never below the floor), applied as
+        #    `count` sequential updates with the same mean TD error: 1 - (1 - rate) ** count
         visits[touched] += count[touched]
-        rate = np.maximum(count[touched] / visits[touched],
-                          1.0 - (1.0 - c.min_learning_rate) ** count[touched])
+        per_sample = np.maximum(visits[touched].astype(np.float64) ** -c.learning_rate_decay,
+                                c.min_learning_rate)
+        rate = 1.0 - (1.0 - per_sample) ** count[touched]
         q_flat[touched] += rate * td_sum[touched] / count[touched]
 
     def _fit(
