@@ -75,6 +75,7 @@ SCORE_KINDS: dict[str, str] = {
 """What each agent's `scores` mean, for the reader of an explanation."""
 
 _MAX_EXACT_FEATURES = 16
+_KMEANS_ROWS = 2000
 
 
 # ============================================================================ the result
@@ -368,6 +369,13 @@ def torch_scores_module(agent: Agent) -> Any:
         std = np.sqrt(np.asarray(normaliser.stats.var, dtype=np.float64) + 1e-8)
         mean = np.asarray(normaliser.stats.mean, dtype=np.float64)
         layers.append(_diagonal(1.0 / std, -mean / std))
+        clip = float(getattr(normaliser, "clip", np.inf))
+        if np.isfinite(clip):
+            # clamp(x, -c, c) = c - relu(2c - relu(x + c)): Linear/ReLU layers DeepLIFT knows
+            ones = np.ones(len(std))
+            layers += [_diagonal(ones, ones * clip), nn.ReLU(),
+                       _diagonal(-ones, ones * 2 * clip), nn.ReLU(),
+                       _diagonal(-ones, ones * clip)]
     layers.append(net)
     scale = getattr(agent, "reward_scale", None)
     if scale is not None and float(scale) != 1.0:
@@ -469,6 +477,10 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}" if abs(value) >= 1 else f"{value:.2f}"
 
 
+def _whole(value: float) -> bool:
+    return abs(value - round(value)) < 0.05
+
+
 def _signed(value: float) -> str:
     """+0.25 / -1.30; tiny values keep two significant digits instead of showing +0.00."""
     return f"{value:+.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:+.2g}"
@@ -483,7 +495,7 @@ def _days_ago(days: float, what: str, never: str) -> str:
         return never
     if days < 1:
         return f"{what} today"
-    return f"{what} {_fmt(days)} days ago"
+    return f"{what} {_fmt(days)} {'day' if _fmt(days) == '1' else 'days'} ago"
 
 
 def _channel_words() -> dict[str, str]:
@@ -578,14 +590,17 @@ def feature_phrase(name: str, value: float, extras: dict[str, float] | None = No
             continue
         kind = name[len(prefix):]
         sent = extras.get(f"{channel}_sent")
-        if kind == "open_rate":
+        if kind in ("open_rate", "click_rate"):
+            verb, noun = ("opened", "opens") if kind == "open_rate" else ("clicked", "clicks")
+            what = "open" if kind == "open_rate" else "click"
             if sent is not None:
-                return f"opened {_fmt(extras[f'{channel}_opens'])} of the last {_fmt(sent)} {word} messages"
-            return f"{word} open rate {_pct(value)}"
-        if kind == "click_rate":
-            if sent is not None:
-                return f"clicked {_fmt(extras[f'{channel}_clicks'])} of the last {_fmt(sent)} {word} messages"
-            return f"{word} click rate {_pct(value)}"
+                done = extras[f"{channel}_{noun}"]
+                if _whole(done) and _whole(sent) and sent >= 1:
+                    return f"{verb} {_fmt(done)} of the last {_fmt(sent)} {word} messages"
+                # decayed counts are not whole numbers: quote the rate, counts as context
+                return (f"{word} {what} rate {_pct(value)} ({_fmt(done)} {noun} per "
+                        f"{_fmt(sent)} recent messages)")
+            return f"{word} {what} rate {_pct(value)}"
         if kind == "contacts":
             if value < 0.05:
                 return f"no {word} contacts in the last ~30 days"
@@ -684,12 +699,15 @@ class Explainer:
     :param n_permutations: feature orders walked by the permutation methods (each forward and
         backward); more = closer to exact Shapley values, linearly slower
     :param seed: fixes the permutations (and shap's sampling): same seed, same explanation
+    :param background_weights: weight per background row (with n_background=None); default equal,
+        or the k-means cluster sizes. The shap-library methods always weigh rows equally.
     """
 
     def __init__(self, agent: Agent, *, background: np.ndarray | None = None, method: str = "auto",
                  catalogue: Any = None, feature_names: Sequence[str] | None = None,
                  feature_labels: dict[str, str] | None = None, contact_rules: Any = None,
-                 n_background: int | None = 10, n_permutations: int = 2, seed: int = 0):
+                 n_background: int | None = 10, n_permutations: int = 2, seed: int = 0,
+                 background_weights: np.ndarray | None = None):
         if not isinstance(agent, Agent):
             raise TypeError(f"agent must be an agents.Agent, got {type(agent).__name__}")
         if method not in METHODS:
@@ -710,6 +728,15 @@ class Explainer:
             self.action_meta = [None] * agent.n_actions
         self.background, self.weights = _summarise_background(
             agent, background, n_background, self.seed)
+        if background_weights is not None:
+            if n_background is not None and len(self.background) != len(background_weights):
+                raise ValueError("background_weights needs n_background=None (weights of the "
+                                 "rows as given)")
+            weights = np.asarray(background_weights, dtype=np.float64)
+            if weights.shape != (len(self.background),) or (weights < 0).any() or \
+                    not weights.sum() > 0:
+                raise ValueError(f"background_weights must be ({len(self.background)},) and >= 0")
+            self.weights = weights / weights.sum()
         self.score_kind = SCORE_KINDS.get(getattr(agent, "name", ""), "score")
         self.method, self._attributor = self._build(method)
         self._background_source: Any = None
@@ -730,6 +757,9 @@ class Explainer:
             d = self.background.shape[1]
             orders = np.stack([rng.permutation(d) for _ in range(self.n_permutations)])
             return method, _VectorisedPermutation(score_fn, self.background, self.weights, orders)
+        if method in ("shap_permutation", "exact", "deep", "gradient"):
+            # shap's maskers and DeepExplainer average the background rows with equal weights
+            self.weights = np.full(len(self.background), 1.0 / len(self.background))
         if method == "shap_permutation":
             return method, _ShapPermutation(score_fn, self.background, self.n_permutations,
                                             self.seed)
@@ -810,6 +840,8 @@ class Explainer:
             row_extras = {k: float(v[i]) for k, v in extras.items()}
             contributions = []
             for j in order[i]:
+                if abs(phi[i, j]) <= 1e-9 * max(1.0, abs(chosen_score[i])):
+                    continue  # a feature that changed nothing is no reason
                 name = self.feature_names[j]
                 value = float(display[name][i])
                 contributions.append(Contribution(
@@ -984,6 +1016,9 @@ def _summarise_background(agent: Agent, background: np.ndarray | None, n_backgro
         return background, np.full(len(background), 1.0 / len(background))
     import shap
 
+    if len(background) > _KMEANS_ROWS:  # k-means on a sample: seconds -> a fraction of one
+        rows = np.random.default_rng(seed).choice(len(background), _KMEANS_ROWS, replace=False)
+        background = background[np.sort(rows)]
     summary = shap.kmeans(background.astype(np.float64), int(n_background))
     weights = np.asarray(summary.weights, dtype=np.float64)
     return np.asarray(summary.data, dtype=np.float32), weights / weights.sum()
