@@ -101,7 +101,7 @@ class Decision(models.Model):
     features = models.JSONField(help_text="Snapshot of the state vector the policy saw.")
     action_mask = models.JSONField(help_text="Allowed (true) per action index.")
     mask_reasons = models.JSONField(
-        default=dict, blank=True, help_text="Action index -> the rules that blocked it."
+        default=dict, blank=True, help_text="Rule name -> the action indices it blocked (see decisioning.masks)."
     )
     holdout = models.BooleanField(default=False)
     greedy = models.BooleanField(default=False)

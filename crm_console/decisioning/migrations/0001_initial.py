@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
                 ('action_probabilities', models.JSONField(blank=True, default=list)),
                 ('features', models.JSONField(help_text='Snapshot of the state vector the policy saw.')),
                 ('action_mask', models.JSONField(help_text='Allowed (true) per action index.')),
-                ('mask_reasons', models.JSONField(blank=True, default=dict, help_text='Action index -> the rules that blocked it.')),
+                ('mask_reasons', models.JSONField(blank=True, default=dict, help_text='Rule name -> the action indices it blocked (see decisioning.masks).')),
                 ('holdout', models.BooleanField(default=False)),
                 ('greedy', models.BooleanField(default=False)),
                 ('context', models.JSONField(blank=True, default=dict)),

@@ -1,0 +1,114 @@
+"""Attribution: join outcome events to the decision that earned them, and price them as reward.
+
+An outcome event names its decision (`properties.decision_id`) when the CRM knows it (opens and
+clicks of the message we sent); otherwise it goes to the customer's latest decision in the
+campaign whose attribution window covers the event (a purchase three days after an email). The
+reward of a decision is then the campaign's RewardWeights applied to everything attributed to it,
+minus the contact cost when a message was actually sent. The joined decisions are the logged data
+that off-policy evaluation and offline learning read.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm_console.campaigns.models import Campaign
+from crm_console.customers import event_types
+from crm_console.customers.models import Event
+from crm_console.decisioning.models import Decision
+
+OUTCOME_NAMES = tuple(event_types.OUTCOME_EVENTS)
+
+
+def reward_components(*, events: list[Event], contact_cost: float, sent: bool) -> dict[str, float]:
+    """Outcome counts of one decision, in the fields of RewardWeights."""
+    components = {"open": 0.0, "click": 0.0, "conversion": 0.0, "revenue": 0.0,
+                  "unsubscribe": 0.0, "churn": 0.0, "contact_cost": contact_cost if sent else 0.0}
+    for event in events:
+        if event.name == event_types.MESSAGE_OPENED:
+            components["open"] += 1
+        elif event.name == event_types.LINK_CLICKED:
+            components["click"] += 1
+        elif event.name == event_types.ORDER_COMPLETED:
+            components["conversion"] += 1
+            components["revenue"] += float(event.properties.get("revenue", 0.0) or 0.0)
+        elif event.name == event_types.UNSUBSCRIBED:
+            components["unsubscribe"] += 1
+        elif event.name == event_types.CUSTOMER_CHURNED:
+            components["churn"] += 1
+    return components
+
+
+def price(components: dict[str, float], weights: dict[str, float]) -> float:
+    return float(sum(weights[name] * value for name, value in components.items()))
+
+
+@transaction.atomic
+def decisions_attribute(*, campaign: Campaign) -> int:
+    """Attribute the campaign's unattributed outcome events and refresh rewards; returns how many."""
+    window = timedelta(days=campaign.attribution_window_days)
+    decisions = list(
+        Decision.objects.filter(campaign=campaign)
+        .order_by("customer_id", "decided_at", "id")
+        .values_list("id", "customer_id", "decided_at")
+    )
+    if not decisions:
+        return 0
+    by_customer: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for decision_id, customer_id, decided_at in decisions:
+        times, ids = by_customer[customer_id]
+        times.append(decided_at)
+        ids.append(decision_id)
+
+    pending = Event.objects.filter(
+        decision__isnull=True, name__in=OUTCOME_NAMES, customer_id__in=by_customer.keys(),
+    ).only("id", "customer_id", "timestamp", "properties")
+    links: dict[int, list[int]] = defaultdict(list)
+    campaign_decisions = {d[0] for d in decisions}
+    for event in pending.iterator(chunk_size=5000):
+        named = event.properties.get("decision_id") if isinstance(event.properties, dict) else None
+        if named is not None:
+            if int(named) in campaign_decisions:
+                links[int(named)].append(event.id)
+            continue
+        times, ids = by_customer[event.customer_id]
+        position = bisect.bisect_right(times, event.timestamp) - 1
+        if position >= 0 and event.timestamp - times[position] <= window:
+            links[ids[position]].append(event.id)
+    for decision_id, event_ids in links.items():
+        Event.objects.filter(id__in=event_ids).update(decision_id=decision_id)
+    # decisions that earned nothing still cost their contact: price every one not priced yet
+    unpriced = Decision.objects.filter(campaign=campaign, reward__isnull=True).values_list("id", flat=True)
+    decisions_reprice(campaign=campaign, decision_ids=sorted(set(links) | set(unpriced)))
+    return sum(len(v) for v in links.values())
+
+
+def decisions_reprice(*, campaign: Campaign, decision_ids: list[int] | None = None) -> int:
+    """Recompute reward from attributed events with the campaign's current weights."""
+    weights = campaign.reward_weights.as_dict()
+    decisions = Decision.objects.filter(campaign=campaign).select_related("action")
+    if decision_ids is not None:
+        decisions = decisions.filter(id__in=decision_ids)
+    events_by_decision: dict[int, list[Event]] = defaultdict(list)
+    for event in Event.objects.filter(decision__in=decisions).only("decision_id", "name", "properties"):
+        events_by_decision[event.decision_id].append(event)
+    now = timezone.now()
+    updated = []
+    for decision in decisions.iterator(chunk_size=5000):
+        sent = not decision.action.is_no_contact and decision.status != Decision.Status.RELEASED
+        components = reward_components(
+            events=events_by_decision.get(decision.id, []), contact_cost=float(decision.action.cost),
+            sent=sent,
+        )
+        decision.reward_components = components
+        decision.reward = price(components, weights)
+        decision.attributed_at = now
+        updated.append(decision)
+    Decision.objects.bulk_update(updated, ["reward", "reward_components", "attributed_at"],
+                                 batch_size=2000)
+    return len(updated)
