@@ -1,0 +1,10 @@
+# One image for web, worker and beat.
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=crm_console.settings
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+EXPOSE 8000
+CMD ["gunicorn", "crm_console.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
