@@ -94,7 +94,11 @@ class EvaluationReport:
 # ---------------------------------------------------------------------------------------------
 # policies
 def as_policy(agent_or_policy: Any, deterministic: bool = True, seed: int = 0) -> PolicyFn:
-    """An Agent, a PolicyFn, or the names "random" / "no_contact", as a PolicyFn."""
+    """An Agent, a PolicyFn, the names "random" / "no_contact", or (tabular) an (S,) array of
+    actions per state, as a PolicyFn."""
+    if isinstance(agent_or_policy, np.ndarray):
+        table = agent_or_policy.astype(np.int64)
+        return lambda obs, mask: table[np.asarray(obs).argmax(axis=1)]
     if isinstance(agent_or_policy, str):
         if agent_or_policy == "no_contact":
             return lambda obs, mask: np.zeros(mask.shape[0], dtype=np.int64)

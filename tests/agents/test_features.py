@@ -1,0 +1,151 @@
+import json
+
+import numpy as np
+import pytest
+
+from agents import features as F
+from agents.catalogue import CHANNELS
+from agents.features import (
+    FEATURE_LABELS, FEATURE_NAMES, N_FEATURES, ProfileState, advance_days, feature_index, observation,
+    observation_space, record_click, record_contact, record_open, record_purchase, record_unsubscribe,
+    set_consent,
+)
+
+EXPECTED_NAMES = (
+    "email_open_rate", "email_click_rate", "email_contacts", "email_days_since_contact", "email_consent",
+    "sms_open_rate", "sms_click_rate", "sms_contacts", "sms_days_since_contact", "sms_consent",
+    "push_open_rate", "push_click_rate", "push_contacts", "push_days_since_contact", "push_consent",
+    "call_centre_open_rate", "call_centre_click_rate", "call_centre_contacts",
+    "call_centre_days_since_contact", "call_centre_consent",
+    "days_since_purchase", "purchase_frequency", "monetary_value", "average_order_value",
+    "discount_purchase_share", "discount_contact_share", "days_since_engagement", "contacts_7d",
+    "contacts_30d", "contact_pressure", "tenure_days", "utc_offset",
+)
+
+
+def test_feature_names_and_order_are_stable():
+    # logged decisions and saved models depend on this order: change it only with a migration
+    assert FEATURE_NAMES == EXPECTED_NAMES
+    assert N_FEATURES == len(EXPECTED_NAMES) == observation_space().shape[0]
+
+
+def test_every_feature_has_a_marketer_label_and_an_index():
+    assert set(FEATURE_LABELS) == set(FEATURE_NAMES)
+    assert FEATURE_LABELS["sms_open_rate"].startswith("SMS open rate")
+    assert all(FEATURE_NAMES[feature_index(name)] == name for name in FEATURE_NAMES)
+    with pytest.raises(KeyError, match="unknown feature"):
+        feature_index("segment")
+
+
+def test_the_segment_is_not_a_feature():
+    assert not any("segment" in name for name in FEATURE_NAMES)
+
+
+def _busy_state(n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    state = ProfileState.empty(n, utc_offset_hours=rng.choice([-5.0, 0.0, 5.5], n))
+    for _ in range(40):
+        rows = rng.integers(0, n, 3)
+        channel = rng.integers(0, len(CHANNELS), 3)
+        record_contact(state, rows, channel, discounted=rng.random(3) < 0.5)
+        record_open(state, rows[:2], channel[:2])
+        record_click(state, rows[:1], channel[:1])
+        record_purchase(state, rows[:1], rng.uniform(5, 400), discounted=True)
+        advance_days(state, rng.uniform(0, 3))
+    return state
+
+
+def test_observation_lies_in_the_observation_space():
+    obs = observation(_busy_state())
+    assert obs.dtype == np.float32 and obs.shape == (5, N_FEATURES)
+    assert all(observation_space().contains(row) for row in obs)
+    assert all(observation_space().contains(row) for row in observation(ProfileState.empty(3)))
+
+
+def test_engagement_counters_halve_after_one_half_life():
+    state = ProfileState.empty(1)
+    record_contact(state, [0], 0)
+    advance_days(state, F.ENGAGEMENT_HALF_LIFE_DAYS)
+    assert state.contacts[0, 0] == pytest.approx(0.5)
+    assert state.days_since_contact[0, 0] == pytest.approx(F.ENGAGEMENT_HALF_LIFE_DAYS)
+
+
+def test_contacts_7d_counts_exactly_the_last_seven_days():
+    state = ProfileState.empty(1)
+    record_contact(state, [0], 0)
+    advance_days(state, 6)
+    assert observation(state)[0, feature_index("contacts_7d")] == pytest.approx(1 / 7)
+    advance_days(state, 1)
+    assert observation(state)[0, feature_index("contacts_7d")] == 0.0
+    assert observation(state)[0, feature_index("contacts_30d")] == pytest.approx(1 / 30)
+
+
+def test_fractional_days_shift_the_daily_bins_at_midnight():
+    state = ProfileState.empty(2)
+    record_contact(state, [0, 1], 0)
+    advance_days(state, np.array([0.6, 0.3]))
+    advance_days(state, np.array([0.6, 0.3]))
+    assert state.recent_contacts[0, 1] == 1 and state.recent_contacts[1, 0] == 1
+
+
+def test_one_advance_equals_many_small_ones():
+    a, b = _busy_state(seed=1), _busy_state(seed=1)
+    advance_days(a, 3.0)
+    for _ in range(4):
+        advance_days(b, 0.75)
+    np.testing.assert_allclose(observation(a), observation(b), rtol=1e-5, atol=1e-6)
+
+
+def test_repeated_rows_add_up_and_match_a_boolean_mask():
+    by_index, by_mask = ProfileState.empty(3), ProfileState.empty(3)
+    record_contact(by_index, [1, 1], [2, 2])
+    record_contact(by_mask, np.array([False, True, False]), 2)
+    record_contact(by_mask, np.array([False, True, False]), 2)
+    np.testing.assert_array_equal(by_index.contacts, by_mask.contacts)
+    assert by_index.contacts[1, 2] == 2
+
+
+def test_purchase_updates_frequency_value_and_discount_share():
+    state = ProfileState.empty(1)
+    record_purchase(state, [0], 80.0, discounted=True)
+    record_purchase(state, [0], 20.0)
+    assert state.lifetime_revenue[0] == 100 and state.lifetime_purchases[0] == 2
+    assert state.discounted_purchases[0] == 1 and state.days_since_purchase[0] == 0
+
+
+def test_unsubscribe_withdraws_consent_on_that_channel_only():
+    state = ProfileState.empty(1)
+    record_unsubscribe(state, [0], CHANNELS.index("sms"))
+    assert state.consent[0].tolist() == [1.0, 0.0, 1.0, 1.0]
+    set_consent(state, [0], CHANNELS.index("sms"), True)
+    assert state.consent[0].tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_profile_round_trips_through_json():
+    state = _busy_state()
+    state.days_since_purchase[0] = np.inf
+    restored = ProfileState.from_dict(json.loads(json.dumps(state.to_dict())))
+    np.testing.assert_array_equal(observation(restored), observation(state))
+    assert restored.days_since_purchase[0] == np.inf
+
+
+def test_take_selects_customers():
+    state = _busy_state()
+    np.testing.assert_array_equal(observation(state.take([3, 1])), observation(state)[[3, 1]])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda s: advance_days(s, -1.0), ValueError, "days must be finite"),
+        (lambda s: advance_days(s, np.inf), ValueError, "days must be finite"),
+        (lambda s: record_contact(s, [0], 9), ValueError, "channel_idx"),
+        (lambda s: record_open(s, [5], 0), IndexError, "out of range"),
+        (lambda s: record_purchase(s, [0], -3.0), ValueError, "net_revenue"),
+        (lambda s: record_click(s, np.array([True]), 0), ValueError, "boolean rows mask"),
+        (lambda s: ProfileState.from_dict({"contacts": []}), ValueError, "lacks"),
+    ],
+)
+def test_bad_inputs_are_rejected(call, error, match):
+    with pytest.raises(error, match=match):
+        call(ProfileState.empty(2))
