@@ -389,9 +389,19 @@ def test_exact_refuses_too_many_features(mlp, background):
 
 
 # ----------------------------------------------------------------------------- the library's agents
+_LIBRARY: dict[str, Agent] = {}
+
+
+def library_agent(name: str) -> Agent:
+    """One untrained agent per kind for the whole module (building dqn takes seconds)."""
+    if name not in _LIBRARY:
+        _LIBRARY[name] = agents.make(name, F.observation_space(), gym.spaces.Discrete(A), seed=0)
+    return _LIBRARY[name]
+
+
 @pytest.mark.parametrize("name", ["actor_critic", "dqn", "supervised"])
 def test_library_agents_are_explained_additively(name, background, customers):
-    agent = agents.make(name, F.observation_space(), gym.spaces.Discrete(A), seed=0)
+    agent = library_agent(name)
     explanations = Explainer(agent, background=background).explain(customers)
     assert all(e.additivity_error <= 1e-4 for e in explanations)
     assert {e.agent for e in explanations} == {name}
@@ -399,8 +409,24 @@ def test_library_agents_are_explained_additively(name, background, customers):
 
 @pytest.mark.parametrize("name", ["actor_critic", "dqn", "supervised"])
 def test_deep_explainer_runs_on_the_library_networks(name, background, customers):
-    agent = agents.make(name, F.observation_space(), gym.spaces.Discrete(A), seed=0)
+    agent = library_agent(name)
     explanations = Explainer(agent, background=background, method="deep").explain(customers)
+    assert all(e.additivity_error <= 1e-4 for e in explanations)
+
+
+def test_deep_module_reproduces_a_normalising_agents_scores_even_where_features_clip(
+        background, customers):
+    from agents.explain import torch_scores_module
+
+    agent = agents.make("actor_critic", F.observation_space(), gym.spaces.Discrete(A), seed=3)
+    agent.obs_normalizer.stats.mean[:] = 0.5
+    agent.obs_normalizer.stats.var[:] = 0.01  # (x - 0.5) / 0.1 clips at +-5 for x < 0 or > 1
+    x = np.vstack([customers, np.full((1, D), 0.999, np.float32), np.zeros((1, D), np.float32)])
+    x[-1, F.feature_index("utc_offset")] = -1.0  # clipped at -5
+    with torch.no_grad():
+        module_scores = torch_scores_module(agent)(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(module_scores, agent.scores(x), atol=1e-5)
+    explanations = Explainer(agent, background=background, method="deep").explain(x)
     assert all(e.additivity_error <= 1e-4 for e in explanations)
 
 
