@@ -221,41 +221,41 @@ def contact_mask(
     :param enabled: (A,) or (n, A) bool - actions the marketer switched on (None: all)
     """
     n, n_actions = len(state), catalogue.n_actions
-    channel = catalogue.channel_index
-    contact = channel >= 0
-    ch = np.where(contact, channel, 0)
-    reasons = np.zeros((n, n_actions), dtype=np.uint8)
+    n_c, n_w = len(CHANNELS), len(WINDOW_NAMES)
+    u8 = np.uint8
+    # every rule depends on the customer and the action's channel or send window only, so the
+    # flags are built on a small (n, C, W) table and gathered into (n, A) once (fast for big n)
 
-    # consent: only on channels where the rules require it
+    # per channel: consent (where the rules require it) and the channel's rolling cap
     needs_consent = np.array([c in rules.consent_required for c in CHANNELS])
-    no_consent = needs_consent[None, :] & ~state.consent                      # (n, C)
-    reasons |= np.where(no_consent[:, ch], np.uint8(MaskReason.CONSENT), np.uint8(0))
+    channel_flags = np.where(needs_consent[None, :] & ~state.consent, u8(MaskReason.CONSENT), u8(0))
+    # sending today would make the window's count + 1
+    channel_flags |= np.where(state.contacts_in_window + 1 > rules.cap_limits[None, :],
+                              u8(MaskReason.CHANNEL_CAP), u8(0))
 
-    # per-channel caps: sending today would make the window's count + 1
-    at_cap = state.contacts_in_window + 1 > rules.cap_limits[None, :]         # (n, C)
-    reasons |= np.where(at_cap[:, ch], np.uint8(MaskReason.CHANNEL_CAP), np.uint8(0))
-
+    # per customer: overall cap and suppression
+    row_flags = np.where(state.suppressed, u8(MaskReason.SUPPRESSED), u8(0))
     if rules.overall_cap is not None:
-        over = state.overall_in_window + 1 > rules.overall_cap[0]
-        reasons |= np.where(over[:, None], np.uint8(MaskReason.OVERALL_CAP), np.uint8(0))
+        row_flags |= np.where(state.overall_in_window + 1 > rules.overall_cap[0],
+                              u8(MaskReason.OVERALL_CAP), u8(0))
 
-    # minimum gap: the action sends at its window's start hour on the decision day
-    starts = np.array([SEND_WINDOWS[WINDOW_NAMES[w]][0] if w >= 0 else 0 for w in catalogue.window_index])
+    # per send window: the gap it would leave (it sends at its start hour) and quiet hours
+    starts = np.array([SEND_WINDOWS[w][0] for w in WINDOW_NAMES], dtype=np.float64)
     gap = state.hours_since_last_contact[:, None] + starts[None, :]
-    reasons |= np.where(gap < rules.min_gap_hours, np.uint8(MaskReason.MIN_GAP), np.uint8(0))
+    window_flags = np.where(gap < rules.min_gap_hours, u8(MaskReason.MIN_GAP), u8(0))
+    window_flags |= np.where(window_in_quiet_hours(rules, state.utc_offset_hours),
+                             u8(MaskReason.QUIET_HOURS), u8(0))
 
-    quiet = window_in_quiet_hours(rules, state.utc_offset_hours)              # (n, W)
-    win = np.where(catalogue.window_index >= 0, catalogue.window_index, 0)
-    reasons |= np.where(quiet[:, win], np.uint8(MaskReason.QUIET_HOURS), np.uint8(0))
-
-    reasons |= np.where(state.suppressed[:, None], np.uint8(MaskReason.SUPPRESSED), np.uint8(0))
+    table = channel_flags[:, :, None] | window_flags[:, None, :] | row_flags[:, None, None]
+    contact = catalogue.channel_index >= 0
+    column = np.where(contact, catalogue.channel_index * n_w + catalogue.window_index, 0)
+    reasons = np.take(table.reshape(n, n_c * n_w), column, axis=1)
 
     if enabled is not None:
         enabled = np.asarray(enabled)
         if enabled.shape not in ((n_actions,), (n, n_actions)):
             raise ValueError(f"enabled must be ({n_actions},) or ({n}, {n_actions}), got {enabled.shape}")
-        reasons |= np.where(np.broadcast_to(enabled.astype(bool), (n, n_actions)),
-                            np.uint8(0), np.uint8(MaskReason.DISABLED))
+        reasons |= np.where(enabled.astype(bool), u8(0), u8(MaskReason.DISABLED))
 
     reasons[:, ~contact] = 0      # "no contact" is always allowed
     return reasons == 0, reasons
