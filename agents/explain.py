@@ -154,6 +154,14 @@ class Explanation:
         """Plain JSON-able dict (floats, ints, strings, lists, dicts, None)."""
         return _jsonable(dataclasses.asdict(self))
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Explanation:
+        """Rebuild a stored explanation (the inverse of `to_dict`)."""
+        data = dict(data)
+        data["top_contributions"] = [Contribution(**c) for c in data["top_contributions"]]
+        data["masked"] = [MaskedGroup(**g) for g in data["masked"]]
+        return cls(**data)
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
@@ -815,6 +823,13 @@ class Explainer:
         phi, base = self._attributor.attribute(obs, actions)
         rows = np.arange(n)
         chosen_score = scores[rows, actions]
+        if self.method == "linear":
+            # the linearity probe can be fooled by a flat region of a step function: never
+            # return a non-additive "exact" answer, switch to permutation SHAP instead
+            error = np.abs(base + phi.sum(axis=1) - chosen_score)
+            if (error > 1e-6 * np.maximum(1.0, np.abs(chosen_score))).any():
+                self.method, self._attributor = self._build("permutation")
+                phi, base = self._attributor.attribute(obs, actions)
 
         # runner-up: the best-ranked allowed action other than the chosen one
         rank_values = scores if ranking is None else ranking

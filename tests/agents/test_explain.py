@@ -329,12 +329,30 @@ def test_no_runner_up_when_only_no_contact_is_allowed(mlp_explainer):
     assert e.sentence.startswith("No contact chosen: ")
 
 
-def test_to_dict_is_json_ready(mlp_explainer, customers):
+def test_to_dict_is_json_ready_and_round_trips(mlp_explainer, customers):
     [e] = mlp_explainer.explain(customers[0])
     stored = json.loads(json.dumps(e.to_dict()))
     assert stored["sentence"] == e.sentence
     assert list(stored["shap_values"]) == list(F.FEATURE_NAMES)
     assert stored["top_contributions"][0]["shap_value"] == e.top_contributions[0].shap_value
+    assert Explanation.from_dict(stored).to_dict() == e.to_dict()
+
+
+def test_a_step_function_mistaken_for_linear_falls_back_to_permutation(background):
+    class StepAgent(LinearAgent):
+        def scores(self, obs):  # flat near the background mean, jumps only for extreme values
+            obs = self._check_obs(obs)
+            out = np.zeros((len(obs), self.n_actions))
+            out[:, 3] = 10.0 * (obs[:, 0] > 1.5)
+            return out
+
+    agent = StepAgent(*spaces())
+    explainer = Explainer(agent, background=background)
+    x = np.full((1, D), 0.5, np.float32)
+    x[0, 0] = 2.0
+    [e] = explainer.explain(x, actions=[3])
+    assert e.method == "permutation" and e.additivity_error <= 1e-6
+    assert e.top_contributions[0].feature == F.FEATURE_NAMES[0]
 
 
 # ----------------------------------------------------------------------------- bad inputs
