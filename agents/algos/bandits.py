@@ -34,6 +34,7 @@ from agents.common.masking import (
     masked_softmax,
     sample_from,
     uniform_over_mask,
+    validate_mask,
 )
 from agents.common.vec import CustomerBatch
 
@@ -244,8 +245,11 @@ class LinearThompson(_LinearRewardBandit):
     from a generator seeded by the agent's seed, making it a deterministic function of
     (features, mask, model). Acting with ``deterministic=False`` samples from that estimate, so a
     logged propensity is exactly the probability with which the logged action was drawn.
-    ``deterministic=True`` takes the most probable action. Allowed actions that never won a draw
-    get probability 0: use `epsilon_greedy` or `softmax` when a logging policy needs full support.
+    ``deterministic=True`` exploits without drawing: the allowed action with the best posterior
+    mean (the `scores`), as a fully trained Thompson sampler would; its propensity is 1, not
+    `action_probabilities`, which describe the sampling policy. Allowed actions that never won a
+    draw get probability 0: use `epsilon_greedy` or `softmax` when a logging policy needs full
+    support.
 
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
@@ -276,6 +280,13 @@ class LinearThompson(_LinearRewardBandit):
 
     def _explore(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return masked_argmax(self.sample_rewards(obs, self.rng), mask)
+
+    def act(self, obs: np.ndarray, action_mask: Any = None, deterministic: bool = True) -> np.ndarray:
+        if deterministic:  # exploit on the posterior mean: no Monte-Carlo needed
+            obs = self._check_obs(obs)
+            mask = validate_mask(action_mask, obs.shape[0], self.n_actions)
+            return masked_argmax(self.scores(obs), mask)
+        return super().act(obs, action_mask, deterministic=False)
 
     def _probabilities(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         mean, std = self.scores(obs), self.config.posterior_scale * self.reward_std(obs)

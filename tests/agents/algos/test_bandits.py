@@ -9,6 +9,7 @@ from scipy.stats import norm
 import agents
 from agents.algos.bandits import EpsilonGreedy, LinearThompson, LinUCB, SoftmaxBandit
 from agents.common.masking import masked_softmax
+from tests.agents.algos.on_simulator import uplift_vs_random
 from tests.agents.algos.linear_toy import (
     ACTION_SPACE,
     N_ACTIONS,
@@ -51,6 +52,14 @@ def test_bandit_beats_random_on_a_tiny_budget(name: str) -> None:
     assert env.violations == 0
     # closes most of the gap between random and the best allowed action
     assert learned - random > 0.8 * (best - random), (learned, random, best)
+
+
+@pytest.mark.parametrize("name, hyperparams", [
+    ("linucb", {}), ("thompson", {"propensity_draws": 32}), ("epsilon_greedy", {}), ("softmax", {}),
+])
+def test_bandit_beats_random_on_the_retail_simulator(name: str, hyperparams: dict) -> None:
+    gain = uplift_vs_random(name, steps=50_000, **hyperparams)
+    assert gain.ci_low > 0.0, str(gain)
 
 
 def test_batched_update_equals_one_customer_at_a_time() -> None:
@@ -162,6 +171,14 @@ def test_thompson_propensities_are_a_deterministic_function_of_the_inputs() -> N
     obs, mask = fresh_customers(20)
     np.testing.assert_array_equal(agent.action_probabilities(obs, mask),
                                   agent.action_probabilities(obs, mask))
+
+
+def test_thompson_exploits_the_posterior_mean_when_deterministic() -> None:
+    agent = _make("thompson")
+    agent.update(*_linear_data(300))
+    obs, mask = fresh_customers(100)
+    greedy = np.where(mask, agent.scores(obs), -np.inf).argmax(axis=1)
+    np.testing.assert_array_equal(agent.act(obs, mask, deterministic=True), greedy)
 
 
 def test_thompson_without_posterior_width_is_greedy() -> None:

@@ -10,6 +10,7 @@ import agents
 from agents import features
 from agents.algos.baselines import RULES, RuleBasedPolicy
 from agents.catalogue import CHANNELS, Catalogue, CatalogueAction, default_catalogue
+from tests.agents.algos.on_simulator import uplift_vs_random
 
 CATALOGUE = default_catalogue()
 OBS_SPACE = features.observation_space()
@@ -61,6 +62,11 @@ def test_random_samples_even_when_asked_to_be_deterministic() -> None:
 
 
 # ----------------------------------------------------------------------------- rule-based
+
+
+def test_rules_beat_random_on_the_retail_simulator() -> None:
+    gain = uplift_vs_random("rule_based", steps=1)
+    assert gain.ci_low > 0.0, str(gain)
 
 
 def test_at_risk_customer_gets_the_win_back_discount_in_the_first_window() -> None:

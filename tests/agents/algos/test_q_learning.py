@@ -10,6 +10,9 @@ import agents
 from agents import features
 from agents.algos.q_learning import DEFAULT_STATE_FEATURES, QLearning, StateDiscretiser
 from agents.catalogue import default_catalogue
+from agents.envs import CustomerJourneyEnv
+from agents.evaluate import percent_of_optimum
+from tests.agents.algos.on_simulator import uplift_vs_random
 from tests.agents.common.toy_envs import (
     ToyCampaignEnv,
     ToyCampaignVecEnv,
@@ -46,6 +49,20 @@ def test_q_learning_values_the_reward_that_lands_tomorrow() -> None:
     obs[np.arange(3), np.arange(3)] = 1.0  # one customer per mood, day 0, nothing pending
     q = agent.scores(obs)
     assert np.all(q[np.arange(3), np.arange(3) + 1] > q[:, 0] + 0.5)
+
+
+def test_q_learning_beats_random_on_the_retail_simulator() -> None:
+    gain = uplift_vs_random("q_learning", steps=50_000)
+    assert gain.ci_low > 0.0, str(gain)
+
+
+def test_q_learning_nears_the_exact_optimum_on_the_tabular_scenario() -> None:
+    env = CustomerJourneyEnv("tabular", num_customers=256, seed=0)
+    agent = agents.make("q_learning", env.single_observation_space, env.single_action_space, seed=0)
+    agent.fit(env, total_steps=100_000)
+    assert percent_of_optimum(agent) > 90.0
+    assert percent_of_optimum(agent) > percent_of_optimum(
+        agents.make("random", env.single_observation_space, env.single_action_space)) + 30.0
 
 
 def test_q_learning_learns_from_a_single_env_too() -> None:

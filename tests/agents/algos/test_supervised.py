@@ -8,6 +8,7 @@ import torch
 
 import agents
 from agents.algos.supervised import SupervisedResponseModel
+from tests.agents.algos.on_simulator import uplift_vs_random
 from tests.agents.algos.linear_toy import (
     ACTION_SPACE,
     N_ACTIONS,
@@ -46,6 +47,11 @@ def test_supervised_beats_random_on_a_tiny_budget() -> None:
     assert env.violations == 0
     assert report.env_steps >= 3_000
     assert learned - random > 0.8 * (best - random), (learned, random, best)
+
+
+def test_supervised_beats_random_on_the_retail_simulator() -> None:
+    gain = uplift_vs_random("supervised", steps=50_000)
+    assert gain.ci_low > 0.0, str(gain)
 
 
 def test_fit_logged_learns_each_actions_reward() -> None:

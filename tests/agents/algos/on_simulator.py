@@ -1,0 +1,36 @@
+"""Train an agent briefly on the simulator and compare it with random, paired (shared by tests).
+
+Every policy meets the same held-out cohort and daily draws (`agents.evaluate`, common random
+numbers), so `uplift` is a paired comparison and a fixed seed makes the test deterministic.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+
+import agents
+from agents.envs import CustomerJourneyEnv
+from agents.evaluate import KPI, EvaluationReport, evaluate, uplift
+
+COHORT = dict(customers=1000, days=60, seed=7)
+
+
+@functools.cache
+def random_report(scenario: str = "retail") -> EvaluationReport:
+    return evaluate("random", scenario, **COHORT)
+
+
+def uplift_vs_random(name: str, steps: int = 50_000, scenario: str = "retail",
+                     **hyperparams: Any) -> KPI:
+    """Relative change of the mean return vs uniformly random, after `steps` customer-days."""
+    torch.set_num_threads(1)
+    env = CustomerJourneyEnv(scenario, num_customers=256, seed=0)
+    agent = agents.make(name, env.single_observation_space, env.single_action_space, seed=0,
+                        **hyperparams)
+    agent.fit(env, total_steps=steps)
+    report = evaluate(agent, scenario, **COHORT)
+    assert report.cap_violations_total == 0
+    return uplift(report, random_report(scenario), "mean_return")
