@@ -1,0 +1,177 @@
+"""Policy version status changes: guarded promotion, forced promotion, shadow mode, retirement.
+
+Every change goes through one of these functions (nothing else writes PolicyVersion.status), is
+atomic, and is written to the audit trail - refusals included.
+
+The guardrail, exactly: a candidate may go live when its off-policy evaluation (stored on it by
+`training.services.policy_version_evaluate`) says
+
+    candidate DR lower bound (95 % interval) > the live version's DR point estimate,
+
+both estimated on the same logged decisions with the same cross-fitted reward model. When nothing
+is live, the control policy's DR estimate is the baseline. The evaluation must be about the version
+that is live *now*; if another version went live since, the candidate must be evaluated again.
+
+Forced promotion skips the guardrail; it needs the `decisioning.force_promote_policyversion`
+permission (admins) and a written reason, and is marked `forced_promotion` on the version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from crm_console.campaigns.models import Campaign
+from crm_console.compliance.services import audit_record
+from crm_console.decisioning.models import PolicyVersion
+
+PROMOTE_PERMISSION = "decisioning.promote_policyversion"
+FORCE_PERMISSION = "decisioning.force_promote_policyversion"
+
+
+class PromotionRefused(Exception):
+    """The guardrail (or a missing evaluation) said no; `reason` says why, in words."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    passed: bool
+    reason: str
+    candidate_dr_lower: float | None = None
+    baseline_dr: float | None = None
+    baseline: str | None = None
+
+
+def guardrail_check(*, policy_version: PolicyVersion) -> GuardrailResult:
+    """Does the stored OPE report let this version go live now? (see the module docstring)"""
+    report = policy_version.ope_report or {}
+    if not report:
+        return GuardrailResult(False, "not evaluated yet: run evaluate_policy first")
+    if report.get("error"):
+        return GuardrailResult(False, f"the evaluation could not be made: {report['error']}")
+    live = current_live_version(campaign=policy_version.campaign)
+    live_id = live.pk if live is not None and live.pk != policy_version.pk else None
+    if report.get("live_version_id") != live_id:
+        return GuardrailResult(
+            False, "the live policy changed since this evaluation: evaluate the candidate again")
+    guard = report.get("guardrail") or {}
+    lower, baseline = guard.get("candidate_dr_lower"), guard.get("baseline_dr")
+    if lower is None or baseline is None:
+        return GuardrailResult(False, "the evaluation has no DR estimate to compare")
+    name = guard.get("baseline", "live")
+    if lower > baseline:
+        return GuardrailResult(True, f"DR lower bound {lower:.4f} beats the {name} policy's DR "
+                                     f"estimate {baseline:.4f}", lower, baseline, name)
+    return GuardrailResult(
+        False, f"DR lower bound {lower:.4f} does not beat the {name} policy's DR estimate "
+               f"{baseline:.4f}: not enough evidence that the candidate is better", lower,
+        baseline, name)
+
+
+def current_live_version(*, campaign: Campaign) -> PolicyVersion | None:
+    return PolicyVersion.objects.filter(campaign=campaign, status=PolicyVersion.Status.LIVE).first()
+
+
+def policy_version_promote(
+    *, policy_version: PolicyVersion, promoted_by: AbstractBaseUser | None, reason: str = "",
+    force: bool = False,
+) -> PolicyVersion:
+    """Make the version live (the previous live one is retired), through the guardrail or forced.
+
+    `promoted_by=None` is the system (the nightly job): it may promote through the guardrail only.
+    Raises PermissionDenied (missing permission), ValidationError (forced without a reason, wrong
+    status) or PromotionRefused (guardrail); a refusal is recorded in the audit trail first.
+    """
+    reason = (reason or "").strip()
+    if force:
+        if promoted_by is None or not promoted_by.has_perm(FORCE_PERMISSION):
+            raise PermissionDenied("Forcing a promotion past the guardrail needs the "
+                                   "'force promote' permission (admins).")
+        if not reason:
+            raise ValidationError({"reason": "A forced promotion needs a written reason."})
+    elif promoted_by is not None and not promoted_by.has_perm(PROMOTE_PERMISSION):
+        raise PermissionDenied("You may not promote policies.")
+    if policy_version.status not in (PolicyVersion.Status.CANDIDATE, PolicyVersion.Status.SHADOW):
+        raise ValidationError({"status": f"Only a candidate or shadow version can be promoted; "
+                                         f"this one is {policy_version.status}."})
+    guard = guardrail_check(policy_version=policy_version)
+    if not force and not guard.passed:
+        audit_record(actor=promoted_by, verb="policy_version.promotion_refused",
+                     target=policy_version, details={"reason": guard.reason})
+        raise PromotionRefused(guard.reason)
+    return _promote(policy_version=policy_version, promoted_by=promoted_by,
+                    reason=reason or guard.reason, forced=force, guard=guard)
+
+
+@transaction.atomic
+def _promote(*, policy_version: PolicyVersion, promoted_by, reason: str, forced: bool,
+             guard: GuardrailResult) -> PolicyVersion:
+    # lock the campaign row: concurrent promotions of one campaign queue up here
+    Campaign.objects.select_for_update().get(pk=policy_version.campaign_id)
+    version = PolicyVersion.objects.select_for_update().get(pk=policy_version.pk)
+    if version.status not in (PolicyVersion.Status.CANDIDATE, PolicyVersion.Status.SHADOW):
+        raise ValidationError({"status": f"This version is already {version.status}."})
+    previous = list(PolicyVersion.objects.select_for_update().filter(
+        campaign_id=version.campaign_id, status=PolicyVersion.Status.LIVE))
+    for old in previous:  # retire first: the one-live-per-campaign constraint holds at every step
+        old.status = PolicyVersion.Status.RETIRED
+        old.save(update_fields=["status"])
+        audit_record(actor=promoted_by, verb="policy_version.retired", target=old,
+                     details={"replaced_by": version.pk})
+    version.status = PolicyVersion.Status.LIVE
+    version.promoted_at = timezone.now()
+    version.promoted_by = promoted_by
+    version.promotion_reason = reason
+    version.forced_promotion = forced
+    version.save(update_fields=["status", "promoted_at", "promoted_by", "promotion_reason",
+                                "forced_promotion"])
+    audit_record(actor=promoted_by, verb="policy_version.promoted", target=version, details={
+        "forced": forced, "reason": reason, "guardrail_passed": guard.passed,
+        "candidate_dr_lower": guard.candidate_dr_lower, "baseline_dr": guard.baseline_dr,
+        "previous_live": previous[0].pk if previous else None,
+    })
+    return version
+
+
+@transaction.atomic
+def policy_version_shadow(*, policy_version: PolicyVersion,
+                          changed_by: AbstractBaseUser | None) -> PolicyVersion:
+    """Let a candidate score live traffic without acting (one shadow per campaign at a time)."""
+    if changed_by is not None and not changed_by.has_perm(PROMOTE_PERMISSION):
+        raise PermissionDenied("You may not change policy versions.")
+    version = PolicyVersion.objects.select_for_update().get(pk=policy_version.pk)
+    if version.status != PolicyVersion.Status.CANDIDATE:
+        raise ValidationError({"status": "Only a candidate can be put in shadow mode."})
+    for other in PolicyVersion.objects.select_for_update().filter(
+            campaign_id=version.campaign_id, status=PolicyVersion.Status.SHADOW):
+        other.status = PolicyVersion.Status.CANDIDATE
+        other.save(update_fields=["status"])
+        audit_record(actor=changed_by, verb="policy_version.shadow_ended", target=other)
+    version.status = PolicyVersion.Status.SHADOW
+    version.save(update_fields=["status"])
+    audit_record(actor=changed_by, verb="policy_version.shadow_started", target=version)
+    return version
+
+
+@transaction.atomic
+def policy_version_retire(*, policy_version: PolicyVersion,
+                          changed_by: AbstractBaseUser | None, reason: str = "") -> PolicyVersion:
+    """Take a candidate or shadow out of use. The live version is only replaced by a promotion."""
+    if changed_by is not None and not changed_by.has_perm(PROMOTE_PERMISSION):
+        raise PermissionDenied("You may not change policy versions.")
+    version = PolicyVersion.objects.select_for_update().get(pk=policy_version.pk)
+    if version.status == PolicyVersion.Status.LIVE:
+        raise ValidationError({"status": "The live version is retired by promoting another one."})
+    version.status = PolicyVersion.Status.RETIRED
+    version.save(update_fields=["status"])
+    audit_record(actor=changed_by, verb="policy_version.retired", target=version,
+                 details={"reason": reason})
+    return version

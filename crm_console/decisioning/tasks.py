@@ -1,0 +1,50 @@
+"""Celery tasks of the decision side: batch campaign runs, attribution, explanations.
+
+Routed to the `decisions` queue by module (crm_console.celery); thin: ids in, a service called,
+transient errors retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from crm_console.campaigns.models import Campaign
+
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=5, retry_backoff_max=600, retry_jitter=True,
+             max_retries=5, acks_late=True)
+
+
+@shared_task(bind=True, name="crm_console.decisioning.tasks.run_campaign", **RETRY)
+def run_campaign(self, campaign_id: int, segment: dict | None = None, chunk_size: int = 1000,
+                 adapter: dict | None = None) -> dict:
+    """Batch-decide a campaign's segment and hand the decisions to a channel adapter."""
+    from crm_console.training.services import campaign_run
+
+    campaign = Campaign.objects.get(pk=campaign_id)
+    return campaign_run(campaign=campaign, segment=segment, chunk_size=chunk_size,
+                        adapter_spec=adapter, context={"celery_task_id": self.request.id})
+
+
+@shared_task(bind=True, name="crm_console.decisioning.tasks.attribute_outcomes", **RETRY)
+def attribute_outcomes(self, campaign_id: int) -> int:
+    """Join new outcome events to their decisions and price them (idempotent)."""
+    from crm_console.decisioning.attribution import decisions_attribute
+
+    return decisions_attribute(campaign=Campaign.objects.get(pk=campaign_id))
+
+
+@shared_task(bind=True, name="crm_console.decisioning.tasks.explain_decision", **RETRY)
+def explain_decision(self, decision_id: int) -> int | None:
+    """Compute a decision's SHAP explanation after the request (idempotent: one per decision)."""
+    from crm_console.decisioning import services as decision_services
+    from crm_console.decisioning.models import Decision, Explanation
+
+    if Explanation.objects.filter(decision_id=decision_id).exists():
+        return None
+    explain = getattr(decision_services, "explanation_create", None)
+    if explain is None:
+        raise RuntimeError("crm_console.decisioning.services.explanation_create is missing")
+    explanation = explain(decision=Decision.objects.get(pk=decision_id))
+    return explanation.pk if explanation is not None else None

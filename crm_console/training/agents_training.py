@@ -1,0 +1,189 @@
+"""The training bridge: the one place training code turns campaign rows into `agents` objects.
+
+The simulator a candidate learns in is built from the same catalogue, contact rules and reward
+weights (campaigns.agents_bridge) that mask it when it serves, so nothing is re-mapped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import agents
+from agents import offline, ope
+from agents.algos.base import ProgressCallback, TrainingReport
+from agents.envs import CustomerJourneyEnv
+from agents.evaluate import evaluate
+from crm_console.campaigns.agents_bridge import (
+    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, reward_weights_for,
+)
+from crm_console.campaigns.models import Campaign
+from crm_console.decisioning.logged_data import LoggedArrays
+
+SCENARIO = "retail"
+"""The simulator scenario every campaign trains in (the only calibrated one for a live catalogue)."""
+TRAINING_CUSTOMERS = 256
+"""Simulated customers stepped together: one vectorised env step is this many customer-days."""
+EVALUATION_CUSTOMERS = 500
+"""Cohort size of the simulator KPIs stored on a candidate."""
+EVALUATION_DAYS = 60
+"""Days the KPI cohort is followed (shorter than a 90-day horizon to keep training runs short)."""
+WARM_START_MAX_ROWS = 40_000
+"""Most logged rows used by a warm start (newest customers kept whole)."""
+
+
+@dataclass
+class CampaignSimulator:
+    """A campaign's simulator and the catalogue mapping behind its action indices."""
+
+    env: CustomerJourneyEnv
+    bridge: CampaignCatalogue
+    contact_rules: Any
+    reward_weights: Any
+
+
+def simulator_for_campaign(*, campaign: Campaign, seed: int = 0,
+                           customers: int = TRAINING_CUSTOMERS) -> CampaignSimulator:
+    bridge = catalogue_for_campaign(campaign=campaign)
+    rules = contact_rules_for(contact_policy=campaign.contact_policy, campaign=campaign) \
+        if campaign.contact_policy_id else None
+    weights = reward_weights_for(campaign=campaign)
+    env = CustomerJourneyEnv(
+        SCENARIO, num_customers=customers, catalogue=bridge.catalogue, contact_rules=rules,
+        reward_weights=weights, horizon_days=campaign.horizon_days, seed=seed,
+        enabled_actions=bridge.enabled,
+    )
+    return CampaignSimulator(env=env, bridge=bridge, contact_rules=rules, reward_weights=weights)
+
+
+def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
+               campaign: Campaign) -> agents.Agent:
+    """A fresh agent for the campaign (discount from the campaign; rule_based gets its catalogue)."""
+    env = simulator.env
+    kwargs: dict[str, Any] = {}
+    if algorithm == "rule_based":
+        kwargs["catalogue"] = simulator.bridge.catalogue
+    if algorithm in ("actor_critic", "dqn"):
+        kwargs["gamma"] = float(campaign.discount_factor)
+    return agents.make(algorithm, env.single_observation_space, env.single_action_space,
+                       seed=seed, **kwargs)
+
+
+def control_agent(*, campaign: Campaign, catalogue, observation_space, action_space,
+                  seed: int = 0) -> agents.Agent:
+    """The holdout's policy (rule-based by default), as the API serves it: greedy."""
+    name = campaign.control_policy if campaign.control_policy in agents.AGENT_NAMES else None
+    if name == "rule_based":
+        return agents.make("rule_based", observation_space, action_space, seed=seed,
+                           catalogue=catalogue)
+    if name == "random":
+        return agents.make("random", observation_space, action_space, seed=seed)
+    return _NoContactPolicy(observation_space, action_space, seed=seed)
+
+
+class _NoContactPolicy(agents.Agent):
+    """The "no contact" control: always action 0 (the built-in no-contact row)."""
+
+    name = "no_contact"
+
+    def _fit(self, env, total_steps, report, callback) -> None:  # nothing to learn
+        return None
+
+    def scores(self, obs: np.ndarray) -> np.ndarray:
+        scores = np.zeros((np.asarray(obs).reshape(-1, self.n_features).shape[0], self.n_actions))
+        scores[:, 0] = 1.0
+        return scores
+
+
+def warm_start(*, agent: agents.Agent, dataset: offline.LoggedDataset, seed: int) -> dict[str, Any]:
+    """Pre-train on the logged decisions when the algorithm supports it; says what happened."""
+    if len(dataset) > WARM_START_MAX_ROWS:
+        dataset = dataset.subset(np.arange(len(dataset) - WARM_START_MAX_ROWS, len(dataset)))
+    try:
+        report = offline.pretrain(agent, dataset, epochs=3, q_gradient_steps=3_000, seed=seed)
+    except TypeError as error:  # the algorithm has no warm start (tabular, random, rules)
+        return {"warm_start": "skipped", "why": str(error)}
+    return {"warm_start": report.method, **{k: v for k, v in report.to_dict().items()
+                                            if k in ("rows", "wall_seconds", "agreement")}}
+
+
+def agent_fit(*, agent: agents.Agent, simulator: CampaignSimulator, total_steps: int,
+              callback: ProgressCallback | None) -> TrainingReport:
+    return agent.fit(simulator.env, total_steps=total_steps, callback=callback)
+
+
+def simulator_kpis(*, agent: agents.Agent, simulator: CampaignSimulator, campaign: Campaign,
+                   seed: int = 0) -> dict[str, Any]:
+    """KPIs of the agent and of the control policy on the same simulated cohort (paired)."""
+    common = dict(scenario=SCENARIO, customers=EVALUATION_CUSTOMERS,
+                  days=min(EVALUATION_DAYS, campaign.horizon_days), seed=seed,
+                  reward_weights=simulator.reward_weights, contact_rules=simulator.contact_rules,
+                  catalogue=simulator.bridge.catalogue)
+    candidate = evaluate(agent, **common)
+    control = evaluate(control_agent(campaign=campaign, catalogue=simulator.bridge.catalogue,
+                                     observation_space=agent.observation_space,
+                                     action_space=agent.action_space, seed=seed), **common)
+    def table(report):
+        return {name: {"value": k.value, "ci_low": k.ci_low, "ci_high": k.ci_high}
+                for name, k in report.kpis.items()}
+    return {"scenario": SCENARIO, "customers": candidate.customers, "days": candidate.days,
+            "seed": seed, "candidate": table(candidate), "control": table(control),
+            "control_policy": campaign.control_policy}
+
+
+def agent_load_bytes(artifact: bytes, *, folder: Path) -> agents.Agent:
+    path = Path(folder) / "policy.pt"
+    path.write_bytes(bytes(artifact))
+    return agents.load(path)
+
+
+# ---------------------------------------------------------------------------------- OPE
+OPE_METHODS = ("ips", "snips", "dr")
+
+
+def target_probabilities(agent: agents.Agent, arrays: LoggedArrays) -> np.ndarray:
+    """(n, A) the agent's distribution on each logged row, with the row's own logged mask."""
+    return agent.action_probabilities(arrays.obs, arrays.masks)
+
+
+def reward_model_for(arrays: LoggedArrays, seed: int = 0) -> np.ndarray:
+    """Cross-fitted ridge reward model q(x, a) for DR (fitted once, shared by every policy)."""
+    return ope.fit_reward_model(arrays.obs, arrays.actions, arrays.rewards, arrays.masks.shape[1],
+                                kind="ridge", folds=2, seed=seed)
+
+
+def off_policy_estimates(*, arrays: LoggedArrays, target_probs: np.ndarray,
+                         reward_model: np.ndarray, confidence: float = 0.95) -> dict[str, Any]:
+    """IPS, SNIPS and DR with intervals, ESS and warnings for one target policy.
+
+    Support is checked exactly against the logged distributions; where the target puts mass on an
+    action the logger could not take, the estimate is recomputed without that check and the
+    warning says the number ignores those actions.
+    """
+    results: dict[str, Any] = {}
+    logging_probs = arrays.logging_probs
+    propensities = arrays.propensities
+    if logging_probs is not None:
+        # stored rounded to 6 decimals: renormalise, and read the propensity from the same row
+        logging_probs = logging_probs / logging_probs.sum(axis=1, keepdims=True)
+        propensities = logging_probs[np.arange(len(arrays)), arrays.actions]
+    for method in OPE_METHODS:
+        extra_warning = None
+        try:
+            result = ope.estimate(arrays.rewards, arrays.actions, propensities, target_probs,
+                                  method=method, reward_model=reward_model, confidence=confidence,
+                                  logging_probs=logging_probs)
+        except ValueError as error:
+            if logging_probs is None:
+                raise
+            extra_warning = f"support: {error}"
+            result = ope.estimate(arrays.rewards, arrays.actions, propensities, target_probs,
+                                  method=method, reward_model=reward_model, confidence=confidence)
+        out = result.to_dict()
+        if extra_warning:
+            out["warnings"] = [extra_warning, *out["warnings"]]
+        results[method] = out
+    return results

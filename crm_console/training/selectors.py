@@ -1,0 +1,81 @@
+"""Reads for training: runs, their curves, shadow agreement, campaign segments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from crm_console.campaigns.models import Campaign
+from crm_console.customers.models import Customer
+from crm_console.decisioning.models import Decision, PolicyVersion
+from crm_console.training.models import TrainingRun
+
+
+def training_run_list(*, campaign: Campaign | None = None) -> QuerySet[TrainingRun]:
+    runs = TrainingRun.objects.select_related("campaign", "policy_version")
+    return runs.filter(campaign=campaign) if campaign is not None else runs
+
+
+def training_run_progress(*, training_run: TrainingRun) -> dict[str, Any]:
+    """What the console's progress bar polls (fresh from the database)."""
+    run = TrainingRun.objects.get(pk=training_run.pk)
+    return {
+        "id": run.pk, "status": run.status, "progress": run.progress,
+        "percent": round(100 * run.progress, 1), "current_return": run.current_return,
+        "eta_seconds": run.eta_seconds, "learning_curve": run.learning_curve or {},
+        "error": run.error, "policy_version_id": run.policy_version_id,
+        "cancel_requested": run.cancel_requested,
+    }
+
+
+def policy_version_list(*, campaign: Campaign) -> QuerySet[PolicyVersion]:
+    return PolicyVersion.objects.filter(campaign=campaign).defer("artifact")
+
+
+def policy_version_shadow_agreement(*, policy_version: PolicyVersion,
+                                    limit: int = 50_000) -> dict[str, Any]:
+    """How often the shadow version would have chosen what the live policy chose.
+
+    Read from decision.context["shadow"], which the live decision service writes while a version is
+    in shadow mode: {"policy_version_id": <pk>, "action_index": <its choice>, ...}. Holdout
+    decisions are left out (the control policy decided them, not the live one).
+    """
+    rows = (Decision.objects.filter(campaign_id=policy_version.campaign_id, holdout=False,
+                                    context__has_key="shadow")
+            .order_by("-decided_at").values_list("action_index", "context")[:limit])
+    n = agreed = 0
+    for action_index, context in rows:
+        shadow = context.get("shadow") or {}
+        if isinstance(shadow, list):  # several shadows: pick this version's entry
+            shadow = next((s for s in shadow if s.get("policy_version_id") == policy_version.pk), {})
+        if shadow.get("policy_version_id") != policy_version.pk or shadow.get("action_index") is None:
+            continue
+        n += 1
+        agreed += int(int(shadow["action_index"]) == int(action_index))
+    return {"policy_version_id": policy_version.pk, "decisions": n, "agreed": agreed,
+            "agreement_rate": agreed / n if n else None}
+
+
+SEGMENT_KEYS = ("traits", "time_zone", "external_ids", "customer_ids", "exclude_churned")
+
+
+def customer_segment(*, filters: dict[str, Any] | None = None) -> QuerySet[Customer]:
+    """Customers of a batch run: {"traits": {...}, "time_zone": "...", "external_ids": [...],
+    "customer_ids": [...], "exclude_churned": true (default)}."""
+    filters = dict(filters or {})
+    unknown = set(filters) - set(SEGMENT_KEYS)
+    if unknown:
+        raise ValueError(f"unknown segment filters {sorted(unknown)}; use {', '.join(SEGMENT_KEYS)}")
+    customers = Customer.objects.all()
+    for key, value in (filters.get("traits") or {}).items():  # key lookups work on SQLite too
+        customers = customers.filter(**{f"traits__{key}": value})
+    if filters.get("time_zone"):
+        customers = customers.filter(time_zone=filters["time_zone"])
+    if filters.get("external_ids") is not None:
+        customers = customers.filter(external_id__in=filters["external_ids"])
+    if filters.get("customer_ids") is not None:
+        customers = customers.filter(pk__in=filters["customer_ids"])
+    if filters.get("exclude_churned", True):
+        customers = customers.exclude(traits__churned=True)
+    return customers.order_by("pk")

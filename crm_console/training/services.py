@@ -1,0 +1,511 @@
+"""Writes for training: runs (create, execute, cancel, recover), evaluations and batch campaign runs.
+
+A training run is executed by `training_run_execute`, which the `train_policy` Celery task calls.
+It may be delivered more than once (acks_late: a worker that dies mid-run hands the message back),
+so it is idempotent:
+
+- a finished run (succeeded, failed, cancelled) is left alone;
+- a queued run is claimed (status running, heartbeat set) in one short transaction;
+- a running run is resumed from its last checkpoint when the message is the same one again (the
+  worker that had it died) or its heartbeat is older than `HEARTBEAT_STALE_SECONDS`; a running run
+  with a fresh heartbeat belongs to another worker and is left alone;
+- the candidate PolicyVersion is created, and the run marked succeeded, in ONE transaction at the
+  very end, so a worker killed at any point leaves either no version or a complete one, and never
+  promotes anything (promotion is a separate, guarded step).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+import agents
+from agents.algos.base import TrainingProgress
+from crm_console.campaigns.models import Campaign
+from crm_console.compliance.services import audit_record
+from crm_console.decisioning.logged_data import logged_arrays_for_campaign, logged_dataset_from_arrays
+from crm_console.decisioning.models import PolicyVersion
+from crm_console.decisioning.services import policy_version_create
+from crm_console.training import agents_training as bridge
+from crm_console.training.models import TrainingRun
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_SAVE_SECONDS = 2.0
+"""Progress, ETA and the learning curve are written at most this often (not on every update)."""
+CHECKPOINT_SECONDS = 20.0
+"""A checkpoint of the agent is written at most this often (a resumed run continues from it)."""
+HEARTBEAT_STALE_SECONDS = 120.0
+"""A running run whose progress was not saved for this long has lost its worker."""
+LOGGED_ROWS_FOR_WARM_START = 200
+"""Fewer attributed decisions than this and the warm start is skipped (too little to learn from)."""
+
+
+class TrainingCancelled(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------- runs
+@transaction.atomic
+def training_run_create(
+    *, campaign: Campaign, algorithm: str = "actor_critic", budget_steps: int = 200_000,
+    warm_start: bool = True, seed: int = 0, created_by: AbstractBaseUser | None = None,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Queue a training run; the `train_policy` task starts after the transaction commits."""
+    if created_by is not None and not created_by.has_perm("training.add_trainingrun"):
+        raise PermissionDenied("You may not start training runs.")
+    run = TrainingRun(campaign=campaign, algorithm=algorithm, budget_steps=budget_steps,
+                      warm_start=warm_start, seed=seed, created_by=created_by)
+    run.full_clean()
+    run.save()
+    audit_record(actor=created_by, verb="training_run.created", target=run,
+                 details={"algorithm": algorithm, "budget_steps": budget_steps,
+                          "campaign_id": campaign.pk})
+    if enqueue:
+        from crm_console.training.tasks import train_policy
+
+        transaction.on_commit(lambda: train_policy.delay(run.pk))
+    return run
+
+
+@transaction.atomic
+def training_run_cancel(*, training_run: TrainingRun,
+                        cancelled_by: AbstractBaseUser | None = None) -> TrainingRun:
+    """Ask a run to stop. A queued run is cancelled at once; a running one at its next save."""
+    if cancelled_by is not None and not cancelled_by.has_perm("training.change_trainingrun"):
+        raise PermissionDenied("You may not cancel training runs.")
+    run = TrainingRun.objects.select_for_update().get(pk=training_run.pk)
+    if run.is_finished:
+        return run
+    run.cancel_requested = True
+    fields = ["cancel_requested"]
+    if run.status == TrainingRun.Status.QUEUED:
+        run.status = TrainingRun.Status.CANCELLED
+        run.finished_at = timezone.now()
+        fields += ["status", "finished_at"]
+    run.save(update_fields=fields)
+    audit_record(actor=cancelled_by, verb="training_run.cancel_requested", target=run)
+    return run
+
+
+def checkpoint_path(run: TrainingRun) -> Path:
+    return Path(settings.POLICY_CHECKPOINT_DIR) / f"training-run-{run.pk}.pt"
+
+
+def _heartbeat_age(run: TrainingRun) -> float:
+    beat = (run.report or {}).get("heartbeat_at")
+    if not beat:
+        reference = run.started_at or run.created_at
+        return (timezone.now() - reference).total_seconds()
+    return time.time() - float(beat)
+
+
+def _claim(run_id: int, task_id: str) -> tuple[TrainingRun | None, bool]:
+    """(run to execute or None, resuming?) - the idempotency rules in the module docstring."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.is_finished:
+            logger.info("training run %s already %s: nothing to do", run.pk, run.status)
+            return None, False
+        if run.cancel_requested:
+            _finish(run, TrainingRun.Status.CANCELLED)
+            return None, False
+        resuming = False
+        if run.status == TrainingRun.Status.RUNNING:
+            same_message = bool(task_id) and task_id == run.celery_task_id
+            if not same_message and _heartbeat_age(run) < HEARTBEAT_STALE_SECONDS:
+                logger.info("training run %s is running on another worker", run.pk)
+                return None, False
+            resuming = True
+            run.report = {**run.report, "resumed": run.report.get("resumed", 0) + 1}
+        else:
+            run.started_at = timezone.now()
+        run.status = TrainingRun.Status.RUNNING
+        run.celery_task_id = task_id or run.celery_task_id
+        run.report = {**run.report, "heartbeat_at": time.time()}
+        run.save(update_fields=["status", "celery_task_id", "started_at", "report"])
+        return run, resuming
+
+
+def _finish(run: TrainingRun, status: str, error: str = "") -> None:
+    run.status = status
+    run.error = error[:5000]
+    run.finished_at = timezone.now()
+    run.eta_seconds = 0.0 if status == TrainingRun.Status.SUCCEEDED else None
+    run.save(update_fields=["status", "error", "finished_at", "eta_seconds"])
+
+
+class _ProgressSaver:
+    """The `fit` callback: keeps the curve, saves progress every few seconds, honours cancel."""
+
+    def __init__(self, run: TrainingRun, agent: agents.Agent, offset_steps: int, total_steps: int):
+        self.run = run
+        self.agent = agent
+        self.offset = offset_steps
+        self.total = total_steps
+        curve = run.learning_curve or {}
+        self.steps: list[int] = list(curve.get("steps", []))
+        self.returns: list[float] = list(curve.get("returns", []))
+        self.last_save = 0.0
+        self.last_checkpoint = time.monotonic()
+        self.cancelled = False
+
+    def __call__(self, progress: TrainingProgress) -> bool:
+        steps = self.offset + progress.env_steps
+        if progress.mean_episode_return is not None and math.isfinite(progress.mean_episode_return):
+            self.steps.append(int(steps))
+            self.returns.append(round(float(progress.mean_episode_return), 4))
+        now = time.monotonic()
+        if now - self.last_checkpoint >= CHECKPOINT_SECONDS:
+            self.checkpoint(steps)
+        if now - self.last_save >= PROGRESS_SAVE_SECONDS:
+            self.last_save = now
+            self.save(steps, progress.eta_seconds)
+            # refresh only the flag from the database: the marketer may have pressed Cancel
+            if TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+                self.cancelled = True
+                return False
+        return True
+
+    def checkpoint(self, steps: int) -> None:
+        path = checkpoint_path(self.run)
+        temporary = path.with_suffix(".tmp")
+        self.agent.save(temporary)
+        temporary.replace(path)  # atomic: a kill mid-write never leaves a torn checkpoint
+        self.last_checkpoint = time.monotonic()
+        self.run.report = {**self.run.report, "checkpoint_steps": int(steps)}
+        TrainingRun.objects.filter(pk=self.run.pk).update(report=self.run.report)
+
+    def save(self, steps: int, eta: float | None) -> None:
+        run = self.run
+        run.progress = min(1.0, steps / max(1, self.total))
+        run.current_return = self.returns[-1] if self.returns else None
+        run.eta_seconds = eta
+        run.learning_curve = {"steps": self.steps, "returns": self.returns}
+        run.report = {**run.report, "heartbeat_at": time.time()}
+        TrainingRun.objects.filter(pk=run.pk).update(
+            progress=run.progress, current_return=run.current_return, eta_seconds=eta,
+            learning_curve=run.learning_curve, report=run.report,
+        )
+
+
+def training_run_execute(*, training_run_id: int, task_id: str = "") -> TrainingRun:
+    """Train the run's algorithm for the campaign; on success store a candidate PolicyVersion."""
+    run, resuming = _claim(training_run_id, task_id)
+    if run is None:
+        return TrainingRun.objects.get(pk=training_run_id)
+    try:
+        return _train(run, resuming)
+    except TrainingCancelled:
+        _finish(run, TrainingRun.Status.CANCELLED)
+        return run
+    except Exception as error:  # any failure ends the run with its reason; no version is made
+        logger.exception("training run %s failed", run.pk)
+        run.refresh_from_db(fields=["status"])
+        if not run.is_finished:
+            _finish(run, TrainingRun.Status.FAILED,
+                    f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=6)}")
+        return run
+
+
+def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
+    campaign = run.campaign
+    simulator = bridge.simulator_for_campaign(campaign=campaign, seed=run.seed)
+    report: dict[str, Any] = dict(run.report)
+    done_steps = 0
+    checkpoint = checkpoint_path(run)
+    if resuming and checkpoint.exists() and report.get("checkpoint_steps"):
+        agent = agents.load(checkpoint)
+        done_steps = int(report["checkpoint_steps"])
+        report["resumed_from_steps"] = done_steps
+        # the curve beyond the checkpoint belongs to work that was lost
+        curve = run.learning_curve or {}
+        keep = [i for i, s in enumerate(curve.get("steps", [])) if s <= done_steps]
+        run.learning_curve = {"steps": [curve["steps"][i] for i in keep],
+                              "returns": [curve["returns"][i] for i in keep]}
+    else:
+        run.learning_curve = {"steps": [], "returns": []}
+        agent = bridge.agent_make(algorithm=run.algorithm, simulator=simulator, seed=run.seed,
+                                  campaign=campaign)
+        if run.warm_start:
+            report.update(_warm_start(agent=agent, campaign=campaign, simulator=simulator,
+                                      seed=run.seed))
+    run.report = report
+    TrainingRun.objects.filter(pk=run.pk).update(report=report, learning_curve=run.learning_curve)
+
+    remaining = run.budget_steps - done_steps
+    saver = _ProgressSaver(run, agent, done_steps, run.budget_steps)
+    if remaining > 0:
+        fit_report = bridge.agent_fit(agent=agent, simulator=simulator, total_steps=remaining,
+                                      callback=saver)
+        if saver.cancelled or fit_report.cancelled:
+            raise TrainingCancelled()
+        report["fit"] = {"env_steps": done_steps + fit_report.env_steps,
+                         "wall_seconds": round(fit_report.wall_seconds, 2)}
+    saver.save(run.budget_steps, 0.0)
+    if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+        raise TrainingCancelled()
+    metrics = bridge.simulator_kpis(agent=agent, simulator=simulator, campaign=campaign,
+                                    seed=run.seed)
+    metrics["training_run_id"] = run.pk
+    metrics["budget_steps"] = run.budget_steps
+    metrics = json_safe(metrics)
+    report = json_safe(report)
+    return _candidate_store(run=run, agent=agent, action_ids=simulator.bridge.action_ids,
+                            metrics=metrics, report=report)
+
+
+def _warm_start(*, agent, campaign, simulator, seed) -> dict[str, Any]:
+    arrays = logged_arrays_for_campaign(campaign=campaign, action_ids=simulator.bridge.action_ids)
+    if arrays is None or len(arrays) < LOGGED_ROWS_FOR_WARM_START:
+        return {"warm_start": "skipped",
+                "why": f"{0 if arrays is None else len(arrays)} attributed decisions "
+                       f"(fewer than {LOGGED_ROWS_FOR_WARM_START})"}
+    result = bridge.warm_start(agent=agent, dataset=logged_dataset_from_arrays(arrays), seed=seed)
+    result["logged_rows"] = len(arrays)
+    return result
+
+
+def _candidate_store(*, run, agent, action_ids, metrics, report) -> TrainingRun:
+    """The only write that creates the version: one transaction with the run's success."""
+    with transaction.atomic():
+        locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if locked.is_finished:  # someone else finished it meanwhile (cancel, a duplicate run)
+            return locked
+        if locked.cancel_requested:
+            raise TrainingCancelled()
+        version = policy_version_create(campaign=run.campaign, agent=agent, action_ids=action_ids,
+                                        metrics=metrics, created_by=run.created_by)
+        locked.policy_version = version
+        locked.status = TrainingRun.Status.SUCCEEDED
+        locked.progress = 1.0
+        locked.eta_seconds = 0.0
+        locked.finished_at = timezone.now()
+        locked.report = {**report, **{k: v for k, v in run.report.items() if k not in report},
+                         "heartbeat_at": time.time()}
+        locked.save(update_fields=["policy_version", "status", "progress", "eta_seconds",
+                                   "finished_at", "report"])
+    checkpoint_path(run).unlink(missing_ok=True)
+    logger.info("training run %s stored candidate %s v%s", run.pk, version.pk, version.version)
+    return locked
+
+
+def training_runs_recover_stale(*, stale_after_seconds: float = HEARTBEAT_STALE_SECONDS) -> list[int]:
+    """Runs left 'running' by a dead worker: re-enqueue them (they resume from their checkpoint)."""
+    from crm_console.training.tasks import train_policy
+
+    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
+    stale = []
+    for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, started_at__lte=cutoff):
+        if _heartbeat_age(run) >= stale_after_seconds:
+            stale.append(run.pk)
+            train_policy.apply_async(args=[run.pk], task_id=run.celery_task_id or None)
+    return stale
+
+
+def training_run_fail_stale(*, training_run: TrainingRun, reason: str) -> TrainingRun:
+    """Give up on a run whose worker died (when resuming is not wanted)."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=training_run.pk)
+        if not run.is_finished:
+            _finish(run, TrainingRun.Status.FAILED, reason)
+    checkpoint_path(run).unlink(missing_ok=True)
+    return run
+
+
+# ---------------------------------------------------------------------------------- evaluation
+def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float = 0.95) -> dict[str, Any]:
+    """Off-policy evaluation of a version vs the live policy and the holdout; stored on the version.
+
+    Read on the campaign's mature, attributed, *exploring* decisions (the holdout's control policy
+    is greedy, so its rows give no support to other actions and are left out of the weighting; the
+    holdout's own observed reward is reported beside). Every policy is scored on the same rows with
+    one cross-fitted reward model, so their estimates are comparable.
+
+    The guardrail the promotion applies (decisioning.promotion.guardrail_check):
+        candidate DR lower bound (at `confidence`) > baseline DR point estimate,
+    where the baseline is the current live version, or the control policy when nothing is live.
+    """
+    campaign = policy_version.campaign
+    action_ids = list(policy_version.action_ids)
+    arrays_all = logged_arrays_for_campaign(campaign=campaign, action_ids=action_ids)
+    report: dict[str, Any] = {
+        "computed_at": timezone.now().isoformat(), "confidence": confidence,
+        "guardrail_rule": "candidate DR lower bound > live policy's DR estimate",
+        "policy_version_id": policy_version.pk, "version": policy_version.version,
+    }
+    live = (PolicyVersion.objects.filter(campaign=campaign, status=PolicyVersion.Status.LIVE)
+            .exclude(pk=policy_version.pk).first())
+    report["live_version_id"] = live.pk if live else None
+    if arrays_all is None:
+        report["error"] = "no attributed decisions old enough to evaluate on"
+        _store_report(policy_version, report)
+        return report
+    exploring = arrays_all.subset(~arrays_all.holdout)
+    holdout_rows = arrays_all.subset(arrays_all.holdout)
+    report["logged"] = {"rows": len(arrays_all), "exploring_rows": len(exploring),
+                        "holdout_rows": len(holdout_rows), "skipped": arrays_all.skipped,
+                        "notes": arrays_all.notes}
+    if len(exploring) < 10:
+        report["error"] = f"only {len(exploring)} exploring decisions: too few to evaluate"
+        _store_report(policy_version, report)
+        return report
+
+    reward_model = bridge.reward_model_for(exploring, seed=0)
+    with tempfile.TemporaryDirectory() as folder:
+        candidate = bridge.agent_load_bytes(policy_version.artifact, folder=Path(folder))
+        policies: dict[str, agents.Agent] = {"candidate": candidate}
+        if live is not None:
+            policies["live"] = bridge.agent_load_bytes(live.artifact, folder=Path(folder))
+    catalogue = bridge.catalogue_for_campaign(campaign=campaign).catalogue
+    policies["control"] = bridge.control_agent(
+        campaign=campaign, catalogue=catalogue, observation_space=candidate.observation_space,
+        action_space=candidate.action_space,
+    )
+    estimates: dict[str, Any] = {}
+    for name, agent in policies.items():
+        target = bridge.target_probabilities(agent, exploring)
+        estimates[name] = {
+            "version_id": policy_version.pk if name == "candidate" else (
+                live.pk if name == "live" else None),
+            "algorithm": agent.name,
+            **bridge.off_policy_estimates(arrays=exploring, target_probs=target,
+                                          reward_model=reward_model, confidence=confidence),
+        }
+    report["estimates"] = estimates
+    report["logging_policy_observed"] = _observed_mean(exploring.rewards, confidence)
+    report["holdout_observed"] = (_observed_mean(holdout_rows.rewards, confidence)
+                                  if len(holdout_rows) > 1 else None)
+    cand_dr = estimates["candidate"]["dr"]
+    baseline_name = "live" if "live" in estimates else "control"
+    base_dr = estimates[baseline_name]["dr"]
+    report["comparisons"] = {
+        f"candidate_vs_{other}": {
+            "dr_difference": cand_dr["value"] - estimates[other]["dr"]["value"],
+            "snips_difference": estimates["candidate"]["snips"]["value"]
+            - estimates[other]["snips"]["value"],
+        } for other in estimates if other != "candidate"
+    }
+    passed = cand_dr["lower"] > base_dr["value"]
+    report["guardrail"] = {
+        "baseline": baseline_name, "candidate_dr_lower": cand_dr["lower"],
+        "baseline_dr": base_dr["value"], "passed": bool(passed),
+        "explanation": (
+            f"candidate DR lower bound {cand_dr['lower']:.4f} "
+            f"{'>' if passed else '<='} {baseline_name} DR estimate {base_dr['value']:.4f}"
+        ),
+    }
+    _store_report(policy_version, report)
+    return report
+
+
+def _observed_mean(rewards, confidence: float) -> dict[str, float]:
+    from scipy import stats
+
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    mean = float(rewards.mean())
+    half = z * float(rewards.std(ddof=1)) / math.sqrt(len(rewards)) if len(rewards) > 1 else 0.0
+    return {"value": mean, "lower": mean - half, "upper": mean + half, "n": int(len(rewards))}
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON: numpy scalars to Python, NaN / infinity to None (PostgreSQL rejects them)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _store_report(policy_version: PolicyVersion, report: dict[str, Any]) -> None:
+    report = json_safe(report)
+    policy_version.ope_report = report
+    PolicyVersion.objects.filter(pk=policy_version.pk).update(ope_report=report)
+    audit_record(actor=None, verb="policy_version.evaluated", target=policy_version,
+                 details={"guardrail_passed": report.get("guardrail", {}).get("passed"),
+                          "error": report.get("error")})
+
+
+# ---------------------------------------------------------------------------------- batch campaigns
+BATCH_DECISION_FUNCTION = "decisions_decide_batch"
+"""The live-decision service (decisioning.services, batch form) a campaign run decides through."""
+RELEASE_FUNCTION = "decision_release"
+"""The service that frees the cap of a decision that was not delivered."""
+
+
+def _decision_service(name: str):
+    from crm_console.decisioning import services as decision_services
+
+    function = getattr(decision_services, name, None)
+    if function is None:
+        raise RuntimeError(f"crm_console.decisioning.services.{name} is missing: batch campaign "
+                           "runs decide through the live decision service")
+    return function
+
+
+def campaign_run(
+    *, campaign: Campaign, segment: dict[str, Any] | None = None, chunk_size: int = 1000,
+    adapter_spec: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
+    started_by: AbstractBaseUser | None = None,
+) -> dict[str, Any]:
+    """Decide for every customer of the segment, chunk by chunk, and hand each chunk to the adapter.
+
+    One call of the live decision service per chunk (it scores the chunk in one agent call, masks
+    with caps and consent, logs every decision); so the same rules hold for a batch run as for a
+    single API decision. A decision the adapter could not deliver is released (its cap freed).
+    """
+    from crm_console.decisioning.adapters import adapter_from_spec, decision_payload
+    from crm_console.training.selectors import customer_segment
+
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    decide_batch = _decision_service(BATCH_DECISION_FUNCTION)
+    adapter = adapter_from_spec(adapter_spec)
+    context = {"source": "batch campaign run", **(context or {})}
+    customer_ids = list(customer_segment(filters=segment).values_list("pk", flat=True))
+    totals = {"customers": len(customer_ids), "decisions": 0, "contacts": 0, "delivered": 0,
+              "failed": 0, "released": 0, "errors": [], "chunks": 0}
+    started = time.perf_counter()
+    from crm_console.customers.models import Customer
+
+    for start in range(0, len(customer_ids), chunk_size):
+        chunk = list(Customer.objects.filter(pk__in=customer_ids[start:start + chunk_size])
+                     .order_by("pk"))
+        decisions = decide_batch(campaign=campaign, customers=chunk, context=context)
+        by_customer = {c.pk: c.external_id for c in chunk}
+        payloads = [decision_payload(d, customer_external_id=by_customer.get(d.customer_id))
+                    for d in decisions]
+        delivery = adapter.deliver(payloads)
+        totals["chunks"] += 1
+        totals["decisions"] += len(decisions)
+        totals["contacts"] += sum(1 for p in payloads if not p["no_contact"])
+        totals["delivered"] += delivery.delivered
+        totals["failed"] += delivery.failed
+        totals["errors"] = (totals["errors"] + delivery.errors)[:20]
+        if delivery.failed_decision_ids:
+            release = _decision_service(RELEASE_FUNCTION)
+            for decision in decisions:
+                if decision.pk in set(delivery.failed_decision_ids):
+                    release(decision=decision, reason="delivery failed")
+                    totals["released"] += 1
+    totals["seconds"] = round(time.perf_counter() - started, 2)
+    audit_record(actor=started_by, verb="campaign.batch_run", target=campaign, details={
+        k: v for k, v in totals.items() if k != "errors"})
+    return totals

@@ -1,0 +1,103 @@
+"""Celery tasks of the training loop: thin wrappers that take ids and call a service.
+
+Routed to the `training` queue by module (crm_console.celery). `acks_late` and
+reject-on-worker-lost are set for every task in settings, so a message whose worker dies is
+delivered again; the services are idempotent because of that (see training.services). Transient
+database and broker errors retry with exponential backoff; a training error is not retried - it
+ends the run as failed with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, transaction
+
+from crm_console.campaigns.models import Campaign
+from crm_console.decisioning.models import PolicyVersion
+from crm_console.training import services
+from crm_console.training.models import TrainingRun
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=5, retry_backoff_max=600, retry_jitter=True,
+             max_retries=5, acks_late=True)
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.train_policy", **RETRY)
+def train_policy(self, training_run_id: int) -> dict:
+    """Train one run; on success queue its off-policy evaluation."""
+    run = services.training_run_execute(training_run_id=training_run_id, task_id=self.request.id or "")
+    if run.status == TrainingRun.Status.SUCCEEDED and run.policy_version_id and \
+            not run.policy_version.ope_report:
+        version_id = run.policy_version_id
+        transaction.on_commit(lambda: evaluate_policy.delay(version_id))
+    return {"training_run_id": run.pk, "status": run.status,
+            "policy_version_id": run.policy_version_id}
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.evaluate_policy", **RETRY)
+def evaluate_policy(self, policy_version_id: int, promote_if_passes: bool = False) -> dict:
+    """OPE of a version vs the live policy and the holdout; optionally promote through the guardrail."""
+    version = PolicyVersion.objects.select_related("campaign").get(pk=policy_version_id)
+    report = services.policy_version_evaluate(policy_version=version)
+    result = {"policy_version_id": version.pk,
+              "guardrail_passed": (report.get("guardrail") or {}).get("passed")}
+    if promote_if_passes and result["guardrail_passed"]:
+        result.update(promote_policy.run(policy_version_id))
+    return result
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.promote_policy", **RETRY)
+def promote_policy(self, policy_version_id: int) -> dict:
+    """System promotion through the guardrail only (forced promotions are made by people)."""
+    from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
+
+    version = PolicyVersion.objects.get(pk=policy_version_id)
+    if version.status == PolicyVersion.Status.LIVE:  # a re-delivered message: already done
+        return {"promoted": True, "policy_version_id": version.pk}
+    try:
+        policy_version_promote(policy_version=version, promoted_by=None)
+    except PromotionRefused as refused:
+        return {"promoted": False, "reason": refused.reason}
+    return {"promoted": True, "policy_version_id": version.pk}
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.nightly_retrain", **RETRY)
+def nightly_retrain(self, budget_steps: int = 200_000, auto_promote: bool = True) -> list[int]:
+    """Beat: for every live campaign, retrain (warm start on the day's logs) then evaluate.
+
+    The evaluation that follows promotes through the guardrail when `auto_promote` (never forced).
+    """
+    run_ids = []
+    for campaign in Campaign.objects.filter(status=Campaign.Status.LIVE):
+        live = PolicyVersion.objects.filter(campaign=campaign, status=PolicyVersion.Status.LIVE).first()
+        algorithm = live.algorithm if live and live.algorithm not in ("rule_based", "random") \
+            else "actor_critic"
+        if TrainingRun.objects.filter(campaign=campaign, status__in=[
+                TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).exists():
+            continue  # yesterday's run is still going: do not pile up
+        run = services.training_run_create(campaign=campaign, algorithm=algorithm,
+                                           budget_steps=budget_steps, enqueue=False)
+        run_ids.append(run.pk)
+        run_id = run.pk
+        transaction.on_commit(lambda run_id=run_id: nightly_train_then_evaluate.delay(
+            run_id, auto_promote))
+    return run_ids
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.nightly_train_then_evaluate", **RETRY)
+def nightly_train_then_evaluate(self, training_run_id: int, auto_promote: bool = True) -> dict:
+    run = services.training_run_execute(training_run_id=training_run_id, task_id=self.request.id or "")
+    if run.status == TrainingRun.Status.SUCCEEDED and run.policy_version_id:
+        version_id = run.policy_version_id
+        transaction.on_commit(lambda: evaluate_policy.delay(version_id, auto_promote))
+    return {"training_run_id": run.pk, "status": run.status}
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.recover_stale_runs", **RETRY)
+def recover_stale_runs(self) -> list[int]:
+    """Beat: re-deliver runs whose worker died (they resume from their checkpoint)."""
+    return services.training_runs_recover_stale()

@@ -1,0 +1,226 @@
+"""Training runs (start, live progress, cancel) and policy versions (OPE, shadow, promotion).
+
+Thin: the training loop's services (training.services, decisioning.promotion) do the work and
+check the permission again; these views check it first so a refused user gets a clean 403.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from crm_console.campaigns.models import Campaign
+from crm_console.dashboards import figures
+from crm_console.dashboards.selectors import policy_action_mix_by_segment
+from crm_console.decisioning.models import PolicyVersion
+from crm_console.training import selectors
+from crm_console.training.forms import PromoteForm, TrainingRunForm
+from crm_console.training.models import TrainingRun
+
+START = "training.add_trainingrun"
+CANCEL = "training.change_trainingrun"
+PROMOTE = "decisioning.promote_policyversion"
+FORCE = "decisioning.force_promote_policyversion"
+
+
+def run_list(request: HttpRequest) -> HttpResponse:
+    form = TrainingRunForm(initial={"campaign": Campaign.objects.order_by("name").first(),
+                                    "budget_steps": 200_000})
+    runs = Paginator(selectors.training_run_list(), 25).get_page(request.GET.get("page"))
+    return render(request, "training/run_list.html", {"form": form, "page": runs})
+
+
+@require_POST
+@permission_required(START, raise_exception=True)
+def run_start(request: HttpRequest) -> HttpResponse:
+    from crm_console.training import services
+
+    form = TrainingRunForm(request.POST)
+    if form.is_valid():
+        try:
+            run = services.training_run_create(created_by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Training run #{run.pk} started.")
+            return redirect("training:run-detail", pk=run.pk)
+    runs = Paginator(selectors.training_run_list(), 25).get_page(1)
+    return render(request, "training/run_list.html", {"form": form, "page": runs}, status=400)
+
+
+def _run_context(run: TrainingRun) -> dict:
+    progress = selectors.training_run_progress(training_run=run)
+    return {"run": run, "progress": progress, "finished": run.is_finished}
+
+
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun.objects.select_related("campaign", "policy_version"), pk=pk)
+    context = _run_context(run)
+    curve = run.learning_curve or {}
+    if curve.get("steps"):
+        baseline = (run.report or {}).get("baseline_return")
+        context["curve_chart"] = figures.learning_curve_figure(
+            curve["steps"], curve["returns"], baseline=baseline if isinstance(baseline, (int, float)) else None)
+    if run.policy_version_id:
+        mix = policy_action_mix_by_segment(policy_version=run.policy_version)
+        if mix:
+            context["segment_chart"] = figures.action_distribution_figure(mix)
+    context["convergence"] = _convergence(run)
+    return render(request, "training/run_detail.html", context)
+
+
+def _convergence(run: TrainingRun) -> list[tuple[str, str]]:
+    """Whatever convergence facts the training loop reported, in words (shown as a list)."""
+    report = run.report or {}
+    rows = []
+    returns = (run.learning_curve or {}).get("returns") or []
+    if len(returns) >= 4:
+        tail = returns[-max(2, len(returns) // 5):]
+        head = returns[:max(2, len(returns) // 5)]
+        rows.append(("Mean return, first fifth → last fifth",
+                     f"{sum(head) / len(head):.2f} → {sum(tail) / len(tail):.2f}"))
+        spread = max(tail) - min(tail)
+        rows.append(("Spread over the last fifth", f"{spread:.2f}"))
+    for key in ("final_entropy", "entropy", "approx_kl", "policy_change", "epochs", "updates",
+                "warm_start", "env_steps", "seconds", "train_seconds"):
+        value = report.get(key)
+        if isinstance(value, (int, float, str, bool)):
+            rows.append((key.replace("_", " ").capitalize(), value if isinstance(value, str)
+                         else f"{value:,.4g}" if isinstance(value, float) else str(value)))
+    return rows
+
+
+def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress bar fragment htmx polls every second until the run is finished."""
+    run = get_object_or_404(TrainingRun, pk=pk)
+    return render(request, "training/_progress.html", _run_context(run))
+
+
+@require_POST
+@permission_required(CANCEL, raise_exception=True)
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    from crm_console.training import services
+
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        services.training_run_cancel(training_run=run, cancelled_by=request.user)
+    except PermissionDenied:
+        raise
+    messages.success(request, f"Cancel requested for training run #{run.pk}.")
+    return redirect("training:run-detail", pk=run.pk)
+
+
+# ------------------------------------------------------------------------------ policy versions
+def policy_list(request: HttpRequest) -> HttpResponse:
+    versions = (PolicyVersion.objects.select_related("campaign", "promoted_by")
+                .defer("artifact").order_by("campaign__name", "-version"))
+    page = Paginator(versions, 25).get_page(request.GET.get("page"))
+    return render(request, "training/policy_list.html", {"page": page})
+
+
+def _ope_rows(report: dict) -> list[dict]:
+    rows = []
+    names = {"candidate": "This version", "live": "Live policy", "control": "Control (holdout rules)"}
+    for name, methods in (report.get("estimates") or {}).items():
+        for method in ("ips", "snips", "dr"):
+            est = methods.get(method) if isinstance(methods, dict) else None
+            if isinstance(est, dict) and est.get("value") is not None:
+                rows.append({"policy": names.get(name, name), "key": name, "method": method,
+                             "value": est["value"], "lower": est.get("lower", est["value"]),
+                             "upper": est.get("upper", est["value"]), "ess": est.get("ess"),
+                             "n": est.get("n"), "warnings": est.get("warnings") or []})
+    for key, label in (("holdout_observed", "Holdout (observed)"),
+                       ("logging_policy_observed", "Logging policy (observed)")):
+        obs = report.get(key)
+        if isinstance(obs, dict) and obs.get("value") is not None:
+            rows.append({"policy": label, "key": key, "method": "observed", "value": obs["value"],
+                         "lower": obs.get("lower", obs["value"]), "upper": obs.get("upper", obs["value"]),
+                         "ess": None, "n": obs.get("n"), "warnings": []})
+    return rows
+
+
+def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
+
+    version = get_object_or_404(PolicyVersion.objects.select_related("campaign", "promoted_by"), pk=pk)
+    return render(request, "training/policy_detail.html", _policy_context(request, version))
+
+
+def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteForm | None = None) -> dict:
+    from crm_console.decisioning.promotion import guardrail_check
+
+    report = version.ope_report or {}
+    rows = _ope_rows(report)
+    context = {
+        "version": version, "report": report, "ope_rows": rows,
+        "guardrail": guardrail_check(policy_version=version),
+        "shadow": selectors.policy_version_shadow_agreement(policy_version=version),
+        "promote_form": form or PromoteForm(can_force=request.user.has_perm(FORCE)),
+        "can_promote": request.user.has_perm(PROMOTE),
+        "can_force": request.user.has_perm(FORCE),
+        "promotable": version.status in (PolicyVersion.Status.CANDIDATE, PolicyVersion.Status.SHADOW),
+        "training_run": TrainingRun.objects.filter(policy_version=version).first(),
+    }
+    if rows:
+        context["ope_chart"] = figures.ope_figure([r for r in rows])
+    mix = policy_action_mix_by_segment(policy_version=version)
+    if mix:
+        context["segment_chart"] = figures.action_distribution_figure(mix)
+    return context
+
+
+@require_POST
+@permission_required(PROMOTE, raise_exception=True)
+def policy_promote(request: HttpRequest, pk: int) -> HttpResponse:
+    from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
+
+    version = get_object_or_404(PolicyVersion, pk=pk)
+    can_force = request.user.has_perm(FORCE)
+    if request.POST.get("force") and not can_force:
+        raise PermissionDenied("Only admins may force a promotion.")
+    form = PromoteForm(request.POST, can_force=can_force)
+    if form.is_valid():
+        try:
+            policy_version_promote(policy_version=version, promoted_by=request.user,
+                                   reason=form.cleaned_data.get("reason", ""),
+                                   force=bool(form.cleaned_data.get("force")))
+        except PromotionRefused as refused:
+            form.add_error(None, f"Refused by the guardrail: {refused.reason}")
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Version {version.version} is now live.")
+            return redirect("training:policy-detail", pk=version.pk)
+    return render(request, "training/policy_detail.html", _policy_context(request, version, form),
+                  status=400)
+
+
+@require_POST
+@permission_required(PROMOTE, raise_exception=True)
+def policy_evaluate(request: HttpRequest, pk: int) -> HttpResponse:
+    from crm_console.training.tasks import evaluate_policy
+
+    version = get_object_or_404(PolicyVersion, pk=pk)
+    transaction.on_commit(lambda: evaluate_policy.delay(version.pk))
+    messages.success(request, f"Off-policy evaluation of version {version.version} queued.")
+    return redirect("training:policy-detail", pk=version.pk)
+
+
+@require_POST
+@permission_required(PROMOTE, raise_exception=True)
+def policy_shadow(request: HttpRequest, pk: int) -> HttpResponse:
+    from crm_console.decisioning.promotion import policy_version_shadow
+
+    version = get_object_or_404(PolicyVersion, pk=pk)
+    try:
+        policy_version_shadow(policy_version=version, changed_by=request.user)
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    else:
+        messages.success(request, f"Version {version.version} now scores live traffic in shadow mode.")
+    return redirect("training:policy-detail", pk=version.pk)
