@@ -17,7 +17,29 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
 
 
+class ApiError(exceptions.APIException):
+    """An error with its own status, code and (optionally) per-field messages."""
+
+    def __init__(self, message: str, *, status_code: int = status.HTTP_400_BAD_REQUEST,
+                 code: str = "invalid", fields: dict[str, Any] | None = None):
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.fields = fields
+
+
+class PayloadTooLarge(ApiError):
+    def __init__(self, message: str):
+        super().__init__(message, status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                         code="too_large")
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApiError):
+        body = {"code": exc.error_code, "message": str(exc.detail)}
+        if exc.fields:
+            body["fields"] = exc.fields
+        return Response({"error": body}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     response = exception_handler(exc, context)

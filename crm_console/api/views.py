@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from crm_console.api.permissions import ModelPermissionForWrites
+from agents.catalogue import SEND_WINDOWS
+from crm_console.api.authentication import (
+    IntegrationTokenAuthentication, SignedIntegrationAuthentication,
+)
+from crm_console.api.errors import ApiError, PayloadTooLarge
+from crm_console.api.event_input import (
+    EventBatchResultSerializer, EventBatchSerializer, event_batch_parse,
+)
+from crm_console.api.models import Scope
+from crm_console.api.permissions import HasIntegrationScope, ModelPermissionForWrites
 from crm_console.campaigns import selectors as campaign_selectors
 from crm_console.campaigns import services as campaign_services
 from crm_console.campaigns.models import Campaign
+from crm_console.customers import services as customer_services
+from crm_console.decisioning import services as decision_services
+from crm_console.decisioning.models import Decision
 
 
 class CampaignListApi(APIView):
@@ -53,3 +66,205 @@ class CampaignListApi(APIView):
         serializer.is_valid(raise_exception=True)
         campaign = campaign_services.campaign_create(created_by=request.user, **serializer.validated_data)
         return Response(self.OutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+# =============================================================================================
+# Integrations: events in (signed webhook), decisions out
+# =============================================================================================
+MAX_BODY_BYTES = 2 * 1024 * 1024
+"""Largest request body accepted (413 above): 1,000 events of ~2 KB each."""
+MAX_BATCH = 1000
+
+SIGNATURE_PARAMETER = OpenApiParameter(
+    name="X-Signature", location=OpenApiParameter.HEADER, required=True, type=str,
+    description="t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>' with the integration's "
+                "signing secret>; refused when more than 300 s from our clock either way.",
+)
+ERROR_RESPONSE = inline_serializer("Error", {
+    "error": inline_serializer("ErrorBody", {
+        "code": serializers.CharField(), "message": serializers.CharField(),
+        "fields": serializers.DictField(required=False),
+    }),
+})
+
+
+class IntegrationApi(APIView):
+    """Base of the integration endpoints: token auth, scope check, per-integration throttle."""
+
+    authentication_classes = [IntegrationTokenAuthentication]
+    permission_classes = [HasIntegrationScope]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "integration"
+    required_scope = ""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        # refuse an oversize body before reading it (and before hashing it for the signature)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {MAX_BODY_BYTES}.")
+        super().initial(request, *args, **kwargs)
+
+
+class EventBatchApi(IntegrationApi):
+    """Segment events in: identify / track, up to 1,000 per call, signed, idempotent by messageId."""
+
+    authentication_classes = [SignedIntegrationAuthentication]
+    required_scope = Scope.EVENTS_WRITE
+
+    @extend_schema(
+        operation_id="events_ingest", parameters=[SIGNATURE_PARAMETER],
+        request=EventBatchSerializer,
+        responses={202: EventBatchResultSerializer, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE,
+                   403: ERROR_RESPONSE, 413: ERROR_RESPONSE, 429: ERROR_RESPONSE},
+    )
+    def post(self, request: Request) -> Response:
+        batch = request.data.get("batch") if isinstance(request.data, dict) else None
+        if isinstance(batch, list) and len(batch) > MAX_BATCH:
+            raise PayloadTooLarge(f"{len(batch)} events in one batch; the limit is {MAX_BATCH}.")
+        events, errors = event_batch_parse(request.data)
+        if errors:
+            raise ApiError("Nothing was stored: fix the events listed in fields.", fields=errors)
+        result = customer_services.events_ingest(
+            events=events, source=f"integration {request.auth.name}"[:100])
+        return Response({"accepted": result.accepted, "duplicates": result.duplicates},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class DecisionOutputSerializer(serializers.Serializer):
+    decision_id = serializers.IntegerField()
+    action = inline_serializer("DecidedAction", {
+        "id": serializers.IntegerField(), "index": serializers.IntegerField(),
+        "channel": serializers.CharField(), "offer": serializers.CharField(allow_null=True),
+        "variant": serializers.CharField(allow_null=True),
+        "send_window": serializers.DictField(allow_null=True), "label": serializers.CharField(),
+        "contact": serializers.BooleanField(),
+    })
+    propensity = serializers.FloatField()
+    holdout = serializers.BooleanField()
+    policy = serializers.DictField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    explanation_url = serializers.CharField()
+
+
+def decision_output(outcome: decision_services.DecisionOutcome, campaign: Campaign) -> dict:
+    decision = outcome.decision
+    action = decision.action
+    window = None
+    if action.send_window:
+        start, end = SEND_WINDOWS[action.send_window]
+        window = {"name": action.send_window, "start_hour": start, "end_hour": end,
+                  "time_zone": campaign.time_zone}
+    return {
+        "decision_id": decision.pk,
+        "action": {
+            "id": action.pk, "index": decision.action_index, "channel": action.channel,
+            "offer": action.offer or None, "variant": action.variant or None,
+            "send_window": window, "label": action.label, "contact": not action.is_no_contact,
+        },
+        "propensity": decision.propensity,
+        "holdout": decision.holdout,
+        "policy": {"name": decision.policy_name,
+                   "version": decision.policy_version.version if decision.policy_version else None},
+        "reasons": outcome.reasons,
+        "explanation_url": f"/decisions/{decision.pk}/",
+    }
+
+
+def _decision_error(exc: decision_services.DecisionError) -> ApiError:
+    if exc.code == "conflict":
+        return ApiError(next(iter(exc.fields.values()))[0], status_code=status.HTTP_409_CONFLICT,
+                        code="conflict", fields=exc.fields)
+    if exc.code == "no_live_policy":
+        return ApiError("The campaign has no live policy.", status_code=status.HTTP_409_CONFLICT,
+                        code="no_live_policy", fields=exc.fields)
+    return ApiError("Nothing was decided: fix the fields listed.", fields=exc.fields)
+
+
+class DecisionCreateApi(IntegrationApi):
+    """The next best action for one customer in one live campaign (logged, explained)."""
+
+    required_scope = Scope.DECISIONS_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        customer = serializers.CharField(max_length=200, help_text="The customer's userId.")
+        campaign = serializers.IntegerField(help_text="Campaign id.")
+        context = serializers.DictField(required=False, help_text="Free-form, logged as given.")
+
+    @extend_schema(operation_id="decision_create", request=InputSerializer,
+                   responses={201: DecisionOutputSerializer, 400: ERROR_RESPONSE,
+                              401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 409: ERROR_RESPONSE})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            campaign = decision_services.campaign_for_decisions(campaign_id=data["campaign"])
+            outcome = decision_services.decision_create(
+                campaign=campaign, customer_external_id=data["customer"],
+                context=data.get("context"))
+        except decision_services.DecisionError as exc:
+            raise _decision_error(exc) from None
+        return Response(decision_output(outcome, campaign), status=status.HTTP_201_CREATED)
+
+
+class DecisionBatchApi(IntegrationApi):
+    """Decisions for up to 1,000 customers of one campaign in one call (all or nothing)."""
+
+    required_scope = Scope.DECISIONS_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        campaign = serializers.IntegerField()
+        customers = serializers.ListField(child=serializers.CharField(max_length=200),
+                                          min_length=1, help_text=f"At most {MAX_BATCH} userIds.")
+        context = serializers.DictField(required=False)
+
+    @extend_schema(operation_id="decisions_create_batch", request=InputSerializer,
+                   responses={201: inline_serializer("DecisionBatch", {
+                       "decisions": DecisionOutputSerializer(many=True)}),
+                       400: ERROR_RESPONSE, 413: ERROR_RESPONSE, 409: ERROR_RESPONSE})
+    def post(self, request: Request) -> Response:
+        customers = request.data.get("customers") if isinstance(request.data, dict) else None
+        if isinstance(customers, list) and len(customers) > MAX_BATCH:
+            raise PayloadTooLarge(f"{len(customers)} customers in one batch; the limit is {MAX_BATCH}.")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            campaign = decision_services.campaign_for_decisions(campaign_id=data["campaign"])
+            outcomes = decision_services.decisions_create(
+                campaign=campaign, customer_external_ids=data["customers"],
+                context=data.get("context"))
+        except decision_services.DecisionError as exc:
+            raise _decision_error(exc) from None
+        return Response({"decisions": [decision_output(o, campaign) for o in outcomes]},
+                        status=status.HTTP_201_CREATED)
+
+
+class DecisionReleaseApi(IntegrationApi):
+    """Free the contact a decision reserved when it was never delivered (caps count it no more)."""
+
+    required_scope = Scope.DECISIONS_WRITE
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=200, required=False, default="released by the CRM")
+
+    @extend_schema(operation_id="decision_release", request=InputSerializer,
+                   responses={200: inline_serializer("ReleasedDecision", {
+                       "decision_id": serializers.IntegerField(), "status": serializers.CharField()}),
+                       404: ERROR_RESPONSE, 409: ERROR_RESPONSE})
+    def post(self, request: Request, decision_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        decision = Decision.objects.select_related("action").filter(pk=decision_id).first()
+        if decision is None:
+            raise ApiError(f"Unknown decision {decision_id}.", status_code=status.HTTP_404_NOT_FOUND,
+                           code="not_found")
+        try:
+            decision = decision_services.decision_release(
+                decision=decision, reason=serializer.validated_data["reason"])
+        except decision_services.DecisionError as exc:
+            raise _decision_error(exc) from None
+        return Response({"decision_id": decision.pk, "status": decision.status})

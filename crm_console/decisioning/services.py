@@ -1,9 +1,14 @@
-"""Writes for decisioning: policy versions (more arrive with the live decision loop)."""
+"""Writes for decisioning: policy versions and the live decision loop (decide, explain, release)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +16,20 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+import numpy as np
 
 import agents
+from agents import features as agent_features
 from agents.features import FEATURE_NAMES
 from crm_console.campaigns.models import Campaign
 from crm_console.compliance.services import audit_record
-from crm_console.decisioning.models import PolicyVersion
+from crm_console.customers.models import Customer
+from crm_console.decisioning import caps
+from crm_console.decisioning.holdout import in_holdout
+from crm_console.decisioning.masks import mask_reasons_compact
+from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
+
+logger = logging.getLogger(__name__)
 
 
 def agent_to_bytes(agent: agents.Agent) -> bytes:
@@ -48,3 +61,286 @@ def policy_version_create(
     audit_record(actor=created_by, verb="policy_version.created", target=version,
                  details={"algorithm": agent.name, "status": status})
     return version
+
+
+# =============================================================================================
+# The live decision loop: mask, score, pick, log, explain (see decisioning.serving and caps)
+# =============================================================================================
+class DecisionError(Exception):
+    """A decision request that cannot be served; `fields` says which input is wrong."""
+
+    def __init__(self, fields: dict[str, Any], *, code: str = "invalid"):
+        super().__init__(str(fields))
+        self.fields = fields
+        self.code = code
+
+
+_rng = np.random.default_rng()
+_rng_lock = threading.Lock()
+
+
+@dataclass
+class DecisionOutcome:
+    """A logged decision with what the API answers besides the row."""
+
+    decision: Decision
+    reasons: list[str]
+    explanation: Explanation | None
+
+
+def campaign_for_decisions(*, campaign_id: int) -> Campaign:
+    campaign = Campaign.objects.select_related("contact_policy").filter(pk=campaign_id).first()
+    if campaign is None:
+        raise DecisionError({"campaign": [f"Unknown campaign {campaign_id}."]})
+    if campaign.status != Campaign.Status.LIVE:
+        raise DecisionError({"campaign": [
+            f"Campaign {campaign_id} is {campaign.get_status_display().lower()}: only live "
+            "campaigns make decisions."]})
+    if campaign.contact_policy is None:
+        raise DecisionError({"campaign": [f"Campaign {campaign_id} has no contact policy."]})
+    return campaign
+
+
+def decision_create(
+    *, campaign: Campaign, customer_external_id: str, context: dict[str, Any] | None = None,
+    now: datetime | None = None, explain: bool = True,
+) -> DecisionOutcome:
+    """One next-best-action decision for one customer (see `decisions_create`)."""
+    try:
+        return decisions_create(campaign=campaign, customer_external_ids=[customer_external_id],
+                                context=context, now=now, explain=explain)[0]
+    except DecisionError as exc:
+        customers = exc.fields.pop("customers", None)
+        if customers:
+            exc.fields["customer"] = next(iter(customers.values()))
+        raise
+
+
+@transaction.atomic
+def decisions_create(
+    *, campaign: Campaign, customer_external_ids: list[str], context: dict[str, Any] | None = None,
+    now: datetime | None = None, explain: bool = True,
+) -> list[DecisionOutcome]:
+    """Decide for a batch of customers of one live campaign, all or nothing.
+
+    Under the customers' row locks: features brought up to now, consent / caps / quiet hours /
+    suppression / disabled actions masked, the live policy (or, for the holdout, the control
+    policy) picks - sampled with its propensity, or greedy when the campaign says so - and every
+    decision is logged with its features, mask, reasons and, when `explain`, its SHAP explanation.
+    A shadow policy, if any, scores the same inputs and its choice is kept in `context["shadow"]`.
+    """
+    from crm_console.decisioning import serving
+
+    now = now or timezone.now()
+    context = dict(context or {})
+    serving_setup = serving.campaign_serving(campaign)
+    if serving_setup.live is None:
+        raise DecisionError({"campaign": [f"Campaign {campaign.pk} has no live policy yet."]},
+                            code="no_live_policy")
+    customers = _customers_for_decision(customer_external_ids)
+    caps.customers_lock([c.pk for c in customers])
+    inputs = serving.customer_inputs(serving_setup, customers, now=now)
+    n = len(customers)
+    rows = np.arange(n)
+    holdout = np.array([in_holdout(campaign.pk, c.external_id, campaign.holdout_share)
+                        for c in customers])
+    greedy = campaign.decision_mode == Campaign.DecisionMode.GREEDY
+
+    live_agent = serving.policy_agent(serving_setup.live)
+    live_probs = _policy_probabilities(live_agent, serving_setup.live, serving_setup.bridge,
+                                       inputs.observations, inputs.allowed)
+    probs = live_probs
+    if holdout.any():
+        control = serving.control_agent(campaign, serving_setup.bridge)
+        control_probs = control.action_probabilities(inputs.observations, inputs.allowed)
+        probs = np.where(holdout[:, None], control_probs, live_probs)
+    row_greedy = holdout | greedy  # the control group gets the rules as written, no exploration
+    if row_greedy.any():
+        best = probs.argmax(axis=1)
+        one_hot = np.zeros_like(probs)
+        one_hot[rows, best] = 1.0
+        probs = np.where(row_greedy[:, None], one_hot, probs)
+    with _rng_lock:
+        draws = _rng.random((n, 1))
+    chosen = np.minimum((draws > probs.cumsum(axis=1)).sum(axis=1), probs.shape[1] - 1)
+    chosen = np.where(probs[rows, chosen] > 0, chosen, probs.argmax(axis=1))
+    if not inputs.allowed[rows, chosen].all():  # the agents contract; checked, never assumed
+        raise RuntimeError("a policy chose a masked action")
+
+    shadow = _shadow_choices(serving_setup, inputs, chosen)
+    control_name = campaign.control_policy
+    decisions = []
+    for i, customer in enumerate(customers):
+        action_id = serving_setup.bridge.action_ids[int(chosen[i])]
+        row_context = dict(context)
+        if shadow is not None:
+            row_context["shadow"] = shadow[i]
+        decisions.append(Decision(
+            campaign=campaign, customer=customer,
+            policy_version=None if holdout[i] else serving_setup.live,
+            policy_name=control_name if holdout[i] else serving_setup.live.algorithm,
+            action_id=action_id, action_index=int(chosen[i]),
+            propensity=float(probs[i, chosen[i]]),
+            action_probabilities=np.round(probs[i], 6).tolist(),
+            features=np.round(inputs.observations[i].astype(float), 5).tolist(),
+            action_mask=inputs.allowed[i].tolist(),
+            mask_reasons=mask_reasons_compact(inputs.reasons[i]),
+            holdout=bool(holdout[i]), greedy=bool(row_greedy[i]), context=row_context,
+            status=Decision.Status.DECIDED, decided_at=now,
+        ))
+    Decision.objects.bulk_create(decisions, batch_size=1000)
+    _profiles_record_contacts(customers, inputs, chosen, serving_setup, now=now)
+
+    explanations: list[Explanation | None] = [None] * n
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    if explain:
+        explanations, reasons = _explanations_create(
+            serving_setup, decisions, inputs, chosen, holdout, live_agent)
+    return [DecisionOutcome(d, r, e) for d, r, e in zip(decisions, reasons, explanations)]
+
+
+def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
+    errors: dict[str, list[str]] = {}
+    found = {c.external_id: c for c in Customer.objects.filter(external_id__in=external_ids)}
+    seen: set[str] = set()
+    for i, external_id in enumerate(external_ids):
+        customer = found.get(external_id)
+        if customer is None:
+            errors[str(i)] = [f"Unknown customer {external_id!r} (send an identify event first)."]
+        elif customer.is_erased:
+            errors[str(i)] = [f"Customer {external_id!r} was erased: no decisions."]
+        elif external_id in seen:
+            errors[str(i)] = [f"Customer {external_id!r} appears twice in the batch."]
+        seen.add(external_id)
+    if errors:
+        raise DecisionError({"customers": errors})
+    return [found[e] for e in external_ids]
+
+
+def _policy_probabilities(agent: agents.Agent, version: PolicyVersion, bridge: Any,
+                          obs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(n, A) over today's catalogue, from a version whose action list may be older."""
+    from crm_console.decisioning import serving
+
+    index = serving.version_action_map(version, bridge)
+    if index is None:
+        return agent.action_probabilities(obs, allowed)
+    own = agent.action_probabilities(obs, allowed[:, index])
+    probs = np.zeros_like(allowed, dtype=np.float64)
+    probs[:, index] = own
+    return probs
+
+
+def _shadow_choices(serving_setup: Any, inputs: Any, chosen: np.ndarray) -> list[dict] | None:
+    """What the shadow candidate would have done (greedy, same mask), per customer."""
+    from crm_console.decisioning import serving
+
+    version = serving_setup.shadow
+    if version is None:
+        return None
+    try:
+        agent = serving.policy_agent(version)
+        probs = _policy_probabilities(agent, version, serving_setup.bridge, inputs.observations,
+                                      inputs.allowed)
+    except ValueError:
+        logger.exception("shadow policy version %s cannot score this campaign", version.pk)
+        return None
+    picks = probs.argmax(axis=1)
+    return [{"version": version.version, "action_index": int(picks[i]),
+             "agrees": bool(picks[i] == chosen[i])} for i in range(len(picks))]
+
+
+def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np.ndarray,
+                              serving_setup: Any, *, now: datetime) -> None:
+    """The decision commits to a contact: count it in the profile now (as the simulator does)."""
+    from crm_console.customers.services import profile_states_store
+
+    catalogue = serving_setup.bridge.catalogue
+    channel = catalogue.channel_index[chosen]
+    contact = channel >= 0
+    if contact.any():
+        discounted = np.array([catalogue.actions[a].offer not in (None, "content") for a in chosen])
+        agent_features.record_contact(inputs.profiles, contact, channel[contact], discounted[contact])
+    profile_states_store(customers, inputs.profiles, inputs.clocks)
+    Customer.objects.bulk_update(customers, ["profile_state", "profile_updated_at"], batch_size=500)
+
+
+def _explanations_create(serving_setup: Any, decisions: list[Decision], inputs: Any,
+                         chosen: np.ndarray, holdout: np.ndarray, live_agent: agents.Agent,
+                         ) -> tuple[list[Explanation | None], list[list[str]]]:
+    """SHAP explanations of the chosen actions, one vectorised call per deciding policy."""
+    from crm_console.decisioning import serving
+
+    n = len(decisions)
+    explanations: list[Explanation | None] = [None] * n
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    campaign = serving_setup.campaign
+    groups = [(~holdout, f"version:{serving_setup.live.artifact_sha256}", live_agent,
+               serving_setup.live)]
+    if holdout.any():
+        groups.append((holdout, f"control:{campaign.pk}:{campaign.control_policy}",
+                       serving.control_agent(campaign, serving_setup.bridge), None))
+    rows: list[Explanation] = []
+    for selected, key, agent, version in groups:
+        idx = np.flatnonzero(selected)
+        if not idx.size:
+            continue
+        if version is not None and serving.version_action_map(version, serving_setup.bridge) is not None:
+            continue  # an older catalogue: the explanation is left to the review page
+        started = time.perf_counter()
+        explainer = serving.policy_explainer(key, agent, bridge=serving_setup.bridge,
+                                             rules=serving_setup.rules, campaign=campaign)
+        results = explainer.explain(inputs.observations[idx], inputs.allowed[idx],
+                                    actions=chosen[idx], reason_flags=inputs.reasons[idx],
+                                    profiles=inputs.profiles.take(idx))
+        per_row_ms = (time.perf_counter() - started) * 1000.0 / idx.size
+        for i, result in zip(idx, results):
+            data = result.to_dict()
+            explanation = Explanation(
+                decision=decisions[i], method=result.method, base_value=result.base_value,
+                explained_value=result.score, shap_values=data["shap_values"],
+                top_reasons=[c.text() for c in result.top_contributions],
+                runner_up={"action_index": result.runner_up, "label": result.runner_up_label,
+                           "score_gap": data["score_gap"],
+                           "probability_gap": data["probability_gap"]},
+                masked_actions=data["masked"], sentence=result.sentence, compute_ms=per_row_ms,
+            )
+            explanations[i] = explanation
+            reasons[i] = explanation.top_reasons[:3]
+            rows.append(explanation)
+    Explanation.objects.bulk_create(rows, batch_size=1000)
+    return explanations, reasons
+
+
+@transaction.atomic
+def decisions_release(*, decision_ids: list[int], reason: str) -> int:
+    """Free the contacts these decisions reserved (never delivered); returns how many changed.
+
+    Already released decisions are left as they are (a replayed failure changes nothing);
+    delivered ones and "no contact" decisions have no contact to free.
+    """
+    decisions = list(Decision.objects.filter(id__in=decision_ids).values_list("id", "customer_id"))
+    caps.customers_lock([customer_id for _, customer_id in decisions])
+    releasable = (Decision.objects.filter(id__in=decision_ids, status=Decision.Status.DECIDED)
+                  .exclude(action__channel="none"))  # the customers' locks guard these rows
+    changed = []
+    now = timezone.now().isoformat()
+    for decision in releasable:
+        decision.status = Decision.Status.RELEASED
+        decision.context = {**(decision.context or {}), "released": {"at": now, "reason": reason}}
+        changed.append(decision)
+    Decision.objects.bulk_update(changed, ["status", "context"])
+    return len(changed)
+
+
+def decision_release(*, decision: Decision, reason: str) -> Decision:
+    """Release one decision's contact (the API's release operation); explains a refusal."""
+    if decision.status == Decision.Status.DELIVERED:
+        raise DecisionError({"decision": ["This contact was delivered: there is nothing to release."]},
+                            code="conflict")
+    if decision.action.is_no_contact:
+        raise DecisionError({"decision": ["A no-contact decision reserved no contact."]},
+                            code="conflict")
+    decisions_release(decision_ids=[decision.pk], reason=reason)
+    decision.refresh_from_db()
+    return decision

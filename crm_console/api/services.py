@@ -1,0 +1,53 @@
+"""Writes for API integrations: create (token and secret shown once) and revoke."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from crm_console.api.models import ApiIntegration, token_hash
+from crm_console.compliance.services import audit_record
+
+TOKEN_PREFIX = "nba_"
+
+
+@dataclass(frozen=True)
+class NewIntegration:
+    """The integration and its credentials in clear: the only time they are readable."""
+
+    integration: ApiIntegration
+    token: str
+    signing_secret: str
+
+
+@transaction.atomic
+def api_integration_create(
+    *, name: str, scopes: list[str], created_by: AbstractBaseUser | None = None,
+) -> NewIntegration:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    integration = ApiIntegration(
+        name=name, scopes=list(scopes), token_prefix=token[:12], token_hash=token_hash(token),
+        signing_secret=secret, created_by=created_by,
+    )
+    integration.full_clean()
+    integration.save()
+    audit_record(actor=created_by, verb="api_integration.created", target=integration,
+                 details={"scopes": ",".join(scopes)})
+    return NewIntegration(integration, token, secret)
+
+
+@transaction.atomic
+def api_integration_revoke(
+    *, integration: ApiIntegration, revoked_by: AbstractBaseUser | None = None,
+) -> ApiIntegration:
+    """Refuse the token from the next request on (the row stays, for the audit trail)."""
+    if integration.revoked_at is None:
+        integration.revoked_at = timezone.now()
+        integration.save(update_fields=["revoked_at"])
+        audit_record(actor=revoked_by, verb="api_integration.revoked", target=integration)
+    return integration

@@ -1,0 +1,232 @@
+"""The serving bridge: policy versions as loaded agents, customers as feature vectors and masks.
+
+Agents are loaded from a PolicyVersion's artifact once per process and cached by the artifact's
+SHA-256 (a promoted version is picked up on the next request, an unchanged one is never reloaded);
+so are their SHAP explainers. Features are each customer's stored profile brought up to now with
+`agents.features.advance_days`; the mask comes from `agents.constraints.contact_mask` over the
+campaign's catalogue and contact rules (via campaigns.agents_bridge) and the customer's consent,
+caps, quiet hours and the suppression list, read from the database under the customer's lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+import agents
+from agents import features as agent_features
+from agents.catalogue import CHANNELS
+from agents.constraints import ContactRules, contact_mask
+from agents.explain import Explainer
+from crm_console.campaigns.agents_bridge import (
+    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, utc_offset_hours,
+)
+from crm_console.campaigns.models import Action, Campaign, SuppressionEntry
+from crm_console.customers.models import Consent, Customer
+from crm_console.customers.services import profile_states_advance, profile_states_load
+from crm_console.decisioning.caps import contact_state_for
+from crm_console.decisioning.models import Decision, PolicyVersion
+
+logger = logging.getLogger(__name__)
+
+_CACHE_SIZE = 16
+_lock = threading.Lock()
+_agents: OrderedDict[str, agents.Agent] = OrderedDict()
+_explainers: OrderedDict[tuple, Explainer] = OrderedDict()
+
+
+# ------------------------------------------------------------------------------------- agents
+def agent_from_bytes(artifact: bytes) -> agents.Agent:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "policy.pt"
+        path.write_bytes(artifact)
+        return agents.load(path)
+
+
+def _remember(cache: OrderedDict, key, value) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+def policy_agent(version: PolicyVersion) -> agents.Agent:
+    """The version's agent, loaded once per process (keyed by the artifact's SHA-256)."""
+    sha = version.artifact_sha256
+    agent = _agents.get(sha)
+    if agent is not None:
+        return agent
+    with _lock:
+        agent = _agents.get(sha)
+        if agent is None:
+            artifact = bytes(PolicyVersion.objects.values_list("artifact", flat=True).get(pk=version.pk))
+            if hashlib.sha256(artifact).hexdigest() != sha:
+                raise ValueError(f"policy version {version.pk}: artifact does not match its SHA-256")
+            agent = agent_from_bytes(artifact)
+            _remember(_agents, sha, agent)
+            logger.info("loaded policy version %s (%s)", version.pk, version.algorithm)
+    return agent
+
+
+def control_agent(campaign: Campaign, bridge: CampaignCatalogue) -> agents.Agent:
+    """The holdout's control policy: today's rules (default), random, or no contact."""
+    key = f"control:{campaign.control_policy}:{bridge.action_ids}"
+    agent = _agents.get(key)
+    if agent is None:
+        space = agent_features.observation_space()
+        import gymnasium as gym
+
+        actions = gym.spaces.Discrete(bridge.catalogue.n_actions)
+        if campaign.control_policy == Campaign.ControlPolicy.RANDOM:
+            agent = agents.make("random", space, actions, seed=campaign.pk)
+        elif campaign.control_policy == Campaign.ControlPolicy.NO_CONTACT:
+            agent = NoContactPolicy(space, actions)
+        else:
+            agent = agents.make("rule_based", space, actions, seed=campaign.pk,
+                                catalogue=bridge.catalogue)
+        with _lock:
+            _remember(_agents, key, agent)
+    return agent
+
+
+class NoContactPolicy(agents.Agent):
+    """Control policy "no contact": leaves every customer alone (action 0)."""
+
+    name = "no_contact"
+
+    def _fit(self, env, total_steps, report, callback) -> None:  # pragma: no cover - not learnt
+        return None
+
+    def scores(self, obs: np.ndarray) -> np.ndarray:
+        obs = self._check_obs(obs)
+        scores = np.full((obs.shape[0], self.n_actions), -1.0)
+        scores[:, 0] = 0.0
+        return scores
+
+
+def policy_explainer(key: str, agent: agents.Agent, *, bridge: CampaignCatalogue,
+                     rules: ContactRules, campaign: Campaign) -> Explainer:
+    """One Explainer per policy (and catalogue), against the campaign's logged feature snapshots."""
+    cache_key = (key, bridge.action_ids, repr(rules))
+    explainer = _explainers.get(cache_key)
+    if explainer is not None:
+        return explainer
+    logged = list(Decision.objects.filter(campaign=campaign).order_by("-id")
+                  .values_list("features", flat=True)[:2000])
+    background = np.asarray(logged, dtype=np.float32) if len(logged) >= 20 else None
+    if background is None or background.ndim != 2 or background.shape[1] != agent.n_features:
+        # no logs yet: compare with a brand-new customer
+        background = agent_features.observation(agent_features.ProfileState.empty(1))
+    explainer = Explainer(agent, background=background, catalogue=bridge.catalogue,
+                          contact_rules=rules, seed=0)
+    with _lock:
+        _remember(_explainers, cache_key, explainer)
+    return explainer
+
+
+# ------------------------------------------------------------------------------------- campaign
+@dataclass
+class CampaignServing:
+    """What every decision of one campaign needs, read once per request."""
+
+    campaign: Campaign
+    bridge: CampaignCatalogue
+    rules: ContactRules
+    actions: dict[int, Action]
+    live: PolicyVersion | None
+    shadow: PolicyVersion | None
+
+
+def campaign_serving(campaign: Campaign) -> CampaignServing:
+    bridge = catalogue_for_campaign(campaign=campaign)
+    rules = contact_rules_for(contact_policy=campaign.contact_policy, campaign=campaign)
+    actions = {a.pk: a for a in campaign.actions.all()}
+    versions = list(PolicyVersion.objects.filter(
+        campaign=campaign, status__in=[PolicyVersion.Status.LIVE, PolicyVersion.Status.SHADOW],
+    ).defer("artifact").order_by("-version"))
+    live = next((v for v in versions if v.status == PolicyVersion.Status.LIVE), None)
+    shadow = next((v for v in versions if v.status == PolicyVersion.Status.SHADOW), None)
+    return CampaignServing(campaign, bridge, rules, actions, live, shadow)
+
+
+def version_action_map(version: PolicyVersion, bridge: CampaignCatalogue) -> np.ndarray | None:
+    """Index map from the version's action indices to today's catalogue (None if identical).
+
+    A policy trained before an action was added still serves: new actions are unknown to it and
+    stay masked for it; a catalogue that lost one of its actions cannot be served.
+    """
+    if tuple(version.action_ids) == bridge.action_ids:
+        return None
+    missing = set(version.action_ids) - set(bridge.action_ids)
+    if missing:
+        raise ValueError(f"policy version {version.version} uses actions no longer in the "
+                         f"catalogue: {sorted(missing)}")
+    return np.array([bridge.index_of_action(a) for a in version.action_ids], dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------------- customers
+@dataclass
+class CustomerInputs:
+    """n customers' feature vectors, profile states and masks at `now`."""
+
+    observations: np.ndarray   # (n, d) float32
+    profiles: agent_features.ProfileState
+    clocks: np.ndarray         # (n,) unix seconds the profiles are valid at
+    allowed: np.ndarray        # (n, A) bool
+    reasons: np.ndarray        # (n, A) uint8 MaskReason flags
+
+
+def current_consent(customer_ids: list[int]) -> np.ndarray:
+    """(n, C) bool: the latest Consent row per customer and channel (no row: no consent)."""
+    row_of = {pk: i for i, pk in enumerate(customer_ids)}
+    consent = np.zeros((len(customer_ids), len(CHANNELS)), dtype=bool)
+    seen = set()
+    for customer_id, channel, granted in (
+        Consent.objects.filter(customer_id__in=customer_ids)
+        .order_by("customer_id", "channel", "-recorded_at", "-id")
+        .values_list("customer_id", "channel", "granted")
+    ):
+        if (customer_id, channel) in seen or channel not in CHANNELS:
+            continue
+        seen.add((customer_id, channel))
+        consent[row_of[customer_id], CHANNELS.index(channel)] = granted
+    return consent
+
+
+def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now: datetime) -> CustomerInputs:
+    """Features and masks for `customers` (call under their row locks so caps are exact)."""
+    ids = [c.pk for c in customers]
+    profiles, clocks = profile_states_load(customers, at=now)
+    clocks = profile_states_advance(profiles, clocks, np.full(len(customers), now.timestamp()))
+    consent = current_consent(ids)
+    offsets = np.array([utc_offset_hours(c.time_zone, now) for c in customers])
+    # the Consent table is the record compliance edits: the features say what the mask enforces
+    profiles.consent[:] = consent.astype(np.float64)
+    profiles.utc_offset_hours[:] = offsets
+    policy = serving.campaign.contact_policy
+    suppressed_ids = set(SuppressionEntry.objects.filter(
+        contact_policy=policy, external_id__in=[c.external_id for c in customers],
+    ).values_list("external_id", flat=True)) if policy is not None else set()
+    suppressed = np.array([c.external_id in suppressed_ids for c in customers])
+    state = contact_state_for(
+        customer_ids=ids, rules=serving.rules, now=now, campaign_time_zone=serving.campaign.time_zone,
+        consent=consent, utc_offsets=offsets, suppressed=suppressed,
+    )
+    allowed, reasons = contact_mask(serving.bridge.catalogue, serving.rules, state,
+                                    enabled=serving.bridge.enabled)
+    return CustomerInputs(agent_features.observation(profiles), profiles, clocks, allowed, reasons)
+
+
+def clear_caches() -> None:
+    """Forget loaded agents and explainers (tests)."""
+    with _lock:
+        _agents.clear()
+        _explainers.clear()

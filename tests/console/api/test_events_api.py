@@ -1,0 +1,235 @@
+"""POST /api/v1/events: signed Segment batches in; every bad input refused with nothing written."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.utils import timezone
+
+from crm_console.api.services import api_integration_revoke
+from crm_console.customers.models import Consent, Customer, Event
+from crm_console.decisioning.models import Decision
+from tests.console.api.helpers import (
+    customer_with_consent, identify, integration, live_campaign, signed_post, token_post, track,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/events"
+
+
+@pytest.fixture
+def creds(db):
+    return integration()
+
+
+def batch(*events):
+    return {"batch": list(events)}
+
+
+def test_valid_batch_is_accepted_with_counts(client, creds):
+    response = signed_post(client, URL, batch(
+        identify("c1", "m1", {"email": "c1@example.com", "timezone": "Europe/Paris"}),
+        track("c1", "m2", "Email Opened", {"channel": "email"}),
+    ), creds)
+    assert response.status_code == 202, response.content
+    assert response.json() == {"accepted": 2, "duplicates": 0}
+    customer = Customer.objects.get(external_id="c1")
+    assert customer.email == "c1@example.com" and customer.time_zone == "Europe/Paris"
+    assert Event.objects.count() == 2
+
+
+def test_path_without_trailing_slash_answers_without_redirect(client, creds):
+    response = signed_post(client, URL, batch(track("c1", "m1", "Email Opened")), creds)
+    assert response.status_code == 202
+    assert "Location" not in response
+
+
+def test_replayed_batch_writes_nothing_twice(client, creds):
+    payload = batch(track("c1", "m1", "Order Completed", {"revenue": 30.0}),
+                    track("c1", "m2", "Email Opened"))
+    signed_post(client, URL, payload, creds)
+    state_after_first = Customer.objects.get(external_id="c1").profile_state
+    response = signed_post(client, URL, payload, creds)
+    assert response.json() == {"accepted": 0, "duplicates": 2}
+    assert Event.objects.count() == 2
+    assert Customer.objects.get(external_id="c1").profile_state == state_after_first
+
+
+def test_repeated_message_id_inside_one_batch_counts_as_duplicate(client, creds):
+    response = signed_post(client, URL, batch(track("c1", "m1", "Email Opened"),
+                                              track("c1", "m1", "Email Opened")), creds)
+    assert response.json() == {"accepted": 1, "duplicates": 1}
+
+
+def test_unknown_event_name_is_kept_as_generic_event(client, creds):
+    signed_post(client, URL, batch(track("c1", "m1", "Wishlist Shared", {"item": 7})), creds)
+    event = Event.objects.get()
+    assert event.name == "Wishlist Shared" and event.properties == {"item": 7}
+
+
+def test_invalid_item_among_valid_ones_writes_nothing(client, creds):
+    response = signed_post(client, URL, batch(
+        track("c1", "m1", "Email Opened"), track("c2", "m2", "Email Opened"),
+        track("c3", "m3", "Email Opened", timestamp="yesterday"),
+    ), creds)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert list(error["fields"]["batch"]) == ["2"]
+    assert "timestamp" in error["fields"]["batch"]["2"]
+    assert Event.objects.count() == 0 and Customer.objects.count() == 0
+
+
+@pytest.mark.parametrize("item, field", [
+    ({"type": "page", "userId": "c", "messageId": "m", "timestamp": "2026-11-22T10:00:00Z"}, "type"),
+    ({"type": "track", "messageId": "m", "event": "X", "timestamp": "2026-11-22T10:00:00Z"}, "userId"),
+    ({"type": "track", "userId": "c", "event": "X", "timestamp": "2026-11-22T10:00:00Z"}, "messageId"),
+    ({"type": "track", "userId": "c", "messageId": "m", "timestamp": "2026-11-22T10:00:00Z"}, "event"),
+    (track("c", "m", "Order Completed", {"revenue": -5}), "properties.revenue"),
+    (track("c", "m", "Email Opened", {"channel": "pigeon"}), "properties.channel"),
+    (track("c", "m", "Delivery Failed", {}), "properties.decision_id"),
+    (identify("c", "m", {"timezone": "Mars/Olympus"}), "traits.timezone"),
+    (identify("c", "m", {"email": "not-an-email"}), "traits.email"),
+])
+def test_each_bad_field_is_named(client, creds, item, field):
+    response = signed_post(client, URL, batch(item), creds)
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]["batch"]["0"]
+    assert Event.objects.count() == 0
+
+
+def test_not_a_batch_is_refused(client, creds):
+    response = signed_post(client, URL, {"events": []}, creds)
+    assert response.status_code == 400
+    assert "batch" in response.json()["error"]["fields"]
+
+
+def test_more_than_1000_events_is_413(client, creds):
+    events = [track("c1", f"m{i}", "Email Opened") for i in range(1001)]
+    response = signed_post(client, URL, batch(*events), creds)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    assert Event.objects.count() == 0
+
+
+def test_body_over_the_byte_limit_is_413(client, creds):
+    raw = json.dumps(batch(track("c1", "m1", "X", {"blob": "x" * (3 * 1024 * 1024)}))).encode()
+    response = signed_post(client, URL, None, creds, raw=raw)
+    assert response.status_code == 413
+
+
+def test_missing_token_is_401(client, creds):
+    response = client.post(URL, batch(track("c1", "m1", "X")), content_type="application/json")
+    assert response.status_code == 401
+    assert Event.objects.count() == 0
+
+
+def test_wrong_token_is_401(client, creds):
+    response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds, token="nba_wrong")
+    assert response.status_code == 401
+
+
+def test_revoked_token_is_401(client, creds):
+    api_integration_revoke(integration=creds.integration)
+    response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["error"]["message"]
+    assert Event.objects.count() == 0
+
+
+def test_token_without_events_scope_is_403(client):
+    creds = integration(scopes=["decisions:write"], name="decisions only")
+    response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds)
+    assert response.status_code == 403
+    assert "events:write" in response.json()["error"]["message"]
+    assert Event.objects.count() == 0
+
+
+def test_missing_signature_is_401(client, creds):
+    response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds, signature="")
+    assert response.status_code == 401
+    assert "X-Signature" in response.json()["error"]["message"]
+
+
+def test_bad_signature_is_401(client, creds):
+    response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds,
+                           signature=f"t={int(time.time())},v1={'0' * 64}")
+    assert response.status_code == 401
+    assert Event.objects.count() == 0
+
+
+def test_signature_of_another_body_is_401(client, creds):
+    from crm_console.api.signing import signature_header
+
+    other = signature_header(creds.signing_secret, b'{"batch": []}')
+    response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds, signature=other)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("offset, words", [(-301, "old"), (+301, "future")])
+def test_stale_timestamp_is_401_with_reason_both_ways(client, creds, offset, words):
+    response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds,
+                           t=int(time.time()) + offset)
+    assert response.status_code == 401
+    assert words in response.json()["error"]["message"]
+    assert Event.objects.count() == 0
+
+
+def test_timestamp_inside_tolerance_is_accepted(client, creds):
+    response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds,
+                           t=int(time.time()) - 290)
+    assert response.status_code == 202
+
+
+def test_order_updates_profile_so_the_next_decision_sees_it(client, creds):
+    signed_post(client, URL, batch(track("c1", "m1", "Order Completed", {"revenue": 80.0},
+                                         timestamp=timezone.now().isoformat())), creds)
+    state = Customer.objects.get(external_id="c1").profile_state
+    assert state["lifetime_revenue"] == [80.0]
+    assert state["days_since_purchase"][0] < 0.01
+
+
+def test_consent_changed_takes_effect_at_once(client, creds):
+    customer_with_consent("c1")
+    signed_post(client, URL, batch(track("c1", "m1", "Consent Changed",
+                                         {"channel": "sms", "granted": False})), creds)
+    latest = Consent.objects.filter(customer__external_id="c1", channel="sms").order_by(
+        "-recorded_at", "-id").first()
+    assert latest.granted is False
+    assert Customer.objects.get(external_id="c1").profile_state["consent"][0][1] == 0.0
+
+
+def test_unsubscribed_without_channel_withdraws_every_channel(client, creds):
+    customer_with_consent("c1")
+    signed_post(client, URL, batch(track("c1", "m1", "Unsubscribed",
+                                         timestamp=timezone.now().isoformat())), creds)
+    state = Customer.objects.get(external_id="c1").profile_state
+    assert state["consent"] == [[0.0, 0.0, 0.0, 0.0]]
+
+
+def test_delivery_failed_releases_the_decision(client, creds):
+    from crm_console.decisioning.services import decision_create
+
+    campaign = live_campaign(algorithm="rule_based")
+    customer_with_consent("c1")
+    decision = None
+    for _ in range(20):  # the rules may say no contact; find one that contacts
+        decision = decision_create(campaign=campaign, customer_external_id="c1").decision
+        if not decision.action.is_no_contact:
+            break
+        Decision.objects.filter(pk=decision.pk).update(status=Decision.Status.RELEASED)
+    assert not decision.action.is_no_contact
+    response = signed_post(client, URL, batch(track("c1", "m1", "Delivery Failed",
+                                                    {"decision_id": decision.pk})), creds)
+    assert response.status_code == 202
+    decision.refresh_from_db()
+    assert decision.status == Decision.Status.RELEASED
+
+
+def test_decisions_endpoint_does_not_accept_events_token_only(client):
+    creds = integration(scopes=["events:write"], name="events only")
+    response = token_post(client, "/api/v1/decisions", {"customer": "c1", "campaign": 1}, creds)
+    assert response.status_code == 403
