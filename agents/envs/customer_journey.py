@@ -43,13 +43,17 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
     Every day, for every customer: the chosen action is checked against the contact rules (a
     masked action is not sent and is counted in ``info["cap_violations"]``); a contact may be
-    opened, clicked and turn into an order that lands 0-6 days later; an opened discount is a
-    coupon the customer uses on every order for ``coupon_days`` (also orders they would have placed
-    anyway); the contact adds fatigue, which decays, lowers response and raises the unsubscribe and
-    churn hazards; customers also order on their own, less soon after an order; churn hazard rises
-    with days since the last order. All of it is vectorised with per-day uniform draws of a fixed
-    shape, so the same seed gives the same customers and the same draws whatever the policy does
-    (common random numbers).
+    opened, clicked and turn into an order that lands 0-6 days later (likelier once demand has
+    come back after the last order); an opened discount is a coupon the customer uses on every
+    order for ``coupon_days``, also the orders they would have placed anyway (cannibalisation);
+    the contact adds fatigue, which decays, lowers response and raises the unsubscribe and churn
+    hazards; customers also order on their own, less soon after an order; churn hazard rises with
+    days since the last open, click or order. The segment itself can move: a full-price order can
+    win a newcomer or an at-risk customer over, an order placed with a discount can teach them to
+    wait for discounts, long inactivity lets customers slip (``Scenario.segment_moves``); and
+    preferences can drift on a given day (``Scenario.drift``). All of it is vectorised with
+    per-day uniform draws of a fixed shape, so the same seed gives the same customers and the same
+    draws whatever the policy does (common random numbers).
 
     ## Action Space
     ``Discrete(catalogue.n_actions)`` per customer (49 with the default catalogue): index 0 is
@@ -149,7 +153,6 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     # ------------------------------------------------------------------ parameters
     def _set_params(self, s: Scenario) -> None:
         """Cache the per-day lookup tables of scenario `s` (called again when preferences drift)."""
-        cat = self.catalogue
         self._p = s
         # (S, A) tables: everything that depends only on segment x action
         ch, of, wi = self._a_channel, self._a_offer, self._a_window
@@ -166,15 +169,13 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._log_no_delay = math.log1p(-s.conversion_delay_p) if s.conversion_delay_p < 1 else -np.inf
         self._moves = {t: np.cumsum(s.move_matrix(t), axis=1) for t in ("order", "incentive_order", "inactive")}
         self._has_moves = bool(s.segment_moves)
-        del cat
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is None and not self._seeded:
             seed = self._init_seed
         super().reset(seed=seed)
-        if seed is not None or not self._seeded:
-            self._seeded = True
+        self._seeded = True
         root = int(self.np_random.integers(2**62))
         # two streams: the daily draws (shape fixed, so policy-independent) and newcomers
         self._daily_rng = np.random.default_rng([root, 1])
@@ -388,7 +389,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
     def _new_customers(self, rows: np.ndarray) -> None:
         """Draw customers for `rows` from the segment mixture, with a plausible past."""
-        p, rng, k = self.scenario, self._newcomer_rng, rows.shape[0]
+        p, rng, k = self._p, self._newcomer_rng, rows.shape[0]
         if k == 0:
             return
         seg = rng.choice(p.n_segments, size=k, p=p.segment_weights)

@@ -13,8 +13,20 @@ that each lever has a real price:
   forward one that would have come anyway;
 - every contact adds fatigue, which lowers response and raises unsubscribe and churn hazards;
 - SMS gets the best response and the most unsubscribes; a call works but costs 4 currency units;
-- churn hazard grows with days since the last purchase, so re-engaging an at-risk customer is worth
-  more than the order itself (the future orders it keeps).
+- churn hazard grows with days since the last open, click or order, so re-engaging an at-risk
+  customer is worth more than the order itself (the future orders it keeps);
+- hidden segments move: a full-price order can turn a newcomer or an at-risk customer into a loyal
+  one, an order with a discount can turn them into a deal-seeker instead, and long inactivity lets
+  customers slip towards at-risk and dormant.
+
+What the numbers give (benchmarks/simulator_throughput.py measures speed; the tests in
+tests/agents/envs/test_scenarios.py pin these trade-offs): discounts pay for deal-seekers and cost
+loyal customers' margin; content keeps loyal customers and newcomers buying; SMS is opened most and
+loses the most subscribers; contacting dormant customers mostly buys unsubscribes, so doing
+nothing is right for them; and a simple policy that guesses the segment from the features (linear
+discriminant on the observation) and picks the best simple plan per segment beats the marketer's
+rules (agents.algos.baselines.RuleBasedPolicy) by about +17 % net revenue and +20 % mean return
+per customer on `retail` (4000 customers, 90 days, paired 95 % CI about +/-2 points).
 
 `TabularScenario` is a separate small MDP with an exact model (see `agents.evaluate`).
 """
