@@ -132,7 +132,9 @@ class RuleBasedPolicy(Agent):
        `weekly_every_days` days;
     4. ``no_contact`` otherwise.
 
-    Each message goes in the first allowed window of `send_windows`. Thresholds are in days and
+    Each message goes in the first allowed window of `send_windows`. On the `tabular` scenario's
+    spaces (one-hot engagement x fatigue states, 4 actions) the same playbook is read off the
+    state instead (see `_tabular_playbook`), so the benchmark has its yardstick there too. Thresholds are in days and
     converted once to the feature scale of agents.features. `scores` encode the cascade (the
     higher the rule, the higher its actions score; no contact scores 0, everything else -1), so
     greedy on the masked scores is the rule decision. With `epsilon` > 0, `action_probabilities`
@@ -166,11 +168,41 @@ class RuleBasedPolicy(Agent):
             rules["send_windows"] = tuple(rules["send_windows"])
         self.config = RuleBasedConfig(catalogue=rows, **rules)
         self.catalogue = _catalogue_from_rows(rows)
-        self._validate(features)
         self.features = features
-        self._thresholds = self._feature_thresholds(features)
+        self.tabular_playbook = self._tabular_playbook()
+        if self.tabular_playbook is None:
+            self._validate(features)
+            self._thresholds = self._feature_thresholds(features)
 
     # -------------------------------------------------------------- set-up
+    def _tabular_playbook(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The same playbook on the `tabular` scenario's one-hot (engagement x fatigue) states:
+        (S,) action and (S,) rule index per state, or None for any other observation space.
+
+        Every console rule has a cadence (days since the last message on its channel); here the
+        fatigue level stands for it: only "fresh" customers are due. Fresh at-risk customers
+        (lapsed, cooling) get the discount email, fresh engaged ones (active, fan) the SMS; tired
+        and saturated ones are left alone (so the weekly email never fires: every fresh customer
+        is either at risk or engaged).
+        """
+        from agents.envs.scenarios import ENGAGEMENT_LEVELS, FATIGUE_LEVELS, TABULAR_ACTIONS
+
+        n_states = len(ENGAGEMENT_LEVELS) * len(FATIGUE_LEVELS)
+        if (self.n_features != n_states or self.n_actions != len(TABULAR_ACTIONS)
+                or self.config.catalogue is not None):
+            return None
+        email_discount = TABULAR_ACTIONS.index("email - 20 % off")
+        sms = TABULAR_ACTIONS.index("SMS - 20 % off")
+        actions = np.zeros(n_states, dtype=np.int64)
+        rules = np.full(n_states, RULES.index("no_contact"))
+        for state in range(n_states):  # 12 states: a table, not a loop over customers
+            engagement, fatigue = divmod(state, len(FATIGUE_LEVELS))
+            at_risk = ENGAGEMENT_LEVELS[engagement] in ("lapsed", "cooling")
+            if FATIGUE_LEVELS[fatigue] == "fresh":
+                actions[state] = email_discount if at_risk else sms
+                rules[state] = RULES.index("win_back_discount" if at_risk else "engaged_sms")
+        return actions, rules
+
     def _validate(self, features: Any) -> None:
         c = self.config
         if self.n_features != features.N_FEATURES:
@@ -271,6 +303,12 @@ class RuleBasedPolicy(Agent):
         out = np.full((n, self.n_actions), -1.0)
         out[:, 0] = 0.0
         n_rules = len(RULES) - 1
+        if self.tabular_playbook is not None:
+            actions, rules = self.tabular_playbook
+            state = obs.argmax(axis=1)
+            wanted = rules[state] < n_rules
+            out[np.flatnonzero(wanted), actions[state[wanted]]] = 10.0 * (n_rules - rules[state[wanted]])
+            return out
         for r, (applies, actions) in enumerate(zip(self._rules_apply(obs), self._rule_actions(),
                                                    strict=True)):
             for k, action in enumerate(actions):

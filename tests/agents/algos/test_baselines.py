@@ -188,3 +188,21 @@ def test_catalogue_must_match_the_action_space() -> None:
 def test_rules_need_the_console_feature_vector() -> None:
     with pytest.raises(ValueError, match="console's"):
         agents.make("rule_based", gym.spaces.Box(0, 1, (3,)), ACTION_SPACE)
+
+
+def test_the_playbook_reads_the_tabular_scenarios_states() -> None:
+    from agents.envs import CustomerJourneyEnv
+    from agents.envs.scenarios import TABULAR_ACTIONS, get_scenario
+
+    scenario = get_scenario("tabular")
+    env = CustomerJourneyEnv("tabular", num_customers=2, seed=0)
+    agent = agents.make("rule_based", env.single_observation_space, env.single_action_space)
+    states = np.eye(scenario.n_states, dtype=np.float32)
+    labels = [TABULAR_ACTIONS[a] for a in agent.act(states, scenario.allowed)]
+    by_state = dict(zip((scenario.state_label(s) for s in range(scenario.n_states)), labels,
+                        strict=True))
+    assert by_state["lapsed / fresh"] == "email - 20 % off"
+    assert by_state["fan / fresh"] == "SMS - 20 % off"
+    assert by_state["active / tired"] == "no contact"
+    assert by_state["fan / saturated"] == "no contact"
+    assert agent.rule_fired(states[:1]) == ["win_back_discount"]
