@@ -10,6 +10,9 @@ urlpatterns = [
     path("accounts/", include("crm_console.accounts.urls")),
     path("campaigns/", include("crm_console.campaigns.urls")),
     path("customers/", include("crm_console.customers.urls")),
+    path("decisions/", include("crm_console.decisioning.urls")),
+    path("training/", include("crm_console.training.urls")),
+    path("compliance/", include("crm_console.compliance.urls")),
     # one styled login for the whole console, the admin included
     path(
         "admin/login/",

@@ -2,7 +2,9 @@
 
 from django import forms
 
-from crm_console.campaigns.models import Action, Campaign, ChannelCap, ContactPolicy, RewardWeights
+from crm_console.campaigns.models import (
+    Action, Campaign, Channel, ChannelCap, ContactPolicy, Offer, RewardWeights, SendWindow,
+)
 
 
 class CampaignForm(forms.ModelForm):
@@ -16,6 +18,9 @@ class CampaignForm(forms.ModelForm):
 
 
 class ActionForm(forms.ModelForm):
+    # the built-in "no contact" action exists once per campaign; people add real channels only
+    channel = forms.ChoiceField(choices=Channel.choices)
+
     class Meta:
         model = Action
         fields = ["channel", "offer", "variant", "send_window", "cost", "enabled"]
@@ -25,6 +30,13 @@ class RewardWeightsForm(forms.ModelForm):
     class Meta:
         model = RewardWeights
         fields = list(RewardWeights.WEIGHT_FIELDS)
+        labels = {
+            "open": "Per message opened", "click": "Per link clicked",
+            "conversion": "Per order (on top of its revenue)",
+            "revenue": "Per unit of net revenue", "unsubscribe": "Per unsubscribe",
+            "churn": "Per churned customer", "contact_cost": "Times each contact's cost",
+        }
+        widgets = {name: forms.NumberInput(attrs={"step": "any"}) for name in RewardWeights.WEIGHT_FIELDS}
 
 
 class ContactPolicyForm(forms.ModelForm):
@@ -40,3 +52,30 @@ ChannelCapFormSet = forms.inlineformset_factory(
     ContactPolicy, ChannelCap, fields=["channel", "max_contacts", "window_days", "consent_required"],
     extra=1, can_delete=True,
 )
+
+
+class CatalogueGenerateForm(forms.Form):
+    """Bulk-generate channel x offer x send window (combinations already there are skipped)."""
+
+    channels = forms.MultipleChoiceField(choices=Channel.choices, widget=forms.CheckboxSelectMultiple)
+    offers = forms.MultipleChoiceField(choices=Offer.choices, widget=forms.CheckboxSelectMultiple)
+    send_windows = forms.MultipleChoiceField(choices=SendWindow.choices,
+                                             widget=forms.CheckboxSelectMultiple, label="Send windows")
+
+
+class SuppressionUploadForm(forms.Form):
+    MAX_BYTES = 5 * 1024 * 1024
+
+    file = forms.FileField(
+        label="Suppression list (CSV)",
+        help_text="One customer per row: external_id, optionally a reason column. A header row "
+                  "naming external_id is allowed. Nothing is saved if any row is wrong.",
+    )
+    reason = forms.CharField(required=False, max_length=200,
+                             help_text="Used for rows without a reason of their own.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is larger than 5 MB; split it.")
+        return upload

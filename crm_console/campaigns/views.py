@@ -1,17 +1,36 @@
-"""Campaign and contact-policy pages. Thin: forms validate, services write, selectors read."""
+"""Campaign pages: settings, action catalogue, reward weights (with a live preview) and contact
+policies (caps, quiet hours, consent rules, suppression list). Thin: forms validate, services
+write, selectors read; every write is behind its permission and CSRF.
+"""
 
 from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from crm_console.campaigns import selectors, services
-from crm_console.campaigns.forms import CampaignForm, ChannelCapFormSet, ContactPolicyForm
-from crm_console.campaigns.models import Campaign, ContactPolicy
+from crm_console.campaigns.forms import (
+    ActionForm, CampaignForm, CatalogueGenerateForm, ChannelCapFormSet, ContactPolicyForm,
+    RewardWeightsForm, SuppressionUploadForm,
+)
+from crm_console.campaigns.models import Action, Campaign, ContactPolicy, RewardWeights, SuppressionEntry
+from crm_console.campaigns.reward_preview import reward_preview
+
+EDIT_CATALOGUE = "campaigns.change_action"
+ADD_ACTION = "campaigns.add_action"
+EDIT_WEIGHTS = "campaigns.change_rewardweights"
+EDIT_POLICY = "campaigns.change_contactpolicy"
+EDIT_SUPPRESSION = "campaigns.add_suppressionentry"
 
 
 def campaign_list(request: HttpRequest) -> HttpResponse:
@@ -20,8 +39,11 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("contact_policy"), pk=pk)
+    weights = RewardWeights.objects.filter(campaign=campaign).first()
     return render(request, "campaigns/campaign_detail.html", {
         "campaign": campaign, "actions": selectors.campaign_catalogue(campaign=campaign),
+        "weights": weights.as_dict() if weights else None,
+        "live_policy": campaign.policy_versions.filter(status="live").defer("artifact").first(),
     })
 
 
@@ -40,25 +62,192 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
 
 
+# ------------------------------------------------------------------------------ catalogue
+def _catalogue_page(request: HttpRequest, campaign: Campaign, *, add_form: ActionForm | None = None,
+                    generate_form: CatalogueGenerateForm | None = None) -> HttpResponse:
+    return render(request, "campaigns/catalogue.html", {
+        "campaign": campaign, "actions": selectors.campaign_catalogue(campaign=campaign),
+        "add_form": add_form or ActionForm(prefix="add", initial={"variant": "default"}),
+        "generate_form": generate_form or CatalogueGenerateForm(prefix="gen"),
+    })
+
+
+def catalogue(request: HttpRequest, pk: int) -> HttpResponse:
+    return _catalogue_page(request, get_object_or_404(Campaign, pk=pk))
+
+
+@require_POST
+@permission_required(ADD_ACTION, raise_exception=True)
+def action_add(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    form = ActionForm(request.POST, prefix="add", instance=Action(campaign=campaign))
+    if form.is_valid():
+        fields = {name: form.cleaned_data[name] for name in ActionForm.Meta.fields}
+        try:
+            action = services.action_create(campaign=campaign, **fields)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Added {action.label}.")
+            return redirect("campaigns:catalogue", pk=campaign.pk)
+    return _catalogue_page(request, campaign, add_form=form)
+
+
+@require_POST
+@permission_required(EDIT_CATALOGUE, raise_exception=True)
+def action_toggle(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    action = get_object_or_404(Action, pk=action_pk, campaign=campaign)
+    try:
+        services.action_update(action=action, enabled=not action.enabled)
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    else:
+        messages.success(request, f"{action.label} {'enabled' if action.enabled else 'disabled'}.")
+    return redirect("campaigns:catalogue", pk=campaign.pk)
+
+
+@require_POST
+@permission_required(ADD_ACTION, raise_exception=True)
+def catalogue_generate(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    form = CatalogueGenerateForm(request.POST, prefix="gen")
+    if form.is_valid():
+        created = services.catalogue_generate(
+            campaign=campaign, channels=form.cleaned_data["channels"],
+            offers=form.cleaned_data["offers"], send_windows=form.cleaned_data["send_windows"],
+        )
+        messages.success(request, f"{len(created)} actions added "
+                                  f"({'none new' if not created else 'existing ones skipped'}).")
+        return redirect("campaigns:catalogue", pk=campaign.pk)
+    return _catalogue_page(request, campaign, generate_form=form)
+
+
+# ------------------------------------------------------------------------------ reward weights
+@permission_required(EDIT_WEIGHTS, raise_exception=True)
+def reward_weights_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    instance = RewardWeights.objects.filter(campaign=campaign).first() or RewardWeights(campaign=campaign)
+    form = RewardWeightsForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reward_weights_update(campaign=campaign, updated_by=request.user,
+                                           **{k: form.cleaned_data[k] for k in RewardWeights.WEIGHT_FIELDS})
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Reward weights saved. New training runs use them.")
+            return redirect("campaigns:detail", pk=campaign.pk)
+    weights = {k: getattr(instance, k) for k in RewardWeights.WEIGHT_FIELDS}
+    return render(request, "campaigns/reward_weights_form.html", {
+        "campaign": campaign, "form": form,
+        "preview": reward_preview(weights=weights, discount_factor=campaign.discount_factor),
+    })
+
+
+@require_POST
+@permission_required(EDIT_WEIGHTS, raise_exception=True)
+def reward_weights_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The preview fragment htmx swaps in as the marketer types (nothing is saved)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    form = RewardWeightsForm(request.POST, instance=RewardWeights(campaign=campaign))
+    preview = None
+    if form.is_valid():
+        preview = reward_preview(weights={k: form.cleaned_data[k] for k in RewardWeights.WEIGHT_FIELDS},
+                                 discount_factor=campaign.discount_factor)
+    return render(request, "campaigns/_reward_preview.html", {
+        "campaign": campaign, "preview": preview, "form": form,
+    })
+
+
+# ------------------------------------------------------------------------------ contact policies
 def contact_policy_list(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/contact_policy_list.html", {
         "contact_policies": selectors.contact_policy_list(),
     })
 
 
-@permission_required("campaigns.change_contactpolicy", raise_exception=True)
+@permission_required(EDIT_POLICY, raise_exception=True)
 def contact_policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(ContactPolicy, pk=pk)
     form = ContactPolicyForm(request.POST or None, instance=policy)
     caps = ChannelCapFormSet(request.POST or None, instance=policy, prefix="caps")
     if request.method == "POST" and form.is_valid() and caps.is_valid():
-        with transaction.atomic():
-            services.contact_policy_save(
-                contact_policy=policy, updated_by=request.user, **form.cleaned_data
-            )
-            caps.save()
-        messages.success(request, "Contact policy saved.")
-        return redirect("campaigns:contact-policy-list")
+        try:
+            with transaction.atomic():
+                services.contact_policy_save(
+                    contact_policy=policy, updated_by=request.user, **form.cleaned_data
+                )
+                caps.save()
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Contact policy saved.")
+            return redirect("campaigns:contact-policy-list")
     return render(request, "campaigns/contact_policy_form.html", {
         "form": form, "caps": caps, "policy": policy,
+    })
+
+
+def parse_suppression_csv(data: bytes, *, default_reason: str = "") -> tuple[list[tuple[str, str]], list[str]]:
+    """CSV bytes -> ([(external_id, reason)], [per-row error messages]); any error means reject all."""
+    errors: list[str] = []
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], ["The file is not UTF-8 text (save it as CSV UTF-8)."]
+    rows: list[tuple[str, str]] = []
+    max_id = SuppressionEntry._meta.get_field("external_id").max_length
+    max_reason = SuppressionEntry._meta.get_field("reason").max_length
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if number == 1 and cells[0].lower() in ("external_id", "externalid", "user_id", "userid"):
+            continue
+        if len(cells) > 2:
+            errors.append(f"Row {number}: expected external_id and an optional reason, got {len(cells)} columns.")
+            continue
+        external_id = cells[0]
+        reason = cells[1] if len(cells) > 1 and cells[1] else default_reason
+        if not external_id:
+            errors.append(f"Row {number}: the external id is empty.")
+        elif len(external_id) > max_id:
+            errors.append(f"Row {number}: the external id is longer than {max_id} characters.")
+        elif len(reason) > max_reason:
+            errors.append(f"Row {number}: the reason is longer than {max_reason} characters.")
+        else:
+            rows.append((external_id, reason))
+    if not rows and not errors:
+        errors.append("The file has no customer rows.")
+    return rows, errors
+
+
+def contact_policy_suppressions(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(ContactPolicy, pk=pk)
+    form = SuppressionUploadForm()
+    row_errors: list[str] = []
+    if request.method == "POST":
+        if not request.user.has_perm(EDIT_SUPPRESSION):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = SuppressionUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            rows, row_errors = parse_suppression_csv(form.cleaned_data["file"].read(),
+                                                     default_reason=form.cleaned_data["reason"])
+            if not row_errors:
+                by_reason: dict[str, list[str]] = defaultdict(list)
+                for external_id, reason in rows:
+                    by_reason[reason].append(external_id)
+                with transaction.atomic():
+                    added = sum(services.suppression_add(contact_policy=policy, external_ids=ids,
+                                                         reason=reason, added_by=request.user)
+                                for reason, ids in by_reason.items())
+                messages.success(request, f"{added} customers added to the suppression list "
+                                          f"({len(rows) - added} were already on it).")
+                return redirect("campaigns:contact-policy-suppressions", pk=policy.pk)
+    entries = Paginator(policy.suppressions.order_by("-added_at", "-id"), 50).get_page(request.GET.get("page"))
+    return render(request, "campaigns/suppression_list.html", {
+        "policy": policy, "form": form, "row_errors": row_errors, "page": entries,
     })

@@ -1,11 +1,21 @@
-"""Customer pages."""
+"""Customer pages: the list and each customer's timeline (events and decisions in order, consent
+history, and the features the policy sees now, in marketer words)."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from crm_console.customers import selectors
 from crm_console.customers.models import Customer
+
+TIMELINE_ITEMS = 200
 
 
 def customer_list(request: HttpRequest) -> HttpResponse:
@@ -14,10 +24,63 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     return render(request, "customers/customer_list.html", {"page": page, "search": search})
 
 
+@dataclass
+class TimelineItem:
+    at: datetime
+    kind: str
+    """"decision" or "event"."""
+    title: str
+    detail: str
+    obj: Any
+
+
+def _timeline(customer: Customer, limit: int) -> list[TimelineItem]:
+    """The latest `limit` events and decisions merged, oldest first (a story reads forwards)."""
+    events = list(customer.events.order_by("-timestamp", "-id")[:limit])
+    decisions = list(customer.decisions.select_related("action", "campaign", "policy_version")
+                     .order_by("-decided_at", "-id")[:limit])
+    items = [TimelineItem(e.timestamp, "event", e.name or e.get_type_display(),
+                          ", ".join(f"{k}: {v}" for k, v in (e.properties or {}).items()
+                                    if k != "decision_id"), e) for e in events]
+    items += [TimelineItem(d.decided_at, "decision", d.action.label,
+                           f"{d.campaign.name} · {'holdout' if d.holdout else 'policy'} · "
+                           f"propensity {d.propensity:.0%}", d) for d in decisions]
+    items.sort(key=lambda item: (item.at, 0 if item.kind == "decision" else 1))
+    return items[-limit:]
+
+
+def _features(customer: Customer) -> list[tuple[str, str, str, float]]:
+    """(name, marketer label, value in words) of the customer's current state vector."""
+    from agents.explain import feature_phrase, raw_feature_values
+    from agents.features import FEATURE_LABELS, FEATURE_NAMES, ProfileState, observation
+
+    if not customer.profile_state:
+        return []
+    try:
+        profile = ProfileState.from_dict(customer.profile_state)
+        obs = observation(profile)[0]
+        raw, extras = raw_feature_values(profile)
+    except (KeyError, ValueError, TypeError):
+        return []
+    extra_row = {k: float(v[0]) for k, v in extras.items()}
+    rows = []
+    for i, name in enumerate(FEATURE_NAMES):
+        value = float(raw[name][0]) if name in raw else float(obs[i])
+        try:
+            words = feature_phrase(name, value, extra_row, FEATURE_LABELS)
+        except Exception:  # a phrase is a nicety; the number is always shown
+            words = f"{value:.3g}" if np.isfinite(value) else "never"
+        rows.append((name, FEATURE_LABELS.get(name, name), words, float(obs[i])))
+    return rows
+
+
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=pk)
     return render(request, "customers/customer_detail.html", {
         "customer": customer,
         "consents": selectors.customer_current_consent(customer=customer),
-        "events": customer.events.order_by("-timestamp")[:100],
+        "consent_history": customer.consents.order_by("-recorded_at", "-id"),
+        "timeline": _timeline(customer, TIMELINE_ITEMS),
+        "counts": {"events": customer.events.count(), "decisions": customer.decisions.count()},
+        "features": _features(customer),
     })

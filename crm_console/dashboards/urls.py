@@ -5,4 +5,5 @@ from crm_console.dashboards import views
 app_name = "dashboards"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("assets/plotly.min.js", views.plotly_js, name="plotly-js"),
 ]

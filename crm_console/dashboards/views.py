@@ -1,13 +1,67 @@
-"""The landing dashboard."""
+"""The landing dashboard (campaign KPIs: policy vs holdout) and the offline Plotly bundle."""
+
+from __future__ import annotations
+
+from functools import cache
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
 
+from crm_console.campaigns.models import Campaign
 from crm_console.campaigns.selectors import campaign_list
-from crm_console.dashboards import selectors
+from crm_console.dashboards import figures, selectors
+
+PERIODS = ((7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"), (0, "All history"))
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    try:
+        return int(request.GET.get(name, ""))
+    except ValueError:
+        return None
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboards/home.html", {
-        "campaigns": campaign_list(), "totals": selectors.workspace_totals(),
-    })
+    campaigns = list(campaign_list())
+    campaign_id = _int_param(request, "campaign")
+    campaign = next((c for c in campaigns if c.pk == campaign_id), None) or selectors.default_campaign()
+    days = _int_param(request, "days")
+    if days not in {p for p, _ in PERIODS}:
+        days = 90
+    context = {
+        "campaigns": campaigns, "campaign": campaign, "totals": selectors.workspace_totals(),
+        "periods": PERIODS, "days": days,
+    }
+    if campaign is not None:
+        kpis = selectors.campaign_kpis(campaign=campaign, days=days or None)
+        context.update({
+            "kpis": kpis,
+            "uplift_chart": figures.uplift_figure(kpis.kpis),
+            "trends_chart": figures.trends_figure(
+                selectors.campaign_trends(campaign=campaign, days=days or None)),
+            "mix_chart": figures.action_mix_figure(
+                selectors.campaign_action_mix(campaign=campaign, days=days or None)),
+            "live_policy": campaign.policy_versions.filter(status="live").first(),
+        })
+    return render(request, "dashboards/home.html", context)
+
+
+@cache
+def _plotly_bundle() -> tuple[str, str]:
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    return get_plotlyjs(), get_plotlyjs_version()
+
+
+@require_GET
+@cache_control(max_age=86400, private=True)
+def plotly_js(request: HttpRequest) -> HttpResponse:
+    """plotly.js from the installed `plotly` package: charts work offline, no CDN, no copy in git."""
+    bundle, _ = _plotly_bundle()
+    return HttpResponse(bundle, content_type="text/javascript; charset=utf-8")
+
+
+def plotly_version() -> str:
+    return _plotly_bundle()[1]

@@ -51,7 +51,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Training run #{run.pk} started.")
             return redirect("training:run-detail", pk=run.pk)
     runs = Paginator(selectors.training_run_list(), 25).get_page(1)
-    return render(request, "training/run_list.html", {"form": form, "page": runs}, status=400)
+    return render(request, "training/run_list.html", {"form": form, "page": runs})
 
 
 def _run_context(run: TrainingRun) -> dict:
@@ -196,8 +196,7 @@ def policy_promote(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Version {version.version} is now live.")
             return redirect("training:policy-detail", pk=version.pk)
-    return render(request, "training/policy_detail.html", _policy_context(request, version, form),
-                  status=400)
+    return render(request, "training/policy_detail.html", _policy_context(request, version, form))
 
 
 @require_POST

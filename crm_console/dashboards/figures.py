@@ -1,0 +1,192 @@
+"""Plotly figures for the console, as plain functions: data in, a JSON-able figure dict out.
+
+Pages embed the dict with `json_script` and `static/console/console.js` draws it with the Plotly
+bundle that ships inside the `plotly` Python package (served by `dashboards.views.plotly_js`), so
+no chart needs the internet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from crm_console.dashboards.selectors import KpiComparison, TrendPoint
+
+POLICY_COLOUR = "#1f5fbf"
+HOLDOUT_COLOUR = "#7a8599"
+POSITIVE_COLOUR = "#1c7c3a"
+NEGATIVE_COLOUR = "#b3261e"
+FONT = dict(family='system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif', size=13,
+            color="#1b2430")
+
+
+def _layout(fig: go.Figure, *, height: int = 320, **extra: Any) -> go.Figure:
+    settings = dict(
+        template="plotly_white", height=height, font=FONT, margin=dict(l=60, r=20, t=40, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+        hoverlabel=dict(font_size=12), paper_bgcolor="rgba(0,0,0,0)",
+    )
+    settings.update(extra)
+    fig.update_layout(**settings)
+    return fig
+
+
+def as_dict(fig: go.Figure) -> dict[str, Any]:
+    """Plain JSON types only (numpy arrays become lists), ready for `json_script`."""
+    return json.loads(fig.to_json())
+
+
+def uplift_figure(kpis: Sequence[KpiComparison]) -> dict[str, Any]:
+    """Relative uplift of the policy over the holdout per KPI, with 95 % intervals (a forest plot)."""
+    rows = [k for k in kpis if k.relative_uplift.value is not None]
+    labels = [k.label for k in rows]
+    values = [100 * k.relative_uplift.value for k in rows]
+    plus = [100 * (k.relative_uplift.upper - k.relative_uplift.value) for k in rows]
+    minus = [100 * (k.relative_uplift.value - k.relative_uplift.lower) for k in rows]
+    colours = [POSITIVE_COLOUR if k.uplift.lower is not None and k.uplift.lower > 0 else
+               NEGATIVE_COLOUR if k.uplift.upper is not None and k.uplift.upper < 0 else HOLDOUT_COLOUR
+               for k in rows]
+    fig = go.Figure(go.Scatter(
+        x=values, y=labels, mode="markers", marker=dict(size=11, color=colours),
+        error_x=dict(type="data", symmetric=False, array=plus, arrayminus=minus, thickness=2,
+                     width=6, color="#5b6575"),
+        hovertemplate="%{y}: %{x:+.1f} %<extra></extra>", name="Uplift",
+    ))
+    fig.add_vline(x=0, line_color="#5b6575", line_dash="dot")
+    _layout(fig, height=max(220, 46 * len(rows) + 90), showlegend=False,
+            title=dict(text="Uplift vs holdout (relative, 95 % CI)", font=dict(size=14)))
+    fig.update_xaxes(title_text="% change vs holdout", ticksuffix=" %", zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    return as_dict(fig)
+
+
+def trends_figure(points: Sequence[TrendPoint]) -> dict[str, Any]:
+    """Weekly revenue per decision and open rate, policy vs holdout."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Revenue per decision", "Open rate"),
+                        horizontal_spacing=0.12)
+    for group, colour in (("Policy", POLICY_COLOUR), ("Holdout", HOLDOUT_COLOUR)):
+        mine = [p for p in points if p.group == group]
+        weeks = [p.week_start for p in mine]
+        fig.add_trace(go.Scatter(
+            x=weeks, y=[p.revenue_per_decision for p in mine], name=group, mode="lines+markers",
+            line=dict(color=colour, width=2.5), legendgroup=group,
+            hovertemplate="week of %{x}: %{y:.2f}<extra>" + group + "</extra>",
+        ), row=1, col=1)
+        fig.add_trace(go.Scatter(
+            x=weeks, y=[p.open_rate for p in mine], name=group, mode="lines+markers",
+            line=dict(color=colour, width=2.5), legendgroup=group, showlegend=False,
+            hovertemplate="week of %{x}: %{y:.1%}<extra>" + group + "</extra>",
+        ), row=1, col=2)
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(tickprefix="", row=1, col=1)
+    return as_dict(_layout(fig, height=320))
+
+
+def action_mix_figure(mix: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
+    """Share of decisions by channel, offer and send window, policy vs holdout."""
+    dims = [("channel", "Channel"), ("offer", "Offer"), ("window", "Send window")]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in dims],
+                        horizontal_spacing=0.08)
+    for col, (dim, _) in enumerate(dims, start=1):
+        groups = mix.get(dim, {})
+        names = sorted({name for values in groups.values() for name in values})
+        for group, colour in (("Policy", POLICY_COLOUR), ("Holdout", HOLDOUT_COLOUR)):
+            values = groups.get(group, {})
+            fig.add_trace(go.Bar(
+                x=names, y=[values.get(name, 0.0) for name in names], name=group,
+                marker_color=colour, legendgroup=group, showlegend=col == 1,
+                hovertemplate="%{x}: %{y:.1%}<extra>" + group + "</extra>",
+            ), row=1, col=col)
+        fig.update_yaxes(tickformat=".0%", row=1, col=col)
+    fig.update_layout(barmode="group")
+    return as_dict(_layout(fig, height=340))
+
+
+def shap_figure(contributions: Sequence[tuple[str, float]], *, base_value: float,
+                score: float | None = None, top: int = 10, title: str = "") -> dict[str, Any]:
+    """A SHAP waterfall: from the base value (a typical customer) to this customer's score."""
+    ordered = sorted(contributions, key=lambda item: abs(item[1]), reverse=True)
+    shown, rest = ordered[:top], ordered[top:]
+    labels = [label for label, _ in shown]
+    values = [float(value) for _, value in shown]
+    if rest:
+        labels.append(f"{len(rest)} other features")
+        values.append(float(sum(value for _, value in rest)))
+    total = base_value + sum(values) if score is None else score
+    fig = go.Figure(go.Waterfall(
+        orientation="h", measure=["absolute", *["relative"] * len(values), "total"],
+        y=["Typical customer (base value)", *labels, "This customer's score"],
+        x=[base_value, *values, total],
+        text=[f"{base_value:.3f}", *[f"{v:+.3f}" for v in values], f"{total:.3f}"],
+        textposition="outside", cliponaxis=False,
+        increasing=dict(marker=dict(color=POSITIVE_COLOUR)),
+        decreasing=dict(marker=dict(color=NEGATIVE_COLOUR)),
+        totals=dict(marker=dict(color=POLICY_COLOUR)),
+        connector=dict(line=dict(color="#aab3c0", width=1)),
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+    ))
+    _layout(fig, height=90 + 34 * (len(values) + 2), showlegend=False,
+            title=dict(text=title, font=dict(size=14)) if title else {},
+            margin=dict(l=20, r=70, t=40 if title else 20, b=40))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return as_dict(fig)
+
+
+def learning_curve_figure(steps: Sequence[float], returns: Sequence[float], *,
+                          baseline: float | None = None) -> dict[str, Any]:
+    fig = go.Figure(go.Scatter(
+        x=list(steps), y=list(returns), mode="lines+markers", name="Mean return",
+        line=dict(color=POLICY_COLOUR, width=2.5),
+        hovertemplate="%{x:,} steps: %{y:.2f}<extra></extra>",
+    ))
+    if baseline is not None:
+        fig.add_hline(y=baseline, line_dash="dot", line_color=HOLDOUT_COLOUR,
+                      annotation_text="today's rules", annotation_position="bottom right")
+    fig.update_xaxes(title_text="Simulated customer-days")
+    fig.update_yaxes(title_text="Mean return per customer")
+    return as_dict(_layout(fig, height=300, showlegend=False))
+
+
+def action_distribution_figure(by_segment: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Stacked share of chosen actions (or channels) per customer segment."""
+    segments = list(by_segment)
+    names = sorted({name for values in by_segment.values() for name in values})
+    palette = ["#1f5fbf", "#e07b00", "#1c7c3a", "#8e44ad", "#b3261e", "#0f8b8d", "#7a8599",
+               "#c2185b", "#5d4037", "#455a64"]
+    fig = go.Figure()
+    for i, name in enumerate(names):
+        fig.add_trace(go.Bar(
+            y=segments, x=[by_segment[s].get(name, 0.0) for s in segments], name=name,
+            orientation="h", marker_color=palette[i % len(palette)],
+            hovertemplate="%{y}: %{x:.1%}<extra>" + name + "</extra>",
+        ))
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    return as_dict(_layout(fig, height=max(220, 50 * len(segments) + 110)))
+
+
+def ope_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Estimated value per policy and estimator with 95 % intervals.
+
+    rows: {"policy": str, "method": str, "value": float, "lower": float, "upper": float}
+    """
+    fig = go.Figure()
+    colours = {"ips": "#7a8599", "snips": "#e07b00", "dr": POLICY_COLOUR, "dm": "#8e44ad",
+               "sndr": "#0f8b8d"}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        fig.add_trace(go.Scatter(
+            x=[r["value"] for r in mine], y=[r["policy"] for r in mine], mode="markers",
+            name=method.upper(), marker=dict(size=11, color=colours.get(method, "#1b2430")),
+            error_x=dict(type="data", symmetric=False,
+                         array=[r["upper"] - r["value"] for r in mine],
+                         arrayminus=[r["value"] - r["lower"] for r in mine]),
+            hovertemplate="%{y}: %{x:.3f}<extra>" + method.upper() + "</extra>",
+        ))
+    fig.update_xaxes(title_text="Estimated reward per decision")
+    fig.update_layout(scattermode="group")
+    return as_dict(_layout(fig, height=max(240, 60 * len({r['policy'] for r in rows}) + 120)))

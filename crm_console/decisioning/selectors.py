@@ -1,0 +1,309 @@
+"""Reads of the decision log: the explorer's filters and everything a decision's detail page shows.
+
+A decision's explanation is read from its Explanation row; a decision logged before explanations
+were computed (or by the demo history) gets one computed on the fly with `agents.explain` for
+display only, against a background of the campaign's own logged customers, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from crm_console.campaigns.models import Action, Campaign
+from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
+
+DecisionFilters = dict[str, Any]
+
+
+def decision_list(*, filters: DecisionFilters | None = None) -> QuerySet[Decision]:
+    """Decisions newest first, filtered by campaign, channel, offer, dates, holdout, policy version.
+
+    filters: campaign (id), channel, offer, date_from / date_to (dates, inclusive), holdout
+    ("yes" / "no" or bool), policy_version (id), customer (id), reviewed ("yes" / "no").
+    """
+    filters = filters or {}
+    decisions = Decision.objects.select_related("campaign", "customer", "action", "policy_version")
+    if filters.get("campaign"):
+        decisions = decisions.filter(campaign_id=filters["campaign"])
+    if filters.get("channel"):
+        decisions = decisions.filter(action__channel=filters["channel"])
+    if filters.get("offer"):
+        decisions = decisions.filter(action__offer=filters["offer"])
+    if filters.get("date_from"):
+        decisions = decisions.filter(decided_at__gte=_day_start(filters["date_from"]))
+    if filters.get("date_to"):
+        decisions = decisions.filter(decided_at__lt=_day_start(filters["date_to"]) + timedelta(days=1))
+    holdout = filters.get("holdout")
+    if holdout in ("yes", True):
+        decisions = decisions.filter(holdout=True)
+    elif holdout in ("no", False):
+        decisions = decisions.filter(holdout=False)
+    if filters.get("policy_version"):
+        decisions = decisions.filter(policy_version_id=filters["policy_version"])
+    if filters.get("customer"):
+        decisions = decisions.filter(customer_id=filters["customer"])
+    reviewed = filters.get("reviewed")
+    if reviewed == "yes":
+        decisions = decisions.filter(reviews__isnull=False).distinct()
+    elif reviewed == "no":
+        decisions = decisions.filter(reviews__isnull=True)
+    return decisions.order_by("-decided_at", "-id")
+
+
+def _day_start(day: date | datetime) -> datetime:
+    if isinstance(day, datetime):
+        return day
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def policy_version_choices() -> QuerySet[PolicyVersion]:
+    return PolicyVersion.objects.select_related("campaign").order_by("campaign__name", "-version")
+
+
+# ------------------------------------------------------------------------------ detail
+@dataclass
+class MaskedAction:
+    index: int
+    label: str
+    reasons: list[str]
+    rules: list[str]
+
+
+@dataclass
+class ActionOdds:
+    index: int
+    label: str
+    probability: float
+    allowed: bool
+    chosen: bool
+
+
+@dataclass
+class DecisionExplanation:
+    """What the detail page shows; `stored` says whether it came from the Explanation row."""
+
+    sentence: str
+    method: str
+    base_value: float
+    score: float | None
+    shap_values: dict[str, float]
+    labels: dict[str, str]
+    runner_up_label: str | None
+    runner_up_probability: float | None
+    score_gap: float | None
+    stored: bool
+    own_terms: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def contributions(self) -> list[tuple[str, float]]:
+        return [(self.labels.get(name, name), float(value)) for name, value in self.shap_values.items()]
+
+
+@dataclass
+class DecisionDetail:
+    decision: Decision
+    actions: list[ActionOdds]
+    runner_up: ActionOdds | None
+    masked: list[MaskedAction]
+    explanation: DecisionExplanation
+    features: list[tuple[str, str, float]]
+
+
+def _catalogue_labels(decision: Decision, n_actions: int) -> tuple[list[str], list[Any]]:
+    """Labels and agents CatalogueActions in the decision's action order (no contact first)."""
+    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
+
+    bridge = catalogue_for_campaign(campaign=decision.campaign)
+    labels = list(bridge.catalogue.labels)
+    meta = list(bridge.catalogue.actions)
+    version = decision.policy_version
+    if version is not None and version.action_ids and list(version.action_ids) != list(bridge.action_ids):
+        by_id = {a.pk: a for a in Action.objects.filter(pk__in=version.action_ids)}
+        position = {aid: i for i, aid in enumerate(bridge.action_ids)}
+        labels = [by_id[aid].label if aid in by_id else f"action {i}"
+                  for i, aid in enumerate(version.action_ids)]
+        meta = [meta[position[aid]] if aid in position else None for aid in version.action_ids]
+    if len(labels) < n_actions:
+        labels += [f"action {i}" for i in range(len(labels), n_actions)]
+        meta += [None] * (n_actions - len(meta))
+    return labels[:n_actions], meta[:n_actions]
+
+
+def _contact_rules(campaign: Campaign) -> Any:
+    from crm_console.campaigns.agents_bridge import contact_rules_for
+
+    if campaign.contact_policy_id is None:
+        return None
+    return contact_rules_for(contact_policy=campaign.contact_policy, campaign=campaign)
+
+
+def decision_detail(*, decision: Decision) -> DecisionDetail:
+    from agents.constraints import MaskReason, describe_reasons
+    from agents.features import FEATURE_LABELS, FEATURE_NAMES
+    from crm_console.decisioning.masks import mask_reasons_flags
+
+    mask = np.asarray(decision.action_mask, dtype=bool)
+    n_actions = mask.size
+    labels, meta = _catalogue_labels(decision, n_actions)
+    probs = np.asarray(decision.action_probabilities or [0.0] * n_actions, dtype=np.float64)
+    if probs.size != n_actions:
+        probs = np.zeros(n_actions)
+    actions = [ActionOdds(i, labels[i], float(probs[i]), bool(mask[i]), i == decision.action_index)
+               for i in range(n_actions)]
+    order = np.argsort(-probs, kind="stable")
+    runner = next((actions[i] for i in order if i != decision.action_index and mask[i]
+                   and probs[i] > 0), None)
+
+    rules = _contact_rules(decision.campaign)
+    flags = mask_reasons_flags(decision.mask_reasons or {}, n_actions)
+    masked = []
+    for i in np.flatnonzero(~mask):
+        f = int(flags[i])
+        reasons = describe_reasons(f, meta[i], rules) if f else ["blocked by the campaign's mask"]
+        masked.append(MaskedAction(int(i), labels[i], [str(r) for r in reasons],
+                                   [r.name.replace("_", " ").lower() for r in MaskReason if f & int(r)]))
+
+    features = decision.features or []
+    feature_rows = [(name, FEATURE_LABELS.get(name, name), float(value))
+                    for name, value in zip(FEATURE_NAMES, features)]
+    return DecisionDetail(decision=decision, actions=actions, runner_up=runner, masked=masked,
+                          explanation=decision_explanation(decision=decision),
+                          features=feature_rows)
+
+
+def decision_explanation(*, decision: Decision) -> DecisionExplanation:
+    """The stored explanation, else one computed now (not saved) with agents.explain."""
+    from agents.features import FEATURE_LABELS
+
+    try:
+        row = decision.explanation
+    except Explanation.DoesNotExist:
+        row = None
+    if row is not None:
+        runner = row.runner_up or {}
+        return DecisionExplanation(
+            sentence=row.sentence, method=row.method, base_value=row.base_value,
+            score=row.explained_value, shap_values=dict(row.shap_values), labels=dict(FEATURE_LABELS),
+            runner_up_label=runner.get("label") or runner.get("runner_up_label"),
+            runner_up_probability=runner.get("probability") or runner.get("runner_up_probability"),
+            score_gap=runner.get("score_gap"), stored=True,
+        )
+    try:
+        return _explain_now(decision)
+    except Exception as error:  # an explanation must never take the audit page down
+        return DecisionExplanation(
+            sentence="", method="", base_value=0.0, score=None, shap_values={}, labels={},
+            runner_up_label=None, runner_up_probability=None, score_gap=None, stored=False,
+            error=f"No explanation could be computed: {error}",
+        )
+
+
+# agents loaded from policy versions (and the control policies), a few at a time
+_AGENTS: OrderedDict[tuple, Any] = OrderedDict()
+_BACKGROUNDS: dict[tuple, np.ndarray] = {}
+_LOCK = threading.Lock()
+_MAX_AGENTS = 6
+BACKGROUND_ROWS = 400
+
+
+def version_agent(version: PolicyVersion) -> Any:
+    """The policy version's agent, loaded once per process (keyed by its artifact's SHA-256)."""
+    import agents
+
+    key = ("version", version.pk, version.artifact_sha256)
+    with _LOCK:
+        if key in _AGENTS:
+            _AGENTS.move_to_end(key)
+            return _AGENTS[key]
+    artifact = bytes(PolicyVersion.objects.values_list("artifact", flat=True).get(pk=version.pk))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "policy.pt"
+        path.write_bytes(artifact)
+        agent = agents.load(path)
+    _remember(key, agent)
+    return agent
+
+
+def _remember(key: tuple, agent: Any) -> None:
+    with _LOCK:
+        _AGENTS[key] = agent
+        while len(_AGENTS) > _MAX_AGENTS:
+            _AGENTS.popitem(last=False)
+
+
+def _agent_for(decision: Decision, n_features: int, n_actions: int) -> Any:
+    """The agent that took the decision: its policy version, or the campaign's control policy."""
+    import gymnasium as gym
+
+    import agents
+
+    if decision.policy_version is not None:
+        return version_agent(decision.policy_version)
+    key = ("control", decision.campaign_id, decision.policy_name, n_actions)
+    with _LOCK:
+        if key in _AGENTS:
+            return _AGENTS[key]
+    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
+
+    space = gym.spaces.Box(0.0, 1.0, shape=(n_features,), dtype=np.float32)
+    extra = {}
+    if decision.policy_name == "rule_based":
+        extra["catalogue"] = catalogue_for_campaign(campaign=decision.campaign).catalogue
+    agent = agents.make(decision.policy_name, space, gym.spaces.Discrete(n_actions), **extra)
+    _remember(key, agent)
+    return agent
+
+
+def _background(campaign_id: int, n_features: int) -> np.ndarray:
+    """Feature vectors of the campaign's most recent decisions: "a typical customer" here."""
+    key = (campaign_id, n_features)
+    cached = _BACKGROUNDS.get(key)
+    if cached is not None:
+        return cached
+    rows = list(Decision.objects.filter(campaign_id=campaign_id).order_by("-decided_at")
+                .values_list("features", flat=True)[:BACKGROUND_ROWS])
+    rows = [r for r in rows if isinstance(r, list) and len(r) == n_features]
+    background = np.asarray(rows, dtype=np.float32) if rows else None
+    if background is not None:
+        _BACKGROUNDS[key] = background
+    return background
+
+
+def _explain_now(decision: Decision) -> DecisionExplanation:
+    from agents.explain import explain
+    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
+    from crm_console.decisioning.masks import mask_reasons_flags
+
+    obs = np.asarray(decision.features, dtype=np.float32)[None, :]
+    mask = np.asarray(decision.action_mask, dtype=bool)[None, :]
+    n_actions = mask.shape[1]
+    agent = _agent_for(decision, obs.shape[1], n_actions)
+    bridge = catalogue_for_campaign(campaign=decision.campaign)
+    catalogue = bridge.catalogue if len(bridge.catalogue.actions) == n_actions else None
+    flags = mask_reasons_flags(decision.mask_reasons or {}, n_actions)[None, :]
+    result = explain(
+        agent, obs, mask, actions=np.array([decision.action_index]), reason_flags=flags,
+        catalogue=catalogue, background=_background(decision.campaign_id, obs.shape[1]),
+        contact_rules=_contact_rules(decision.campaign),
+    )[0]
+    labels = {c.feature: c.label for c in result.top_contributions}
+    from agents.features import FEATURE_LABELS
+
+    return DecisionExplanation(
+        sentence=result.sentence, method=result.method, base_value=float(result.base_value),
+        score=float(result.score), shap_values={k: float(v) for k, v in result.shap_values.items()},
+        labels={**FEATURE_LABELS, **labels}, runner_up_label=result.runner_up_label,
+        runner_up_probability=result.runner_up_probability, score_gap=result.score_gap,
+        stored=False, own_terms={k: v for k, v in (result.own_terms or {}).items()
+                                 if isinstance(v, (int, float, str))},
+    )
