@@ -38,6 +38,7 @@ from crm_console.decisioning.models import Decision, PolicyVersion
 logger = logging.getLogger(__name__)
 
 _CACHE_SIZE = 16
+_BACKGROUND_CENTRES = 10
 _lock = threading.Lock()
 _agents: OrderedDict[str, agents.Agent] = OrderedDict()
 _explainers: OrderedDict[tuple, Explainer] = OrderedDict()
@@ -121,12 +122,20 @@ def policy_explainer(key: str, agent: agents.Agent, *, bridge: CampaignCatalogue
         return explainer
     logged = list(Decision.objects.filter(campaign=campaign).order_by("-id")
                   .values_list("features", flat=True)[:2000])
-    background = np.asarray(logged, dtype=np.float32) if len(logged) >= 20 else None
+    background = np.asarray(logged, dtype=np.float32) if logged else None
     if background is None or background.ndim != 2 or background.shape[1] != agent.n_features:
         # no logs yet: compare with a brand-new customer
         background = agent_features.observation(agent_features.ProfileState.empty(1))
-    explainer = Explainer(agent, background=background, catalogue=bridge.catalogue,
-                          contact_rules=rules, seed=0)
+    unique, counts = np.unique(background, axis=0, return_counts=True)
+    if len(unique) <= _BACKGROUND_CENTRES:
+        # few distinct customers (a young campaign): use them as they are, weighted by how many
+        # (shap.kmeans cannot make more centres than distinct points)
+        explainer = Explainer(agent, background=unique, n_background=None,
+                              background_weights=counts.astype(np.float64),
+                              catalogue=bridge.catalogue, contact_rules=rules, seed=0)
+    else:
+        explainer = Explainer(agent, background=background, n_background=_BACKGROUND_CENTRES,
+                              catalogue=bridge.catalogue, contact_rules=rules, seed=0)
     with _lock:
         _remember(_explainers, cache_key, explainer)
     return explainer

@@ -1,0 +1,171 @@
+"""POST /api/v1/decisions, /decisions/batch and /decisions/<id>/release."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_console.decisioning.models import Decision, Explanation
+from tests.console.api.helpers import (
+    customer_with_consent, integration, live_campaign, policy_add, token_post,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/decisions"
+
+
+@pytest.fixture
+def creds(db):
+    return integration(scopes=["decisions:write"])
+
+
+@pytest.fixture
+def campaign(db):
+    return live_campaign()
+
+
+def test_decision_answers_action_propensity_reasons_and_explanation_url(client, creds, campaign):
+    customer_with_consent("c1")
+    response = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk,
+                                        "context": {"page": "home"}}, creds)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    decision = Decision.objects.get(pk=body["decision_id"])
+    assert body["action"]["id"] == decision.action_id
+    assert 0 < body["propensity"] <= 1 and body["propensity"] == decision.propensity
+    assert body["explanation_url"] == f"/decisions/{decision.pk}/"
+    assert len(body["reasons"]) <= 3
+    assert decision.context == {"page": "home"}
+    assert decision.policy_version.status == "live"
+    assert Explanation.objects.filter(decision=decision).exists()
+    assert "Location" not in response
+
+
+def test_decision_logs_features_mask_and_mask_reasons(client, creds, campaign):
+    customer_with_consent("c1", channels=("email",))
+    body = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds).json()
+    decision = Decision.objects.get(pk=body["decision_id"])
+    assert len(decision.features) == 32
+    assert len(decision.action_mask) == len(decision.action_probabilities)
+    assert decision.mask_reasons.get("CONSENT")  # no SMS consent: the SMS actions were blocked
+
+
+def test_unknown_customer_is_400_and_writes_nothing(client, creds, campaign):
+    response = token_post(client, URL, {"customer": "nobody", "campaign": campaign.pk}, creds)
+    assert response.status_code == 400
+    assert "customer" in response.json()["error"]["fields"]
+    assert Decision.objects.count() == 0
+
+
+def test_unknown_campaign_is_400(client, creds):
+    customer_with_consent("c1")
+    response = token_post(client, URL, {"customer": "c1", "campaign": 9999}, creds)
+    assert response.status_code == 400
+    assert "campaign" in response.json()["error"]["fields"]
+
+
+def test_missing_fields_are_named(client, creds):
+    response = token_post(client, URL, {}, creds)
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"customer", "campaign"}
+
+
+def test_missing_token_is_401(client, campaign):
+    customer_with_consent("c1")
+    response = client.post(URL, {"customer": "c1", "campaign": campaign.pk},
+                           content_type="application/json")
+    assert response.status_code == 401
+    assert Decision.objects.count() == 0
+
+
+def test_events_only_token_cannot_decide(client, campaign):
+    creds = integration(scopes=["events:write"], name="events only")
+    customer_with_consent("c1")
+    response = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds)
+    assert response.status_code == 403
+    assert Decision.objects.count() == 0
+
+
+def test_batch_decides_for_every_customer(client, creds, campaign):
+    for i in range(5):
+        customer_with_consent(f"c{i}")
+    response = token_post(client, f"{URL}/batch", {
+        "campaign": campaign.pk, "customers": [f"c{i}" for i in range(5)]}, creds)
+    assert response.status_code == 201, response.content
+    assert len(response.json()["decisions"]) == 5
+    assert Decision.objects.count() == 5
+
+
+def test_batch_with_an_unknown_customer_writes_nothing(client, creds, campaign):
+    customer_with_consent("c0")
+    response = token_post(client, f"{URL}/batch", {
+        "campaign": campaign.pk, "customers": ["c0", "ghost"]}, creds)
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["customers"].keys() == {"1"}
+    assert Decision.objects.count() == 0
+
+
+def test_batch_over_1000_is_413(client, creds, campaign):
+    response = token_post(client, f"{URL}/batch", {
+        "campaign": campaign.pk, "customers": [f"c{i}" for i in range(1001)]}, creds)
+    assert response.status_code == 413
+
+
+def test_release_frees_the_contact(client, creds):
+    campaign = live_campaign(caps={"email": (1, 7), "sms": (0, 7)}, overall=(1, 7))
+    customer_with_consent("c1")
+    decision = None
+    for _ in range(30):
+        body = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds).json()
+        if body["action"]["contact"]:
+            decision = Decision.objects.get(pk=body["decision_id"])
+            break
+    assert decision is not None
+    # the cap (1 contact) is now used: nothing but "no contact" can be chosen
+    blocked = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds).json()
+    assert blocked["action"]["contact"] is False
+    response = token_post(client, f"{URL}/{decision.pk}/release", {"reason": "bounced"}, creds)
+    assert response.status_code == 200
+    assert response.json()["status"] == "released"
+    allowed = Decision.objects.latest("id")
+    mask_after = None
+    for _ in range(30):
+        body = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds).json()
+        mask_after = Decision.objects.get(pk=body["decision_id"]).action_mask
+        if body["action"]["contact"]:
+            break
+    assert any(mask_after[1:]), "after the release the email actions are allowed again"
+    assert allowed.pk
+
+
+def test_release_of_unknown_decision_is_404(client, creds):
+    response = token_post(client, f"{URL}/424242/release", {}, creds)
+    assert response.status_code == 404
+
+
+def test_release_of_no_contact_decision_is_409(client, creds, campaign):
+    customer_with_consent("c1", channels=())  # no consent at all: only "no contact" is possible
+    body = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds).json()
+    assert body["action"]["contact"] is False
+    response = token_post(client, f"{URL}/{body['decision_id']}/release", {}, creds)
+    assert response.status_code == 409
+
+
+def test_shadow_policy_choice_is_stored_in_context(client, creds, campaign):
+    shadow = policy_add(campaign, algorithm="rule_based", status="shadow")
+    customer_with_consent("c1")
+    body = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds).json()
+    context = Decision.objects.get(pk=body["decision_id"]).context
+    assert context["shadow"]["version"] == shadow.version
+    assert context["shadow"]["agrees"] == (context["shadow"]["action_index"] ==
+                                           body["action"]["index"])
+
+
+def test_schema_and_docs_render(admin_client_role):
+    schema = admin_client_role.get("/api/schema/")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    assert "/api/v1/events" in text and "X-Signature" in text and "bearer" in text
+    docs = admin_client_role.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content and b"cdn.jsdelivr" not in docs.content

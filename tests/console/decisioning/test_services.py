@@ -1,0 +1,225 @@
+"""The live decision loop: masks always win, holdout is stable, caps count, explanations stored."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+import numpy as np
+import pytest
+
+from crm_console.campaigns.services import suppression_add
+from crm_console.customers.services import consent_change
+from crm_console.decisioning.holdout import in_holdout
+from crm_console.decisioning.models import Decision
+from crm_console.decisioning.services import (
+    DecisionError, decision_create, decisions_create, decisions_release,
+)
+from tests.console.api.helpers import customer_with_consent, live_campaign, policy_add
+
+pytestmark = pytest.mark.django_db
+
+
+def decide(campaign, external_id, **kwargs):
+    return decision_create(campaign=campaign, customer_external_id=external_id, **kwargs).decision
+
+
+def test_decision_never_picks_a_masked_action():
+    campaign = live_campaign(caps={"email": (50, 7), "sms": (0, 7)}, overall=(50, 7))
+    customers = [customer_with_consent(f"c{i}", channels=("email",) if i % 2 else ()) for i in range(40)]
+    outcomes = decisions_create(campaign=campaign, customer_external_ids=[c.external_id for c in customers])
+    for outcome in outcomes:
+        decision = outcome.decision
+        assert decision.action_mask[decision.action_index] is True
+        assert decision.action.channel != "sms"  # SMS cap 0 closes the channel
+        if decision.customer.external_id in {f"c{i}" for i in range(0, 40, 2)}:
+            assert decision.action.is_no_contact  # no consent anywhere
+
+
+def test_consent_revoked_means_no_contact_on_that_channel_from_the_next_request():
+    campaign = live_campaign(caps={"email": (0, 7), "sms": (100, 7)}, overall=(100, 7))
+    customer = customer_with_consent("c1")
+    consent_change(customer=customer, channel="sms", granted=False, source="test")
+    for _ in range(15):
+        decision = decide(campaign, "c1")
+        assert decision.action.channel != "sms"
+        assert decision.mask_reasons["CONSENT"]
+
+
+def test_suppressed_customer_only_gets_no_contact():
+    campaign = live_campaign(caps={"email": (100, 7), "sms": (100, 7)}, overall=(100, 7))
+    customer_with_consent("c1")
+    suppression_add(contact_policy=campaign.contact_policy, external_ids=["c1"], reason="complaint")
+    for _ in range(10):
+        decision = decide(campaign, "c1")
+        assert decision.action.is_no_contact
+        assert decision.mask_reasons["SUPPRESSED"]
+
+
+def test_disabled_action_is_never_chosen():
+    campaign = live_campaign(caps={"email": (100, 7), "sms": (100, 7)}, overall=(100, 7))
+    campaign.actions.exclude(channel="none").exclude(channel="sms", send_window="evening").update(enabled=False)
+    customer_with_consent("c1")
+    for _ in range(10):
+        decision = decide(campaign, "c1")
+        assert decision.action.is_no_contact or (decision.action.channel, decision.action.send_window) == ("sms", "evening")
+        Decision.objects.filter(pk=decision.pk).update(status=Decision.Status.RELEASED)
+
+
+def test_quiet_hours_follow_the_customer_time_zone():
+    # quiet 21:00-08:00 local; at 07:30 UTC the morning window (08-11 UTC) is 16:00 in Tokyo
+    # (allowed) but 03:00 in Los Angeles (quiet)
+    campaign = live_campaign(quiet_hours=(21, 8), caps={"email": (100, 7), "sms": (100, 7)},
+                             overall=(100, 7))
+    customer_with_consent("la", time_zone="America/Los_Angeles")
+    customer_with_consent("tokyo", time_zone="Asia/Tokyo")
+    now = datetime(2026, 6, 1, 7, 30, tzinfo=dt_timezone.utc)
+    la, tokyo = (o.decision for o in decisions_create(
+        campaign=campaign, customer_external_ids=["la", "tokyo"], now=now))
+    morning = [i for i, a in enumerate(_actions(campaign)) if a.send_window == "morning"]
+    assert all(i in la.mask_reasons.get("QUIET_HOURS", []) for i in morning)
+    assert not set(morning) & set(tokyo.mask_reasons.get("QUIET_HOURS", []))
+
+
+def _actions(campaign):
+    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
+
+    ids = catalogue_for_campaign(campaign=campaign).action_ids
+    by_id = {a.pk: a for a in campaign.actions.all()}
+    return [by_id[i] for i in ids]
+
+
+def test_channel_cap_counts_contacts_in_the_rolling_window():
+    campaign = live_campaign(caps={"email": (2, 7), "sms": (0, 7)}, overall=(10, 7))
+    customer_with_consent("c1")
+    contacts = 0
+    for _ in range(40):
+        decision = decide(campaign, "c1")
+        contacts += not decision.action.is_no_contact
+    assert contacts == 2  # a random policy fills the cap and never passes it
+
+
+def test_released_contacts_no_longer_count():
+    campaign = live_campaign(caps={"email": (1, 7), "sms": (0, 7)}, overall=(10, 7))
+    customer_with_consent("c1")
+    sent = [d for d in (decide(campaign, "c1") for _ in range(30)) if not d.action.is_no_contact]
+    assert len(sent) == 1
+    assert decisions_release(decision_ids=[sent[0].pk], reason="bounced") == 1
+    assert decisions_release(decision_ids=[sent[0].pk], reason="bounced again") == 0
+    again = [d for d in (decide(campaign, "c1") for _ in range(30)) if not d.action.is_no_contact]
+    assert len(again) == 1
+
+
+def test_minimum_gap_blocks_a_second_contact_the_same_day():
+    campaign = live_campaign(caps={"email": (10, 7), "sms": (10, 7)}, overall=(10, 7),
+                             min_gap_hours="48")
+    customer_with_consent("c1")
+    decisions = [decide(campaign, "c1") for _ in range(30)]
+    assert sum(not d.action.is_no_contact for d in decisions) == 1
+
+
+def test_holdout_is_stable_and_close_to_the_share():
+    campaign = live_campaign(holdout_share="0.2")
+    ids = [f"h{i}" for i in range(300)]
+    for external_id in ids:
+        customer_with_consent(external_id)
+    first = {o.decision.customer.external_id: o.decision.holdout
+             for o in decisions_create(campaign=campaign, customer_external_ids=ids)}
+    second = {o.decision.customer.external_id: o.decision.holdout
+              for o in decisions_create(campaign=campaign, customer_external_ids=ids)}
+    assert first == second
+    assert first == {e: in_holdout(campaign.pk, e, campaign.holdout_share) for e in ids}
+    share = np.mean(list(first.values()))
+    assert 0.13 < share < 0.27  # 300 draws of p = 0.2: +/- 3.5 standard errors
+
+
+def test_holdout_decisions_are_logged_under_the_control_policy():
+    campaign = live_campaign(holdout_share="0.5")
+    ids = [f"h{i}" for i in range(40)]
+    for external_id in ids:
+        customer_with_consent(external_id)
+    outcomes = decisions_create(campaign=campaign, customer_external_ids=ids)
+    control = [o.decision for o in outcomes if o.decision.holdout]
+    assert control
+    for decision in control:
+        assert decision.policy_version is None
+        assert decision.policy_name == "rule_based"
+        assert decision.propensity == 1.0 and decision.greedy
+
+
+def test_greedy_campaign_logs_propensity_one():
+    campaign = live_campaign(decision_mode="greedy", algorithm="rule_based")
+    customer_with_consent("c1")
+    decision = decide(campaign, "c1")
+    assert decision.greedy and decision.propensity == 1.0
+
+
+def test_sampled_decision_logs_the_policy_probability():
+    campaign = live_campaign()
+    customer_with_consent("c1")
+    decision = decide(campaign, "c1")
+    allowed = sum(decision.action_mask)
+    assert decision.propensity == pytest.approx(1 / allowed, abs=1e-6)  # random: uniform over allowed
+
+
+def test_explanation_is_stored_with_top_reasons():
+    campaign = live_campaign(algorithm="rule_based")
+    customer_with_consent("c1")
+    outcome = decision_create(campaign=campaign, customer_external_id="c1")
+    explanation = outcome.decision.explanation
+    assert explanation.sentence
+    assert outcome.reasons == explanation.top_reasons[:3]
+    assert explanation.compute_ms is not None
+
+
+def test_paused_campaign_refuses_decisions():
+    from crm_console.campaigns.services import campaign_update
+
+    campaign = live_campaign()
+    campaign_update(campaign=campaign, status="paused")
+    from crm_console.decisioning.services import campaign_for_decisions
+
+    with pytest.raises(DecisionError, match="paused"):
+        campaign_for_decisions(campaign_id=campaign.pk)
+
+
+def test_campaign_without_live_policy_refuses_decisions():
+    campaign = live_campaign()
+    campaign.policy_versions.update(status="retired")
+    customer_with_consent("c1")
+    with pytest.raises(DecisionError) as info:
+        decide(campaign, "c1")
+    assert info.value.code == "no_live_policy"
+
+
+def test_policy_trained_on_an_older_catalogue_still_serves_and_never_picks_new_actions():
+    campaign = live_campaign(caps={"email": (100, 7), "sms": (100, 7)}, overall=(100, 7))
+    from crm_console.campaigns.services import action_create
+
+    new = action_create(campaign=campaign, channel="email", offer="discount_20", send_window="midday")
+    customer_with_consent("c1")
+    for _ in range(15):
+        decision = decide(campaign, "c1")
+        assert decision.action_id != new.pk
+        Decision.objects.filter(pk=decision.pk).update(status=Decision.Status.RELEASED)
+
+
+def test_contact_decision_counts_in_the_profile():
+    campaign = live_campaign(caps={"email": (5, 7), "sms": (0, 7)}, overall=(5, 7))
+    customer = customer_with_consent("c1")
+    for _ in range(20):
+        decision = decide(campaign, "c1")
+        if not decision.action.is_no_contact:
+            break
+    customer.refresh_from_db()
+    assert customer.profile_state["recent_contacts"][0][0] == 1.0
+    assert customer.profile_updated_at is not None
+    assert decision.decided_at - customer.profile_updated_at < timedelta(seconds=1)
+
+
+def test_shadow_agreement_is_recorded():
+    campaign = live_campaign()
+    policy_add(campaign, algorithm="random", status="shadow", seed=3)
+    customer_with_consent("c1")
+    decision = decide(campaign, "c1")
+    assert set(decision.context["shadow"]) == {"version", "action_index", "agrees"}
