@@ -19,7 +19,11 @@ CHANNELS: tuple[str, ...] = ("email", "sms", "push", "call_centre")
 OFFERS: tuple[str, ...] = ("content", "discount_10", "discount_20", "free_shipping")
 """Every offer; `content` is a message with no incentive (newsletter, recommendation)."""
 
-SEND_WINDOWS: dict[str, tuple[int, int]] = {"morning": (8, 11), "midday": (12, 14), "evening": (18, 21)}
+SEND_WINDOWS: dict[str, tuple[int, int]] = {
+    "morning": (8, 11),
+    "midday": (12, 14),
+    "evening": (18, 21),
+}
 """[start, end) hours in the CAMPAIGN's time zone. Each customer has a utc offset, so a window can
 fall inside a customer's local quiet hours (see agents.constraints)."""
 
@@ -29,10 +33,15 @@ CHANNEL_COSTS: dict[str, float] = {"email": 0.05, "sms": 0.40, "push": 0.02, "ca
 """Default cost of one contact per channel, in currency units (what the send itself costs)."""
 
 CHANNEL_LABELS: dict[str, str] = {
-    "email": "Email", "sms": "SMS", "push": "Push", "call_centre": "Call centre",
+    "email": "Email",
+    "sms": "SMS",
+    "push": "Push",
+    "call_centre": "Call centre",
 }
 OFFER_LABELS: dict[str, str] = {
-    "content": "content", "discount_10": "10 % off", "discount_20": "20 % off",
+    "content": "content",
+    "discount_10": "10 % off",
+    "discount_20": "20 % off",
     "free_shipping": "free shipping",
 }
 
@@ -63,7 +72,9 @@ class CatalogueAction:
         if self.offer is not None and self.offer not in OFFERS:
             raise ValueError(f"unknown offer {self.offer!r}; choose one of {OFFERS}")
         if self.send_window is not None and self.send_window not in SEND_WINDOWS:
-            raise ValueError(f"unknown send window {self.send_window!r}; choose one of {WINDOW_NAMES}")
+            raise ValueError(
+                f"unknown send window {self.send_window!r}; choose one of {WINDOW_NAMES}"
+            )
         if not np.isfinite(self.cost) or self.cost < 0:
             raise ValueError(f"cost must be a finite number >= 0, got {self.cost!r}")
 
@@ -119,7 +130,9 @@ class Catalogue:
     @cached_property
     def channel_index(self) -> np.ndarray:
         """(A,) index into CHANNELS; -1 for "no contact"."""
-        return np.array([-1 if a.is_no_contact else CHANNELS.index(a.channel) for a in self.actions])
+        return np.array(
+            [-1 if a.is_no_contact else CHANNELS.index(a.channel) for a in self.actions]
+        )
 
     @cached_property
     def offer_index(self) -> np.ndarray:
@@ -142,11 +155,21 @@ class Catalogue:
     def labels(self) -> tuple[str, ...]:
         return tuple(a.label for a in self.actions)
 
-    def index_of(self, channel: str | None, offer: str | None = None,
-                 send_window: str | None = None, variant: str = "default") -> int:
+    def index_of(
+        self,
+        channel: str | None,
+        offer: str | None = None,
+        send_window: str | None = None,
+        variant: str = "default",
+    ) -> int:
         """Position of the action with these fields (ValueError if the catalogue lacks it)."""
         for i, a in enumerate(self.actions):
-            if (a.channel, a.offer, a.send_window, a.variant) == (channel, offer, send_window, variant):
+            if (a.channel, a.offer, a.send_window, a.variant) == (
+                channel,
+                offer,
+                send_window,
+                variant,
+            ):
                 return i
         raise ValueError(f"no action {channel}/{offer}/{send_window}/{variant} in the catalogue")
 
@@ -155,5 +178,7 @@ def default_catalogue() -> Catalogue:
     """The demo catalogue: 4 channels x 4 offers x 3 send windows + no contact = 49 actions."""
     return Catalogue.from_actions(
         CatalogueAction(channel, offer, window, CHANNEL_COSTS[channel])
-        for channel in CHANNELS for offer in OFFERS for window in SEND_WINDOWS
+        for channel in CHANNELS
+        for offer in OFFERS
+        for window in SEND_WINDOWS
     )

@@ -24,7 +24,14 @@ from types import MappingProxyType
 
 import numpy as np
 
-from agents.catalogue import CHANNEL_LABELS, CHANNELS, SEND_WINDOWS, WINDOW_NAMES, Catalogue, CatalogueAction
+from agents.catalogue import (
+    CHANNEL_LABELS,
+    CHANNELS,
+    SEND_WINDOWS,
+    WINDOW_NAMES,
+    Catalogue,
+    CatalogueAction,
+)
 
 
 class MaskReason(enum.IntFlag):
@@ -64,7 +71,9 @@ class ContactRules:
         caps = {}
         for channel, cap in dict(self.channel_caps).items():
             if channel not in CHANNELS:
-                raise ValueError(f"unknown channel {channel!r} in channel_caps; choose from {CHANNELS}")
+                raise ValueError(
+                    f"unknown channel {channel!r} in channel_caps; choose from {CHANNELS}"
+                )
             caps[channel] = _check_cap(cap, f"channel cap for {channel}")
         object.__setattr__(self, "channel_caps", MappingProxyType(caps))
         if self.overall_cap is not None:
@@ -75,7 +84,9 @@ class ContactRules:
             start, end = self.quiet_hours
             for hour in (start, end):
                 if isinstance(hour, bool) or int(hour) != hour or not 0 <= hour <= 23:
-                    raise ValueError(f"quiet hours must be whole hours in 0..23, got {self.quiet_hours!r}")
+                    raise ValueError(
+                        f"quiet hours must be whole hours in 0..23, got {self.quiet_hours!r}"
+                    )
             if start == end:
                 raise ValueError("quiet hours start == end is ambiguous (never or always?)")
             object.__setattr__(self, "quiet_hours", (int(start), int(end)))
@@ -84,7 +95,10 @@ class ContactRules:
         if unknown:
             raise ValueError(f"unknown channel(s) {sorted(unknown)} in consent_required")
         object.__setattr__(self, "consent_required", consent)
-        if not np.isfinite(self.campaign_utc_offset_hours) or abs(self.campaign_utc_offset_hours) > 14:
+        if (
+            not np.isfinite(self.campaign_utc_offset_hours)
+            or abs(self.campaign_utc_offset_hours) > 14
+        ):
             raise ValueError("campaign_utc_offset_hours must lie in [-14, 14]")
 
     @property
@@ -95,7 +109,9 @@ class ContactRules:
     @property
     def cap_limits(self) -> np.ndarray:
         """(C,) max contacts per channel window (inf where uncapped)."""
-        return np.array([self.channel_caps.get(c, (np.inf, 0))[0] for c in CHANNELS], dtype=np.float64)
+        return np.array(
+            [self.channel_caps.get(c, (np.inf, 0))[0] for c in CHANNELS], dtype=np.float64
+        )
 
     @property
     def longest_window_days(self) -> int:
@@ -126,7 +142,9 @@ def default_contact_rules() -> ContactRules:
     48 h between contacts, quiet hours 21:00-08:00 local, consent required on every channel."""
     return ContactRules(
         channel_caps={"email": (2, 7), "sms": (1, 7), "push": (3, 7), "call_centre": (1, 30)},
-        overall_cap=(4, 7), min_gap_hours=48.0, quiet_hours=(21, 8),
+        overall_cap=(4, 7),
+        min_gap_hours=48.0,
+        quiet_hours=(21, 8),
         consent_required=frozenset(CHANNELS),
     )
 
@@ -154,7 +172,8 @@ class ContactState:
         self.contacts_in_window = np.asarray(self.contacts_in_window, dtype=np.float64)
         if self.contacts_in_window.ndim != 2 or self.contacts_in_window.shape[1] != len(CHANNELS):
             raise ValueError(
-                f"contacts_in_window must be (n, {len(CHANNELS)}), got {self.contacts_in_window.shape}"
+                f"contacts_in_window must be (n, {len(CHANNELS)}), "
+                f"got {self.contacts_in_window.shape}"
             )
         n = self.contacts_in_window.shape[0]
         self.overall_in_window = _vector(self.overall_in_window, n, "overall_in_window", np.float64)
@@ -168,17 +187,28 @@ class ContactState:
             raise ValueError(f"consent must be ({n}, {len(CHANNELS)}), got {self.consent.shape}")
         if np.any(self.contacts_in_window < 0) or np.any(self.overall_in_window < 0):
             raise ValueError("contact counts must be >= 0")
-        if np.any(np.isnan(self.hours_since_last_contact)) or np.any(self.hours_since_last_contact < 0):
+        if np.any(np.isnan(self.hours_since_last_contact)) or np.any(
+            self.hours_since_last_contact < 0
+        ):
             raise ValueError("hours_since_last_contact must be >= 0 (inf if never contacted)")
-        if np.any(~np.isfinite(self.utc_offset_hours)) or np.any(np.abs(self.utc_offset_hours) > 14):
+        if np.any(~np.isfinite(self.utc_offset_hours)) or np.any(
+            np.abs(self.utc_offset_hours) > 14
+        ):
             raise ValueError("utc_offset_hours must lie in [-14, 14]")
 
     @classmethod
-    def fresh(cls, n: int, utc_offset_hours: float | np.ndarray = 0.0, consent: bool = True) -> ContactState:
+    def fresh(
+        cls, n: int, utc_offset_hours: float | np.ndarray = 0.0, consent: bool = True
+    ) -> ContactState:
         """n customers never contacted, with (or without) consent on every channel."""
-        return cls(np.zeros((n, len(CHANNELS))), np.zeros(n), np.full(n, np.inf),
-                   np.full((n, len(CHANNELS)), consent), np.broadcast_to(utc_offset_hours, (n,)),
-                   np.zeros(n, dtype=bool))
+        return cls(
+            np.zeros((n, len(CHANNELS))),
+            np.zeros(n),
+            np.full(n, np.inf),
+            np.full((n, len(CHANNELS)), consent),
+            np.broadcast_to(utc_offset_hours, (n,)),
+            np.zeros(n, dtype=bool),
+        )
 
     def __len__(self) -> int:
         return int(self.contacts_in_window.shape[0])
@@ -205,8 +235,10 @@ def window_in_quiet_hours(rules: ContactRules, utc_offset_hours: np.ndarray) -> 
         local_start = np.mod(start + shift, 24.0)
         local_end = local_start + (end - start)
         # the local window may run past midnight: [local_start, 24) + [0, local_end - 24)
-        pieces = [(local_start, np.minimum(local_end, 24.0)),
-                  (np.zeros_like(local_start), np.maximum(local_end - 24.0, 0.0))]
+        pieces = [
+            (local_start, np.minimum(local_end, 24.0)),
+            (np.zeros_like(local_start), np.maximum(local_end - 24.0, 0.0)),
+        ]
         for a, b in pieces:
             for qa, qb in quiet:
                 blocked[:, w] |= (a < qb) & (qa < b) & (b > a)
@@ -214,7 +246,10 @@ def window_in_quiet_hours(rules: ContactRules, utc_offset_hours: np.ndarray) -> 
 
 
 def contact_mask(
-    catalogue: Catalogue, rules: ContactRules, state: ContactState, enabled: np.ndarray | None = None,
+    catalogue: Catalogue,
+    rules: ContactRules,
+    state: ContactState,
+    enabled: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(allowed (n, A) bool, reasons (n, A) uint8 MaskReason flags) for n customers.
 
@@ -230,21 +265,24 @@ def contact_mask(
     needs_consent = np.array([c in rules.consent_required for c in CHANNELS])
     channel_flags = np.where(needs_consent[None, :] & ~state.consent, u8(MaskReason.CONSENT), u8(0))
     # sending today would make the window's count + 1
-    channel_flags |= np.where(state.contacts_in_window + 1 > rules.cap_limits[None, :],
-                              u8(MaskReason.CHANNEL_CAP), u8(0))
+    channel_flags |= np.where(
+        state.contacts_in_window + 1 > rules.cap_limits[None, :], u8(MaskReason.CHANNEL_CAP), u8(0)
+    )
 
     # per customer: overall cap and suppression
     row_flags = np.where(state.suppressed, u8(MaskReason.SUPPRESSED), u8(0))
     if rules.overall_cap is not None:
-        row_flags |= np.where(state.overall_in_window + 1 > rules.overall_cap[0],
-                              u8(MaskReason.OVERALL_CAP), u8(0))
+        row_flags |= np.where(
+            state.overall_in_window + 1 > rules.overall_cap[0], u8(MaskReason.OVERALL_CAP), u8(0)
+        )
 
     # per send window: the gap it would leave (it sends at its start hour) and quiet hours
     starts = np.array([SEND_WINDOWS[w][0] for w in WINDOW_NAMES], dtype=np.float64)
     gap = state.hours_since_last_contact[:, None] + starts[None, :]
     window_flags = np.where(gap < rules.min_gap_hours, u8(MaskReason.MIN_GAP), u8(0))
-    window_flags |= np.where(window_in_quiet_hours(rules, state.utc_offset_hours),
-                             u8(MaskReason.QUIET_HOURS), u8(0))
+    window_flags |= np.where(
+        window_in_quiet_hours(rules, state.utc_offset_hours), u8(MaskReason.QUIET_HOURS), u8(0)
+    )
 
     table = channel_flags[:, :, None] | window_flags[:, None, :] | row_flags[:, None, None]
     contact = catalogue.channel_index >= 0
@@ -254,16 +292,21 @@ def contact_mask(
     if enabled is not None:
         enabled = np.asarray(enabled)
         if enabled.shape not in ((n_actions,), (n, n_actions)):
-            raise ValueError(f"enabled must be ({n_actions},) or ({n}, {n_actions}), got {enabled.shape}")
+            raise ValueError(
+                f"enabled must be ({n_actions},) or ({n}, {n_actions}), got {enabled.shape}"
+            )
         reasons |= np.where(enabled.astype(bool), u8(0), u8(MaskReason.DISABLED))
 
-    reasons[:, ~contact] = 0      # "no contact" is always allowed
+    reasons[:, ~contact] = 0  # "no contact" is always allowed
     return reasons == 0, reasons
 
 
-def describe_reasons(flags: int | MaskReason, action: CatalogueAction | None = None,
-                     rules: ContactRules | None = None) -> list[str]:
-    """Human words for one action's MaskReason flags; specific when `action` and `rules` are given."""
+def describe_reasons(
+    flags: int | MaskReason,
+    action: CatalogueAction | None = None,
+    rules: ContactRules | None = None,
+) -> list[str]:
+    """Human words for one action's MaskReason flags (specific given `action` and `rules`)."""
     flags = MaskReason(int(flags))
     channel = action.channel if action is not None and not action.is_no_contact else None
     label = CHANNEL_LABELS.get(channel, "this channel") if channel else "this channel"
@@ -286,10 +329,13 @@ def describe_reasons(flags: int | MaskReason, action: CatalogueAction | None = N
         gap = f" of {rules.min_gap_hours:g} h" if rules is not None else ""
         words.append(f"minimum gap{gap} since the last contact not reached")
     if MaskReason.QUIET_HOURS in flags:
-        window = f"{action.send_window} window" if action is not None and action.send_window else "send window"
+        has_window = action is not None and action.send_window
+        window = f"{action.send_window} window" if has_window else "send window"
         if rules is not None and rules.quiet_hours is not None:
             start, end = rules.quiet_hours
-            words.append(f"{window} falls in the customer's quiet hours ({start:02d}:00-{end:02d}:00)")
+            words.append(
+                f"{window} falls in the customer's quiet hours ({start:02d}:00-{end:02d}:00)"
+            )
         else:
             words.append(f"{window} falls in the customer's quiet hours")
     if MaskReason.SUPPRESSED in flags:

@@ -28,8 +28,15 @@ PolicyFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """A policy as a plain function: (obs (n, d), mask (n, A) bool) -> actions (n,) int."""
 
 KPI_NAMES: tuple[str, ...] = (
-    "open_rate", "ctr", "conversion_rate", "net_revenue_per_customer", "retention",
-    "unsubscribes_per_customer", "contacts_per_customer", "cap_violations", "mean_return",
+    "open_rate",
+    "ctr",
+    "conversion_rate",
+    "net_revenue_per_customer",
+    "retention",
+    "unsubscribes_per_customer",
+    "contacts_per_customer",
+    "cap_violations",
+    "mean_return",
 )
 KPI_LABELS: dict[str, str] = {
     "open_rate": "open rate (opens per contact)",
@@ -80,10 +87,15 @@ class EvaluationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "scenario": self.scenario, "customers": self.customers, "days": self.days,
-            "seed": self.seed, "confidence": self.confidence,
-            "kpis": {k: {"value": v.value, "ci_low": v.ci_low, "ci_high": v.ci_high}
-                     for k, v in self.kpis.items()},
+            "scenario": self.scenario,
+            "customers": self.customers,
+            "days": self.days,
+            "seed": self.seed,
+            "confidence": self.confidence,
+            "kpis": {
+                k: {"value": v.value, "ci_low": v.ci_low, "ci_high": v.ci_high}
+                for k, v in self.kpis.items()
+            },
         }
 
     def table(self) -> str:
@@ -107,8 +119,10 @@ def as_policy(agent_or_policy: Any, deterministic: bool = True, seed: int = 0) -
 
             def random_policy(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
                 cumulative = np.cumsum(mask / mask.sum(axis=1, keepdims=True), axis=1)
-                return np.minimum((rng.random((mask.shape[0], 1)) > cumulative).sum(axis=1),
-                                  mask.shape[1] - 1)
+                return np.minimum(
+                    (rng.random((mask.shape[0], 1)) > cumulative).sum(axis=1), mask.shape[1] - 1
+                )
+
             return random_policy
         raise ValueError(f"unknown policy name {agent_or_policy!r}; use 'random' or 'no_contact'")
     if hasattr(agent_or_policy, "act"):
@@ -116,7 +130,9 @@ def as_policy(agent_or_policy: Any, deterministic: bool = True, seed: int = 0) -
         return lambda obs, mask: agent.act(obs, action_mask=mask, deterministic=deterministic)
     if callable(agent_or_policy):
         return agent_or_policy
-    raise TypeError(f"expected an Agent, a callable (obs, mask) -> actions or a name, got {agent_or_policy!r}")
+    raise TypeError(
+        f"expected an Agent, a callable (obs, mask) -> actions or a name, got {agent_or_policy!r}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,14 +166,30 @@ def evaluate(
     days = int(days or resolved.horizon_days)
     if days < 1:
         raise ValueError("days must be >= 1")
-    env = CustomerJourneyEnv(resolved, num_customers=customers, reward_weights=reward_weights,
-                             contact_rules=contact_rules, catalogue=catalogue, horizon_days=days,
-                             seed=seed)
+    env = CustomerJourneyEnv(
+        resolved,
+        num_customers=customers,
+        reward_weights=reward_weights,
+        contact_rules=contact_rules,
+        catalogue=catalogue,
+        horizon_days=days,
+        seed=seed,
+    )
     policy = as_policy(agent_or_policy, deterministic=deterministic, seed=seed)
     obs, info = env.reset(seed=seed)
-    totals = {k: np.zeros(customers) for k in (
-        "opens", "clicks", "conversions", "net_revenue", "unsubscribes", "contacts",
-        "cap_violations", "return")}
+    totals = {
+        k: np.zeros(customers)
+        for k in (
+            "opens",
+            "clicks",
+            "conversions",
+            "net_revenue",
+            "unsubscribes",
+            "contacts",
+            "cap_violations",
+            "return",
+        )
+    }
     in_cohort = np.ones(customers, dtype=bool)
     retained = np.ones(customers, dtype=bool)
     for _ in range(days):
@@ -165,14 +197,24 @@ def evaluate(
         actions = np.asarray(policy(obs, mask)).reshape(-1)
         obs, rewards, terminated, truncated, info = env.step(actions)
         c = in_cohort
-        for key in ("opens", "clicks", "conversions", "net_revenue", "unsubscribes", "cap_violations"):
+        for key in (
+            "opens",
+            "clicks",
+            "conversions",
+            "net_revenue",
+            "unsubscribes",
+            "cap_violations",
+        ):
             totals[key] += np.where(c, info[key], 0.0)
         totals["contacts"] += np.where(c, info["contacted"], 0.0)
         totals["return"] += np.where(c, rewards, 0.0)
         retained &= ~(c & terminated)
         in_cohort &= ~(terminated | truncated)
-    per_customer = {**totals, "retained": retained.astype(np.float64),
-                    "converted": (totals["conversions"] > 0).astype(np.float64)}
+    per_customer = {
+        **totals,
+        "retained": retained.astype(np.float64),
+        "converted": (totals["conversions"] > 0).astype(np.float64),
+    }
     z = stats.norm.ppf(0.5 + confidence / 2)
     kpis = {
         "open_rate": _ratio(totals["opens"], totals["contacts"], z),
@@ -205,20 +247,33 @@ def _ratio(y: np.ndarray, x: np.ndarray, z: float) -> KPI:
     return KPI(r, r - half, r + half)
 
 
-def uplift(report: EvaluationReport, baseline: EvaluationReport,
-           kpi: str = "net_revenue_per_customer", confidence: float = 0.95) -> KPI:
+def uplift(
+    report: EvaluationReport,
+    baseline: EvaluationReport,
+    kpi: str = "net_revenue_per_customer",
+    confidence: float = 0.95,
+) -> KPI:
     """Relative change of a per-customer KPI vs `baseline`, paired customer by customer.
 
     Both reports must come from the same scenario, cohort size, horizon and seed (common random
     numbers): the interval is the delta-method interval of mean(a - b) / mean(b).
     """
-    key = {"net_revenue_per_customer": "net_revenue", "mean_return": "return",
-           "retention": "retained", "conversion_rate": "converted",
-           "contacts_per_customer": "contacts", "unsubscribes_per_customer": "unsubscribes"}.get(kpi)
+    key = {
+        "net_revenue_per_customer": "net_revenue",
+        "mean_return": "return",
+        "retention": "retained",
+        "conversion_rate": "converted",
+        "contacts_per_customer": "contacts",
+        "unsubscribes_per_customer": "unsubscribes",
+    }.get(kpi)
     if key is None:
         raise ValueError(f"uplift is defined for per-customer KPIs, not {kpi!r}")
     if (report.scenario, report.customers, report.days, report.seed) != (
-            baseline.scenario, baseline.customers, baseline.days, baseline.seed):
+        baseline.scenario,
+        baseline.customers,
+        baseline.days,
+        baseline.seed,
+    ):
         raise ValueError("uplift needs two reports on the same scenario, cohort, horizon and seed")
     a, b = report.per_customer[key], baseline.per_customer[key]
     if b.mean() == 0:
@@ -233,8 +288,12 @@ def uplift(report: EvaluationReport, baseline: EvaluationReport,
 # ---------------------------------------------------------------------------------------------
 # exact values on the tabular scenario
 def value_iteration(
-    transitions: np.ndarray, rewards: np.ndarray, gamma: float, allowed: np.ndarray | None = None,
-    tol: float = 1e-10, max_iterations: int = 100_000,
+    transitions: np.ndarray,
+    rewards: np.ndarray,
+    gamma: float,
+    allowed: np.ndarray | None = None,
+    tol: float = 1e-10,
+    max_iterations: int = 100_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Optimal state values and a greedy optimal policy of a finite discounted MDP.
 
@@ -268,20 +327,26 @@ def value_iteration(
 def _tabular(scenario: str | TabularScenario) -> TabularScenario:
     resolved = resolve_scenario(scenario)
     if not isinstance(resolved, TabularScenario):
-        raise ValueError(f"exact values need a tabular scenario, got {getattr(resolved, 'name', resolved)!r}")
+        raise ValueError(
+            f"exact values need a tabular scenario, got {getattr(resolved, 'name', resolved)!r}"
+        )
     return resolved
 
 
-def optimal_policy(scenario: str | TabularScenario = "tabular",
-                   reward_weights: RewardWeights | None = None) -> tuple[np.ndarray, float]:
+def optimal_policy(
+    scenario: str | TabularScenario = "tabular", reward_weights: RewardWeights | None = None
+) -> tuple[np.ndarray, float]:
     """(optimal action per state (S,), optimal expected discounted return from the start)."""
     sc = _tabular(scenario)
-    values, policy = value_iteration(sc.transitions, sc.expected_rewards(reward_weights), sc.gamma,
-                                     sc.allowed)
+    values, policy = value_iteration(
+        sc.transitions, sc.expected_rewards(reward_weights), sc.gamma, sc.allowed
+    )
     return policy, float(sc.initial @ values)
 
 
-def policy_probabilities(agent_or_policy: Any, scenario: str | TabularScenario = "tabular") -> np.ndarray:
+def policy_probabilities(
+    agent_or_policy: Any, scenario: str | TabularScenario = "tabular"
+) -> np.ndarray:
     """(S, A) the policy's action probabilities in every tabular state (masked actions 0).
 
     Accepts an Agent, a PolicyFn, an (S,) array of actions or an (S, A) array of probabilities.
@@ -296,7 +361,9 @@ def policy_probabilities(agent_or_policy: Any, scenario: str | TabularScenario =
         elif policy.shape == (sc.n_states, sc.n_actions):
             probs = policy.astype(np.float64)
         else:
-            raise ValueError(f"a policy array must be ({sc.n_states},) or ({sc.n_states}, {sc.n_actions})")
+            raise ValueError(
+                f"a policy array must be ({sc.n_states},) or ({sc.n_states}, {sc.n_actions})"
+            )
     elif hasattr(agent_or_policy, "action_probabilities"):
         probs = np.asarray(agent_or_policy.action_probabilities(obs, action_mask=sc.allowed), float)
     elif callable(agent_or_policy):
@@ -312,8 +379,11 @@ def policy_probabilities(agent_or_policy: Any, scenario: str | TabularScenario =
     return probs
 
 
-def policy_value(agent_or_policy: Any, scenario: str | TabularScenario = "tabular",
-                 reward_weights: RewardWeights | None = None) -> float:
+def policy_value(
+    agent_or_policy: Any,
+    scenario: str | TabularScenario = "tabular",
+    reward_weights: RewardWeights | None = None,
+) -> float:
     """Exact expected discounted return of a policy from the start distribution (tabular only).
 
     Solves V = r_pi + gamma P_pi V, i.e. V = (I - gamma P_pi)^-1 r_pi.
@@ -326,8 +396,11 @@ def policy_value(agent_or_policy: Any, scenario: str | TabularScenario = "tabula
     return float(sc.initial @ values)
 
 
-def percent_of_optimum(agent_or_policy: Any, scenario: str | TabularScenario = "tabular",
-                       reward_weights: RewardWeights | None = None) -> float:
+def percent_of_optimum(
+    agent_or_policy: Any,
+    scenario: str | TabularScenario = "tabular",
+    reward_weights: RewardWeights | None = None,
+) -> float:
     """100 * policy_value / optimal value (tabular only; the optimum must be positive)."""
     _, best = optimal_policy(scenario, reward_weights)
     if best <= 0:

@@ -7,7 +7,7 @@ and `advance_days` as time passes; `observation` turns the counters into the nor
 agents see. The customer's segment is never a feature: an agent must infer it from behaviour.
 
 Counters decay exponentially (a half-life per kind) so that "engagement" means recent engagement
-without storing the event history; contacts in the last 7 / 30 days are exact, kept in 30 daily bins.
+without storing the event history; contacts in the last 7 / 30 days are exact (30 daily bins).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ PRESSURE_HALF_LIFE_DAYS = 7.0
 HISTORY_DAYS = 30
 """Daily bins of contacts kept for the exact 7- and 30-day counts."""
 
-_DAYS_SCALE = np.log1p(365.0)     # recency: log1p(days) / log1p(365), "never" and > 1 year -> 1
+_DAYS_SCALE = np.log1p(365.0)  # recency: log1p(days) / log1p(365), "never" and > 1 year -> 1
 _REVENUE_SCALE = np.log1p(2000.0)  # decayed 90-day revenue
-_ORDER_SCALE = np.log1p(500.0)     # average order value
-_COUNT_SCALE = np.log1p(30.0)      # decayed counts
-_UTC_SCALE = 14.0                  # utc offsets lie in [-12, +14]
+_ORDER_SCALE = np.log1p(500.0)  # average order value
+_COUNT_SCALE = np.log1p(30.0)  # decayed counts
+_UTC_SCALE = 14.0  # utc offsets lie in [-12, +14]
 
 # ---------------------------------------------------------------------------------------------
 # names, order, labels
@@ -70,8 +70,11 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
 N_FEATURES = len(FEATURE_NAMES)
 
 FEATURE_LABELS: dict[str, str] = {
-    **{f"{channel}_{name}": label.format(_CHANNEL_WORDS[channel])
-       for channel in CHANNELS for name, label in _PER_CHANNEL},
+    **{
+        f"{channel}_{name}": label.format(_CHANNEL_WORDS[channel])
+        for channel in CHANNELS
+        for name, label in _PER_CHANNEL
+    },
     **dict(_GLOBAL),
 }
 """Short marketer phrase per feature name (used in explanations)."""
@@ -98,38 +101,48 @@ class ProfileState:
     Days-since counters are `inf` until the first such event.
     """
 
-    contacts: np.ndarray             # (n, C) decayed contacts per channel (engagement half-life)
-    opens: np.ndarray                # (n, C) decayed opens per channel
-    clicks: np.ndarray               # (n, C) decayed clicks per channel
-    days_since_contact: np.ndarray   # (n, C)
-    consent: np.ndarray              # (n, C) 1.0 where the customer consented to the channel
-    purchases: np.ndarray            # (n,) decayed orders (purchase half-life)
+    contacts: np.ndarray  # (n, C) decayed contacts per channel (engagement half-life)
+    opens: np.ndarray  # (n, C) decayed opens per channel
+    clicks: np.ndarray  # (n, C) decayed clicks per channel
+    days_since_contact: np.ndarray  # (n, C)
+    consent: np.ndarray  # (n, C) 1.0 where the customer consented to the channel
+    purchases: np.ndarray  # (n,) decayed orders (purchase half-life)
     discounted_purchases: np.ndarray  # (n,) decayed orders placed with a discount
-    revenue: np.ndarray              # (n,) decayed net revenue
-    lifetime_purchases: np.ndarray   # (n,)
-    lifetime_revenue: np.ndarray     # (n,)
+    revenue: np.ndarray  # (n,) decayed net revenue
+    lifetime_purchases: np.ndarray  # (n,)
+    lifetime_revenue: np.ndarray  # (n,)
     days_since_purchase: np.ndarray  # (n,)
     days_since_engagement: np.ndarray  # (n,) since last open, click or purchase
-    discount_contacts: np.ndarray    # (n,) decayed contacts that carried a discount
-    contact_pressure: np.ndarray     # (n,) decayed contacts, short half-life
-    recent_contacts: np.ndarray      # (n, HISTORY_DAYS) contacts per day; bin 0 = the current day
-    day_clock: np.ndarray            # (n,) fraction of the current day already elapsed, [0, 1)
-    tenure_days: np.ndarray          # (n,)
-    utc_offset_hours: np.ndarray     # (n,)
+    discount_contacts: np.ndarray  # (n,) decayed contacts that carried a discount
+    contact_pressure: np.ndarray  # (n,) decayed contacts, short half-life
+    recent_contacts: np.ndarray  # (n, HISTORY_DAYS) contacts per day; bin 0 = the current day
+    day_clock: np.ndarray  # (n,) fraction of the current day already elapsed, [0, 1)
+    tenure_days: np.ndarray  # (n,)
+    utc_offset_hours: np.ndarray  # (n,)
 
     @classmethod
-    def empty(cls, n: int, consent: bool = True, utc_offset_hours: float | np.ndarray = 0.0) -> ProfileState:
+    def empty(
+        cls, n: int, consent: bool = True, utc_offset_hours: float | np.ndarray = 0.0
+    ) -> ProfileState:
         """n brand-new customers: no history, consent on every channel unless told otherwise."""
         inf = np.full((n,), np.inf)
         return cls(
-            contacts=np.zeros((n, N_CHANNELS)), opens=np.zeros((n, N_CHANNELS)),
-            clicks=np.zeros((n, N_CHANNELS)), days_since_contact=np.full((n, N_CHANNELS), np.inf),
+            contacts=np.zeros((n, N_CHANNELS)),
+            opens=np.zeros((n, N_CHANNELS)),
+            clicks=np.zeros((n, N_CHANNELS)),
+            days_since_contact=np.full((n, N_CHANNELS), np.inf),
             consent=np.full((n, N_CHANNELS), float(consent)),
-            purchases=np.zeros(n), discounted_purchases=np.zeros(n), revenue=np.zeros(n),
-            lifetime_purchases=np.zeros(n), lifetime_revenue=np.zeros(n),
-            days_since_purchase=inf.copy(), days_since_engagement=inf.copy(),
-            discount_contacts=np.zeros(n), contact_pressure=np.zeros(n),
-            recent_contacts=np.zeros((n, HISTORY_DAYS)), day_clock=np.zeros(n),
+            purchases=np.zeros(n),
+            discounted_purchases=np.zeros(n),
+            revenue=np.zeros(n),
+            lifetime_purchases=np.zeros(n),
+            lifetime_revenue=np.zeros(n),
+            days_since_purchase=inf.copy(),
+            days_since_engagement=inf.copy(),
+            discount_contacts=np.zeros(n),
+            contact_pressure=np.zeros(n),
+            recent_contacts=np.zeros((n, HISTORY_DAYS)),
+            day_clock=np.zeros(n),
             tenure_days=np.zeros(n),
             utc_offset_hours=np.broadcast_to(np.asarray(utc_offset_hours, float), (n,)).copy(),
         )
@@ -142,7 +155,7 @@ class ProfileState:
         return ProfileState(**{f.name: getattr(self, f.name)[idx].copy() for f in fields(self)})
 
     def put(self, idx: Any, other: ProfileState) -> None:
-        """Overwrite the customers at `idx` with `other`'s (the simulator's reset of finished ones)."""
+        """Overwrite the customers at `idx` with `other`'s (the simulator's newcomers)."""
         for f in fields(self):
             getattr(self, f.name)[idx] = getattr(other, f.name)
 
@@ -213,7 +226,9 @@ def advance_days(state: ProfileState, days: float | np.ndarray) -> None:
         state.recent_contacts[:] = np.where(src >= 0, moved, 0.0)
 
 
-def record_contact(state: ProfileState, rows: Any, channel_idx: Any, discounted: Any = False) -> None:
+def record_contact(
+    state: ProfileState, rows: Any, channel_idx: Any, discounted: Any = False
+) -> None:
     """A message went out on channel `channel_idx` (index into CHANNELS) to customers `rows`.
 
     `rows` is an index array (repeats add up) or a boolean mask over the n customers; `channel_idx`
@@ -242,7 +257,9 @@ def record_click(state: ProfileState, rows: Any, channel_idx: Any) -> None:
     state.days_since_engagement[rows] = 0.0
 
 
-def record_purchase(state: ProfileState, rows: Any, net_revenue: Any, discounted: Any = False) -> None:
+def record_purchase(
+    state: ProfileState, rows: Any, net_revenue: Any, discounted: Any = False
+) -> None:
     """The customers at `rows` completed an order worth `net_revenue` (after any discount)."""
     rows = _rows(state, rows)
     net = np.broadcast_to(np.asarray(net_revenue, dtype=np.float64), rows.shape)
@@ -252,7 +269,9 @@ def record_purchase(state: ProfileState, rows: Any, net_revenue: Any, discounted
     _add(state.lifetime_purchases, rows, 1.0)
     _add(state.revenue, rows, net)
     _add(state.lifetime_revenue, rows, net)
-    _add(state.discounted_purchases, rows, np.broadcast_to(np.asarray(discounted, float), rows.shape))
+    _add(
+        state.discounted_purchases, rows, np.broadcast_to(np.asarray(discounted, float), rows.shape)
+    )
     state.days_since_purchase[rows] = 0.0
     state.days_since_engagement[rows] = 0.0
 
@@ -284,7 +303,9 @@ def _rows(state: ProfileState, rows: Any) -> np.ndarray:
     rows = np.asarray(rows)
     if rows.dtype == bool:
         if rows.shape != (len(state),):
-            raise ValueError(f"a boolean rows mask must have shape ({len(state)},), got {rows.shape}")
+            raise ValueError(
+                f"a boolean rows mask must have shape ({len(state)},), got {rows.shape}"
+            )
         return np.flatnonzero(rows).view(_UniqueRows)
     rows = np.atleast_1d(rows).astype(np.int64)
     if rows.size and (rows.min() < 0 or rows.max() >= len(state)):
@@ -292,7 +313,9 @@ def _rows(state: ProfileState, rows: Any) -> np.ndarray:
     return rows
 
 
-def _rows_channels(state: ProfileState, rows: Any, channel_idx: Any) -> tuple[np.ndarray, np.ndarray]:
+def _rows_channels(
+    state: ProfileState, rows: Any, channel_idx: Any
+) -> tuple[np.ndarray, np.ndarray]:
     rows = _rows(state, rows)
     channel_idx = np.broadcast_to(np.asarray(channel_idx, dtype=np.int64), rows.shape)
     if channel_idx.size and (channel_idx.min() < 0 or channel_idx.max() >= N_CHANNELS):
@@ -323,8 +346,9 @@ def observation(state: ProfileState) -> np.ndarray:
     out[:, g + 0] = _log_scale(np.minimum(state.days_since_purchase, 1e6), _DAYS_SCALE)
     out[:, g + 1] = _log_scale(state.purchases, _COUNT_SCALE)
     out[:, g + 2] = _log_scale(state.revenue, _REVENUE_SCALE)
-    out[:, g + 3] = _log_scale(state.lifetime_revenue / np.maximum(state.lifetime_purchases, 1.0),
-                               _ORDER_SCALE)
+    out[:, g + 3] = _log_scale(
+        state.lifetime_revenue / np.maximum(state.lifetime_purchases, 1.0), _ORDER_SCALE
+    )
     out[:, g + 4] = np.minimum(state.discounted_purchases / (state.purchases + 1.0), 1.0)
     out[:, g + 5] = np.minimum(state.discount_contacts / (total_contacts + 1.0), 1.0)
     out[:, g + 6] = _log_scale(np.minimum(state.days_since_engagement, 1e6), _DAYS_SCALE)

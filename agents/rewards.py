@@ -35,7 +35,11 @@ class RewardWeights:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 raise ValueError(f"reward weight {f.name!r} must be a finite number, got {value!r}")
 
     def to_dict(self) -> dict[str, float]:

@@ -24,9 +24,9 @@ from agents.envs import CustomerJourneyEnv
 
 def random_allowed(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One uniformly random allowed action per customer (vectorised)."""
-    cumulative = np.cumsum(mask, axis=1, dtype=np.uint8)          # A < 256
+    cumulative = np.cumsum(mask, axis=1, dtype=np.uint8)  # A < 256
     rank = (rng.random(mask.shape[0], dtype=np.float32) * cumulative[:, -1]).astype(np.uint8) + 1
-    return np.argmax(cumulative >= rank[:, None], axis=1)         # the rank-th allowed action
+    return np.argmax(cumulative >= rank[:, None], axis=1)  # the rank-th allowed action
 
 
 def measure(scenario: str, customers: int, days: int, seed: int) -> tuple[float, float, float]:
@@ -55,16 +55,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, "
-          f"{os.cpu_count()} cores, load average {load:.1f}")
-    print(f"{'scenario':<14}{'customers':>10}{'days':>6}{'best /wall s':>14}{'median /wall s':>16}"
-          f"{'best /CPU s':>14}{'contact share':>15}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {load:.1f}"
+    )
+    print(
+        f"{'scenario':<14}{'customers':>10}{'days':>6}{'best /wall s':>14}{'median /wall s':>16}"
+        f"{'best /CPU s':>14}{'contact share':>15}"
+    )
     for customers in args.customers:
-        runs = [measure(args.scenario, customers, args.days, args.seed + r) for r in range(args.repeats)]
+        runs = [
+            measure(args.scenario, customers, args.days, args.seed + r) for r in range(args.repeats)
+        ]
         wall = sorted(r[0] for r in runs)
         cpu = max(r[1] for r in runs)
-        print(f"{args.scenario:<14}{customers:>10}{args.days:>6}{wall[-1]:>14,.0f}"
-              f"{wall[len(wall) // 2]:>16,.0f}{cpu:>14,.0f}{runs[0][2]:>15.3f}")
+        print(
+            f"{args.scenario:<14}{customers:>10}{args.days:>6}{wall[-1]:>14,.0f}"
+            f"{wall[len(wall) // 2]:>16,.0f}{cpu:>14,.0f}{runs[0][2]:>15.3f}"
+        )
 
 
 if __name__ == "__main__":

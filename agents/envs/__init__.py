@@ -14,13 +14,22 @@ from agents.envs.single import SingleCustomerEnv
 from agents.envs.tabular import TabularJourneyEnv, one_hot_states
 
 __all__ = [
-    "OUTCOME_KEYS", "SCENARIOS", "CustomerJourneyEnv", "Scenario", "SingleCustomerEnv",
-    "TabularJourneyEnv", "TabularScenario", "draw_profiles", "get_scenario", "make_env",
+    "OUTCOME_KEYS",
+    "SCENARIOS",
+    "CustomerJourneyEnv",
+    "Scenario",
+    "SingleCustomerEnv",
+    "TabularJourneyEnv",
+    "TabularScenario",
+    "draw_profiles",
+    "get_scenario",
+    "make_env",
     "one_hot_states",
 ]
 
 
-def make_env(scenario: str | Scenario | TabularScenario = "retail", num_customers: int = 1024,
-             **kwargs) -> CustomerJourneyEnv | TabularJourneyEnv:
+def make_env(
+    scenario: str | Scenario | TabularScenario = "retail", num_customers: int = 1024, **kwargs
+) -> CustomerJourneyEnv | TabularJourneyEnv:
     """The vector env for `scenario` (either class), same arguments as CustomerJourneyEnv."""
     return CustomerJourneyEnv(scenario, num_customers, **kwargs)

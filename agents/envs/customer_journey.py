@@ -11,19 +11,32 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from agents import features
-from agents.catalogue import CHANNELS, OFFERS, SEND_WINDOWS, WINDOW_NAMES, Catalogue, default_catalogue
+from agents.catalogue import (
+    CHANNELS,
+    OFFERS,
+    SEND_WINDOWS,
+    WINDOW_NAMES,
+    Catalogue,
+    default_catalogue,
+)
 from agents.constraints import ContactRules, ContactState, contact_mask, default_contact_rules
-from agents.envs.scenarios import Scenario, TabularScenario, get_scenario
+from agents.envs.scenarios import MOVE_TRIGGERS, Scenario, TabularScenario, get_scenario
 from agents.features import ProfileState
 from agents.rewards import Outcomes, RewardWeights, reward
 
 _FREE_SHIPPING = OFFERS.index("free_shipping")
 _WINDOW_START = np.array([SEND_WINDOWS[w][0] for w in WINDOW_NAMES], dtype=np.float64)
-_N_UNIFORMS = 8   # open, click, order, delay, unsubscribe, organic order, churn, segment move
-_N_NORMALS = 2    # value of a clicked order, value of an organic order
+_N_UNIFORMS = 8  # open, click, order, delay, unsubscribe, organic order, churn, segment move
+_N_NORMALS = 2  # value of a clicked order, value of an organic order
 
 OUTCOME_KEYS: tuple[str, ...] = (
-    "opens", "clicks", "conversions", "net_revenue", "unsubscribes", "churned", "contact_cost",
+    "opens",
+    "clicks",
+    "conversions",
+    "net_revenue",
+    "unsubscribes",
+    "churned",
+    "contact_cost",
     "cap_violations",
 )
 """Per-customer arrays every step's info carries (besides "action_mask" and "mask_reasons")."""
@@ -96,7 +109,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
-    def __new__(cls, scenario: str | Scenario | TabularScenario = "retail", *args: Any, **kwargs: Any):
+    def __new__(
+        cls, scenario: str | Scenario | TabularScenario = "retail", *args: Any, **kwargs: Any
+    ):
         if cls is CustomerJourneyEnv and isinstance(resolve_scenario(scenario), TabularScenario):
             from agents.envs.tabular import TabularJourneyEnv
 
@@ -166,8 +181,10 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._incentive_a = (self._discount_a > 0) | self._shipping_a
         self._fatigue_a = np.where(self._a_contact, s.fatigue_per_contact[ch], 0.0)
         self._fatigue_decay = 0.5 ** (1.0 / s.fatigue_half_life_days)
-        self._log_no_delay = math.log1p(-s.conversion_delay_p) if s.conversion_delay_p < 1 else -np.inf
-        self._moves = {t: np.cumsum(s.move_matrix(t), axis=1) for t in ("order", "incentive_order", "inactive")}
+        self._log_no_delay = (
+            math.log1p(-s.conversion_delay_p) if s.conversion_delay_p < 1 else -np.inf
+        )
+        self._moves = {t: np.cumsum(s.move_matrix(t), axis=1) for t in MOVE_TRIGGERS}
         self._has_moves = bool(s.segment_moves)
 
     # ------------------------------------------------------------------ gymnasium API
@@ -219,7 +236,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         if actions.min() < 0 or actions.max() >= self.catalogue.n_actions:
             raise ValueError(f"actions must lie in [0, {self.catalogue.n_actions})")
         if self.scenario.drift_day is not None and self._day == self.scenario.drift_day:
-            self._set_params(self.scenario.drifted())   # preferences drift from today on
+            self._set_params(self.scenario.drifted())  # preferences drift from today on
         p = self._p
         live = ~self._needs_reset
         rows = np.arange(n)
@@ -237,7 +254,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
         # 3. response to today's contact: open -> click -> order (maybe days later)
         fatigue_drag = np.exp(-p.fatigue_response * self._fatigue)
-        opened = u[0] < self._open_sa[seg, a] * fatigue_drag          # 0 for "no contact"
+        opened = u[0] < self._open_sa[seg, a] * fatigue_drag  # 0 for "no contact"
         clicked = opened & (u[1] < self._click_sa[seg, a])
         # a clicked order is likelier when the customer's demand is back (see refractory_days)
         need = -np.expm1(-self.profile.days_since_purchase / p.refractory_days)
@@ -256,8 +273,10 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         if ordered.any():
             r = np.flatnonzero(ordered)
             aa = a[r]
-            gross = p.order_value[seg[r]] * np.exp(p.order_value_sigma * z[0, r] - 0.5 * p.order_value_sigma**2)
-            net = np.maximum(gross * (1.0 - self._discount_a[aa]) - p.shipping_cost * self._shipping_a[aa], 0.0)
+            gross = p.order_value[seg[r]] * self._value_noise(z[0, r])
+            net = np.maximum(
+                gross * (1.0 - self._discount_a[aa]) - p.shipping_cost * self._shipping_a[aa], 0.0
+            )
             slot = (self._day + delay[r]) % self._pending_days
             self._pending_value[slot, r] += net
             self._pending_count[slot, r] += 1
@@ -269,12 +288,11 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         # 4. orders placed without a contact today; demand recovers after the last order
         organic = live & (u[5] < p.organic_purchase[seg] * need)
         holds_coupon = self._coupon_days > 0
-        organic_gross = p.order_value[seg] * np.exp(p.order_value_sigma * z[1] - 0.5 * p.order_value_sigma**2)
-        organic_net = np.where(
-            holds_coupon,
-            np.maximum(organic_gross * (1.0 - self._coupon_rate) - p.shipping_cost * self._coupon_shipping, 0.0),
-            organic_gross,
+        organic_gross = p.order_value[seg] * self._value_noise(z[1])
+        with_coupon = (
+            organic_gross * (1.0 - self._coupon_rate) - p.shipping_cost * self._coupon_shipping
         )
+        organic_net = np.where(holds_coupon, np.maximum(with_coupon, 0.0), organic_gross)
         organic_net = np.where(organic, organic_net, 0.0)
         # orders from earlier clicks that land today
         slot = self._day % self._pending_days
@@ -288,8 +306,11 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         # 5. churn: hazard rises with days since the last open / click / order and with fatigue
         engaged = organic | landed | opened
         idle_days = np.where(engaged, 0.0, np.minimum(self.profile.days_since_engagement, 180.0))
-        hazard = p.churn_hazard[seg] * (1.0 + p.churn_inactivity[seg] * idle_days / 30.0) \
+        hazard = (
+            p.churn_hazard[seg]
+            * (1.0 + p.churn_inactivity[seg] * idle_days / 30.0)
             * np.exp(p.churn_fatigue * self._fatigue)
+        )
         churned = live & (u[6] < hazard)
 
         # 6. the hidden segment can change: an order can win a customer over (or, with a
@@ -297,22 +318,35 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         if self._has_moves:
             incentive_order = (organic & holds_coupon) | (landed & landed_incentive)
             full_price_order = (organic | landed) & ~incentive_order
-            inactive = live & ~engaged & (self.profile.days_since_engagement >= p.inactive_after_days)
-            for trigger, fired in (("incentive_order", incentive_order), ("order", full_price_order),
-                                   ("inactive", inactive & ~incentive_order & ~full_price_order)):
+            inactive = (
+                live & ~engaged & (self.profile.days_since_engagement >= p.inactive_after_days)
+            )
+            for trigger, fired in (
+                ("incentive_order", incentive_order),
+                ("order", full_price_order),
+                ("inactive", inactive & ~incentive_order & ~full_price_order),
+            ):
                 if fired.any():
                     r = np.flatnonzero(fired)
                     cum = self._moves[trigger][seg[r]]
-                    self._segment[r] = np.minimum((u[7, r, None] > cum).sum(axis=1), p.n_segments - 1)
+                    self._segment[r] = np.minimum(
+                        (u[7, r, None] > cum).sum(axis=1), p.n_segments - 1
+                    )
 
         # 7. the events, recorded exactly as the console records real ones
         ch = self._a_channel[a]
         prof = self.profile
-        features.record_contact(prof, contacted, ch[contacted], discounted=self._incentive_a[a[contacted]])
+        features.record_contact(
+            prof, contacted, ch[contacted], discounted=self._incentive_a[a[contacted]]
+        )
         features.record_open(prof, opened, ch[opened])
         features.record_click(prof, clicked, ch[clicked])
-        features.record_purchase(prof, organic, organic_net[organic], discounted=holds_coupon[organic])
-        features.record_purchase(prof, landed, landed_net[landed], discounted=landed_incentive[landed])
+        features.record_purchase(
+            prof, organic, organic_net[organic], discounted=holds_coupon[organic]
+        )
+        features.record_purchase(
+            prof, landed, landed_net[landed], discounted=landed_incentive[landed]
+        )
         features.record_unsubscribe(prof, unsubscribed, ch[unsubscribed])
         # the rules' own contact history
         if contacted.any():
@@ -322,11 +356,14 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
         # 8. reward and outcomes
         outcomes = Outcomes(
-            opens=opened.astype(np.float64), clicks=clicked.astype(np.float64),
+            opens=opened.astype(np.float64),
+            clicks=clicked.astype(np.float64),
             # orders landing the same day merge into one recorded order (needs two clicks: rare)
             conversions=organic.astype(np.float64) + landed,
-            net_revenue=organic_net + landed_net, unsubscribes=unsubscribed.astype(np.float64),
-            churns=churned.astype(np.float64), contact_cost=self._a_cost[a],
+            net_revenue=organic_net + landed_net,
+            unsubscribes=unsubscribed.astype(np.float64),
+            churns=churned.astype(np.float64),
+            contact_cost=self._a_cost[a],
         )
         rewards = reward(outcomes, self.reward_weights)
         lost_all_consent = unsubscribed & (prof.consent.max(axis=1) < 0.5)
@@ -344,12 +381,19 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         obs = features.observation(self.profile)
         self._mask, self._reasons = self._compute_mask()
         info = {
-            "action_mask": self._mask, "mask_reasons": self._reasons,
-            "opens": outcomes.opens, "clicks": outcomes.clicks, "conversions": outcomes.conversions,
-            "net_revenue": outcomes.net_revenue, "unsubscribes": outcomes.unsubscribes,
-            "churned": outcomes.churns, "contact_cost": outcomes.contact_cost,
+            "action_mask": self._mask,
+            "mask_reasons": self._reasons,
+            "opens": outcomes.opens,
+            "clicks": outcomes.clicks,
+            "conversions": outcomes.conversions,
+            "net_revenue": outcomes.net_revenue,
+            "unsubscribes": outcomes.unsubscribes,
+            "churned": outcomes.churns,
+            "contact_cost": outcomes.contact_cost,
             "cap_violations": (violation & live).astype(np.float64),
-            "action_sent": a, "contacted": contacted.astype(np.float64), "discounted_conversions": (
+            "action_sent": a,
+            "contacted": contacted.astype(np.float64),
+            "discounted_conversions": (
                 np.where(organic, holds_coupon, False).astype(np.float64)
                 + np.where(landed, landed_incentive, False)
             ),
@@ -358,6 +402,11 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         return obs, rewards, terminated, truncated, info
 
     # ------------------------------------------------------------------ internals
+    def _value_noise(self, z: np.ndarray) -> np.ndarray:
+        """Log-normal multiplier with mean 1 for order values."""
+        sigma = self._p.order_value_sigma
+        return np.exp(sigma * z - 0.5 * sigma**2)
+
     def _advance_day(self) -> None:
         """Decay fatigue and counters, age coupons, roll the rolling-window contact counts."""
         self._fatigue *= self._fatigue_decay
@@ -369,23 +418,31 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         for c, channel in enumerate(CHANNELS):
             if channel in rules.channel_caps:
                 w = rules.channel_caps[channel][1]
-                self._in_window[:, c] += today_counts[:, c] - self._ring[(today - w + 1) % r_days][:, c]
+                self._in_window[:, c] += (
+                    today_counts[:, c] - self._ring[(today - w + 1) % r_days][:, c]
+                )
         if rules.overall_cap is not None:
             w = rules.overall_cap[1]
-            self._overall_in_window += today_counts.sum(axis=1) - self._ring[(today - w + 1) % r_days].sum(axis=1)
+            leaving = self._ring[(today - w + 1) % r_days].sum(axis=1)
+            self._overall_in_window += today_counts.sum(axis=1) - leaving
         self._day += 1
         self._ring[self._day % r_days] = 0  # the oldest day leaves every window
 
     def _contact_state(self) -> ContactState:
         hours = self._day * 24.0 - self._last_contact_hour
         return ContactState(
-            contacts_in_window=self._in_window, overall_in_window=self._overall_in_window,
-            hours_since_last_contact=hours, consent=self.profile.consent > 0.5,
-            utc_offset_hours=self.profile.utc_offset_hours, suppressed=self._suppressed,
+            contacts_in_window=self._in_window,
+            overall_in_window=self._overall_in_window,
+            hours_since_last_contact=hours,
+            consent=self.profile.consent > 0.5,
+            utc_offset_hours=self.profile.utc_offset_hours,
+            suppressed=self._suppressed,
         )
 
     def _compute_mask(self) -> tuple[np.ndarray, np.ndarray]:
-        return contact_mask(self.catalogue, self.contact_rules, self._contact_state(), self.enabled_actions)
+        return contact_mask(
+            self.catalogue, self.contact_rules, self._contact_state(), self.enabled_actions
+        )
 
     def _new_customers(self, rows: np.ndarray) -> None:
         """Draw customers for `rows` from the segment mixture, with a plausible past."""
@@ -450,25 +507,34 @@ def draw_profiles(p: Scenario, seg: np.ndarray, rng: np.random.Generator) -> Pro
     contacts = rng.poisson(p.history_contacts_per_week[None, :] / 7.0 * exposure * consent)
     open_p = np.clip(p.open_prob[seg] * p.window_affinity[seg].mean(axis=1, keepdims=True), 0, 1)
     opens = rng.binomial(contacts, open_p)
-    click_p = np.clip(p.channel_click[None, :] * p.offer_click[seg].mean(axis=1, keepdims=True), 0, 1)
+    click_p = np.clip(
+        p.channel_click[None, :] * p.offer_click[seg].mean(axis=1, keepdims=True), 0, 1
+    )
     clicks = rng.binomial(opens, click_p)
     fade = 0.5 ** (gap / features.ENGAGEMENT_HALF_LIFE_DAYS)
     state.contacts[:] = contacts * fade[:, None]
     state.opens[:] = opens * fade[:, None]
     state.clicks[:] = clicks * fade[:, None]
-    state.days_since_contact[:] = np.where(contacts > 0, gap[:, None] + rng.uniform(0, 7, (k, n_c)), np.inf)
+    state.days_since_contact[:] = np.where(
+        contacts > 0, gap[:, None] + rng.uniform(0, 7, (k, n_c)), np.inf
+    )
     total = contacts.sum(axis=1)
     state.discount_contacts[:] = rng.binomial(total, 0.3) * fade
-    state.contact_pressure[:] = total * (features.PRESSURE_HALF_LIFE_DAYS / window) * 0.5 ** (
-        gap / features.PRESSURE_HALF_LIFE_DAYS)
+    state.contact_pressure[:] = (
+        total
+        * (features.PRESSURE_HALF_LIFE_DAYS / window)
+        * 0.5 ** (gap / features.PRESSURE_HALF_LIFE_DAYS)
+    )
     # contacts of the last 30 days (the rolling bins): those after day -30
-    recent = rng.poisson(p.history_contacts_per_week.sum() / 7.0 * np.maximum(30.0 - gap, 0.0)
-                         * consent.mean(axis=1))
+    recent = rng.poisson(
+        p.history_contacts_per_week.sum() / 7.0 * np.maximum(30.0 - gap, 0.0) * consent.mean(axis=1)
+    )
     bins = np.minimum(gap.astype(np.int64), features.HISTORY_DAYS - 1)
     state.recent_contacts[np.arange(k), bins] = recent
     # past orders: organic demand plus what past campaigns' responses brought
-    responses = (p.history_contacts_per_week[None, :] / 7.0 * consent * open_p * click_p).sum(axis=1) \
-        * p.purchase_given_click[seg].mean(axis=1)
+    responses = (p.history_contacts_per_week[None, :] / 7.0 * consent * open_p * click_p).sum(
+        axis=1
+    ) * p.purchase_given_click[seg].mean(axis=1)
     rate = p.organic_purchase[seg] + responses
     purchase_window = features.PURCHASE_HALF_LIFE_DAYS / math.log(2)
     recent_orders = rng.poisson(rate * np.minimum(tenure, purchase_window))

@@ -105,7 +105,8 @@ class Scenario:
     churn_hazard: np.ndarray = field(default_factory=lambda: _a([0.001]))
     """(S,) daily churn probability of a fresh customer who bought today."""
     churn_inactivity: np.ndarray = field(default_factory=lambda: _a([1.0]))
-    """(S,) churn hazard is multiplied by (1 + churn_inactivity * min(days since purchase, 180) / 30)."""
+    """(S,) churn hazard is multiplied by 1 + churn_inactivity * min(idle days, 180) / 30, idle days
+    being the days since the last open, click or order."""
     churn_fatigue: float = 0.3
     """Churn hazard is multiplied by exp(churn_fatigue * fatigue)."""
     consent_prob: np.ndarray = field(default_factory=lambda: _a([[0.95, 0.6, 0.4, 0.5]]))
@@ -113,7 +114,7 @@ class Scenario:
     utc_offsets: tuple[float, ...] = (0.0, 1.0, -5.0)
     """Customers' time zones (utc offset hours), drawn uniformly."""
     history_contacts_per_week: np.ndarray = field(default_factory=lambda: _a([2.0, 0.3, 1.0, 0.0]))
-    """(C,) contact rate of the campaigns before this one (builds each customer's starting profile)."""
+    """(C,) weekly contacts of the campaigns before this one (for the starting profiles)."""
     history_discount_share: np.ndarray = field(default_factory=lambda: _a([0.2]))
     """(S,) share of past orders placed with a discount."""
     history_recency_days: np.ndarray = field(default_factory=lambda: _a([20.0]))
@@ -148,24 +149,50 @@ class Scenario:
             value = getattr(self, name)
             if value.shape[0] == 1 and s > 1:
                 object.__setattr__(self, name, np.repeat(value, s, axis=0))
-        for name in ("churn_hazard", "churn_inactivity", "history_discount_share", "history_recency_days"):
+        for name in (
+            "churn_hazard",
+            "churn_inactivity",
+            "history_discount_share",
+            "history_recency_days",
+        ):
             value = getattr(self, name)
             if value.shape == (1,) and s > 1:
                 object.__setattr__(self, name, np.repeat(value, s))
         expected = {
-            "segment_weights": (s,), "open_prob": (s, c), "window_affinity": (s, w),
-            "channel_click": (c,), "offer_click": (s, o), "purchase_given_click": (s, o),
-            "organic_purchase": (s,), "order_value": (s,), "offer_discount": (o,),
-            "fatigue_per_contact": (c,), "unsubscribe_prob": (s, c), "churn_hazard": (s,),
-            "churn_inactivity": (s,), "consent_prob": (s, c), "history_contacts_per_week": (c,),
-            "history_discount_share": (s,), "history_recency_days": (s,), "tenure_days": (s, 2),
+            "segment_weights": (s,),
+            "open_prob": (s, c),
+            "window_affinity": (s, w),
+            "channel_click": (c,),
+            "offer_click": (s, o),
+            "purchase_given_click": (s, o),
+            "organic_purchase": (s,),
+            "order_value": (s,),
+            "offer_discount": (o,),
+            "fatigue_per_contact": (c,),
+            "unsubscribe_prob": (s, c),
+            "churn_hazard": (s,),
+            "churn_inactivity": (s,),
+            "consent_prob": (s, c),
+            "history_contacts_per_week": (c,),
+            "history_discount_share": (s,),
+            "history_recency_days": (s,),
+            "tenure_days": (s, 2),
         }
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
-                raise ValueError(f"{self.name}: {name} must have shape {shape}, got {getattr(self, name).shape}")
-        probabilities = ("open_prob", "offer_click", "purchase_given_click", "organic_purchase",
-                         "unsubscribe_prob", "churn_hazard", "consent_prob", "history_discount_share",
-                         "offer_discount")
+                got = getattr(self, name).shape
+                raise ValueError(f"{self.name}: {name} must have shape {shape}, got {got}")
+        probabilities = (
+            "open_prob",
+            "offer_click",
+            "purchase_given_click",
+            "organic_purchase",
+            "unsubscribe_prob",
+            "churn_hazard",
+            "consent_prob",
+            "history_discount_share",
+            "offer_discount",
+        )
         for name in probabilities:
             value = getattr(self, name)
             if np.any(value < 0) or np.any(value > 1):
@@ -179,7 +206,9 @@ class Scenario:
         for name, value in self.drift.items():
             current = getattr(self, name, None)
             if not isinstance(current, np.ndarray) or np.shape(value) != current.shape:
-                raise ValueError(f"{self.name}: drift of {name!r} must replace an array of the same shape")
+                raise ValueError(
+                    f"{self.name}: drift of {name!r} must replace an array of the same shape"
+                )
         if self.drift and self.drift_day is None:
             raise ValueError("drift given without drift_day")
         for move in self.segment_moves:
@@ -187,8 +216,10 @@ class Scenario:
             if source not in self.segment_names or target not in self.segment_names:
                 raise ValueError(f"{self.name}: unknown segment in move {move!r}")
             if trigger not in MOVE_TRIGGERS or not 0 <= prob <= 1:
-                raise ValueError(f"{self.name}: move {move!r} needs a trigger in {MOVE_TRIGGERS} "
-                                 "and a probability")
+                raise ValueError(
+                    f"{self.name}: move {move!r} needs a trigger in {MOVE_TRIGGERS} "
+                    "and a probability"
+                )
         if not 0 <= self.order_gating <= 1:
             raise ValueError("order_gating must lie in [0, 1]")
 
@@ -211,42 +242,50 @@ class Scenario:
 
     def drifted(self) -> Scenario:
         """This scenario with the drift applied (what customers behave like from drift_day on)."""
-        return dataclasses.replace(self, drift={}, drift_day=None,
-                                   **{k: np.asarray(v, float) for k, v in self.drift.items()})
+        return dataclasses.replace(
+            self,
+            drift={},
+            drift_day=None,
+            **{k: np.asarray(v, float) for k, v in self.drift.items()},
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # retail: the default demo population
-#                 email  sms   push  call
 _RETAIL_SEGMENTS = ("loyal", "deal_seeker", "at_risk", "dormant", "new", "browser")
 
 
+# fmt: off
 def retail() -> Scenario:
-    """Six hidden segments of an online retailer; the default demo."""
+    """Six hidden segments of an online retailer; the default demo.
+
+    Rows of every per-segment table follow `_RETAIL_SEGMENTS`:
+    loyal, deal_seeker, at_risk, dormant, new, browser.
+    """
     return Scenario(
         name="retail",
         description="Online retailer: loyal buyers, deal-seekers, at-risk and dormant customers, "
                     "newcomers and browsers who open everything and rarely buy.",
         segment_names=_RETAIL_SEGMENTS,
         segment_weights=_a([0.20, 0.22, 0.18, 0.15, 0.10, 0.15]),
-        #                 email  sms   push  call
-        open_prob=_a([[0.45, 0.70, 0.20, 0.50],    # loyal
-                      [0.30, 0.60, 0.15, 0.40],    # deal_seeker
-                      [0.22, 0.50, 0.08, 0.45],    # at_risk
-                      [0.05, 0.20, 0.02, 0.30],    # dormant
-                      [0.40, 0.55, 0.18, 0.40],    # new
-                      [0.60, 0.65, 0.35, 0.35]]),  # browser
-        #                      morning midday evening
-        window_affinity=_a([[1.25, 0.85, 0.90],
-                            [0.70, 0.90, 1.40],
+        #               email  sms   push  call
+        open_prob=_a([[0.45, 0.70, 0.20, 0.50],     # loyal
+                      [0.30, 0.60, 0.15, 0.40],     # deal_seeker
+                      [0.22, 0.50, 0.08, 0.45],     # at_risk
+                      [0.05, 0.20, 0.02, 0.30],     # dormant
+                      [0.40, 0.55, 0.18, 0.40],     # new
+                      [0.60, 0.65, 0.35, 0.35]]),   # browser
+        #                    morning midday evening
+        window_affinity=_a([[1.25, 0.85, 0.90],     # loyal read the morning mail
+                            [0.70, 0.90, 1.40],     # deal-seekers shop in the evening
                             [1.00, 0.80, 1.20],
                             [0.90, 0.90, 1.10],
                             [0.80, 1.30, 1.00],
-                            [0.70, 1.35, 1.00]]),
+                            [0.70, 1.35, 1.00]]),   # browsers scroll at lunch
         channel_click=_a([1.0, 0.8, 0.7, 1.2]),
-        #                content d10   d20   free_ship
-        offer_click=_a([[0.14, 0.17, 0.19, 0.16],
-                        [0.04, 0.30, 0.50, 0.28],
+        #                 content d10   d20  free_ship
+        offer_click=_a([[0.14, 0.17, 0.19, 0.16],   # loyal barely care about the discount
+                        [0.04, 0.30, 0.50, 0.28],   # deal-seekers live for it
                         [0.12, 0.25, 0.35, 0.25],
                         [0.04, 0.10, 0.18, 0.08],
                         [0.16, 0.24, 0.28, 0.30],
@@ -256,9 +295,10 @@ def retail() -> Scenario:
                                  [0.25, 0.35, 0.45, 0.35],
                                  [0.10, 0.22, 0.32, 0.18],
                                  [0.22, 0.32, 0.40, 0.42],
-                                 [0.03, 0.05, 0.08, 0.05]]),
+                                 [0.03, 0.05, 0.08, 0.05]]),   # browsers click, rarely buy
         organic_purchase=_a([0.050, 0.006, 0.012, 0.002, 0.018, 0.004]),
         order_value=_a([70.0, 45.0, 55.0, 50.0, 50.0, 40.0]),
+        #                       email  sms    push   call
         unsubscribe_prob=_a([[0.002, 0.015, 0.005, 0.010],
                              [0.004, 0.030, 0.010, 0.020],
                              [0.008, 0.050, 0.015, 0.030],
@@ -267,6 +307,7 @@ def retail() -> Scenario:
                              [0.002, 0.020, 0.008, 0.030]]),
         churn_hazard=_a([0.0004, 0.0012, 0.0030, 0.0010, 0.0020, 0.0008]),
         churn_inactivity=_a([0.5, 0.5, 1.2, 0.3, 0.8, 0.3]),
+        #                   email  sms   push  call
         consent_prob=_a([[0.97, 0.70, 0.50, 0.60],
                          [0.95, 0.65, 0.45, 0.45],
                          [0.93, 0.55, 0.35, 0.55],
@@ -278,26 +319,38 @@ def retail() -> Scenario:
         history_recency_days=_a([12.0, 45.0, 50.0, 200.0, 10.0, 90.0]),
         tenure_days=_a([[365, 2500], [90, 1500], [180, 2000], [365, 2500], [1, 30], [60, 1500]]),
         segment_moves=(
-            ("new", "loyal", "order", 0.30), ("new", "loyal", "incentive_order", 0.12),
-            ("new", "deal_seeker", "incentive_order", 0.20), ("new", "at_risk", "inactive", 0.03),
-            ("loyal", "deal_seeker", "incentive_order", 0.04), ("loyal", "at_risk", "inactive", 0.02),
-            ("at_risk", "loyal", "order", 0.20), ("at_risk", "loyal", "incentive_order", 0.05),
-            ("at_risk", "deal_seeker", "incentive_order", 0.15), ("at_risk", "dormant", "inactive", 0.01),
-            ("dormant", "at_risk", "order", 0.50), ("dormant", "at_risk", "incentive_order", 0.40),
-            ("deal_seeker", "loyal", "order", 0.06), ("deal_seeker", "dormant", "inactive", 0.005),
-            ("browser", "loyal", "order", 0.10), ("browser", "deal_seeker", "incentive_order", 0.05),
+            # a full-price order makes a newcomer a regular; a discounted one, a bargain hunter
+            ("new", "loyal", "order", 0.30),
+            ("new", "loyal", "incentive_order", 0.12),
+            ("new", "deal_seeker", "incentive_order", 0.20),
+            ("new", "at_risk", "inactive", 0.03),
+            ("loyal", "deal_seeker", "incentive_order", 0.04),
+            ("loyal", "at_risk", "inactive", 0.02),
+            # an at-risk customer won back at full price is won back for good
+            ("at_risk", "loyal", "order", 0.20),
+            ("at_risk", "loyal", "incentive_order", 0.05),
+            ("at_risk", "deal_seeker", "incentive_order", 0.15),
+            ("at_risk", "dormant", "inactive", 0.01),
+            ("dormant", "at_risk", "order", 0.50),
+            ("dormant", "at_risk", "incentive_order", 0.40),
+            ("deal_seeker", "loyal", "order", 0.06),
+            ("deal_seeker", "dormant", "inactive", 0.005),
+            ("browser", "loyal", "order", 0.10),
+            ("browser", "deal_seeker", "incentive_order", 0.05),
         ),
         horizon_days=90,
     )
+# fmt: on
 
 
 def churn_rescue() -> Scenario:
     """A base leaning at-risk and dormant, where keeping customers matters more than selling."""
     base = retail()
     return dataclasses.replace(
-        base, name="churn_rescue",
+        base,
+        name="churn_rescue",
         description="Subscription-like base after a bad quarter: many at-risk and dormant "
-                    "customers whose churn hazard climbs fast without a reason to come back.",
+        "customers whose churn hazard climbs fast without a reason to come back.",
         segment_weights=_a([0.10, 0.15, 0.35, 0.25, 0.05, 0.10]),
         churn_hazard=base.churn_hazard * 1.6,
         churn_inactivity=_a([0.6, 0.7, 1.8, 0.5, 1.0, 0.4]),
@@ -308,7 +361,12 @@ def churn_rescue() -> Scenario:
 
 # ---------------------------------------------------------------------------------------------
 # tabular: a small MDP with an exact model
-TABULAR_ACTIONS: tuple[str, ...] = ("no contact", "email - content", "email - 20 % off", "SMS - 20 % off")
+TABULAR_ACTIONS: tuple[str, ...] = (
+    "no contact",
+    "email - content",
+    "email - 20 % off",
+    "SMS - 20 % off",
+)
 ENGAGEMENT_LEVELS: tuple[str, ...] = ("lapsed", "cooling", "active", "fan")
 FATIGUE_LEVELS: tuple[str, ...] = ("fresh", "tired", "saturated")
 
@@ -398,22 +456,24 @@ def tabular() -> TabularScenario:
     full_price = 50.0
     order_value = np.array([full_price, full_price, 0.8 * full_price, 0.8 * full_price])
     contact_cost = np.array([0.0, 0.05, 0.05, 0.40])
-    organic = np.array([0.005, 0.02, 0.05, 0.10])        # order probability with no contact
-    lift = np.array([0.0, 0.03, 0.10, 0.16])             # extra order probability per action
-    fatigue_drag = np.array([1.0, 0.6, 0.25])            # response multiplier per fatigue level
+    organic = np.array([0.005, 0.02, 0.05, 0.10])  # order probability with no contact
+    lift = np.array([0.0, 0.03, 0.10, 0.16])  # extra order probability per action
+    fatigue_drag = np.array([1.0, 0.6, 0.25])  # response multiplier per fatigue level
     churn_base = np.array([0.030, 0.012, 0.004, 0.002])  # per engagement level
-    churn_fatigue = np.array([1.0, 1.8, 3.5])            # multiplier per fatigue level
-    engage_up = np.array([0.3, 0.5, 0.35, 0.35])         # P(engagement up | an order), per action
-    cool_down = np.array([0.06, 0.04, 0.10, 0.15])       # P(engagement down | no order), per action
+    churn_fatigue = np.array([1.0, 1.8, 3.5])  # multiplier per fatigue level
+    engage_up = np.array([0.3, 0.5, 0.35, 0.35])  # P(engagement up | an order), per action
+    cool_down = np.array([0.06, 0.04, 0.10, 0.15])  # P(engagement down | no order), per action
     transitions = np.zeros((n_s, n_a, n_s))
     purchase = np.zeros((n_s, n_a))
     allowed = np.ones((n_s, n_a), dtype=bool)
     for e in range(n_e):
         for f in range(n_f):
             s = e * n_f + f
-            allowed[s, 1:] = f < n_f - 1                  # the cap: no contact when saturated
+            allowed[s, 1:] = f < n_f - 1  # the cap: no contact when saturated
             for a in range(n_a):
-                p_buy = min(1.0, organic[e] + lift[a] * fatigue_drag[f] * (0.5 + 0.5 * e / (n_e - 1)))
+                p_buy = min(
+                    1.0, organic[e] + lift[a] * fatigue_drag[f] * (0.5 + 0.5 * e / (n_e - 1))
+                )
                 purchase[s, a] = p_buy
                 p_churn = min(1.0, churn_base[e] * churn_fatigue[f] * (1.3 if a == 3 else 1.0))
                 f_next = max(f - 1, 0) if a == 0 else min(f + (2 if a == 3 else 1), n_f - 1)
@@ -427,9 +487,15 @@ def tabular() -> TabularScenario:
     initial = np.zeros(n_s)
     initial[np.arange(n_e) * n_f] = [0.25, 0.35, 0.30, 0.10]  # everyone starts fresh
     return TabularScenario(
-        name="tabular", transitions=transitions, purchase_prob=purchase, order_value=order_value,
-        contact_cost=contact_cost, allowed=allowed, initial=initial,
-        description="A customer as 12 states (engagement x fatigue) and 4 actions, solvable exactly.",
+        name="tabular",
+        transitions=transitions,
+        purchase_prob=purchase,
+        order_value=order_value,
+        contact_cost=contact_cost,
+        allowed=allowed,
+        initial=initial,
+        description="A customer as 12 states (engagement x fatigue) and 4 actions, "
+        "solvable exactly.",
     )
 
 

@@ -75,15 +75,19 @@ class TabularJourneyEnv(gym.vector.VectorEnv):
         if not isinstance(scenario, TabularScenario):
             raise TypeError(f"TabularJourneyEnv needs a TabularScenario, got {scenario!r}")
         if contact_rules is not None or catalogue is not None:
-            raise ValueError("the tabular scenario fixes its own actions and cap: "
-                             "contact_rules and catalogue must be None")
+            raise ValueError(
+                "the tabular scenario fixes its own actions and cap: "
+                "contact_rules and catalogue must be None"
+            )
         if int(num_customers) < 1:
             raise ValueError("num_customers must be >= 1")
         self.scenario = scenario
         self.num_envs = int(num_customers)
         self.reward_weights = reward_weights or RewardWeights()
         self.horizon_days = int(horizon_days or scenario.horizon_days)
-        self.enabled_actions = None if enabled_actions is None else np.asarray(enabled_actions, bool)
+        self.enabled_actions = (
+            None if enabled_actions is None else np.asarray(enabled_actions, bool)
+        )
         if self.enabled_actions is not None and self.enabled_actions.shape != (scenario.n_actions,):
             raise ValueError(f"enabled_actions must have shape ({scenario.n_actions},)")
         self.single_observation_space = tabular_observation_space(scenario)
@@ -97,7 +101,7 @@ class TabularJourneyEnv(gym.vector.VectorEnv):
             allowed &= self.enabled_actions[None, :]
             allowed[:, 0] = True
         self.allowed = allowed
-        self._cum_next = np.cumsum(scenario.transitions, axis=2)   # (S, A, S); the rest is churn
+        self._cum_next = np.cumsum(scenario.transitions, axis=2)  # (S, A, S); the rest is churn
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is None and not self._seeded:
@@ -128,34 +132,44 @@ class TabularJourneyEnv(gym.vector.VectorEnv):
         # the day's draws (fixed shape: common random numbers across policies)
         u = self._daily_rng.random((2, n))
         ordered = live & (u[0] < sc.purchase_prob[s, a])
-        cum = self._cum_next[s, a]                                  # (n, S)
-        nxt = (u[1][:, None] >= cum).sum(axis=1)                    # == S: the churn remainder
+        cum = self._cum_next[s, a]  # (n, S)
+        nxt = (u[1][:, None] >= cum).sum(axis=1)  # == S: the churn remainder
         churned = live & (nxt >= sc.n_states)
         contacted = a > 0
         zeros = np.zeros(n)
         outcomes = Outcomes(
-            opens=zeros, clicks=zeros, conversions=ordered.astype(np.float64),
-            net_revenue=np.where(ordered, sc.order_value[a], 0.0), unsubscribes=zeros,
-            churns=churned.astype(np.float64), contact_cost=np.where(live, sc.contact_cost[a], 0.0),
+            opens=zeros,
+            clicks=zeros,
+            conversions=ordered.astype(np.float64),
+            net_revenue=np.where(ordered, sc.order_value[a], 0.0),
+            unsubscribes=zeros,
+            churns=churned.astype(np.float64),
+            contact_cost=np.where(live, sc.contact_cost[a], 0.0),
         )
         rewards = reward(outcomes, self.reward_weights)
         self._state = np.where(live & ~churned, np.minimum(nxt, sc.n_states - 1), s)
         self._age += 1
         terminated = churned
         truncated = live & ~churned & (self._age >= self.horizon_days)
-        if (~live).any():   # next-step autoreset
+        if (~live).any():  # next-step autoreset
             rows = np.flatnonzero(~live)
             self._state[rows] = self._draw_states(rows.shape[0])
             self._age[rows] = 0
         self._needs_reset = terminated | truncated
         info = {
-            "action_mask": self.allowed[self._state], "opens": outcomes.opens,
-            "clicks": outcomes.clicks, "conversions": outcomes.conversions,
-            "net_revenue": outcomes.net_revenue, "unsubscribes": outcomes.unsubscribes,
-            "churned": outcomes.churns, "contact_cost": outcomes.contact_cost,
-            "cap_violations": (violation & live).astype(np.float64), "action_sent": a,
+            "action_mask": self.allowed[self._state],
+            "opens": outcomes.opens,
+            "clicks": outcomes.clicks,
+            "conversions": outcomes.conversions,
+            "net_revenue": outcomes.net_revenue,
+            "unsubscribes": outcomes.unsubscribes,
+            "churned": outcomes.churns,
+            "contact_cost": outcomes.contact_cost,
+            "cap_violations": (violation & live).astype(np.float64),
+            "action_sent": a,
             "discounted_conversions": (ordered & (a >= 2)).astype(np.float64),
-            "contacted": (contacted & live).astype(np.float64), "reset": ~live,
+            "contacted": (contacted & live).astype(np.float64),
+            "reset": ~live,
         }
         return self._obs(), rewards, terminated, truncated, info
 

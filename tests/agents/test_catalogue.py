@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from agents.catalogue import (
-    CHANNELS, OFFERS, SEND_WINDOWS, Catalogue, CatalogueAction, default_catalogue,
+    CHANNELS,
+    OFFERS,
+    SEND_WINDOWS,
+    Catalogue,
+    CatalogueAction,
+    default_catalogue,
 )
 
 
@@ -22,8 +27,10 @@ def test_index_arrays_describe_each_action(catalogue):
 
 
 def test_label_reads_like_a_marketer_would_write_it(catalogue):
-    assert catalogue.actions[catalogue.index_of("sms", "discount_10", "evening")].label == \
-        "SMS - 10 % off - evening"
+    assert (
+        catalogue.actions[catalogue.index_of("sms", "discount_10", "evening")].label
+        == "SMS - 10 % off - evening"
+    )
     assert catalogue.actions[0].label == "No contact"
     variant = CatalogueAction("email", "content", "morning", 0.05, variant="B")
     assert variant.label.endswith("(B)")
@@ -32,7 +39,11 @@ def test_label_reads_like_a_marketer_would_write_it(catalogue):
 def test_from_actions_puts_no_contact_first():
     sms = CatalogueAction("sms", "content", "midday", 0.4)
     catalogue = Catalogue.from_actions([sms])
-    assert catalogue.n_actions == 2 and catalogue.actions[0].is_no_contact and catalogue.actions[1] == sms
+    assert (
+        catalogue.n_actions == 2
+        and catalogue.actions[0].is_no_contact
+        and catalogue.actions[1] == sms
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,11 @@ from hypothesis import strategies as st
 
 from agents.catalogue import CHANNELS, SEND_WINDOWS, WINDOW_NAMES
 from agents.constraints import (
-    ContactRules, ContactState, MaskReason, contact_mask, default_contact_rules, describe_reasons,
+    ContactRules,
+    ContactState,
+    MaskReason,
+    contact_mask,
+    describe_reasons,
     window_in_quiet_hours,
 )
 from agents.envs import CustomerJourneyEnv
@@ -17,9 +21,14 @@ def _state(n=1, **overrides):
     state = ContactState.fresh(n)
     for key, value in overrides.items():
         setattr(state, key, np.asarray(value))
-    return ContactState(state.contacts_in_window, state.overall_in_window,
-                        state.hours_since_last_contact, state.consent, state.utc_offset_hours,
-                        state.suppressed)
+    return ContactState(
+        state.contacts_in_window,
+        state.overall_in_window,
+        state.hours_since_last_contact,
+        state.consent,
+        state.utc_offset_hours,
+        state.suppressed,
+    )
 
 
 def _reason(catalogue, reasons, channel, offer="content", window="midday", row=0):
@@ -27,14 +36,23 @@ def _reason(catalogue, reasons, channel, offer="content", window="midday", row=0
 
 
 def test_default_rules_match_the_compliance_brief(rules):
-    assert rules.channel_caps == {"email": (2, 7), "sms": (1, 7), "push": (3, 7), "call_centre": (1, 30)}
-    assert rules.overall_cap == (4, 7) and rules.min_gap_hours == 48 and rules.quiet_hours == (21, 8)
+    assert rules.channel_caps == {
+        "email": (2, 7),
+        "sms": (1, 7),
+        "push": (3, 7),
+        "call_centre": (1, 30),
+    }
+    assert (
+        rules.overall_cap == (4, 7) and rules.min_gap_hours == 48 and rules.quiet_hours == (21, 8)
+    )
     assert rules.consent_required == frozenset(CHANNELS)
 
 
 def test_no_contact_is_allowed_even_when_everything_else_is_blocked(catalogue, rules):
     state = _state(suppressed=[True], consent=np.zeros((1, 4), bool))
-    allowed, reasons = contact_mask(catalogue, rules, state, enabled=np.zeros(catalogue.n_actions, bool))
+    allowed, reasons = contact_mask(
+        catalogue, rules, state, enabled=np.zeros(catalogue.n_actions, bool)
+    )
     assert allowed[0, 0] and reasons[0, 0] == 0 and not allowed[0, 1:].any()
 
 
@@ -55,14 +73,21 @@ def test_consent_is_ignored_on_channels_that_do_not_require_it(catalogue):
 
 def test_channel_cap_blocks_once_the_window_is_full(catalogue, rules):
     below = np.zeros((2, 4))
-    below[0, 0] = 1   # one email in the last 7 days: a second one is allowed
-    below[1, 0] = 2   # two: the cap of 2 per 7 days is reached
-    _, reasons = contact_mask(catalogue, rules, _state(2, contacts_in_window=below,
-                                                        overall_in_window=[0, 0],
-                                                        hours_since_last_contact=[np.inf] * 2,
-                                                        consent=np.ones((2, 4), bool),
-                                                        utc_offset_hours=[0, 0],
-                                                        suppressed=[False, False]))
+    below[0, 0] = 1  # one email in the last 7 days: a second one is allowed
+    below[1, 0] = 2  # two: the cap of 2 per 7 days is reached
+    _, reasons = contact_mask(
+        catalogue,
+        rules,
+        _state(
+            2,
+            contacts_in_window=below,
+            overall_in_window=[0, 0],
+            hours_since_last_contact=[np.inf] * 2,
+            consent=np.ones((2, 4), bool),
+            utc_offset_hours=[0, 0],
+            suppressed=[False, False],
+        ),
+    )
     assert _reason(catalogue, reasons, "email", row=0) == 0
     assert _reason(catalogue, reasons, "email", row=1) == MaskReason.CHANNEL_CAP
     assert _reason(catalogue, reasons, "push", row=1) == 0
@@ -89,11 +114,11 @@ def test_quiet_hours_wrap_midnight(catalogue, rules):
     offsets = np.array([0.0, 5.0, -9.0, 5.5])
     blocked = window_in_quiet_hours(rules, offsets)
     evening, morning, midday = (WINDOW_NAMES.index(w) for w in ("evening", "morning", "midday"))
-    assert not blocked[0].any()                      # UTC: 08-11, 12-14, 18-21 are all outside
-    assert blocked[1, evening]                       # +5: evening is 23:00-02:00 local
-    assert not blocked[1, morning]                   # +5: morning is 13:00-16:00 local
+    assert not blocked[0].any()  # UTC: 08-11, 12-14, 18-21 are all outside
+    assert blocked[1, evening]  # +5: evening is 23:00-02:00 local
+    assert not blocked[1, morning]  # +5: morning is 13:00-16:00 local
     assert blocked[2, morning] and blocked[2, midday]  # -9: 23:00-02:00 and 03:00-05:00 local
-    assert blocked[3, evening]                       # +5.5: 23:30-02:30
+    assert blocked[3, evening]  # +5.5: 23:30-02:30
     _, reasons = contact_mask(catalogue, rules, _state(utc_offset_hours=[5.0]))
     assert _reason(catalogue, reasons, "sms", window="evening") == MaskReason.QUIET_HOURS
 
@@ -103,8 +128,8 @@ def test_quiet_hours_that_do_not_wrap():
     midday, morning = WINDOW_NAMES.index("midday"), WINDOW_NAMES.index("morning")
     blocked = window_in_quiet_hours(rules, np.array([0.0, -1.0, -2.0]))
     assert blocked[0, midday] and not blocked[0, morning]
-    assert blocked[1, midday]          # 11:00-13:00 local overlaps 12-14
-    assert not blocked[2, midday]      # 10:00-12:00 local only touches it
+    assert blocked[1, midday]  # 11:00-13:00 local overlaps 12-14
+    assert not blocked[2, midday]  # 10:00-12:00 local only touches it
 
 
 def test_a_window_touching_quiet_hours_at_its_end_is_allowed(rules):
@@ -115,12 +140,20 @@ def test_a_window_touching_quiet_hours_at_its_end_is_allowed(rules):
 def test_suppressed_and_disabled_actions_are_blocked_with_their_reason(catalogue, rules):
     enabled = np.ones(catalogue.n_actions, bool)
     enabled[catalogue.index_of("push", "content", "midday")] = False
-    _, reasons = contact_mask(catalogue, rules, _state(2, contacts_in_window=np.zeros((2, 4)),
-                                                        overall_in_window=[0, 0],
-                                                        hours_since_last_contact=[np.inf] * 2,
-                                                        consent=np.ones((2, 4), bool),
-                                                        utc_offset_hours=[0, 0],
-                                                        suppressed=[True, False]), enabled)
+    _, reasons = contact_mask(
+        catalogue,
+        rules,
+        _state(
+            2,
+            contacts_in_window=np.zeros((2, 4)),
+            overall_in_window=[0, 0],
+            hours_since_last_contact=[np.inf] * 2,
+            consent=np.ones((2, 4), bool),
+            utc_offset_hours=[0, 0],
+            suppressed=[True, False],
+        ),
+        enabled,
+    )
     assert MaskReason.SUPPRESSED in _reason(catalogue, reasons, "email", row=0)
     assert _reason(catalogue, reasons, "push", row=1) == MaskReason.DISABLED
 
@@ -181,7 +214,8 @@ _rules = st.builds(
     channel_caps=st.dictionaries(st.sampled_from(CHANNELS), _cap, max_size=4),
     overall_cap=st.none() | _cap,
     min_gap_hours=st.sampled_from([0.0, 20.0, 48.0, 72.0]),
-    quiet_hours=st.none() | st.tuples(st.integers(0, 23), st.integers(0, 23)).filter(lambda q: q[0] != q[1]),
+    quiet_hours=st.none()
+    | st.tuples(st.integers(0, 23), st.integers(0, 23)).filter(lambda q: q[0] != q[1]),
     consent_required=st.frozensets(st.sampled_from(CHANNELS)),
 )
 
@@ -189,18 +223,24 @@ _rules = st.builds(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rules=_rules, seed=st.integers(0, 2**16))
 def test_honouring_the_mask_never_breaks_a_rule(rules, seed):
-    env = CustomerJourneyEnv("retail", num_customers=12, contact_rules=rules, horizon_days=40, seed=seed)
+    env = CustomerJourneyEnv(
+        "retail", num_customers=12, contact_rules=rules, horizon_days=40, seed=seed
+    )
     rng = np.random.default_rng(seed)
     obs, info = env.reset()
     windows = np.array([SEND_WINDOWS[w][0] for w in WINDOW_NAMES])
-    log = [[] for _ in range(env.num_envs)]   # (day, channel, send hour) of the current customer
+    log = [[] for _ in range(env.num_envs)]  # (day, channel, send hour) of the current customer
     for day in range(30):
         mask = info["action_mask"]
         # favour contacts so that the caps are actually tested
         weights = np.where(mask, 1.0, 0.0)
         weights[:, 0] *= 0.1
         probs = weights / weights.sum(axis=1, keepdims=True)
-        actions = (rng.random((len(probs), 1)) > probs.cumsum(axis=1)).sum(axis=1).clip(0, probs.shape[1] - 1)
+        actions = (
+            (rng.random((len(probs), 1)) > probs.cumsum(axis=1))
+            .sum(axis=1)
+            .clip(0, probs.shape[1] - 1)
+        )
         obs, _, _, _, info = env.step(actions)
         assert info["cap_violations"].sum() == 0
         for row in range(env.num_envs):
@@ -208,16 +248,23 @@ def test_honouring_the_mask_never_breaks_a_rule(rules, seed):
                 log[row] = []
             elif info["contacted"][row]:
                 a = int(info["action_sent"][row])
-                log[row].append((day, int(env.catalogue.channel_index[a]),
-                                 day * 24 + windows[env.catalogue.window_index[a]],
-                                 int(env.catalogue.window_index[a])))
+                log[row].append(
+                    (
+                        day,
+                        int(env.catalogue.channel_index[a]),
+                        day * 24 + windows[env.catalogue.window_index[a]],
+                        int(env.catalogue.window_index[a]),
+                    )
+                )
     for row, sends in enumerate(log):
         offset = env.profile.utc_offset_hours[row]
         for i, (day, channel, hour, window) in enumerate(sends):
             name = CHANNELS[channel]
             if name in rules.channel_caps:
                 limit, w = rules.channel_caps[name]
-                assert sum(1 for d, c, _, _ in sends if c == channel and day - w < d <= day) <= limit
+                assert (
+                    sum(1 for d, c, _, _ in sends if c == channel and day - w < d <= day) <= limit
+                )
             if rules.overall_cap is not None:
                 limit, w = rules.overall_cap
                 assert sum(1 for d, _, _, _ in sends if day - w < d <= day) <= limit

@@ -19,23 +19,29 @@ def test_doing_nothing_contacts_nobody():
     report = evaluate("no_contact", "retail", customers=200, days=15, seed=0)
     assert report["contacts_per_customer"].value == 0
     assert np.isnan(report["open_rate"].value)
-    assert report["net_revenue_per_customer"].value > 0      # people still buy on their own
+    assert report["net_revenue_per_customer"].value > 0  # people still buy on their own
 
 
 def test_same_seed_gives_the_same_customers_and_draws_to_every_policy():
     quiet = evaluate("no_contact", "retail", customers=300, days=20, seed=5)
     again = evaluate("no_contact", "retail", customers=300, days=20, seed=5)
-    np.testing.assert_array_equal(quiet.per_customer["net_revenue"], again.per_customer["net_revenue"])
+    np.testing.assert_array_equal(
+        quiet.per_customer["net_revenue"], again.per_customer["net_revenue"]
+    )
 
     def email_half(obs, mask):
         # contacts only the first half of the cohort
         actions = np.zeros(len(obs), dtype=np.int64)
         actions[:150] = np.where(mask[:150, 1], 1, 0)
         return actions
+
     busy = evaluate(email_half, "retail", customers=300, days=20, seed=5)
-    np.testing.assert_array_equal(busy.per_customer["net_revenue"][150:],
-                                  quiet.per_customer["net_revenue"][150:])
-    assert not np.array_equal(busy.per_customer["contacts"][:150], quiet.per_customer["contacts"][:150])
+    np.testing.assert_array_equal(
+        busy.per_customer["net_revenue"][150:], quiet.per_customer["net_revenue"][150:]
+    )
+    assert not np.array_equal(
+        busy.per_customer["contacts"][:150], quiet.per_customer["contacts"][:150]
+    )
 
 
 def test_a_policy_that_ignores_the_mask_shows_violations():
@@ -66,6 +72,7 @@ def test_an_agent_is_evaluated_through_act():
         def act(self, obs, action_mask=None, deterministic=True):
             assert action_mask is not None and deterministic
             return np.zeros(len(obs), dtype=np.int64)
+
     report = evaluate(Quiet(), "retail", customers=50, days=5)
     assert report["contacts_per_customer"].value == 0
 

@@ -13,7 +13,9 @@ def _random_actions(mask, rng, contact_bias=1.0):
     weights = mask.astype(float)
     weights[:, 0] *= contact_bias
     probs = weights / weights.sum(axis=1, keepdims=True)
-    return np.minimum((rng.random((len(mask), 1)) > probs.cumsum(axis=1)).sum(axis=1), mask.shape[1] - 1)
+    return np.minimum(
+        (rng.random((len(mask), 1)) > probs.cumsum(axis=1)).sum(axis=1), mask.shape[1] - 1
+    )
 
 
 def test_is_a_gymnasium_vector_env_with_next_step_autoreset(small_env):
@@ -29,7 +31,7 @@ def test_reset_returns_observations_in_space_and_a_mask(small_env):
     assert small_env.observation_space.contains(obs)
     mask = info["action_mask"]
     assert mask.shape == (64, 49) and mask.dtype == bool and mask[:, 0].all()
-    assert (mask[:, 1:].sum(axis=1) < 48).any()   # consent and quiet hours bite somewhere
+    assert (mask[:, 1:].sum(axis=1) < 48).any()  # consent and quiet hours bite somewhere
 
 
 def test_same_seed_same_trajectory_different_seed_different():
@@ -39,9 +41,10 @@ def test_same_seed_same_trajectory_different_seed_different():
         rng = np.random.default_rng(0)
         total = []
         for _ in range(15):
-            obs, r, *_ , info = env.step(_random_actions(info["action_mask"], rng))
+            obs, r, *_, info = env.step(_random_actions(info["action_mask"], rng))
             total.append(r)
         return obs, np.array(total)
+
     (o1, r1), (o2, r2), (o3, _) = run(3), run(3), run(4)
     np.testing.assert_array_equal(o1, o2)
     np.testing.assert_array_equal(r1, r2)
@@ -50,6 +53,7 @@ def test_same_seed_same_trajectory_different_seed_different():
 
 def test_common_random_numbers_leave_untouched_customers_identical():
     """Contacting half of the customers must not change what happens to the other half."""
+
     def run(contact_first_half):
         env = CustomerJourneyEnv("retail", num_customers=40, horizon_days=200, seed=11)
         obs, info = env.reset()
@@ -64,9 +68,10 @@ def test_common_random_numbers_leave_untouched_customers_identical():
             revenue += np.where(alive, info["net_revenue"], 0.0)
             alive &= ~(terminated | truncated)
         return revenue[20:], alive[20:], obs[20:][alive[20:]]
+
     quiet, busy = run(False), run(True)
-    for a, b in zip(quiet, busy):
-        np.testing.assert_array_equal(a, b)   # (replacement customers are not compared)
+    for a, b in zip(quiet, busy, strict=True):
+        np.testing.assert_array_equal(a, b)  # (replacement customers are not compared)
 
 
 def test_a_masked_action_is_not_sent_and_is_counted_as_a_violation(small_env):
@@ -92,7 +97,7 @@ def test_episodes_truncate_at_the_horizon_and_reset_on_the_next_step():
     env = CustomerJourneyEnv("retail", num_customers=50, horizon_days=3, seed=0)
     env.reset()
     done = np.zeros(50, bool)
-    for day in range(3):
+    for _ in range(3):
         _, _, terminated, truncated, _ = env.step(np.zeros(50, dtype=np.int64))
         done |= terminated
     assert (truncated | done).all() and not (truncated & done).any()
@@ -122,8 +127,15 @@ def test_reward_is_the_reward_function_of_the_reported_outcomes():
     rng = np.random.default_rng(0)
     for _ in range(10):
         _, rewards, _, _, info = env.step(_random_actions(info["action_mask"], rng))
-        outcomes = Outcomes(info["opens"], info["clicks"], info["conversions"], info["net_revenue"],
-                            info["unsubscribes"], info["churned"], info["contact_cost"])
+        outcomes = Outcomes(
+            info["opens"],
+            info["clicks"],
+            info["conversions"],
+            info["net_revenue"],
+            info["unsubscribes"],
+            info["churned"],
+            info["contact_cost"],
+        )
         np.testing.assert_allclose(rewards, reward(outcomes, weights))
 
 
@@ -144,15 +156,17 @@ def test_features_rebuilt_from_the_events_equal_what_the_simulator_shows():
         features.record_open(replay, rows, channel[rows])
         rows = np.flatnonzero(info["clicks"] > 0)
         features.record_click(replay, rows, channel[rows])
-        for k in (1, 2):   # up to two orders a day (one placed, one landing from an earlier click)
+        for k in (1, 2):  # up to two orders a day (one placed, one landing from an earlier click)
             rows = np.flatnonzero(info["conversions"] >= k)
             value = info["net_revenue"][rows] / info["conversions"][rows]
-            features.record_purchase(replay, rows, value, discounted=info["discounted_conversions"][rows] >= k)
+            features.record_purchase(
+                replay, rows, value, discounted=info["discounted_conversions"][rows] >= k
+            )
         rows = np.flatnonzero(info["unsubscribes"] > 0)
         features.record_unsubscribe(replay, rows, channel[rows])
         features.advance_days(replay, 1.0)
         new = np.flatnonzero(info["reset"])
-        replay.put(new, env.profile.take(new))   # newcomers start from their drawn history
+        replay.put(new, env.profile.take(new))  # newcomers start from their drawn history
         np.testing.assert_allclose(features.observation(replay), obs, rtol=1e-5, atol=1e-5)
 
 
@@ -162,13 +176,19 @@ def test_unsubscribing_from_the_last_channel_ends_the_episode():
     rng = np.random.default_rng(0)
     for _ in range(60):
         _, _, terminated, _, info = env.step(_random_actions(info["action_mask"], rng, 0.01))
-        lost_all = (info["unsubscribes"] > 0) & (env.profile.consent.max(axis=1) < 0.5) & ~info["reset"]
+        lost_all = (
+            (info["unsubscribes"] > 0) & (env.profile.consent.max(axis=1) < 0.5) & ~info["reset"]
+        )
         assert terminated[lost_all].all()
 
 
 @pytest.mark.parametrize(
     ("actions", "match"),
-    [(np.zeros(3, dtype=np.int64), "shape"), (np.full(64, 49), "lie in"), (np.full(64, 0.5), "whole")],
+    [
+        (np.zeros(3, dtype=np.int64), "shape"),
+        (np.full(64, 49), "lie in"),
+        (np.full(64, 0.5), "whole"),
+    ],
 )
 def test_bad_actions_are_rejected(small_env, actions, match):
     small_env.reset()

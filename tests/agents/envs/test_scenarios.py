@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from agents.envs import SCENARIOS, CustomerJourneyEnv, Scenario, get_scenario
+from agents.envs import SCENARIOS, CustomerJourneyEnv, get_scenario
 
 
 def test_every_listed_scenario_builds():
@@ -59,8 +59,10 @@ def _run(policy, scenario="retail", n=3000, days=60, seed=0):
     env = CustomerJourneyEnv(scenario, num_customers=n, horizon_days=days, seed=seed)
     obs, info = env.reset()
     segments = env.segments
-    totals = {k: np.zeros(n) for k in ("net_revenue", "opens", "contacted", "unsubscribes", "return",
-                                         "conversions")}
+    totals = {
+        k: np.zeros(n)
+        for k in ("net_revenue", "opens", "contacted", "unsubscribes", "return", "conversions")
+    }
     alive = np.ones(n, bool)
     for day in range(days):
         actions = policy(env, obs, info["action_mask"], day)
@@ -77,6 +79,7 @@ def _every(channel, offer, window, days):
     def policy(env, obs, mask, day):
         a = env.catalogue.index_of(channel, offer, window)
         return np.where((day % days == 0) & mask[:, a], a, 0)
+
     return policy
 
 
@@ -103,9 +106,14 @@ def test_discounts_pay_off_for_deal_seekers_and_cost_margin_on_loyal_customers()
 def test_sms_responds_best_and_unsubscribes_most():
     email = _run(_every("email", "content", "evening", 7))
     sms = _run(_every("sms", "content", "evening", 7))
-    assert sms[0]["opens"].sum() / sms[0]["contacted"].sum() > email[0]["opens"].sum() / email[0]["contacted"].sum()
-    assert sms[0]["unsubscribes"].sum() / sms[0]["contacted"].sum() > \
-        2 * email[0]["unsubscribes"].sum() / email[0]["contacted"].sum()
+    assert (
+        sms[0]["opens"].sum() / sms[0]["contacted"].sum()
+        > email[0]["opens"].sum() / email[0]["contacted"].sum()
+    )
+    assert (
+        sms[0]["unsubscribes"].sum() / sms[0]["contacted"].sum()
+        > 2 * email[0]["unsubscribes"].sum() / email[0]["contacted"].sum()
+    )
 
 
 def test_fatigue_lowers_the_open_rate():
@@ -138,11 +146,15 @@ def test_some_orders_land_days_after_the_contact():
 
 def test_behaviour_reveals_the_hidden_segment():
     """After a month of weekly contacts, a linear model reads the segment from the features."""
+
     def policy(env, obs, mask, day):
-        options = [env.catalogue.index_of("email", "discount_20", "evening"),
-                   env.catalogue.index_of("email", "content", "midday")]
+        options = [
+            env.catalogue.index_of("email", "discount_20", "evening"),
+            env.catalogue.index_of("email", "content", "midday"),
+        ]
         a = options[(day // 7) % 2]
         return np.where((day % 7 == 0) & mask[:, a], a, 0)
+
     env = CustomerJourneyEnv("retail", num_customers=6000, horizon_days=60, seed=4)
     obs, info = env.reset()
     start_segments = env.segments
@@ -181,9 +193,13 @@ def test_a_policy_that_infers_segments_from_behaviour_beats_the_marketers_rules(
             ys.append(env.segments)
     guess = LinearDiscriminantAnalysis().fit(np.concatenate(xs), np.concatenate(ys))
     names = get_scenario("retail").segment_names
-    plan = {"loyal": ("content", "morning"), "deal_seeker": ("discount_20", "evening"),
-            "at_risk": ("discount_20", "evening"), "new": ("content", "midday"),
-            "browser": ("discount_20", "midday")}          # dormant: leave alone
+    plan = {
+        "loyal": ("content", "morning"),
+        "deal_seeker": ("discount_20", "evening"),
+        "at_risk": ("discount_20", "evening"),
+        "new": ("content", "midday"),
+        "browser": ("discount_20", "midday"),
+    }  # dormant: leave alone
     catalogue = env.catalogue
     recent = np.log1p(3) / np.log1p(365) - 1e-6
 

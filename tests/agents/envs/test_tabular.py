@@ -54,7 +54,7 @@ def test_the_optimum_beats_every_sampled_policy_and_the_myopic_one():
         candidate = np.where(scenario.allowed[np.arange(12), a := rng.integers(0, 4, 12)], a, 0)
         assert policy_value(candidate, scenario) <= best + 1e-9
     myopic = np.where(scenario.allowed, scenario.expected_rewards(), -np.inf).argmax(axis=1)
-    assert policy_value(myopic, scenario) < 0.8 * best     # greed for today's order costs later
+    assert policy_value(myopic, scenario) < 0.8 * best  # greed for today's order costs later
 
 
 def test_the_optimal_policy_is_not_trivial():
@@ -86,7 +86,7 @@ def test_masked_actions_in_the_tabular_env_are_counted():
     for _ in range(10):
         _, _, _, _, info = env.step(np.full(500, sms))
         saw_violation |= info["cap_violations"].sum() > 0
-    assert saw_violation   # two SMS in a row saturate a customer; the third is blocked
+    assert saw_violation  # two SMS in a row saturate a customer; the third is blocked
 
 
 def test_policy_value_rejects_a_policy_that_uses_masked_actions():
