@@ -297,7 +297,8 @@ def contact_mask(
             )
         reasons |= np.where(enabled.astype(bool), u8(0), u8(MaskReason.DISABLED))
 
-    reasons[:, ~contact] = 0  # "no contact" is always allowed
+    for column in np.flatnonzero(~contact):
+        reasons[:, column] = 0  # "no contact" is always allowed
     return reasons == 0, reasons
 
 

@@ -366,7 +366,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             contact_cost=self._a_cost[a],
         )
         rewards = reward(outcomes, self.reward_weights)
-        lost_all_consent = unsubscribed & (prof.consent.max(axis=1) < 0.5)
+        lost_all_consent = unsubscribed.copy()
+        if unsubscribed.any():
+            lost_all_consent[unsubscribed] = prof.consent[unsubscribed].max(axis=1) < 0.5
         terminated = churned | lost_all_consent
 
         # 9. a day passes
@@ -423,8 +425,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
                 )
         if rules.overall_cap is not None:
             w = rules.overall_cap[1]
-            leaving = self._ring[(today - w + 1) % r_days].sum(axis=1)
-            self._overall_in_window += today_counts.sum(axis=1) - leaving
+            leaving = self._ring[(today - w + 1) % r_days]
+            for c in range(len(CHANNELS)):  # (column adds beat a row reduction over 4 values)
+                self._overall_in_window += today_counts[:, c] - leaving[:, c]
         self._day += 1
         self._ring[self._day % r_days] = 0  # the oldest day leaves every window
 
