@@ -53,6 +53,9 @@ class ActorCriticConfig:
     """Clip value updates around the old values (None: no clipping)."""
     ent_coef: float = 0.01
     """Weight of the entropy bonus (keeps exploring channels and offers)."""
+    ent_coef_final: float | None = None
+    """Anneal the entropy weight linearly to this by the end of `fit` (None: constant), so the
+    final policy commits to its best actions instead of keeping exploration noise."""
     vf_coef: float = 0.5
     """Weight of the value loss."""
     max_grad_norm: float = 0.5
@@ -83,6 +86,8 @@ class ActorCriticConfig:
             raise ValueError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
         if self.clip_range <= 0:
             raise ValueError("clip_range must be positive")
+        if self.ent_coef_final is not None and self.ent_coef_final < 0:
+            raise ValueError("ent_coef_final must be >= 0")
         if self.ent_coef < 0 or self.vf_coef < 0 or self.max_grad_norm <= 0:
             raise ValueError("ent_coef and vf_coef must be >= 0 and max_grad_norm > 0")
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
@@ -129,6 +134,7 @@ class ActorCritic(Agent):
         self.obs_normalizer = ObservationNormalizer(self.n_features, enabled=cfg.normalize_observations)
         self.reward_scaler = RewardScaler(1, cfg.gamma, enabled=cfg.normalize_rewards)
         self.updates = 0
+        self._ent_coef = self.config.ent_coef
 
     # ------------------------------------------------------------------ policy
     def scores(self, obs: np.ndarray) -> np.ndarray:
@@ -158,6 +164,8 @@ class ActorCritic(Agent):
         buffer = RolloutBuffer(cfg.n_steps, batch.n, self.n_features, self.n_actions)
         self.reward_scaler.resize(batch.n)
         lr_schedule = linear_schedule(cfg.learning_rate, 0.0) if cfg.anneal_lr else None
+        ent_schedule = linear_schedule(cfg.ent_coef, cfg.ent_coef if cfg.ent_coef_final is None
+                                       else cfg.ent_coef_final)
         obs, mask = batch.reset(seed=int(self.rng.integers(2**31 - 1)))
         self.obs_normalizer.update(obs)
         steps_per_update = cfg.n_steps * batch.n
@@ -167,6 +175,7 @@ class ActorCritic(Agent):
             if lr_schedule is not None:
                 for group in self.optimizer.param_groups:
                     group["lr"] = max(lr_schedule(update / n_updates), cfg.learning_rate * 0.01)
+            self._ent_coef = ent_schedule(update / n_updates)
 
             # 1. collect n_steps days for every customer slot with the current (masked) policy
             buffer.reset()
@@ -257,7 +266,7 @@ class ActorCritic(Agent):
 
                 # entropy bonus over the allowed actions keeps trying other channels and offers
                 entropy = masked_entropy(log_probs_all, masks).mean()
-                loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+                loss = policy_loss + cfg.vf_coef * value_loss - self._ent_coef * entropy
 
                 self.optimizer.zero_grad()
                 loss.backward()
