@@ -575,7 +575,8 @@ class PretrainReport:
 
 def pretrain(
     agent: Agent, dataset: LoggedDataset, *, epochs: int = 5, q_learner: OfflineQLearner | None = None,
-    q_gradient_steps: int = 20_000, cql_alpha: float = 0.1, temperature: float = 0.05,
+    q_gradient_steps: int = 20_000, cql_alpha: float = 0.1, q_options: dict[str, Any] | None = None,
+    temperature: float = 0.05,
     prior: str = "uniform", batch_size: int = 1024, learning_rate: float = 1e-3,
     importance_weighted: bool = False, seed: int | None = None,
 ) -> PretrainReport:
@@ -599,6 +600,7 @@ def pretrain(
     :param q_learner: an already fitted `OfflineQLearner` to distil from (skips learning Q)
     :param q_gradient_steps: gradient steps of the offline Q-learning
     :param cql_alpha: conservative penalty of the offline Q-learning
+    :param q_options: other `OfflineQConfig` fields for the offline Q-learning (e.g. hidden_sizes)
     :param temperature: policy temperature, in units of the logged rewards' std (smaller = greedier)
     :param prior: "uniform" or "logging" (multiply by the logging policy: stays closer to the logs)
     :param batch_size: rows per distillation step
@@ -630,11 +632,11 @@ def pretrain(
         agent.update(dataset.obs, dataset.actions, dataset.rewards)
         report = PretrainReport(agent.name, "response_model", len(dataset))
     elif all(hasattr(agent, a) for a in ("policy", "value", "obs_normalizer", "reward_scaler")):
-        learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha)
+        learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha, q_options)
         report = _distil_actor_critic(agent, dataset, learner, epochs, temperature, prior,
                                       batch_size, learning_rate, seed)
     elif all(hasattr(agent, a) for a in ("q_net", "target_net", "obs_normalizer")):
-        learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha)
+        learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha, q_options)
         report = _distil_dqn(agent, dataset, learner, epochs, batch_size, learning_rate, seed)
     else:
         raise TypeError(f"pretrain does not know how to warm-start {type(agent).__name__}")
@@ -642,11 +644,11 @@ def pretrain(
     return report
 
 
-def _learn_q(agent: Agent, dataset: LoggedDataset, seed: int, steps: int,
-             cql_alpha: float) -> OfflineQLearner:
+def _learn_q(agent: Agent, dataset: LoggedDataset, seed: int, steps: int, cql_alpha: float,
+             options: dict[str, Any] | None) -> OfflineQLearner:
     gamma = float(getattr(getattr(agent, "config", None), "gamma", 0.99))
-    learner = OfflineQLearner(agent.observation_space, agent.action_space, seed=seed, gamma=gamma,
-                              gradient_steps=steps, cql_alpha=cql_alpha)
+    settings = {"gamma": gamma, "gradient_steps": steps, "cql_alpha": cql_alpha, **(options or {})}
+    learner = OfflineQLearner(agent.observation_space, agent.action_space, seed=seed, **settings)
     learner.fit_offline(dataset)
     return learner
 
