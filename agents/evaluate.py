@@ -24,6 +24,9 @@ from agents.envs.scenarios import Scenario, TabularScenario
 from agents.envs.tabular import one_hot_states
 from agents.rewards import RewardWeights
 
+_SUMMED = ("opens", "clicks", "conversions", "net_revenue", "unsubscribes", "cap_violations")
+"""Per-customer outcome arrays of `info` that evaluate adds up over the horizon."""
+
 PolicyFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """A policy as a plain function: (obs (n, d), mask (n, A) bool) -> actions (n,) int."""
 
@@ -97,6 +100,18 @@ class EvaluationReport:
                 for k, v in self.kpis.items()
             },
         }
+
+    def by_segment(self, key: str = "net_revenue", names: tuple[str, ...] | None = None) -> dict:
+        """Mean per-customer total of `key` per starting hidden segment (or tabular state).
+
+        For analysis of where a policy gains; `names` (e.g. the scenario's segment_names) label it.
+        """
+        values, segments = self.per_customer[key], self.per_customer["start_segment"].astype(int)
+        out = {}
+        for s in np.unique(segments):
+            label = names[s] if names is not None else int(s)
+            out[label] = float(values[segments == s].mean())
+        return out
 
     def table(self) -> str:
         """The KPIs as aligned text lines."""
@@ -177,34 +192,17 @@ def evaluate(
     )
     policy = as_policy(agent_or_policy, deterministic=deterministic, seed=seed)
     obs, info = env.reset(seed=seed)
-    totals = {
-        k: np.zeros(customers)
-        for k in (
-            "opens",
-            "clicks",
-            "conversions",
-            "net_revenue",
-            "unsubscribes",
-            "contacts",
-            "cap_violations",
-            "return",
-        )
-    }
+    totals = {k: np.zeros(customers) for k in (*_SUMMED, "contacts", "return")}
     in_cohort = np.ones(customers, dtype=bool)
     retained = np.ones(customers, dtype=bool)
+    # the hidden segment each customer started in (analysis only; the policy never sees it)
+    segments = env.segments if hasattr(env, "segments") else env.states
     for _ in range(days):
         mask = info["action_mask"]
         actions = np.asarray(policy(obs, mask)).reshape(-1)
         obs, rewards, terminated, truncated, info = env.step(actions)
         c = in_cohort
-        for key in (
-            "opens",
-            "clicks",
-            "conversions",
-            "net_revenue",
-            "unsubscribes",
-            "cap_violations",
-        ):
+        for key in _SUMMED:
             totals[key] += np.where(c, info[key], 0.0)
         totals["contacts"] += np.where(c, info["contacted"], 0.0)
         totals["return"] += np.where(c, rewards, 0.0)
@@ -214,6 +212,7 @@ def evaluate(
         **totals,
         "retained": retained.astype(np.float64),
         "converted": (totals["conversions"] > 0).astype(np.float64),
+        "start_segment": segments.astype(np.float64),
     }
     z = stats.norm.ppf(0.5 + confidence / 2)
     kpis = {

@@ -103,3 +103,13 @@ def test_as_policy_random_only_picks_allowed_actions():
     mask[:, 3] = True
     actions = as_policy("random")(np.zeros((100, 2)), mask)
     assert set(actions.tolist()) <= {0, 3} and len(set(actions.tolist())) == 2
+
+
+def test_kpis_can_be_broken_down_by_starting_segment():
+    from agents.envs import get_scenario
+
+    names = get_scenario("retail").segment_names
+    report = evaluate("no_contact", "retail", customers=600, days=20, seed=0)
+    by_segment = report.by_segment("net_revenue", names)
+    assert set(by_segment) <= set(names) and len(by_segment) >= 5
+    assert by_segment["loyal"] > by_segment["dormant"]  # loyal customers buy on their own
