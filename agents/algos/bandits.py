@@ -300,9 +300,10 @@ class LinearThompson(_LinearRewardBandit):
             noise = rng.standard_normal((draws, min(chunk, n - start), n_actions))
             sampled = mean[rows][None] + std[rows][None] * noise
             sampled = np.where(mask[rows][None], sampled, -np.inf)
-            best = sampled.argmax(axis=2)  # (draws, rows)
+            best = sampled.argmax(axis=2)  # (draws, rows): the winner of each draw
             m = best.shape[1]
-            np.add.at(wins[rows], (np.broadcast_to(np.arange(m), best.shape), best), 1.0)
+            flat = (np.arange(m)[None, :] * n_actions + best).ravel()
+            wins[rows] = np.bincount(flat, minlength=m * n_actions).reshape(m, n_actions)
         return wins / draws
 
 

@@ -32,8 +32,12 @@ class SupervisedConfig:
     """L2 penalty (AdamW), keeps rarely-taken actions' predictions near the average."""
     batch_size: int = 512
     """Logged rows per gradient step."""
-    epochs: int = 10
-    """Passes over the logged data per `fit_logged` call."""
+    epochs: int = 50
+    """Most passes over the logged data per `fit_logged` call (early stopping usually ends sooner)."""
+    validation_fraction: float = 0.1
+    """Share of logged rows held out to decide when to stop training (0 disables it)."""
+    patience: int = 3
+    """Epochs without a better held-out error before training stops (best weights are kept)."""
     collect_epsilon: float = 1.0
     """Exploration while `fit` collects data: 1.0 is a uniformly random campaign over allowed
     actions (an A/B/n test); lower values mix in the current model's greedy choice."""
@@ -59,7 +63,8 @@ class SupervisedResponseModel(Agent):
     off-policy-evaluation literature (Dudik, Langford & Li, ICML 2011). `fit` collects its own
     training data with a uniformly random allowed action per customer-day (then, with
     `collect_rounds` > 1, epsilon-greedy on the current model); `fit_logged` trains on history.
-    Targets are divided by their standard deviation during training for a well-scaled loss.
+    Targets are divided by their standard deviation during training for a well-scaled loss, and
+    training stops early on a held-out share of the rows.
 
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
@@ -68,7 +73,9 @@ class SupervisedResponseModel(Agent):
     :param learning_rate: Adam step size
     :param weight_decay: AdamW weight decay
     :param batch_size: rows per gradient step
-    :param epochs: passes over the data per training call
+    :param epochs: most passes over the data per training call
+    :param validation_fraction: share of rows held out for early stopping
+    :param patience: epochs without held-out improvement before stopping
     :param collect_epsilon: exploration share while collecting in later rounds
     :param collect_rounds: collect-then-train rounds in `fit`
     """
@@ -77,7 +84,8 @@ class SupervisedResponseModel(Agent):
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
                  hidden_sizes: tuple[int, ...] | list[int] = (64, 64), learning_rate: float = 1e-3,
-                 weight_decay: float = 1e-4, batch_size: int = 512, epochs: int = 10,
+                 weight_decay: float = 1e-4, batch_size: int = 512, epochs: int = 50,
+                 validation_fraction: float = 0.1, patience: int = 3,
                  collect_epsilon: float = 1.0, collect_rounds: int = 1):
         super().__init__(observation_space, action_space, seed=seed)
         hidden = tuple(int(h) for h in hidden_sizes)
@@ -89,9 +97,12 @@ class SupervisedResponseModel(Agent):
             raise ValueError("batch_size, epochs and collect_rounds must be >= 1")
         if not 0.0 <= collect_epsilon <= 1.0:
             raise ValueError("collect_epsilon must lie in [0, 1]")
+        if not 0.0 <= validation_fraction < 1.0 or int(patience) < 1:
+            raise ValueError("validation_fraction must lie in [0, 1) and patience be >= 1")
         self.config = SupervisedConfig(
             hidden_sizes=hidden, learning_rate=float(learning_rate),
             weight_decay=float(weight_decay), batch_size=int(batch_size), epochs=int(epochs),
+            validation_fraction=float(validation_fraction), patience=int(patience),
             collect_epsilon=float(collect_epsilon), collect_rounds=int(collect_rounds),
         )
         with torch.random.fork_rng(devices=[]):
@@ -115,8 +126,10 @@ class SupervisedResponseModel(Agent):
         """Train the response model on logged (features, action, immediate reward) rows.
 
         Continues from the current weights (a warm start). `sample_weight` (n,) reweights rows,
-        e.g. by 1 / logging propensity to undo a skewed logging policy. Returns the final
-        weighted mean squared error (in reward units squared) and the number of rows.
+        e.g. by 1 / logging propensity to undo a skewed logging policy. `validation_fraction` of
+        the rows are held out: training stops after `patience` epochs without a better held-out
+        error and keeps the best weights. Returns the last epoch's training and the best held-out
+        weighted mean squared error (reward units squared), the rows and the epochs run.
         """
         obs = self._check_obs(obs)
         actions = np.asarray(actions, dtype=np.int64).reshape(-1)
@@ -148,13 +161,19 @@ class SupervisedResponseModel(Agent):
         a = torch.from_numpy(actions)
         y = torch.from_numpy((rewards / self.reward_scale).astype(np.float32))
         w = torch.from_numpy(weights.astype(np.float32))
-        batch = self.config.batch_size
-        loss_sum = 0.0
+        # hold out rows to stop training when the fit stops generalising (early stopping)
+        order = self.rng.permutation(n)
+        n_valid = int(self.config.validation_fraction * n) if n >= 50 else 0
+        valid, train = torch.from_numpy(order[:n_valid]), order[n_valid:]
+        batch, patience = self.config.batch_size, self.config.patience
+        best_loss, best_state, stale, epochs_run = np.inf, None, 0, 0
+        train_loss = 0.0
         for _ in range(int(epochs or self.config.epochs)):
-            order = torch.from_numpy(self.rng.permutation(n))
+            epochs_run += 1
+            shuffled = torch.from_numpy(self.rng.permutation(train))
             loss_sum = 0.0
-            for start in range(0, n, batch):
-                idx = order[start:start + batch]
+            for start in range(0, len(train), batch):
+                idx = shuffled[start:start + batch]
                 # 1. predicted reward of the action that was actually taken
                 pred = self.net(x[idx]).gather(1, a[idx, None]).squeeze(1)
                 # 2. weighted squared error against the observed immediate reward
@@ -164,8 +183,36 @@ class SupervisedResponseModel(Agent):
                 loss.backward()
                 self.optimizer.step()
                 loss_sum += float(loss.detach()) * len(idx)
+            train_loss = loss_sum / max(1, len(train))
+            if n_valid == 0:
+                continue
+            # 4. held-out error; keep the best weights, stop after `patience` epochs without gain
+            valid_loss = self._weighted_mse(x[valid], a[valid], y[valid], w[valid])
+            if valid_loss < best_loss - 1e-6:
+                best_loss, stale = valid_loss, 0
+                best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+        if best_state is not None:
+            self.net.load_state_dict(best_state)
         self.trained_rows += n
-        return {"mse": loss_sum / n * self.reward_scale ** 2, "rows": float(n)}
+        scale2 = self.reward_scale ** 2
+        stats = {"mse": train_loss * scale2, "rows": float(n), "epochs": float(epochs_run)}
+        if n_valid:
+            stats["validation_mse"] = best_loss * scale2
+        return stats
+
+    def _weighted_mse(self, x: torch.Tensor, a: torch.Tensor, y: torch.Tensor,
+                      w: torch.Tensor) -> float:
+        with torch.no_grad():
+            total = 0.0
+            for start in range(0, x.shape[0], 65_536):
+                rows = slice(start, start + 65_536)
+                pred = self.net(x[rows]).gather(1, a[rows, None]).squeeze(1)
+                total += float((w[rows] * (pred - y[rows]) ** 2).sum())
+        return total / max(1, x.shape[0])
 
     # -------------------------------------------------------------- learning from the env
     def _fit(

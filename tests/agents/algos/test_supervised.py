@@ -63,6 +63,15 @@ def test_fit_logged_learns_each_actions_reward() -> None:
     assert stats["rows"] == 5_000 and stats["mse"] < 0.1
 
 
+def test_training_stops_early_when_held_out_error_stops_improving() -> None:
+    rng = np.random.default_rng(0)
+    obs = rng.random((2_000, N_FEATURES)).astype(np.float32)
+    noise = rng.standard_normal(2_000)  # nothing to learn: the held-out error cannot keep falling
+    stats = _make(epochs=200, patience=2).fit_logged(obs, rng.integers(0, N_ACTIONS, 2_000), noise)
+    assert stats["epochs"] < 200
+    assert stats["validation_mse"] == pytest.approx(1.0, abs=0.2)
+
+
 def test_scores_are_in_reward_units() -> None:
     small, large = _make(epochs=10), _make(epochs=10)
     small.fit_logged(*_logs(2_000))
