@@ -119,3 +119,46 @@ class EventFactory(factory.django.DjangoModelFactory):
     type = "track"
     name = "Email Opened"
     timestamp = factory.LazyFunction(timezone.now)
+
+
+# --------------------------------------------------------------------------- console pages
+class PolicyVersionFactory(factory.django.DjangoModelFactory):
+    """A stored policy without a real agent behind it (pages that never load the artifact)."""
+
+    class Meta:
+        model = "decisioning.PolicyVersion"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    version = factory.Sequence(lambda n: n + 1)
+    algorithm = "rule_based"
+    status = "candidate"
+    artifact = b"not-a-real-agent"
+    artifact_sha256 = "0" * 64
+
+
+class DecisionFactory(factory.django.DjangoModelFactory):
+    """A logged decision over a two-action catalogue: index 0 no contact, index 1 `action`."""
+
+    class Meta:
+        model = "decisioning.Decision"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    customer = factory.SubFactory(CustomerFactory)
+    action = factory.LazyAttribute(lambda d: Action.objects.get_or_create(
+        campaign=d.campaign, channel="email", offer="content", variant="default",
+        send_window="morning", defaults={"cost": Decimal("0.02")})[0])
+    policy_name = "rule_based"
+    action_index = 1
+    propensity = 0.9
+    action_probabilities = [0.1, 0.9]
+    features = factory.LazyFunction(lambda: [0.5] * 32)
+    action_mask = [True, True]
+    decided_at = factory.LazyFunction(timezone.now)
+
+
+class TrainingRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "training.TrainingRun"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    budget_steps = 2_000

@@ -71,8 +71,8 @@ def reward_preview(*, weights: dict[str, float], discount_factor: float = 1.0) -
         components = {}
         for name, values in columns.items():
             amount = float(np.asarray(values)[mine].sum())
-            if amount:
-                weight = getattr(agent_weights, field_of[name])
-                components[field_of[name]] = round(weight * amount, 4)
+            earned = getattr(agent_weights, field_of[name]) * amount
+            if earned:  # outcomes with weight 0 earn nothing: not worth a line
+                components[field_of[name]] = round(earned, 4)
         results.append(JourneyReward(title, float(totals[j]), float(discounted[j]), components))
     return results

@@ -29,6 +29,7 @@ def _layout(fig: go.Figure, *, height: int = 320, **extra: Any) -> go.Figure:
         template="plotly_white", height=height, font=FONT, margin=dict(l=60, r=20, t=40, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
         hoverlabel=dict(font_size=12), paper_bgcolor="rgba(0,0,0,0)",
+        title=dict(font=dict(size=14)),
     )
     settings.update(extra)
     fig.update_layout(**settings)
@@ -82,8 +83,8 @@ def trends_figure(points: Sequence[TrendPoint]) -> dict[str, Any]:
             hovertemplate="week of %{x}: %{y:.1%}<extra>" + group + "</extra>",
         ), row=1, col=2)
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_yaxes(tickprefix="", row=1, col=1)
-    return as_dict(_layout(fig, height=320))
+    return as_dict(_layout(fig, height=340, margin=dict(l=50, r=20, t=70, b=50),
+                           legend=dict(orientation="h", yanchor="bottom", y=1.14, x=0)))
 
 
 def action_mix_figure(mix: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
@@ -103,19 +104,25 @@ def action_mix_figure(mix: dict[str, dict[str, dict[str, float]]]) -> dict[str, 
             ), row=1, col=col)
         fig.update_yaxes(tickformat=".0%", row=1, col=col)
     fig.update_layout(barmode="group")
-    return as_dict(_layout(fig, height=340))
+    return as_dict(_layout(fig, height=360, margin=dict(l=50, r=20, t=70, b=90),
+                           legend=dict(orientation="h", yanchor="bottom", y=1.14, x=0)))
 
 
 def shap_figure(contributions: Sequence[tuple[str, float]], *, base_value: float,
                 score: float | None = None, top: int = 10, title: str = "") -> dict[str, Any]:
     """A SHAP waterfall: from the base value (a typical customer) to this customer's score."""
     ordered = sorted(contributions, key=lambda item: abs(item[1]), reverse=True)
-    shown, rest = ordered[:top], ordered[top:]
+    # features that did not move the score are noise on a waterfall: fold them into "other"
+    moving = [item for item in ordered if abs(item[1]) > 1e-6]
+    shown = moving[:top]
+    rest = [item for item in ordered if item not in shown]
     labels = [label for label, _ in shown]
     values = [float(value) for _, value in shown]
     if rest:
         labels.append(f"{len(rest)} other features")
         values.append(float(sum(value for _, value in rest)))
+    if not labels:
+        labels, values = ["no feature moved the score"], [0.0]
     total = base_value + sum(values) if score is None else score
     fig = go.Figure(go.Waterfall(
         orientation="h", measure=["absolute", *["relative"] * len(values), "total"],

@@ -176,8 +176,13 @@ def decision_detail(*, decision: Decision) -> DecisionDetail:
     features = decision.features or []
     feature_rows = [(name, FEATURE_LABELS.get(name, name), float(value))
                     for name, value in zip(FEATURE_NAMES, features)]
-    return DecisionDetail(decision=decision, actions=actions, runner_up=runner, masked=masked,
-                          explanation=decision_explanation(decision=decision),
+    explanation = decision_explanation(decision=decision)
+    # the explanation's runner-up is the next best by the policy's own score (ties in probability
+    # are common under exploration); fall back to the next most probable allowed action
+    named = next((a for a in actions if explanation.runner_up_label
+                  and a.label == explanation.runner_up_label and not a.chosen), None)
+    return DecisionDetail(decision=decision, actions=actions, runner_up=named or runner,
+                          masked=masked, explanation=explanation,
                           features=feature_rows)
 
 
