@@ -159,7 +159,7 @@ class _ProgressSaver:
         curve = run.learning_curve or {}
         self.steps: list[int] = list(curve.get("steps", []))
         self.returns: list[float] = list(curve.get("returns", []))
-        self.last_save = 0.0
+        self.last_save = float("-inf")  # the first report is saved at once
         self.last_checkpoint = time.monotonic()
         self.cancelled = False
 
@@ -223,7 +223,8 @@ def training_run_execute(*, training_run_id: int, task_id: str = "") -> Training
 
 def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
     campaign = run.campaign
-    simulator = bridge.simulator_for_campaign(campaign=campaign, seed=run.seed)
+    simulator = bridge.simulator_for_campaign(
+        campaign=campaign, seed=run.seed, customers=bridge.training_customers(run.budget_steps))
     report: dict[str, Any] = dict(run.report)
     done_steps = 0
     checkpoint = checkpoint_path(run)
@@ -352,8 +353,7 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
     report["live_version_id"] = live.pk if live else None
     if arrays_all is None:
         report["error"] = "no attributed decisions old enough to evaluate on"
-        _store_report(policy_version, report)
-        return report
+        return _store_report(policy_version, report)
     exploring = arrays_all.subset(~arrays_all.holdout)
     holdout_rows = arrays_all.subset(arrays_all.holdout)
     report["logged"] = {"rows": len(arrays_all), "exploring_rows": len(exploring),
@@ -361,8 +361,7 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
                         "notes": arrays_all.notes}
     if len(exploring) < 10:
         report["error"] = f"only {len(exploring)} exploring decisions: too few to evaluate"
-        _store_report(policy_version, report)
-        return report
+        return _store_report(policy_version, report)
 
     reward_model = bridge.reward_model_for(exploring, seed=0)
     with tempfile.TemporaryDirectory() as folder:
@@ -408,8 +407,7 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
             f"{'>' if passed else '<='} {baseline_name} DR estimate {base_dr['value']:.4f}"
         ),
     }
-    _store_report(policy_version, report)
-    return report
+    return _store_report(policy_version, report)
 
 
 def _observed_mean(rewards, confidence: float) -> dict[str, float]:
@@ -434,13 +432,14 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _store_report(policy_version: PolicyVersion, report: dict[str, Any]) -> None:
+def _store_report(policy_version: PolicyVersion, report: dict[str, Any]) -> dict[str, Any]:
     report = json_safe(report)
     policy_version.ope_report = report
     PolicyVersion.objects.filter(pk=policy_version.pk).update(ope_report=report)
     audit_record(actor=None, verb="policy_version.evaluated", target=policy_version,
                  details={"guardrail_passed": report.get("guardrail", {}).get("passed"),
                           "error": report.get("error")})
+    return report
 
 
 # ---------------------------------------------------------------------------------- batch campaigns
