@@ -35,7 +35,6 @@ _DAYS_SCALE = np.log1p(365.0)  # recency: log1p(days) / log1p(365), "never" and 
 _REVENUE_SCALE = np.log1p(2000.0)  # decayed 90-day revenue
 _ORDER_SCALE = np.log1p(500.0)  # average order value
 _COUNT_SCALE = np.log1p(30.0)  # decayed counts
-_RECENT_WEIGHTS = np.stack([np.arange(HISTORY_DAYS) < 7, np.ones(HISTORY_DAYS, bool)], axis=1) * 1.0
 _UTC_SCALE = 14.0  # utc offsets lie in [-12, +14]
 
 # ---------------------------------------------------------------------------------------------
@@ -326,6 +325,10 @@ def _rows_channels(
 
 # ---------------------------------------------------------------------------------------------
 # the vector
+def _row_sum(x: np.ndarray) -> np.ndarray:
+    return np.einsum("ij->i", x)
+
+
 def _log_scale(x: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.log1p(np.maximum(x, 0.0)) / scale, 0.0, 1.0)
 
@@ -343,9 +346,11 @@ def observation(state: ProfileState) -> np.ndarray:
     per_channel[:, :, 3] = _log_scale(np.minimum(state.days_since_contact, 1e6), _DAYS_SCALE)
     per_channel[:, :, 4] = state.consent
     g = N_CHANNELS * len(_PER_CHANNEL)
-    # row sums as matrix products: numpy's reductions along a short last axis are slow
-    total_contacts = state.contacts @ np.ones(N_CHANNELS)
-    contacts_7d, contacts_30d = (state.recent_contacts @ _RECENT_WEIGHTS).T
+    # row sums through einsum: ndarray.sum over a short last axis is slow, and a BLAS product
+    # can stall on a busy machine (its threads spin)
+    total_contacts = _row_sum(state.contacts)
+    contacts_7d = _row_sum(state.recent_contacts[:, :7])
+    contacts_30d = _row_sum(state.recent_contacts)
     out[:, g + 0] = _log_scale(np.minimum(state.days_since_purchase, 1e6), _DAYS_SCALE)
     out[:, g + 1] = _log_scale(state.purchases, _COUNT_SCALE)
     out[:, g + 2] = _log_scale(state.revenue, _REVENUE_SCALE)

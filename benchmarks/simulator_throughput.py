@@ -17,9 +17,12 @@ import os
 import platform
 import time
 
-import numpy as np
+# one process, one core: BLAS threads would only spin against the simulator on a shared machine
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from agents.envs import CustomerJourneyEnv
+import numpy as np  # noqa: E402
+
+from agents.envs import CustomerJourneyEnv  # noqa: E402
 
 
 def random_allowed(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
