@@ -55,7 +55,16 @@ class Scenario:
     """Parameters of the customer-journey simulator (per day; S segments).
 
     Probabilities are per contact unless said otherwise; "open" means read (email, push, SMS) or
-    answered (call centre); "click" means followed the link / accepted the pitch.
+    answered (call centre); "click" means followed the link / accepted the pitch. The response to
+    an action (channel c, offer o, send window w) by a customer of segment s is a product of small
+    tables, so every segment x channel x offer x window cell has its own probability without
+    S*C*O*W free numbers to invent:
+
+        P(open)         = open_prob[s, c] * window_affinity[s, w] * exp(-fatigue_response * fatigue)
+        P(click | open) = channel_click[c] * offer_click[s, o]
+        P(order | click) = purchase_given_click[s, o] * (1 - order_gating * (1 - demand))
+
+    with demand = 1 - exp(-days since the last order / refractory_days).
     """
 
     name: str
