@@ -15,9 +15,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.common.vec import CustomerBatch
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
 from agents.common.masking import greedy_probabilities, sample_from, uniform_over_mask
+from agents.common.vec import CustomerBatch
 
 # Features a marketer would segment on first: recency, engagement and recent contact pressure.
 DEFAULT_STATE_FEATURES: tuple[str, ...] = (
@@ -26,6 +26,8 @@ DEFAULT_STATE_FEATURES: tuple[str, ...] = (
     "email_click_rate",
     "contacts_7d",
 )
+MAX_DEFAULT_FEATURES = 12
+"""Observations this small (e.g. the tabular scenario's one-hot states) are binned whole."""
 
 
 class StateDiscretiser:
@@ -112,7 +114,8 @@ class QLearningConfig:
     """Share of the training budget over which epsilon decays linearly."""
     state_features: tuple[str | int, ...] | None = None
     """Features binned into the state, by name (agents.features) or index; None: a default set
-    (DEFAULT_STATE_FEATURES if the observation is the console's feature vector, else all)."""
+    (DEFAULT_STATE_FEATURES if the observation is the console's feature vector, else all of
+    them when there are at most MAX_DEFAULT_FEATURES)."""
     n_bins: int = 4
     """Quantile bins per continuous state feature."""
     max_levels: int = 12
@@ -196,8 +199,13 @@ class QLearning(Agent):
             if names is not None and len(names) == self.n_features and all(
                     f in names for f in DEFAULT_STATE_FEATURES):
                 wanted = DEFAULT_STATE_FEATURES
-            else:
+            elif self.n_features <= MAX_DEFAULT_FEATURES:
                 return list(range(self.n_features))
+            else:
+                raise ValueError(
+                    f"q_learning needs state_features (names or indices) for a "
+                    f"{self.n_features}-feature observation that is not agents.features'"
+                )
         indices = []
         names = _console_feature_names()
         for f in wanted:

@@ -249,7 +249,9 @@ class SupervisedResponseModel(Agent):
             if sum(len(r) for r in logged_rewards):
                 stats = self.fit_logged(np.concatenate(logged_obs), np.concatenate(logged_actions),
                                         np.concatenate(logged_rewards))
-                report.extra[f"round_{round_index}_mse"] = stats["mse"]
+                for key in ("mse", "validation_mse", "epochs"):
+                    if key in stats:
+                        report.extra[f"round_{round_index}_{key}"] = stats[key]
             if batch.n_finished > finished_at_report:
                 report.record(batch.env_steps, batch.recent_mean_return())
                 finished_at_report = batch.n_finished

@@ -120,3 +120,11 @@ def test_state_features_by_name_or_index() -> None:
 def test_invalid_hyperparameters_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         _make(**kwargs)
+
+
+def test_a_wide_unknown_observation_needs_named_state_features() -> None:
+    wide = gym.spaces.Box(0.0, 1.0, (30,), np.float32)
+    with pytest.raises(ValueError, match="needs state_features"):
+        agents.make("q_learning", wide, TOY_ACTIONS)
+    agent = agents.make("q_learning", wide, TOY_ACTIONS, state_features=[0, 5])
+    assert agent.discretiser.feature_indices == [0, 5]
