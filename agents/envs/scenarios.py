@@ -353,16 +353,24 @@ def retail() -> Scenario:
 
 
 def churn_rescue() -> Scenario:
-    """A base leaning at-risk and dormant, where keeping customers matters more than selling."""
+    """A base leaning at-risk and dormant, where keeping customers matters more than selling.
+
+    Compared with `retail`: more at-risk and dormant customers, churn hazards that climb faster
+    with every idle day (so an opened message or an order buys time), and at-risk customers who
+    answer the call centre more often - the expensive personal channel is the rescue lever.
+    """
     base = retail()
+    open_prob = base.open_prob.copy()
+    open_prob[_RETAIL_SEGMENTS.index("at_risk"), CHANNELS.index("call_centre")] = 0.60
     return dataclasses.replace(
         base,
         name="churn_rescue",
         description="Subscription-like base after a bad quarter: many at-risk and dormant "
         "customers whose churn hazard climbs fast without a reason to come back.",
         segment_weights=_a([0.10, 0.15, 0.35, 0.25, 0.05, 0.10]),
-        churn_hazard=base.churn_hazard * 1.6,
-        churn_inactivity=_a([0.6, 0.7, 1.8, 0.5, 1.0, 0.4]),
+        open_prob=open_prob,
+        churn_hazard=base.churn_hazard * 1.3,
+        churn_inactivity=_a([0.8, 1.0, 3.0, 0.8, 1.5, 0.5]),
         history_recency_days=_a([20.0, 60.0, 70.0, 240.0, 12.0, 110.0]),
         horizon_days=60,
     )
