@@ -37,8 +37,9 @@ def policy_version_shadow_agreement(*, policy_version: PolicyVersion,
                                     limit: int = 50_000) -> dict[str, Any]:
     """How often the shadow version would have chosen what the live policy chose.
 
-    Read from decision.context["shadow"], which the live decision service writes while a version is
-    in shadow mode: {"policy_version_id": <pk>, "action_index": <its choice>, ...}. Holdout
+    Read from decision.context["shadow"], which the live decision service
+    (decisioning.services.decisions_create) writes while a version is in shadow mode:
+    {"version": <version number>, "action_index": <its greedy choice>, "agrees": bool}. Holdout
     decisions are left out (the control policy decided them, not the live one).
     """
     rows = (Decision.objects.filter(campaign_id=policy_version.campaign_id, holdout=False,
@@ -47,9 +48,7 @@ def policy_version_shadow_agreement(*, policy_version: PolicyVersion,
     n = agreed = 0
     for action_index, context in rows:
         shadow = context.get("shadow") or {}
-        if isinstance(shadow, list):  # several shadows: pick this version's entry
-            shadow = next((s for s in shadow if s.get("policy_version_id") == policy_version.pk), {})
-        if shadow.get("policy_version_id") != policy_version.pk or shadow.get("action_index") is None:
+        if shadow.get("version") != policy_version.version or shadow.get("action_index") is None:
             continue
         n += 1
         agreed += int(int(shadow["action_index"]) == int(action_index))
@@ -67,7 +66,7 @@ def customer_segment(*, filters: dict[str, Any] | None = None) -> QuerySet[Custo
     unknown = set(filters) - set(SEGMENT_KEYS)
     if unknown:
         raise ValueError(f"unknown segment filters {sorted(unknown)}; use {', '.join(SEGMENT_KEYS)}")
-    customers = Customer.objects.all()
+    customers = Customer.objects.filter(erased_at__isnull=True)  # erased customers get no decisions
     for key, value in (filters.get("traits") or {}).items():  # key lookups work on SQLite too
         customers = customers.filter(**{f"traits__{key}": value})
     if filters.get("time_zone"):
@@ -77,5 +76,7 @@ def customer_segment(*, filters: dict[str, Any] | None = None) -> QuerySet[Custo
     if filters.get("customer_ids") is not None:
         customers = customers.filter(pk__in=filters["customer_ids"])
     if filters.get("exclude_churned", True):
-        customers = customers.exclude(traits__churned=True)
+        # (a plain exclude() on a JSON key also drops rows without the key on SQLite)
+        churned = Customer.objects.filter(traits__churned=True).values("pk")
+        customers = customers.exclude(pk__in=churned)
     return customers.order_by("pk")

@@ -443,67 +443,54 @@ def _store_report(policy_version: PolicyVersion, report: dict[str, Any]) -> dict
 
 
 # ---------------------------------------------------------------------------------- batch campaigns
-BATCH_DECISION_FUNCTION = "decisions_decide_batch"
-"""The live-decision service (decisioning.services, batch form) a campaign run decides through."""
-RELEASE_FUNCTION = "decision_release"
-"""The service that frees the cap of a decision that was not delivered."""
-
-
-def _decision_service(name: str):
-    from crm_console.decisioning import services as decision_services
-
-    function = getattr(decision_services, name, None)
-    if function is None:
-        raise RuntimeError(f"crm_console.decisioning.services.{name} is missing: batch campaign "
-                           "runs decide through the live decision service")
-    return function
-
-
 def campaign_run(
     *, campaign: Campaign, segment: dict[str, Any] | None = None, chunk_size: int = 1000,
     adapter_spec: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
-    started_by: AbstractBaseUser | None = None,
+    started_by: AbstractBaseUser | None = None, explain: bool = False,
 ) -> dict[str, Any]:
     """Decide for every customer of the segment, chunk by chunk, and hand each chunk to the adapter.
 
-    One call of the live decision service per chunk (it scores the chunk in one agent call, masks
-    with caps and consent, logs every decision); so the same rules hold for a batch run as for a
-    single API decision. A decision the adapter could not deliver is released (its cap freed).
+    Each chunk is one call of the live decision service (decisioning.services.decisions_create):
+    one agent call scores the whole chunk, caps / consent / quiet hours mask it under the
+    customers' row locks, and every decision is logged - so a batch run obeys exactly the rules of
+    a single API decision. Explanations are left to the review page unless `explain`. Decisions
+    the adapter could not deliver are released at once (their contacts freed).
     """
     from crm_console.decisioning.adapters import adapter_from_spec, decision_payload
+    from crm_console.decisioning.services import (
+        campaign_for_decisions, decisions_create, decisions_release,
+    )
     from crm_console.training.selectors import customer_segment
 
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    decide_batch = _decision_service(BATCH_DECISION_FUNCTION)
+    campaign = campaign_for_decisions(campaign_id=campaign.pk)
     adapter = adapter_from_spec(adapter_spec)
     context = {"source": "batch campaign run", **(context or {})}
-    customer_ids = list(customer_segment(filters=segment).values_list("pk", flat=True))
-    totals = {"customers": len(customer_ids), "decisions": 0, "contacts": 0, "delivered": 0,
-              "failed": 0, "released": 0, "errors": [], "chunks": 0}
+    external_ids = list(customer_segment(filters=segment).values_list("external_id", flat=True))
+    totals: dict[str, Any] = {"customers": len(external_ids), "decisions": 0, "contacts": 0,
+                              "delivered": 0, "failed": 0, "released": 0, "chunks": 0,
+                              "errors": []}
+    actions = {a.pk: a for a in campaign.actions.all()}
     started = time.perf_counter()
-    from crm_console.customers.models import Customer
-
-    for start in range(0, len(customer_ids), chunk_size):
-        chunk = list(Customer.objects.filter(pk__in=customer_ids[start:start + chunk_size])
-                     .order_by("pk"))
-        decisions = decide_batch(campaign=campaign, customers=chunk, context=context)
-        by_customer = {c.pk: c.external_id for c in chunk}
-        payloads = [decision_payload(d, customer_external_id=by_customer.get(d.customer_id))
-                    for d in decisions]
+    for start in range(0, len(external_ids), chunk_size):
+        chunk = external_ids[start:start + chunk_size]
+        outcomes = decisions_create(campaign=campaign, customer_external_ids=chunk,
+                                    context=context, explain=explain)
+        decisions = [o.decision for o in outcomes]
+        payloads = [decision_payload(d, action=actions[d.action_id],
+                                     customer_external_id=external_id)
+                    for d, external_id in zip(decisions, chunk, strict=True)]
         delivery = adapter.deliver(payloads)
+        if delivery.failed_decision_ids:
+            totals["released"] += decisions_release(decision_ids=delivery.failed_decision_ids,
+                                                    reason="delivery failed")
         totals["chunks"] += 1
         totals["decisions"] += len(decisions)
         totals["contacts"] += sum(1 for p in payloads if not p["no_contact"])
         totals["delivered"] += delivery.delivered
         totals["failed"] += delivery.failed
         totals["errors"] = (totals["errors"] + delivery.errors)[:20]
-        if delivery.failed_decision_ids:
-            release = _decision_service(RELEASE_FUNCTION)
-            for decision in decisions:
-                if decision.pk in set(delivery.failed_decision_ids):
-                    release(decision=decision, reason="delivery failed")
-                    totals["released"] += 1
     totals["seconds"] = round(time.perf_counter() - started, 2)
     audit_record(actor=started_by, verb="campaign.batch_run", target=campaign, details={
         k: v for k, v in totals.items() if k != "errors"})

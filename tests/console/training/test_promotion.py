@@ -136,7 +136,8 @@ def test_shadow_mode_and_agreement_rate(demo_campaign, demo_users):
     for i, decision in enumerate(decisions):  # what the live decision service writes
         agreed_index = decision.action_index if i < 7 else decision.action_index + 1
         decision.context = {**decision.context,
-                            "shadow": {"policy_version_id": shadow.pk, "action_index": agreed_index}}
+                            "shadow": {"version": shadow.version, "action_index": agreed_index,
+                                       "agrees": i < 7}}
         decision.save(update_fields=["context"])
 
     agreement = policy_version_shadow_agreement(policy_version=shadow)

@@ -1,0 +1,140 @@
+"""Training pages: start (form), live progress fragment, cancel; policy versions and promotion."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_console.decisioning.models import PolicyVersion
+from crm_console.training.models import TrainingRun
+from tests.factories import CampaignFactory, PolicyVersionFactory, TrainingRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def start(client, campaign, **overrides):
+    return client.post("/training/start/", {"campaign": campaign.pk, "algorithm": "actor_critic",
+                                            "budget_steps": 2000, "seed": 0, **overrides})
+
+
+def test_marketer_starts_a_training_run(marketer_client, marketer, django_capture_on_commit_callbacks):
+    campaign = CampaignFactory()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = start(marketer_client, campaign)
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/training/{run.pk}/"
+    assert (run.campaign, run.budget_steps, run.created_by) == (campaign, 2000, marketer)
+    assert len(callbacks) == 1  # the train_policy task is queued after the commit
+
+
+def test_bad_budget_shows_field_error_and_starts_nothing(marketer_client):
+    response = start(marketer_client, CampaignFactory(), budget_steps=10)
+    assert response.status_code == 200
+    assert "budget_steps" in response.context["form"].errors
+    assert b"id_budget_steps_errors" in response.content
+    assert not TrainingRun.objects.exists()
+
+
+def test_reviewer_cannot_start_or_cancel_training(reviewer_client):
+    run = TrainingRunFactory(status="running")
+    assert start(reviewer_client, run.campaign).status_code == 403
+    assert reviewer_client.post(f"/training/{run.pk}/cancel/").status_code == 403
+    run.refresh_from_db()
+    assert TrainingRun.objects.count() == 1 and not run.cancel_requested
+
+
+def test_progress_fragment_polls_until_the_run_is_finished(marketer_client):
+    run = TrainingRunFactory(status="running", progress=0.42, eta_seconds=12.0)
+    html = marketer_client.get(f"/training/{run.pk}/progress/").content.decode()
+    assert 'hx-trigger="every 1s"' in html and 'aria-valuenow="42.0"' in html and "12 s left" in html
+    run.status, run.progress = "succeeded", 1.0
+    run.save()
+    html = marketer_client.get(f"/training/{run.pk}/progress/").content.decode()
+    assert "hx-trigger" not in html and 'data-percent="100.0"' in html
+
+
+def test_cancel_requests_a_running_run_to_stop(marketer_client):
+    run = TrainingRunFactory(status="running")
+    assert marketer_client.post(f"/training/{run.pk}/cancel/").status_code == 302
+    run.refresh_from_db()
+    assert run.cancel_requested
+
+
+def test_run_detail_draws_the_learning_curve(marketer_client):
+    run = TrainingRunFactory(status="succeeded", progress=1.0,
+                             learning_curve={"steps": [512, 1024, 1536], "returns": [1.0, 2.0, 2.5]})
+    response = marketer_client.get(f"/training/{run.pk}/")
+    assert response.context["curve_chart"]["data"][0]["y"] == [1.0, 2.0, 2.5]
+    assert response.context["convergence"] == [] or response.context["convergence"]
+
+
+OPE_REPORT = {
+    "live_version_id": None, "guardrail_rule": "candidate DR lower bound > live DR",
+    "estimates": {
+        "candidate": {"ips": {"value": 1.1, "lower": 0.9, "upper": 1.3, "n": 500, "ess": 300.0},
+                      "snips": {"value": 1.05, "lower": 0.95, "upper": 1.15},
+                      "dr": {"value": 1.0, "lower": 0.8, "upper": 1.2}},
+        "control": {"dr": {"value": 0.95, "lower": 0.9, "upper": 1.0}},
+    },
+    "holdout_observed": {"value": 0.9, "lower": 0.8, "upper": 1.0, "n": 50},
+    "guardrail": {"baseline": "control", "candidate_dr_lower": 0.8, "baseline_dr": 0.95, "passed": False},
+}
+
+
+def test_policy_detail_shows_ope_with_intervals_vs_current_and_holdout(marketer_client):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    response = marketer_client.get(f"/training/policies/{version.pk}/")
+    rows = {(r["key"], r["method"]) for r in response.context["ope_rows"]}
+    assert {("candidate", "ips"), ("candidate", "snips"), ("candidate", "dr"), ("control", "dr"),
+            ("holdout_observed", "observed")} <= rows
+    assert not response.context["guardrail"].passed
+    assert b"[0.8000, 1.2000]" in response.content
+
+
+def test_promotion_is_refused_by_the_guardrail(marketer_client):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    response = marketer_client.post(f"/training/policies/{version.pk}/promote/", {})
+    assert response.status_code == 200
+    assert b"Refused by the guardrail" in response.content
+    version.refresh_from_db()
+    assert version.status == "candidate"
+
+
+def test_marketer_cannot_force_a_promotion(marketer_client):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    response = marketer_client.post(f"/training/policies/{version.pk}/promote/", {"force": "on", "reason": "trust me"})
+    assert response.status_code == 403
+    version.refresh_from_db()
+    assert version.status == "candidate"
+
+
+def test_admin_forced_promotion_needs_a_reason(admin_client_role):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    response = admin_client_role.post(f"/training/policies/{version.pk}/promote/", {"force": "on", "reason": ""})
+    assert response.status_code == 200
+    assert "reason" in response.context["promote_form"].errors
+    version.refresh_from_db()
+    assert version.status == "candidate"
+
+
+def test_admin_forces_a_promotion_with_a_reason(admin_client_role):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    response = admin_client_role.post(f"/training/policies/{version.pk}/promote/",
+                                      {"force": "on", "reason": "Black Friday: rules are known to fail"})
+    assert response.status_code == 302
+    version.refresh_from_db()
+    assert version.status == PolicyVersion.Status.LIVE and version.forced_promotion
+    assert version.promotion_reason.startswith("Black Friday")
+
+
+def test_reviewer_cannot_promote(reviewer_client):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    assert reviewer_client.post(f"/training/policies/{version.pk}/promote/", {}).status_code == 403
+
+
+def test_policy_list_and_run_list_render_for_every_role(client, marketer, reviewer, admin_user):
+    PolicyVersionFactory(ope_report=OPE_REPORT)
+    TrainingRunFactory()
+    for user in (marketer, reviewer, admin_user):
+        client.force_login(user)
+        assert client.get("/training/").status_code == 200
+        assert client.get("/training/policies/").status_code == 200
