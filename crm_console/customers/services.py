@@ -24,7 +24,7 @@ from datetime import timezone as dt_timezone
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from agents import features as agent_features
@@ -102,6 +102,43 @@ def profile_states_store(customers: list[Customer], state: agent_features.Profil
         customer.profile_updated_at = datetime.fromtimestamp(float(clocks[i]), tz=dt_timezone.utc)
 
 
+def customers_save_fields(customers: list[Customer], field_names: list[str]) -> None:
+    """UPDATE these fields of each customer in one statement (PostgreSQL: UPDATE ... FROM VALUES).
+
+    `bulk_update` builds a CASE WHEN per row and field, which costs seconds for a 1,000-customer
+    batch; this costs milliseconds. Other databases get one prepared UPDATE run by executemany.
+    """
+    if not customers:
+        return
+    meta = Customer._meta
+    quote = connection.ops.quote_name
+    model_fields = [meta.get_field(name) for name in field_names]
+    params: list[Any] = []
+    rows = []
+    for customer in customers:
+        params.append(customer.pk)
+        params.extend(f.get_db_prep_save(getattr(customer, f.attname), connection)
+                      for f in model_fields)
+        rows.append(customer)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            casts = ["%s::bigint", *(f"%s::{f.db_type(connection)}" for f in model_fields)]
+            values = ", ".join(f"({', '.join(casts)})" for _ in rows)
+            columns = ", ".join(["id", *(quote(f.column) for f in model_fields)])
+            assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in model_fields)
+            cursor.execute(
+                f"UPDATE {quote(meta.db_table)} AS c SET {assignments} "
+                f"FROM (VALUES {values}) AS v({columns}) WHERE c.{quote(meta.pk.column)} = v.id",
+                params)
+        else:
+            width = len(model_fields) + 1
+            per_row = [params[i * width:(i + 1) * width] for i in range(len(rows))]
+            assignments = ", ".join(f"{quote(f.column)} = %s" for f in model_fields)
+            cursor.executemany(
+                f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
+                [row[1:] + row[:1] for row in per_row])
+
+
 def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarray,
                            to: np.ndarray) -> np.ndarray:
     """Let time pass for each customer up to `to` (unix s); earlier targets leave them as they are."""
@@ -115,14 +152,12 @@ def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarra
 @transaction.atomic
 def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> IngestResult:
     """Store a batch of events (idempotent by message id) and update profiles and consent."""
-    from crm_console.decisioning.caps import customers_lock
     from crm_console.decisioning.models import Decision
 
     if not events:
         return IngestResult(0, 0)
     now = timezone.now()
-    customers, created = _customers_get_or_create(events, now=now)
-    customers_lock([c.pk for c in customers.values()])
+    customers, created = _customers_get_or_create_locked(events)
 
     # idempotency: skip message ids already stored, and repeats inside the batch
     stored = set(Event.objects.filter(message_id__in=[e.message_id for e in events])
@@ -173,9 +208,10 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
             _apply(state, i, event, customer=rows[i], decisions=decisions, consents=consents,
                    to_release=to_release, source=source)
     profile_states_store(rows, state, clocks)
-    Customer.objects.bulk_update(
-        rows, ["profile_state", "profile_updated_at", "traits", "email", "phone", "name",
-               "time_zone"], batch_size=500)
+    customers_save_fields(rows, ["profile_state", "profile_updated_at"])
+    identified = sorted({e.user_id for e in fresh if e.type == Event.Type.IDENTIFY})
+    customers_save_fields([customers[u] for u in identified],
+                          ["traits", "email", "phone", "name", "time_zone"])
     Consent.objects.bulk_create(consents, batch_size=1000)
     released = 0
     if to_release:
@@ -186,15 +222,23 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
     return IngestResult(len(fresh), duplicates, created, released)
 
 
-def _customers_get_or_create(events: Iterable[IncomingEvent], *, now: datetime) -> tuple[dict[str, Customer], int]:
+def _customers_get_or_create_locked(events: Iterable[IncomingEvent]) -> tuple[dict[str, Customer], int]:
+    """The batch's customers, created where new, read under their row locks (one query)."""
+    from crm_console.decisioning.caps import customers_lock
+
     user_ids = sorted({e.user_id for e in events})
-    existing = {c.external_id: c for c in Customer.objects.filter(external_id__in=user_ids)}
-    missing = [u for u in user_ids if u not in existing]
+    known = set(Customer.objects.filter(external_id__in=user_ids).values_list("external_id", flat=True))
+    missing = [u for u in user_ids if u not in known]
     if missing:
         Customer.objects.bulk_create([Customer(external_id=u) for u in missing],
                                      ignore_conflicts=True, batch_size=1000)
-        existing.update({c.external_id: c for c in Customer.objects.filter(external_id__in=missing)})
-    return existing, len(missing)
+    if connection.features.has_select_for_update:
+        # same lock order as customers_lock (by id): batches and decisions never deadlock
+        rows = Customer.objects.select_for_update().filter(external_id__in=user_ids).order_by("pk")
+        return {c.external_id: c for c in rows}, len(missing)
+    rows = list(Customer.objects.filter(external_id__in=user_ids))
+    customers_lock([c.pk for c in rows])
+    return {c.external_id: c for c in rows}, len(missing)
 
 
 def _decision_id(event: IncomingEvent) -> int | None:

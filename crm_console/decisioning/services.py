@@ -253,7 +253,7 @@ def _shadow_choices(serving_setup: Any, inputs: Any, chosen: np.ndarray) -> list
 def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np.ndarray,
                               serving_setup: Any, *, now: datetime) -> None:
     """The decision commits to a contact: count it in the profile now (as the simulator does)."""
-    from crm_console.customers.services import profile_states_store
+    from crm_console.customers.services import customers_save_fields, profile_states_store
 
     catalogue = serving_setup.bridge.catalogue
     channel = catalogue.channel_index[chosen]
@@ -262,7 +262,7 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
         discounted = np.array([catalogue.actions[a].offer not in (None, "content") for a in chosen])
         agent_features.record_contact(inputs.profiles, contact, channel[contact], discounted[contact])
     profile_states_store(customers, inputs.profiles, inputs.clocks)
-    Customer.objects.bulk_update(customers, ["profile_state", "profile_updated_at"], batch_size=500)
+    customers_save_fields(customers, ["profile_state", "profile_updated_at"])
 
 
 def _explanations_create(serving_setup: Any, decisions: list[Decision], inputs: Any,

@@ -1,0 +1,284 @@
+"""API load on the real stack: single decisions p50/p99 at a fixed rate, events ingested per second.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_console_bench \\
+    REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python benchmarks/api_load.py
+
+What it does (loopback only, every loop bounded in time):
+1. creates the database if missing, migrates, and sets up a live campaign with the demo's full
+   catalogue (4 channels x 4 offers x 3 windows + no contact, the demo's caps and quiet hours), an
+   actor_critic live policy (the main agent; untrained weights cost the same to serve), --customers
+   customers with consent and an API integration;
+2. measures the decision service in-process with the SHAP explanation computed in the request and
+   without it (what a worker would take off the request) - the choice in docs/api.md;
+3. starts gunicorn (--workers sync workers) on 127.0.0.1 and drives it with locust (headless):
+   single decisions at --rate req/s for --seconds (p50/p99 with caps, the row lock, the audit
+   write and the explanation), then signed 1,000-event batches as fast as they go;
+4. prints a markdown table with the commands and the machine.
+
+Targets (issue 6): decision p99 <= 30 ms at 200 req/s; >= 5,000 events/s through the webhook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/crm_console_bench"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=int, default=200, help="decision requests per second")
+    parser.add_argument("--seconds", type=int, default=30, help="length of each load phase")
+    parser.add_argument("--customers", type=int, default=20000)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--event-users", type=int, default=3, help="parallel event senders")
+    parser.add_argument("--service-samples", type=int, default=200)
+    parser.add_argument("--port", type=int, default=0, help="0: any free loopback port")
+    parser.add_argument("--shared", action="store_true",
+                        help="say in the table that the machine was shared with other work")
+    return parser.parse_args()
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", DEFAULT_DB)
+    env.setdefault("REDIS_URL", DEFAULT_REDIS)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "crm_console.settings", "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "benchmark-only-secret-key-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        # the throttle is per integration; the benchmark's one integration sends everything
+        "API_THROTTLE_RATE": "100000000/hour",
+    })
+    return env
+
+
+def database_create(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup(customers: int) -> dict[str, str]:
+    """Fresh campaign, policy, customers and integration; returns the locust environment."""
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    import gymnasium as gym
+    import torch
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    torch.set_num_threads(1)
+    import agents
+    from agents.catalogue import CHANNELS, OFFERS, WINDOW_NAMES
+    from agents.features import observation_space
+    from crm_console.api.services import api_integration_create
+    from crm_console.campaigns import services as campaign_services
+    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
+    from crm_console.campaigns.models import Campaign
+    from crm_console.customers.models import Consent, Customer
+    from crm_console.decisioning.services import policy_version_create
+
+    call_command("migrate", verbosity=0)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    policy = campaign_services.contact_policy_save(
+        name=f"Bench policy {stamp}", overall_max_contacts=4, overall_window_days=7,
+        min_gap_hours=Decimal("48"), quiet_hours_start=21, quiet_hours_end=8,
+        channel_caps=[{"channel": "email", "max_contacts": 2, "window_days": 7},
+                      {"channel": "sms", "max_contacts": 1, "window_days": 7},
+                      {"channel": "push", "max_contacts": 3, "window_days": 7},
+                      {"channel": "call_centre", "max_contacts": 1, "window_days": 30}])
+    campaign = campaign_services.campaign_create(
+        name=f"Bench campaign {stamp}", contact_policy=policy, holdout_share=Decimal("0.1"),
+        time_zone="Europe/London")
+    campaign_services.catalogue_generate(campaign=campaign, channels=CHANNELS, offers=OFFERS,
+                                         send_windows=WINDOW_NAMES)
+    campaign = campaign_services.campaign_update(campaign=campaign, status=Campaign.Status.LIVE)
+    bridge = catalogue_for_campaign(campaign=campaign)
+    agent = agents.make("actor_critic", observation_space(), gym.spaces.Discrete(len(bridge.action_ids)))
+    policy_version_create(campaign=campaign, agent=agent, action_ids=bridge.action_ids, status="live")
+
+    existing = Customer.objects.filter(external_id__startswith="bench-").count()
+    if existing < customers:
+        now = timezone.now()
+        rows = Customer.objects.bulk_create(
+            [Customer(external_id=f"bench-{i}", time_zone="Europe/London")
+             for i in range(existing, customers)], batch_size=5000, ignore_conflicts=True)
+        created = Customer.objects.filter(external_id__in=[r.external_id for r in rows])
+        Consent.objects.bulk_create(
+            [Consent(customer=c, channel=ch, granted=True, source="benchmark", recorded_at=now)
+             for c in created for ch in CHANNELS], batch_size=10000)
+    creds = api_integration_create(name=f"Bench CRM {stamp}",
+                                   scopes=["events:write", "decisions:write"])
+    return {"BENCH_TOKEN": creds.token, "BENCH_SECRET": creds.signing_secret,
+            "BENCH_CAMPAIGN": str(campaign.pk), "BENCH_CUSTOMERS": str(customers)}
+
+
+def service_timing(campaign_id: int, customers: int, samples: int) -> dict[str, float]:
+    """In-process decide() with the explanation in the request vs without (a worker's share)."""
+    import random
+
+    import numpy as np
+
+    from crm_console.campaigns.models import Campaign
+    from crm_console.decisioning.services import decision_create
+
+    campaign = Campaign.objects.select_related("contact_policy").get(pk=campaign_id)
+    out = {}
+    for explain in (True, False, True):  # first pass warms the agent and explainer caches
+        times = []
+        for _ in range(samples):
+            customer = f"bench-{random.randrange(customers)}"
+            started = time.perf_counter()
+            decision_create(campaign=campaign, customer_external_id=customer, explain=explain)
+            times.append((time.perf_counter() - started) * 1000)
+        out["with" if explain else "without"] = (float(np.percentile(times, 50)),
+                                                 float(np.percentile(times, 99)))
+    return out
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gunicorn_start(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+    if not port_free(port):
+        raise SystemExit(f"port {port} is busy; pass --port")
+    command = [str(ROOT / ".venv/bin/gunicorn"), "crm_console.wsgi", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--worker-class", "sync", "--timeout", "60",
+               "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.time() + 60
+    while port_free(port):
+        if time.time() > deadline or process.poll() is not None:
+            raise SystemExit("gunicorn did not start")
+        time.sleep(0.2)
+    return process
+
+
+def locust_run(env: dict[str, str], port: int, user_class: str, users: int, seconds: int,
+               folder: Path) -> dict[str, str]:
+    prefix = folder / user_class
+    command = [str(ROOT / ".venv/bin/locust"), "-f", str(ROOT / "benchmarks/locustfile.py"),
+               "--headless", "--host", f"http://127.0.0.1:{port}", "-u", str(users),
+               "-r", str(users), "-t", f"{seconds}s", "--csv", str(prefix), "--only-summary",
+               "--stop-timeout", "5", user_class]
+    done = subprocess.run(command, cwd=ROOT, env=env, check=False, timeout=seconds + 120,
+                          capture_output=True, text=True)
+    with open(f"{prefix}_stats.csv") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["Name"] != "Aggregated"]
+    if not rows:
+        raise SystemExit(f"locust recorded no {user_class} request:\n{done.stderr[-3000:]}")
+    return rows[0], " ".join(shlex.quote(c) for c in command)
+
+
+def warm(port: int, env: dict[str, str]) -> None:
+    """One request per gunicorn worker loads the agent and explainer before timing starts."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"customer": "bench-0", "campaign": int(env["BENCH_CAMPAIGN"])}).encode()
+    for _ in range(12):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/decisions", data=body, method="POST",
+            headers={"Authorization": f"Bearer {env['BENCH_TOKEN']}",
+                     "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=60).read()
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def main() -> None:
+    args = parse_args()
+    env = environment()
+    os.environ.update(env)
+    database_create(env["DATABASE_URL"])
+    print(f"setting up {args.customers} customers on {env['DATABASE_URL']} ...", flush=True)
+    env.update(setup(args.customers))
+    service = service_timing(int(env["BENCH_CAMPAIGN"]), args.customers, args.service_samples)
+    env["BENCH_RATE_PER_USER"] = "1"
+    args.port = args.port or free_port()
+    gunicorn = gunicorn_start(env, args.port, args.workers)
+    try:
+        warm(args.port, env)
+        with tempfile.TemporaryDirectory() as folder:
+            decisions, decision_cmd = locust_run(env, args.port, "DecisionUser", args.rate,
+                                                 args.seconds, Path(folder))
+            events, events_cmd = locust_run(env, args.port, "EventBatchUser", args.event_users,
+                                            args.seconds, Path(folder))
+    finally:
+        os.killpg(gunicorn.pid, signal.SIGTERM)
+        gunicorn.wait(timeout=30)
+
+    batch = int(env.get("BENCH_BATCH", "1000"))
+    ok_batches = int(events["Request Count"]) - int(events["Failure Count"])
+    events_per_s = ok_batches * batch / args.seconds
+    achieved = float(decisions["Requests/s"])
+    shared = " (shared with other sessions' work: timings are noisy)" if args.shared else ""
+    print()
+    print(f"API load, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, machine: {machine()}{shared}")
+    print(f"gunicorn {args.workers} sync workers + PostgreSQL + Redis on loopback; locust load "
+          f"generator on the same machine; live policy actor_critic over "
+          f"{49} actions, {args.customers} customers, caps + quiet hours + row lock + audit row + "
+          "SHAP explanation in every decision")
+    print()
+    print("| measure | p50 | p99 | throughput | failures | target |")
+    print("|---|---|---|---|---|---|")
+    print(f"| single decision over HTTP at {args.rate} req/s offered | "
+          f"{decisions['50%']} ms | {decisions['99%']} ms | {achieved:.0f} req/s | "
+          f"{decisions['Failure Count']} / {decisions['Request Count']} | p99 <= 30 ms |")
+    print(f"| events through POST /api/v1/events ({batch}/batch, {args.event_users} senders) | "
+          f"{events['50%']} ms/batch | {events['99%']} ms/batch | {events_per_s:,.0f} events/s | "
+          f"{events['Failure Count']} / {events['Request Count']} | >= 5,000 events/s |")
+    w, wo = service["with"], service["without"]
+    print(f"| decide() in-process, explanation in the request | {w[0]:.1f} ms | {w[1]:.1f} ms | "
+          f"| | |")
+    print(f"| decide() in-process, explanation left to a worker | {wo[0]:.1f} ms | {wo[1]:.1f} ms | "
+          f"| | |")
+    print()
+    print(f"decisions: `{decision_cmd}`")
+    print(f"events: `{events_cmd}`")
+    print(f"this script: `{' '.join(shlex.quote(a) for a in sys.argv)}`")
+
+
+if __name__ == "__main__":
+    main()
