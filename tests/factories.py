@@ -136,6 +136,15 @@ class PolicyVersionFactory(factory.django.DjangoModelFactory):
     artifact_sha256 = "0" * 64
 
 
+def _two_action_catalogue(campaign: Campaign) -> Action:
+    """Make sure the campaign has "no contact" (index 0) and an email action (index 1)."""
+    Action.objects.get_or_create(campaign=campaign, channel=Action.NO_CONTACT_CHANNEL, offer="",
+                                 variant="default", send_window="")
+    return Action.objects.get_or_create(
+        campaign=campaign, channel="email", offer="content", variant="default",
+        send_window="morning", defaults={"cost": Decimal("0.02")})[0]
+
+
 class DecisionFactory(factory.django.DjangoModelFactory):
     """A logged decision over a two-action catalogue: index 0 no contact, index 1 `action`."""
 
@@ -144,9 +153,7 @@ class DecisionFactory(factory.django.DjangoModelFactory):
 
     campaign = factory.SubFactory(CampaignFactory)
     customer = factory.SubFactory(CustomerFactory)
-    action = factory.LazyAttribute(lambda d: Action.objects.get_or_create(
-        campaign=d.campaign, channel="email", offer="content", variant="default",
-        send_window="morning", defaults={"cost": Decimal("0.02")})[0])
+    action = factory.LazyAttribute(lambda d: _two_action_catalogue(d.campaign))
     policy_name = "rule_based"
     action_index = 1
     propensity = 0.9

@@ -123,7 +123,12 @@ def _catalogue_labels(decision: Decision, n_actions: int) -> tuple[list[str], li
     """Labels and agents CatalogueActions in the decision's action order (no contact first)."""
     from crm_console.campaigns.agents_bridge import catalogue_for_campaign
 
-    bridge = catalogue_for_campaign(campaign=decision.campaign)
+    try:
+        bridge = catalogue_for_campaign(campaign=decision.campaign)
+    except ValueError:  # a catalogue without "no contact" cannot be an agents Catalogue
+        actions = list(decision.campaign.actions.order_by("id"))
+        return ([a.label for a in actions] + [f"action {i}" for i in range(len(actions), n_actions)])[
+            :n_actions], [None] * n_actions
     labels = list(bridge.catalogue.labels)
     meta = list(bridge.catalogue.actions)
     version = decision.policy_version

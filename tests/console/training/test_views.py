@@ -61,10 +61,12 @@ def test_cancel_requests_a_running_run_to_stop(marketer_client):
 
 def test_run_detail_draws_the_learning_curve(marketer_client):
     run = TrainingRunFactory(status="succeeded", progress=1.0,
-                             learning_curve={"steps": [512, 1024, 1536], "returns": [1.0, 2.0, 2.5]})
+                             learning_curve={"steps": [512, 1024, 1536, 2048],
+                                             "returns": [1.0, 2.0, 2.5, 2.5]})
     response = marketer_client.get(f"/training/{run.pk}/")
-    assert response.context["curve_chart"]["data"][0]["y"] == [1.0, 2.0, 2.5]
-    assert response.context["convergence"] == [] or response.context["convergence"]
+    assert response.context["curve_chart"]["data"][0]["y"] == [1.0, 2.0, 2.5, 2.5]
+    convergence = dict(response.context["convergence"])
+    assert convergence["Mean return, first fifth → last fifth"] == "1.50 → 2.50"
 
 
 OPE_REPORT = {
