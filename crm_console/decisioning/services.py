@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 import numpy as np
@@ -137,8 +137,7 @@ def decisions_create(
     if serving_setup.live is None:
         raise DecisionError({"campaign": [f"Campaign {campaign.pk} has no live policy yet."]},
                             code="no_live_policy")
-    customers = _customers_for_decision(customer_external_ids)
-    caps.customers_lock([c.pk for c in customers])
+    customers = _customers_for_decision(customer_external_ids)  # read under their row locks
     inputs = serving.customer_inputs(serving_setup, customers, now=now)
     n = len(customers)
     rows = np.arange(n)
@@ -179,7 +178,7 @@ def decisions_create(
             campaign=campaign, customer=customer,
             policy_version=None if holdout[i] else serving_setup.live,
             policy_name=control_name if holdout[i] else serving_setup.live.algorithm,
-            action_id=action_id, action_index=int(chosen[i]),
+            action=serving_setup.actions[action_id], action_index=int(chosen[i]),
             propensity=float(probs[i, chosen[i]]),
             action_probabilities=np.round(probs[i], 6).tolist(),
             features=np.round(inputs.observations[i].astype(float), 5).tolist(),
@@ -201,7 +200,13 @@ def decisions_create(
 
 def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
     errors: dict[str, list[str]] = {}
-    found = {c.external_id: c for c in Customer.objects.filter(external_id__in=external_ids)}
+    if connection.features.has_select_for_update:
+        # one query reads and locks (ordered by id, the lock order everywhere)
+        found = {c.external_id: c for c in Customer.objects.select_for_update()
+                 .filter(external_id__in=external_ids).order_by("pk")}
+    else:
+        found = {c.external_id: c for c in Customer.objects.filter(external_id__in=external_ids)}
+        caps.customers_lock([c.pk for c in found.values()])
     seen: set[str] = set()
     for i, external_id in enumerate(external_ids):
         customer = found.get(external_id)

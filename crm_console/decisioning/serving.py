@@ -14,6 +14,7 @@ import hashlib
 import logging
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,7 +155,31 @@ class CampaignServing:
     shadow: PolicyVersion | None
 
 
+SETUP_TTL_SECONDS = 2.0
+"""How long a process reuses a campaign's catalogue, rules and policy versions. Edits of the
+campaign or its contact policy apply at once (they are part of the key); an action switched on or
+off, or a promotion, within this many seconds. Consent, caps and suppression are never cached."""
+_setups: OrderedDict[tuple, tuple[float, CampaignServing]] = OrderedDict()
+
+
 def campaign_serving(campaign: Campaign) -> CampaignServing:
+    """The campaign's serving set-up, reused for SETUP_TTL_SECONDS by this process."""
+    policy = campaign.contact_policy
+    key = (campaign.pk, campaign.updated_at, policy.pk if policy else None,
+           policy.updated_at if policy else None)
+    cached = _setups.get(key)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < SETUP_TTL_SECONDS:
+        setup = cached[1]
+        setup.campaign = campaign
+        return setup
+    setup = _campaign_serving_load(campaign)
+    with _lock:
+        _remember(_setups, key, (now, setup))
+    return setup
+
+
+def _campaign_serving_load(campaign: Campaign) -> CampaignServing:
     bridge = catalogue_for_campaign(campaign=campaign)
     rules = contact_rules_for(contact_policy=campaign.contact_policy, campaign=campaign)
     actions = {a.pk: a for a in campaign.actions.all()}
@@ -239,3 +264,4 @@ def clear_caches() -> None:
     with _lock:
         _agents.clear()
         _explainers.clear()
+        _setups.clear()
