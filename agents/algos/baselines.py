@@ -92,8 +92,11 @@ class RuleBasedConfig:
     """Channel of the win-back discount."""
     discount_offer: str = "discount_10"
     """Offer of the win-back discount."""
-    discount_every_days: float = 14.0
-    """At most one win-back discount per this many days (measured on the discount's channel)."""
+    discount_every_days: float = 7.0
+    """Days since the last message on the discount's channel before the discount is due. With the
+    default (email, 7 days) an at-risk customer's weekly email carries the discount instead of
+    content; the cadence is measured on the channel because the features keep no per-offer
+    recency (a longer value than the weekly cadence would never fire)."""
     engaged_click_rate: float = 0.15
     """A customer is engaged when their best recent click rate over channels reaches this ..."""
     engaged_within_days: float = 14.0
@@ -124,7 +127,8 @@ class RuleBasedPolicy(Agent):
 
     1. ``win_back_discount``: at-risk customers (no purchase for `at_risk_days_since_purchase`
        days, or no engagement for `at_risk_days_since_engagement` days) get `discount_offer` on
-       `discount_channel`, at most every `discount_every_days` days;
+       `discount_channel` when `discount_every_days` days have passed since the last message on
+       that channel (by default: their weekly email carries the discount);
     2. ``engaged_sms``: engaged customers (click rate >= `engaged_click_rate` and engaged within
        `engaged_within_days` days) get `engaged_offer` on `engaged_channel`, at most every
        `engaged_every_days` days;
