@@ -1,0 +1,157 @@
+"""Batch scoring: how long does a batch campaign run take for 100,000 customers? (target <= 60 s)
+
+Times `training.services.campaign_run` - the code behind the `run_campaign` Celery task - over
+every customer of the campaign: chunks of --chunk customers, each one call of the live decision
+service (one agent call per chunk; consent, caps, quiet hours and suppression masked under the
+customers' row locks; every Decision row written with features, mask, reasons and propensity),
+then handed to a channel adapter (--adapter file: JSON lines on local disk). Explanations are not
+computed in the run (explain=False): the review page computes them on demand.
+
+The policy that scores is an actor_critic network (a quickly trained one, --train-steps) promoted
+live by force for the benchmark; the holdout (10 %) is scored by the rules.
+
+    # embedded default (SQLite file under /tmp; created and filled on first use)
+    .venv/bin/python benchmarks/batch_scoring.py
+    # the real stack (a separate database, created if missing)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_console_bench REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python benchmarks/batch_scoring.py
+
+Setting up 100,000 customers (profiles from the simulator, consent rows) takes a few minutes the
+first time and is reused afterwards (--fresh rebuilds it). Prints one markdown row for
+BENCHMARKS.md. The machine is shared: timings are noisy; the row says which machine it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--chunk", type=int, default=2_000)
+    parser.add_argument("--train-steps", type=int, default=20_000)
+    parser.add_argument("--adapter", default="file", choices=("file", "console"))
+    parser.add_argument("--fresh", action="store_true", help="rebuild the benchmark workspace")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/crm_console_batch_scoring.sqlite3")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_console.settings")
+    _ensure_postgres_database(os.environ["DATABASE_URL"])
+    import django
+    import torch
+
+    torch.set_num_threads(args.threads)
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    campaign = _workspace(args.customers, args.train_steps, args.fresh)
+
+    from crm_console.decisioning.models import Decision
+    from crm_console.training.services import campaign_run
+
+    out = Path("/tmp") / f"batch-scoring-{os.getpid()}.jsonl"
+    spec = {"kind": "file", "path": str(out)} if args.adapter == "file" else {"kind": "console"}
+    before = Decision.objects.count()
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    # only the benchmark customers (the demo's few hundred are left alone)
+    result = campaign_run(campaign=campaign, chunk_size=args.chunk, adapter_spec=spec,
+                          segment={"traits": {"plan": "benchmark"}})
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    written = Decision.objects.count() - before
+    out.unlink(missing_ok=True)
+
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores (shared, noisy), {engine}"
+    command = f"DATABASE_URL=<{engine}> .venv/bin/python benchmarks/batch_scoring.py --chunk {args.chunk}"
+    status = "meets" if seconds <= 60 else "MISSES"
+    print("| benchmark | customers | decisions written | wall s | decisions/s | CPU s (this process) "
+          "| target | command | machine |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| batch scoring (run_campaign, chunks of {args.chunk}) | {result['customers']:,} | "
+          f"{written:,} | {seconds:.1f} | {written / seconds:,.0f} | {cpu:.1f} | <= 60 s ({status}) "
+          f"| `{command}` | {machine} |")
+
+
+def _ensure_postgres_database(url: str) -> None:
+    """Create the benchmark's PostgreSQL database if missing (never touches another one)."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        return
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _workspace(n_customers: int, train_steps: int, fresh: bool):
+    """The demo campaign + n customers with simulator profiles and consent; an RL policy live."""
+    import numpy as np
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.utils import timezone
+
+    from agents.catalogue import CHANNELS
+    from agents.envs import CustomerJourneyEnv
+    from crm_console.campaigns.models import Campaign
+    from crm_console.customers.models import Consent, Customer
+    from crm_console.decisioning.models import Decision, PolicyVersion
+    from crm_console.decisioning.promotion import policy_version_promote
+    from crm_console.demo_workspace import demo_workspace_seed
+    from crm_console.training import services
+
+    if fresh:
+        Decision.objects.all().delete()
+    campaign = Campaign.objects.filter(name="Retail next best action").first()
+    if campaign is None:
+        print("Seeding the demo campaign ...", file=sys.stderr)
+        demo_workspace_seed(seed=0, customers=200, days=14)
+        campaign = Campaign.objects.get(name="Retail next best action")
+    if not PolicyVersion.objects.filter(campaign=campaign, status="live",
+                                        algorithm="actor_critic").exists():
+        print(f"Training actor_critic for {train_steps} customer-days ...", file=sys.stderr)
+        run = services.training_run_create(campaign=campaign, budget_steps=max(1000, train_steps),
+                                           warm_start=False, enqueue=False)
+        run = services.training_run_execute(training_run_id=run.pk, task_id="benchmark")
+        policy_version_promote(policy_version=run.policy_version,
+                               promoted_by=get_user_model().objects.get(username="admin"),
+                               reason="batch scoring benchmark", force=True)
+    missing = n_customers - Customer.objects.filter(external_id__startswith="bench-").count()
+    if missing > 0:
+        print(f"Creating {missing} benchmark customers ...", file=sys.stderr)
+        start = n_customers - missing
+        env = CustomerJourneyEnv("retail", num_customers=missing, seed=1)
+        env.reset(seed=1)
+        profiles = env.profile.to_dict()
+        now = timezone.now()
+        with transaction.atomic():
+            rows = Customer.objects.bulk_create([
+                Customer(external_id=f"bench-{start + i:06d}", time_zone="Europe/London",
+                         profile_state={k: [v[i]] for k, v in profiles.items()},
+                         profile_updated_at=now, traits={"plan": "benchmark"})
+                for i in range(missing)], batch_size=5000)
+            granted = np.asarray(env.profile.consent) > 0.5
+            Consent.objects.bulk_create([
+                Consent(customer=c, channel=channel, granted=bool(granted[i, j]),
+                        source="benchmark", recorded_at=now)
+                for i, c in enumerate(rows) for j, channel in enumerate(CHANNELS)], batch_size=10000)
+    return campaign
+
+
+if __name__ == "__main__":
+    main()
