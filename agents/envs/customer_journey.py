@@ -20,7 +20,13 @@ from agents.catalogue import (
     default_catalogue,
 )
 from agents.constraints import ContactRules, ContactState, contact_mask, default_contact_rules
-from agents.envs.scenarios import MOVE_TRIGGERS, Scenario, TabularScenario, get_scenario
+from agents.envs.scenarios import (
+    MOVE_TRIGGERS,
+    Scenario,
+    TabularScenario,
+    get_scenario,
+    local_day_part,
+)
 from agents.features import ProfileState
 from agents.rewards import Outcomes, RewardWeights, reward
 
@@ -170,9 +176,13 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         """Cache the per-day lookup tables of scenario `s` (called again when preferences drift)."""
         self._p = s
         # (S, A) tables: everything that depends only on segment x action
-        ch, of, wi = self._a_channel, self._a_offer, self._a_window
+        ch, of = self._a_channel, self._a_offer
         contact = self._a_contact[None, :]
-        self._open_sa = np.where(contact, s.open_prob[:, ch] * s.window_affinity[:, wi], 0.0)
+        self._open_sa = np.where(contact, s.open_prob[:, ch], 0.0)
+        # affinity per segment x local part of the day (morning, midday, evening, night)
+        self._affinity = np.concatenate(
+            [s.window_affinity, np.full((s.n_segments, 1), s.night_affinity)], axis=1
+        )
         self._click_sa = np.clip(s.channel_click[None, ch] * s.offer_click[:, of], 0.0, 1.0)
         self._order_sa = s.purchase_given_click[:, of]
         self._unsub_sa = np.where(contact, s.unsubscribe_prob[:, ch], 0.0)
@@ -216,6 +226,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._last_contact_hour = np.full(n, -np.inf)
         self._age = np.zeros(n, dtype=np.int64)
         self._suppressed = np.zeros(n, dtype=bool)
+        self._local_part = np.zeros((n, len(WINDOW_NAMES)), dtype=np.int64)
         self._needs_reset = np.zeros(n, dtype=bool)
         self._new_customers(np.arange(n))
         obs = features.observation(self.profile)
@@ -254,7 +265,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
         # 3. response to today's contact: open -> click -> order (maybe days later)
         fatigue_drag = np.exp(-p.fatigue_response * self._fatigue)
-        opened = u[0] < self._open_sa[seg, a] * fatigue_drag  # 0 for "no contact"
+        # the window's effect depends on when it lands in the customer's local day
+        affinity = self._affinity[seg, self._local_part[rows, self._a_window[a]]]
+        opened = u[0] < self._open_sa[seg, a] * affinity * fatigue_drag  # 0 for "no contact"
         clicked = opened & (u[1] < self._click_sa[seg, a])
         # a clicked order is likelier when the customer's demand is back (see refractory_days)
         need = -np.expm1(-self.profile.days_since_purchase / p.refractory_days)
@@ -470,6 +483,11 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._last_contact_hour[rows] = self._day * 24.0 - last * 24.0
         self._age[rows] = 0
         self._suppressed[rows] = False
+        # which part of their local day each campaign send window falls in
+        shift = (
+            self.profile.utc_offset_hours[rows, None] - self.contact_rules.campaign_utc_offset_hours
+        )
+        self._local_part[rows] = local_day_part(np.mod(_WINDOW_START[None, :] + shift, 24.0))
 
     # ------------------------------------------------------------------ read-only views
     @property

@@ -245,3 +245,19 @@ def test_env_docstring_has_the_gymnasium_sections():
 def test_consent_channels_follow_the_catalogue_order(small_env):
     small_env.reset()
     assert small_env.profile.consent.shape == (64, len(CHANNELS))
+
+
+def test_the_send_window_works_in_the_customers_local_time():
+    """Same campaign window, two time zones: 08:00 UTC is morning in London, 23:00 in Honolulu."""
+    from agents.constraints import ContactRules
+
+    scenario = get_scenario("retail", utc_offsets=(0.0, -9.0))
+    env = CustomerJourneyEnv(scenario, num_customers=6000, seed=0,
+                             contact_rules=ContactRules(consent_required=frozenset()))
+    env.reset()
+    morning = env.catalogue.index_of("email", "content", "morning")
+    _, _, _, _, info = env.step(np.full(6000, morning))
+    offsets = env.profile.utc_offset_hours
+    local_morning = info["opens"][offsets == 0.0].mean()
+    local_night = info["opens"][offsets == -9.0].mean()
+    assert local_night < 0.75 * local_morning
