@@ -76,6 +76,14 @@ def test_at_risk_customer_gets_the_win_back_discount_in_the_first_window() -> No
     assert agent.rule_fired(obs, ALL_ALLOWED) == ["win_back_discount"]
 
 
+def test_at_risk_customer_gets_the_discount_in_place_of_the_weekly_email() -> None:
+    agent = _rules()
+    due = _customer(days_since_purchase=90, days_since_email=8)
+    not_due = _customer(days_since_purchase=90, days_since_email=3)
+    assert _label(agent.act(due, ALL_ALLOWED)[0]) == "Email - 10 % off - morning"
+    assert agent.act(not_due, ALL_ALLOWED)[0] == 0
+
+
 def test_customer_without_engagement_is_at_risk_too() -> None:
     obs = _customer(days_since_purchase=10, days_since_engagement=45)
     assert _rules().rule_fired(obs, ALL_ALLOWED) == ["win_back_discount"]
