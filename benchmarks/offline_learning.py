@@ -73,11 +73,14 @@ def main() -> None:
     parser.add_argument("--log-steps", type=int, default=200_000, help="logged customer-days")
     parser.add_argument("--online-steps", type=int, default=2_000_000, help="online budget per run")
     parser.add_argument("--checkpoint", type=int, default=200_000, help="evaluate every this many steps")
-    parser.add_argument("--q-steps", type=int, default=30_000, help="offline Q-learning gradient steps")
+    parser.add_argument("--q-steps", type=int, default=10_000, help="offline Q-learning gradient steps")
     parser.add_argument("--temperature", type=float, default=0.05,
                         help="policy temperature (units of the logged rewards' std)")
-    parser.add_argument("--finetune-lr", type=float, default=3e-4,
-                        help="actor_critic learning rate for the warm-started online run")
+    parser.add_argument("--finetune-lr", type=float, default=None,
+                        help="actor_critic learning rate of the warm-started online run "
+                             "(default: the same as from scratch)")
+    parser.add_argument("--q-hidden", default="64,64", help="hidden widths of the offline Q-network")
+    parser.add_argument("--cql-alpha", type=float, default=0.1, help="conservative penalty weight")
     parser.add_argument("--customers", type=int, default=1024, help="customers simulated in parallel")
     parser.add_argument("--eval-customers", type=int, default=5000)
     parser.add_argument("--eval-seed", type=int, default=10_000)
@@ -99,7 +102,8 @@ def main() -> None:
     # 2. offline: learn Q from the logs, distil it into a fresh actor_critic
     offline_agent = agents.make("actor_critic", *spaces, seed=args.seed)
     learner = OfflineQLearner(*spaces, seed=args.seed, gamma=offline_agent.config.gamma,
-                              gradient_steps=args.q_steps)
+                              gradient_steps=args.q_steps, cql_alpha=args.cql_alpha,
+                              hidden_sizes=tuple(int(h) for h in args.q_hidden.split(",")))
     q_stats = learner.fit_offline(logs)
     report = pretrain(offline_agent, logs, q_learner=learner, temperature=args.temperature)
     print(f"  offline done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
@@ -115,7 +119,8 @@ def main() -> None:
     # 3. online from scratch, and 4. online from the warm start, same budget and checkpoints
     scratch = agents.make("actor_critic", *spaces, seed=args.seed)
     scratch_curve = online_curve(scratch, args, "scratch", started)
-    warm = agents.make("actor_critic", *spaces, seed=args.seed, learning_rate=args.finetune_lr)
+    finetune = {} if args.finetune_lr is None else {"learning_rate": args.finetune_lr}
+    warm = agents.make("actor_critic", *spaces, seed=args.seed, **finetune)
     pretrain(warm, logs, q_learner=learner, temperature=args.temperature)
     warm_curve = online_curve(warm, args, "warm start", started)
 

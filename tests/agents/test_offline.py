@@ -201,3 +201,10 @@ def test_off_policy_value_of_the_logging_policy_matches_its_mean_reward(toy_logs
     result = offline.off_policy_value(toy_logs, offline.uniform_policy, method="dr")
     assert result.lower <= toy_logs.rewards.mean() <= result.upper
     assert result.effective_sample_size == pytest.approx(len(toy_logs))
+
+
+def test_pretrain_learns_its_own_q_with_the_given_options(toy_logs):
+    agent = agents.make("actor_critic", *_spaces(), seed=0, gamma=0.9)
+    report = offline.pretrain(agent, toy_logs.subset(np.arange(2000)), epochs=1,
+                              q_gradient_steps=20, q_options={"hidden_sizes": (8,)})
+    assert report.method == "awr_distillation" and 0.0 <= report.agreement <= 1.0
