@@ -63,9 +63,10 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     Every day, for every customer: the chosen action is checked against the contact rules (a
     masked action is not sent and is counted in ``info["cap_violations"]``); a contact may be
     opened (how likely depends on the segment, the channel, fatigue and where the send window
-    falls in the customer's local day), clicked and turn into an order that lands 0-6 days later (likelier once demand has
-    come back after the last order); an opened discount is a coupon the customer uses on every
-    order for ``coupon_days``, also the orders they would have placed anyway (cannibalisation);
+    falls in the customer's local day), clicked and turn into an order that lands 0-6 days later
+    (likelier once demand has come back after the last order); an opened discount is a coupon
+    the customer uses on every order for ``coupon_days``, also the orders they would have placed
+    anyway (cannibalisation);
     the contact adds fatigue, which decays, lowers response and raises the unsubscribe and churn
     hazards; customers also order on their own, less soon after an order; churn hazard rises with
     days since the last open, click or order. The segment itself can move: a full-price order can
