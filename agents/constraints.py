@@ -9,8 +9,10 @@ Time conventions (shared by the simulator and the console):
 - a decision is made for one campaign day; `ContactState.hours_since_last_contact` is measured up to
   midnight (campaign time) that starts that day, and an action sends at its window's start hour, so
   the gap it would leave is `hours_since_last_contact + window start`;
-- `contacts_in_window[:, c]` counts channel c's contacts in the (cap window - 1) days before the
-  decision day; sending today would make it + 1, which must stay within the cap;
+- `contacts_in_window[:, c]` counts channel c's contacts already made in the cap window that ends
+  with the decision day (that day and the w - 1 days before it); sending one more makes it + 1,
+  which must stay within the cap (the simulator sends at most one a day, so for it the count
+  covers the w - 1 days before);
 - send windows are in campaign time; a customer's local time is campaign time + (customer utc offset
   - campaign utc offset); a window is blocked if any part of it falls inside local quiet hours.
 """
