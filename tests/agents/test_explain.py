@@ -448,6 +448,26 @@ def test_deep_module_reproduces_a_normalising_agents_scores_even_where_features_
     assert all(e.additivity_error <= 1e-4 for e in explanations)
 
 
+@pytest.mark.parametrize("name", ["actor_critic", "dqn", "supervised"])
+def test_fast_torch_path_matches_the_generic_one(name, background, customers):
+    from agents.explain import torch_chosen_scores
+
+    agent = agents.make(name, F.observation_space(), gym.spaces.Discrete(A), seed=5)
+    if hasattr(agent, "obs_normalizer"):
+        agent.obs_normalizer.stats.mean[:] = 0.4
+        agent.obs_normalizer.stats.var[:] = 0.02  # some features clip
+    if hasattr(agent, "reward_scale"):
+        agent.reward_scale = 3.0
+    assert torch_chosen_scores(agent, background) is not None
+    fast = Explainer(agent, background=background, method="permutation")
+    generic = Explainer(agent, background=background, method="permutation")
+    generic._attributor.chosen_fn = None
+    generic._attributor.mixed_background = generic._attributor.background
+    actions = agent.act(customers)
+    np.testing.assert_allclose(fast.shap_values(customers, actions)[0],
+                               generic.shap_values(customers, actions)[0], atol=1e-5)
+
+
 def test_linucb_explains_itself_with_its_exploration_bonus(background, customers):
     agent = agents.make("linucb", F.observation_space(), gym.spaces.Discrete(A), seed=0, alpha=1.0)
     rng = np.random.default_rng(8)
