@@ -1,0 +1,131 @@
+"""The console in a real browser: roles, live reward preview, field errors, training progress,
+SHAP explanations, compliance review - and a screenshot of every main page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from crm_console.campaigns.models import ContactPolicy
+from crm_console.compliance.models import DecisionReview
+from crm_console.decisioning.models import Decision
+from crm_console.training.models import TrainingRun
+from tests.e2e.conftest import screenshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.mark.parametrize("role", ["marketer", "reviewer", "admin"])
+def test_each_role_logs_in_and_lands_on_a_dashboard_with_real_numbers(login, role):
+    page = login(role)
+    expect(page.locator("h1")).to_have_text("Retail next best action")
+    open_rate = page.locator('[data-kpi="open_rate"] .value')
+    expect(open_rate).to_have_text(re.compile(r"^\d+\.\d %$"))
+    expect(page.locator('[data-kpi="roi"] .uplift')).to_contain_text("uplift")
+    expect(page.locator("#uplift-chart .main-svg").first).to_be_visible()
+    expect(page.locator("#trends-chart .main-svg").first).to_be_visible()
+    compliance_link = page.get_by_role("navigation", name="Main").get_by_role("link", name="Compliance")
+    expect(compliance_link).to_have_count(0 if role == "marketer" else 1)
+    expect(page.locator(".who")).to_contain_text(role)
+    screenshot(page, f"dashboard-{role}")
+
+
+def test_marketer_edits_reward_weights_and_sees_the_preview_change(login, demo):
+    page = login("marketer")
+    page.goto(f"/campaigns/{demo.pk}/reward-weights/")
+    unsubscribed = page.locator('#reward-preview tr[data-journey="2"] td.reward')
+    before = unsubscribed.inner_text()
+    page.fill("#id_unsubscribe", "-100")
+    expect(unsubscribed).not_to_have_text(before)
+    after = float(unsubscribed.inner_text())
+    assert after == pytest.approx(float(before) - 80, abs=0.01)
+    screenshot(page, "reward-weights")
+    page.fill("#id_open", "")  # a number input refuses letters; empty is the bad value here
+    expect(page.locator("#reward-preview")).to_contain_text("Fix the highlighted weights")
+    page.fill("#id_open", "0.5")
+    page.click("text=Save weights")
+    expect(page.locator(".messages")).to_contain_text("Reward weights saved")
+    demo.reward_weights.refresh_from_db()
+    assert demo.reward_weights.unsubscribe == -100 and demo.reward_weights.open == 0.5
+
+
+def test_bad_cap_value_shows_its_field_error(login):
+    policy = ContactPolicy.objects.get()
+    page = login("reviewer")
+    page.goto(f"/campaigns/contact-policies/{policy.pk}/edit/")
+    screenshot(page, "contact-policy")
+    page.fill("#id_min_gap_hours", "-5")
+    page.click("button:has-text('Save')")
+    error = page.locator("#id_min_gap_hours_errors")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("greater than or equal to 0")
+    policy.refresh_from_db()
+    assert policy.min_gap_hours >= 0
+
+
+def test_marketer_is_refused_the_contact_policy_page(login):
+    policy = ContactPolicy.objects.get()
+    page = login("marketer")
+    response = page.goto(f"/campaigns/contact-policies/{policy.pk}/edit/")
+    assert response.status == 403
+    expect(page.locator("h1")).to_have_text("Not allowed")
+
+
+def test_training_run_progress_bar_reaches_100_percent(login, demo):
+    page = login("marketer")
+    page.goto("/training/")
+    page.select_option("#id_campaign", str(demo.pk))
+    page.fill("#id_budget_steps", "2000")
+    page.uncheck("#id_warm_start")
+    page.click("text=Start training")
+    progress = page.locator("#run-progress")
+    expect(progress).to_have_attribute("data-percent", "100.0", timeout=240_000)
+    expect(progress).to_have_attribute("data-status", "succeeded")
+    expect(page.locator(".progress.large > span")).to_have_attribute("style", re.compile("width: 100"))
+    run = TrainingRun.objects.get()
+    assert run.status == "succeeded" and run.progress == 1.0
+    page.reload()
+    expect(page.locator("#curve-chart .main-svg").first).to_be_visible()
+    screenshot(page, "training-run")
+    page.goto(f"/training/policies/{run.policy_version_id}/")
+    expect(page.locator("h2", has_text="Off-policy evaluation")).to_be_visible()
+    screenshot(page, "policy-version")
+
+
+def test_reviewer_opens_a_decision_sees_shap_and_sentence_and_flags_it(login):
+    decision = Decision.objects.filter(holdout=False).exclude(action__channel="none").order_by("-id").first()
+    page = login("reviewer")
+    page.goto("/decisions/")
+    screenshot(page, "decision-explorer")
+    page.click(f'a[href="/decisions/{decision.pk}/"]')
+    expect(page.locator("#sentence .sentence")).to_contain_text("chosen")
+    expect(page.locator("#shap-chart .main-svg").first).to_be_visible()
+    expect(page.locator("#shap-chart")).to_have_attribute("data-drawn", "true")
+    expect(page.locator("#shap-chart")).to_contain_text("Typical customer")
+    screenshot(page, "decision-detail")
+    page.fill("#id_note", "Discount offered to a customer who buys at full price")
+    page.click("button:has-text('Flag')")
+    expect(page.locator(".messages")).to_contain_text(f"Decision #{decision.pk} flagged")
+    expect(page.locator("#reviews")).to_contain_text("Flagged by reviewer")
+    review = DecisionReview.objects.get()
+    assert (review.decision_id, review.verdict, review.reviewer.username) == (decision.pk, "flagged", "reviewer")
+
+
+def test_screenshots_of_the_other_main_pages(login, demo):
+    from crm_console.customers.models import Customer
+
+    page = login("admin")
+    customer = Customer.objects.exclude(profile_state={}).first()
+    for name, url in (
+        ("campaigns", "/campaigns/"), ("campaign", f"/campaigns/{demo.pk}/"),
+        ("catalogue", f"/campaigns/{demo.pk}/catalogue/"), ("contact-policies", "/campaigns/contact-policies/"),
+        ("customers", "/customers/"), ("customer-timeline", f"/customers/{customer.pk}/"),
+        ("training-runs", "/training/"), ("policy-versions", "/training/policies/"),
+        ("review-queue", "/compliance/reviews/"), ("audit-log", "/compliance/audit/"),
+        ("subject-requests", f"/compliance/subject-requests/?q={customer.external_id}"),
+    ):
+        response = page.goto(url)
+        assert response.status == 200, url
+        screenshot(page, name)
