@@ -316,3 +316,63 @@ def _final_profiles_save(*, customers: list[Customer], env: CustomerJourneyEnv,
         customer.profile_updated_at = now
     Customer.objects.bulk_update(customers, ["profile_state", "profile_updated_at", "traits"],
                                  batch_size=1000)
+
+
+# ---------------------------------------------------------------------------------- first policy
+DEMO_TRAINING_BUDGET = 300_000
+"""Simulated customer-days for the demo's first actor_critic (about a minute on two cores)."""
+
+
+@dataclass
+class DemoPolicySummary:
+    trained: bool
+    training_run_id: int | None
+    policy_version_id: int | None
+    promoted: bool
+    reason: str
+
+
+def demo_policy_train(
+    *, budget_steps: int = DEMO_TRAINING_BUDGET, seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> DemoPolicySummary:
+    """Train the demo's first actor_critic (warm start on the logged history), evaluate it off-policy
+    on that history and promote it through the guardrail - or record why the guardrail said no.
+
+    Idempotent: once a demo training run has succeeded, nothing is trained again.
+    """
+    from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
+    from crm_console.training import services as training_services
+    from crm_console.training.models import TrainingRun
+
+    say = progress or (lambda message: None)
+    campaign = Campaign.objects.get(name=CAMPAIGN_NAME)
+    marketer = get_user_model().objects.get(username="marketer")
+    done = TrainingRun.objects.filter(campaign=campaign, status=TrainingRun.Status.SUCCEEDED,
+                                      report__demo=True).first()
+    if done is not None:
+        version = done.policy_version
+        return DemoPolicySummary(False, done.pk, version.pk if version else None,
+                                 bool(version and version.status == PolicyVersion.Status.LIVE),
+                                 "already trained")
+    run = training_services.training_run_create(
+        campaign=campaign, algorithm="actor_critic", budget_steps=budget_steps, warm_start=True,
+        seed=seed, created_by=marketer, enqueue=False)
+    TrainingRun.objects.filter(pk=run.pk).update(report={"demo": True})
+    say(f"Training actor_critic for {budget_steps:,} simulated customer-days "
+        "(warm start on the logged history) ...")
+    run = training_services.training_run_execute(training_run_id=run.pk, task_id=f"demo-{run.pk}")
+    if run.status != TrainingRun.Status.SUCCEEDED:
+        return DemoPolicySummary(True, run.pk, None, False, f"training {run.status}: {run.error[:200]}")
+    version = run.policy_version
+    say(f"Evaluating candidate v{version.version} off-policy on the logged decisions ...")
+    report = training_services.policy_version_evaluate(policy_version=version)
+    version.refresh_from_db()
+    try:
+        policy_version_promote(policy_version=version, promoted_by=marketer)
+    except PromotionRefused as refused:
+        say(f"Not promoted - the guardrail said: {refused.reason}")
+        return DemoPolicySummary(True, run.pk, version.pk, False, refused.reason)
+    reason = (report.get("guardrail") or {}).get("explanation", "")
+    say(f"Promoted v{version.version} through the guardrail: {reason}")
+    return DemoPolicySummary(True, run.pk, version.pk, True, reason)
