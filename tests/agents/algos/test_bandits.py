@@ -58,7 +58,7 @@ def test_bandit_beats_random_on_a_tiny_budget(name: str) -> None:
     ("linucb", {}), ("thompson", {"propensity_draws": 32}), ("epsilon_greedy", {}), ("softmax", {}),
 ])
 def test_bandit_beats_random_on_the_retail_simulator(name: str, hyperparams: dict) -> None:
-    gain = uplift_vs_random(name, steps=50_000, **hyperparams)
+    gain = uplift_vs_random(name, steps=25_000, **hyperparams)
     assert gain.ci_low > 0.0, str(gain)
 
 

@@ -52,7 +52,7 @@ def test_q_learning_values_the_reward_that_lands_tomorrow() -> None:
 
 
 def test_q_learning_beats_random_on_the_retail_simulator() -> None:
-    gain = uplift_vs_random("q_learning", steps=50_000)
+    gain = uplift_vs_random("q_learning", steps=25_000)
     assert gain.ci_low > 0.0, str(gain)
 
 

@@ -50,7 +50,7 @@ def test_supervised_beats_random_on_a_tiny_budget() -> None:
 
 
 def test_supervised_beats_random_on_the_retail_simulator() -> None:
-    gain = uplift_vs_random("supervised", steps=50_000)
+    gain = uplift_vs_random("supervised", steps=25_000)
     assert gain.ci_low > 0.0, str(gain)
 
 
