@@ -116,7 +116,6 @@ def decision_create(
         raise
 
 
-@transaction.atomic
 def decisions_create(
     *, campaign: Campaign, customer_external_ids: list[str], context: dict[str, Any] | None = None,
     now: datetime | None = None, explain: bool = True,
@@ -126,9 +125,30 @@ def decisions_create(
     Under the customers' row locks: features brought up to now, consent / caps / quiet hours /
     suppression / disabled actions masked, the live policy (or, for the holdout, the control
     policy) picks - sampled with its propensity, or greedy when the campaign says so - and every
-    decision is logged with its features, mask, reasons and, when `explain`, its SHAP explanation.
-    A shadow policy, if any, scores the same inputs and its choice is kept in `context["shadow"]`.
+    decision is logged with its features, mask and reasons. A shadow policy, if any, scores the
+    same inputs and its choice is kept in `context["shadow"]`. Then, when `explain`, the SHAP
+    explanations are computed and stored - after the decisions commit, so the customers' locks
+    are not held while SHAP runs (a failed explanation leaves the decision standing, unexplained).
     """
+    decided = _decisions_decide(campaign=campaign, customer_external_ids=customer_external_ids,
+                                context=context, now=now)
+    decisions, inputs, chosen, holdout, live_agent, serving_setup = decided
+    n = len(decisions)
+    explanations: list[Explanation | None] = [None] * n
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    if explain:
+        try:
+            with transaction.atomic():
+                explanations, reasons = _explanations_create(
+                    serving_setup, decisions, inputs, chosen, holdout, live_agent)
+        except Exception:  # the decision is logged and answered; its page can explain it later
+            logger.exception("explaining decisions %s failed", [d.pk for d in decisions[:5]])
+    return [DecisionOutcome(d, r, e) for d, r, e in zip(decisions, reasons, explanations)]
+
+
+@transaction.atomic
+def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
+                      context: dict[str, Any] | None, now: datetime | None) -> tuple:
     from crm_console.decisioning import serving
 
     now = now or timezone.now()
@@ -190,12 +210,7 @@ def decisions_create(
     Decision.objects.bulk_create(decisions, batch_size=1000)
     _profiles_record_contacts(customers, inputs, chosen, serving_setup, now=now)
 
-    explanations: list[Explanation | None] = [None] * n
-    reasons: list[list[str]] = [[] for _ in range(n)]
-    if explain:
-        explanations, reasons = _explanations_create(
-            serving_setup, decisions, inputs, chosen, holdout, live_agent)
-    return [DecisionOutcome(d, r, e) for d, r, e in zip(decisions, reasons, explanations)]
+    return decisions, inputs, chosen, holdout, live_agent, serving_setup
 
 
 def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
