@@ -46,8 +46,8 @@ from agents.explain import Explainer, simulated_background  # noqa: E402
 METHODS_BY_AGENT = {
     "actor_critic": [("permutation", 1), ("permutation", 2), ("permutation", 4),
                      ("shap_permutation", 1), ("deep", None), ("gradient", None)],
-    "dqn": [("permutation", 1), ("permutation", 2), ("shap_permutation", 1), ("deep", None),
-            ("gradient", None)],
+    "dqn": [("permutation", 1), ("permutation", 2), ("permutation", 4), ("shap_permutation", 1),
+            ("deep", None), ("gradient", None)],
     "supervised": [("permutation", 1), ("permutation", 2), ("shap_permutation", 1),
                    ("deep", None), ("gradient", None)],
     "linucb": [("linear", None), ("permutation", 2), ("shap_permutation", 1)],

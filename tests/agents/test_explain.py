@@ -519,3 +519,12 @@ def test_explain_function_reuses_its_explainer(monkeypatch, mlp, background, cus
     assert len(built) == 1
     assert isinstance(first[0], Explanation)
     assert [e.sentence for e in first] == [e.sentence for e in second]
+
+
+def test_without_a_background_the_simulator_provides_one(customers):
+    agent = library_agent("supervised")
+    explainer = Explainer(agent)  # the console before any logged feature snapshots exist
+    assert explainer.background.shape == (10, D)
+    assert explainer.weights.sum() == pytest.approx(1.0)
+    [e] = explainer.explain(customers[0])
+    assert e.additivity_error <= 1e-4
