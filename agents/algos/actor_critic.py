@@ -37,15 +37,16 @@ class ActorCriticConfig:
     """Adam step size (annealed linearly to 0 when `anneal_lr`)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly over `total_steps`."""
-    n_steps: int = 32
-    """Days collected per customer slot before each update (rollout length)."""
+    n_steps: int = 8
+    """Days collected per customer slot before each update (rollout length). Short rollouts over
+    many parallel customers give many small PPO steps, which is what moves the policy."""
     gamma: float = 0.99
     """Discount per day: 0.99 looks about 100 days ahead."""
     gae_lambda: float = 0.95
     """GAE's bias/variance trade-off (1 = Monte-Carlo returns, 0 = one-step TD)."""
-    n_epochs: int = 4
+    n_epochs: int = 5
     """Passes over each rollout."""
-    minibatch_size: int = 4096
+    minibatch_size: int = 2048
     """Transitions per gradient step."""
     clip_range: float = 0.2
     """PPO's clipping of the probability ratio."""
@@ -53,7 +54,7 @@ class ActorCriticConfig:
     """Clip value updates around the old values (None: no clipping)."""
     ent_coef: float = 0.01
     """Weight of the entropy bonus (keeps exploring channels and offers)."""
-    ent_coef_final: float | None = None
+    ent_coef_final: float | None = 0.0
     """Anneal the entropy weight linearly to this by the end of `fit` (None: constant), so the
     final policy commits to its best actions instead of keeping exploration noise."""
     vf_coef: float = 0.5
@@ -70,7 +71,7 @@ class ActorCriticConfig:
     """Divide rewards by the running std of the discounted return."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Widths of the hidden layers (separate policy and value networks)."""
-    activation: str = "tanh"
+    activation: str = "relu"
     """Hidden activation: tanh, relu or elu."""
     torch_threads: int | None = 1
     """Torch threads while fitting (small MLPs run fastest on one); None leaves torch's setting."""

@@ -41,7 +41,7 @@ class DQNConfig:
     """Env steps (customer-days) collected before the first gradient step."""
     batch_size: int = 256
     """Transitions per gradient step."""
-    steps_per_update: int = 16
+    steps_per_update: int = 64
     """Env steps (customer-days) collected per gradient step (replay ratio = batch / this)."""
     gamma: float = 0.99
     """Discount per day."""

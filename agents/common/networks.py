@@ -51,8 +51,9 @@ def masked_log_probs(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def masked_entropy(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Entropy of the masked distribution, per row (masked actions contribute exactly 0)."""
-    probs = log_probs.exp()
-    return -(torch.where(mask, probs * log_probs, torch.zeros_like(log_probs))).sum(dim=-1)
+    # masked entries have probability exactly 0 and a finite log-probability (~ MASKED_LOGIT),
+    # so 0 * log p = 0 there without a second mask
+    return -(log_probs.exp() * log_probs).sum(dim=-1)
 
 
 def sample_masked(logits: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

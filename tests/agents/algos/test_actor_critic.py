@@ -166,6 +166,7 @@ def test_unknown_hyper_parameter_is_rejected():
 @pytest.mark.parametrize("bad, match", [
     ({"gamma": 1.5}, "gamma"), ({"n_steps": 0}, "n_steps"), ({"clip_range": 0}, "clip_range"),
     ({"hidden_sizes": ()}, "hidden_sizes"), ({"activation": "sigmoid"}, "activation"),
+    ({"ent_coef_final": -0.1}, "ent_coef_final"),
 ])
 def test_invalid_hyper_parameter_values_are_rejected(bad, match):
     with pytest.raises(ValueError, match=match):
