@@ -11,7 +11,7 @@ What it does (loopback only, every loop bounded in time):
 2. measures the decision service in-process with the SHAP explanation computed in the request and
    without it (what a worker would take off the request) - the choice in docs/api.md;
 3. starts gunicorn (--workers sync workers) on 127.0.0.1 and drives it with locust (headless):
-   single decisions at --rate req/s for --seconds (p50/p99 with caps, the row lock, the audit
+   single decisions at each of --rates req/s for --seconds (p50/p99 with caps, the row lock, the audit
    write and the explanation), then signed 1,000-event batches as fast as they go;
 4. prints a markdown table with the commands and the machine.
 
@@ -41,7 +41,8 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=int, default=200, help="decision requests per second")
+    parser.add_argument("--rates", default="200,25",
+                        help="decision requests per second offered, one load phase each")
     parser.add_argument("--seconds", type=int, default=30, help="length of each load phase")
     parser.add_argument("--customers", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
@@ -229,6 +230,7 @@ def machine() -> str:
 
 def main() -> None:
     args = parse_args()
+    load_before = os.getloadavg()[0]
     env = environment()
     os.environ.update(env)
     database_create(env["DATABASE_URL"])
@@ -241,8 +243,10 @@ def main() -> None:
     try:
         warm(args.port, env)
         with tempfile.TemporaryDirectory() as folder:
-            decisions, decision_cmd = locust_run(env, args.port, "DecisionUser", args.rate,
-                                                 args.seconds, Path(folder))
+            decision_phases = []
+            for rate in [int(r) for r in args.rates.split(",")]:
+                decision_phases.append((rate, *locust_run(env, args.port, "DecisionUser", rate,
+                                                          args.seconds, Path(folder))))
             events, events_cmd = locust_run(env, args.port, "EventBatchUser", args.event_users,
                                             args.seconds, Path(folder))
     finally:
@@ -252,8 +256,9 @@ def main() -> None:
     batch = int(env.get("BENCH_BATCH", "1000"))
     ok_batches = int(events["Request Count"]) - int(events["Failure Count"])
     events_per_s = ok_batches * batch / args.seconds
-    achieved = float(decisions["Requests/s"])
-    shared = " (shared with other sessions' work: timings are noisy)" if args.shared else ""
+    load = f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    shared = (f" - shared with other sessions' work ({load}): timings are noisy" if args.shared
+              else f" ({load})")
     print()
     print(f"API load, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, machine: {machine()}{shared}")
     print(f"gunicorn {args.workers} sync workers + PostgreSQL + Redis on loopback; locust load "
@@ -263,9 +268,12 @@ def main() -> None:
     print()
     print("| measure | p50 | p99 | throughput | failures | target |")
     print("|---|---|---|---|---|---|")
-    print(f"| single decision over HTTP at {args.rate} req/s offered | "
-          f"{decisions['50%']} ms | {decisions['99%']} ms | {achieved:.0f} req/s | "
-          f"{decisions['Failure Count']} / {decisions['Request Count']} | p99 <= 30 ms |")
+    for rate, decisions, _ in decision_phases:
+        print(f"| single decision over HTTP at {rate} req/s offered | "
+              f"{decisions['50%']} ms | {decisions['99%']} ms | "
+              f"{float(decisions['Requests/s']):.0f} req/s | "
+              f"{decisions['Failure Count']} / {decisions['Request Count']} | "
+              f"{'p99 <= 30 ms' if rate == 200 else ''} |")
     print(f"| events through POST /api/v1/events ({batch}/batch, {args.event_users} senders) | "
           f"{events['50%']} ms/batch | {events['99%']} ms/batch | {events_per_s:,.0f} events/s | "
           f"{events['Failure Count']} / {events['Request Count']} | >= 5,000 events/s |")
@@ -275,7 +283,8 @@ def main() -> None:
     print(f"| decide() in-process, explanation left to a worker | {wo[0]:.1f} ms | {wo[1]:.1f} ms | "
           f"| | |")
     print()
-    print(f"decisions: `{decision_cmd}`")
+    for rate, _, command in decision_phases:
+        print(f"decisions at {rate}/s: `{command}`")
     print(f"events: `{events_cmd}`")
     print(f"this script: `{' '.join(shlex.quote(a) for a in sys.argv)}`")
 

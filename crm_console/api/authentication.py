@@ -99,7 +99,7 @@ class IntegrationTokenScheme(OpenApiAuthenticationExtension):
 
 class SignedIntegrationScheme(OpenApiAuthenticationExtension):
     target_class = SignedIntegrationAuthentication
-    name = "IntegrationToken"
+    name = "IntegrationTokenAndSignature"
     match_subclasses = False
 
     def get_security_definition(self, auto_schema):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -188,6 +190,7 @@ class DecisionCreateApi(IntegrationApi):
 
     required_scope = Scope.DECISIONS_WRITE
 
+    @extend_schema_serializer(component_name="DecisionCreateInput")
     class InputSerializer(serializers.Serializer):
         customer = serializers.CharField(max_length=200, help_text="The customer's userId.")
         campaign = serializers.IntegerField(help_text="Campaign id.")
@@ -215,6 +218,7 @@ class DecisionBatchApi(IntegrationApi):
 
     required_scope = Scope.DECISIONS_WRITE
 
+    @extend_schema_serializer(component_name="DecisionBatchInput")
     class InputSerializer(serializers.Serializer):
         campaign = serializers.IntegerField()
         customers = serializers.ListField(child=serializers.CharField(max_length=200),
@@ -248,6 +252,7 @@ class DecisionReleaseApi(IntegrationApi):
 
     required_scope = Scope.DECISIONS_WRITE
 
+    @extend_schema_serializer(component_name="DecisionReleaseInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=200, required=False, default="released by the CRM")
 
