@@ -334,11 +334,13 @@ class DemoPolicySummary:
 
 def demo_policy_train(
     *, budget_steps: int = DEMO_TRAINING_BUDGET, seed: int = 0,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, force_reason: str = "",
 ) -> DemoPolicySummary:
     """Train the demo's first actor_critic (warm start on the logged history), evaluate it off-policy
     on that history and promote it through the guardrail - or record why the guardrail said no.
 
+    With `force_reason`, a refused candidate is then force-promoted by the demo admin with that
+    written reason (marked forced in the audit trail and on the version, as any forced promotion).
     Idempotent: once a demo training run has succeeded, nothing is trained again.
     """
     from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
@@ -372,7 +374,14 @@ def demo_policy_train(
         policy_version_promote(policy_version=version, promoted_by=marketer)
     except PromotionRefused as refused:
         say(f"Not promoted - the guardrail said: {refused.reason}")
-        return DemoPolicySummary(True, run.pk, version.pk, False, refused.reason)
+        if not force_reason:
+            return DemoPolicySummary(True, run.pk, version.pk, False, refused.reason)
+        admin = get_user_model().objects.get(username="admin")
+        policy_version_promote(policy_version=version, promoted_by=admin, reason=force_reason,
+                               force=True)
+        say(f"Force-promoted v{version.version} by admin: {force_reason}")
+        return DemoPolicySummary(True, run.pk, version.pk, True,
+                                 f"forced past the guardrail ({refused.reason}): {force_reason}")
     reason = (report.get("guardrail") or {}).get("explanation", "")
     say(f"Promoted v{version.version} through the guardrail: {reason}")
     return DemoPolicySummary(True, run.pk, version.pk, True, reason)

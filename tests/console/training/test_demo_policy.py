@@ -36,3 +36,17 @@ def test_train_demo_policy_command_needs_the_demo_workspace(db):
 
     with pytest.raises(CommandError, match="seed_demo"):
         call_command("train_demo_policy")
+
+
+def test_demo_force_reason_promotes_a_refused_candidate_as_a_recorded_forced_promotion(
+        demo_campaign, monkeypatch):
+    from crm_console.decisioning import promotion
+
+    monkeypatch.setattr(promotion, "guardrail_check", lambda **kw: promotion.GuardrailResult(
+        False, "DR lower bound 1.0 does not beat the live policy's DR estimate 2.0"))
+    summary = demo_policy_train(budget_steps=2_000, force_reason="demo: show an RL policy live")
+
+    version = PolicyVersion.objects.get(pk=summary.policy_version_id)
+    assert summary.promoted and version.status == "live" and version.forced_promotion
+    assert version.promoted_by.username == "admin"
+    assert version.promotion_reason == "demo: show an RL policy live"

@@ -20,12 +20,15 @@ class Command(BaseCommand):
         parser.add_argument("--budget", type=int, default=DEMO_TRAINING_BUDGET,
                             help="simulated customer-days")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--force-reason", default="",
+                            help="if the guardrail refuses, force-promote as the demo admin with "
+                                 "this written reason (recorded as a forced promotion)")
 
-    def handle(self, *args, budget: int, seed: int, **options) -> None:
+    def handle(self, *args, budget: int, seed: int, force_reason: str, **options) -> None:
         if not demo_workspace_exists():
             raise CommandError("no demo workspace: run `manage.py seed_demo` first")
         started = time.perf_counter()
-        summary = demo_policy_train(budget_steps=budget, seed=seed,
+        summary = demo_policy_train(budget_steps=budget, seed=seed, force_reason=force_reason,
                                     progress=lambda message: self.stdout.write(message))
         if not summary.trained:
             self.stdout.write(f"Demo policy already trained (run #{summary.training_run_id}; "
