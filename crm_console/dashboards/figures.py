@@ -162,17 +162,20 @@ def action_distribution_figure(by_segment: dict[str, dict[str, float]]) -> dict[
     """Stacked share of chosen actions (or channels) per customer segment."""
     segments = list(by_segment)
     names = sorted({name for values in by_segment.values() for name in values})
-    palette = ["#1f5fbf", "#e07b00", "#1c7c3a", "#8e44ad", "#b3261e", "#0f8b8d", "#7a8599",
-               "#c2185b", "#5d4037", "#455a64"]
+    fixed = {"No contact": "#9aa4b2", "Email": "#1f5fbf", "SMS": "#e07b00", "Push": "#1c7c3a",
+             "Call centre": "#8e44ad"}
+    palette = ["#b3261e", "#0f8b8d", "#c2185b", "#5d4037", "#455a64"]
+    names = sorted(names, key=lambda n: (list(fixed).index(n) if n in fixed else len(fixed), n))
     fig = go.Figure()
     for i, name in enumerate(names):
         fig.add_trace(go.Bar(
             y=segments, x=[by_segment[s].get(name, 0.0) for s in segments], name=name,
-            orientation="h", marker_color=palette[i % len(palette)],
+            orientation="h", marker_color=fixed.get(name, palette[i % len(palette)]),
             hovertemplate="%{y}: %{x:.1%}<extra>" + name + "</extra>",
         ))
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", legend=dict(traceorder="normal"))
     fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(autorange="reversed", automargin=True)
     return as_dict(_layout(fig, height=max(220, 50 * len(segments) + 110)))
 
 
@@ -195,5 +198,6 @@ def ope_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             hovertemplate="%{y}: %{x:.3f}<extra>" + method.upper() + "</extra>",
         ))
     fig.update_xaxes(title_text="Estimated reward per decision")
+    fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_layout(scattermode="group")
     return as_dict(_layout(fig, height=max(240, 60 * len({r['policy'] for r in rows}) + 120)))

@@ -133,7 +133,8 @@ def _ope_rows(report: dict) -> list[dict]:
             if isinstance(est, dict) and est.get("value") is not None:
                 rows.append({"policy": names.get(name, name), "key": name, "method": method,
                              "value": est["value"], "lower": est.get("lower", est["value"]),
-                             "upper": est.get("upper", est["value"]), "ess": est.get("ess"),
+                             "upper": est.get("upper", est["value"]),
+                             "ess": est.get("effective_sample_size", est.get("ess")),
                              "n": est.get("n"), "warnings": est.get("warnings") or []})
     for key, label in (("holdout_observed", "Holdout (observed)"),
                        ("logging_policy_observed", "Logging policy (observed)")):

@@ -23,7 +23,7 @@ def test_each_role_logs_in_and_lands_on_a_dashboard_with_real_numbers(login, rol
     expect(page.locator("h1")).to_have_text("Retail next best action")
     open_rate = page.locator('[data-kpi="open_rate"] .value')
     expect(open_rate).to_have_text(re.compile(r"^\d+\.\d %$"))
-    expect(page.locator('[data-kpi="roi"] .uplift')).to_contain_text("uplift")
+    expect(page.locator('[data-kpi="roi"] .uplift')).to_contain_text("Uplift")
     expect(page.locator("#uplift-chart .main-svg").first).to_be_visible()
     expect(page.locator("#trends-chart .main-svg").first).to_be_visible()
     compliance_link = page.get_by_role("navigation", name="Main").get_by_role("link", name="Compliance")

@@ -78,3 +78,38 @@ def get_item(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+def _bare(value: float, unit: str, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    if unit == "pct":
+        return f"{value * 100:{sign}.1f}"
+    if unit == "money":
+        return f"{value:{sign},.2f}" if abs(value) < 1000 else f"{value:{sign},.0f}"
+    return f"{value:{sign},.2f}"
+
+
+_SUFFIX = {"pct": " %", "ratio": "×", "money": ""}
+
+
+@register.filter
+def kpi_range(estimate, unit: str = "") -> str:
+    """A compact 95 % interval: "28.9–30.7 %" (empty when unknown)."""
+    if estimate is None or estimate.lower is None:
+        return ""
+    return f"{_bare(estimate.lower, unit)} – {_bare(estimate.upper, unit)}{_SUFFIX.get(unit, '')}"
+
+
+@register.filter
+def kpi_delta_range(estimate, unit: str = "") -> str:
+    """A compact signed interval for an uplift: "-6.4 – -0.1 pp"."""
+    if estimate is None or estimate.lower is None:
+        return ""
+    suffix = " pp" if unit == "pct" else _SUFFIX.get(unit, "")
+    return f"{_bare(estimate.lower, unit, True)} – {_bare(estimate.upper, unit, True)}{suffix}"
+
+
+@register.filter
+def humanize_key(value: str) -> str:
+    """contact_cost -> contact cost."""
+    return str(value).replace("_", " ")
