@@ -536,7 +536,11 @@ class _ChosenOutput:
 
 
 class _ShapTorch(_Attributor):
-    """`shap.DeepExplainer` or `shap.GradientExplainer` on the agent's torch network."""
+    """`shap.DeepExplainer` or `shap.GradientExplainer` on the agent's torch network.
+
+    Not thread-safe: the wrapped network's output index is switched per chosen action (use one
+    Explainer per thread with these methods; the default methods are stateless).
+    """
 
     def __init__(self, agent: Agent, background: np.ndarray, kind: str, seed: int,
                  n_samples: int = 50):
