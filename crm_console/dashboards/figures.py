@@ -119,17 +119,16 @@ def shap_figure(contributions: Sequence[tuple[str, float]], *, base_value: float
     labels = [label for label, _ in shown]
     values = [float(value) for _, value in shown]
     if rest:
-        labels.append(f"{len(rest)} other features")
+        labels.append(f"{len(rest)} other features" if shown else
+                      f"none of the {len(rest)} features moved the score")
         values.append(float(sum(value for _, value in rest)))
-    if not labels:
-        labels, values = ["no feature moved the score"], [0.0]
     total = base_value + sum(values) if score is None else score
     fig = go.Figure(go.Waterfall(
         orientation="h", measure=["absolute", *["relative"] * len(values), "total"],
         y=["Typical customer (base value)", *labels, "This customer's score"],
         x=[base_value, *values, total],
         text=[f"{base_value:.3f}", *[f"{v:+.3f}" for v in values], f"{total:.3f}"],
-        textposition="outside", cliponaxis=False,
+        textposition="auto", cliponaxis=False,
         increasing=dict(marker=dict(color=POSITIVE_COLOUR)),
         decreasing=dict(marker=dict(color=NEGATIVE_COLOUR)),
         totals=dict(marker=dict(color=POLICY_COLOUR)),

@@ -95,7 +95,8 @@ def test_training_run_progress_bar_reaches_100_percent(login, demo):
 
 
 def test_reviewer_opens_a_decision_sees_shap_and_sentence_and_flags_it(login):
-    decision = Decision.objects.filter(holdout=False).exclude(action__channel="none").order_by("-id").first()
+    decision = (Decision.objects.filter(holdout=False, propensity__gt=0.5).exclude(action__channel="none")
+                .order_by("-id").first())
     page = login("reviewer")
     page.goto("/decisions/")
     screenshot(page, "decision-explorer")
