@@ -488,8 +488,11 @@ def tabular() -> TabularScenario:
 
     Each day a contact may bring an order (a discount more likely, at a margin cost), adds fatigue
     (SMS: two levels) and, when it lands, lifts engagement; rest lets fatigue recover while
-    engagement slowly cools. Churn hazard falls with engagement and rises with fatigue, so the
-    myopic choice (the discount SMS) is not the best one.
+    engagement slowly cools. Churn hazard falls with engagement and rises with fatigue. The exact
+    optimum (gamma 0.95) contacts only fresh customers, with the action their engagement calls
+    for (SMS discount when lapsed, email discount when cooling, plain email when active or a fan);
+    the best rule blind to engagement reaches 75 % of it, the best blind to fatigue 58 %, the
+    myopic policy 58 %, uniform random 27 %, never contacting 23 %.
     """
     n_e, n_f, n_a = len(ENGAGEMENT_LEVELS), len(FATIGUE_LEVELS), len(TABULAR_ACTIONS)
     n_s = n_e * n_f
@@ -497,11 +500,19 @@ def tabular() -> TabularScenario:
     order_value = np.array([full_price, full_price, 0.8 * full_price, 0.8 * full_price])
     contact_cost = np.array([0.0, 0.05, 0.05, 0.40])
     organic = np.array([0.005, 0.02, 0.05, 0.10])  # order probability with no contact
-    lift = np.array([0.0, 0.03, 0.10, 0.16])  # extra order probability per action
+    # fmt: off
+    # extra order probability of each action (columns) per engagement level (rows): a lapsed
+    # customer answers only a strong incentive on a strong channel, an active one a plain email
+    lift = np.array([[0.0, 0.01, 0.04, 0.16],   # lapsed
+                     [0.0, 0.03, 0.10, 0.08],   # cooling
+                     [0.0, 0.09, 0.08, 0.08],   # active
+                     [0.0, 0.06, 0.04, 0.04]])  # fan
+    # fmt: on
     fatigue_drag = np.array([1.0, 0.6, 0.25])  # response multiplier per fatigue level
     churn_base = np.array([0.030, 0.012, 0.004, 0.002])  # per engagement level
     churn_fatigue = np.array([1.0, 1.8, 3.5])  # multiplier per fatigue level
-    engage_up = np.array([0.3, 0.5, 0.35, 0.35])  # P(engagement up | an order), per action
+    sms_churn = 1.3  # an SMS annoys more: churn multiplier on the day it is sent
+    engage_up = np.array([0.3, 0.5, 0.3, 0.35])  # P(engagement up | an order), per action
     cool_down = np.array([0.06, 0.04, 0.10, 0.15])  # P(engagement down | no order), per action
     transitions = np.zeros((n_s, n_a, n_s))
     purchase = np.zeros((n_s, n_a))
@@ -511,11 +522,10 @@ def tabular() -> TabularScenario:
             s = e * n_f + f
             allowed[s, 1:] = f < n_f - 1  # the cap: no contact when saturated
             for a in range(n_a):
-                p_buy = min(
-                    1.0, organic[e] + lift[a] * fatigue_drag[f] * (0.5 + 0.5 * e / (n_e - 1))
-                )
+                p_buy = min(1.0, organic[e] + lift[e, a] * fatigue_drag[f])
                 purchase[s, a] = p_buy
-                p_churn = min(1.0, churn_base[e] * churn_fatigue[f] * (1.3 if a == 3 else 1.0))
+                annoyance = sms_churn if a == 3 else 1.0
+                p_churn = min(1.0, churn_base[e] * churn_fatigue[f] * annoyance)
                 f_next = max(f - 1, 0) if a == 0 else min(f + (2 if a == 3 else 1), n_f - 1)
                 p_up = p_buy * engage_up[a]
                 p_down = (1.0 - p_buy) * cool_down[a]
