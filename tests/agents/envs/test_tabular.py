@@ -108,3 +108,28 @@ def test_exact_values_need_a_tabular_scenario():
 def test_tabular_env_rejects_contact_rules():
     with pytest.raises(ValueError, match="contact_rules and catalogue must be None"):
         TabularJourneyEnv(contact_rules=object())
+
+
+def test_the_optimum_needs_both_engagement_and_fatigue():
+    """No rule that ignores one of the two state variables gets near the optimum."""
+    import itertools
+
+    scenario = get_scenario("tabular")
+    n_f = 3
+    blind_to_engagement = max(
+        percent_of_optimum(
+            np.array([(fresh, tired, 0)[s % n_f] for s in range(scenario.n_states)]), scenario
+        )
+        for fresh, tired in itertools.product(range(4), repeat=2)
+    )
+    blind_to_fatigue = max(
+        percent_of_optimum(
+            np.array([
+                per_level[s // n_f] if scenario.allowed[s, per_level[s // n_f]] else 0
+                for s in range(scenario.n_states)
+            ]),
+            scenario,
+        )
+        for per_level in itertools.product(range(4), repeat=4)
+    )
+    assert blind_to_engagement < 85.0 and blind_to_fatigue < 85.0
