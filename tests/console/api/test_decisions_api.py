@@ -169,3 +169,20 @@ def test_schema_and_docs_render(admin_client_role):
     docs = admin_client_role.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content and b"cdn.jsdelivr" not in docs.content
+
+
+def test_each_integration_is_throttled_separately(client, campaign, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"integration": "2/min"})
+    cache.clear()
+    customer_with_consent("c1")
+    first, second = integration(name="CRM A"), integration(name="CRM B")
+    payload = {"customer": "c1", "campaign": campaign.pk}
+    statuses = [token_post(client, URL, payload, first).status_code for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    assert token_post(client, URL, payload, second).status_code == 201
+    throttled = token_post(client, URL, payload, first)
+    assert throttled.json()["error"]["code"] == "throttled" and "Retry-After" in throttled
+    cache.clear()
