@@ -73,10 +73,13 @@ class _LinearRewardBandit(Agent):
         self.gram_inv = 0.5 * (self.gram_inv + self.gram_inv.transpose(0, 2, 1))  # keep symmetric
         self.theta = np.einsum("apq,aq->ap", self.gram_inv, self.moment)
 
-    def update(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def update(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+               sample_weight: np.ndarray | None = None) -> None:
         """Add a batch of observed (customer features, action, immediate reward) to the models.
 
-        Public so the console can update a live bandit from attributed outcomes, not only in `fit`.
+        Public so the console can update a live bandit from attributed outcomes (or warm-start it
+        from logs), not only in `fit`. `sample_weight` (n,) makes it a weighted ridge regression,
+        e.g. 1 / logging propensity for history from a skewed policy.
         """
         obs = self._check_obs(obs)
         actions = np.asarray(actions, dtype=np.int64).reshape(-1)
@@ -87,14 +90,20 @@ class _LinearRewardBandit(Agent):
             raise ValueError(f"actions must lie in [0, {self.n_actions})")
         if not np.isfinite(rewards).all():
             raise ValueError("rewards must be finite")
+        if sample_weight is None:
+            weights = np.ones_like(rewards)
+        else:
+            weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if weights.shape != rewards.shape or not np.isfinite(weights).all() or (weights < 0).any():
+                raise ValueError("sample_weight must be n finite values >= 0")
         if actions.size == 0:
             return
         x = self._design(obs)
         for action in np.unique(actions):  # a loop over actions, vectorised over customers
             rows = actions == action
-            xa = x[rows]
-            self.gram[action] += xa.T @ xa
-            self.moment[action] += xa.T @ rewards[rows]
+            xa, wa = x[rows], weights[rows]
+            self.gram[action] += (xa * wa[:, None]).T @ xa
+            self.moment[action] += xa.T @ (wa * rewards[rows])
             self.counts[action] += int(rows.sum())
         self._refresh()
 

@@ -73,6 +73,17 @@ def test_batched_update_equals_one_customer_at_a_time() -> None:
     np.testing.assert_array_equal(batched.counts, np.bincount(actions, minlength=N_ACTIONS))
 
 
+def test_sample_weight_counts_a_row_that_many_times() -> None:
+    obs, actions, rewards = _linear_data(50)
+    weighted, repeated = _make("linucb"), _make("linucb")
+    weights = np.arange(50) % 3  # 0, 1 or 2 copies of each row
+    weighted.update(obs, actions, rewards, sample_weight=weights)
+    idx = np.repeat(np.arange(50), weights)
+    repeated.update(obs[idx], actions[idx], rewards[idx])
+    np.testing.assert_allclose(weighted.theta, repeated.theta, atol=1e-9)
+    np.testing.assert_allclose(weighted.gram_inv, repeated.gram_inv, atol=1e-9)
+
+
 def test_ridge_model_recovers_the_true_reward_weights() -> None:
     obs, actions, rewards = _linear_data(20_000)
     agent = _make("epsilon_greedy", ridge=1e-3)
@@ -94,6 +105,7 @@ def test_scores_are_expected_immediate_rewards() -> None:
     (dict(actions=np.array([0, N_ACTIONS])), "actions must lie in"),
     (dict(rewards=np.array([1.0, np.nan])), "rewards must be finite"),
     (dict(rewards=np.array([1.0])), "same number of rows"),
+    (dict(sample_weight=np.array([1.0, -1.0])), "sample_weight"),
 ])
 def test_update_refuses_bad_batches(bad: dict, match: str) -> None:
     batch = dict(obs=np.zeros((2, N_FEATURES), np.float32), actions=np.array([0, 1]),
