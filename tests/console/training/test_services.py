@@ -54,7 +54,9 @@ def test_progress_and_eta_are_saved_while_training(demo_campaign, monkeypatch):
 
     midway = [row for row in seen if 0 < row["progress"] < 1]
     assert midway, seen
-    assert all(row["eta_seconds"] is not None and row["current_return"] is not None for row in midway)
+    assert all(row["eta_seconds"] is not None for row in midway)
+    # the current return appears once simulated customers have finished an episode
+    assert any(row["current_return"] is not None for row in midway)
 
 
 def test_progress_is_not_written_on_every_update(demo_campaign, monkeypatch):
