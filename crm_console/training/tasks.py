@@ -46,13 +46,17 @@ def evaluate_policy(self, policy_version_id: int, promote_if_passes: bool = Fals
     result = {"policy_version_id": version.pk,
               "guardrail_passed": (report.get("guardrail") or {}).get("passed")}
     if promote_if_passes and result["guardrail_passed"]:
-        result.update(promote_policy.run(policy_version_id))
+        result.update(_promote_through_guardrail(policy_version_id))
     return result
 
 
 @shared_task(bind=True, name="crm_console.training.tasks.promote_policy", **RETRY)
 def promote_policy(self, policy_version_id: int) -> dict:
     """System promotion through the guardrail only (forced promotions are made by people)."""
+    return _promote_through_guardrail(policy_version_id)
+
+
+def _promote_through_guardrail(policy_version_id: int) -> dict:
     from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
 
     version = PolicyVersion.objects.get(pk=policy_version_id)

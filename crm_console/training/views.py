@@ -6,11 +6,13 @@ check the permission again; these views check it first so a refused user gets a 
 
 from __future__ import annotations
 
+import threading
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import connections, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -43,15 +45,44 @@ def run_start(request: HttpRequest) -> HttpResponse:
 
     form = TrainingRunForm(request.POST)
     if form.is_valid():
+        eager = _celery_is_eager()
         try:
-            run = services.training_run_create(created_by=request.user, **form.cleaned_data)
+            run = services.training_run_create(created_by=request.user, enqueue=not eager,
+                                               **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
+            if eager:
+                run_id = run.pk
+                transaction.on_commit(lambda: _train_in_background(run_id))
             messages.success(request, f"Training run #{run.pk} started.")
             return redirect("training:run-detail", pk=run.pk)
     runs = Paginator(selectors.training_run_list(), 25).get_page(1)
     return render(request, "training/run_list.html", {"form": form, "page": runs})
+
+
+def _celery_is_eager() -> bool:
+    from crm_console.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
+def _train_in_background(run_id: int) -> None:
+    """Embedded mode only (eager Celery, no worker): run the train_policy task in a thread.
+
+    An eager task would run inside this request and the page would hang until training ends; in a
+    thread the marketer lands on the run page at once and watches the progress bar. With a real
+    broker the task goes to the `training` queue instead and this is never called.
+    """
+    from crm_console.training.tasks import train_policy
+
+    def work() -> None:
+        try:
+            train_policy.apply(args=[run_id])
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=work, name=f"training-run-{run_id}", daemon=True).start()
 
 
 def _run_context(run: TrainingRun) -> dict:

@@ -58,3 +58,22 @@ def test_train_policy_task_runs_the_service_and_queues_the_evaluation(
     version = TrainingRun.objects.get(pk=run.pk).policy_version
     version.refresh_from_db()
     assert version.ope_report["guardrail"]["baseline"] == "live"
+
+
+@pytest.mark.django_db
+def test_system_promotion_task_goes_through_the_guardrail_only(demo_campaign, monkeypatch):
+    from crm_console.decisioning import promotion
+    from crm_console.decisioning.models import PolicyVersion
+
+    version = PolicyVersion.objects.get(status="live")
+    candidate = PolicyVersion.objects.create(
+        campaign=demo_campaign, version=9, algorithm=version.algorithm, artifact=version.artifact,
+        artifact_sha256=version.artifact_sha256, action_ids=version.action_ids)
+    result = tasks.promote_policy.delay(candidate.pk).get()
+    assert result == {"promoted": False, "reason": "not evaluated yet: run evaluate_policy first"}
+
+    monkeypatch.setattr(promotion, "guardrail_check",
+                        lambda **kw: promotion.GuardrailResult(True, "DR lower bound beats live"))
+    assert tasks.promote_policy.delay(candidate.pk).get()["promoted"] is True
+    candidate.refresh_from_db()
+    assert candidate.status == "live" and candidate.promoted_by is None and not candidate.forced_promotion
