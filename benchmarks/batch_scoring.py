@@ -13,7 +13,7 @@ live by force for the benchmark; the holdout (10 %) is scored by the rules.
     # embedded default (SQLite file under /tmp; created and filled on first use)
     .venv/bin/python benchmarks/batch_scoring.py
     # the real stack (a separate database, created if missing)
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_console_bench REDIS_URL=redis://127.0.0.1:6379/0 \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_console_batch_scoring REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python benchmarks/batch_scoring.py
 
 Setting up 100,000 customers (profiles from the simulator, consent rows) takes a few minutes the
@@ -56,6 +56,10 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from crm_console.campaigns.models import Campaign
+
+    if Campaign.objects.exclude(name="Retail next best action").exists():
+        sys.exit("this database holds other campaigns: point DATABASE_URL at a database of its own")
     campaign = _workspace(args.customers, args.train_steps, args.fresh)
 
     from crm_console.decisioning.models import Decision
