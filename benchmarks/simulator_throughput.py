@@ -15,12 +15,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 # one process, one core: BLAS threads would only spin against the simulator on a shared machine
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
 from agents.envs import CustomerJourneyEnv  # noqa: E402
 
