@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# numpy's BLAS threads fight torch's on small machines (measured 4-5x slower on 2 cores)
+export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: run test install migrate demo serve worker browser lint clean
 
