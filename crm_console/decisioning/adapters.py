@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -205,7 +205,3 @@ def adapter_from_spec(spec: dict[str, Any] | None) -> ChannelAdapter:
     if kind == "providers":
         return ProviderAdapter()
     raise ValueError(f"unknown adapter kind {kind!r}: webhook, file, console or providers")
-
-
-def deliver_in_chunks(adapter: ChannelAdapter, payloads: Iterable[dict[str, Any]]) -> DeliveryResult:
-    return adapter.deliver(list(payloads))
