@@ -9,7 +9,6 @@ from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from crm_console.campaigns.models import Campaign
 from crm_console.campaigns.selectors import campaign_list
 from crm_console.dashboards import figures, selectors
 

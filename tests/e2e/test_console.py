@@ -4,13 +4,14 @@ SHAP explanations, compliance review - and a screenshot of every main page."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
 
 from crm_console.campaigns.models import ContactPolicy
 from crm_console.compliance.models import DecisionReview
-from crm_console.decisioning.models import Decision
+from crm_console.decisioning.models import Decision, PolicyVersion
 from crm_console.training.models import TrainingRun
 from tests.e2e.conftest import screenshot
 
@@ -86,11 +87,17 @@ def test_training_run_progress_bar_reaches_100_percent(login, demo):
     expect(page.locator(".progress.large > span")).to_have_attribute("style", re.compile("width: 100"))
     run = TrainingRun.objects.get()
     assert run.status == "succeeded" and run.progress == 1.0
+    # the off-policy evaluation follows the training in the same background task: let it finish
+    deadline = time.monotonic() + 180
+    while not PolicyVersion.objects.get(pk=run.policy_version_id).ope_report:
+        assert time.monotonic() < deadline, "the evaluation did not finish"
+        time.sleep(0.5)
     page.reload()
     expect(page.locator("#curve-chart .main-svg").first).to_be_visible()
     screenshot(page, "training-run")
     page.goto(f"/training/policies/{run.policy_version_id}/")
     expect(page.locator("h2", has_text="Off-policy evaluation")).to_be_visible()
+    expect(page.locator("#ope-chart .main-svg").first).to_be_visible()
     screenshot(page, "policy-version")
 
 
