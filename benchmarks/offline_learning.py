@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import agents  # noqa: E402
 from agents.envs import CustomerJourneyEnv, get_scenario  # noqa: E402
-from agents.evaluate import evaluate  # noqa: E402
+from agents.evaluate import evaluate, uplift  # noqa: E402
 from agents.offline import OfflineQLearner, collect, pretrain, uniform_policy  # noqa: E402
 
 KPI = "net_revenue_per_customer"
@@ -155,7 +155,20 @@ def main() -> None:
         print(f"\nSteps to reach {share:.0%} of the online target ({level:.2f}): scratch {fmt(s)}, "
               f"warm start {fmt(w)}", end="")
     print(f"\n(online target on the agents' own objective: mean return {target_return:.2f})", end="")
-    print(f"\n\nwall time {time.perf_counter() - started:.0f} s (2 shared CPU cores; torch 1 thread)")
+    # paired comparisons on the same cohort (common random numbers): delta-method 95 % intervals
+    final = {name: evaluate(agent, "retail", customers=args.eval_customers, seed=args.eval_seed)
+             for name, agent in (("offline", offline_agent), ("scratch", scratch), ("warm", warm))}
+    print("\n\n| paired comparison (same customers, same draws) | net revenue uplift [95 % CI] "
+          "| mean return uplift [95 % CI] |")
+    print("|---|---|---|")
+    for label, a, b in (("offline actor_critic vs online actor_critic", "offline", "scratch"),
+                        ("warm-started vs from scratch, same online budget", "warm", "scratch")):
+        cells = []
+        for kpi in (KPI, "mean_return"):
+            u = uplift(final[a], final[b], kpi)
+            cells.append(f"{u.value:+.1%} [{u.ci_low:+.1%}, {u.ci_high:+.1%}]")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print(f"\nwall time {time.perf_counter() - started:.0f} s (2 shared CPU cores; torch 1 thread)")
 
 
 if __name__ == "__main__":
