@@ -587,8 +587,9 @@ def pretrain(
     (cross-entropy over the allowed actions) and V(s) = sum_a pi(a | s) Q(s, a) into `agent.value`
     (in the agent's reward scale, which is set from the logged discounted returns). Its feature
     normaliser starts from the logs' moments. dqn: regress `q_net` (and copy into `target_net`)
-    on the offline Q in its reward scale. supervised: `fit_logged` on (features, action, reward),
-    weighted by 1 / propensity when `importance_weighted`. Linear bandits: `update` on the rows.
+    on the offline Q in its reward scale. supervised: `fit_logged` on (features, action, reward);
+    linear bandits: `update` on the rows; both weighted by 1 / propensity when `importance_weighted`.
+    Other agents (rules, random, tabular Q-learning) raise TypeError.
 
     For a conservative online fine-tuning make the agent with a smaller learning rate (e.g.
     `agents.make("actor_critic", ..., learning_rate=3e-4)`): PPO's clipped steps then stay close
@@ -606,7 +607,7 @@ def pretrain(
     :param batch_size: rows per distillation step
     :param learning_rate: Adam step size of the distillation (a fresh optimiser: the agent's own
         optimiser state is left untouched)
-    :param importance_weighted: supervised only: weight rows by 1 / propensity
+    :param importance_weighted: supervised and bandits: weight rows by 1 / propensity
     :param seed: seeds the offline learner and minibatch order (default: the agent's seed)
     """
     started = time.perf_counter()
@@ -629,7 +630,8 @@ def pretrain(
                                  sample_weight=weights, epochs=epochs)
         report = PretrainReport(agent.name, "response_model", len(dataset), stats=dict(stats))
     elif hasattr(agent, "update") and not hasattr(agent, "policy"):  # linear bandits
-        agent.update(dataset.obs, dataset.actions, dataset.rewards)
+        weights = 1.0 / dataset.propensities if importance_weighted else None
+        agent.update(dataset.obs, dataset.actions, dataset.rewards, sample_weight=weights)
         report = PretrainReport(agent.name, "response_model", len(dataset))
     elif all(hasattr(agent, a) for a in ("policy", "value", "obs_normalizer", "reward_scaler")):
         learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha, q_options)

@@ -208,3 +208,16 @@ def test_pretrain_learns_its_own_q_with_the_given_options(toy_logs):
     report = offline.pretrain(agent, toy_logs.subset(np.arange(2000)), epochs=1,
                               q_gradient_steps=20, q_options={"hidden_sizes": (8,)})
     assert report.method == "awr_distillation" and 0.0 <= report.agreement <= 1.0
+
+
+def test_pretrained_bandit_learns_from_the_logged_rows(toy_logs):
+    agent = agents.make("linucb", *_spaces(), seed=0)
+    report = offline.pretrain(agent, toy_logs, importance_weighted=True)
+    assert report.method == "response_model"
+    scores = agent.scores(np.array([[1, 0, 0, 0, 0]], dtype=np.float32))[0]
+    assert scores[0] > scores[2] and scores[0] > scores[3]  # a wrong offer costs 0.3 today
+
+
+def test_pretrain_refuses_agents_it_cannot_warm_start(toy_logs):
+    with pytest.raises(TypeError, match="does not know how to warm-start"):
+        offline.pretrain(agents.make("random", *_spaces()), toy_logs)
