@@ -44,13 +44,26 @@ def browser() -> Iterator:
         chromium.close()
 
 
+def roles_ensure() -> None:
+    """Recreate the role groups: a transactional test's flush empties what data migrations wrote."""
+    import importlib
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    roles = importlib.import_module("crm_console.accounts.migrations.0001_roles")
+    state = MigrationExecutor(connection).loader.project_state(("accounts", "0001_roles"))
+    roles.create_roles(state.apps, None)
+
+
 @pytest.fixture
-def demo(django_db_serialized_rollback, transactional_db, monkeypatch, tmp_path, settings):
+def demo(transactional_db, monkeypatch, tmp_path, settings):
     """A 40-customer demo workspace, fast training settings and eager Celery in the live server."""
     from crm_console.celery import app
     from crm_console.demo_workspace import demo_workspace_seed
     from crm_console.training import agents_training, services
 
+    roles_ensure()
     settings.POLICY_CHECKPOINT_DIR = tmp_path / "checkpoints"
     monkeypatch.setattr(agents_training, "EVALUATION_CUSTOMERS", 40)
     monkeypatch.setattr(agents_training, "EVALUATION_DAYS", 10)

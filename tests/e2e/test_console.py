@@ -15,7 +15,7 @@ from crm_console.decisioning.models import Decision, PolicyVersion
 from crm_console.training.models import TrainingRun
 from tests.e2e.conftest import screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("role", ["marketer", "reviewer", "admin"])
