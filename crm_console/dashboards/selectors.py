@@ -257,7 +257,8 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
             uplift = scaled(difference(policy["arpu"], holdout["arpu"]), n_policy)
             rel = relative(difference(policy["arpu"], holdout["arpu"]), holdout["arpu"])
             policy_total = Estimate(float(policy_per["revenue"].sum()), policy["revenue"].lower,
-                                    policy["revenue"].upper, policy["revenue"].se)
+                                    policy["revenue"].upper, policy["revenue"].se) \
+                if n_policy else Estimate.empty()
             kpis.append(KpiComparison(key, label, unit, help_text, policy_total, holdout["revenue"],
                                       uplift, rel))
             continue

@@ -210,3 +210,13 @@ def test_subject_request_search_finds_by_external_id_email_and_number(reviewer_c
     for q in ("crm-4711", "ADA@example.com", f"#{customer.pk}"):
         found = reviewer_client.get("/compliance/subject-requests/", {"q": q}).context["found"]
         assert [c.pk for c in found] == [customer.pk], q
+
+
+def test_post_without_csrf_token_is_refused(client, reviewer):
+    from django.test import Client
+
+    decision = DecisionFactory()
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(reviewer)
+    assert strict.post(f"/compliance/reviews/{decision.pk}/", {"verdict": "approved"}).status_code == 403
+    assert not DecisionReview.objects.exists()

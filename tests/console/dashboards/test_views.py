@@ -92,3 +92,35 @@ def test_shap_waterfall_starts_at_base_value_and_ends_at_score():
     assert trace["type"] == "waterfall"
     assert trace["x"][0] == 1.0 and trace["x"][-1] == pytest.approx(1.3)
     assert "c" not in trace["y"]  # features that did not move the score are folded away
+
+
+def test_every_post_form_of_the_console_carries_a_csrf_token(admin_client_role):
+    from tests.factories import CustomerFactory, DecisionFactory, PolicyVersionFactory, TrainingRunFactory
+
+    decision = DecisionFactory(customer=CustomerFactory())
+    campaign, policy = decision.campaign, decision.campaign.contact_policy
+    version = PolicyVersionFactory(campaign=campaign)
+    run = TrainingRunFactory(campaign=campaign, status="running")
+    pages = [
+        f"/campaigns/{campaign.pk}/edit/", f"/campaigns/{campaign.pk}/catalogue/",
+        f"/campaigns/{campaign.pk}/reward-weights/", f"/campaigns/contact-policies/{policy.pk}/edit/",
+        f"/campaigns/contact-policies/{policy.pk}/suppressions/", "/training/", f"/training/{run.pk}/",
+        f"/training/policies/{version.pk}/", f"/decisions/{decision.pk}/", "/compliance/reviews/",
+        f"/compliance/subject-requests/{decision.customer_id}/erase/",
+    ]
+    for url in pages:
+        html = admin_client_role.get(url).content.decode()
+        forms = re.findall(r'<form[^>]*method="post".*?</form>', html, re.S)
+        assert forms, url
+        for form in forms:
+            assert 'name="csrfmiddlewaretoken"' in form, (url, form[:200])
+
+
+def test_dashboard_of_a_campaign_without_decisions_shows_dashes_not_errors(marketer_client):
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory()
+    response = marketer_client.get(f"/?campaign={campaign.pk}")
+    assert response.status_code == 200
+    assert all(k.policy.value is None for k in response.context["kpis"].kpis)
+    assert "—" in response.content.decode()
