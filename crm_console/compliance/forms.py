@@ -43,8 +43,8 @@ class ReviewQueueForm(forms.Form):
 
 
 class AuditPeriodForm(forms.Form):
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="To (inclusive)")
+    start = forms.DateField(widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}), label="From")
+    end = forms.DateField(widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}), label="To (inclusive)")
 
     @classmethod
     def default(cls) -> AuditPeriodForm:

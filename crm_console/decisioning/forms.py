@@ -13,9 +13,9 @@ class DecisionFilterForm(forms.Form):
                                 required=False)
     offer = forms.ChoiceField(choices=[("", "All offers"), *Offer.choices], required=False)
     date_from = forms.DateField(required=False, label="From",
-                                widget=forms.DateInput(attrs={"type": "date"}))
+                                widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To",
-                              widget=forms.DateInput(attrs={"type": "date"}))
+                              widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     holdout = forms.ChoiceField(choices=[("", "Policy and holdout"), ("no", "Policy only"),
                                          ("yes", "Holdout only")], required=False, label="Group")
     policy_version = forms.ModelChoiceField(

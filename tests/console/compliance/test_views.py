@@ -220,3 +220,10 @@ def test_post_without_csrf_token_is_refused(client, reviewer):
     strict.force_login(reviewer)
     assert strict.post(f"/compliance/reviews/{decision.pk}/", {"verdict": "approved"}).status_code == 403
     assert not DecisionReview.objects.exists()
+
+
+def test_audit_period_defaults_to_the_last_30_days_in_iso_dates(reviewer_client):
+    html = reviewer_client.get("/compliance/audit/").content.decode()
+    today = timezone.localdate()
+    assert f'value="{today.isoformat()}"' in html  # <input type="date"> only takes YYYY-MM-DD
+    assert f'value="{(today - timedelta(days=30)).isoformat()}"' in html
