@@ -300,6 +300,9 @@ def _consent_changes(props: dict[str, Any]) -> dict[str, bool]:
 def _identify(state: agent_features.ProfileState, row: np.ndarray, event: IncomingEvent, *,
               customer: Customer, consents: list[Consent], source: str) -> None:
     traits = event.traits
+    if customer.is_erased:
+        # an erased customer's personal data stays erased, whatever the CRM still sends
+        traits = {k: v for k, v in traits.items() if k in ("timezone", "consent")}
     for name in ("email", "phone", "name"):
         if traits.get(name):
             setattr(customer, name, str(traits[name]))

@@ -96,3 +96,13 @@ def test_late_event_is_recorded_without_rewinding_time():
     customer = Customer.objects.get(external_id="c1")
     assert customer.profile_updated_at == T0 + timedelta(days=10)
     assert state_of("c1").lifetime_revenue[0] == 5.0
+
+
+def test_identify_does_not_restore_an_erased_customers_personal_data():
+    from django.utils import timezone
+
+    events_ingest(events=[identify("c1", "m1", email="a@example.com")])
+    Customer.objects.filter(external_id="c1").update(email="", traits={}, erased_at=timezone.now())
+    events_ingest(events=[identify("c1", "m2", email="a@example.com", name="Ada", plan="gold")])
+    customer = Customer.objects.get(external_id="c1")
+    assert (customer.email, customer.name, customer.traits) == ("", "", {})
