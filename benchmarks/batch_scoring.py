@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
 
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `make`: BLAS threads thrash on 2 cores
     os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/crm_console_batch_scoring.sqlite3")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_console.settings")
     _ensure_postgres_database(os.environ["DATABASE_URL"])
