@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
-from crm_console.accounts.roles import ADMIN, COMPLIANCE_REVIEWER, MARKETER
+from crm_console.accounts.roles import ADMIN, COMPLIANCE_REVIEWER, MARKETER, ROLES
 from tests.factories import PASSWORD, UserFactory
 
 REAL_STACK = bool(os.environ.get("REDIS_URL")) and settings.DATABASES["default"]["ENGINE"].endswith(
@@ -19,18 +23,44 @@ needs_real_stack = pytest.mark.skipif(
 )
 
 
+# Data migrations that grant permissions, re-run after a transactional test flushed their rows.
+ROLE_MIGRATIONS = (
+    ("crm_console.accounts.migrations.0001_roles", "create_roles"),
+    ("crm_console.api.migrations.0002_admin_manages_integrations", "grant"),
+)
+
+
+def roles_ensure() -> None:
+    """Recreate the role groups if a transactional test (which flushes tables) removed them.
+
+    Each data migration runs against the models as they were at that migration, like `migrate` does.
+    """
+    if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
+        return
+    loader = MigrationExecutor(connection).loader
+    for module, function in ROLE_MIGRATIONS:
+        app_label, name = module.split(".")[1], module.rsplit(".", 1)[1]
+        state_apps = loader.project_state((app_label, name)).apps
+        getattr(importlib.import_module(module), function)(state_apps, None)
+
+
 @pytest.fixture
-def marketer(db):
+def roles(db):
+    roles_ensure()
+
+
+@pytest.fixture
+def marketer(roles):
     return UserFactory(username="marketer", role=MARKETER)
 
 
 @pytest.fixture
-def reviewer(db):
+def reviewer(roles):
     return UserFactory(username="reviewer", role=COMPLIANCE_REVIEWER)
 
 
 @pytest.fixture
-def admin_user(db):
+def admin_user(roles):
     return UserFactory(username="admin", role=ADMIN)
 
 

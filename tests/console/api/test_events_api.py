@@ -169,7 +169,9 @@ def test_signature_of_another_body_is_401(client, creds):
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("offset, words", [(-301, "old"), (+301, "future")])
+# well clear of the 300 s boundary (exact boundary: the signing unit tests): a slow request must not
+# drift the timestamp back inside the tolerance
+@pytest.mark.parametrize("offset, words", [(-360, "old"), (+360, "future")])
 def test_stale_timestamp_is_401_with_reason_both_ways(client, creds, offset, words):
     response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds,
                            t=int(time.time()) + offset)
@@ -180,7 +182,7 @@ def test_stale_timestamp_is_401_with_reason_both_ways(client, creds, offset, wor
 
 def test_timestamp_inside_tolerance_is_accepted(client, creds):
     response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds,
-                           t=int(time.time()) - 290)
+                           t=int(time.time()) - 240)
     assert response.status_code == 202
 
 
