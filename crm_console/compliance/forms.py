@@ -62,7 +62,7 @@ class AuditPeriodForm(forms.Form):
 
 
 class CustomerLookupForm(forms.Form):
-    q = forms.CharField(label="Customer (external id or internal #id)", max_length=200)
+    q = forms.CharField(label="Customer: external id, email or #id", max_length=200)
 
 
 class ErasureForm(forms.Form):
