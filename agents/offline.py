@@ -597,7 +597,8 @@ def pretrain(
 
     :param agent: the agent to warm-start (modified in place)
     :param dataset: the logged decisions
-    :param epochs: passes over the logs when distilling into the agent's networks
+    :param epochs: passes over the logs when distilling into the agent's networks (more when the
+        logs are small: at least `MIN_DISTILL_STEPS` minibatch steps)
     :param q_learner: an already fitted `OfflineQLearner` to distil from (skips learning Q)
     :param q_gradient_steps: gradient steps of the offline Q-learning
     :param cql_alpha: conservative penalty of the offline Q-learning
@@ -610,6 +611,21 @@ def pretrain(
     :param importance_weighted: supervised and bandits: weight rows by 1 / propensity
     :param seed: seeds the offline learner and minibatch order (default: the agent's seed)
     """
+    threads = getattr(getattr(agent, "config", None), "torch_threads", 1)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:  # small networks run fastest on one thread, as in the agents' fit
+        torch.set_num_threads(int(threads))
+    try:
+        return _pretrain(agent, dataset, epochs, q_learner, q_gradient_steps, cql_alpha, q_options,
+                         temperature, prior, batch_size, learning_rate, importance_weighted, seed)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _pretrain(agent: Agent, dataset: LoggedDataset, epochs: int, q_learner: OfflineQLearner | None,
+              q_gradient_steps: int, cql_alpha: float, q_options: dict[str, Any] | None,
+              temperature: float, prior: str, batch_size: int, learning_rate: float,
+              importance_weighted: bool, seed: int | None) -> PretrainReport:
     started = time.perf_counter()
     seed = agent.seed if seed is None else int(seed)
     if dataset.n_features != agent.n_features or dataset.n_actions != agent.n_actions:
@@ -674,7 +690,13 @@ def discounted_running_returns(dataset: LoggedDataset, gamma: float) -> np.ndarr
     return out
 
 
+MIN_DISTILL_STEPS = 300
+"""Distillation takes at least this many minibatch steps, however small the logs (extra epochs)."""
+
+
 def _minibatches(n: int, batch_size: int, epochs: int, rng: np.random.Generator):
+    per_epoch = -(-n // batch_size)
+    epochs = max(epochs, -(-MIN_DISTILL_STEPS // per_epoch))
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch_size):
