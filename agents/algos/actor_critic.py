@@ -21,9 +21,7 @@ from agents.algos.base import Agent, ProgressCallback, TrainingReport
 from agents.common.buffers import RolloutBuffer
 from agents.common.config import build_config
 from agents.common.masking import masked_softmax
-from agents.common.networks import (
-    apply_mask, masked_entropy, masked_log_probs, mlp, sample_masked,
-)
+from agents.common.networks import masked_entropy, masked_log_probs, mlp, sample_masked
 from agents.common.running import ObservationNormalizer, RewardScaler
 from agents.common.schedules import linear_schedule
 from agents.common.vec import CustomerBatch
@@ -33,11 +31,11 @@ from agents.common.vec import CustomerBatch
 class ActorCriticConfig:
     """Hyper-parameters of `ActorCritic` (names are `agents.make` keyword arguments)."""
 
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     """Adam step size (annealed linearly to 0 when `anneal_lr`)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly over `total_steps`."""
-    n_steps: int = 8
+    n_steps: int = 4
     """Days collected per customer slot before each update (rollout length). Short rollouts over
     many parallel customers give many small PPO steps, which is what moves the policy."""
     gamma: float = 0.99
@@ -46,7 +44,7 @@ class ActorCriticConfig:
     """GAE's bias/variance trade-off (1 = Monte-Carlo returns, 0 = one-step TD)."""
     n_epochs: int = 5
     """Passes over each rollout."""
-    minibatch_size: int = 2048
+    minibatch_size: int = 1024
     """Transitions per gradient step."""
     clip_range: float = 0.2
     """PPO's clipping of the probability ratio."""
