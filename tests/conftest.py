@@ -82,3 +82,21 @@ def reviewer_client(client, reviewer):
 @pytest.fixture
 def admin_client_role(client, admin_user):
     return _client_for(client, admin_user)
+
+
+@pytest.fixture(autouse=True)
+def celery_eager_unless_worker(request):
+    """Tasks run inline unless the test asks for the real worker (marker `worker`).
+
+    With REDIS_URL set (CI), Celery is not eager, so a console test calling `.delay(...).get()`
+    would otherwise wait for a worker that is not there.
+    """
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    from crm_console.celery import app
+
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
