@@ -23,8 +23,10 @@ migrate: install
 
 demo: migrate
 	$(PY) manage.py seed_demo --seed 0 --if-missing
+	$(PY) manage.py train_demo_policy --seed 0
 
-## make run: set up, seed the demo workspace unless present, print the logins, serve.
+## make run: set up, seed the demo workspace and train its first policy unless present, print the
+## logins, serve.
 run: demo
 	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
