@@ -1,4 +1,4 @@
-"""Celery tasks of the decision side: batch campaign runs, attribution, explanations.
+"""Celery tasks of the decision side: batch campaign runs and attribution.
 
 Routed to the `decisions` queue by module (crm_console.celery); thin: ids in, a service called,
 transient errors retried with exponential backoff.
@@ -35,16 +35,3 @@ def attribute_outcomes(self, campaign_id: int) -> int:
     return decisions_attribute(campaign=Campaign.objects.get(pk=campaign_id))
 
 
-@shared_task(bind=True, name="crm_console.decisioning.tasks.explain_decision", **RETRY)
-def explain_decision(self, decision_id: int) -> int | None:
-    """Compute a decision's SHAP explanation after the request (idempotent: one per decision)."""
-    from crm_console.decisioning import services as decision_services
-    from crm_console.decisioning.models import Decision, Explanation
-
-    if Explanation.objects.filter(decision_id=decision_id).exists():
-        return None
-    explain = getattr(decision_services, "explanation_create", None)
-    if explain is None:
-        raise RuntimeError("crm_console.decisioning.services.explanation_create is missing")
-    explanation = explain(decision=Decision.objects.get(pk=decision_id))
-    return explanation.pk if explanation is not None else None
