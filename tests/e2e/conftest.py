@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import roles_ensure
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls made by fixtures and the
 # live server's thread are ordinary synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -42,18 +44,6 @@ def browser() -> Iterator:
                                               else shutil.which("chromium"), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
-
-
-def roles_ensure() -> None:
-    """Recreate the role groups: a transactional test's flush empties what data migrations wrote."""
-    import importlib
-
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
-
-    roles = importlib.import_module("crm_console.accounts.migrations.0001_roles")
-    state = MigrationExecutor(connection).loader.project_state(("accounts", "0001_roles"))
-    roles.create_roles(state.apps, None)
 
 
 @pytest.fixture

@@ -24,10 +24,12 @@ from crm_console.decisioning.models import PolicyVersion
 from crm_console.demo_workspace import demo_workspace_seed
 from crm_console.training import services
 from crm_console.training.models import TrainingRun
-from tests.conftest import needs_real_stack
+from tests.conftest import needs_real_stack, roles_ensure
 
 pytestmark = [needs_real_stack, pytest.mark.integration, pytest.mark.worker,
-              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+              # no serialized_rollback: restoring content types after an earlier transactional
+              # test's flush collides with the ones post_migrate recreated; roles are rebuilt instead
+              pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,6 +117,7 @@ def workers(tmp_path):
 @pytest.fixture
 def campaign(tmp_path, settings) -> Campaign:
     settings.POLICY_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    roles_ensure()
     demo_workspace_seed(seed=0, customers=40, days=21)
     return Campaign.objects.get()
 
