@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer,
 )
@@ -171,7 +172,7 @@ def decision_output(outcome: decision_services.DecisionOutcome, campaign: Campai
         "policy": {"name": decision.policy_name,
                    "version": decision.policy_version.version if decision.policy_version else None},
         "reasons": outcome.reasons,
-        "explanation_url": f"/decisions/{decision.pk}/",
+        "explanation_url": reverse("decisioning:detail", args=[decision.pk]),
     }
 
 
