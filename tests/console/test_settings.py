@@ -16,7 +16,7 @@ PROBE = (
     "'debug': settings.DEBUG}))"
 )
 CLEARED = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
-           "CELERY_TASK_ALWAYS_EAGER")
+           "CELERY_TASK_ALWAYS_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE")
 
 
 def run_settings(extra_env: dict[str, str], code: str = PROBE) -> subprocess.CompletedProcess:

@@ -16,9 +16,16 @@ import pytest
 
 from tests.conftest import roles_ensure
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls made by fixtures and the
-# live server's thread are ordinary synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(scope="session", autouse=True)
+def orm_beside_playwright_loop():
+    """Playwright's sync API runs an event loop in this thread for the whole browser session; the
+    ORM calls made by fixtures (and the database flushes between tests) are ordinary synchronous
+    code. Set only once a browser test runs - never at import, where it leaked into every test's
+    subprocesses (`check --deploy` refuses it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
