@@ -91,6 +91,8 @@ def main() -> None:
                         help="customer-days of training on retail per agent (0: untrained)")
     parser.add_argument("--n-background", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shared", action="store_true",
+                        help="say in the output that the machine was shared with other work")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -99,8 +101,9 @@ def main() -> None:
     print(f"# agents.explain speed | {platform.node()} | {os.cpu_count()} cores | torch threads "
           f"{args.threads} | load avg {load[0]:.1f} {load[1]:.1f} | {F.N_FEATURES} features, "
           f"49 actions, k-means background k={args.n_background}")
-    print("# NOTE: the machine is shared by six sessions right now: timings are noisy, "
-          "treat them as indicative")
+    if args.shared:
+        print("# NOTE: the machine is shared with other work: timings are noisy, "
+              "treat them as indicative")
     header = (f"{'agent':<13}{'method':<20}{'init s':>7}{'p50 ms':>8}{'p95 ms':>8}"
               f"{'cpu p95':>8}{'batch /s':>9}{'/cpu-s':>8}{'add. err':>9}{'rel. err':>9}"
               f"{'top-3':>6}")
