@@ -47,6 +47,7 @@ class CampaignListApi(APIView):
         attribution_window_days = serializers.IntegerField(required=False)
         control_policy = serializers.ChoiceField(choices=Campaign.ControlPolicy.choices, required=False)
         decision_mode = serializers.ChoiceField(choices=Campaign.DecisionMode.choices, required=False)
+        exploration_share = serializers.DecimalField(max_digits=4, decimal_places=3, required=False)
         time_zone = serializers.CharField(required=False)
 
     class OutputSerializer(serializers.ModelSerializer):
@@ -55,7 +56,7 @@ class CampaignListApi(APIView):
             fields = [
                 "id", "name", "description", "objective", "status", "horizon_days",
                 "discount_factor", "holdout_share", "attribution_window_days", "control_policy",
-                "decision_mode", "time_zone", "contact_policy", "created_at",
+                "decision_mode", "exploration_share", "time_zone", "contact_policy", "created_at",
             ]
 
     @extend_schema(responses=OutputSerializer(many=True))

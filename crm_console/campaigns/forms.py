@@ -12,7 +12,7 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = [
             "name", "description", "objective", "status", "horizon_days", "discount_factor",
-            "holdout_share", "attribution_window_days", "control_policy", "decision_mode",
+            "holdout_share", "attribution_window_days", "control_policy", "decision_mode", "exploration_share",
             "time_zone", "contact_policy",
         ]
 

@@ -246,6 +246,13 @@ class Campaign(models.Model):
     decision_mode = models.CharField(
         max_length=10, choices=DecisionMode.choices, default=DecisionMode.SAMPLE
     )
+    exploration_share = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0.050"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("0.5"))],
+        help_text="Share of each sampled decision spread evenly over the allowed actions (0 to "
+        "0.5), so every allowed action keeps a logged chance above zero and the next policy can "
+        "be evaluated off-policy. Ignored in greedy mode and for the holdout.",
+    )
     time_zone = models.CharField(
         max_length=64, default="Europe/London", validators=[validate_time_zone],
         help_text="Send windows are hours in this time zone.",
@@ -268,6 +275,10 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(discount_factor__gte=0) & Q(discount_factor__lte=1),
                 name="campaign_discount_factor_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(exploration_share__gte=0) & Q(exploration_share__lte=Decimal("0.5")),
+                name="campaign_exploration_share_in_range",
             ),
         ]
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 import numpy as np
 
 import agents
+from agents.common.masking import uniform_over_mask
 from agents import features as agent_features
 from agents.features import FEATURE_NAMES
 from crm_console.campaigns.models import Campaign
@@ -169,6 +170,10 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
     live_agent = serving.policy_agent(serving_setup.live)
     live_probs = _policy_probabilities(live_agent, serving_setup.live, serving_setup.bridge,
                                        inputs.observations, inputs.allowed)
+    if not greedy and campaign.exploration_share > 0:
+        # an exploration floor: every allowed action keeps a logged propensity > 0 (OPE needs it)
+        share = float(campaign.exploration_share)
+        live_probs = (1 - share) * live_probs + share * uniform_over_mask(inputs.allowed)
     probs = live_probs
     if holdout.any():
         control = serving.control_agent(campaign, serving_setup.bridge)

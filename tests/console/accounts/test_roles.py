@@ -86,7 +86,8 @@ def test_marketer_can_edit_campaign(marketer_client):
     response = marketer_client.post(f"/campaigns/{campaign.pk}/edit/", {
         "name": campaign.name, "objective": "long_term_value", "status": "draft", "horizon_days": 60,
         "discount_factor": 0.98, "holdout_share": "0.2", "attribution_window_days": 7,
-        "control_policy": "rule_based", "decision_mode": "sample", "time_zone": "Europe/Paris",
+        "control_policy": "rule_based", "decision_mode": "sample", "exploration_share": "0.05",
+        "time_zone": "Europe/Paris",
         "contact_policy": campaign.contact_policy_id,
     })
     assert response.status_code == 302
@@ -99,7 +100,8 @@ def test_campaign_form_shows_field_error_for_holdout_above_half(marketer_client)
     response = marketer_client.post(f"/campaigns/{campaign.pk}/edit/", {
         "name": campaign.name, "objective": "long_term_value", "status": "draft", "horizon_days": 60,
         "discount_factor": 0.98, "holdout_share": "0.7", "attribution_window_days": 7,
-        "control_policy": "rule_based", "decision_mode": "sample", "time_zone": "Europe/Paris",
+        "control_policy": "rule_based", "decision_mode": "sample", "exploration_share": "0.05",
+        "time_zone": "Europe/Paris",
     })
     assert response.status_code == 200
     assert "holdout_share" in response.context["form"].errors
@@ -145,3 +147,13 @@ def test_api_refuses_unknown_time_zone_with_field_error(marketer_client):
     assert response.status_code == 400
     assert "time_zone" in response.json()["error"]["fields"]
     assert not ContactPolicy.objects.exists() and not Campaign.objects.filter(name="Tz").exists()
+
+
+def test_api_refuses_exploration_share_above_half_with_field_error(marketer_client):
+    response = marketer_client.post(
+        "/api/v1/campaigns", {"name": "Explorer", "exploration_share": "0.8"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "exploration_share" in response.json()["error"]["fields"]
+    assert not Campaign.objects.filter(name="Explorer").exists()

@@ -29,7 +29,7 @@ CHANNELS = ("email", "sms")
 def live_campaign(*, algorithm: str = "random", holdout_share: str = "0", min_gap_hours: str = "0",
                   quiet_hours: tuple[int, int] | None = None, caps: dict | None = None,
                   overall: tuple[int, int] = (3, 7), decision_mode: str = "sample",
-                  name: str = "API test campaign") -> Campaign:
+                  exploration_share: str = "0", name: str = "API test campaign") -> Campaign:
     """A live campaign: email + SMS x content / 10 % off x morning / evening, UTC, a live policy."""
     caps = caps or {"email": (2, 7), "sms": (1, 7)}
     policy = campaign_services.contact_policy_save(
@@ -41,7 +41,7 @@ def live_campaign(*, algorithm: str = "random", holdout_share: str = "0", min_ga
     )
     campaign = campaign_services.campaign_create(
         name=name, contact_policy=policy, holdout_share=Decimal(holdout_share), time_zone="UTC",
-        decision_mode=decision_mode,
+        decision_mode=decision_mode, exploration_share=Decimal(exploration_share),
     )
     campaign_services.catalogue_generate(campaign=campaign, channels=CHANNELS,
                                          offers=("content", "discount_10"),

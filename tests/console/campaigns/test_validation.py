@@ -222,3 +222,10 @@ def test_catalogue_generate_adds_every_combination_once():
     assert len(created) == 8
     assert again == []
     assert campaign.actions.count() == 9  # + no contact
+
+
+@pytest.mark.parametrize("share", [Decimal("0.51"), Decimal("-0.01")])
+def test_exploration_share_outside_zero_to_half_is_refused(share):
+    with pytest.raises(ValidationError) as excinfo:
+        CampaignFactory.build(exploration_share=share, contact_policy=None).full_clean()
+    assert "exploration_share" in field_errors(excinfo)

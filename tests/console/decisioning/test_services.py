@@ -223,3 +223,20 @@ def test_shadow_agreement_is_recorded():
     customer_with_consent("c1")
     decision = decide(campaign, "c1")
     assert set(decision.context["shadow"]) == {"version", "action_index", "agrees"}
+
+
+def test_exploration_floor_gives_every_allowed_action_a_logged_chance():
+    campaign = live_campaign(algorithm="rule_based", exploration_share="0.1")
+    customer_with_consent("c1")
+    decision = decide(campaign, "c1")
+    allowed = np.array(decision.action_mask)
+    probabilities = np.array(decision.action_probabilities)
+    assert (probabilities[allowed] >= 0.1 / allowed.sum() - 1e-6).all()
+    assert (probabilities[~allowed] == 0).all()
+    assert decision.propensity < 1.0 and not decision.greedy
+
+
+def test_no_exploration_floor_leaves_a_deterministic_policy_deterministic():
+    campaign = live_campaign(algorithm="rule_based", exploration_share="0")
+    customer_with_consent("c1")
+    assert decide(campaign, "c1").propensity == 1.0
