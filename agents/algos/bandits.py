@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import time
 
 import gymnasium as gym
 import numpy as np
@@ -36,6 +35,7 @@ from agents.common.masking import (
     uniform_over_mask,
     validate_mask,
 )
+from agents.common.progress import CurveReporter
 from agents.common.vec import CustomerBatch
 
 # ----------------------------------------------------------------------------- the shared model
@@ -135,11 +135,9 @@ class _LinearRewardBandit(Agent):
         self, env: gym.Env | gym.vector.VectorEnv, total_steps: int,
         report: TrainingReport, callback: ProgressCallback | None,
     ) -> None:
-        started = time.perf_counter()
         batch = CustomerBatch(env, self.observation_space, self.action_space)
         obs, mask = batch.reset(seed=self.seed)
-        report_every = max(1, total_steps // 50)
-        next_report, finished_at_report = report_every, 0
+        progress = CurveReporter(self, report, callback, total_steps)
         reward_sum = 0.0
         while batch.env_steps < total_steps:
             # 1. choose today's action for every customer, honouring today's mask
@@ -151,16 +149,8 @@ class _LinearRewardBandit(Agent):
             self.update(obs[valid], actions[valid], step.reward[valid])
             reward_sum += float(step.reward[valid].sum())
             obs, mask = step.obs, step.mask
-            if batch.env_steps >= next_report or batch.env_steps >= total_steps:
-                next_report += report_every
-                mean_return = None
-                if batch.n_finished > finished_at_report:
-                    mean_return = batch.recent_mean_return()
-                    report.record(batch.env_steps, mean_return)
-                    finished_at_report = batch.n_finished
-                if not self._report_progress(callback, report, batch.env_steps, total_steps,
-                                             mean_return, started):
-                    break
+            if not progress.after_step(batch):
+                break
         report.env_steps = batch.env_steps
         report.extra["mean_reward_per_customer_day"] = reward_sum / max(1, batch.env_steps)
 

@@ -8,7 +8,6 @@ per value, so the discretiser is the identity on them.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
 from agents.common.masking import greedy_probabilities, sample_from, uniform_over_mask
+from agents.common.progress import CurveReporter
 from agents.common.vec import CustomerBatch
 
 # Features a marketer would segment on first: purchase recency, engagement recency, fatigue
@@ -289,11 +289,9 @@ class QLearning(Agent):
         self, env: gym.Env | gym.vector.VectorEnv, total_steps: int,
         report: TrainingReport, callback: ProgressCallback | None,
     ) -> None:
-        started = time.perf_counter()
         batch = CustomerBatch(env, self.observation_space, self.action_space)
         obs, mask = batch.reset(seed=self.seed)
-        report_every = max(1, total_steps // 50)
-        next_report, finished_at_report = report_every, 0
+        progress = CurveReporter(self, report, callback, total_steps)
         warmup: list[tuple[np.ndarray, ...]] = []  # transitions seen before the bins are fixed
         warmup_steps = min(self.config.discretiser_warmup, total_steps // 4)
         while batch.env_steps < total_steps:
@@ -321,16 +319,8 @@ class QLearning(Agent):
                         self.td_update(*past)
                     warmup.clear()
             obs, mask = step.obs, step.mask
-            if batch.env_steps >= next_report or batch.env_steps >= total_steps:
-                next_report += report_every
-                mean_return = None
-                if batch.n_finished > finished_at_report:
-                    mean_return = batch.recent_mean_return()
-                    report.record(batch.env_steps, mean_return)
-                    finished_at_report = batch.n_finished
-                if not self._report_progress(callback, report, batch.env_steps, total_steps,
-                                             mean_return, started):
-                    break
+            if not progress.after_step(batch):
+                break
         if warmup:  # stopped during the warm-up: still learn from it
             self.discretiser.fit(np.concatenate([t[0] for t in warmup]))
             for past in warmup:
