@@ -14,9 +14,12 @@ import bisect
 from collections import defaultdict
 from datetime import timedelta
 
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from agents.rewards import Outcomes, reward
+from crm_console.campaigns.agents_bridge import reward_weights_for
 from crm_console.campaigns.models import Campaign
 from crm_console.customers import event_types
 from crm_console.customers.models import Event
@@ -44,8 +47,17 @@ def reward_components(*, events: list[Event], contact_cost: float, sent: bool) -
     return components
 
 
-def price(components: dict[str, float], weights: dict[str, float]) -> float:
-    return float(sum(weights[name] * value for name, value in components.items()))
+# reward component (RewardWeights field) -> agents.rewards.Outcomes field
+OUTCOME_FIELDS = {"open": "opens", "click": "clicks", "conversion": "conversions",
+                  "revenue": "net_revenue", "unsubscribe": "unsubscribes", "churn": "churns",
+                  "contact_cost": "contact_cost"}
+
+
+def price(components: list[dict[str, float]], campaign: Campaign) -> np.ndarray:
+    """Reward of each decision by `agents.rewards.reward`: the formula the simulator trains on."""
+    outcomes = Outcomes(**{field: np.array([c[name] for c in components], dtype=np.float64)
+                           for name, field in OUTCOME_FIELDS.items()})
+    return reward(outcomes, reward_weights_for(campaign=campaign))
 
 
 @transaction.atomic
@@ -90,7 +102,6 @@ def decisions_attribute(*, campaign: Campaign) -> int:
 
 def decisions_reprice(*, campaign: Campaign, decision_ids: list[int] | None = None) -> int:
     """Recompute reward from attributed events with the campaign's current weights."""
-    weights = campaign.reward_weights.as_dict()
     decisions = Decision.objects.filter(campaign=campaign).select_related("action")
     if decision_ids is not None:
         decisions = decisions.filter(id__in=decision_ids)
@@ -98,17 +109,18 @@ def decisions_reprice(*, campaign: Campaign, decision_ids: list[int] | None = No
     for event in Event.objects.filter(decision__in=decisions).only("decision_id", "name", "properties"):
         events_by_decision[event.decision_id].append(event)
     now = timezone.now()
-    updated = []
-    for decision in decisions.iterator(chunk_size=5000):
+    updated = list(decisions)
+    if not updated:
+        return 0
+    for decision in updated:
         sent = not decision.action.is_no_contact and decision.status != Decision.Status.RELEASED
-        components = reward_components(
+        decision.reward_components = reward_components(
             events=events_by_decision.get(decision.id, []), contact_cost=float(decision.action.cost),
             sent=sent,
         )
-        decision.reward_components = components
-        decision.reward = price(components, weights)
         decision.attributed_at = now
-        updated.append(decision)
+    for decision, value in zip(updated, price([d.reward_components for d in updated], campaign)):
+        decision.reward = float(value)
     Decision.objects.bulk_update(updated, ["reward", "reward_components", "attributed_at"],
                                  batch_size=2000)
     return len(updated)

@@ -1,0 +1,47 @@
+"""Attribution prices each decision with the campaign's weights through agents.rewards."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from crm_console.campaigns import services as campaign_services
+from crm_console.customers.models import Event
+from crm_console.decisioning.attribution import decisions_attribute
+from crm_console.decisioning.services import decision_create
+from tests.console.api.helpers import customer_with_consent, live_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def test_order_in_the_window_is_priced_with_the_campaign_weights():
+    campaign = live_campaign(algorithm="rule_based")
+    campaign_services.reward_weights_update(campaign=campaign, revenue=2.0, conversion=5.0,
+                                            contact_cost=-1.0)
+    customer = customer_with_consent("c1")
+    decision = decision_create(campaign=campaign, customer_external_id="c1",
+                               explain=False).decision
+    Event.objects.create(message_id="order-1", customer=customer, type="track",
+                         name="Order Completed", properties={"revenue": 40.0},
+                         timestamp=decision.decided_at + timedelta(days=2))
+
+    assert decisions_attribute(campaign=campaign) == 1
+    decision.refresh_from_db()
+    cost = float(decision.action.cost) if not decision.action.is_no_contact else 0.0
+    assert decision.reward == pytest.approx(2.0 * 40.0 + 5.0 - cost)
+    assert decision.reward_components["revenue"] == 40.0
+
+
+def test_order_after_the_window_is_not_credited():
+    campaign = live_campaign(algorithm="rule_based")
+    customer = customer_with_consent("c1")
+    decision = decision_create(campaign=campaign, customer_external_id="c1",
+                               explain=False).decision
+    Event.objects.create(message_id="order-late", customer=customer, type="track",
+                         name="Order Completed", properties={"revenue": 40.0},
+                         timestamp=decision.decided_at + timedelta(days=30))
+
+    assert decisions_attribute(campaign=campaign) == 0
+    decision.refresh_from_db()
+    assert decision.reward_components["revenue"] == 0.0
