@@ -16,7 +16,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from crm_console.api.models import ApiIntegration, token_hash
+from crm_console.api.models import ApiIntegration
+from crm_console.api.selectors import integration_for_token
 from crm_console.api.signing import HEADER, SignatureError, signature_verify
 
 LAST_USED_EVERY = timedelta(minutes=1)  # write last_used_at at most this often, not per request
@@ -60,7 +61,7 @@ class IntegrationTokenAuthentication(BaseAuthentication):
             token = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        integration = ApiIntegration.objects.filter(token_hash=token_hash(token)).first()
+        integration = integration_for_token(token)
         if integration is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if integration.is_revoked:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from crm_console.api.models import ApiIntegration, token_hash
+from crm_console.api.selectors import CHANGED_MARKER_KEY
 from crm_console.compliance.services import audit_record
 
 TOKEN_PREFIX = "nba_"
@@ -50,4 +53,10 @@ def api_integration_revoke(
         integration.revoked_at = timezone.now()
         integration.save(update_fields=["revoked_at"])
         audit_record(actor=revoked_by, verb="api_integration.revoked", target=integration)
+        transaction.on_commit(integrations_changed)
     return integration
+
+
+def integrations_changed() -> None:
+    """Make every process reload integrations from the database on its next request."""
+    cache.set(CHANGED_MARKER_KEY, uuid.uuid4().hex, timeout=None)

@@ -9,7 +9,6 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from agents.catalogue import SEND_WINDOWS
@@ -22,6 +21,7 @@ from crm_console.api.event_input import (
 )
 from crm_console.api.models import Scope
 from crm_console.api.permissions import HasIntegrationScope, ModelPermissionForWrites
+from crm_console.api.throttling import IntegrationRateThrottle
 from crm_console.campaigns import selectors as campaign_selectors
 from crm_console.campaigns import services as campaign_services
 from crm_console.campaigns.models import Campaign
@@ -97,7 +97,7 @@ class IntegrationApi(APIView):
 
     authentication_classes = [IntegrationTokenAuthentication]
     permission_classes = [HasIntegrationScope]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [IntegrationRateThrottle]
     throttle_scope = "integration"
     required_scope = ""
 

@@ -173,9 +173,9 @@ def test_schema_and_docs_render(admin_client_role):
 
 def test_each_integration_is_throttled_separately(client, campaign, monkeypatch):
     from django.core.cache import cache
-    from rest_framework.throttling import ScopedRateThrottle
+    from crm_console.api.throttling import IntegrationRateThrottle
 
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"integration": "2/min"})
+    monkeypatch.setattr(IntegrationRateThrottle, "THROTTLE_RATES", {"integration": "2/day"})
     cache.clear()
     customer_with_consent("c1")
     first, second = integration(name="CRM A"), integration(name="CRM B")

@@ -140,6 +140,16 @@ def test_revoked_token_is_401(client, creds):
     assert Event.objects.count() == 0
 
 
+def test_token_revoked_after_use_is_refused_from_the_next_request(
+        client, creds, django_capture_on_commit_callbacks):
+    assert signed_post(client, URL, batch(track("c1", "m1", "X")), creds).status_code == 202
+    with django_capture_on_commit_callbacks(execute=True):
+        api_integration_revoke(integration=creds.integration)
+    response = signed_post(client, URL, batch(track("c1", "m2", "X")), creds)
+    assert response.status_code == 401
+    assert Event.objects.count() == 1
+
+
 def test_token_without_events_scope_is_403(client):
     creds = integration(scopes=["decisions:write"], name="decisions only")
     response = signed_post(client, URL, batch(track("c1", "m1", "X")), creds)
