@@ -5,3 +5,6 @@ class DecisioningConfig(AppConfig):
     name = "crm_console.decisioning"
     label = "decisioning"
     verbose_name = "Decisioning"
+
+    def ready(self) -> None:
+        from crm_console.decisioning import signals  # noqa: F401 (connects the receivers)

@@ -90,9 +90,13 @@ class DecisionOutcome:
 
 
 def campaign_for_decisions(*, campaign_id: int) -> Campaign:
-    campaign = Campaign.objects.select_related("contact_policy").filter(pk=campaign_id).first()
-    if campaign is None:
+    """The live campaign to decide for (from this process's serving set-up, see serving)."""
+    from crm_console.decisioning import serving
+
+    setup = serving.serving_for_campaign_id(campaign_id)
+    if setup is None:
         raise DecisionError({"campaign": [f"Unknown campaign {campaign_id}."]})
+    campaign = setup.campaign
     if campaign.status != Campaign.Status.LIVE:
         raise DecisionError({"campaign": [
             f"Campaign {campaign_id} is {campaign.get_status_display().lower()}: only live "

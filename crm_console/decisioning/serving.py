@@ -2,7 +2,8 @@
 
 Agents are loaded from a PolicyVersion's artifact once per process and cached by the artifact's
 SHA-256 (a promoted version is picked up on the next request, an unchanged one is never reloaded);
-so are their SHAP explainers. Features are each customer's stored profile brought up to now with
+so are their SHAP explainers, and each campaign's set-up (catalogue, contact rules, versions) until
+a config edit marks it stale (`serving_for_campaign_id`). Features are each customer's stored profile brought up to now with
 `agents.features.advance_days`; the mask comes from `agents.constraints.contact_mask` over the
 campaign's catalogue and contact rules (via campaigns.agents_bridge) and the customer's consent,
 caps, quiet hours and the suppression list, read from the database under the customer's lock.
@@ -15,12 +16,14 @@ import logging
 import tempfile
 import threading
 import time
+import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from django.core.cache import cache
 
 import agents
 from agents import features as agent_features
@@ -155,28 +158,46 @@ class CampaignServing:
     shadow: PolicyVersion | None
 
 
-SETUP_TTL_SECONDS = 2.0
-"""How long a process reuses a campaign's catalogue, rules and policy versions. Edits of the
-campaign or its contact policy apply at once (they are part of the key); an action switched on or
-off, or a promotion, within this many seconds. Consent, caps and suppression are never cached."""
-_setups: OrderedDict[tuple, tuple[float, CampaignServing]] = OrderedDict()
+SERVING_CHANGED_KEY = "decisioning:serving:changed"
+SETUP_MAX_AGE_SECONDS = 60.0
+"""How long a process may reuse a campaign's set-up when nothing says it changed: a safety net
+for edits made outside Django (a DBA's UPDATE). Edits through Django reach every process on its
+next request: saving a campaign, its contact policy or caps, an action or a policy version
+replaces the shared "serving changed" marker (see decisioning.signals). Consent, caps counts and
+the suppression list are never cached: they are read under the customer's lock."""
+_setups: OrderedDict[int, tuple[float, str | None, CampaignServing]] = OrderedDict()
+
+
+def serving_for_campaign_id(campaign_id: int) -> CampaignServing | None:
+    """The campaign (with its contact policy) and its serving set-up; None if there is none.
+
+    Costs one cache read when nothing changed, instead of the queries behind the set-up.
+    """
+    marker = cache.get(SERVING_CHANGED_KEY)
+    now = time.monotonic()
+    cached = _setups.get(campaign_id)
+    if cached is not None and cached[1] == marker and now - cached[0] < SETUP_MAX_AGE_SECONDS:
+        return cached[2]
+    campaign = Campaign.objects.select_related("contact_policy").filter(pk=campaign_id).first()
+    if campaign is None:
+        return None
+    setup = _campaign_serving_load(campaign)
+    with _lock:
+        _remember(_setups, campaign_id, (now, marker, setup))
+    return setup
 
 
 def campaign_serving(campaign: Campaign) -> CampaignServing:
-    """The campaign's serving set-up, reused for SETUP_TTL_SECONDS by this process."""
-    policy = campaign.contact_policy
-    key = (campaign.pk, campaign.updated_at, policy.pk if policy else None,
-           policy.updated_at if policy else None)
-    cached = _setups.get(key)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < SETUP_TTL_SECONDS:
-        setup = cached[1]
-        setup.campaign = campaign
-        return setup
-    setup = _campaign_serving_load(campaign)
-    with _lock:
-        _remember(_setups, key, (now, setup))
-    return setup
+    """The campaign's serving set-up, for this campaign object (see `serving_for_campaign_id`)."""
+    setup = serving_for_campaign_id(campaign.pk)
+    if setup is None:
+        raise ValueError(f"campaign {campaign.pk} does not exist")
+    return setup if setup.campaign is campaign else replace(setup, campaign=campaign)
+
+
+def serving_changed() -> None:
+    """Make every process reload campaign set-ups on its next decision (after a config edit)."""
+    cache.set(SERVING_CHANGED_KEY, uuid.uuid4().hex, timeout=None)
 
 
 def _campaign_serving_load(campaign: Campaign) -> CampaignServing:

@@ -1,0 +1,56 @@
+"""Serving set-ups are reused per process until a config edit anywhere marks them stale."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_console.campaigns.services import action_update, campaign_update
+from crm_console.decisioning import serving
+from crm_console.decisioning.services import DecisionError, campaign_for_decisions, decision_create
+from tests.console.api.helpers import customer_with_consent, live_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unchanged_campaign_setup_is_served_without_a_database_query(django_assert_num_queries):
+    campaign = live_campaign()
+    serving.serving_for_campaign_id(campaign.pk)
+    with django_assert_num_queries(0):
+        assert serving.serving_for_campaign_id(campaign.pk).campaign.pk == campaign.pk
+
+
+def test_campaign_paused_after_a_decision_refuses_the_next_one():
+    campaign = live_campaign()
+    customer_with_consent("c1")
+    decision_create(campaign=campaign_for_decisions(campaign_id=campaign.pk),
+                    customer_external_id="c1", explain=False)
+    campaign_update(campaign=campaign, status="paused")
+    with pytest.raises(DecisionError, match="paused"):
+        campaign_for_decisions(campaign_id=campaign.pk)
+
+
+def test_action_disabled_after_a_decision_is_masked_from_the_next_one():
+    campaign = live_campaign(caps={"email": (50, 7), "sms": (50, 7)}, overall=(50, 7))
+    customer_with_consent("c1")
+    decision_create(campaign=campaign, customer_external_id="c1", explain=False)
+    for action in campaign.actions.exclude(channel="none"):
+        action_update(action=action, enabled=False)
+    decision = decision_create(campaign=campaign_for_decisions(campaign_id=campaign.pk),
+                               customer_external_id="c1", explain=False).decision
+    assert decision.action.is_no_contact
+    assert decision.action_mask == [True] + [False] * (len(decision.action_mask) - 1)
+
+
+def test_edit_made_by_another_process_is_picked_up_once_the_shared_marker_changes():
+    campaign = live_campaign()
+    serving.serving_for_campaign_id(campaign.pk)
+    type(campaign).objects.filter(pk=campaign.pk).update(status="paused")  # no signal here
+    assert serving.serving_for_campaign_id(campaign.pk).campaign.status == "live"
+    serving.serving_changed()  # what that process's save did
+    assert serving.serving_for_campaign_id(campaign.pk).campaign.status == "paused"
+
+
+def test_unknown_campaign_has_no_setup():
+    assert serving.serving_for_campaign_id(987654) is None
+    with pytest.raises(DecisionError, match="Unknown campaign"):
+        campaign_for_decisions(campaign_id=987654)
