@@ -18,16 +18,19 @@ with a no-op UPDATE (SQLite serialises writers).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.db import connection
 from django.db.models import F
+from django.utils.dateparse import parse_datetime
 
 from agents.catalogue import CHANNELS
 from agents.constraints import ContactRules, ContactState
-from crm_console.campaigns.models import Action
+from crm_console.campaigns.models import Action, SuppressionEntry
 from crm_console.customers.models import Customer
 
 CHANNEL_INDEX = {channel: i for i, channel in enumerate(CHANNELS)}
@@ -53,31 +56,104 @@ def decision_day_start(now: datetime, campaign_time_zone: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+@dataclass
+class ContactRecords:
+    """What the mask needs from the database about n customers, read under their locks."""
+
+    consent: np.ndarray                 # (n, C) bool: the latest Consent row per channel
+    suppressed: np.ndarray              # (n,) bool: on the contact policy's suppression list
+    contacts: list[tuple[int, str, datetime]]  # unreleased contacts since the cap windows began
+
+
+def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int | None,
+                         since: datetime) -> ContactRecords:
+    """Consent, suppression and unreleased contacts of these customers in one round trip.
+
+    Hand-written SQL on purpose: this runs in every decision while the customers' rows are locked,
+    and one UNION ALL costs a fraction of three ORM queries. Must be called after the lock was
+    taken (a statement started before the lock would not see a contact committed meanwhile).
+    """
+    from crm_console.customers.models import Consent
+    from crm_console.decisioning.models import Decision
+
+    n = len(customer_ids)
+    consent = np.zeros((n, len(CHANNELS)), dtype=bool)
+    suppressed = np.zeros(n, dtype=bool)
+    contacts: list[tuple[int, str, datetime]] = []
+    if not n:
+        return ContactRecords(consent, suppressed, contacts)
+    quote = connection.ops.quote_name
+    ids = ", ".join(["%s"] * n)
+    consent_table, decision_table = quote(Consent._meta.db_table), quote(Decision._meta.db_table)
+    suppression_table = quote(SuppressionEntry._meta.db_table)
+    customer_table, action_table = quote(Customer._meta.db_table), quote(Action._meta.db_table)
+    sql = (
+        f"SELECT 0, customer_id, channel, granted, recorded_at, id FROM {consent_table} "
+        f"WHERE customer_id IN ({ids}) "
+        f"UNION ALL SELECT 1, cu.id, '', TRUE, NULL, s.id FROM {suppression_table} s "
+        f"JOIN {customer_table} cu ON cu.external_id = s.external_id "
+        f"WHERE s.contact_policy_id = %s AND cu.id IN ({ids}) "
+        f"UNION ALL SELECT 2, d.customer_id, a.channel, TRUE, d.decided_at, d.id FROM {decision_table} d "
+        f"JOIN {action_table} a ON a.id = d.action_id "
+        f"WHERE d.customer_id IN ({ids}) AND d.decided_at >= %s AND d.status <> %s AND a.channel <> %s"
+    )
+    params = [*customer_ids, contact_policy_id, *customer_ids, *customer_ids,
+              connection.ops.adapt_datetimefield_value(since), Decision.Status.RELEASED,
+              Action.NO_CONTACT_CHANNEL]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    row_of = {pk: i for i, pk in enumerate(customer_ids)}
+    latest: dict[tuple[int, int], tuple[datetime, int]] = {}
+    for kind, customer_id, channel, flag, at, row_id in rows:
+        i = row_of[customer_id]
+        if kind == 1:
+            suppressed[i] = True
+            continue
+        at = _aware(at)
+        if kind == 2:
+            contacts.append((customer_id, channel, at))
+        elif channel in CHANNEL_INDEX:  # the latest consent row per channel wins (ties: the later id)
+            c = CHANNEL_INDEX[channel]
+            if (i, c) not in latest or (at, row_id) > latest[(i, c)]:
+                latest[(i, c)] = (at, row_id)
+                consent[i, c] = bool(flag)
+    return ContactRecords(consent, suppressed, contacts)
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A timestamp as an aware UTC datetime (SQLite's cursor returns text)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt_timezone.utc)
+
+
+def contact_window_start(*, rules: ContactRules, now: datetime, campaign_time_zone: str) -> datetime:
+    """The earliest contact any cap window or the minimum gap can still see."""
+    day_start = decision_day_start(now, campaign_time_zone)
+    windows = [rules.channel_caps.get(c, (0, 1))[1] for c in CHANNELS]
+    overall_window = rules.overall_cap[1] if rules.overall_cap is not None else 1
+    longest = max(max(windows), overall_window)
+    return min(day_start - timedelta(days=longest - 1),
+               day_start - timedelta(hours=float(rules.min_gap_hours) + 24))
+
+
 def contact_state_for(
     *, customer_ids: Sequence[int], rules: ContactRules, now: datetime, campaign_time_zone: str,
     consent: np.ndarray, utc_offsets: np.ndarray, suppressed: np.ndarray,
+    contacts: list[tuple[int, str, datetime]],
 ) -> ContactState:
-    """The agents ContactState of these customers now, counted from their unreleased contacts.
+    """The agents ContactState of these customers now, counted from their unreleased `contacts`
+    (customer id, channel, decided at) since `contact_window_start`.
 
     Counts follow agents.constraints' conventions: a channel's window of w days is today plus the
     w - 1 days before it; hours since the last contact are measured up to today's midnight (a
     contact earlier today counts as 0 hours ago).
     """
-    from crm_console.decisioning.models import Decision
-
     n = len(customer_ids)
     day_start = decision_day_start(now, campaign_time_zone)
     windows = np.array([rules.channel_caps.get(c, (0, 1))[1] for c in CHANNELS])
     overall_window = rules.overall_cap[1] if rules.overall_cap is not None else 1
-    longest = max(int(windows.max()), overall_window)
-    since = min(day_start - timedelta(days=longest - 1),
-                day_start - timedelta(hours=float(rules.min_gap_hours) + 24))
-    contacts = (
-        Decision.objects.filter(customer_id__in=customer_ids, decided_at__gte=since)
-        .exclude(status=Decision.Status.RELEASED)
-        .exclude(action__channel=Action.NO_CONTACT_CHANNEL)
-        .values_list("customer_id", "action__channel", "decided_at")
-    )
     row_of = {pk: i for i, pk in enumerate(customer_ids)}
     in_window = np.zeros((n, len(CHANNELS)))
     overall = np.zeros(n)

@@ -132,32 +132,35 @@ def decisions_create(
     suppression / disabled actions masked, the live policy (or, for the holdout, the control
     policy) picks - sampled with its propensity, or greedy when the campaign says so - and every
     decision is logged with its features, mask and reasons. A shadow policy, if any, scores the
-    same inputs and its choice is kept in `context["shadow"]`. Then, when `explain`, the SHAP
-    explanations are computed and stored in the same transaction: one commit per request (the
-    commit's WAL flush costs more than the few milliseconds of SHAP the lock is held for); a
-    failed explanation rolls back to a savepoint and leaves the decision standing, unexplained.
+    same inputs and its choice is kept in `context["shadow"]`. When `explain`, the SHAP
+    explanations are computed before anything is written and stored in the same transaction: one
+    commit per request (the commit costs more than the millisecond of SHAP the lock is held for).
+    An explanation that cannot be computed leaves its decision standing, unexplained (its page
+    explains it later).
     """
+    now = now or timezone.now()
     decided = _decisions_decide(campaign=campaign, customer_external_ids=customer_external_ids,
                                 context=context, now=now)
-    decisions, inputs, chosen, holdout, live_agent, serving_setup = decided
+    decisions, customers, inputs, chosen, holdout, live_agent, serving_setup = decided
     n = len(decisions)
     explanations: list[Explanation | None] = [None] * n
-    reasons: list[list[str]] = [[] for _ in range(n)]
     if explain:
         try:
-            with transaction.atomic():
-                explanations, reasons = _explanations_create(
-                    serving_setup, decisions, inputs, chosen, holdout, live_agent)
+            explanations = _explanations_compute(serving_setup, decisions, inputs, chosen,
+                                                 holdout, live_agent)
         except Exception:  # the decision is logged and answered; its page can explain it later
-            logger.exception("explaining decisions %s failed", [d.pk for d in decisions[:5]])
-    return [DecisionOutcome(d, r, e) for d, r, e in zip(decisions, reasons, explanations)]
+            logger.exception("explaining %d decisions of campaign %s failed", n, campaign.pk)
+    Decision.objects.bulk_create(decisions, batch_size=1000)
+    _profiles_record_contacts(customers, inputs, chosen, serving_setup, now=now)
+    Explanation.objects.bulk_create([e for e in explanations if e is not None], batch_size=1000)
+    return [DecisionOutcome(d, e.top_reasons[:3] if e is not None else [], e)
+            for d, e in zip(decisions, explanations)]
 
 
 def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
-                      context: dict[str, Any] | None, now: datetime | None) -> tuple:
+                      context: dict[str, Any] | None, now: datetime) -> tuple:
     from crm_console.decisioning import serving
 
-    now = now or timezone.now()
     context = dict(context or {})
     serving_setup = serving.campaign_serving(campaign)
     if serving_setup.live is None:
@@ -217,10 +220,12 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
             holdout=bool(holdout[i]), greedy=bool(row_greedy[i]), context=row_context,
             status=Decision.Status.DECIDED, decided_at=now,
         ))
-    Decision.objects.bulk_create(decisions, batch_size=1000)
-    _profiles_record_contacts(customers, inputs, chosen, serving_setup, now=now)
+    return decisions, customers, inputs, chosen, holdout, live_agent, serving_setup
 
-    return decisions, inputs, chosen, holdout, live_agent, serving_setup
+
+DECISION_CUSTOMER_FIELDS = ("external_id", "time_zone", "profile_state", "profile_updated_at",
+                            "erased_at")
+"""What a decision reads of a customer (not the personal data nor the CRM's traits)."""
 
 
 def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
@@ -228,9 +233,10 @@ def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
     if connection.features.has_select_for_update:
         # one query reads and locks (ordered by id, the lock order everywhere)
         found = {c.external_id: c for c in Customer.objects.select_for_update()
-                 .filter(external_id__in=external_ids).order_by("pk")}
+                 .only(*DECISION_CUSTOMER_FIELDS).filter(external_id__in=external_ids).order_by("pk")}
     else:
-        found = {c.external_id: c for c in Customer.objects.filter(external_id__in=external_ids)}
+        found = {c.external_id: c for c in Customer.objects.only(*DECISION_CUSTOMER_FIELDS)
+                 .filter(external_id__in=external_ids)}
         caps.customers_lock([c.pk for c in found.values()])
     seen: set[str] = set()
     for i, external_id in enumerate(external_ids):
@@ -295,22 +301,24 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
     customers_save_fields(customers, ["profile_state", "profile_updated_at"])
 
 
-def _explanations_create(serving_setup: Any, decisions: list[Decision], inputs: Any,
-                         chosen: np.ndarray, holdout: np.ndarray, live_agent: agents.Agent,
-                         ) -> tuple[list[Explanation | None], list[list[str]]]:
-    """SHAP explanations of the chosen actions, one vectorised call per deciding policy."""
+def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs: Any,
+                          chosen: np.ndarray, holdout: np.ndarray, live_agent: agents.Agent,
+                          ) -> list[Explanation | None]:
+    """SHAP explanations of the chosen actions (unsaved), one vectorised call per deciding policy.
+
+    A result with a non-finite number is left out (the database's JSON refuses NaN): its
+    decision's page explains it later.
+    """
     from crm_console.decisioning import serving
 
     n = len(decisions)
     explanations: list[Explanation | None] = [None] * n
-    reasons: list[list[str]] = [[] for _ in range(n)]
     campaign = serving_setup.campaign
     groups = [(~holdout, f"version:{serving_setup.live.artifact_sha256}", live_agent,
                serving_setup.live)]
     if holdout.any():
         groups.append((holdout, f"control:{campaign.pk}:{campaign.control_policy}",
                        serving.control_agent(campaign, serving_setup.bridge), None))
-    rows: list[Explanation] = []
     for selected, key, agent, version in groups:
         idx = np.flatnonzero(selected)
         if not idx.size:
@@ -326,6 +334,10 @@ def _explanations_create(serving_setup: Any, decisions: list[Decision], inputs: 
         per_row_ms = (time.perf_counter() - started) * 1000.0 / idx.size
         for i, result in zip(idx, results):
             data = result.to_dict()
+            numbers = [result.base_value, result.score, *data["shap_values"].values()]
+            if not np.isfinite(np.asarray(numbers, dtype=np.float64)).all():
+                logger.warning("explanation of a %s decision has non-finite values", result.method)
+                continue
             explanation = Explanation(
                 decision=decisions[i], method=result.method, base_value=result.base_value,
                 explained_value=result.score, shap_values=data["shap_values"],
@@ -336,10 +348,7 @@ def _explanations_create(serving_setup: Any, decisions: list[Decision], inputs: 
                 masked_actions=data["masked"], sentence=result.sentence, compute_ms=per_row_ms,
             )
             explanations[i] = explanation
-            reasons[i] = explanation.top_reasons[:3]
-            rows.append(explanation)
-    Explanation.objects.bulk_create(rows, batch_size=1000)
-    return explanations, reasons
+    return explanations
 
 
 @transaction.atomic

@@ -27,16 +27,17 @@ from django.core.cache import cache
 
 import agents
 from agents import features as agent_features
-from agents.catalogue import CHANNELS
 from agents.constraints import ContactRules, contact_mask
 from agents.explain import Explainer
 from crm_console.campaigns.agents_bridge import (
     CampaignCatalogue, catalogue_for_campaign, contact_rules_for, utc_offset_hours,
 )
-from crm_console.campaigns.models import Action, Campaign, SuppressionEntry
-from crm_console.customers.models import Consent, Customer
+from crm_console.campaigns.models import Action, Campaign
+from crm_console.customers.models import Customer
 from crm_console.customers.services import profile_states_advance, profile_states_load
-from crm_console.decisioning.caps import contact_state_for
+from crm_console.decisioning.caps import (
+    contact_records_read, contact_state_for, contact_window_start,
+)
 from crm_console.decisioning.models import Decision, PolicyVersion
 
 logger = logging.getLogger(__name__)
@@ -239,41 +240,24 @@ class CustomerInputs:
     reasons: np.ndarray        # (n, A) uint8 MaskReason flags
 
 
-def current_consent(customer_ids: list[int]) -> np.ndarray:
-    """(n, C) bool: the latest Consent row per customer and channel (no row: no consent)."""
-    row_of = {pk: i for i, pk in enumerate(customer_ids)}
-    consent = np.zeros((len(customer_ids), len(CHANNELS)), dtype=bool)
-    seen = set()
-    for customer_id, channel, granted in (
-        Consent.objects.filter(customer_id__in=customer_ids)
-        .order_by("customer_id", "channel", "-recorded_at", "-id")
-        .values_list("customer_id", "channel", "granted")
-    ):
-        if (customer_id, channel) in seen or channel not in CHANNELS:
-            continue
-        seen.add((customer_id, channel))
-        consent[row_of[customer_id], CHANNELS.index(channel)] = granted
-    return consent
-
-
 def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now: datetime) -> CustomerInputs:
     """Features and masks for `customers` (call under their row locks so caps are exact)."""
     ids = [c.pk for c in customers]
     profiles, clocks = profile_states_load(customers, at=now)
     clocks = profile_states_advance(profiles, clocks, np.full(len(customers), now.timestamp()))
-    consent = current_consent(ids)
+    policy = serving.campaign.contact_policy
+    records = contact_records_read(
+        customer_ids=ids, contact_policy_id=policy.pk if policy is not None else None,
+        since=contact_window_start(rules=serving.rules, now=now,
+                                   campaign_time_zone=serving.campaign.time_zone))
     offsets = np.array([utc_offset_hours(c.time_zone, now) for c in customers])
     # the Consent table is the record compliance edits: the features say what the mask enforces
-    profiles.consent[:] = consent.astype(np.float64)
+    profiles.consent[:] = records.consent.astype(np.float64)
     profiles.utc_offset_hours[:] = offsets
-    policy = serving.campaign.contact_policy
-    suppressed_ids = set(SuppressionEntry.objects.filter(
-        contact_policy=policy, external_id__in=[c.external_id for c in customers],
-    ).values_list("external_id", flat=True)) if policy is not None else set()
-    suppressed = np.array([c.external_id in suppressed_ids for c in customers])
     state = contact_state_for(
         customer_ids=ids, rules=serving.rules, now=now, campaign_time_zone=serving.campaign.time_zone,
-        consent=consent, utc_offsets=offsets, suppressed=suppressed,
+        consent=records.consent, utc_offsets=offsets, suppressed=records.suppressed,
+        contacts=records.contacts,
     )
     allowed, reasons = contact_mask(serving.bridge.catalogue, serving.rules, state,
                                     enabled=serving.bridge.enabled)

@@ -172,6 +172,39 @@ def test_explanation_is_stored_with_top_reasons():
     assert explanation.compute_ms is not None
 
 
+def test_decision_stands_unexplained_when_its_explanation_fails(monkeypatch):
+    from crm_console.decisioning import serving
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("explainer unavailable")
+
+    monkeypatch.setattr(serving, "policy_explainer", broken)
+    campaign = live_campaign()
+    customer_with_consent("c1")
+    outcome = decision_create(campaign=campaign, customer_external_id="c1")
+    assert Decision.objects.filter(pk=outcome.decision.pk).exists()
+    assert outcome.explanation is None and outcome.reasons == []
+    assert not hasattr(Decision.objects.get(pk=outcome.decision.pk), "explanation")
+
+
+def test_explanation_with_a_non_finite_value_is_not_stored(monkeypatch):
+    from agents.explain import Explainer
+
+    explain = Explainer.explain
+
+    def with_nan(self, *args, **kwargs):
+        results = explain(self, *args, **kwargs)
+        results[0].base_value = float("nan")
+        return results
+
+    monkeypatch.setattr(Explainer, "explain", with_nan)
+    campaign = live_campaign()
+    customer_with_consent("c1")
+    outcome = decision_create(campaign=campaign, customer_external_id="c1")
+    assert outcome.explanation is None
+    assert Decision.objects.filter(pk=outcome.decision.pk, explanation__isnull=True).exists()
+
+
 def test_paused_campaign_refuses_decisions():
     from crm_console.campaigns.services import campaign_update
 
