@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -73,8 +74,7 @@ def window_count_increment(key: str, *, ttl: int) -> int:
 
 def _redis_client(key: str):
     """The Redis client behind Django's RedisCache (one round trip), or None for other caches."""
-    backend = getattr(cache, "_cache", None)
-    get_client = getattr(backend, "get_client", None)
-    if get_client is None or type(cache).__name__ != "RedisCache":
+    default = caches["default"]
+    if not isinstance(default, RedisCache):
         return None
-    return get_client(key, write=True)
+    return default._cache.get_client(key, write=True)

@@ -50,6 +50,22 @@ def test_edit_made_by_another_process_is_picked_up_once_the_shared_marker_change
     assert serving.serving_for_campaign_id(campaign.pk).campaign.status == "paused"
 
 
+def test_other_process_edit_reaches_this_process_within_the_marker_check_interval(monkeypatch):
+    from django.core.cache import cache
+
+    campaign = live_campaign()
+    clock = [1000.0]
+    monkeypatch.setattr(serving.time, "monotonic", lambda: clock[0])
+    serving.serving_changed()
+    serving.serving_for_campaign_id(campaign.pk)
+    type(campaign).objects.filter(pk=campaign.pk).update(status="paused")
+    cache.set(serving.SERVING_CHANGED_KEY, "set by another process")  # its signal did this
+    clock[0] += serving.MARKER_CHECK_SECONDS / 2
+    assert serving.serving_for_campaign_id(campaign.pk).campaign.status == "live"
+    clock[0] += serving.MARKER_CHECK_SECONDS
+    assert serving.serving_for_campaign_id(campaign.pk).campaign.status == "paused"
+
+
 def test_unknown_campaign_has_no_setup():
     assert serving.serving_for_campaign_id(987654) is None
     with pytest.raises(DecisionError, match="Unknown campaign"):
