@@ -141,13 +141,12 @@ def decisions_create(
     now = now or timezone.now()
     decided = _decisions_decide(campaign=campaign, customer_external_ids=customer_external_ids,
                                 context=context, now=now)
-    decisions, customers, inputs, chosen, holdout, live_agent, serving_setup = decided
+    decisions, customers, inputs, chosen, holdout, serving_setup = decided
     n = len(decisions)
     explanations: list[Explanation | None] = [None] * n
     if explain:
         try:
-            explanations = _explanations_compute(serving_setup, decisions, inputs, chosen,
-                                                 holdout, live_agent)
+            explanations = _explanations_compute(serving_setup, decisions, inputs, chosen, holdout)
         except Exception:  # the decision is logged and answered; its page can explain it later
             logger.exception("explaining %d decisions of campaign %s failed", n, campaign.pk)
     Decision.objects.bulk_create(decisions, batch_size=1000)
@@ -220,7 +219,7 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
             holdout=bool(holdout[i]), greedy=bool(row_greedy[i]), context=row_context,
             status=Decision.Status.DECIDED, decided_at=now,
         ))
-    return decisions, customers, inputs, chosen, holdout, live_agent, serving_setup
+    return decisions, customers, inputs, chosen, holdout, serving_setup
 
 
 DECISION_CUSTOMER_FIELDS = ("external_id", "time_zone", "profile_state", "profile_updated_at",
@@ -302,8 +301,7 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
 
 
 def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs: Any,
-                          chosen: np.ndarray, holdout: np.ndarray, live_agent: agents.Agent,
-                          ) -> list[Explanation | None]:
+                          chosen: np.ndarray, holdout: np.ndarray) -> list[Explanation | None]:
     """SHAP explanations of the chosen actions (unsaved), one vectorised call per deciding policy.
 
     A result with a non-finite number is left out (the database's JSON refuses NaN): its
@@ -313,21 +311,14 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
 
     n = len(decisions)
     explanations: list[Explanation | None] = [None] * n
-    campaign = serving_setup.campaign
-    groups = [(~holdout, f"version:{serving_setup.live.artifact_sha256}", live_agent,
-               serving_setup.live)]
-    if holdout.any():
-        groups.append((holdout, f"control:{campaign.pk}:{campaign.control_policy}",
-                       serving.control_agent(campaign, serving_setup.bridge), None))
-    for selected, key, agent, version in groups:
+    for selected, version in ((~holdout, serving_setup.live), (holdout, None)):
         idx = np.flatnonzero(selected)
         if not idx.size:
             continue
         if version is not None and serving.version_action_map(version, serving_setup.bridge) is not None:
             continue  # an older catalogue: the explanation is left to the review page
         started = time.perf_counter()
-        explainer = serving.policy_explainer(key, agent, bridge=serving_setup.bridge,
-                                             rules=serving_setup.rules, campaign=campaign)
+        explainer = serving.deciding_explainer(serving_setup, holdout=version is None)
         results = explainer.explain(inputs.observations[idx], inputs.allowed[idx],
                                     actions=chosen[idx], reason_flags=inputs.reasons[idx],
                                     profiles=inputs.profiles.take(idx))

@@ -146,6 +146,17 @@ def policy_explainer(key: str, agent: agents.Agent, *, bridge: CampaignCatalogue
     return explainer
 
 
+def deciding_explainer(setup: "CampaignServing", *, holdout: bool) -> Explainer:
+    """The explainer of whoever decides: the live policy, or for the holdout the control policy."""
+    campaign = setup.campaign
+    if holdout:
+        key = f"control:{campaign.pk}:{campaign.control_policy}"
+        agent = control_agent(campaign, setup.bridge)
+    else:
+        key, agent = f"version:{setup.live.artifact_sha256}", policy_agent(setup.live)
+    return policy_explainer(key, agent, bridge=setup.bridge, rules=setup.rules, campaign=campaign)
+
+
 # ------------------------------------------------------------------------------------- campaign
 @dataclass
 class CampaignServing:
@@ -270,6 +281,34 @@ def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now:
     allowed, reasons = contact_mask(serving.bridge.catalogue, serving.rules, state,
                                     enabled=serving.bridge.enabled)
     return CustomerInputs(agent_features.observation(profiles), profiles, clocks, allowed, reasons)
+
+
+def serving_warm_up() -> list[int]:
+    """Load every live campaign's set-up, policies and explainers now; returns the campaign ids.
+
+    A web process calls this when it starts (gunicorn.conf.py), so no CRM request pays for
+    loading an agent and building its SHAP explainer (seconds). A campaign that cannot be
+    served is logged and skipped: its requests get the error they would get anyway.
+    """
+    warmed = []
+    live_ids = Campaign.objects.filter(status=Campaign.Status.LIVE).values_list("pk", flat=True)
+    for campaign_id in live_ids:
+        try:
+            setup = serving_for_campaign_id(campaign_id)
+            if setup is None or setup.live is None:
+                continue
+            for version in (setup.live, setup.shadow):
+                if version is not None:
+                    policy_agent(version)
+            if version_action_map(setup.live, setup.bridge) is None:
+                deciding_explainer(setup, holdout=False)
+            if setup.campaign.holdout_share > 0:
+                deciding_explainer(setup, holdout=True)
+        except Exception:
+            logger.exception("warming up campaign %s failed", campaign_id)
+            continue
+        warmed.append(campaign_id)
+    return warmed
 
 
 def clear_caches() -> None:

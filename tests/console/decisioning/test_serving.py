@@ -70,3 +70,52 @@ def test_unknown_campaign_has_no_setup():
     assert serving.serving_for_campaign_id(987654) is None
     with pytest.raises(DecisionError, match="Unknown campaign"):
         campaign_for_decisions(campaign_id=987654)
+
+
+def test_warm_up_builds_the_live_explainer_before_the_first_request(monkeypatch):
+    from agents.explain import Explainer
+
+    campaign = live_campaign(holdout_share="0.5")
+    customer_with_consent("c1")
+    serving.clear_caches()
+    assert serving.serving_warm_up() == [campaign.pk]
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("the request built an explainer")
+
+    monkeypatch.setattr(Explainer, "__init__", no_building)
+    outcome = decision_create(campaign=campaign_for_decisions(campaign_id=campaign.pk),
+                              customer_external_id="c1")
+    assert outcome.explanation is not None
+
+
+def test_warm_up_skips_a_campaign_it_cannot_serve_and_warms_the_others():
+    broken = live_campaign(name="Broken")
+    broken.policy_versions.update(artifact_sha256="0" * 64)  # no longer matches its bytes
+    working = live_campaign(name="Working")
+    serving.clear_caches()
+    assert serving.serving_warm_up() == [working.pk]
+
+
+def test_gunicorn_worker_warms_up_on_start():
+    import runpy
+    from pathlib import Path
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def info(self, message, *args):
+            self.lines.append(message % args)
+
+        def exception(self, message, *args):
+            self.lines.append("ERROR " + message % args)
+
+    class Worker:
+        log = Log()
+
+    campaign = live_campaign()
+    serving.clear_caches()
+    config = runpy.run_path(str(Path(__file__).resolve().parents[3] / "gunicorn.conf.py"))
+    config["post_worker_init"](Worker())
+    assert Worker.log.lines == [f"serving warmed up for campaigns [{campaign.pk}]"]

@@ -1,0 +1,26 @@
+"""gunicorn settings for the console's web processes (`gunicorn crm_console.wsgi` reads this file).
+
+Each worker loads every live campaign's policies and SHAP explainers before it takes a request,
+so no CRM call pays seconds for them; one math thread per process, because several processes
+share the cores (numpy's and torch's thread pools fight each other otherwise).
+"""
+
+import os
+
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+timeout = 60
+
+
+def post_worker_init(worker) -> None:
+    from crm_console.decisioning.serving import serving_warm_up
+
+    try:
+        warmed = serving_warm_up()
+    except Exception:  # a database not migrated yet must not stop the web process
+        worker.log.exception("serving warm-up failed")
+        return
+    worker.log.info("serving warmed up for campaigns %s", warmed)
