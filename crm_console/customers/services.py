@@ -15,16 +15,18 @@ recorded as of `profile_updated_at` (its decay is slightly under-counted; nothin
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime, time
 from datetime import timezone as dt_timezone
 from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import JSONField
 from django.utils import timezone
 
 from agents import features as agent_features
@@ -39,6 +41,8 @@ SECONDS_PER_DAY = 86400.0
 CHANNEL_INDEX = {channel: i for i, channel in enumerate(CHANNELS)}
 IDENTITY_TRAITS = ("email", "phone", "name", "timezone", "consent")
 """Traits of an identify call that land in Customer fields and Consent rows, not in `traits`."""
+IDENTITY_FIELDS = ("email", "phone", "name", "time_zone")
+"""The Customer fields identify calls set."""
 
 
 @dataclass(frozen=True)
@@ -63,80 +67,99 @@ class IngestResult:
 
 
 # ------------------------------------------------------------------------------------- profiles
+PROFILE_FIELDS = tuple(f.name for f in fields(agent_features.ProfileState))
+_PROFILE_SHAPES = {name: np.shape(getattr(agent_features.ProfileState.empty(1), name))[1:]
+                   for name in PROFILE_FIELDS}
+
+
 def profile_states_load(customers: list[Customer], *, at: datetime) -> tuple[agent_features.ProfileState, np.ndarray]:
     """The customers' stored profiles stacked into one ProfileState, and each one's clock (unix s).
 
     A customer without a profile yet starts empty at `at`, with no consent (consent is granted by
-    events or Consent rows, never assumed).
+    events or Consent rows, never assumed). Anything with `profile_state` and `profile_updated_at`
+    will do (event ingestion passes its own light rows).
     """
     n = len(customers)
     empty = agent_features.ProfileState.empty(1, consent=False).to_dict()
+    moment = at.astimezone(dt_timezone.utc)
+    empty["day_clock"] = [(moment.hour * 3600 + moment.minute * 60 + moment.second) / SECONDS_PER_DAY]
+    required = set(PROFILE_FIELDS)
     dicts = []
     clocks = np.empty(n, dtype=np.float64)
     for i, customer in enumerate(customers):
-        stored = customer.profile_state or {}
-        if stored and all(f.name in stored for f in fields(agent_features.ProfileState)):
+        stored = customer.profile_state
+        if isinstance(stored, dict) and stored.keys() >= required:
             dicts.append(stored)
             clocks[i] = (customer.profile_updated_at or at).timestamp()
         else:
-            fresh = dict(empty)
-            moment = at.astimezone(dt_timezone.utc)
-            fresh["day_clock"] = [(moment.hour * 3600 + moment.minute * 60 + moment.second) / SECONDS_PER_DAY]
-            dicts.append(fresh)
+            dicts.append(empty)
             clocks[i] = at.timestamp()
     arrays = {}
-    for f in fields(agent_features.ProfileState):
-        # one customer's entry is a length-1 list: [value] or [[per-channel values]]
-        stacked = np.array([d[f.name][0] for d in dicts], dtype=object)
-        stacked[stacked == None] = np.inf  # noqa: E711 (element-wise: None stands for inf)
-        arrays[f.name] = stacked.astype(np.float64).reshape((n, *np.shape(dicts[0][f.name][0])))
+    for name in PROFILE_FIELDS:
+        # one customer's entry is a length-1 list: [value] or [[per-channel values]]; None stands
+        # for inf (to_dict writes every non-finite value so) and numpy reads it as nan
+        stacked = np.array([d[name][0] for d in dicts], dtype=np.float64)
+        stacked = stacked.reshape((n, *_PROFILE_SHAPES[name]))
+        stacked[np.isnan(stacked)] = np.inf
+        arrays[name] = stacked
     return agent_features.ProfileState(**arrays), clocks
 
 
 def profile_states_store(customers: list[Customer], state: agent_features.ProfileState,
                          clocks: np.ndarray) -> None:
     """Write the stacked profiles back onto the customer objects (not saved)."""
-    as_lists = state.to_dict()
+    columns = list(state.to_dict().items())
     for i, customer in enumerate(customers):
-        customer.profile_state = {name: [values[i]] for name, values in as_lists.items()}
+        customer.profile_state = {name: [values[i]] for name, values in columns}
         customer.profile_updated_at = datetime.fromtimestamp(float(clocks[i]), tz=dt_timezone.utc)
 
 
 def customers_save_fields(customers: list[Customer], field_names: list[str]) -> None:
-    """UPDATE these fields of each customer in one statement (PostgreSQL: UPDATE ... FROM VALUES).
+    """UPDATE these fields of each customer in one statement (PostgreSQL: UPDATE ... FROM one JSON).
 
     `bulk_update` builds a CASE WHEN per row and field, which costs seconds for a 1,000-customer
-    batch; this costs milliseconds. Other databases get one prepared UPDATE run by executemany.
+    batch; on PostgreSQL every row travels in one JSON document (`jsonb_to_recordset`), so psycopg
+    has no thousands of placeholders to split and quote. Other databases get one prepared UPDATE
+    run by executemany.
     """
     if not customers:
         return
     meta = Customer._meta
     quote = connection.ops.quote_name
     model_fields = [meta.get_field(name) for name in field_names]
-    params: list[Any] = []
-    rows = []
-    for customer in customers:
-        params.append(customer.pk)
-        params.extend(f.get_db_prep_save(getattr(customer, f.attname), connection)
-                      for f in model_fields)
-        rows.append(customer)
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            casts = ["%s::bigint", *(f"%s::{f.db_type(connection)}" for f in model_fields)]
-            values = ", ".join(f"({', '.join(casts)})" for _ in rows)
-            columns = ", ".join(["id", *(quote(f.column) for f in model_fields)])
+        if _postgresql_fast_path():
+            records = [{"id": customer.pk, **{f.column: _json_ready(f, getattr(customer, f.attname))
+                                              for f in model_fields}} for customer in customers]
+            columns = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in model_fields)
             assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in model_fields)
             cursor.execute(
-                f"UPDATE {quote(meta.db_table)} AS c SET {assignments} "
-                f"FROM (VALUES {values}) AS v({columns}) WHERE c.{quote(meta.pk.column)} = v.id",
-                params)
+                f"UPDATE {table} AS c SET {assignments} FROM jsonb_to_recordset(%s::jsonb) "
+                f"AS v(id bigint, {columns}) WHERE c.{pk} = v.id", [json.dumps(records)])
         else:
-            width = len(model_fields) + 1
-            per_row = [params[i * width:(i + 1) * width] for i in range(len(rows))]
             assignments = ", ".join(f"{quote(f.column)} = %s" for f in model_fields)
             cursor.executemany(
-                f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
-                [row[1:] + row[:1] for row in per_row])
+                f"UPDATE {table} SET {assignments} WHERE {pk} = %s",
+                [[*(f.get_db_prep_save(getattr(customer, f.attname), connection) for f in model_fields),
+                  customer.pk] for customer in customers])
+
+
+def _json_ready(model_field: Any, value: Any) -> Any:
+    """A field's value as jsonb_to_recordset reads it back into the column's type."""
+    if isinstance(model_field, JSONField):
+        return value
+    value = model_field.get_db_prep_save(value, connection)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _postgresql_fast_path() -> bool:
+    """PostgreSQL gets set-based SQL (array and JSON parameters); other databases the ORM."""
+    return connection.vendor == "postgresql"
 
 
 def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarray,
@@ -149,6 +172,28 @@ def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarra
 
 
 # ------------------------------------------------------------------------------------- ingestion
+@dataclass(eq=False, slots=True)
+class _BatchCustomer:
+    """A customer row of a batch, read under its lock: only what ingestion reads or changes.
+
+    Identify calls collect their changes here (`identity`: email, phone, name, time_zone;
+    `traits`: the other traits, merged over the stored ones when written), so a batch never reads
+    a customer's personal data it does not change.
+    """
+
+    pk: int
+    external_id: str
+    profile_state: dict[str, Any]
+    profile_updated_at: datetime | None
+    erased_at: datetime | None
+    identity: dict[str, str] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+
 @transaction.atomic
 def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> IngestResult:
     """Store a batch of events (idempotent by message id) and update profiles and consent."""
@@ -158,27 +203,10 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
         return IngestResult(0, 0)
     now = timezone.now()
     customers, created = _customers_get_or_create_locked(events)
-
-    # idempotency: skip message ids already stored, and repeats inside the batch
-    stored = set(Event.objects.filter(message_id__in=[e.message_id for e in events])
-                 .values_list("message_id", flat=True))
-    fresh: list[IncomingEvent] = []
-    for event in events:
-        if event.message_id in stored:
-            continue
-        stored.add(event.message_id)
-        fresh.append(event)
+    fresh = _events_store(events, customers, now=now)
     duplicates = len(events) - len(fresh)
     if not fresh:
         return IngestResult(0, duplicates, created)
-
-    Event.objects.bulk_create(
-        [Event(message_id=e.message_id, customer=customers[e.user_id], type=e.type,
-               name=event_types.canonical_name(e.name) if e.type == Event.Type.TRACK else "",
-               properties=e.properties if e.type == Event.Type.TRACK else {"traits": e.traits},
-               timestamp=e.timestamp) for e in fresh],
-        batch_size=1000, ignore_conflicts=True,
-    )
 
     # decisions the outcome events name: their channel, and which contacts failed to deliver
     named = {_decision_id(e) for e in fresh} - {None}
@@ -193,25 +221,15 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
     state, clocks = profile_states_load(rows, at=min(e.timestamp for e in fresh))
     consents: list[Consent] = []
     to_release: list[int] = []
-    # events in time order per customer; the k-th event of every customer is applied together
-    per_customer: dict[str, list[IncomingEvent]] = defaultdict(list)
-    for event in sorted(fresh, key=lambda e: e.timestamp):
-        per_customer[event.user_id].append(event)
-    rounds = max(len(v) for v in per_customer.values())
-    for k in range(rounds):
+    for batch in _rounds(fresh, position):
         targets = clocks.copy()
-        batch = [(position[u], evs[k]) for u, evs in per_customer.items() if len(evs) > k]
         for i, event in batch:
             targets[i] = min(event.timestamp, now).timestamp()
         clocks = profile_states_advance(state, clocks, targets)
-        for i, event in batch:
-            _apply(state, i, event, customer=rows[i], decisions=decisions, consents=consents,
-                   to_release=to_release, source=source)
+        _apply_round(state, batch, rows=rows, decisions=decisions, consents=consents,
+                     to_release=to_release, source=source)
     profile_states_store(rows, state, clocks)
-    customers_save_fields(rows, ["profile_state", "profile_updated_at"])
-    identified = sorted({e.user_id for e in fresh if e.type == Event.Type.IDENTIFY})
-    customers_save_fields([customers[u] for u in identified],
-                          ["traits", "email", "phone", "name", "time_zone"])
+    _customers_write(rows)
     Consent.objects.bulk_create(consents, batch_size=1000)
     released = 0
     if to_release:
@@ -222,23 +240,157 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
     return IngestResult(len(fresh), duplicates, created, released)
 
 
-def _customers_get_or_create_locked(events: Iterable[IncomingEvent]) -> tuple[dict[str, Customer], int]:
-    """The batch's customers, created where new, read under their row locks (one query)."""
+def _customers_get_or_create_locked(
+        events: Iterable[IncomingEvent]) -> tuple[dict[str, _BatchCustomer], int]:
+    """The batch's customers, created where new, read under their row locks.
+
+    New customers are inserted before any lock is taken and in external-id order, then every row
+    is locked in id order (as customers_lock does): batches and decisions never deadlock.
+    """
     from crm_console.decisioning.caps import customers_lock
 
     user_ids = sorted({e.user_id for e in events})
-    known = set(Customer.objects.filter(external_id__in=user_ids).values_list("external_id", flat=True))
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    if _postgresql_fast_path():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT external_id FROM {table} WHERE external_id = ANY(%s)", [user_ids])
+            known = {external_id for (external_id,) in cursor.fetchall()}
+    else:
+        known = set(Customer.objects.filter(external_id__in=user_ids)
+                    .values_list("external_id", flat=True))
     missing = [u for u in user_ids if u not in known]
     if missing:
         Customer.objects.bulk_create([Customer(external_id=u) for u in missing],
                                      ignore_conflicts=True, batch_size=1000)
+    if _postgresql_fast_path():
+        # only the columns ingestion needs (never traits or contact details), decoded once
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, external_id, profile_state, profile_updated_at, erased_at FROM {table} "
+                f"WHERE external_id = ANY(%s) ORDER BY id FOR UPDATE", [user_ids])
+            rows = [_BatchCustomer(pk, external_id,
+                                   json.loads(profile) if isinstance(profile, str) else profile,
+                                   updated_at, erased_at)
+                    for pk, external_id, profile, updated_at, erased_at in cursor.fetchall()]
+        return {row.external_id: row for row in rows}, len(missing)
+    query = Customer.objects.filter(external_id__in=user_ids).order_by("pk")
     if connection.features.has_select_for_update:
-        # same lock order as customers_lock (by id): batches and decisions never deadlock
-        rows = Customer.objects.select_for_update().filter(external_id__in=user_ids).order_by("pk")
-        return {c.external_id: c for c in rows}, len(missing)
-    rows = list(Customer.objects.filter(external_id__in=user_ids))
-    customers_lock([c.pk for c in rows])
-    return {c.external_id: c for c in rows}, len(missing)
+        query = query.select_for_update()
+    rows = [_BatchCustomer(*values) for values in query.values_list(
+        "pk", "external_id", "profile_state", "profile_updated_at", "erased_at")]
+    if not connection.features.has_select_for_update:
+        customers_lock([row.pk for row in rows])
+    return {row.external_id: row for row in rows}, len(missing)
+
+
+def _events_store(events: list[IncomingEvent], customers: dict[str, _BatchCustomer], *,
+                  now: datetime) -> list[IncomingEvent]:
+    """Append the batch's events; returns those stored now (in batch order), the rest are duplicates.
+
+    A message id repeated inside the batch counts once (its first event). On PostgreSQL one
+    INSERT ... ON CONFLICT DO NOTHING RETURNING both stores the events and says which were new, so
+    an event a concurrent batch stored first is not folded into the profile a second time.
+    """
+    seen: set[str] = set()
+    unique = []
+    for event in events:
+        if event.message_id not in seen:
+            seen.add(event.message_id)
+            unique.append(event)
+
+    def name(event: IncomingEvent) -> str:
+        return event_types.canonical_name(event.name) if event.type == Event.Type.TRACK else ""
+
+    def properties(event: IncomingEvent) -> dict[str, Any]:
+        return event.properties if event.type == Event.Type.TRACK else {"traits": event.traits}
+
+    if _postgresql_fast_path():
+        quote = connection.ops.quote_name
+        columns = [Event._meta.get_field(f) for f in
+                   ("message_id", "customer", "type", "name", "properties", "timestamp")]
+        names = ", ".join(quote(f.column) for f in columns)
+        definitions = ", ".join(f"{quote(f.column)} {f.rel_db_type(connection) if f.is_relation else f.db_type(connection)}"
+                                for f in columns)
+        records = json.dumps([
+            {"message_id": e.message_id, "customer_id": customers[e.user_id].pk, "type": e.type,
+             "name": name(e), "properties": properties(e), "timestamp": e.timestamp.isoformat()}
+            for e in unique])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote(Event._meta.db_table)} ({names}, received_at) "
+                f"SELECT {names}, %s FROM jsonb_to_recordset(%s::jsonb) AS v({definitions}) "
+                f"ON CONFLICT (message_id) DO NOTHING RETURNING message_id", [now, records])
+            stored = {message_id for (message_id,) in cursor.fetchall()}
+        return [e for e in unique if e.message_id in stored]
+    stored = set(Event.objects.filter(message_id__in=[e.message_id for e in unique])
+                 .values_list("message_id", flat=True))
+    fresh = [e for e in unique if e.message_id not in stored]
+    # the customer rows' locks serialise batches: nothing else inserts these message ids now
+    Event.objects.bulk_create(
+        [Event(message_id=e.message_id, customer_id=customers[e.user_id].pk, type=e.type,
+               name=name(e), properties=properties(e), timestamp=e.timestamp) for e in fresh],
+        batch_size=1000, ignore_conflicts=True,
+    )
+    return fresh
+
+
+def _customers_write(rows: list[_BatchCustomer]) -> None:
+    """Profiles and what identify calls changed, back in one UPDATE (PostgreSQL).
+
+    Contact details are written only where an identify call set them (COALESCE keeps the stored
+    value) and added traits are merged over the stored ones in the database (`||`), so neither is
+    read. Other databases: the profiles with customers_save_fields, then the identified customers
+    read, changed and saved.
+    """
+    if not _postgresql_fast_path():
+        customers_save_fields(rows, ["profile_state", "profile_updated_at"])
+        identified = {row.pk: row for row in rows if row.identity or row.traits}
+        customers = list(Customer.objects.filter(pk__in=identified).order_by("pk"))
+        for customer in customers:
+            row = identified[customer.pk]
+            for name, value in row.identity.items():
+                setattr(customer, name, value)
+            if row.traits:
+                customer.traits = {**(customer.traits or {}), **row.traits}
+        customers_save_fields(customers, ["traits", *IDENTITY_FIELDS])
+        return
+    quote = connection.ops.quote_name
+    meta = Customer._meta
+    identity = [meta.get_field(name) for name in IDENTITY_FIELDS]
+    records = []
+    for row in rows:
+        record = {"id": row.pk, "profile_state": row.profile_state,
+                  "profile_updated_at": row.profile_updated_at.isoformat(), **row.identity}
+        if row.traits:
+            record["traits"] = row.traits
+        records.append(record)
+    definitions = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in identity)
+    kept = ", ".join(f"{quote(f.column)} = COALESCE(v.{quote(f.column)}, c.{quote(f.column)})"
+                     for f in identity)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} AS c SET profile_state = v.profile_state, "
+            f"profile_updated_at = v.profile_updated_at, {kept}, traits = CASE "
+            f"WHEN v.traits IS NULL THEN c.traits "
+            f"WHEN jsonb_typeof(c.traits) = 'object' THEN c.traits || v.traits ELSE v.traits END "
+            f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, profile_state jsonb, "
+            f"profile_updated_at timestamptz, {definitions}, traits jsonb) WHERE c.id = v.id",
+            [json.dumps(records)])
+
+
+def _rounds(events: list[IncomingEvent],
+            position: dict[str, int]) -> list[list[tuple[int, IncomingEvent]]]:
+    """Round k holds every customer's k-th event in time order, so a round touches each row once."""
+    counts: dict[int, int] = defaultdict(int)
+    rounds: list[list[tuple[int, IncomingEvent]]] = []
+    for event in sorted(events, key=lambda e: e.timestamp):
+        i = position[event.user_id]
+        k = counts[i]
+        counts[i] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append((i, event))
+    return rounds
 
 
 def _decision_id(event: IncomingEvent) -> int | None:
@@ -256,10 +408,45 @@ def _channel_of(event: IncomingEvent, decisions: dict[int, dict]) -> str | None:
     return None
 
 
-def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *, customer: Customer,
-           decisions: dict[int, dict], consents: list[Consent], to_release: list[int],
-           source: str) -> None:
-    """Fold one event into customer `i`'s counters (and its customer row / consent)."""
+def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, IncomingEvent]], *,
+                 rows: list[_BatchCustomer], decisions: dict[int, dict], consents: list[Consent],
+                 to_release: list[int], source: str) -> None:
+    """Fold one round: opens, clicks and orders in one vectorised call each, the rest one by one.
+
+    A round holds at most one event per customer, so the order between customers does not matter.
+    """
+    opened: list[tuple[int, int]] = []
+    clicked: list[tuple[int, int]] = []
+    ordered: list[tuple[int, float, bool]] = []
+    for i, event in batch:
+        name = event_types.canonical_name(event.name) if event.type == Event.Type.TRACK else ""
+        if name == event_types.MESSAGE_OPENED:
+            opened.append((i, CHANNEL_INDEX[_channel_of(event, decisions) or "email"]))
+        elif name == event_types.LINK_CLICKED:
+            clicked.append((i, CHANNEL_INDEX[_channel_of(event, decisions) or "email"]))
+        elif name == event_types.ORDER_COMPLETED:
+            props = event.properties
+            discounted = bool(props.get("discounted") or props.get("coupon") or props.get("discount"))
+            ordered.append((i, float(props.get("revenue") or 0.0), discounted))
+        else:
+            _apply(state, i, event, customer=rows[i], decisions=decisions, consents=consents,
+                   to_release=to_release, source=source)
+    if opened:
+        at, channel = np.array(opened, dtype=np.int64).T
+        agent_features.record_open(state, at, channel)
+    if clicked:
+        at, channel = np.array(clicked, dtype=np.int64).T
+        agent_features.record_click(state, at, channel)
+    if ordered:
+        at, revenue, discounted = zip(*ordered)
+        agent_features.record_purchase(state, np.array(at, dtype=np.int64), np.array(revenue),
+                                       np.array(discounted, dtype=bool))
+
+
+def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *,
+           customer: _BatchCustomer, decisions: dict[int, dict], consents: list[Consent],
+           to_release: list[int], source: str) -> None:
+    """Fold one identify, unsubscribe, consent change or delivery failure into customer `i`."""
     row = np.array([i])
     if event.type == Event.Type.IDENTIFY:
         _identify(state, row, event, customer=customer, consents=consents, source=source)
@@ -267,14 +454,7 @@ def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *, 
     name = event_types.canonical_name(event.name)
     props = event.properties
     channel = _channel_of(event, decisions)
-    if name == event_types.MESSAGE_OPENED:
-        agent_features.record_open(state, row, CHANNEL_INDEX[channel or "email"])
-    elif name == event_types.LINK_CLICKED:
-        agent_features.record_click(state, row, CHANNEL_INDEX[channel or "email"])
-    elif name == event_types.ORDER_COMPLETED:
-        discounted = bool(props.get("discounted") or props.get("coupon") or props.get("discount"))
-        agent_features.record_purchase(state, row, float(props.get("revenue") or 0.0), discounted)
-    elif name == event_types.UNSUBSCRIBED:
+    if name == event_types.UNSUBSCRIBED:
         # no channel named: unsubscribe from everything (the safe reading for compliance)
         for ch in [channel] if channel else CHANNELS:
             _consent(state, row, ch, False, customer=customer, at=event.timestamp,
@@ -298,29 +478,27 @@ def _consent_changes(props: dict[str, Any]) -> dict[str, bool]:
 
 
 def _identify(state: agent_features.ProfileState, row: np.ndarray, event: IncomingEvent, *,
-              customer: Customer, consents: list[Consent], source: str) -> None:
+              customer: _BatchCustomer, consents: list[Consent], source: str) -> None:
     traits = event.traits
     if customer.is_erased:
         # an erased customer's personal data stays erased, whatever the CRM still sends
         traits = {k: v for k, v in traits.items() if k in ("timezone", "consent")}
     for name in ("email", "phone", "name"):
         if traits.get(name):
-            setattr(customer, name, str(traits[name]))
+            customer.identity[name] = str(traits[name])
     if traits.get("timezone"):
-        customer.time_zone = traits["timezone"]
-        state.utc_offset_hours[row] = utc_offset_hours(customer.time_zone, event.timestamp)
+        customer.identity["time_zone"] = traits["timezone"]
+        state.utc_offset_hours[row] = utc_offset_hours(traits["timezone"], event.timestamp)
     for channel, granted in (traits.get("consent") or {}).items():
         _consent(state, row, channel, bool(granted), customer=customer, at=event.timestamp,
                  consents=consents, source=f"{source}: identify")
-    other = {k: v for k, v in traits.items() if k not in IDENTITY_TRAITS}
-    if other:
-        customer.traits = {**(customer.traits or {}), **other}
+    customer.traits.update((k, v) for k, v in traits.items() if k not in IDENTITY_TRAITS)
 
 
 def _consent(state: agent_features.ProfileState, row: np.ndarray, channel: str, granted: bool, *,
-             customer: Customer, at: datetime, consents: list[Consent], source: str) -> None:
+             customer: _BatchCustomer, at: datetime, consents: list[Consent], source: str) -> None:
     agent_features.set_consent(state, row, CHANNEL_INDEX[channel], granted)
-    consents.append(Consent(customer=customer, channel=channel, granted=granted,
+    consents.append(Consent(customer_id=customer.pk, channel=channel, granted=granted,
                             source=source[:100], recorded_at=at))
 
 
