@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
+from django.db import connection
 
 from agents import features as agent_features
+from crm_console.customers import services
 from crm_console.customers.models import Consent, Customer, Event
-from crm_console.customers.services import IncomingEvent, consent_change, events_ingest
+from crm_console.customers.services import (
+    IncomingEvent, consent_change, customers_save_fields, events_ingest, profile_states_load,
+    profile_states_store,
+)
+from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
 T0 = datetime.now(dt_timezone.utc).replace(microsecond=0) - timedelta(days=120)
+POSTGRESQL = connection.vendor == "postgresql"
+needs_postgresql = pytest.mark.skipif(not POSTGRESQL, reason="PostgreSQL's set-based SQL")
+
+
+@pytest.fixture(autouse=True, params=["set-based", "portable"] if POSTGRESQL else ["portable"])
+def ingest_path(request, monkeypatch):
+    """On PostgreSQL every test runs twice: its set-based SQL, and the ORM path other databases use."""
+    if request.param == "portable":
+        monkeypatch.setattr(services, "_postgresql_fast_path", lambda: False)
+    return request.param
 
 
 def track(user, mid, name, at=T0, **props):
@@ -106,3 +125,112 @@ def test_identify_does_not_restore_an_erased_customers_personal_data():
     events_ingest(events=[identify("c1", "m2", email="a@example.com", name="Ada", plan="gold")])
     customer = Customer.objects.get(external_id="c1")
     assert (customer.email, customer.name, customer.traits) == ("", "", {})
+
+
+def test_batch_with_new_and_known_customers_creates_only_the_new_ones():
+    CustomerFactory(external_id="known")
+    result = events_ingest(events=[track("known", "m1", "Email Opened"),
+                                   track("new", "m2", "Email Opened")])
+    assert result.customers_created == 1
+    assert Customer.objects.filter(external_id__in=["known", "new"]).count() == 2
+    assert state_of("known").opens[0, 0] == 1.0 and state_of("new").opens[0, 0] == 1.0
+
+
+def test_repeated_message_id_inside_a_batch_is_applied_once():
+    result = events_ingest(events=[track("c1", "m1", "Order Completed", revenue=10.0),
+                                   track("c1", "m1", "Order Completed", revenue=10.0)])
+    assert (result.accepted, result.duplicates) == (1, 1)
+    assert Event.objects.count() == 1
+    assert state_of("c1").lifetime_revenue[0] == 10.0
+
+
+def test_events_of_several_customers_in_one_batch_each_count_for_their_own_customer():
+    events_ingest(events=[track("a", "m1", "Email Opened", channel="push"),
+                          track("b", "m2", "Link Clicked", channel="sms"),
+                          track("c", "m3", "Order Completed", revenue=7.0, coupon="WELCOME"),
+                          track("a", "m4", "Order Completed", at=T0 + timedelta(minutes=1), revenue=3.0)])
+    a, b, c = state_of("a"), state_of("b"), state_of("c")
+    assert a.opens[0, 2] == pytest.approx(1.0, rel=1e-3) and a.opens.sum() == a.opens[0, 2]
+    assert (a.lifetime_revenue[0], a.discounted_purchases[0]) == (3.0, 0.0)
+    assert b.clicks[0, 1] == 1.0 and b.opens.sum() == 0.0 and b.lifetime_revenue[0] == 0.0
+    assert (c.lifetime_revenue[0], c.discounted_purchases[0]) == (7.0, 1.0)
+
+
+def test_identify_merges_new_traits_over_stored_ones_and_keeps_contact_fields_it_does_not_send():
+    CustomerFactory(external_id="c1", email="old@example.com", phone="123",
+                    traits={"plan": "silver", "region": "north"})
+    events_ingest(events=[identify("c1", "m1", name="Ada", plan="gold", seats=3)])
+    customer = Customer.objects.get(external_id="c1")
+    assert (customer.email, customer.phone, customer.name) == ("old@example.com", "123", "Ada")
+    assert customer.time_zone == "Europe/London"
+    assert customer.traits == {"plan": "gold", "region": "north", "seats": 3}
+
+
+def test_later_identify_in_one_batch_wins():
+    events_ingest(events=[identify("c1", "m2", at=T0 + timedelta(minutes=1), email="new@example.com",
+                                   plan="gold"),
+                          identify("c1", "m1", email="old@example.com", plan="silver", seats=3)])
+    customer = Customer.objects.get(external_id="c1")
+    assert customer.email == "new@example.com"
+    assert customer.traits == {"plan": "gold", "seats": 3}
+
+
+def test_customers_save_fields_writes_only_the_named_fields():
+    customer = CustomerFactory(external_id="c1", email="a@example.com")
+    customer.profile_state, customer.profile_updated_at = {"revenue": [1.5]}, T0
+    customer.email = "unsaved@example.com"
+    customers_save_fields([customer], ["profile_state", "profile_updated_at"])
+    stored = Customer.objects.get(pk=customer.pk)
+    assert (stored.profile_state, stored.profile_updated_at) == ({"revenue": [1.5]}, T0)
+    assert stored.email == "a@example.com"
+
+
+def test_profile_of_another_shape_is_refused_with_nothing_written():
+    stored = agent_features.ProfileState.empty(1).to_dict()
+    stored["opens"] = [[0.0] * 5]  # five channels: not today's profile
+    CustomerFactory(external_id="c1", profile_state=stored, profile_updated_at=T0)
+    with pytest.raises(ValueError):
+        events_ingest(events=[track("c1", "m1", "Email Opened")])
+    assert Event.objects.count() == 0
+
+
+# ------------------------------------------------------- PostgreSQL's flat profiles, both ways
+def profile_example() -> agent_features.ProfileState:
+    """Two customers whose counters hold inf, zeros and floats that need all 17 digits."""
+    state = agent_features.ProfileState.empty(2, consent=False)
+    state.revenue[:] = [1 / 3, 12.5]
+    state.opens[0, 1] = 0.1 + 0.2
+    state.days_since_contact[1, 3] = 2.000000000000001
+    state.recent_contacts[1, 29] = 1e-300
+    return state
+
+
+def test_profile_json_texts_are_what_profile_states_store_writes():
+    state = profile_example()
+    customers = [SimpleNamespace(), SimpleNamespace()]
+    profile_states_store(customers, state, np.zeros(2))
+    texts = services._profile_json_texts(state)
+    assert [json.loads(text) for text in texts] == [c.profile_state for c in customers]
+
+
+@needs_postgresql
+def test_flat_profile_read_gives_what_profile_states_load_gives():
+    state = profile_example()
+    stored = [SimpleNamespace(), SimpleNamespace()]
+    profile_states_store(stored, state, np.array([T0.timestamp(), T0.timestamp() + 60]))
+    partial = {k: v for k, v in stored[0].profile_state.items() if k != "revenue"}
+    customers = [CustomerFactory(profile_state=s.profile_state, profile_updated_at=s.profile_updated_at)
+                 for s in stored] + [CustomerFactory(), CustomerFactory(profile_state=partial)]
+    at = T0 + timedelta(days=1, seconds=5)
+    rows = services._customers_read_locked([c.external_id for c in customers])
+    flat_state, flat_clocks = services._profile_states_from_flat(
+        [row.profile_state for row in rows], [row.profile_updated_at for row in rows], at=at)
+    state, clocks = profile_states_load(list(Customer.objects.order_by("pk")), at=at)
+    for name in services.PROFILE_FIELDS:
+        np.testing.assert_array_equal(getattr(flat_state, name), getattr(state, name), err_msg=name)
+    np.testing.assert_array_equal(flat_clocks, clocks)
+
+
+def test_flat_profile_of_another_shape_is_refused():
+    assert services._profile_states_from_flat(["[[1.0, 2.0], 3.0]"], [None], at=T0) is None
+    assert services._profile_states_from_flat(['["x"]'], [None], at=T0) is None
