@@ -19,7 +19,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from locust import between, constant_throughput, task
+from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
 
 TOKEN = os.environ.get("BENCH_TOKEN", "")
@@ -31,6 +31,24 @@ BATCH = int(os.environ.get("BENCH_BATCH", "1000"))
 _counter = itertools.count()
 
 
+def poisson_arrivals(rate_per_user: float):
+    """A wait_time that makes the users together an open-loop Poisson stream of requests.
+
+    Each user schedules its next request an exponential gap after the previous one was due, not
+    after it finished, and starts at a random moment. `constant_throughput` instead keeps every
+    user on the schedule of its spawn time: users spawned together fire together, every second,
+    and the benchmark measures a burst queueing behind itself rather than a steady rate.
+    """
+    def wait_time(user) -> float:
+        now = time.monotonic()
+        due = getattr(user, "next_request_due", None)
+        due = (now + random.expovariate(rate_per_user)) if due is None else \
+            due + random.expovariate(rate_per_user)
+        user.next_request_due = max(due, now - 1.0 / rate_per_user)  # after a stall: no catch-up burst
+        return max(0.0, user.next_request_due - now)
+    return wait_time
+
+
 def sign(body: bytes) -> str:
     t = int(time.time())
     digest = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
@@ -38,9 +56,12 @@ def sign(body: bytes) -> str:
 
 
 class DecisionUser(FastHttpUser):
-    """One CRM front-end asking for next best actions at a fixed rate (open-ish loop)."""
+    """One CRM front-end asking for next best actions, Poisson arrivals at RATE_PER_USER per second."""
 
-    wait_time = constant_throughput(RATE_PER_USER)
+    wait_time = poisson_arrivals(RATE_PER_USER)
+
+    def on_start(self) -> None:
+        time.sleep(random.expovariate(RATE_PER_USER))  # gevent-patched: users start spread out
 
     @task
     def decide(self) -> None:
