@@ -234,10 +234,12 @@ def _profile_json_texts(state: agent_features.ProfileState) -> list[str]:
     """Each customer's profile as the JSON text json.dumps writes for profile_states_store's dict."""
     n = len(state)
     flat = np.concatenate([getattr(state, name).reshape(n, -1) for name in PROFILE_FIELDS], axis=1)
-    # json.dumps writes each float with repr, as for to_dict's lists; non-finite values become null
-    numbers = json.dumps(flat.tolist()).translate(_NO_BRACKETS)
-    numbers = numbers.replace("-Infinity", "null").replace("Infinity", "null").replace("NaN", "null")
-    tokens = numbers.split(", ")
+    # repr is what json.dumps writes for a float; most counters are 0.0 or null (to_dict's inf)
+    finite = np.isfinite(flat)
+    written = finite & ((flat != 0.0) | np.signbit(flat))
+    tokens = np.where(finite, "0.0", "null").astype(object)
+    tokens[written] = list(map(float.__repr__, flat[written].tolist()))
+    tokens = tokens.ravel().tolist()
     return [_PROFILE_TEMPLATE.format(*tokens[i * PROFILE_WIDTH:(i + 1) * PROFILE_WIDTH])
             for i in range(n)]
 

@@ -202,11 +202,13 @@ def profile_example() -> agent_features.ProfileState:
     state.opens[0, 1] = 0.1 + 0.2
     state.days_since_contact[1, 3] = 2.000000000000001
     state.recent_contacts[1, 29] = 1e-300
+    state.contacts[1, 0] = -0.0
     return state
 
 
 def test_profile_json_texts_are_what_profile_states_store_writes():
     state = profile_example()
+    state.tenure_days[0], state.day_clock[1] = -np.inf, np.nan  # never held; written as null too
     customers = [SimpleNamespace(), SimpleNamespace()]
     profile_states_store(customers, state, np.zeros(2))
     texts = services._profile_json_texts(state)
