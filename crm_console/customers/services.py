@@ -8,6 +8,12 @@ functions the simulator uses - so the very next decision sees them. Consent chan
 unsubscribes write a Consent row and flip the profile's consent at once; a delivery failure
 releases the contact its decision had reserved.
 
+On PostgreSQL a batch is a handful of set-based statements: one locked read of the customers
+(only the columns ingestion needs, each profile as a flat list of numbers), one INSERT ... ON
+CONFLICT DO NOTHING RETURNING that stores the events and says which message ids were new, one
+UPDATE for profiles and identify fields (every row in one JSON parameter). Other databases (the
+embedded SQLite) take the ORM path; both give the same result.
+
 Profile time: `profile_state` is valid at `profile_updated_at`. An event later than that first lets
 the time in between pass (`advance_days`), then records; an event older than it (late delivery) is
 recorded as of `profile_updated_at` (its decay is slightly under-counted; nothing is lost).
@@ -134,7 +140,8 @@ def customers_save_fields(customers: list[Customer], field_names: list[str]) -> 
             records = [{"id": customer.pk, **{f.column: _json_ready(f, getattr(customer, f.attname))
                                               for f in model_fields}} for customer in customers]
             columns = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in model_fields)
-            assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in model_fields)
+            assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}"
+                                    for f in model_fields)
             cursor.execute(
                 f"UPDATE {table} AS c SET {assignments} FROM jsonb_to_recordset(%s::jsonb) "
                 f"AS v(id bigint, {columns}) WHERE c.{pk} = v.id", [json.dumps(records)])
@@ -142,8 +149,8 @@ def customers_save_fields(customers: list[Customer], field_names: list[str]) -> 
             assignments = ", ".join(f"{quote(f.column)} = %s" for f in model_fields)
             cursor.executemany(
                 f"UPDATE {table} SET {assignments} WHERE {pk} = %s",
-                [[*(f.get_db_prep_save(getattr(customer, f.attname), connection) for f in model_fields),
-                  customer.pk] for customer in customers])
+                [[*(f.get_db_prep_save(getattr(customer, f.attname), connection)
+                    for f in model_fields), customer.pk] for customer in customers])
 
 
 def _json_ready(model_field: Any, value: Any) -> Any:
@@ -182,7 +189,7 @@ _NO_BRACKETS = str.maketrans("", "", "[]")
 _PROFILE_TEMPLATE = "{{" + ", ".join(
     f'"{name}": [[{", ".join(["{}"] * size)}]]' if _PROFILE_SHAPES[name]
     else f'"{name}": [{{}}]' for name, size in _PROFILE_SIZES.items()) + "}}"
-"""A profile's JSON text with a slot per number, as json.dumps writes profile_states_store's dict."""
+"""A profile's JSON text with a slot per number, as json.dumps writes profile_states_store's."""
 
 
 def _profile_flat_sql(column: str) -> str:
@@ -196,8 +203,9 @@ def _profile_flat_sql(column: str) -> str:
             f"THEN jsonb_build_array({values})::text END")
 
 
-def _profile_states_from_flat(flats: list[str | None], updated_at: list[datetime | None], *,
-                              at: datetime) -> tuple[agent_features.ProfileState, np.ndarray] | None:
+def _profile_states_from_flat(
+        flats: list[str | None], updated_at: list[datetime | None], *,
+        at: datetime) -> tuple[agent_features.ProfileState, np.ndarray] | None:
     """profile_states_load for profiles read with _profile_flat_sql, parsed by numpy in one call.
 
     None when a stored profile does not have today's shape: the caller reads the JSON instead.
@@ -231,7 +239,7 @@ def _profile_states_from_flat(flats: list[str | None], updated_at: list[datetime
 
 
 def _profile_json_texts(state: agent_features.ProfileState) -> list[str]:
-    """Each customer's profile as the JSON text json.dumps writes for profile_states_store's dict."""
+    """Each customer's profile as the JSON text json.dumps writes for profile_states_store's."""
     n = len(state)
     flat = np.concatenate([getattr(state, name).reshape(n, -1) for name in PROFILE_FIELDS], axis=1)
     # repr is what json.dumps writes for a float; most counters are 0.0 or null (to_dict's inf)
@@ -355,7 +363,7 @@ def _customers_create(external_ids: list[str]) -> None:
 
 
 def _customers_read_locked(external_ids: list[str]) -> list[_BatchCustomer]:
-    """PostgreSQL: the customers' rows, locked in id order; only what ingestion needs, profile flat."""
+    """PostgreSQL: the rows locked in id order; only what ingestion needs, the profile flat."""
     table = connection.ops.quote_name(Customer._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -387,7 +395,7 @@ def _profiles_load(rows: list[_BatchCustomer], *,
 
 def _events_store(events: list[IncomingEvent], customers: dict[str, _BatchCustomer], *,
                   now: datetime) -> list[IncomingEvent]:
-    """Append the batch's events; returns those stored now (in batch order), the rest are duplicates.
+    """Append the batch's events; returns those stored now, in batch order (the rest: duplicates).
 
     A message id repeated inside the batch counts once (its first event). On PostgreSQL one
     INSERT ... ON CONFLICT DO NOTHING RETURNING both stores the events and says which were new, so
@@ -411,8 +419,9 @@ def _events_store(events: list[IncomingEvent], customers: dict[str, _BatchCustom
         columns = [Event._meta.get_field(f) for f in
                    ("message_id", "customer", "type", "name", "properties", "timestamp")]
         names = ", ".join(quote(f.column) for f in columns)
-        definitions = ", ".join(f"{quote(f.column)} {f.rel_db_type(connection) if f.is_relation else f.db_type(connection)}"
-                                for f in columns)
+        definitions = ", ".join(
+            f"{quote(f.column)} {(f.rel_db_type if f.is_relation else f.db_type)(connection)}"
+            for f in columns)
         records = json.dumps([
             {"message_id": e.message_id, "customer_id": customers[e.user_id].pk, "type": e.type,
              "name": name(e), "properties": properties(e), "timestamp": e.timestamp.isoformat()}
@@ -427,7 +436,8 @@ def _events_store(events: list[IncomingEvent], customers: dict[str, _BatchCustom
     stored = set(Event.objects.filter(message_id__in=[e.message_id for e in unique])
                  .values_list("message_id", flat=True))
     fresh = [e for e in unique if e.message_id not in stored]
-    # the customer rows' locks serialise batches: nothing else inserts these message ids now
+    # SQLite lets one writer in at a time, so the ids read above are exact (elsewhere
+    # ignore_conflicts is the backstop)
     Event.objects.bulk_create(
         [Event(message_id=e.message_id, customer_id=customers[e.user_id].pk, type=e.type,
                name=name(e), properties=properties(e), timestamp=e.timestamp) for e in fresh],

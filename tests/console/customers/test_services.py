@@ -29,7 +29,7 @@ needs_postgresql = pytest.mark.skipif(not POSTGRESQL, reason="PostgreSQL's set-b
 
 @pytest.fixture(autouse=True, params=["set-based", "portable"] if POSTGRESQL else ["portable"])
 def ingest_path(request, monkeypatch):
-    """On PostgreSQL every test runs twice: its set-based SQL, and the ORM path other databases use."""
+    """On PostgreSQL each test runs twice: set-based SQL, and the ORM path other databases use."""
     if request.param == "portable":
         monkeypatch.setattr(services, "_postgresql_fast_path", lambda: False)
     return request.param
@@ -148,7 +148,8 @@ def test_events_of_several_customers_in_one_batch_each_count_for_their_own_custo
     events_ingest(events=[track("a", "m1", "Email Opened", channel="push"),
                           track("b", "m2", "Link Clicked", channel="sms"),
                           track("c", "m3", "Order Completed", revenue=7.0, coupon="WELCOME"),
-                          track("a", "m4", "Order Completed", at=T0 + timedelta(minutes=1), revenue=3.0)])
+                          track("a", "m4", "Order Completed", at=T0 + timedelta(minutes=1),
+                                revenue=3.0)])
     a, b, c = state_of("a"), state_of("b"), state_of("c")
     assert a.opens[0, 2] == pytest.approx(1.0, rel=1e-3) and a.opens.sum() == a.opens[0, 2]
     assert (a.lifetime_revenue[0], a.discounted_purchases[0]) == (3.0, 0.0)
@@ -167,8 +168,8 @@ def test_identify_merges_new_traits_over_stored_ones_and_keeps_contact_fields_it
 
 
 def test_later_identify_in_one_batch_wins():
-    events_ingest(events=[identify("c1", "m2", at=T0 + timedelta(minutes=1), email="new@example.com",
-                                   plan="gold"),
+    later = T0 + timedelta(minutes=1)
+    events_ingest(events=[identify("c1", "m2", at=later, email="new@example.com", plan="gold"),
                           identify("c1", "m1", email="old@example.com", plan="silver", seats=3)])
     customer = Customer.objects.get(external_id="c1")
     assert customer.email == "new@example.com"
@@ -221,8 +222,9 @@ def test_flat_profile_read_gives_what_profile_states_load_gives():
     stored = [SimpleNamespace(), SimpleNamespace()]
     profile_states_store(stored, state, np.array([T0.timestamp(), T0.timestamp() + 60]))
     partial = {k: v for k, v in stored[0].profile_state.items() if k != "revenue"}
-    customers = [CustomerFactory(profile_state=s.profile_state, profile_updated_at=s.profile_updated_at)
-                 for s in stored] + [CustomerFactory(), CustomerFactory(profile_state=partial)]
+    customers = [CustomerFactory(profile_state=s.profile_state,
+                                 profile_updated_at=s.profile_updated_at) for s in stored]
+    customers += [CustomerFactory(), CustomerFactory(profile_state=partial)]
     at = T0 + timedelta(days=1, seconds=5)
     rows = services._customers_read_locked([c.external_id for c in customers])
     flat_state, flat_clocks = services._profile_states_from_flat(
