@@ -48,6 +48,10 @@ VAR_DIR.mkdir(exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # parameters travel apart from the SQL (no client-side quoting of every JSON value) and
+    # psycopg prepares a statement once it has run a few times (no re-planning per decision)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "server_side_binding", env.bool("DJANGO_DB_SERVER_SIDE_BINDING", default=True))
 else:
     # SQLite serialises writers; a generous timeout keeps the eager demo from "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -13,7 +13,8 @@ PROBE = (
     "import json, django; from django.conf import settings; django.setup(); print(json.dumps({"
     "'engine': settings.DATABASES['default']['ENGINE'], 'broker': settings.CELERY_BROKER_URL, "
     "'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'cache': settings.CACHES['default']['BACKEND'], "
-    "'debug': settings.DEBUG}))"
+    "'debug': settings.DEBUG, "
+    "'server_side_binding': settings.DATABASES['default'].get('OPTIONS', {}).get('server_side_binding')}))"
 )
 CLEARED = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
            "CELERY_TASK_ALWAYS_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -47,6 +48,14 @@ def test_database_and_redis_urls_give_postgresql_and_redis():
     assert config["broker"] == "redis://127.0.0.1:6379/0"
     assert config["eager"] is False
     assert config["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert config["server_side_binding"] is True  # prepared statements for the decision loop
+
+
+def test_server_side_binding_can_be_switched_off():
+    result = run_settings({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/crm_console",
+                           "DJANGO_DB_SERVER_SIDE_BINDING": "false"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["server_side_binding"] is False
 
 
 def test_production_without_secret_key_refuses_to_start():
