@@ -103,3 +103,25 @@ def test_parallel_replays_of_one_batch_store_each_event_once():
 
     for customer in Customer.objects.filter(external_id__startswith="r"):
         assert customer.profile_state["lifetime_revenue"] == [80.0]  # 8 orders each, none twice
+
+
+def test_parallel_batches_over_shared_new_and_known_customers_count_every_event():
+    from crm_console.customers.models import Customer
+
+    for i in range(5):
+        customer_with_consent(f"known-{i}")
+    creds = integration(scopes=["events:write"], name="Busy CRM")
+    shared = [f"known-{i}" for i in range(5)] + [f"new-{i}" for i in range(5)]
+
+    def send(n: int) -> int:
+        # every batch locks the same rows and creates the same new customers, each in its own order
+        users = shared[n % 10:] + shared[:n % 10]
+        payload = {"batch": [track(user, f"busy-{n}-{user}", "Order Completed", {"revenue": 1.0})
+                             for user in users]}
+        return signed_post(Client(), "/api/v1/events", payload, creds).status_code
+
+    statuses = run_in_threads(PARALLEL // 5, send)
+    assert statuses == [202] * (PARALLEL // 5), statuses
+    assert Event.objects.filter(message_id__startswith="busy-").count() == len(shared) * PARALLEL // 5
+    for customer in Customer.objects.filter(external_id__in=shared):
+        assert customer.profile_state["lifetime_purchases"] == [PARALLEL // 5]  # none lost
