@@ -22,6 +22,7 @@ import agents
 from agents.common.masking import uniform_over_mask
 from agents import features as agent_features
 from agents.features import FEATURE_NAMES
+from crm_console import recordsets
 from crm_console.campaigns.models import Campaign
 from crm_console.compliance.services import audit_record
 from crm_console.customers.models import Customer
@@ -149,9 +150,8 @@ def decisions_create(
             explanations = _explanations_compute(serving_setup, decisions, inputs, chosen, holdout)
         except Exception:  # the decision is logged and answered; its page can explain it later
             logger.exception("explaining %d decisions of campaign %s failed", n, campaign.pk)
-    Decision.objects.bulk_create(decisions, batch_size=1000)
-    _profiles_record_contacts(customers, inputs, chosen, serving_setup, now=now)
-    Explanation.objects.bulk_create([e for e in explanations if e is not None], batch_size=1000)
+    _profiles_record_contacts(customers, inputs, chosen, serving_setup)
+    _decisions_write(decisions, explanations, customers)
     return [DecisionOutcome(d, e.top_reasons[:3] if e is not None else [], e)
             for d, e in zip(decisions, explanations)]
 
@@ -286,9 +286,12 @@ def _shadow_choices(serving_setup: Any, inputs: Any, chosen: np.ndarray) -> list
 
 
 def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np.ndarray,
-                              serving_setup: Any, *, now: datetime) -> None:
-    """The decision commits to a contact: count it in the profile now (as the simulator does)."""
-    from crm_console.customers.services import customers_save_fields, profile_states_store
+                              serving_setup: Any) -> None:
+    """The decision commits to a contact: count it in the profile now (as the simulator does).
+
+    The customers' profile fields are set here and saved with the decisions (`_decisions_write`).
+    """
+    from crm_console.customers.services import profile_states_store
 
     catalogue = serving_setup.bridge.catalogue
     channel = catalogue.channel_index[chosen]
@@ -297,7 +300,76 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
         discounted = np.array([catalogue.actions[a].offer not in (None, "content") for a in chosen])
         agent_features.record_contact(inputs.profiles, contact, channel[contact], discounted[contact])
     profile_states_store(customers, inputs.profiles, inputs.clocks)
-    customers_save_fields(customers, ["profile_state", "profile_updated_at"])
+
+
+PROFILE_FIELDS = ("profile_state", "profile_updated_at")
+
+
+def _decisions_write(decisions: list[Decision], explanations: list[Explanation | None],
+                     customers: list[Customer]) -> None:
+    """The decisions, their explanations and the customers' profiles: one statement on PostgreSQL.
+
+    Three ORM writes cost three round trips and most of a single decision's time in the
+    database; one data-modifying WITH statement costs one, for 1 or 1,000 decisions (a batch
+    never holds a customer twice, so explanations find their decision by customer). Other
+    databases get the ORM.
+    """
+    if connection.vendor != "postgresql":
+        from crm_console.customers.services import customers_save_fields
+
+        Decision.objects.bulk_create(decisions, batch_size=1000)
+        customers_save_fields(customers, list(PROFILE_FIELDS))
+        # saving copies each decision's new id onto its explanation
+        Explanation.objects.bulk_create([e for e in explanations if e is not None], batch_size=1000)
+        return
+    quote = connection.ops.quote_name
+    decision_fields = recordsets.insertable_fields(Decision)
+    explanation_fields = [f for f in recordsets.insertable_fields(Explanation) if f.name != "decision"]
+    profile_fields = [Customer._meta.get_field(name) for name in PROFILE_FIELDS]
+    explained = [(d, e) for d, e in zip(decisions, explanations) if e is not None]
+    d_columns = ", ".join(quote(f.column) for f in decision_fields)
+    e_columns = ", ".join(quote(f.column) for f in explanation_fields)
+    sql = (
+        f"WITH decision_rows AS ("
+        f"INSERT INTO {quote(Decision._meta.db_table)} ({d_columns}) SELECT {d_columns} "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS r({recordsets.recordset_columns(decision_fields)}) "
+        f"RETURNING id, customer_id), "
+        f"explanation_rows AS ("
+        f"INSERT INTO {quote(Explanation._meta.db_table)} (decision_id, {e_columns}) "
+        f"SELECT d.id, {', '.join(f'x.{quote(f.column)}' for f in explanation_fields)} "
+        f"FROM decision_rows d JOIN jsonb_to_recordset(%s::jsonb) AS x(customer_id bigint, "
+        f"{recordsets.recordset_columns(explanation_fields)}) ON x.customer_id = d.customer_id "
+        f"RETURNING id, decision_id), "
+        f"profile_rows AS ("
+        f"UPDATE {quote(Customer._meta.db_table)} AS c SET "
+        f"{', '.join(f'{quote(f.column)} = p.{quote(f.column)}' for f in profile_fields)} "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS p(id bigint, "
+        f"{recordsets.recordset_columns(profile_fields)}) WHERE c.id = p.id) "
+        f"SELECT 0, id, customer_id FROM decision_rows "
+        f"UNION ALL SELECT 1, id, decision_id FROM explanation_rows"
+    )
+    params = [
+        recordsets.recordset_json(decisions, decision_fields, adding=True),
+        recordsets.recordset_json([e for _, e in explained], explanation_fields, adding=True,
+                                  extra=[{"customer_id": d.customer_id} for d, _ in explained]),
+        recordsets.recordset_json(customers, profile_fields, extra=[{"id": c.pk} for c in customers]),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        written = cursor.fetchall()
+    by_customer = {d.customer_id: d for d in decisions}
+    explanation_of = {d.customer_id: e for d, e in explained}
+    customer_of = {}
+    for kind, row_id, key in sorted(written):  # decisions (0) before explanations (1)
+        if kind == 0:
+            decision = by_customer[key]
+            decision.pk, customer_of[row_id] = row_id, key
+        else:
+            decision = by_customer[customer_of[key]]
+            explanation = explanation_of[decision.customer_id]
+            explanation.pk, explanation.decision = row_id, decision
+            explanation._state.adding, explanation._state.db = False, connection.alias
+        decision._state.adding, decision._state.db = False, connection.alias
 
 
 def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs: Any,

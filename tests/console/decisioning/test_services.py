@@ -273,3 +273,20 @@ def test_no_exploration_floor_leaves_a_deterministic_policy_deterministic():
     campaign = live_campaign(algorithm="rule_based", exploration_share="0")
     customer_with_consent("c1")
     assert decide(campaign, "c1").propensity == 1.0
+
+
+def test_batch_writes_each_decision_with_its_own_explanation_and_profile():
+    campaign = live_campaign(caps={"email": (50, 7), "sms": (50, 7)}, overall=(50, 7))
+    customers = [customer_with_consent(f"c{i}") for i in range(12)]
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=dt_timezone.utc)
+    outcomes = decisions_create(campaign=campaign, now=now,
+                                customer_external_ids=[c.external_id for c in reversed(customers)])
+    assert len({o.decision.pk for o in outcomes}) == 12
+    for outcome in outcomes:
+        stored = Decision.objects.select_related("explanation", "customer").get(pk=outcome.decision.pk)
+        assert stored.customer_id == outcome.decision.customer_id
+        assert stored.explanation.pk == outcome.explanation.pk
+        assert stored.explanation.sentence == outcome.explanation.sentence
+        assert stored.features == outcome.decision.features
+        assert stored.customer.profile_updated_at == now
+        assert stored.customer.profile_state == outcome.decision.customer.profile_state

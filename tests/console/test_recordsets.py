@@ -1,0 +1,49 @@
+"""Model rows as one JSON parameter for set-based PostgreSQL statements."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+
+import pytest
+
+from crm_console import recordsets
+from crm_console.campaigns.models import Action
+from crm_console.decisioning.models import Decision, Explanation
+
+
+def field(model, name):
+    return model._meta.get_field(name)
+
+
+def test_json_fields_travel_as_json_and_timestamps_as_iso_text():
+    at = datetime(2026, 11, 23, 12, 30, tzinfo=dt_timezone.utc)
+    assert recordsets.recordset_value(field(Decision, "context"), {"page": "home"}) == {"page": "home"}
+    text = recordsets.recordset_value(field(Decision, "decided_at"), at)
+    assert isinstance(text, str) and text[:10] == "2026-11-23" and text[11:16] == "12:30"
+
+
+def test_decimals_travel_as_exact_text():
+    assert recordsets.recordset_value(field(Action, "cost"), Decimal("0.10")) == "0.10"
+
+
+def test_insertable_fields_leave_the_primary_key_to_the_database():
+    names = [f.name for f in recordsets.insertable_fields(Explanation)]
+    assert "id" not in names and "decision" in names and "computed_at" in names
+
+
+@pytest.mark.django_db
+def test_adding_fills_auto_now_add_timestamps_like_an_orm_insert():
+    explanation = Explanation(method="linear", base_value=0.0, explained_value=1.0, shap_values={},
+                              sentence="because")
+    rows = json.loads(recordsets.recordset_json(
+        [explanation], [field(Explanation, "computed_at")], adding=True))
+    assert rows[0]["computed_at"] is not None
+
+
+def test_non_finite_numbers_are_refused_before_reaching_the_database():
+    explanation = Explanation(base_value=float("nan"))
+    with pytest.raises(ValueError):
+        recordsets.recordset_json([explanation], [field(Explanation, "base_value")])
