@@ -775,22 +775,33 @@ def _reason_texts(flags: int, action: Any, contact_rules: Any) -> list[str]:
 
 
 def _masked_groups(mask_row: np.ndarray, flags_row: np.ndarray | None, labels: Sequence[str],
-                   actions_meta: Sequence[Any], contact_rules: Any) -> list[MaskedGroup]:
-    """Masked actions grouped by rule: per channel where the rule names it, else across channels."""
+                   actions_meta: Sequence[Any], contact_rules: Any,
+                   memo: dict[tuple[int, int], list[tuple[str | None, str]]] | None = None,
+                   ) -> list[MaskedGroup]:
+    """Masked actions grouped by rule: per channel where the rule names it, else across channels.
+
+    `memo` keeps each (action, flags) pair's groups: the words depend only on them, the actions
+    and the rules, which an Explainer holds fixed (a live decision masks dozens of actions).
+    """
     from agents.catalogue import CHANNEL_LABELS
 
     groups: dict[tuple[str | None, str], list[int]] = {}
     for a in np.flatnonzero(~mask_row):
-        meta = actions_meta[a]
         flag = int(flags_row[a]) if flags_row is not None else 0
-        texts = _reason_texts(flag, meta, contact_rules) if flag else \
-            ["not allowed by the campaign's mask"]
-        channel = getattr(meta, "channel", None)
-        channel_label = CHANNEL_LABELS.get(channel, "") if channel else ""
-        for text in texts:
+        keys = memo.get((int(a), flag)) if memo is not None else None
+        if keys is None:
+            meta = actions_meta[a]
+            texts = _reason_texts(flag, meta, contact_rules) if flag else \
+                ["not allowed by the campaign's mask"]
+            channel = getattr(meta, "channel", None)
+            channel_label = CHANNEL_LABELS.get(channel, "") if channel else ""
             # a rule about this channel (consent, its cap) groups per channel; others across all
-            own = bool(channel_label) and channel_label.lower() in text.lower()
-            groups.setdefault((channel if own else None, text), []).append(int(a))
+            keys = [(channel if bool(channel_label) and channel_label.lower() in text.lower()
+                     else None, text) for text in texts]
+            if memo is not None:
+                memo[(int(a), flag)] = keys
+        for key in keys:
+            groups.setdefault(key, []).append(int(a))
     out = []
     for (channel, reason), members in groups.items():
         if channel is not None:
@@ -843,6 +854,7 @@ class Explainer:
         self.seed = int(seed)
         self.n_permutations = int(n_permutations)
         self.contact_rules = contact_rules
+        self._masked_memo: dict[tuple[int, int], list[tuple[str | None, str]]] = {}
         self.feature_names, self.feature_labels = _feature_names(agent, feature_names, feature_labels)
         self.catalogue = _catalogue_for(agent, catalogue)
         if self.catalogue is not None:
@@ -1003,7 +1015,8 @@ class Explainer:
                 runner_up_probability=float(probs[i, r]) if r is not None else None,
                 probability_gap=p_gap,
                 masked=_masked_groups(mask[i], None if flags is None else flags[i],
-                                      self.action_labels, self.action_meta, self.contact_rules),
+                                      self.action_labels, self.action_meta, self.contact_rules,
+                                      self._masked_memo),
                 sentence="", method=self.method, additive=self._attributor.additive,
                 agent=getattr(self.agent, "name", type(self.agent).__name__),
                 own_terms={k: v[i] for k, v in own_terms.items()},

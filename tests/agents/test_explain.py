@@ -291,6 +291,26 @@ def test_masked_actions_are_listed_with_the_rule_that_blocked_them(mlp_explainer
     assert not flags[0, e.action]
 
 
+def test_masked_groups_stay_the_same_when_the_explainer_explains_again(mlp_explainer):
+    rules = default_contact_rules()
+    state = ContactState(
+        contacts_in_window=np.array([[0, 1, 0, 0], [0, 0, 0, 0]]), overall_in_window=np.array([1, 0]),
+        hours_since_last_contact=np.array([100.0, 100.0]),
+        consent=np.array([[True, True, True, False], [False, True, True, True]]),
+        utc_offset_hours=np.array([0.0, 0.0]), suppressed=np.array([False, False]),
+    )
+    allowed, flags = contact_mask(CATALOGUE, rules, state)
+    explainer = Explainer(mlp_explainer.agent, background=mlp_explainer.background,
+                          n_background=None, contact_rules=rules)
+    obs = np.full((2, D), 0.5, np.float32)
+    first = [[(g.channel, g.text, g.actions) for g in e.masked]
+             for e in explainer.explain(obs, allowed, reason_flags=flags)]
+    again = [[(g.channel, g.text, g.actions) for g in e.masked]
+             for e in explainer.explain(obs[::-1], allowed[::-1], reason_flags=flags[::-1])]
+    assert again == first[::-1]
+    assert first[0] != first[1]  # different customers, different rules
+
+
 def test_mask_is_derived_from_reason_flags_when_only_flags_are_given(mlp_explainer):
     flags = np.zeros(A, dtype=np.uint8)
     flags[1:13] = MaskReason.CONSENT
