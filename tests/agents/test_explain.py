@@ -306,7 +306,8 @@ def test_masked_groups_stay_the_same_when_the_explainer_explains_again(mlp_expla
     first = [[(g.channel, g.text, g.actions) for g in e.masked]
              for e in explainer.explain(obs, allowed, reason_flags=flags)]
     again = [[(g.channel, g.text, g.actions) for g in e.masked]
-             for e in explainer.explain(obs[::-1], allowed[::-1], reason_flags=flags[::-1])]
+             for e in explainer.explain(obs[::-1].copy(), allowed[::-1].copy(),
+                                        reason_flags=flags[::-1].copy())]
     assert again == first[::-1]
     assert first[0] != first[1]  # different customers, different rules
 
