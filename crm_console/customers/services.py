@@ -27,17 +27,17 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, time
+from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import JSONField
 from django.utils import timezone
 
 from agents import features as agent_features
 from agents.catalogue import CHANNELS
+from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
 from crm_console.customers import event_types
 from crm_console.customers.models import Consent, Customer, Event
@@ -137,32 +137,20 @@ def customers_save_fields(customers: list[Customer], field_names: list[str]) -> 
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     with connection.cursor() as cursor:
         if _postgresql_fast_path():
-            records = [{"id": customer.pk, **{f.column: _json_ready(f, getattr(customer, f.attname))
-                                              for f in model_fields}} for customer in customers]
-            columns = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in model_fields)
+            records = recordsets.recordset_json(customers, model_fields,
+                                                extra=[{"id": c.pk} for c in customers])
+            columns = recordsets.recordset_columns(model_fields)
             assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}"
                                     for f in model_fields)
             cursor.execute(
                 f"UPDATE {table} AS c SET {assignments} FROM jsonb_to_recordset(%s::jsonb) "
-                f"AS v(id bigint, {columns}) WHERE c.{pk} = v.id", [json.dumps(records)])
+                f"AS v(id bigint, {columns}) WHERE c.{pk} = v.id", [records])
         else:
             assignments = ", ".join(f"{quote(f.column)} = %s" for f in model_fields)
             cursor.executemany(
                 f"UPDATE {table} SET {assignments} WHERE {pk} = %s",
                 [[*(f.get_db_prep_save(getattr(customer, f.attname), connection)
                     for f in model_fields), customer.pk] for customer in customers])
-
-
-def _json_ready(model_field: Any, value: Any) -> Any:
-    """A field's value as jsonb_to_recordset reads it back into the column's type."""
-    if isinstance(model_field, JSONField):
-        return value
-    value = model_field.get_db_prep_save(value, connection)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    return str(value)
 
 
 def _postgresql_fast_path() -> bool:
@@ -419,9 +407,7 @@ def _events_store(events: list[IncomingEvent], customers: dict[str, _BatchCustom
         columns = [Event._meta.get_field(f) for f in
                    ("message_id", "customer", "type", "name", "properties", "timestamp")]
         names = ", ".join(quote(f.column) for f in columns)
-        definitions = ", ".join(
-            f"{quote(f.column)} {(f.rel_db_type if f.is_relation else f.db_type)(connection)}"
-            for f in columns)
+        definitions = recordsets.recordset_columns(columns)
         records = json.dumps([
             {"message_id": e.message_id, "customer_id": customers[e.user_id].pk, "type": e.type,
              "name": name(e), "properties": properties(e), "timestamp": e.timestamp.isoformat()}
@@ -478,7 +464,7 @@ def _customers_write(rows: list[_BatchCustomer], state: agent_features.ProfileSt
     quote = connection.ops.quote_name
     meta = Customer._meta
     identity = [meta.get_field(name) for name in IDENTITY_FIELDS]
-    definitions = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in identity)
+    definitions = recordsets.recordset_columns(identity)
     kept = ", ".join(f"{quote(f.column)} = COALESCE(v.{quote(f.column)}, c.{quote(f.column)})"
                      for f in identity)
     with connection.cursor() as cursor:
