@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import logging
+import math
 import tempfile
 import threading
 import time
@@ -139,6 +142,8 @@ def decisions_create(
     An explanation that cannot be computed leaves its decision standing, unexplained (its page
     explains it later).
     """
+    if not customer_external_ids:
+        return []
     now = now or timezone.now()
     decided = _decisions_decide(campaign=campaign, customer_external_ids=customer_external_ids,
                                 context=context, now=now)
@@ -229,13 +234,17 @@ DECISION_CUSTOMER_FIELDS = ("external_id", "time_zone", "profile_state", "profil
 
 def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
     errors: dict[str, list[str]] = {}
-    if connection.features.has_select_for_update:
-        # one query reads and locks (ordered by id, the lock order everywhere)
-        found = {c.external_id: c for c in Customer.objects.select_for_update()
-                 .only(*DECISION_CUSTOMER_FIELDS).filter(external_id__in=external_ids).order_by("pk")}
-    else:
-        found = {c.external_id: c for c in Customer.objects.only(*DECISION_CUSTOMER_FIELDS)
-                 .filter(external_id__in=external_ids)}
+    locks_rows = connection.features.has_select_for_update
+    # one statement reads and locks (ordered by id, the lock order everywhere); written out
+    # because the ORM's query building costs more than the query on this path
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(Customer._meta.get_field(name).column)
+                        for name in ("id", *DECISION_CUSTOMER_FIELDS))
+    sql = (f"SELECT {columns} FROM {quote(Customer._meta.db_table)} "
+           f"WHERE {quote('external_id')} IN ({', '.join(['%s'] * len(external_ids))}) "
+           f"ORDER BY {quote('id')}{' FOR UPDATE' if locks_rows else ''}")
+    found = {c.external_id: c for c in Customer.objects.raw(sql, list(external_ids))}
+    if not locks_rows:
         caps.customers_lock([c.pk for c in found.values()])
     seen: set[str] = set()
     for i, external_id in enumerate(external_ids):
@@ -305,28 +314,13 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
 PROFILE_FIELDS = ("profile_state", "profile_updated_at")
 
 
-def _decisions_write(decisions: list[Decision], explanations: list[Explanation | None],
-                     customers: list[Customer]) -> None:
-    """The decisions, their explanations and the customers' profiles: one statement on PostgreSQL.
-
-    Three ORM writes cost three round trips and most of a single decision's time in the
-    database; one data-modifying WITH statement costs one, for 1 or 1,000 decisions (a batch
-    never holds a customer twice, so explanations find their decision by customer). Other
-    databases get the ORM.
-    """
-    if connection.vendor != "postgresql":
-        from crm_console.customers.services import customers_save_fields
-
-        Decision.objects.bulk_create(decisions, batch_size=1000)
-        customers_save_fields(customers, list(PROFILE_FIELDS))
-        # saving copies each decision's new id onto its explanation
-        Explanation.objects.bulk_create([e for e in explanations if e is not None], batch_size=1000)
-        return
+@functools.cache
+def _decisions_write_statement() -> tuple[str, list, list, list]:
+    """The PostgreSQL statement of `_decisions_write` and its field lists (built once)."""
     quote = connection.ops.quote_name
     decision_fields = recordsets.insertable_fields(Decision)
     explanation_fields = [f for f in recordsets.insertable_fields(Explanation) if f.name != "decision"]
     profile_fields = [Customer._meta.get_field(name) for name in PROFILE_FIELDS]
-    explained = [(d, e) for d, e in zip(decisions, explanations) if e is not None]
     d_columns = ", ".join(quote(f.column) for f in decision_fields)
     e_columns = ", ".join(quote(f.column) for f in explanation_fields)
     sql = (
@@ -348,6 +342,28 @@ def _decisions_write(decisions: list[Decision], explanations: list[Explanation |
         f"SELECT 0, id, customer_id FROM decision_rows "
         f"UNION ALL SELECT 1, id, decision_id FROM explanation_rows"
     )
+    return sql, decision_fields, explanation_fields, profile_fields
+
+
+def _decisions_write(decisions: list[Decision], explanations: list[Explanation | None],
+                     customers: list[Customer]) -> None:
+    """The decisions, their explanations and the customers' profiles: one statement on PostgreSQL.
+
+    Three ORM writes cost three round trips and most of a single decision's time in the
+    database; one data-modifying WITH statement costs one, for 1 or 1,000 decisions (a batch
+    never holds a customer twice, so explanations find their decision by customer). Other
+    databases get the ORM.
+    """
+    if connection.vendor != "postgresql":
+        from crm_console.customers.services import customers_save_fields
+
+        Decision.objects.bulk_create(decisions, batch_size=1000)
+        customers_save_fields(customers, list(PROFILE_FIELDS))
+        # saving copies each decision's new id onto its explanation
+        Explanation.objects.bulk_create([e for e in explanations if e is not None], batch_size=1000)
+        return
+    sql, decision_fields, explanation_fields, profile_fields = _decisions_write_statement()
+    explained = [(d, e) for d, e in zip(decisions, explanations) if e is not None]
     params = [
         recordsets.recordset_json(decisions, decision_fields, adding=True),
         recordsets.recordset_json([e for _, e in explained], explanation_fields, adding=True,
@@ -396,22 +412,28 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
                                     profiles=inputs.profiles.take(idx))
         per_row_ms = (time.perf_counter() - started) * 1000.0 / idx.size
         for i, result in zip(idx, results):
-            data = result.to_dict()
-            numbers = [result.base_value, result.score, *data["shap_values"].values()]
+            # the few parts stored, not Explanation.to_dict(): a deep copy of everything, slower
+            # than the SHAP values themselves for one decision
+            numbers = [result.base_value, result.score, *result.shap_values.values()]
             if not np.isfinite(np.asarray(numbers, dtype=np.float64)).all():
                 logger.warning("explanation of a %s decision has non-finite values", result.method)
                 continue
             explanation = Explanation(
                 decision=decisions[i], method=result.method, base_value=result.base_value,
-                explained_value=result.score, shap_values=data["shap_values"],
+                explained_value=result.score, shap_values=result.shap_values,
                 top_reasons=[c.text() for c in result.top_contributions],
                 runner_up={"action_index": result.runner_up, "label": result.runner_up_label,
-                           "score_gap": data["score_gap"],
-                           "probability_gap": data["probability_gap"]},
-                masked_actions=data["masked"], sentence=result.sentence, compute_ms=per_row_ms,
+                           "score_gap": _finite_or_none(result.score_gap),
+                           "probability_gap": _finite_or_none(result.probability_gap)},
+                masked_actions=[dataclasses.asdict(g) for g in result.masked],
+                sentence=result.sentence, compute_ms=per_row_ms,
             )
             explanations[i] = explanation
     return explanations
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 @transaction.atomic

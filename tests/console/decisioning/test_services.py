@@ -290,3 +290,7 @@ def test_batch_writes_each_decision_with_its_own_explanation_and_profile():
         assert stored.features == outcome.decision.features
         assert stored.customer.profile_updated_at == now
         assert stored.customer.profile_state == outcome.decision.customer.profile_state
+
+
+def test_an_empty_batch_decides_nothing():
+    assert decisions_create(campaign=live_campaign(), customer_external_ids=[]) == []
