@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_console.api.models import ApiIntegration, token_hash
-from crm_console.api.selectors import CHANGED_MARKER_KEY
+from crm_console.api.selectors import CHANGED_MARKER_KEY, integrations_marker_forget
 from crm_console.compliance.services import audit_record
 
 TOKEN_PREFIX = "nba_"
@@ -58,5 +58,6 @@ def api_integration_revoke(
 
 
 def integrations_changed() -> None:
-    """Make every process reload integrations from the database on its next request."""
+    """Make every process reload integrations from the database (this one on its next request)."""
     cache.set(CHANGED_MARKER_KEY, uuid.uuid4().hex, timeout=None)
+    integrations_marker_forget()

@@ -73,8 +73,13 @@ def window_count_increment(key: str, *, ttl: int) -> int:
 
 
 def _redis_client(key: str):
-    """The Redis client behind Django's RedisCache (one round trip), or None for other caches."""
+    """The Redis client behind Django's RedisCache (kept: building one per call costs more than the
+    round trip), or None for other caches."""
     default = caches["default"]
     if not isinstance(default, RedisCache):
         return None
-    return default._cache.get_client(key, write=True)
+    backend = default._cache
+    client = getattr(backend, "throttle_client", None)
+    if client is None:
+        client = backend.throttle_client = backend.get_client(key, write=True)
+    return client

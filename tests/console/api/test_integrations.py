@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.utils import timezone
 
 from crm_console.api.models import ApiIntegration, token_hash
 from crm_console.api.services import api_integration_create
@@ -63,3 +64,21 @@ def test_signature_round_trip_and_rotation():
 def test_malformed_signature_headers_are_refused(header):
     with pytest.raises(SignatureError):
         signature_verify(secret="s", header=header, body=b"{}", now=time.time())
+
+
+def test_revocation_in_another_process_is_seen_within_the_marker_check_interval(monkeypatch):
+    from django.core.cache import cache
+
+    from crm_console.api import selectors
+
+    created = api_integration_create(name="Busy CRM", scopes=["decisions:write"])
+    clock = [5000.0]
+    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock[0])
+    selectors.integrations_marker_forget()
+    assert not selectors.integration_for_token(created.token).is_revoked
+    ApiIntegration.objects.filter(pk=created.integration.pk).update(revoked_at=timezone.now())
+    cache.set(selectors.CHANGED_MARKER_KEY, "set by the revoking process")
+    clock[0] += selectors.MARKER_CHECK_SECONDS / 2
+    assert not selectors.integration_for_token(created.token).is_revoked
+    clock[0] += selectors.MARKER_CHECK_SECONDS
+    assert selectors.integration_for_token(created.token).is_revoked
