@@ -1,10 +1,13 @@
 """gunicorn settings for the console's web processes (`gunicorn crm_console.wsgi` reads this file).
 
 Each worker loads every live campaign's policies and SHAP explainers before it takes a request,
-so no CRM call pays seconds for them; one math thread per process, because several processes
-share the cores (numpy's and torch's thread pools fight each other otherwise).
+so no CRM call pays seconds for them, then moves everything loaded so far out of the garbage
+collector's way (`gc.freeze`: torch, Django and the agents are tens of thousands of long-lived
+objects a full collection would walk again mid-request). One math thread per process, because
+several processes share the cores (numpy's and torch's thread pools fight each other otherwise).
 """
 
+import gc
 import os
 
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -22,5 +25,8 @@ def post_worker_init(worker) -> None:
         warmed = serving_warm_up()
     except Exception:  # a database not migrated yet must not stop the web process
         worker.log.exception("serving warm-up failed")
-        return
-    worker.log.info("serving warmed up for campaigns %s", warmed)
+        warmed = None
+    gc.collect()
+    gc.freeze()
+    if warmed is not None:
+        worker.log.info("serving warmed up for campaigns %s", warmed)
