@@ -82,8 +82,12 @@ class Decision(models.Model):
         DELIVERED = "delivered", "Delivered"
         RELEASED = "released", "Released (not delivered; cap freed)"
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="decisions")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="decisions")
+    # no single-column indexes on campaign and customer: the (campaign, decided_at) and
+    # (customer, decided_at) indexes below serve those lookups, and every decision pays per index
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="decisions",
+                                 db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="decisions",
+                                 db_index=False)
     policy_version = models.ForeignKey(
         PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions",
         help_text="Empty when the control policy decided (holdout).",
