@@ -63,8 +63,11 @@ def main() -> None:
         sys.exit("this database holds other campaigns: point DATABASE_URL at a database of its own")
     campaign = _workspace(args.customers, args.train_steps, args.fresh)
 
+    from crm_console.celery import freeze_loaded_objects
     from crm_console.decisioning.models import Decision
     from crm_console.training.services import campaign_run
+
+    freeze_loaded_objects()  # as every Celery worker process does when it starts
 
     out = Path("/tmp") / f"batch-scoring-{os.getpid()}.jsonl"
     spec = {"kind": "file", "path": str(out)} if args.adapter == "file" else {"kind": "console"}

@@ -13,12 +13,17 @@ from datetime import date, datetime, time
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, JSONField, Model
+from django.db.models import DecimalField, Field, JSONField, Model
 
 
 def recordset_value(model_field: Field, value: Any) -> Any:
     """A field's value as jsonb_to_recordset reads it back into the column's type."""
-    if isinstance(model_field, JSONField):
+    if value is None or isinstance(model_field, JSONField):
+        return value
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.isoformat()  # what the field would send, without its per-value checks
+    if isinstance(value, (bool, int, str)) or (isinstance(value, float)
+                                               and not isinstance(model_field, DecimalField)):
         return value
     value = model_field.get_db_prep_save(value, connection)
     if value is None or isinstance(value, (str, int, float, bool)):

@@ -83,21 +83,24 @@ def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int 
     if not n:
         return ContactRecords(consent, suppressed, contacts)
     quote = connection.ops.quote_name
-    ids = ", ".join(["%s"] * n)
+    # PostgreSQL takes the ids as one array (one parameter to plan, whatever the batch size)
+    array = connection.vendor == "postgresql"
+    ids = "= ANY(%s)" if array else f"IN ({', '.join(['%s'] * n)})"
+    id_params = [list(customer_ids)] if array else list(customer_ids)
     consent_table, decision_table = quote(Consent._meta.db_table), quote(Decision._meta.db_table)
     suppression_table = quote(SuppressionEntry._meta.db_table)
     customer_table, action_table = quote(Customer._meta.db_table), quote(Action._meta.db_table)
     sql = (
         f"SELECT 0, customer_id, channel, granted, recorded_at, id FROM {consent_table} "
-        f"WHERE customer_id IN ({ids}) "
+        f"WHERE customer_id {ids} "
         f"UNION ALL SELECT 1, cu.id, '', TRUE, NULL, s.id FROM {suppression_table} s "
         f"JOIN {customer_table} cu ON cu.external_id = s.external_id "
-        f"WHERE s.contact_policy_id = %s AND cu.id IN ({ids}) "
+        f"WHERE s.contact_policy_id = %s AND cu.id {ids} "
         f"UNION ALL SELECT 2, d.customer_id, a.channel, TRUE, d.decided_at, d.id FROM {decision_table} d "
         f"JOIN {action_table} a ON a.id = d.action_id "
-        f"WHERE d.customer_id IN ({ids}) AND d.decided_at >= %s AND d.status <> %s AND a.channel <> %s"
+        f"WHERE d.customer_id {ids} AND d.decided_at >= %s AND d.status <> %s AND a.channel <> %s"
     )
-    params = [*customer_ids, contact_policy_id, *customer_ids, *customer_ids,
+    params = [*id_params, contact_policy_id, *id_params, *id_params,
               connection.ops.adapt_datetimefield_value(since), Decision.Status.RELEASED,
               Action.NO_CONTACT_CHANNEL]
     with connection.cursor() as cursor:

@@ -240,10 +240,13 @@ def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(Customer._meta.get_field(name).column)
                         for name in ("id", *DECISION_CUSTOMER_FIELDS))
+    array = connection.vendor == "postgresql"  # one array parameter, whatever the batch size
+    wanted = "= ANY(%s)" if array else f"IN ({', '.join(['%s'] * len(external_ids))})"
     sql = (f"SELECT {columns} FROM {quote(Customer._meta.db_table)} "
-           f"WHERE {quote('external_id')} IN ({', '.join(['%s'] * len(external_ids))}) "
+           f"WHERE {quote('external_id')} {wanted} "
            f"ORDER BY {quote('id')}{' FOR UPDATE' if locks_rows else ''}")
-    found = {c.external_id: c for c in Customer.objects.raw(sql, list(external_ids))}
+    params = [list(external_ids)] if array else list(external_ids)
+    found = {c.external_id: c for c in Customer.objects.raw(sql, params)}
     if not locks_rows:
         caps.customers_lock([c.pk for c in found.values()])
     seen: set[str] = set()

@@ -47,3 +47,14 @@ def test_non_finite_numbers_are_refused_before_reaching_the_database():
     explanation = Explanation(base_value=float("nan"))
     with pytest.raises(ValueError):
         recordsets.recordset_json([explanation], [field(Explanation, "base_value")])
+
+
+def test_floats_for_decimal_columns_go_through_the_field():
+    value = recordsets.recordset_value(field(Action, "cost"), 0.1)
+    assert isinstance(value, str) and Decimal(value) == Decimal("0.1")
+
+
+def test_values_already_in_column_form_pass_through():
+    assert recordsets.recordset_value(field(Decision, "propensity"), 0.25) == 0.25
+    assert recordsets.recordset_value(field(Decision, "holdout"), True) is True
+    assert recordsets.recordset_value(field(Decision, "policy_name"), "rule_based") == "rule_based"
