@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from crm_console.api.models import ApiIntegration, token_hash
-from crm_console.api.selectors import CHANGED_MARKER_KEY, integrations_marker_forget
+from crm_console.api.selectors import INTEGRATIONS_CHANGED
 from crm_console.compliance.services import audit_record
 
 TOKEN_PREFIX = "nba_"
@@ -59,5 +57,4 @@ def api_integration_revoke(
 
 def integrations_changed() -> None:
     """Make every process reload integrations from the database (this one on its next request)."""
-    cache.set(CHANGED_MARKER_KEY, uuid.uuid4().hex, timeout=None)
-    integrations_marker_forget()
+    INTEGRATIONS_CHANGED.replace()

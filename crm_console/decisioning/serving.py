@@ -16,19 +16,18 @@ import logging
 import tempfile
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from django.core.cache import cache
 
 import agents
 from agents import features as agent_features
 from agents.constraints import ContactRules, contact_mask
 from agents.explain import Explainer
+from crm_console.change_markers import ChangeMarker
 from crm_console.campaigns.agents_bridge import (
     CampaignCatalogue, catalogue_for_campaign, contact_rules_for, utc_offset_hours,
 )
@@ -170,30 +169,21 @@ class CampaignServing:
     shadow: PolicyVersion | None
 
 
-SERVING_CHANGED_KEY = "decisioning:serving:changed"
-MARKER_CHECK_SECONDS = 0.5
+SERVING_CHANGED = ChangeMarker("decisioning:serving:changed")
 SETUP_MAX_AGE_SECONDS = 60.0
-"""A process reuses a campaign's set-up until the shared "serving changed" marker (in the cache:
-Redis in production) changes; it reads the marker at most every MARKER_CHECK_SECONDS. Saving a
-campaign, its contact policy or caps, an action or a policy version through Django replaces the
-marker (see decisioning.signals): the saving process sees the edit on its next decision, every
-other process within MARKER_CHECK_SECONDS. SETUP_MAX_AGE_SECONDS is the safety net for edits
-made outside Django (a DBA's UPDATE). Consent, cap counts and the suppression list are never
-cached: they are read under the customer's lock."""
+"""A process reuses a campaign's set-up until the shared "serving changed" marker changes
+(crm_console.change_markers). Saving a campaign, its contact policy or caps, an action or a policy
+version through Django replaces the marker (see decisioning.signals): the saving process sees the
+edit on its next decision, every other process within half a second. SETUP_MAX_AGE_SECONDS is the
+safety net for edits made outside Django (a DBA's UPDATE). Consent, cap counts and the
+suppression list are never cached: they are read under the customer's lock."""
 _setups: OrderedDict[int, tuple[float, str | None, CampaignServing]] = OrderedDict()
-_marker: list = [None, float("-inf")]  # [value, monotonic time it was read]
-
-
-def _serving_marker(now: float) -> str | None:
-    if now - _marker[1] >= MARKER_CHECK_SECONDS:
-        _marker[:] = [cache.get(SERVING_CHANGED_KEY), now]
-    return _marker[0]
 
 
 def serving_for_campaign_id(campaign_id: int) -> CampaignServing | None:
     """The campaign (with its contact policy) and its serving set-up; None if there is none."""
     now = time.monotonic()
-    marker = _serving_marker(now)
+    marker = SERVING_CHANGED.current()
     cached = _setups.get(campaign_id)
     if cached is not None and cached[1] == marker and now - cached[0] < SETUP_MAX_AGE_SECONDS:
         return cached[2]
@@ -216,8 +206,7 @@ def campaign_serving(campaign: Campaign) -> CampaignServing:
 
 def serving_changed() -> None:
     """Make every process reload campaign set-ups (this one on its next decision)."""
-    cache.set(SERVING_CHANGED_KEY, uuid.uuid4().hex, timeout=None)
-    _marker[1] = float("-inf")
+    SERVING_CHANGED.replace()
 
 
 def _campaign_serving_load(campaign: Campaign) -> CampaignServing:
@@ -317,4 +306,4 @@ def clear_caches() -> None:
         _agents.clear()
         _explainers.clear()
         _setups.clear()
-        _marker[1] = float("-inf")
+    SERVING_CHANGED.forget()

@@ -69,16 +69,18 @@ def test_malformed_signature_headers_are_refused(header):
 def test_revocation_in_another_process_is_seen_within_the_marker_check_interval(monkeypatch):
     from django.core.cache import cache
 
+    from crm_console import change_markers
     from crm_console.api import selectors
 
     created = api_integration_create(name="Busy CRM", scopes=["decisions:write"])
     clock = [5000.0]
-    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock[0])
-    selectors.integrations_marker_forget()
+    monkeypatch.setattr(change_markers.time, "monotonic", lambda: clock[0])
+    marker = selectors.INTEGRATIONS_CHANGED
+    marker.forget()
     assert not selectors.integration_for_token(created.token).is_revoked
     ApiIntegration.objects.filter(pk=created.integration.pk).update(revoked_at=timezone.now())
-    cache.set(selectors.CHANGED_MARKER_KEY, "set by the revoking process")
-    clock[0] += selectors.MARKER_CHECK_SECONDS / 2
+    cache.set(marker.key, "set by the revoking process")
+    clock[0] += marker.check_seconds / 2
     assert not selectors.integration_for_token(created.token).is_revoked
-    clock[0] += selectors.MARKER_CHECK_SECONDS
+    clock[0] += marker.check_seconds
     assert selectors.integration_for_token(created.token).is_revoked

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crm_console import change_markers
 from crm_console.campaigns.services import action_update, campaign_update
 from crm_console.decisioning import serving
 from crm_console.decisioning.services import DecisionError, campaign_for_decisions, decision_create
@@ -55,14 +56,14 @@ def test_other_process_edit_reaches_this_process_within_the_marker_check_interva
 
     campaign = live_campaign()
     clock = [1000.0]
-    monkeypatch.setattr(serving.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(change_markers.time, "monotonic", lambda: clock[0])
     serving.serving_changed()
     serving.serving_for_campaign_id(campaign.pk)
     type(campaign).objects.filter(pk=campaign.pk).update(status="paused")
-    cache.set(serving.SERVING_CHANGED_KEY, "set by another process")  # its signal did this
-    clock[0] += serving.MARKER_CHECK_SECONDS / 2
+    cache.set(serving.SERVING_CHANGED.key, "set by another process")  # its signal did this
+    clock[0] += serving.SERVING_CHANGED.check_seconds / 2
     assert serving.serving_for_campaign_id(campaign.pk).campaign.status == "live"
-    clock[0] += serving.MARKER_CHECK_SECONDS
+    clock[0] += serving.SERVING_CHANGED.check_seconds
     assert serving.serving_for_campaign_id(campaign.pk).campaign.status == "paused"
 
 

@@ -1,0 +1,35 @@
+"""Shared change markers: read at most once per interval, replaced values seen at once locally."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from crm_console import change_markers
+from crm_console.change_markers import ChangeMarker
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(change_markers.time, "monotonic", lambda: now[0])
+    return now
+
+
+def test_marker_is_read_from_the_cache_at_most_once_per_interval(clock, monkeypatch):
+    marker = ChangeMarker("test:marker", check_seconds=0.5)
+    reads = []
+    monkeypatch.setattr(change_markers.cache, "get", lambda key: reads.append(key) or "v1")
+    for _ in range(5):
+        marker.current()
+    clock[0] += 0.6
+    marker.current()
+    assert reads == ["test:marker", "test:marker"]
+
+
+def test_replacing_the_marker_is_seen_at_once_by_this_process(clock):
+    marker = ChangeMarker("test:replaced")
+    before = marker.current()
+    marker.replace()
+    assert marker.current() != before
+    assert marker.current() == cache.get("test:replaced")
