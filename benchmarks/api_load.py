@@ -10,10 +10,16 @@ What it does (loopback only, every loop bounded in time):
    customers with consent and an API integration;
 2. measures the decision service in-process with the SHAP explanation computed in the request and
    without it (what a worker would take off the request) - the choice in docs/api.md;
-3. starts gunicorn (--workers sync workers) on 127.0.0.1 and drives it with locust (headless):
-   single decisions at each of --rates req/s for --seconds (p50/p99 with caps, the row lock, the audit
-   write and the explanation), then signed 1,000-event batches as fast as they go;
-4. prints a markdown table with the commands and the machine.
+3. starts gunicorn (gunicorn.conf.py: warm-up, --workers sync workers) on 127.0.0.1 and drives it
+   with locust (headless): single decisions arriving as a Poisson stream at each of --rates req/s
+   for --seconds (p50/p99 with caps, the row lock, the audit write and the explanation), then
+   signed 1,000-event batches as fast as they go;
+4. prints a markdown table with the commands and the machine, and where the CPU went in each phase
+   (gunicorn, PostgreSQL, Redis, locust, and the machine as a whole from /proc/stat).
+
+Sync workers and locust, not wrk: a sync worker accepts a connection and waits for its request,
+and wrk reconnects at once and only then waits out its pacing delay, pinning workers to idle
+connections; locust connects when it sends.
 
 Targets (issue 6): decision p99 <= 30 ms at 200 req/s; >= 5,000 events/s through the webhook.
 """
@@ -24,6 +30,7 @@ import argparse
 import csv
 import os
 import platform
+import resource
 import shlex
 import signal
 import socket
@@ -137,6 +144,54 @@ def setup(customers: int) -> dict[str, str]:
             "BENCH_CAMPAIGN": str(campaign.pk), "BENCH_CUSTOMERS": str(customers)}
 
 
+def vacuum(url: str) -> None:
+    """VACUUM ANALYZE: set-up and earlier runs leave dead rows (this PostgreSQL runs no autovacuum)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+class CpuMeter:
+    """CPU seconds used by each group of processes, and by the whole machine, between two reads.
+
+    A process's time includes its waited-for children's, so PostgreSQL backends that exit
+    between the reads still count (in the postmaster's).
+    """
+
+    GROUPS = {"gunicorn": "gunicorn crm_console.wsgi", "PostgreSQL": "postgres",
+              "Redis": "redis-server", "locust": "locust -f"}
+
+    def __init__(self) -> None:
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        totals = dict.fromkeys(self.GROUPS, 0)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+            for group, needle in self.GROUPS.items():
+                if (name == needle) if group == "PostgreSQL" else (needle in command):
+                    totals[group] += ticks
+                    break
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        totals["machine busy"] = sum(values) - values[3] - values[4]
+        hz = os.sysconf("SC_CLK_TCK")
+        return {k: v / hz for k, v in totals.items()}
+
+    def used(self) -> dict[str, float]:
+        end = self._read()
+        return {k: end[k] - self.start[k] for k in end}
+
+
 def service_timing(campaign_id: int, customers: int, samples: int) -> dict[str, float]:
     """In-process decide() with the explanation in the request vs without (a worker's share)."""
     import random
@@ -174,9 +229,9 @@ def free_port() -> int:
 def gunicorn_start(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
     if not port_free(port):
         raise SystemExit(f"port {port} is busy; pass --port")
-    command = [str(ROOT / ".venv/bin/gunicorn"), "crm_console.wsgi", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--worker-class", "sync", "--timeout", "60",
-               "--log-level", "warning"]
+    command = [str(ROOT / ".venv/bin/gunicorn"), "crm_console.wsgi", "--config",
+               str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.time() + 60
     while port_free(port):
@@ -187,19 +242,24 @@ def gunicorn_start(env: dict[str, str], port: int, workers: int) -> subprocess.P
 
 
 def locust_run(env: dict[str, str], port: int, user_class: str, users: int, seconds: int,
-               folder: Path) -> dict[str, str]:
+               folder: Path) -> tuple[dict[str, str], str, dict[str, float]]:
     prefix = folder / user_class
     command = [str(ROOT / ".venv/bin/locust"), "-f", str(ROOT / "benchmarks/locustfile.py"),
                "--headless", "--host", f"http://127.0.0.1:{port}", "-u", str(users),
                "-r", str(users), "-t", f"{seconds}s", "--csv", str(prefix), "--only-summary",
                "--stop-timeout", "5", user_class]
+    meter = CpuMeter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, cwd=ROOT, env=env, check=False, timeout=seconds + 120,
                           capture_output=True, text=True)
+    cpu = meter.used()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # locust has exited: its time is here
+    cpu["locust"] = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     with open(f"{prefix}_stats.csv") as handle:
         rows = [r for r in csv.DictReader(handle) if r["Name"] != "Aggregated"]
     if not rows:
         raise SystemExit(f"locust recorded no {user_class} request:\n{done.stderr[-3000:]}")
-    return rows[0], " ".join(shlex.quote(c) for c in command)
+    return rows[0], " ".join(shlex.quote(c) for c in command), cpu
 
 
 def warm(port: int, env: dict[str, str]) -> None:
@@ -236,6 +296,7 @@ def main() -> None:
     database_create(env["DATABASE_URL"])
     print(f"setting up {args.customers} customers on {env['DATABASE_URL']} ...", flush=True)
     env.update(setup(args.customers))
+    vacuum(env["DATABASE_URL"])
     service = service_timing(int(env["BENCH_CAMPAIGN"]), args.customers, args.service_samples)
     env["BENCH_RATE_PER_USER"] = "1"
     args.port = args.port or free_port()
@@ -247,8 +308,8 @@ def main() -> None:
             for rate in [int(r) for r in args.rates.split(",")]:
                 decision_phases.append((rate, *locust_run(env, args.port, "DecisionUser", rate,
                                                           args.seconds, Path(folder))))
-            events, events_cmd = locust_run(env, args.port, "EventBatchUser", args.event_users,
-                                            args.seconds, Path(folder))
+            events, events_cmd, events_cpu = locust_run(env, args.port, "EventBatchUser",
+                                                        args.event_users, args.seconds, Path(folder))
     finally:
         os.killpg(gunicorn.pid, signal.SIGTERM)
         gunicorn.wait(timeout=30)
@@ -268,7 +329,7 @@ def main() -> None:
     print()
     print("| measure | p50 | p99 | throughput | failures | target |")
     print("|---|---|---|---|---|---|")
-    for rate, decisions, _ in decision_phases:
+    for rate, decisions, _, _ in decision_phases:
         print(f"| single decision over HTTP at {rate} req/s offered | "
               f"{decisions['50%']} ms | {decisions['99%']} ms | "
               f"{float(decisions['Requests/s']):.0f} req/s | "
@@ -283,7 +344,19 @@ def main() -> None:
     print(f"| decide() in-process, explanation left to a worker | {wo[0]:.1f} ms | {wo[1]:.1f} ms | "
           f"| | |")
     print()
-    for rate, _, command in decision_phases:
+    print()
+    print("CPU per decision (ms of CPU time per request served, by process group):")
+    print()
+    groups = list(CpuMeter.GROUPS) + ["machine busy"]
+    print("| phase | " + " | ".join(groups) + " |")
+    print("|---|" + "---|" * len(groups))
+    for rate, decisions, _, cpu in decision_phases:
+        served = max(1.0, float(decisions["Request Count"]))
+        print(f"| decisions at {rate}/s | " + " | ".join(f"{cpu[g] * 1000 / served:.2f}" for g in groups) + " |")
+    batches = max(1.0, float(events["Request Count"]))
+    print("| events, per 1,000-event batch | " + " | ".join(f"{events_cpu[g] * 1000 / batches:.0f}" for g in groups) + " |")
+    print()
+    for rate, _, command, _ in decision_phases:
         print(f"decisions at {rate}/s: `{command}`")
     print(f"events: `{events_cmd}`")
     print(f"this script: `{' '.join(shlex.quote(a) for a in sys.argv)}`")
