@@ -131,6 +131,9 @@ def _properties_check(name: str, props: dict[str, Any], error) -> None:
                                 '{"consent": {"<channel>": true|false}}.')
     if name == event_types.DELIVERY_FAILED and decision_id is None:
         error("properties.decision_id", "Delivery Failed needs the decision_id whose contact failed.")
+    if name == event_types.MESSAGE_DELIVERED and decision_id is None:
+        error("properties.decision_id",
+              "Message Delivered needs the decision_id whose contact was delivered.")
 
 
 def _traits_check(traits: dict[str, Any], error) -> None:
@@ -180,7 +183,8 @@ class SegmentEventSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField(help_text="ISO 8601; no offset means UTC.")
     event = serializers.CharField(required=False, help_text=(
         "track only: e.g. Email Opened, Link Clicked, Order Completed, Unsubscribed, Consent "
-        "Changed, Delivery Failed; any other name is stored as a generic event."))
+        "Changed, Message Delivered, Delivery Failed; any other name is stored as a generic "
+        "event."))
     properties = serializers.DictField(required=False, help_text=(
         "track only: channel, decision_id (from a decision), revenue (Order Completed), "
         "granted / consent (Consent Changed)."))

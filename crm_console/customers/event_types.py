@@ -13,6 +13,7 @@ UNSUBSCRIBED = "Unsubscribed"
 CONSENT_CHANGED = "Consent Changed"
 CUSTOMER_CHURNED = "Customer Churned"
 DELIVERY_FAILED = "Delivery Failed"
+MESSAGE_DELIVERED = "Message Delivered"
 
 # Segment's e-commerce and email spec names that mean the same thing
 ALIASES = {
@@ -23,6 +24,8 @@ ALIASES = {
     "Email Unsubscribed": UNSUBSCRIBED,
     "Message Bounced": DELIVERY_FAILED,
     "Email Bounced": DELIVERY_FAILED,
+    "Email Delivered": MESSAGE_DELIVERED,
+    "Push Notification Delivered": MESSAGE_DELIVERED,
 }
 
 OUTCOME_EVENTS = frozenset({

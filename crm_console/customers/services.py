@@ -71,6 +71,7 @@ class IngestResult:
     duplicates: int
     customers_created: int = 0
     released_decisions: int = 0
+    delivered_decisions: int = 0
 
 
 # ------------------------------------------------------------------------------------- profiles
@@ -290,22 +291,26 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
     state, clocks = _profiles_load(rows, at=min(e.timestamp for e in fresh))
     consents: list[Consent] = []
     to_release: list[int] = []
+    delivered: list[int] = []
     for batch in _rounds(fresh, position):
         targets = clocks.copy()
         for i, event in batch:
             targets[i] = min(event.timestamp, now).timestamp()
         clocks = profile_states_advance(state, clocks, targets)
         _apply_round(state, batch, rows=rows, decisions=decisions, consents=consents,
-                     to_release=to_release, source=source)
+                     to_release=to_release, delivered=delivered, source=source)
     _customers_write(rows, state, clocks)
     Consent.objects.bulk_create(consents, batch_size=1000)
-    released = 0
+    released = marked = 0
+    if delivered:  # a receipt is the last word: a failure reported earlier is overruled
+        from crm_console.decisioning.services import decisions_mark_delivered
+        marked = decisions_mark_delivered(decision_ids=delivered)
     if to_release:
         from crm_console.decisioning.services import decisions_release
         released = decisions_release(decision_ids=to_release, reason="delivery failed")
     logger.info("events ingested: %d accepted, %d duplicates, %d customers", len(fresh),
                 duplicates, len(rows))
-    return IngestResult(len(fresh), duplicates, created, released)
+    return IngestResult(len(fresh), duplicates, created, released, marked)
 
 
 def _customers_get_or_create_locked(
@@ -510,7 +515,7 @@ def _channel_of(event: IncomingEvent, decisions: dict[int, dict]) -> str | None:
 
 def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, IncomingEvent]], *,
                  rows: list[_BatchCustomer], decisions: dict[int, dict], consents: list[Consent],
-                 to_release: list[int], source: str) -> None:
+                 to_release: list[int], delivered: list[int], source: str) -> None:
     """Fold one round: opens, clicks and orders in one vectorised call each, the rest one by one.
 
     A round holds at most one event per customer, so the order between customers does not matter.
@@ -530,7 +535,7 @@ def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, Inco
             ordered.append((i, float(props.get("revenue") or 0.0), discounted))
         else:
             _apply(state, i, event, customer=rows[i], decisions=decisions, consents=consents,
-                   to_release=to_release, source=source)
+                   to_release=to_release, delivered=delivered, source=source)
     if opened:
         at, channel = np.array(opened, dtype=np.int64).T
         agent_features.record_open(state, at, channel)
@@ -545,8 +550,8 @@ def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, Inco
 
 def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *,
            customer: _BatchCustomer, decisions: dict[int, dict], consents: list[Consent],
-           to_release: list[int], source: str) -> None:
-    """Fold one identify, unsubscribe, consent change or delivery failure into customer `i`."""
+           to_release: list[int], delivered: list[int], source: str) -> None:
+    """Fold one identify, unsubscribe, consent change or delivery receipt into customer `i`."""
     row = np.array([i])
     if event.type == Event.Type.IDENTIFY:
         _identify(state, row, event, customer=customer, consents=consents, source=source)
@@ -563,10 +568,11 @@ def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *,
         for ch, granted in _consent_changes(props).items():
             _consent(state, row, ch, granted, customer=customer, at=event.timestamp,
                      consents=consents, source=f"{source}: consent changed")
-    elif name == event_types.DELIVERY_FAILED:
+    elif name in (event_types.DELIVERY_FAILED, event_types.MESSAGE_DELIVERED):
         decision = decisions.get(_decision_id(event) or -1)
         if decision is not None and decision["customer_id"] == customer.pk:
-            to_release.append(decision["id"])
+            failed = name == event_types.DELIVERY_FAILED
+            (to_release if failed else delivered).append(decision["id"])
     # any other name: kept as a generic event, no counter changes
 
 

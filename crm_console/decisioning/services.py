@@ -460,6 +460,29 @@ def decisions_release(*, decision_ids: list[int], reason: str) -> int:
     return len(changed)
 
 
+@transaction.atomic
+def decisions_mark_delivered(*, decision_ids: list[int]) -> int:
+    """Record delivery receipts; returns how many decisions changed.
+
+    A delivered contact counts in the caps and can no longer be released. A receipt for a contact
+    released earlier (a failure reported first, out of order) puts it back in the caps: the
+    receipt is the stronger evidence. "No contact" decisions delivered nothing and stay as they are.
+    """
+    decisions = list(Decision.objects.filter(id__in=decision_ids).values_list("id", "customer_id"))
+    caps.customers_lock([customer_id for _, customer_id in decisions])
+    deliverable = (Decision.objects.filter(id__in=decision_ids)
+                   .exclude(status=Decision.Status.DELIVERED)
+                   .exclude(action__channel="none"))  # the customers' locks guard these rows
+    now = timezone.now().isoformat()
+    changed = []
+    for decision in deliverable:
+        decision.status = Decision.Status.DELIVERED
+        decision.context = {**(decision.context or {}), "delivered": {"at": now}}
+        changed.append(decision)
+    Decision.objects.bulk_update(changed, ["status", "context"])
+    return len(changed)
+
+
 def decision_release(*, decision: Decision, reason: str) -> Decision:
     """Release one decision's contact (the API's release operation); explains a refusal."""
     if decision.status == Decision.Status.DELIVERED:

@@ -91,6 +91,7 @@ def test_invalid_item_among_valid_ones_writes_nothing(client, creds):
     (track("c", "m", "Order Completed", {"revenue": -5}), "properties.revenue"),
     (track("c", "m", "Email Opened", {"channel": "pigeon"}), "properties.channel"),
     (track("c", "m", "Delivery Failed", {}), "properties.decision_id"),
+    (track("c", "m", "Email Delivered", {}), "properties.decision_id"),
     (identify("c", "m", {"timezone": "Mars/Olympus"}), "traits.timezone"),
     (identify("c", "m", {"email": "not-an-email"}), "traits.email"),
 ])
@@ -239,6 +240,59 @@ def test_delivery_failed_releases_the_decision(client, creds):
     assert response.status_code == 202
     decision.refresh_from_db()
     assert decision.status == Decision.Status.RELEASED
+
+
+def contact_decision(campaign, external_id):
+    from crm_console.decisioning.services import decision_create
+
+    for _ in range(20):  # the rules may say no contact; find one that contacts
+        decision = decision_create(campaign=campaign, customer_external_id=external_id).decision
+        if not decision.action.is_no_contact:
+            return decision
+        Decision.objects.filter(pk=decision.pk).update(status=Decision.Status.RELEASED)
+    raise AssertionError("the policy never contacted")
+
+
+def test_delivery_receipt_marks_the_decision_delivered_and_release_is_then_refused(client, creds):
+    campaign = live_campaign(algorithm="rule_based")
+    customer_with_consent("c1")
+    decision = contact_decision(campaign, "c1")
+    response = signed_post(client, URL, batch(track("c1", "m1", "Email Delivered",
+                                                    {"decision_id": decision.pk})), creds)
+    assert response.status_code == 202
+    decision.refresh_from_db()
+    assert decision.status == Decision.Status.DELIVERED
+    assert "delivered" in decision.context
+    failed = signed_post(client, URL, batch(track("c1", "m2", "Delivery Failed",
+                                                  {"decision_id": decision.pk})), creds)
+    assert failed.status_code == 202
+    decision.refresh_from_db()
+    assert decision.status == Decision.Status.DELIVERED  # a late failure does not undo a receipt
+    release = token_post(client, f"/api/v1/decisions/{decision.pk}/release", {},
+                         integration(scopes=["decisions:write"], name="decisions"))
+    assert release.status_code == 409
+
+
+def test_delivery_receipt_after_a_release_counts_the_contact_again(client, creds):
+    campaign = live_campaign(algorithm="rule_based")
+    customer_with_consent("c1")
+    decision = contact_decision(campaign, "c1")
+    signed_post(client, URL, batch(track("c1", "m1", "Delivery Failed",
+                                         {"decision_id": decision.pk})), creds)
+    signed_post(client, URL, batch(track("c1", "m2", "Message Delivered",
+                                         {"decision_id": decision.pk})), creds)
+    decision.refresh_from_db()
+    assert decision.status == Decision.Status.DELIVERED
+
+
+def test_delivery_receipt_for_another_customers_decision_changes_nothing(client, creds):
+    campaign = live_campaign(algorithm="rule_based")
+    customer_with_consent("c1")
+    decision = contact_decision(campaign, "c1")
+    signed_post(client, URL, batch(track("someone-else", "m1", "Email Delivered",
+                                         {"decision_id": decision.pk})), creds)
+    decision.refresh_from_db()
+    assert decision.status == Decision.Status.DECIDED
 
 
 def test_decisions_endpoint_does_not_accept_events_token_only(client):
