@@ -14,7 +14,8 @@ PROBE = (
     "'engine': settings.DATABASES['default']['ENGINE'], 'broker': settings.CELERY_BROKER_URL, "
     "'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'cache': settings.CACHES['default']['BACKEND'], "
     "'debug': settings.DEBUG, "
-    "'server_side_binding': settings.DATABASES['default'].get('OPTIONS', {}).get('server_side_binding')}))"
+    "'server_side_binding': settings.DATABASES['default'].get('OPTIONS', {}).get('server_side_binding'), "
+    "'visibility_timeout': getattr(settings, 'CELERY_BROKER_TRANSPORT_OPTIONS', {}).get('visibility_timeout')}))"
 )
 CLEARED = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
            "CELERY_TASK_ALWAYS_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -49,6 +50,7 @@ def test_database_and_redis_urls_give_postgresql_and_redis():
     assert config["eager"] is False
     assert config["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert config["server_side_binding"] is True  # prepared statements for the decision loop
+    assert config["visibility_timeout"] == 12 * 3600  # outlasts a training run: never run twice
 
 
 def test_server_side_binding_can_be_switched_off():
