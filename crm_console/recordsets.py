@@ -2,7 +2,8 @@
 
 The hot paths (event batches, decision batches) write hundreds of rows per request. Sent as one
 JSON document, the rows cost psycopg one parameter instead of thousands of placeholders to bind,
-and PostgreSQL reads them back into typed columns with `jsonb_to_recordset(...) AS r(col type, ...)`.
+and PostgreSQL reads them back into typed columns with
+`jsonb_to_recordset(...) AS r(col type, ...)`.
 """
 
 from __future__ import annotations

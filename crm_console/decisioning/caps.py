@@ -96,7 +96,8 @@ def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int 
         f"UNION ALL SELECT 1, cu.id, '', TRUE, NULL, s.id FROM {suppression_table} s "
         f"JOIN {customer_table} cu ON cu.external_id = s.external_id "
         f"WHERE s.contact_policy_id = %s AND cu.id {ids} "
-        f"UNION ALL SELECT 2, d.customer_id, a.channel, TRUE, d.decided_at, d.id FROM {decision_table} d "
+        f"UNION ALL SELECT 2, d.customer_id, a.channel, TRUE, d.decided_at, d.id "
+        f"FROM {decision_table} d "
         f"JOIN {action_table} a ON a.id = d.action_id "
         f"WHERE d.customer_id {ids} AND d.decided_at >= %s AND d.status <> %s AND a.channel <> %s"
     )
@@ -116,7 +117,7 @@ def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int 
         at = _aware(at)
         if kind == 2:
             contacts.append((customer_id, channel, at))
-        elif channel in CHANNEL_INDEX:  # the latest consent row per channel wins (ties: the later id)
+        elif channel in CHANNEL_INDEX:  # the latest row per channel wins (ties: the later id)
             c = CHANNEL_INDEX[channel]
             if (i, c) not in latest or (at, row_id) > latest[(i, c)]:
                 latest[(i, c)] = (at, row_id)
@@ -131,7 +132,8 @@ def _aware(value: datetime | str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt_timezone.utc)
 
 
-def contact_window_start(*, rules: ContactRules, now: datetime, campaign_time_zone: str) -> datetime:
+def contact_window_start(*, rules: ContactRules, now: datetime,
+                         campaign_time_zone: str) -> datetime:
     """The earliest contact any cap window or the minimum gap can still see."""
     day_start = decision_day_start(now, campaign_time_zone)
     windows = [rules.channel_caps.get(c, (0, 1))[1] for c in CHANNELS]

@@ -322,7 +322,8 @@ def _decisions_write_statement() -> tuple[str, list, list, list]:
     """The PostgreSQL statement of `_decisions_write` and its field lists (built once)."""
     quote = connection.ops.quote_name
     decision_fields = recordsets.insertable_fields(Decision)
-    explanation_fields = [f for f in recordsets.insertable_fields(Explanation) if f.name != "decision"]
+    explanation_fields = [f for f in recordsets.insertable_fields(Explanation)
+                          if f.name != "decision"]
     profile_fields = [Customer._meta.get_field(name) for name in PROFILE_FIELDS]
     d_columns = ", ".join(quote(f.column) for f in decision_fields)
     e_columns = ", ".join(quote(f.column) for f in explanation_fields)
@@ -371,7 +372,8 @@ def _decisions_write(decisions: list[Decision], explanations: list[Explanation |
         recordsets.recordset_json(decisions, decision_fields, adding=True),
         recordsets.recordset_json([e for _, e in explained], explanation_fields, adding=True,
                                   extra=[{"customer_id": d.customer_id} for d, _ in explained]),
-        recordsets.recordset_json(customers, profile_fields, extra=[{"id": c.pk} for c in customers]),
+        recordsets.recordset_json(customers, profile_fields,
+                                  extra=[{"id": c.pk} for c in customers]),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

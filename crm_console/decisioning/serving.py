@@ -3,10 +3,11 @@
 Agents are loaded from a PolicyVersion's artifact once per process and cached by the artifact's
 SHA-256 (a promoted version is picked up on the next request, an unchanged one is never reloaded);
 so are their SHAP explainers, and each campaign's set-up (catalogue, contact rules, versions) until
-a config edit marks it stale (`serving_for_campaign_id`). Features are each customer's stored profile brought up to now with
-`agents.features.advance_days`; the mask comes from `agents.constraints.contact_mask` over the
-campaign's catalogue and contact rules (via campaigns.agents_bridge) and the customer's consent,
-caps, quiet hours and the suppression list, read from the database under the customer's lock.
+a config edit marks it stale (`serving_for_campaign_id`). Features are each customer's stored
+profile brought up to now with `agents.features.advance_days`; the mask comes from
+`agents.constraints.contact_mask` over the campaign's catalogue and contact rules (via
+campaigns.agents_bridge) and the customer's consent, caps, quiet hours and the suppression list,
+read from the database under the customer's lock.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ def serving_config_changed(sender, **kwargs) -> None:
 
 
 for model in SERVING_MODELS:
-    post_save.connect(serving_config_changed, sender=model, dispatch_uid=f"serving:{model.__name__}")
+    post_save.connect(serving_config_changed, sender=model,
+                      dispatch_uid=f"serving:{model.__name__}")
     post_delete.connect(serving_config_changed, sender=model,
                         dispatch_uid=f"serving:{model.__name__}:delete")
