@@ -17,6 +17,22 @@ from django.db import connection
 from django.db.models import DecimalField, Field, JSONField, Model
 
 
+def set_based_sql() -> bool:
+    """PostgreSQL gets set-based SQL (array and JSON parameters); other databases the ORM."""
+    return connection.vendor == "postgresql"
+
+
+def any_of(values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`column <sql>` matching any of `values`, and its parameters.
+
+    PostgreSQL takes one array parameter (one statement to plan, whatever the batch size); other
+    databases get an IN list of placeholders.
+    """
+    if set_based_sql():
+        return "= ANY(%s)", [list(values)]
+    return f"IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
 def recordset_value(model_field: Field, value: Any) -> Any:
     """A field's value as jsonb_to_recordset reads it back into the column's type."""
     if value is None or isinstance(model_field, JSONField):

@@ -137,7 +137,7 @@ def customers_save_fields(customers: list[Customer], field_names: list[str]) -> 
     model_fields = [meta.get_field(name) for name in field_names]
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     with connection.cursor() as cursor:
-        if _postgresql_fast_path():
+        if recordsets.set_based_sql():
             records = recordsets.recordset_json(customers, model_fields,
                                                 extra=[{"id": c.pk} for c in customers])
             columns = recordsets.recordset_columns(model_fields)
@@ -152,11 +152,6 @@ def customers_save_fields(customers: list[Customer], field_names: list[str]) -> 
                 f"UPDATE {table} SET {assignments} WHERE {pk} = %s",
                 [[*(f.get_db_prep_save(getattr(customer, f.attname), connection)
                     for f in model_fields), customer.pk] for customer in customers])
-
-
-def _postgresql_fast_path() -> bool:
-    """PostgreSQL gets set-based SQL (array and JSON parameters); other databases the ORM."""
-    return connection.vendor == "postgresql"
 
 
 def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarray,
@@ -323,7 +318,7 @@ def _customers_get_or_create_locked(
     from crm_console.decisioning.caps import customers_lock
 
     user_ids = sorted({e.user_id for e in events})
-    if _postgresql_fast_path():
+    if recordsets.set_based_sql():
         # usually every customer exists: one locked read; otherwise give the locks back, create
         # the new customers and read again
         savepoint = transaction.savepoint_create()
@@ -369,7 +364,7 @@ def _customers_read_locked(external_ids: list[str]) -> list[_BatchCustomer]:
 def _profiles_load(rows: list[_BatchCustomer], *,
                    at: datetime) -> tuple[agent_features.ProfileState, np.ndarray]:
     """The rows' profiles stacked (profile_states_load; PostgreSQL parses its flat profiles)."""
-    if not _postgresql_fast_path():
+    if not recordsets.set_based_sql():
         return profile_states_load(rows, at=at)
     loaded = _profile_states_from_flat([row.profile_state for row in rows],
                                        [row.profile_updated_at for row in rows], at=at)
@@ -407,7 +402,7 @@ def _events_store(events: list[IncomingEvent], customers: dict[str, _BatchCustom
     def properties(event: IncomingEvent) -> dict[str, Any]:
         return event.properties if event.type == Event.Type.TRACK else {"traits": event.traits}
 
-    if _postgresql_fast_path():
+    if recordsets.set_based_sql():
         quote = connection.ops.quote_name
         columns = [Event._meta.get_field(f) for f in
                    ("message_id", "customer", "type", "name", "properties", "timestamp")]
@@ -446,7 +441,7 @@ def _customers_write(rows: list[_BatchCustomer], state: agent_features.ProfileSt
     read. Other databases: the profiles with customers_save_fields, then the identified customers
     read, changed and saved.
     """
-    if not _postgresql_fast_path():
+    if not recordsets.set_based_sql():
         profile_states_store(rows, state, clocks)
         customers_save_fields(rows, ["profile_state", "profile_updated_at"])
         identified = {row.pk: row for row in rows if row.identity or row.traits}

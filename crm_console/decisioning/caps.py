@@ -30,6 +30,7 @@ from django.utils.dateparse import parse_datetime
 
 from agents.catalogue import CHANNELS
 from agents.constraints import ContactRules, ContactState
+from crm_console import recordsets
 from crm_console.campaigns.models import Action, SuppressionEntry
 from crm_console.customers.models import Customer
 
@@ -83,10 +84,7 @@ def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int 
     if not n:
         return ContactRecords(consent, suppressed, contacts)
     quote = connection.ops.quote_name
-    # PostgreSQL takes the ids as one array (one parameter to plan, whatever the batch size)
-    array = connection.vendor == "postgresql"
-    ids = "= ANY(%s)" if array else f"IN ({', '.join(['%s'] * n)})"
-    id_params = [list(customer_ids)] if array else list(customer_ids)
+    ids, id_params = recordsets.any_of(customer_ids)
     consent_table, decision_table = quote(Consent._meta.db_table), quote(Decision._meta.db_table)
     suppression_table = quote(SuppressionEntry._meta.db_table)
     customer_table, action_table = quote(Customer._meta.db_table), quote(Action._meta.db_table)

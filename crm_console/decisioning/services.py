@@ -240,12 +240,10 @@ def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(Customer._meta.get_field(name).column)
                         for name in ("id", *DECISION_CUSTOMER_FIELDS))
-    array = connection.vendor == "postgresql"  # one array parameter, whatever the batch size
-    wanted = "= ANY(%s)" if array else f"IN ({', '.join(['%s'] * len(external_ids))})"
+    wanted, params = recordsets.any_of(external_ids)
     sql = (f"SELECT {columns} FROM {quote(Customer._meta.db_table)} "
            f"WHERE {quote('external_id')} {wanted} "
            f"ORDER BY {quote('id')}{' FOR UPDATE' if locks_rows else ''}")
-    params = [list(external_ids)] if array else list(external_ids)
     found = {c.external_id: c for c in Customer.objects.raw(sql, params)}
     if not locks_rows:
         caps.customers_lock([c.pk for c in found.values()])
@@ -358,7 +356,7 @@ def _decisions_write(decisions: list[Decision], explanations: list[Explanation |
     never holds a customer twice, so explanations find their decision by customer). Other
     databases get the ORM.
     """
-    if connection.vendor != "postgresql":
+    if not recordsets.set_based_sql():
         from crm_console.customers.services import customers_save_fields
 
         Decision.objects.bulk_create(decisions, batch_size=1000)

@@ -58,3 +58,13 @@ def test_values_already_in_column_form_pass_through():
     assert recordsets.recordset_value(field(Decision, "propensity"), 0.25) == 0.25
     assert recordsets.recordset_value(field(Decision, "holdout"), True) is True
     assert recordsets.recordset_value(field(Decision, "policy_name"), "rule_based") == "rule_based"
+
+
+def test_any_of_matches_each_value_on_every_database(monkeypatch):
+    sql, params = recordsets.any_of(["a", "b", "c"])
+    if recordsets.set_based_sql():
+        assert (sql, params) == ("= ANY(%s)", [["a", "b", "c"]])
+    else:
+        assert (sql, params) == ("IN (%s, %s, %s)", ["a", "b", "c"])
+    monkeypatch.setattr(recordsets, "set_based_sql", lambda: False)
+    assert recordsets.any_of([7]) == ("IN (%s)", [7])

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 
 from agents import features as agent_features
+from crm_console import recordsets
 from crm_console.customers import services
 from crm_console.customers.models import Consent, Customer, Event
 from crm_console.customers.services import (
@@ -31,7 +32,7 @@ needs_postgresql = pytest.mark.skipif(not POSTGRESQL, reason="PostgreSQL's set-b
 def ingest_path(request, monkeypatch):
     """On PostgreSQL each test runs twice: set-based SQL, and the ORM path other databases use."""
     if request.param == "portable":
-        monkeypatch.setattr(services, "_postgresql_fast_path", lambda: False)
+        monkeypatch.setattr(recordsets, "set_based_sql", lambda: False)
     return request.param
 
 
