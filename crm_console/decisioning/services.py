@@ -26,7 +26,7 @@ from agents.common.masking import uniform_over_mask
 from agents import features as agent_features
 from agents.features import FEATURE_NAMES
 from crm_console import recordsets
-from crm_console.campaigns.models import Campaign
+from crm_console.campaigns.models import Action, Campaign
 from crm_console.compliance.services import audit_record
 from crm_console.customers.models import Customer
 from crm_console.decisioning import caps
@@ -439,28 +439,17 @@ def _finite_or_none(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-@transaction.atomic
 def decisions_release(*, decision_ids: list[int], reason: str) -> int:
     """Free the contacts these decisions reserved (never delivered); returns how many changed.
 
     Already released decisions are left as they are (a replayed failure changes nothing);
     delivered ones and "no contact" decisions have no contact to free.
     """
-    decisions = list(Decision.objects.filter(id__in=decision_ids).values_list("id", "customer_id"))
-    caps.customers_lock([customer_id for _, customer_id in decisions])
-    releasable = (Decision.objects.filter(id__in=decision_ids, status=Decision.Status.DECIDED)
-                  .exclude(action__channel="none"))  # the customers' locks guard these rows
-    changed = []
-    now = timezone.now().isoformat()
-    for decision in releasable:
-        decision.status = Decision.Status.RELEASED
-        decision.context = {**(decision.context or {}), "released": {"at": now, "reason": reason}}
-        changed.append(decision)
-    Decision.objects.bulk_update(changed, ["status", "context"])
-    return len(changed)
+    return _decisions_status_change(decision_ids, to=Decision.Status.RELEASED,
+                                    from_statuses=[Decision.Status.DECIDED],
+                                    note={"reason": reason})
 
 
-@transaction.atomic
 def decisions_mark_delivered(*, decision_ids: list[int]) -> int:
     """Record delivery receipts; returns how many decisions changed.
 
@@ -468,16 +457,24 @@ def decisions_mark_delivered(*, decision_ids: list[int]) -> int:
     released earlier (a failure reported first, out of order) puts it back in the caps: the
     receipt is the stronger evidence. "No contact" decisions delivered nothing and stay as they are.
     """
+    return _decisions_status_change(decision_ids, to=Decision.Status.DELIVERED,
+                                    from_statuses=[Decision.Status.DECIDED, Decision.Status.RELEASED])
+
+
+@transaction.atomic
+def _decisions_status_change(decision_ids: list[int], *, to: str, from_statuses: list[str],
+                             note: dict[str, Any] | None = None) -> int:
+    """Move contact decisions in `from_statuses` to `to` under their customers' locks (the cap
+    count reads these statuses), stamping `context[to]` with the time and `note`."""
     decisions = list(Decision.objects.filter(id__in=decision_ids).values_list("id", "customer_id"))
     caps.customers_lock([customer_id for _, customer_id in decisions])
-    deliverable = (Decision.objects.filter(id__in=decision_ids)
-                   .exclude(status=Decision.Status.DELIVERED)
-                   .exclude(action__channel="none"))  # the customers' locks guard these rows
-    now = timezone.now().isoformat()
+    changing = (Decision.objects.filter(id__in=decision_ids, status__in=from_statuses)
+                .exclude(action__channel=Action.NO_CONTACT_CHANNEL))
+    stamp = {"at": timezone.now().isoformat(), **(note or {})}
     changed = []
-    for decision in deliverable:
-        decision.status = Decision.Status.DELIVERED
-        decision.context = {**(decision.context or {}), "delivered": {"at": now}}
+    for decision in changing:
+        decision.status = to
+        decision.context = {**(decision.context or {}), str(to): stamp}
         changed.append(decision)
     Decision.objects.bulk_update(changed, ["status", "context"])
     return len(changed)
