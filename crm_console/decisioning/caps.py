@@ -130,13 +130,18 @@ def _aware(value: datetime | str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt_timezone.utc)
 
 
+def cap_windows(rules: ContactRules) -> tuple[np.ndarray, int]:
+    """Each channel's cap window in days (CHANNELS order; 1 where uncapped) and the overall one."""
+    windows = np.array([rules.channel_caps.get(c, (0, 1))[1] for c in CHANNELS])
+    return windows, rules.overall_cap[1] if rules.overall_cap is not None else 1
+
+
 def contact_window_start(*, rules: ContactRules, now: datetime,
                          campaign_time_zone: str) -> datetime:
     """The earliest contact any cap window or the minimum gap can still see."""
     day_start = decision_day_start(now, campaign_time_zone)
-    windows = [rules.channel_caps.get(c, (0, 1))[1] for c in CHANNELS]
-    overall_window = rules.overall_cap[1] if rules.overall_cap is not None else 1
-    longest = max(max(windows), overall_window)
+    windows, overall_window = cap_windows(rules)
+    longest = max(int(windows.max()), overall_window)
     return min(day_start - timedelta(days=longest - 1),
                day_start - timedelta(hours=float(rules.min_gap_hours) + 24))
 
@@ -155,8 +160,7 @@ def contact_state_for(
     """
     n = len(customer_ids)
     day_start = decision_day_start(now, campaign_time_zone)
-    windows = np.array([rules.channel_caps.get(c, (0, 1))[1] for c in CHANNELS])
-    overall_window = rules.overall_cap[1] if rules.overall_cap is not None else 1
+    windows, overall_window = cap_windows(rules)
     row_of = {pk: i for i, pk in enumerate(customer_ids)}
     in_window = np.zeros((n, len(CHANNELS)))
     overall = np.zeros(n)
