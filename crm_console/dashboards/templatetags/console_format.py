@@ -33,20 +33,6 @@ def kpi_delta(value: float | None, unit: str = "") -> str:
 
 
 @register.filter
-def kpi_interval(estimate, unit: str = "") -> str:
-    if estimate is None or estimate.lower is None:
-        return ""
-    return f"[{_fmt(estimate.lower, unit)}, {_fmt(estimate.upper, unit)}]"
-
-
-@register.filter
-def kpi_delta_interval(estimate, unit: str = "") -> str:
-    if estimate is None or estimate.lower is None:
-        return ""
-    return f"[{_fmt(estimate.lower, unit, signed=True)}, {_fmt(estimate.upper, unit, signed=True)}]"
-
-
-@register.filter
 def percent(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "—"
