@@ -253,10 +253,17 @@ def contact_decision(campaign, external_id):
     raise AssertionError("the policy never contacted")
 
 
-def test_delivery_receipt_marks_the_decision_delivered_and_release_is_then_refused(client, creds):
+@pytest.fixture
+def contacted(db):
+    """A decision of the rules that contacted customer c1."""
     campaign = live_campaign(algorithm="rule_based")
     customer_with_consent("c1")
-    decision = contact_decision(campaign, "c1")
+    return contact_decision(campaign, "c1")
+
+
+def test_delivery_receipt_marks_the_decision_delivered_and_release_is_then_refused(
+        client, creds, contacted):
+    decision = contacted
     response = signed_post(client, URL, batch(track("c1", "m1", "Email Delivered",
                                                     {"decision_id": decision.pk})), creds)
     assert response.status_code == 202
@@ -273,10 +280,8 @@ def test_delivery_receipt_marks_the_decision_delivered_and_release_is_then_refus
     assert release.status_code == 409
 
 
-def test_delivery_receipt_after_a_release_counts_the_contact_again(client, creds):
-    campaign = live_campaign(algorithm="rule_based")
-    customer_with_consent("c1")
-    decision = contact_decision(campaign, "c1")
+def test_delivery_receipt_after_a_release_counts_the_contact_again(client, creds, contacted):
+    decision = contacted
     signed_post(client, URL, batch(track("c1", "m1", "Delivery Failed",
                                          {"decision_id": decision.pk})), creds)
     signed_post(client, URL, batch(track("c1", "m2", "Message Delivered",
@@ -285,10 +290,8 @@ def test_delivery_receipt_after_a_release_counts_the_contact_again(client, creds
     assert decision.status == Decision.Status.DELIVERED
 
 
-def test_delivery_receipt_for_another_customers_decision_changes_nothing(client, creds):
-    campaign = live_campaign(algorithm="rule_based")
-    customer_with_consent("c1")
-    decision = contact_decision(campaign, "c1")
+def test_delivery_receipt_for_another_customers_decision_changes_nothing(client, creds, contacted):
+    decision = contacted
     signed_post(client, URL, batch(track("someone-else", "m1", "Email Delivered",
                                          {"decision_id": decision.pk})), creds)
     decision.refresh_from_db()
