@@ -14,7 +14,12 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads, so a process's concurrent single decisions are decided in one batch
+# (crm_console.decisioning.batching), and kept-alive connections cost a CRM no reconnect.
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "8"))
+keepalive = 5
 timeout = 60
 
 

@@ -52,7 +52,10 @@ def parse_args() -> argparse.Namespace:
                         help="decision requests per second offered, one load phase each")
     parser.add_argument("--seconds", type=int, default=30, help="length of each load phase")
     parser.add_argument("--customers", type=int, default=20000)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn worker processes (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per gunicorn worker (default: gunicorn.conf.py's)")
     parser.add_argument("--event-users", type=int, default=3, help="parallel event senders")
     parser.add_argument("--service-samples", type=int, default=200)
     parser.add_argument("--port", type=int, default=0, help="0: any free loopback port")
@@ -226,12 +229,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def gunicorn_start(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+def gunicorn_start(env: dict[str, str], port: int, workers: int | None,
+                   threads: int | None) -> subprocess.Popen:
     if not port_free(port):
         raise SystemExit(f"port {port} is busy; pass --port")
     command = [str(ROOT / ".venv/bin/gunicorn"), "crm_console.wsgi", "--config",
                str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning"]
+               "--log-level", "warning"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.time() + 60
     while port_free(port):
@@ -300,7 +308,7 @@ def main() -> None:
     service = service_timing(int(env["BENCH_CAMPAIGN"]), args.customers, args.service_samples)
     env["BENCH_RATE_PER_USER"] = "1"
     args.port = args.port or free_port()
-    gunicorn = gunicorn_start(env, args.port, args.workers)
+    gunicorn = gunicorn_start(env, args.port, args.workers, args.threads)
     try:
         warm(args.port, env)
         with tempfile.TemporaryDirectory() as folder:

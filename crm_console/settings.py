@@ -48,10 +48,13 @@ VAR_DIR.mkdir(exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # parameters travel apart from the SQL (no client-side quoting of every JSON value) and
-    # psycopg prepares a statement once it has run a few times (no re-planning per decision)
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "server_side_binding", env.bool("DJANGO_DB_SERVER_SIDE_BINDING", default=True))
+    # Parameters travel apart from the SQL (no client-side quoting of every JSON value) and
+    # psycopg prepares a statement once it has run twice: the decision loop's statements are then
+    # planned once per connection, not on every request (Django leaves preparing off unless
+    # asked). Behind a transaction-pooling PgBouncer older than 1.21, switch both off.
+    _server_side = env.bool("DJANGO_DB_SERVER_SIDE_BINDING", default=True)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", _server_side)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2 if _server_side else None)
 else:
     # SQLite serialises writers; a generous timeout keeps the eager demo from "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -238,3 +241,6 @@ LOGGING = {
 # ------------------------------------------------------------------------------
 # Where trained policies are kept besides the database copy (checkpoints during training).
 POLICY_CHECKPOINT_DIR = Path(env("POLICY_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints")))
+# Concurrent single-decision requests of one web process are decided together, at most this many
+# per batch (crm_console.decisioning.batching); 1 decides every request alone.
+DECISION_BATCH_MAX = env.int("DECISION_BATCH_MAX", default=64)

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Max
@@ -30,6 +31,7 @@ from crm_console.campaigns.models import Action, Campaign
 from crm_console.compliance.services import audit_record
 from crm_console.customers.models import Customer
 from crm_console.decisioning import caps
+from crm_console.decisioning.batching import DecisionBatcher, PendingDecision
 from crm_console.decisioning.holdout import in_holdout
 from crm_console.decisioning.masks import mask_reasons_compact
 from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
@@ -82,6 +84,7 @@ class DecisionError(Exception):
 
 _rng = np.random.default_rng()
 _rng_lock = threading.Lock()
+_batcher = DecisionBatcher(max_batch=settings.DECISION_BATCH_MAX)
 
 
 @dataclass
@@ -114,23 +117,35 @@ def decision_create(
     *, campaign: Campaign, customer_external_id: str, context: dict[str, Any] | None = None,
     now: datetime | None = None, explain: bool = True,
 ) -> DecisionOutcome:
-    """One next-best-action decision for one customer (see `decisions_create`)."""
-    try:
-        return decisions_create(campaign=campaign, customer_external_ids=[customer_external_id],
-                                context=context, now=now, explain=explain)[0]
-    except DecisionError as exc:
-        customers = exc.fields.pop("customers", None)
-        if customers:
-            exc.fields["customer"] = next(iter(customers.values()))
-        raise
+    """One next-best-action decision for one customer (see `decisions_create`).
+
+    Outside a transaction, concurrent calls in this process are decided together in one batch
+    (`batching`); each still gets its own outcome, or its own error on the `customer` field.
+    """
+    if connection.in_atomic_block or _batcher.max_batch == 1:
+        try:
+            return decisions_create(campaign=campaign, customer_external_ids=[customer_external_id],
+                                    context=context, now=now, explain=explain)[0]
+        except DecisionError as exc:
+            customers = exc.fields.pop("customers", None)
+            if customers:
+                exc.fields["customer"] = next(iter(customers.values()))
+            raise
+    return _batcher.decide(PendingDecision(campaign=campaign,
+                                           customer_external_id=customer_external_id,
+                                           context=context, now=now, explain=explain))
 
 
 @transaction.atomic
 def decisions_create(
     *, campaign: Campaign, customer_external_ids: list[str], context: dict[str, Any] | None = None,
-    now: datetime | None = None, explain: bool = True,
+    contexts: list[dict[str, Any] | None] | None = None, now: datetime | None = None,
+    explain: bool = True,
 ) -> list[DecisionOutcome]:
     """Decide for a batch of customers of one live campaign, all or nothing.
+
+    `context` is logged with every decision; `contexts` instead gives each customer its own (the
+    single-decision requests that `batching` decides together).
 
     Under the customers' row locks: features brought up to now, consent / caps / quiet hours /
     suppression / disabled actions masked, the live policy (or, for the holdout, the control
@@ -145,8 +160,12 @@ def decisions_create(
     if not customer_external_ids:
         return []
     now = now or timezone.now()
+    if contexts is None:
+        contexts = [context] * len(customer_external_ids)
+    elif context is not None or len(contexts) != len(customer_external_ids):
+        raise ValueError("give either one context or one per customer")
     decided = _decisions_decide(campaign=campaign, customer_external_ids=customer_external_ids,
-                                context=context, now=now)
+                                contexts=contexts, now=now)
     decisions, customers, inputs, chosen, holdout, serving_setup = decided
     n = len(decisions)
     explanations: list[Explanation | None] = [None] * n
@@ -162,10 +181,9 @@ def decisions_create(
 
 
 def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
-                      context: dict[str, Any] | None, now: datetime) -> tuple:
+                      contexts: list[dict[str, Any] | None], now: datetime) -> tuple:
     from crm_console.decisioning import serving
 
-    context = dict(context or {})
     serving_setup = serving.campaign_serving(campaign)
     if serving_setup.live is None:
         raise DecisionError({"campaign": [f"Campaign {campaign.pk} has no live policy yet."]},
@@ -208,7 +226,7 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
     decisions = []
     for i, customer in enumerate(customers):
         action_id = serving_setup.bridge.action_ids[int(chosen[i])]
-        row_context = dict(context)
+        row_context = dict(contexts[i] or {})
         if shadow is not None:
             row_context["shadow"] = shadow[i]
         decisions.append(Decision(

@@ -15,6 +15,7 @@ PROBE = (
     "'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'cache': settings.CACHES['default']['BACKEND'], "
     "'debug': settings.DEBUG, "
     "'server_side_binding': settings.DATABASES['default'].get('OPTIONS', {}).get('server_side_binding'), "
+    "'prepare_threshold': settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'), "
     "'visibility_timeout': getattr(settings, 'CELERY_BROKER_TRANSPORT_OPTIONS', {}).get('visibility_timeout')}))"
 )
 CLEARED = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
@@ -49,7 +50,8 @@ def test_database_and_redis_urls_give_postgresql_and_redis():
     assert config["broker"] == "redis://127.0.0.1:6379/0"
     assert config["eager"] is False
     assert config["cache"] == "django.core.cache.backends.redis.RedisCache"
-    assert config["server_side_binding"] is True  # prepared statements for the decision loop
+    assert config["server_side_binding"] is True  # parameters bound by the server
+    assert config["prepare_threshold"] == 2  # the decision loop's statements planned once
     assert config["visibility_timeout"] == 12 * 3600  # outlasts a training run: never run twice
 
 
@@ -57,7 +59,9 @@ def test_server_side_binding_can_be_switched_off():
     result = run_settings({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/crm_console",
                            "DJANGO_DB_SERVER_SIDE_BINDING": "false"})
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["server_side_binding"] is False
+    config = json.loads(result.stdout)
+    assert config["server_side_binding"] is False
+    assert config["prepare_threshold"] is None  # nothing prepared behind a transaction pooler
 
 
 def test_production_without_secret_key_refuses_to_start():

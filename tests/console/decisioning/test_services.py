@@ -7,6 +7,7 @@ from datetime import timezone as dt_timezone
 
 import numpy as np
 import pytest
+from django.db import connection
 
 from crm_console.campaigns.services import suppression_add
 from crm_console.customers.services import consent_change
@@ -15,6 +16,7 @@ from crm_console.decisioning.models import Decision
 from crm_console.decisioning.services import (
     DecisionError, decision_create, decisions_create, decisions_release,
 )
+from tests.conftest import needs_real_stack
 from tests.console.api.helpers import customer_with_consent, live_campaign, policy_add
 
 pytestmark = pytest.mark.django_db
@@ -294,3 +296,16 @@ def test_batch_writes_each_decision_with_its_own_explanation_and_profile():
 
 def test_an_empty_batch_decides_nothing():
     assert decisions_create(campaign=live_campaign(), customer_external_ids=[]) == []
+
+
+@needs_real_stack
+def test_repeated_decisions_reuse_prepared_statements_on_postgresql():
+    campaign = live_campaign()
+    customer_with_consent("c1")
+    for _ in range(4):
+        decide(campaign, "c1", explain=False)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("FOR UPDATE" in statement for statement in prepared)  # the customers' locked read
+    assert any("UNION ALL" in statement for statement in prepared)  # consent, suppression, caps
