@@ -16,10 +16,12 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads, so a process's concurrent single decisions are decided in one batch
-# (crm_console.decisioning.batching), and kept-alive connections cost a CRM no reconnect.
+# (crm_console.decisioning.batching), and kept-alive connections cost a CRM no reconnect. Idle
+# connections wait in the worker's poller, not in a thread; kept longer than a load balancer's
+# idle timeout (60 s on the common ones), so the balancer, not us, closes a quiet connection.
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "8"))
-keepalive = 5
+keepalive = 75
 timeout = 60
 
 

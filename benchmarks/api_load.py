@@ -10,16 +10,17 @@ What it does (loopback only, every loop bounded in time):
    customers with consent and an API integration;
 2. measures the decision service in-process with the SHAP explanation computed in the request and
    without it (what a worker would take off the request) - the choice in docs/api.md;
-3. starts gunicorn (gunicorn.conf.py: warm-up, --workers sync workers) on 127.0.0.1 and drives it
-   with locust (headless): single decisions arriving as a Poisson stream at each of --rates req/s
-   for --seconds (p50/p99 with caps, the row lock, the audit write and the explanation), then
-   signed 1,000-event batches as fast as they go;
+3. starts gunicorn (gunicorn.conf.py: warm-up, threaded workers whose concurrent single decisions
+   are decided together, see crm_console.decisioning.batching) on 127.0.0.1 and drives it with
+   locust (headless): single decisions arriving as a Poisson stream at each of --rates req/s for
+   --seconds (p50/p99 with caps, the row lock, the audit write and the explanation; and how many
+   requests each batch held, read back from the log: a batch's decisions share their decided_at),
+   then signed 1,000-event batches as fast as they go;
 4. prints a markdown table with the commands and the machine, and where the CPU went in each phase
    (gunicorn, PostgreSQL, Redis, locust, and the machine as a whole from /proc/stat).
 
-Sync workers and locust, not wrk: a sync worker accepts a connection and waits for its request,
-and wrk reconnects at once and only then waits out its pacing delay, pinning workers to idle
-connections; locust connects when it sends.
+Locust, not wrk: locust's users send as an open-loop Poisson stream (see benchmarks/locustfile.py),
+wrk keeps a closed loop of connections each waiting for its answer.
 
 Targets (issue 6): decision p99 <= 30 ms at 200 req/s; >= 5,000 events/s through the webhook.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import runpy
 import os
 import platform
 import resource
@@ -38,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,6 +149,33 @@ def setup(customers: int) -> dict[str, str]:
                                    scopes=["events:write", "decisions:write"])
     return {"BENCH_TOKEN": creds.token, "BENCH_SECRET": creds.signing_secret,
             "BENCH_CAMPAIGN": str(campaign.pk), "BENCH_CUSTOMERS": str(customers)}
+
+
+def batch_sizes(campaign_id: int, since: datetime, until: datetime) -> Counter:
+    """How many decisions each batch held, from the log: one batch's decisions share decided_at."""
+    from django.db.models import Count
+
+    from crm_console.decisioning.models import Decision
+
+    per_batch = (Decision.objects.filter(campaign_id=campaign_id, decided_at__range=(since, until))
+                 .values("decided_at").annotate(n=Count("id")).values_list("n", flat=True))
+    return Counter(per_batch)
+
+
+def batch_summary(sizes: Counter) -> str:
+    requests = sum(size * count for size, count in sizes.items())
+    batches = sum(sizes.values())
+    if not batches:
+        return "-"
+    shared = sum(size * count for size, count in sizes.items() if size > 1)
+    return (f"{requests / batches:.2f} per batch, {100 * shared / requests:.0f} % of requests "
+            f"shared one, largest {max(sizes)}")
+
+
+def gunicorn_settings(workers: int | None, threads: int | None) -> tuple[int, int]:
+    """The workers and threads gunicorn runs with: the arguments, else gunicorn.conf.py's."""
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    return workers or config["workers"], threads or config["threads"]
 
 
 def vacuum(url: str) -> None:
@@ -267,6 +298,9 @@ def locust_run(env: dict[str, str], port: int, user_class: str, users: int, seco
         rows = [r for r in csv.DictReader(handle) if r["Name"] != "Aggregated"]
     if not rows:
         raise SystemExit(f"locust recorded no {user_class} request:\n{done.stderr[-3000:]}")
+    with open(f"{prefix}_failures.csv") as handle:
+        for failure in csv.DictReader(handle):  # what failed, so a failure count is never a mystery
+            print(f"  {user_class}: {failure['Occurrences']} x {failure['Error']}", flush=True)
     return rows[0], " ".join(shlex.quote(c) for c in command), cpu
 
 
@@ -314,8 +348,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             decision_phases = []
             for rate in [int(r) for r in args.rates.split(",")]:
-                decision_phases.append((rate, *locust_run(env, args.port, "DecisionUser", rate,
-                                                          args.seconds, Path(folder))))
+                started = datetime.now(timezone.utc)
+                phase = locust_run(env, args.port, "DecisionUser", rate, args.seconds, Path(folder))
+                sizes = batch_sizes(int(env["BENCH_CAMPAIGN"]), started, datetime.now(timezone.utc))
+                decision_phases.append((rate, *phase, sizes))
             events, events_cmd, events_cpu = locust_run(env, args.port, "EventBatchUser",
                                                         args.event_users, args.seconds, Path(folder))
     finally:
@@ -330,14 +366,15 @@ def main() -> None:
               else f" ({load})")
     print()
     print(f"API load, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, machine: {machine()}{shared}")
-    print(f"gunicorn {args.workers} sync workers + PostgreSQL + Redis on loopback; locust load "
+    workers, threads = gunicorn_settings(args.workers, args.threads)
+    print(f"gunicorn {workers} workers x {threads} threads + PostgreSQL + Redis on loopback; locust load "
           f"generator on the same machine; live policy actor_critic over "
           f"{49} actions, {args.customers} customers, caps + quiet hours + row lock + audit row + "
           "SHAP explanation in every decision")
     print()
     print("| measure | p50 | p99 | throughput | failures | target |")
     print("|---|---|---|---|---|---|")
-    for rate, decisions, _, _ in decision_phases:
+    for rate, decisions, _, _, _ in decision_phases:
         print(f"| single decision over HTTP at {rate} req/s offered | "
               f"{decisions['50%']} ms | {decisions['99%']} ms | "
               f"{float(decisions['Requests/s']):.0f} req/s | "
@@ -358,13 +395,18 @@ def main() -> None:
     groups = list(CpuMeter.GROUPS) + ["machine busy"]
     print("| phase | " + " | ".join(groups) + " |")
     print("|---|" + "---|" * len(groups))
-    for rate, decisions, _, cpu in decision_phases:
+    for rate, decisions, _, cpu, _ in decision_phases:
         served = max(1.0, float(decisions["Request Count"]))
         print(f"| decisions at {rate}/s | " + " | ".join(f"{cpu[g] * 1000 / served:.2f}" for g in groups) + " |")
     batches = max(1.0, float(events["Request Count"]))
     print("| events, per 1,000-event batch | " + " | ".join(f"{events_cpu[g] * 1000 / batches:.0f}" for g in groups) + " |")
     print()
-    for rate, _, command, _ in decision_phases:
+    print("Single decisions decided together (crm_console.decisioning.batching):")
+    print()
+    for rate, _, _, _, sizes in decision_phases:
+        print(f"- at {rate}/s: {batch_summary(sizes)}")
+    print()
+    for rate, _, command, _, _ in decision_phases:
         print(f"decisions at {rate}/s: `{command}`")
     print(f"events: `{events_cmd}`")
     print(f"this script: `{' '.join(shlex.quote(a) for a in sys.argv)}`")
