@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import runpy
 import os
 import platform
 import resource
+import runpy
 import shlex
 import signal
 import socket

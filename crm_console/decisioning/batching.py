@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
+
 from crm_console.campaigns.models import Campaign
 
 if TYPE_CHECKING:
@@ -57,6 +59,11 @@ class PendingDecision:
     def fail(self, error: BaseException) -> None:
         self.error, self.done = error, True
 
+    def result(self) -> DecisionOutcome:
+        if self.error is not None:
+            raise self.error
+        return self.outcome
+
 
 class DecisionBatcher:
     """Decides concurrent single requests of one process in shared batches (see the module)."""
@@ -70,7 +77,13 @@ class DecisionBatcher:
         self._deciding = False
 
     def decide(self, pending: PendingDecision) -> DecisionOutcome:
-        """Wait for `pending`'s batch (leading it if nobody is deciding); its outcome or error."""
+        """Wait for `pending`'s batch (leading it if nobody is deciding); its outcome or error.
+
+        Inside a transaction, or with `max_batch` 1, the request is decided alone, at once.
+        """
+        if connection.in_atomic_block or self.max_batch == 1:
+            decide_batch([pending])
+            return pending.result()
         with self._changed:
             self._waiting.append(pending)
             while self._deciding and not pending.done:
@@ -92,9 +105,7 @@ class DecisionBatcher:
                             stranded.fail(RuntimeError("the batch deciding this request stopped"))
                     self._deciding = False
                     self._changed.notify_all()
-        if pending.error is not None:
-            raise pending.error
-        return pending.outcome
+        return pending.result()
 
 
 def decide_batch(batch: list[PendingDecision]) -> None:

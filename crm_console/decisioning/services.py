@@ -122,15 +122,6 @@ def decision_create(
     Outside a transaction, concurrent calls in this process are decided together in one batch
     (`batching`); each still gets its own outcome, or its own error on the `customer` field.
     """
-    if connection.in_atomic_block or _batcher.max_batch == 1:
-        try:
-            return decisions_create(campaign=campaign, customer_external_ids=[customer_external_id],
-                                    context=context, now=now, explain=explain)[0]
-        except DecisionError as exc:
-            customers = exc.fields.pop("customers", None)
-            if customers:
-                exc.fields["customer"] = next(iter(customers.values()))
-            raise
     return _batcher.decide(PendingDecision(campaign=campaign,
                                            customer_external_id=customer_external_id,
                                            context=context, now=now, explain=explain))

@@ -101,10 +101,14 @@ def test_a_decision_inside_a_transaction_is_decided_there_not_batched(monkeypatc
     campaign = live_campaign()
     customer_with_consent("c1")
 
-    def no_batching(_pending):
-        raise AssertionError("batched inside the caller's transaction")
+    class NoQueue:  # the shared queue's lock: taking it means the request was queued
+        def __enter__(self):
+            raise AssertionError("batched inside the caller's transaction")
 
-    monkeypatch.setattr(decision_services._batcher, "decide", no_batching)
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(decision_services._batcher, "_changed", NoQueue())
     with transaction.atomic():
         outcome = decision_services.decision_create(campaign=campaign, customer_external_id="c1")
     assert outcome.decision.pk
