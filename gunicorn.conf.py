@@ -1,7 +1,9 @@
 """gunicorn settings for the console's web processes (`gunicorn crm_console.wsgi` reads this file).
 
-Each worker loads every live campaign's policies and SHAP explainers before it takes a request,
-so no CRM call pays seconds for them, then moves everything loaded so far out of the garbage
+Each worker loads every live campaign's policies and SHAP explainers, and the URLconf (which
+imports every view module), before it takes a request, so no CRM call pays seconds for them (a
+worker's first request used to wait ~0.5 s for the URLconf alone, and the requests queued on its
+kept-alive connections with it), then moves everything loaded so far out of the garbage
 collector's way (`gc.freeze`: torch, Django and the agents are tens of thousands of long-lived
 objects a full collection would walk again mid-request). One math thread per process, because
 several processes share the cores (numpy's and torch's thread pools fight each other otherwise).
@@ -26,7 +28,11 @@ timeout = 60
 
 
 def post_worker_init(worker) -> None:
+    from django.urls import get_resolver
+
     from crm_console.decisioning.serving import serving_warm_up
+
+    get_resolver().reverse_dict  # imports the URLconf and every view, compiles the patterns
 
     try:
         warmed = serving_warm_up()

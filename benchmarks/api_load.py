@@ -39,6 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -117,6 +118,10 @@ def setup(customers: int) -> dict[str, str]:
     from crm_console.decisioning.services import policy_version_create
 
     call_command("migrate", verbosity=0)
+    # earlier runs' campaigns stop serving: each web worker warms up every live campaign
+    for earlier in Campaign.objects.filter(name__startswith="Bench campaign ",
+                                           status=Campaign.Status.LIVE):
+        campaign_services.campaign_update(campaign=earlier, status=Campaign.Status.PAUSED)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     policy = campaign_services.contact_policy_save(
         name=f"Bench policy {stamp}", overall_max_contacts=4, overall_window_days=7,
@@ -262,17 +267,37 @@ def free_port() -> int:
 
 def gunicorn_start(env: dict[str, str], port: int, workers: int | None,
                    threads: int | None) -> subprocess.Popen:
+    """gunicorn on 127.0.0.1:port, returned once every worker has warmed up.
+
+    The port opens before the workers have loaded their policies and explainers (seconds each):
+    timing from then on would measure a worker still warming up on the same two cores, and the
+    requests queued on its connections meanwhile.
+    """
     if not port_free(port):
         raise SystemExit(f"port {port} is busy; pass --port")
     command = [str(ROOT / ".venv/bin/gunicorn"), "crm_console.wsgi", "--config",
                str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
-               "--log-level", "warning"]
+               "--log-level", "info"]
     if workers is not None:
         command += ["--workers", str(workers)]
     if threads is not None:
         command += ["--threads", str(threads)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.time() + 60
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
+                               stderr=subprocess.PIPE, text=True)
+    warmed = threading.Semaphore(0)
+
+    def log_read() -> None:  # drained for the process's whole life, or gunicorn blocks on it
+        for line in process.stderr:
+            if "serving warmed up" in line or "serving warm-up failed" in line:
+                warmed.release()
+            if "[INFO]" not in line:
+                sys.stderr.write(line)
+
+    threading.Thread(target=log_read, daemon=True).start()
+    deadline = time.time() + 120
+    for _ in range(gunicorn_settings(workers, threads)[0]):
+        if not warmed.acquire(timeout=max(0.0, deadline - time.time())) or process.poll() is not None:
+            raise SystemExit("gunicorn's workers did not warm up")
     while port_free(port):
         if time.time() > deadline or process.poll() is not None:
             raise SystemExit("gunicorn did not start")

@@ -120,3 +120,19 @@ def test_gunicorn_worker_warms_up_on_start():
     config = runpy.run_path(str(Path(__file__).resolve().parents[3] / "gunicorn.conf.py"))
     config["post_worker_init"](Worker())
     assert Worker.log.lines == [f"serving warmed up for campaigns [{campaign.pk}]"]
+
+
+def test_gunicorn_worker_loads_the_urlconf_before_its_first_request():
+    import runpy
+    from pathlib import Path
+
+    from django.urls import clear_url_caches, get_resolver
+
+    class Worker:
+        class log:
+            info = exception = staticmethod(lambda *args: None)
+
+    clear_url_caches()
+    config = runpy.run_path(str(Path(__file__).resolve().parents[3] / "gunicorn.conf.py"))
+    config["post_worker_init"](Worker())
+    assert get_resolver()._populated  # the first request neither imports views nor compiles URLs
