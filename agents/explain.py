@@ -179,6 +179,21 @@ class Explanation:
     own_terms: dict[str, Any] = field(default_factory=dict)
     """How bandits / rules explain themselves (UCB bonus, rule fired)."""
 
+    def reasons(self, k: int = 3) -> list[str]:
+        """The top `k` reasons in marketer words: the features that pushed hardest.
+
+        Where no feature moved the score (a rule's "no contact" scores the same for everyone), the
+        rule that decided and the contact rules that blocked actions are the reasons instead: an
+        answer with no reason at all tells a compliance reviewer nothing.
+        """
+        texts = [c.text() for c in self.top_contributions]
+        if not texts:
+            rule = self.own_terms.get("rule")
+            if rule:
+                texts.append(f"decided by the rule: {rule}")
+            texts.extend(group.text for group in self.masked)
+        return texts[:k]
+
     @property
     def additivity_error(self) -> float:
         return abs(self.base_value + sum(self.shap_values.values()) - self.score)

@@ -433,7 +433,7 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
             explanation = Explanation(
                 decision=decisions[i], method=result.method, base_value=result.base_value,
                 explained_value=result.score, shap_values=result.shap_values,
-                top_reasons=[c.text() for c in result.top_contributions],
+                top_reasons=result.reasons(),
                 runner_up={"action_index": result.runner_up, "label": result.runner_up_label,
                            "score_gap": _finite_or_none(result.score_gap),
                            "probability_gap": _finite_or_none(result.probability_gap)},

@@ -516,6 +516,25 @@ def test_rule_based_names_the_rule_that_fired(background):
     assert RULE_LABELS[fired] in e.sentence
 
 
+def test_rule_based_no_contact_gives_the_rule_and_the_blocks_as_reasons(background):
+    agent = agents.make("rule_based", F.observation_space(), gym.spaces.Discrete(A), seed=0)
+    state = F.ProfileState.empty(1)
+    flags = np.full((1, A), int(MaskReason.CONSENT), dtype=np.uint8)
+    flags[0, 0] = 0  # only "no contact" is left: no feature can change the decision
+    [e] = Explainer(agent, background=background).explain(
+        F.observation(state), reason_flags=flags, profiles=state)
+    assert e.action == 0 and e.top_contributions == []
+    reasons = e.reasons()
+    assert reasons[0].startswith("decided by the rule: no contact")
+    assert reasons[1:] and all("consent" in r.lower() for r in reasons[1:])
+
+
+def test_reasons_are_the_top_contributions_when_features_moved_the_score(mlp_explainer,
+                                                                         customers):
+    [e] = mlp_explainer.explain(customers[:1])
+    assert e.top_contributions and e.reasons() == [c.text() for c in e.top_contributions][:3]
+
+
 def test_rule_based_exploration_is_not_blamed_on_a_rule(background, customers):
     agent = agents.make("rule_based", F.observation_space(), gym.spaces.Discrete(A), seed=0,
                         epsilon=0.5)

@@ -149,6 +149,18 @@ def test_holdout_decisions_are_logged_under_the_control_policy():
         assert decision.propensity == 1.0 and decision.greedy
 
 
+def test_holdout_no_contact_answers_with_the_rule_and_the_blocks_as_reasons():
+    campaign = live_campaign(holdout_share="0.5")
+    external_id = next(f"h{i}" for i in range(100)
+                       if in_holdout(campaign.pk, f"h{i}", campaign.holdout_share))
+    customer_with_consent(external_id, channels=())  # no consent: only "no contact" is left
+    outcome = decision_create(campaign=campaign, customer_external_id=external_id)
+    assert outcome.decision.holdout and outcome.decision.action.is_no_contact
+    assert outcome.reasons[0].startswith("decided by the rule: no contact")
+    assert any("consent" in reason.lower() for reason in outcome.reasons[1:])
+    assert outcome.explanation.top_reasons == outcome.reasons
+
+
 def test_greedy_campaign_logs_propensity_one():
     campaign = live_campaign(decision_mode="greedy", algorithm="rule_based")
     customer_with_consent("c1")
