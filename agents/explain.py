@@ -285,9 +285,12 @@ class _VectorisedPermutation(_Attributor):
         rows_per_customer = max(1, self.masks.shape[0] * background.shape[0])
         self.chunk = max(1, max_rows // rows_per_customer)
 
-    def attribute(self, obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attribute(self, obs: np.ndarray, actions: np.ndarray,
+                  scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         n, d = obs.shape
-        full = np.asarray(self.score_fn(obs), dtype=np.float64)[np.arange(n), actions]
+        if scores is None:
+            scores = self.score_fn(obs)
+        full = np.asarray(scores, dtype=np.float64)[np.arange(n), actions]
         base = self.base_all[actions]
         phi = np.zeros((n, d))
         if d == 1:  # one feature takes all the credit
@@ -929,7 +932,7 @@ class Explainer:
         return self._attributor.attribute(obs, actions)
 
     def explain(self, obs: np.ndarray, action_mask: Any = None, *, actions: Any = None,
-                reason_flags: Any = None, profiles: Any = None,
+                reason_flags: Any = None, profiles: Any = None, probabilities: Any = None,
                 top_k: int = 3) -> list[Explanation]:
         """Explain a batch of decisions.
 
@@ -941,6 +944,8 @@ class Explainer:
         :param reason_flags: (n, A) or (A,) agents.constraints.MaskReason flags per action
         :param profiles: agents.features.ProfileState of these n customers, so sentences quote
             exact counts ("opened 3 of the last 5"); otherwise values are read back from `obs`
+        :param probabilities: (n, A) the agent's action probabilities under `action_mask`, when
+            the caller has them (a live decision has just computed them); else computed here
         :param top_k: contributions named in the sentence
         """
         obs = self._check_obs(obs)
@@ -964,9 +969,17 @@ class Explainer:
         actions = self._check_actions(actions, n, mask)
 
         scores = np.asarray(self.agent.scores(obs), dtype=np.float64)
-        probs = self.agent.action_probabilities(obs, mask)
+        if probabilities is None:
+            probs = self.agent.action_probabilities(obs, mask)
+        else:
+            probs = np.asarray(probabilities, dtype=np.float64)
+            if probs.shape != (n, n_actions):
+                raise ValueError(f"probabilities has shape {probs.shape}; expected ({n}, {n_actions})")
         own_terms, ranking = self._own_terms(obs, mask, actions)
-        phi, base = self._attributor.attribute(obs, actions)
+        if isinstance(self._attributor, _VectorisedPermutation):  # the scores just computed
+            phi, base = self._attributor.attribute(obs, actions, scores)
+        else:
+            phi, base = self._attributor.attribute(obs, actions)
         rows = np.arange(n)
         chosen_score = scores[rows, actions]
         if self.method == "linear":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import logging
@@ -157,12 +156,13 @@ def decisions_create(
         raise ValueError("give either one context or one per customer")
     decided = _decisions_decide(campaign=campaign, customer_external_ids=customer_external_ids,
                                 contexts=contexts, now=now)
-    decisions, customers, inputs, chosen, holdout, serving_setup = decided
+    decisions, customers, inputs, chosen, holdout, agent_probs, serving_setup = decided
     n = len(decisions)
     explanations: list[Explanation | None] = [None] * n
     if explain:
         try:
-            explanations = _explanations_compute(serving_setup, decisions, inputs, chosen, holdout)
+            explanations = _explanations_compute(serving_setup, decisions, inputs, chosen, holdout,
+                                                 agent_probs)
         except Exception:  # the decision is logged and answered; its page can explain it later
             logger.exception("explaining %d decisions of campaign %s failed", n, campaign.pk)
     _profiles_record_contacts(customers, inputs, chosen, serving_setup)
@@ -190,6 +190,7 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
     live_agent = serving.policy_agent(serving_setup.live)
     live_probs = _policy_probabilities(live_agent, serving_setup.live, serving_setup.bridge,
                                        inputs.observations, inputs.allowed)
+    agent_probs = live_probs  # each row's deciding agent's own probabilities (explained)
     if not greedy and campaign.exploration_share > 0:
         # an exploration floor: every allowed action keeps a logged propensity > 0 (OPE needs it)
         share = float(campaign.exploration_share)
@@ -199,6 +200,7 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
         control = serving.control_agent(campaign, serving_setup.bridge)
         control_probs = control.action_probabilities(inputs.observations, inputs.allowed)
         probs = np.where(holdout[:, None], control_probs, live_probs)
+        agent_probs = np.where(holdout[:, None], control_probs, agent_probs)
     row_greedy = holdout | greedy  # the control group gets the rules as written, no exploration
     if row_greedy.any():
         best = probs.argmax(axis=1)
@@ -233,7 +235,7 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
             holdout=bool(holdout[i]), greedy=bool(row_greedy[i]), context=row_context,
             status=Decision.Status.DECIDED, decided_at=now,
         ))
-    return decisions, customers, inputs, chosen, holdout, serving_setup
+    return decisions, customers, inputs, chosen, holdout, agent_probs, serving_setup
 
 
 DECISION_CUSTOMER_FIELDS = ("external_id", "time_zone", "profile_state", "profile_updated_at",
@@ -401,8 +403,10 @@ def _decisions_write(decisions: list[Decision], explanations: list[Explanation |
 
 
 def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs: Any,
-                          chosen: np.ndarray, holdout: np.ndarray) -> list[Explanation | None]:
-    """SHAP explanations of the chosen actions (unsaved), one vectorised call per deciding policy.
+                          chosen: np.ndarray, holdout: np.ndarray,
+                          agent_probs: np.ndarray) -> list[Explanation | None]:
+    """SHAP explanations of the chosen actions (unsaved), one vectorised call per deciding policy
+    (given the probabilities the decision computed: the policy is not run twice).
 
     A result with a non-finite number is left out (the database's JSON refuses NaN): its
     decision's page explains it later.
@@ -421,7 +425,8 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
         explainer = serving.deciding_explainer(serving_setup, holdout=version is None)
         results = explainer.explain(inputs.observations[idx], inputs.allowed[idx],
                                     actions=chosen[idx], reason_flags=inputs.reasons[idx],
-                                    profiles=inputs.profiles.take(idx))
+                                    profiles=inputs.profiles.take(idx),
+                                    probabilities=agent_probs[idx])
         per_row_ms = (time.perf_counter() - started) * 1000.0 / idx.size
         for i, result in zip(idx, results):
             # the few parts stored, not Explanation.to_dict(): a deep copy of everything, slower
@@ -437,7 +442,9 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
                 runner_up={"action_index": result.runner_up, "label": result.runner_up_label,
                            "score_gap": _finite_or_none(result.score_gap),
                            "probability_gap": _finite_or_none(result.probability_gap)},
-                masked_actions=[dataclasses.asdict(g) for g in result.masked],
+                masked_actions=[{"channel": g.channel, "reason": g.reason, "text": g.text,
+                                 "actions": g.actions, "action_labels": g.action_labels}
+                                for g in result.masked],  # asdict deep-copies: slower
                 sentence=result.sentence, compute_ms=per_row_ms,
             )
             explanations[i] = explanation

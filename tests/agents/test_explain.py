@@ -516,6 +516,22 @@ def test_rule_based_names_the_rule_that_fired(background):
     assert RULE_LABELS[fired] in e.sentence
 
 
+def test_probabilities_given_by_the_caller_explain_the_same_as_computed_ones(mlp, mlp_explainer,
+                                                                           customers):
+    mask = np.ones((len(customers), A), dtype=bool)
+    mask[:, ::3] = False
+    actions = mlp.act(customers, mask, deterministic=True)
+    computed = mlp_explainer.explain(customers, mask, actions=actions)
+    given = mlp_explainer.explain(customers, mask, actions=actions,
+                                  probabilities=mlp.action_probabilities(customers, mask))
+    assert [e.to_dict() for e in given] == [e.to_dict() for e in computed]
+
+
+def test_probabilities_of_the_wrong_shape_are_refused(mlp_explainer, customers):
+    with pytest.raises(ValueError, match="probabilities has shape"):
+        mlp_explainer.explain(customers, probabilities=np.ones((1, A)))
+
+
 def test_rule_based_no_contact_gives_the_rule_and_the_blocks_as_reasons(background):
     agent = agents.make("rule_based", F.observation_space(), gym.spaces.Discrete(A), seed=0)
     state = F.ProfileState.empty(1)
