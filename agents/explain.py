@@ -306,7 +306,7 @@ class _VectorisedPermutation(_Attributor):
             z = np.where(self.masks[None, :, None, :], x[:, None, None, :],
                          self.mixed_background[None, None, :, :])
             if self.chosen_fn is not None:  # only the chosen action's output: a third cheaper
-                chosen = self.chosen_fn(z.reshape(-1, d), np.repeat(actions[start:start + c], m * k))
+                chosen = self.chosen_fn.per_customer(z.reshape(c, m * k, d), actions[start:start + c])
             else:
                 out = np.asarray(self.score_fn(z.reshape(-1, d)), dtype=np.float64)
                 chosen = np.take_along_axis(out.reshape(c, m * k, -1),
@@ -477,6 +477,24 @@ class _TorchChosen:
             hidden = self.body(torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)))
             index = torch.from_numpy(np.asarray(actions, dtype=np.int64))
             out = torch.einsum("nh,nh->n", hidden, self.weight[index]) + self.bias[index]
+        return out.double().numpy()
+
+    def per_customer(self, inputs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """(c, r) scores of each customer's one action on its r rows of `inputs` (c, r, d).
+
+        The same numbers as `__call__` with the actions repeated per row, without gathering an
+        (A, H) weight row for every one of the c * r rows (most of the cost on a 64-wide net).
+        """
+        import torch
+
+        c, r, d = inputs.shape
+        with torch.inference_mode():
+            flat = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32).reshape(c * r, d))
+            hidden = self.body(flat).reshape(c, r, -1)
+            index = torch.from_numpy(np.asarray(actions, dtype=np.int64))
+            # multiply-and-sum per row, not a matrix product: a row's score must not depend on
+            # how many customers share the batch (BLAS kernels block differently per size)
+            out = (hidden * self.weight[index].unsqueeze(1)).sum(dim=2) + self.bias[index].unsqueeze(1)
         return out.double().numpy()
 
 
