@@ -15,6 +15,8 @@ What it does (loopback only, every loop bounded in time):
    locust (headless): single decisions arriving as a Poisson stream at each of --rates req/s for
    --seconds (p50/p99 with caps, the row lock, the audit write and the explanation; and how many
    requests each batch held, read back from the log: a batch's decisions share their decided_at),
+   then the same request without its customer at --floor-rate req/s, refused (400) by the input
+   check before any decision work (the floor: what gunicorn, Django, DRF and locust cost alone),
    then signed 1,000-event batches as fast as they go;
 4. prints a markdown table with the commands and the machine, and where the CPU went in each phase
    (gunicorn, PostgreSQL, Redis, locust, and the machine as a whole from /proc/stat).
@@ -61,6 +63,9 @@ def parse_args() -> argparse.Namespace:
                         help="gunicorn worker processes (default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per gunicorn worker (default: gunicorn.conf.py's)")
+    parser.add_argument("--floor-rate", type=int, default=200,
+                        help="req/s of the same request refused at the input check, which measures "
+                             "the framework and load generator alone (0: skip)")
     parser.add_argument("--event-users", type=int, default=3, help="parallel event senders")
     parser.add_argument("--service-samples", type=int, default=200)
     parser.add_argument("--port", type=int, default=0, help="0: any free loopback port")
@@ -377,6 +382,10 @@ def main() -> None:
                 phase = locust_run(env, args.port, "DecisionUser", rate, args.seconds, Path(folder))
                 sizes = batch_sizes(int(env["BENCH_CAMPAIGN"]), started, datetime.now(timezone.utc))
                 decision_phases.append((rate, *phase, sizes))
+            floor = None
+            if args.floor_rate:
+                floor = locust_run(env, args.port, "RefusedDecisionUser", args.floor_rate,
+                                   args.seconds, Path(folder))
             events, events_cmd, events_cpu = locust_run(env, args.port, "EventBatchUser",
                                                         args.event_users, args.seconds, Path(folder))
     finally:
@@ -405,6 +414,12 @@ def main() -> None:
               f"{float(decisions['Requests/s']):.0f} req/s | "
               f"{decisions['Failure Count']} / {decisions['Request Count']} | "
               f"{'p99 <= 30 ms' if rate == 200 else ''} |")
+    if floor is not None:
+        refused = floor[0]
+        print(f"| the same request refused at the input check (400) at {args.floor_rate} req/s: "
+              f"the framework and locust alone | {refused['50%']} ms | {refused['99%']} ms | "
+              f"{float(refused['Requests/s']):.0f} req/s | "
+              f"{refused['Failure Count']} / {refused['Request Count']} | |")
     print(f"| events through POST /api/v1/events ({batch}/batch, {args.event_users} senders) | "
           f"{events['50%']} ms/batch | {events['99%']} ms/batch | {events_per_s:,.0f} events/s | "
           f"{events['Failure Count']} / {events['Request Count']} | >= 5,000 events/s |")
@@ -423,6 +438,10 @@ def main() -> None:
     for rate, decisions, _, cpu, _ in decision_phases:
         served = max(1.0, float(decisions["Request Count"]))
         print(f"| decisions at {rate}/s | " + " | ".join(f"{cpu[g] * 1000 / served:.2f}" for g in groups) + " |")
+    if floor is not None:
+        served = max(1.0, float(floor[0]["Request Count"]))
+        print(f"| refused at the input check at {args.floor_rate}/s | " +
+              " | ".join(f"{floor[2][g] * 1000 / served:.2f}" for g in groups) + " |")
     batches = max(1.0, float(events["Request Count"]))
     print("| events, per 1,000-event batch | " + " | ".join(f"{events_cpu[g] * 1000 / batches:.0f}" for g in groups) + " |")
     print()
@@ -433,6 +452,8 @@ def main() -> None:
     print()
     for rate, _, command, _, _ in decision_phases:
         print(f"decisions at {rate}/s: `{command}`")
+    if floor is not None:
+        print(f"refused at the input check: `{floor[1]}`")
     print(f"events: `{events_cmd}`")
     print(f"this script: `{' '.join(shlex.quote(a) for a in sys.argv)}`")
 

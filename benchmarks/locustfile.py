@@ -73,6 +73,29 @@ class DecisionUser(FastHttpUser):
                                   "Content-Type": "application/json"})
 
 
+class RefusedDecisionUser(FastHttpUser):
+    """DecisionUser's request without its customer, refused (400) by the input check before any
+    decision work: what gunicorn, Django, DRF (token, throttle, parsing, the error body) and the
+    load generator cost per request on their own - the floor under every decision."""
+
+    wait_time = poisson_arrivals(RATE_PER_USER)
+
+    def on_start(self) -> None:
+        time.sleep(random.expovariate(RATE_PER_USER))
+
+    @task
+    def decide(self) -> None:
+        body = json.dumps({"campaign": CAMPAIGN, "context": {"source": "load test"}})
+        with self.client.post("/api/v1/decisions", data=body, name="POST /api/v1/decisions (refused)",
+                              headers={"Authorization": f"Bearer {TOKEN}",
+                                       "Content-Type": "application/json"},
+                              catch_response=True) as response:
+            if response.status_code == 400:
+                response.success()
+            else:
+                response.failure(f"{response.status_code}: {response.text[:200]}")
+
+
 class EventBatchUser(FastHttpUser):
     """A CRM pushing its event stream as fast as the webhook takes it."""
 
