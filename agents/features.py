@@ -243,6 +243,58 @@ def record_contact(
     _add(state.discount_contacts, rows, np.broadcast_to(np.asarray(discounted, float), rows.shape))
 
 
+def withdraw_contact(
+    state: ProfileState, rows: Any, channel_idx: Any, days_ago: Any, discounted: Any = False,
+    previous_days_since: Any = np.inf,
+) -> None:
+    """A contact recorded `days_ago` never went out (it was released): take it back out.
+
+    The inverse of `record_contact` followed by `advance_days(days_ago)`: its decayed share
+    leaves the counters and its day's bin, and where it was the channel's latest contact the
+    recency becomes `previous_days_since` (the channel's contact before it; inf if none). Small
+    negatives left by float round-off are cleared.
+    """
+    _contact_shift(state, rows, channel_idx, days_ago, discounted, -1.0)
+    rows, channel_idx = _rows_channels(state, rows, channel_idx)
+    days_ago = np.broadcast_to(np.asarray(days_ago, dtype=np.float64), rows.shape)
+    previous = np.broadcast_to(np.asarray(previous_days_since, dtype=np.float64), rows.shape)
+    latest = np.isclose(state.days_since_contact[rows, channel_idx], days_ago, rtol=0.0, atol=1e-4)
+    state.days_since_contact[rows[latest], channel_idx[latest]] = previous[latest]
+
+
+def record_past_contact(
+    state: ProfileState, rows: Any, channel_idx: Any, days_ago: Any, discounted: Any = False
+) -> None:
+    """A contact made `days_ago` is counted after all (a delivery receipt for a released one):
+    the same as `record_contact` then `advance_days(days_ago)`, without moving the clock."""
+    _contact_shift(state, rows, channel_idx, days_ago, discounted, 1.0)
+    rows, channel_idx = _rows_channels(state, rows, channel_idx)
+    days_ago = np.broadcast_to(np.asarray(days_ago, dtype=np.float64), rows.shape)
+    np.minimum.at(state.days_since_contact, (rows, channel_idx), days_ago)
+
+
+def _contact_shift(state: ProfileState, rows: Any, channel_idx: Any, days_ago: Any,
+                   discounted: Any, sign: float) -> None:
+    """Add (sign 1) or remove (-1) one contact of `days_ago` in every decayed counter and bin."""
+    rows, channel_idx = _rows_channels(state, rows, channel_idx)
+    days_ago = np.broadcast_to(np.asarray(days_ago, dtype=np.float64), rows.shape)
+    if np.any(days_ago < 0) or not np.all(np.isfinite(days_ago)):
+        raise ValueError("days_ago must be finite and >= 0")
+    engagement = _decay(days_ago, ENGAGEMENT_HALF_LIFE_DAYS)
+    discounted = np.broadcast_to(np.asarray(discounted, dtype=np.float64), rows.shape)
+    _add(state.contacts, (rows, channel_idx), sign * engagement)
+    _add(state.contact_pressure, rows, sign * _decay(days_ago, PRESSURE_HALF_LIFE_DAYS))
+    _add(state.discount_contacts, rows, sign * engagement * discounted)
+    # the bin it went into has since moved one place per midnight crossed
+    day_bin = np.maximum(np.ceil(days_ago - state.day_clock[rows] - 1e-9), 0).astype(np.int64)
+    kept = day_bin < HISTORY_DAYS
+    _add(state.recent_contacts, (rows[kept], day_bin[kept]), sign)
+    if sign < 0:
+        for counter in (state.contacts, state.contact_pressure, state.discount_contacts,
+                        state.recent_contacts):
+            np.maximum(counter, 0.0, out=counter)
+
+
 def record_open(state: ProfileState, rows: Any, channel_idx: Any) -> None:
     """The customers at `rows` opened (or, for a call, answered) a message on `channel_idx`."""
     rows, channel_idx = _rows_channels(state, rows, channel_idx)

@@ -485,15 +485,72 @@ def _decisions_status_change(decision_ids: list[int], *, to: str, from_statuses:
     decisions = list(Decision.objects.filter(id__in=decision_ids).values_list("id", "customer_id"))
     caps.customers_lock([customer_id for _, customer_id in decisions])
     changing = (Decision.objects.filter(id__in=decision_ids, status__in=from_statuses)
-                .exclude(action__channel=Action.NO_CONTACT_CHANNEL))
+                .exclude(action__channel=Action.NO_CONTACT_CHANNEL).select_related("action"))
     stamp = {"at": timezone.now().isoformat(), **(note or {})}
-    changed = []
+    changed, withdrawn, restored = [], [], []
     for decision in changing:
+        if to == Decision.Status.RELEASED:
+            withdrawn.append(decision)
+        elif decision.status == Decision.Status.RELEASED:
+            restored.append(decision)
         decision.status = to
         decision.context = {**(decision.context or {}), str(to): stamp}
         changed.append(decision)
     Decision.objects.bulk_update(changed, ["status", "context"])
+    _profiles_contacts_correct(withdrawn, withdraw=True)
+    _profiles_contacts_correct(restored, withdraw=False)
     return len(changed)
+
+
+def _profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> None:
+    """Take released contacts back out of their customers' features, or put contacts a receipt
+    revived back in (call under the customers' locks, after the status change).
+
+    A decision counts its contact in the profile when it is made (`_profiles_record_contacts`);
+    a contact that never went out must not leave the customer looking recently contacted to the
+    next decision. Each change is applied at the profile's own clock (no time passes); a
+    withdrawn latest contact hands the channel's recency back to the one before it, as the log
+    has it.
+    """
+    from crm_console.customers.services import (
+        PROFILE_FIELDS as STORED_FIELDS, customers_save_fields, profile_states_load,
+        profile_states_store,
+    )
+
+    if not decisions:
+        return
+    customers = list(Customer.objects.filter(pk__in={d.customer_id for d in decisions})
+                     .only("id", *PROFILE_FIELDS).order_by("id"))
+    customers = [c for c in customers if isinstance(c.profile_state, dict)
+                 and c.profile_state.keys() >= set(STORED_FIELDS) and c.profile_updated_at]
+    if not customers:
+        return
+    row_of = {c.pk: i for i, c in enumerate(customers)}
+    decisions = [d for d in decisions if d.customer_id in row_of and d.action.channel in caps.CHANNEL_INDEX]
+    profiles, clocks = profile_states_load(customers, at=timezone.now())
+    rows = np.array([row_of[d.customer_id] for d in decisions], dtype=np.int64)
+    channels = np.array([caps.CHANNEL_INDEX[d.action.channel] for d in decisions], dtype=np.int64)
+    days_ago = np.maximum(clocks[rows] - np.array([d.decided_at.timestamp() for d in decisions]),
+                          0.0) / 86400.0
+    discounted = np.array([bool(d.action.offer) and d.action.offer != "content" for d in decisions])
+    if withdraw:
+        latest_other = dict(
+            ((customer_id, channel), at) for customer_id, channel, at in
+            Decision.objects.filter(customer_id__in=row_of,
+                                    action__channel__in={d.action.channel for d in decisions},
+                                    status__in=[Decision.Status.DECIDED, Decision.Status.DELIVERED])
+            .exclude(pk__in=[d.pk for d in decisions])
+            .values_list("customer_id", "action__channel").annotate(at=Max("decided_at")))
+        previous = np.array([
+            (clocks[row_of[d.customer_id]] - latest_other[(d.customer_id, d.action.channel)].timestamp())
+            / 86400.0 if (d.customer_id, d.action.channel) in latest_other else np.inf
+            for d in decisions])
+        agent_features.withdraw_contact(profiles, rows, channels, days_ago, discounted,
+                                        previous_days_since=np.maximum(previous, 0.0))
+    else:
+        agent_features.record_past_contact(profiles, rows, channels, days_ago, discounted)
+    profile_states_store(customers, profiles, clocks)
+    customers_save_fields(customers, list(PROFILE_FIELDS))
 
 
 def decision_release(*, decision: Decision, reason: str) -> Decision:

@@ -17,9 +17,11 @@ from agents.features import (
     record_click,
     record_contact,
     record_open,
+    record_past_contact,
     record_purchase,
     record_unsubscribe,
     set_consent,
+    withdraw_contact,
 )
 
 EXPECTED_NAMES = (
@@ -129,6 +131,52 @@ def test_one_advance_equals_many_small_ones():
     for _ in range(4):
         advance_days(b, 0.75)
     np.testing.assert_allclose(observation(a), observation(b), rtol=1e-5, atol=1e-6)
+
+
+def _assert_same_state(a: ProfileState, b: ProfileState) -> None:
+    for name, values in a.to_dict().items():
+        np.testing.assert_allclose(np.array(values, dtype=float), np.array(b.to_dict()[name], dtype=float),
+                                   atol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("days_ago", [0.0, 0.4, 2.3, 9.0, 45.0])
+def test_a_withdrawn_contact_leaves_the_profile_as_if_never_made(days_ago):
+    made, never = _busy_state(seed=3), _busy_state(seed=3)
+    channel = 1
+    before = never.days_since_contact[:3, channel].copy()
+    record_contact(made, [0, 1, 2], channel, discounted=True)
+    advance_days(made, days_ago)
+    advance_days(never, days_ago)
+    withdraw_contact(made, [0, 1, 2], channel, days_ago, discounted=True,
+                     previous_days_since=before + days_ago)
+    _assert_same_state(made, never)
+
+
+def test_withdrawing_an_older_contact_keeps_the_recency_of_a_later_one():
+    state = ProfileState.empty(1)
+    record_contact(state, [0], 0)
+    advance_days(state, 3.0)
+    record_contact(state, [0], 0)
+    advance_days(state, 1.0)
+    withdraw_contact(state, [0], 0, 4.0)
+    assert state.days_since_contact[0, 0] == pytest.approx(1.0)
+    assert state.contacts[0, 0] == pytest.approx(0.5 ** (1.0 / F.ENGAGEMENT_HALF_LIFE_DAYS))
+    assert state.recent_contacts[0].sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("days_ago", [0.0, 0.7, 5.5, 40.0])
+def test_a_past_contact_counts_as_if_recorded_then(days_ago):
+    late, then = _busy_state(seed=4), _busy_state(seed=4)
+    record_contact(then, [1], 2)
+    advance_days(then, days_ago)
+    advance_days(late, days_ago)
+    record_past_contact(late, [1], 2, days_ago)
+    _assert_same_state(late, then)
+
+
+def test_a_contact_in_the_future_cannot_be_withdrawn():
+    with pytest.raises(ValueError, match="days_ago"):
+        withdraw_contact(ProfileState.empty(1), [0], 0, -1.0)
 
 
 def test_repeated_rows_add_up_and_match_a_boolean_mask():

@@ -112,6 +112,70 @@ def test_released_contacts_no_longer_count():
     assert len(again) == 1
 
 
+def _profile_of(external_id):
+    from crm_console.customers.models import Customer
+
+    return Customer.objects.get(external_id=external_id).profile_state
+
+
+def _first_contact(campaign, external_id):
+    for _ in range(30):
+        decision = decide(campaign, external_id)
+        if not decision.action.is_no_contact:
+            return decision
+    raise AssertionError("no contact decided")
+
+
+def test_a_released_contact_leaves_the_customers_features():
+    from agents.catalogue import CHANNELS
+
+    campaign = live_campaign(caps={"email": (1, 7), "sms": (1, 7)}, overall=(10, 7))
+    customer_with_consent("c1")
+    decision = _first_contact(campaign, "c1")
+    channel = CHANNELS.index(decision.action.channel)
+    assert _profile_of("c1")["days_since_contact"][0][channel] == 0.0
+    decisions_release(decision_ids=[decision.pk], reason="bounced")
+    profile = _profile_of("c1")
+    assert profile["days_since_contact"][0][channel] is None  # never contacted (inf)
+    assert profile["contacts"][0][channel] == pytest.approx(0.0, abs=1e-12)
+    assert sum(profile["recent_contacts"][0]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_receipt_after_a_release_puts_the_contact_back_in_the_features():
+    from agents.catalogue import CHANNELS
+
+    from crm_console.decisioning.services import decisions_mark_delivered
+
+    campaign = live_campaign(caps={"email": (1, 7), "sms": (1, 7)}, overall=(10, 7))
+    customer_with_consent("c1")
+    decision = _first_contact(campaign, "c1")
+    channel = CHANNELS.index(decision.action.channel)
+    decided = _profile_of("c1")
+    decisions_release(decision_ids=[decision.pk], reason="bounced")
+    assert _profile_of("c1")["days_since_contact"][0][channel] is None
+    assert decisions_mark_delivered(decision_ids=[decision.pk]) == 1
+    restored = _profile_of("c1")
+    assert restored["days_since_contact"][0][channel] == pytest.approx(0.0, abs=1e-3)
+    assert restored["contacts"][0][channel] == pytest.approx(decided["contacts"][0][channel], rel=1e-3)
+
+
+def test_releasing_a_later_contact_gives_the_channel_back_its_earlier_one():
+    from agents.catalogue import CHANNELS
+
+    campaign = live_campaign(caps={"email": (5, 7), "sms": (5, 7)}, overall=(10, 7))
+    customer_with_consent("c1")
+    now = datetime(2026, 11, 2, 10, tzinfo=dt_timezone.utc)
+    first = next(d for d in (decide(campaign, "c1", now=now) for _ in range(30))
+                 if not d.action.is_no_contact)
+    later = now + timedelta(days=2)
+    channel = first.action.channel
+    second = next(d for d in (decide(campaign, "c1", now=later) for _ in range(60))
+                  if d.action.channel == channel)
+    decisions_release(decision_ids=[second.pk], reason="bounced")
+    days_since = _profile_of("c1")["days_since_contact"][0][CHANNELS.index(channel)]
+    assert days_since == pytest.approx(2.0, abs=1e-3)
+
+
 def test_minimum_gap_blocks_a_second_contact_the_same_day():
     campaign = live_campaign(caps={"email": (10, 7), "sms": (10, 7)}, overall=(10, 7),
                              min_gap_hours="48")
