@@ -526,7 +526,10 @@ def _profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> 
     if not customers:
         return
     row_of = {c.pk: i for i, c in enumerate(customers)}
-    decisions = [d for d in decisions if d.customer_id in row_of and d.action.channel in caps.CHANNEL_INDEX]
+    decisions = [d for d in decisions
+                 if d.customer_id in row_of and d.action.channel in caps.CHANNEL_INDEX]
+    if not decisions:
+        return
     profiles, clocks = profile_states_load(customers, at=timezone.now())
     rows = np.array([row_of[d.customer_id] for d in decisions], dtype=np.int64)
     channels = np.array([caps.CHANNEL_INDEX[d.action.channel] for d in decisions], dtype=np.int64)
