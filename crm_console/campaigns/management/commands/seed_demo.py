@@ -45,6 +45,6 @@ class Command(BaseCommand):
                 f"{summary.customers} customers, {summary.decisions} decisions, "
                 f"{summary.events} events."
             ))
-        self.stdout.write("Log in at http://127.0.0.1:8000/ with:")
+        self.stdout.write("Log in to the console (the address `make run` prints) with:")
         for username, role, password in summary.users:
             self.stdout.write(f"  {role:<20} {username:<10} password: {password}")
