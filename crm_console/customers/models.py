@@ -70,8 +70,10 @@ class Event(models.Model):
         IDENTIFY = "identify", "Identify"
         TRACK = "track", "Track"
 
-    message_id = models.CharField(max_length=200, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    message_id = models.CharField(max_length=200)
+    # no index of its own: (customer, timestamp) below serves every lookup by customer
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events",
+                                 db_index=False)
     type = models.CharField(max_length=20, choices=Type.choices)
     name = models.CharField(max_length=200, blank=True, help_text="The track event's name.")
     properties = models.JSONField(default=dict, blank=True)
@@ -87,6 +89,11 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["customer", "timestamp"]),
             models.Index(fields=["name", "timestamp"]),
+        ]
+        # the idempotency key; a constraint, not unique=True, which on PostgreSQL also builds a
+        # LIKE-pattern index nothing queries, one more index every event insert maintains
+        constraints = [
+            models.UniqueConstraint(fields=["message_id"], name="customers_event_message_id_key"),
         ]
 
     def __str__(self) -> str:

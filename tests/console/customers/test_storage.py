@@ -1,4 +1,4 @@
-"""How the customers table is stored on PostgreSQL."""
+"""How the customers and events tables are stored (indexes and options on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,28 @@ def test_decisions_by_campaign_and_customer_use_the_dated_indexes_only():
     assert any("(campaign_id, decided_at)" in d for d in definitions)
     assert any("(customer_id, decided_at)" in d for d in definitions)
     assert not any(d.endswith("(campaign_id)") or d.endswith("(customer_id)") for d in definitions)
+
+
+@needs_real_stack
+def test_event_inserts_maintain_no_redundant_index():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'customers_event'")
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert any("(customer_id, \"timestamp\")" in d for d in definitions)
+    assert any(d.startswith("CREATE UNIQUE INDEX") and d.endswith("(message_id)")
+               for d in definitions)  # the idempotency key
+    assert not any(d.endswith("(customer_id)") for d in definitions)
+    assert not any("varchar_pattern_ops" in d for d in definitions)
+
+
+def test_a_replayed_message_id_is_refused_by_the_database():
+    from django.db import IntegrityError, transaction
+
+    from crm_console.customers.models import Customer, Event
+
+    customer = Customer.objects.create(external_id="c1", time_zone="UTC")
+    Event.objects.create(message_id="m-1", customer=customer, type="track", name="Email Opened",
+                         timestamp="2026-12-01T10:00:00Z")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Event.objects.create(message_id="m-1", customer=customer, type="track",
+                             name="Email Opened", timestamp="2026-12-01T10:00:00Z")
