@@ -10,6 +10,12 @@ from tests.conftest import needs_real_stack
 pytestmark = pytest.mark.django_db
 
 
+def _index_definitions(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        return [row[0] for row in cursor.fetchall()]
+
+
 @needs_real_stack
 def test_customer_pages_keep_room_for_in_place_profile_updates():
     with connection.cursor() as cursor:
@@ -19,9 +25,7 @@ def test_customer_pages_keep_room_for_in_place_profile_updates():
 
 @needs_real_stack
 def test_decisions_by_campaign_and_customer_use_the_dated_indexes_only():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'decisioning_decision'")
-        definitions = [row[0] for row in cursor.fetchall()]
+    definitions = _index_definitions("decisioning_decision")
     assert any("(campaign_id, decided_at)" in d for d in definitions)
     assert any("(customer_id, decided_at)" in d for d in definitions)
     assert not any(d.endswith("(campaign_id)") or d.endswith("(customer_id)") for d in definitions)
@@ -29,9 +33,7 @@ def test_decisions_by_campaign_and_customer_use_the_dated_indexes_only():
 
 @needs_real_stack
 def test_event_inserts_maintain_no_redundant_index():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'customers_event'")
-        definitions = [row[0] for row in cursor.fetchall()]
+    definitions = _index_definitions("customers_event")
     assert any("(customer_id, \"timestamp\")" in d for d in definitions)
     assert any(d.startswith("CREATE UNIQUE INDEX") and d.endswith("(message_id)")
                for d in definitions)  # the idempotency key
