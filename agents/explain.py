@@ -233,11 +233,13 @@ ScoreFn = Callable[[np.ndarray], np.ndarray]
 
 
 class _Attributor:
-    """Computes (shap (n, d), base (n,)) for the chosen actions of a batch."""
+    """Computes (shap (n, d), base (n,)) for the chosen actions of a batch; `scores` are the
+    agent's (n, A) scores of `obs` when the caller has them (an attributor may reuse them)."""
 
     additive = True
 
-    def attribute(self, obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attribute(self, obs: np.ndarray, actions: np.ndarray,
+                  scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
 
@@ -334,7 +336,8 @@ class _Linear(_Attributor):
         self.mean = weights @ background.astype(np.float64)  # (d,)
         self.base_all = coef @ self.mean + intercept  # (A,)
 
-    def attribute(self, obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attribute(self, obs: np.ndarray, actions: np.ndarray,
+                  scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         phi = self.coef[actions] * (obs.astype(np.float64) - self.mean)
         return phi, self.base_all[actions]
 
@@ -375,7 +378,8 @@ class _ShapPermutation(_Attributor):
         masker = shap.maskers.Independent(background, max_samples=background.shape[0])
         self.explainer = shap.PermutationExplainer(score_fn, masker, seed=seed)
 
-    def attribute(self, obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attribute(self, obs: np.ndarray, actions: np.ndarray,
+                  scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         # shap draws its orders from numpy's global generator: seed it for this call only
         state = np.random.get_state()
         try:
@@ -404,7 +408,8 @@ class _ShapExact(_Attributor):
         masker = shap.maskers.Independent(background, max_samples=background.shape[0])
         self.explainer = shap.ExactExplainer(score_fn, masker)
 
-    def attribute(self, obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attribute(self, obs: np.ndarray, actions: np.ndarray,
+                  scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         result = self.explainer(obs, silent=True)
         rows = np.arange(obs.shape[0])
         values = np.asarray(result.values, dtype=np.float64)
@@ -600,7 +605,8 @@ class _ShapTorch(_Attributor):
         else:
             self.explainer = shap.GradientExplainer(self.wrapper, self.bg)
 
-    def attribute(self, obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attribute(self, obs: np.ndarray, actions: np.ndarray,
+                  scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         n, d = obs.shape
@@ -994,10 +1000,7 @@ class Explainer:
             if probs.shape != (n, n_actions):
                 raise ValueError(f"probabilities has shape {probs.shape}; expected ({n}, {n_actions})")
         own_terms, ranking = self._own_terms(obs, mask, actions)
-        if isinstance(self._attributor, _VectorisedPermutation):  # the scores just computed
-            phi, base = self._attributor.attribute(obs, actions, scores)
-        else:
-            phi, base = self._attributor.attribute(obs, actions)
+        phi, base = self._attributor.attribute(obs, actions, scores)
         rows = np.arange(n)
         chosen_score = scores[rows, actions]
         if self.method == "linear":

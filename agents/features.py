@@ -254,9 +254,8 @@ def withdraw_contact(
     recency becomes `previous_days_since` (the channel's contact before it; inf if none). Small
     negatives left by float round-off are cleared.
     """
-    _contact_shift(state, rows, channel_idx, days_ago, discounted, -1.0)
-    rows, channel_idx = _rows_channels(state, rows, channel_idx)
-    days_ago = np.broadcast_to(np.asarray(days_ago, dtype=np.float64), rows.shape)
+    rows, channel_idx, days_ago = _contact_shift(state, rows, channel_idx, days_ago, discounted,
+                                                 -1.0)
     previous = np.broadcast_to(np.asarray(previous_days_since, dtype=np.float64), rows.shape)
     latest = np.isclose(state.days_since_contact[rows, channel_idx], days_ago, rtol=0.0, atol=1e-4)
     state.days_since_contact[rows[latest], channel_idx[latest]] = previous[latest]
@@ -267,15 +266,15 @@ def record_past_contact(
 ) -> None:
     """A contact made `days_ago` is counted after all (a delivery receipt for a released one):
     the same as `record_contact` then `advance_days(days_ago)`, without moving the clock."""
-    _contact_shift(state, rows, channel_idx, days_ago, discounted, 1.0)
-    rows, channel_idx = _rows_channels(state, rows, channel_idx)
-    days_ago = np.broadcast_to(np.asarray(days_ago, dtype=np.float64), rows.shape)
+    rows, channel_idx, days_ago = _contact_shift(state, rows, channel_idx, days_ago, discounted,
+                                                 1.0)
     np.minimum.at(state.days_since_contact, (rows, channel_idx), days_ago)
 
 
 def _contact_shift(state: ProfileState, rows: Any, channel_idx: Any, days_ago: Any,
-                   discounted: Any, sign: float) -> None:
-    """Add (sign 1) or remove (-1) one contact of `days_ago` in every decayed counter and bin."""
+                   discounted: Any, sign: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add (sign 1) or remove (-1) one contact of `days_ago` in every decayed counter and bin;
+    returns the checked rows, channels and ages."""
     rows, channel_idx = _rows_channels(state, rows, channel_idx)
     days_ago = np.broadcast_to(np.asarray(days_ago, dtype=np.float64), rows.shape)
     if np.any(days_ago < 0) or not np.all(np.isfinite(days_ago)):
@@ -293,6 +292,7 @@ def _contact_shift(state: ProfileState, rows: Any, channel_idx: Any, days_ago: A
         for counter in (state.contacts, state.contact_pressure, state.discount_contacts,
                         state.recent_contacts):
             np.maximum(counter, 0.0, out=counter)
+    return rows, channel_idx, days_ago
 
 
 def record_open(state: ProfileState, rows: Any, channel_idx: Any) -> None:

@@ -306,6 +306,11 @@ def _shadow_choices(serving_setup: Any, inputs: Any, chosen: np.ndarray) -> list
              "agrees": bool(picks[i] == chosen[i])} for i in range(len(picks))]
 
 
+def _carries_incentive(offer: str | None) -> bool:
+    """The contact offered something (feeds "share of recent contacts that carried a discount")."""
+    return offer not in (None, "", "content")
+
+
 def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np.ndarray,
                               serving_setup: Any) -> None:
     """The decision commits to a contact: count it in the profile now (as the simulator does).
@@ -318,7 +323,7 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
     channel = catalogue.channel_index[chosen]
     contact = channel >= 0
     if contact.any():
-        discounted = np.array([catalogue.actions[a].offer not in (None, "content") for a in chosen])
+        discounted = np.array([_carries_incentive(catalogue.actions[a].offer) for a in chosen])
         agent_features.record_contact(inputs.profiles, contact, channel[contact], discounted[contact])
     profile_states_store(customers, inputs.profiles, inputs.clocks)
 
@@ -513,8 +518,8 @@ def _profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> 
     has it.
     """
     from crm_console.customers.services import (
-        PROFILE_FIELDS as STORED_FIELDS, customers_save_fields, profile_states_load,
-        profile_states_store,
+        PROFILE_FIELDS as STORED_FIELDS, SECONDS_PER_DAY, customers_save_fields,
+        profile_states_load, profile_states_store,
     )
 
     if not decisions:
@@ -534,8 +539,8 @@ def _profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> 
     rows = np.array([row_of[d.customer_id] for d in decisions], dtype=np.int64)
     channels = np.array([caps.CHANNEL_INDEX[d.action.channel] for d in decisions], dtype=np.int64)
     days_ago = np.maximum(clocks[rows] - np.array([d.decided_at.timestamp() for d in decisions]),
-                          0.0) / 86400.0
-    discounted = np.array([bool(d.action.offer) and d.action.offer != "content" for d in decisions])
+                          0.0) / SECONDS_PER_DAY
+    discounted = np.array([_carries_incentive(d.action.offer) for d in decisions])
     if withdraw:
         latest_other = dict(
             ((customer_id, channel), at) for customer_id, channel, at in
@@ -546,7 +551,7 @@ def _profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> 
             .values_list("customer_id", "action__channel").annotate(at=Max("decided_at")))
         previous = np.array([
             (clocks[row_of[d.customer_id]] - latest_other[(d.customer_id, d.action.channel)].timestamp())
-            / 86400.0 if (d.customer_id, d.action.channel) in latest_other else np.inf
+            / SECONDS_PER_DAY if (d.customer_id, d.action.channel) in latest_other else np.inf
             for d in decisions])
         agent_features.withdraw_contact(profiles, rows, channels, days_ago, discounted,
                                         previous_days_since=np.maximum(previous, 0.0))
