@@ -24,8 +24,8 @@ SEND_WINDOWS: dict[str, tuple[int, int]] = {
     "midday": (12, 14),
     "evening": (18, 21),
 }
-"""[start, end) hours in the CAMPAIGN's time zone. Each customer has a utc offset, so a window can
-fall inside a customer's local quiet hours (see agents.constraints)."""
+"""[start, end) hours in the CUSTOMER's own local time: "morning" is each customer's morning. A
+message goes out at its window's start (see agents.constraints.send_hours)."""
 
 WINDOW_NAMES: tuple[str, ...] = tuple(SEND_WINDOWS)
 

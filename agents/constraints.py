@@ -5,16 +5,13 @@ gap, quiet hours, suppression); `contact_mask` turns them into a bool (n, A) mas
 bit set per blocked action, so the console can say *why* an action was not allowed. "No contact"
 is always allowed: a policy can never be forced to break a rule.
 
-Time conventions (shared by the simulator and the console):
-- a decision is made for one campaign day; `ContactState.hours_since_last_contact` is measured up to
-  midnight (campaign time) that starts that day, and an action sends at its window's start hour, so
-  the gap it would leave is `hours_since_last_contact + window start`;
-- `contacts_in_window[:, c]` counts channel c's contacts already made in the cap window that ends
-  with the decision day (that day and the w - 1 days before it); sending one more makes it + 1,
-  which must stay within the cap (the simulator sends at most one a day, so for it the count
-  covers the w - 1 days before);
-- send windows are in campaign time; a customer's local time is campaign time + (customer utc offset
-  - campaign utc offset); a window is blocked if any part of it falls inside local quiet hours.
+Time conventions (shared by the simulator and the console): every rule is counted at the time a
+message goes out, not when it was decided (`send_hours`, the one definition). Send windows are in
+the customer's own local time, as quiet hours are. A contact sends at its window's start on the
+decision day, at once if the window is open, or at the next opening if it has closed. Caps are
+rolling windows of w x 24 hours: no window of that length may hold more than the cap's contacts of
+a channel (or of all channels), counted at their send times, scheduled ones included. The minimum
+gap holds between any two send times, whichever was decided first.
 """
 
 from __future__ import annotations
@@ -104,24 +101,17 @@ class ContactRules:
             raise ValueError("campaign_utc_offset_hours must lie in [-14, 14]")
 
     @property
-    def cap_windows(self) -> np.ndarray:
-        """(C,) rolling window in days per channel (0 where uncapped)."""
-        return np.array([self.channel_caps.get(c, (0, 0))[1] for c in CHANNELS], dtype=np.int64)
-
-    @property
-    def cap_limits(self) -> np.ndarray:
-        """(C,) max contacts per channel window (inf where uncapped)."""
-        return np.array(
-            [self.channel_caps.get(c, (np.inf, 0))[0] for c in CHANNELS], dtype=np.float64
-        )
-
-    @property
     def longest_window_days(self) -> int:
         """Days of contact history needed to evaluate every cap."""
         windows = [w for _, w in self.channel_caps.values()]
         if self.overall_cap is not None:
             windows.append(self.overall_cap[1])
         return max([1, *windows])
+
+    @property
+    def lookback_hours(self) -> float:
+        """How far before a send the rules look: the longest cap window or the minimum gap."""
+        return max(self.longest_window_days * 24.0, float(self.min_gap_hours))
 
 
 def _check_cap(cap: tuple[int, int], what: str) -> tuple[int, int]:
@@ -153,67 +143,92 @@ def default_contact_rules() -> ContactRules:
 
 @dataclass
 class ContactState:
-    """What the rules need to know about n customers' recent contacts (see module docstring).
+    """What the rules need to know about n customers' contacts, on one clock in hours.
 
-    :param contacts_in_window: (n, C) contacts per channel within that channel's cap window
-    :param overall_in_window: (n,) contacts on any channel within the overall cap window
-    :param hours_since_last_contact: (n,) up to the start of the decision day; inf if never
+    Every time here is on the caller's clock, in hours: unix time / 3600 in the console, the
+    simulation's hours in the simulator. Contacts are counted at the time their message goes out
+    (`send_hours`), past or still scheduled: a message decided yesterday for this evening counts
+    this evening, so caps and the minimum gap hold when the message arrives.
+
+    :param now_hours: (n,) when the decision is made
+    :param contact_hours: (n, K) send time of each of the customer's contacts that the rules can
+        still see (sent or scheduled; released ones left out); NaN pads unused slots
+    :param contact_channels: (n, K) index into CHANNELS of each contact; -1 pads
     :param consent: (n, C) bool
-    :param utc_offset_hours: (n,) the customer's time zone
+    :param utc_offset_hours: (n,) the customer's time zone, or (n, W) its offset at each send
+        window's send time (where a daylight-saving change falls before the send)
     :param suppressed: (n,) bool, customers on the suppression list (do not contact at all)
     """
 
-    contacts_in_window: np.ndarray
-    overall_in_window: np.ndarray
-    hours_since_last_contact: np.ndarray
+    now_hours: np.ndarray
+    contact_hours: np.ndarray
+    contact_channels: np.ndarray
     consent: np.ndarray
     utc_offset_hours: np.ndarray
     suppressed: np.ndarray
 
     def __post_init__(self) -> None:
-        self.contacts_in_window = np.asarray(self.contacts_in_window, dtype=np.float64)
-        if self.contacts_in_window.ndim != 2 or self.contacts_in_window.shape[1] != len(CHANNELS):
+        self.now_hours = np.asarray(self.now_hours, dtype=np.float64).reshape(-1)
+        n = self.now_hours.shape[0]
+        if not np.all(np.isfinite(self.now_hours)):
+            raise ValueError("now_hours must be finite")
+        self.contact_hours = np.asarray(self.contact_hours, dtype=np.float64)
+        if self.contact_hours.ndim != 2 or self.contact_hours.shape[0] != n:
             raise ValueError(
-                f"contacts_in_window must be (n, {len(CHANNELS)}), "
-                f"got {self.contacts_in_window.shape}"
+                f"contact_hours must be (n, K) with n = {n}, got {self.contact_hours.shape}"
             )
-        n = self.contacts_in_window.shape[0]
-        self.overall_in_window = _vector(self.overall_in_window, n, "overall_in_window", np.float64)
-        self.hours_since_last_contact = _vector(
-            self.hours_since_last_contact, n, "hours_since_last_contact", np.float64
-        )
-        self.utc_offset_hours = _vector(self.utc_offset_hours, n, "utc_offset_hours", np.float64)
-        self.suppressed = _vector(self.suppressed, n, "suppressed", bool)
-        self.consent = np.asarray(self.consent).astype(bool)
-        if self.consent.shape != (n, len(CHANNELS)):
-            raise ValueError(f"consent must be ({n}, {len(CHANNELS)}), got {self.consent.shape}")
-        if np.any(self.contacts_in_window < 0) or np.any(self.overall_in_window < 0):
-            raise ValueError("contact counts must be >= 0")
-        if np.any(np.isnan(self.hours_since_last_contact)) or np.any(
-            self.hours_since_last_contact < 0
-        ):
-            raise ValueError("hours_since_last_contact must be >= 0 (inf if never contacted)")
+        self.contact_channels = np.asarray(self.contact_channels).astype(np.int64)
+        if self.contact_channels.shape != self.contact_hours.shape:
+            raise ValueError(
+                f"contact_channels must have the shape of contact_hours "
+                f"{self.contact_hours.shape}, got {self.contact_channels.shape}"
+            )
+        used = self.contact_channels >= 0
+        if np.any(self.contact_channels >= len(CHANNELS)):
+            raise ValueError(f"contact_channels must index CHANNELS (0..{len(CHANNELS) - 1})")
+        if np.any(~np.isfinite(self.contact_hours[used])):
+            raise ValueError("every contact needs a finite send time (NaN only in unused slots)")
+        self.contact_hours = np.where(used, self.contact_hours, np.nan)
+        self.utc_offset_hours = np.asarray(self.utc_offset_hours).astype(np.float64)
+        if self.utc_offset_hours.shape not in ((n,), (n, len(WINDOW_NAMES))):
+            raise ValueError(
+                f"utc_offset_hours must have shape ({n},) or ({n}, {len(WINDOW_NAMES)}), "
+                f"got {self.utc_offset_hours.shape}"
+            )
         if np.any(~np.isfinite(self.utc_offset_hours)) or np.any(
             np.abs(self.utc_offset_hours) > 14
         ):
             raise ValueError("utc_offset_hours must lie in [-14, 14]")
+        self.suppressed = _vector(self.suppressed, n, "suppressed", bool)
+        self.consent = np.asarray(self.consent).astype(bool)
+        if self.consent.shape != (n, len(CHANNELS)):
+            raise ValueError(f"consent must be ({n}, {len(CHANNELS)}), got {self.consent.shape}")
 
     @classmethod
     def fresh(
-        cls, n: int, utc_offset_hours: float | np.ndarray = 0.0, consent: bool = True
+        cls,
+        n: int,
+        utc_offset_hours: float | np.ndarray = 0.0,
+        consent: bool = True,
+        now_hours: float | np.ndarray = 0.0,
     ) -> ContactState:
         """n customers never contacted, with (or without) consent on every channel."""
         return cls(
-            np.zeros((n, len(CHANNELS))),
-            np.zeros(n),
-            np.full(n, np.inf),
+            np.broadcast_to(np.asarray(now_hours, dtype=np.float64), (n,)),
+            np.full((n, 0), np.nan),
+            np.full((n, 0), -1),
             np.full((n, len(CHANNELS)), consent),
             np.broadcast_to(utc_offset_hours, (n,)),
             np.zeros(n, dtype=bool),
         )
 
     def __len__(self) -> int:
-        return int(self.contacts_in_window.shape[0])
+        return int(self.now_hours.shape[0])
+
+    def last_contact_hours(self) -> np.ndarray:
+        """(n,) send time of the latest contact sent by now (-inf if none)."""
+        sent = np.where(self.contact_hours <= self.now_hours[:, None], self.contact_hours, -np.inf)
+        return sent.max(axis=1, initial=-np.inf)
 
 
 def _vector(value: object, n: int, name: str, dtype: type) -> np.ndarray:
@@ -223,28 +238,70 @@ def _vector(value: object, n: int, name: str, dtype: type) -> np.ndarray:
     return array
 
 
-def window_in_quiet_hours(rules: ContactRules, utc_offset_hours: np.ndarray) -> np.ndarray:
-    """(n, W) bool: send window w (WINDOW_NAMES order) overlaps the customer's local quiet hours."""
-    offsets = np.asarray(utc_offset_hours, dtype=np.float64).reshape(-1)
-    if rules.quiet_hours is None:
-        return np.zeros((offsets.shape[0], len(WINDOW_NAMES)), dtype=bool)
-    q_start, q_end = rules.quiet_hours
-    quiet = [(q_start, q_end)] if q_start < q_end else [(q_start, 24.0), (0.0, q_end)]
-    shift = offsets - rules.campaign_utc_offset_hours
-    blocked = np.zeros((offsets.shape[0], len(WINDOW_NAMES)), dtype=bool)
-    for w, name in enumerate(WINDOW_NAMES):
-        start, end = SEND_WINDOWS[name]
-        local_start = np.mod(start + shift, 24.0)
-        local_end = local_start + (end - start)
-        # the local window may run past midnight: [local_start, 24) + [0, local_end - 24)
-        pieces = [
-            (local_start, np.minimum(local_end, 24.0)),
-            (np.zeros_like(local_start), np.maximum(local_end - 24.0, 0.0)),
-        ]
-        for a, b in pieces:
-            for qa, qb in quiet:
-                blocked[:, w] |= (a < qb) & (qa < b) & (b > a)
-    return blocked
+WINDOW_HOURS = np.array([SEND_WINDOWS[w] for w in WINDOW_NAMES], dtype=np.float64)
+"""(W, 2) [start, end) local hours of each send window (WINDOW_NAMES order)."""
+
+
+def send_hours(now_hours: np.ndarray, utc_offset_hours: np.ndarray) -> np.ndarray:
+    """(n, W) when a message decided at `now_hours` for each send window goes out.
+
+    The one definition of send time, shared by the console and the simulator. Send windows are in
+    the customer's own local time: a window still to open today sends at its start, an open window
+    sends at once, a window that has closed today sends at its start tomorrow (the next opening).
+    All on the caller's clock in hours, with local time = clock + utc offset (so the clock's zero
+    must be a UTC midnight, as unix time's is).
+
+    :param now_hours: (n,) decision times
+    :param utc_offset_hours: (n,) offsets, or (n, W) the offset at each window's send time
+    """
+    now = np.asarray(now_hours, dtype=np.float64).reshape(-1, 1)
+    offsets = np.asarray(utc_offset_hours, dtype=np.float64)
+    offsets = offsets.reshape(-1, 1) if offsets.ndim == 1 else offsets
+    local = now + offsets
+    day = np.floor(local / 24.0) * 24.0
+    hour = local - day
+    start, end = WINDOW_HOURS[None, :, 0], WINDOW_HOURS[None, :, 1]
+    send_local = np.where(hour < start, day + start, np.where(hour < end, local, day + 24.0 + start))
+    return send_local - offsets
+
+
+def window_in_quiet_hours(rules: ContactRules, n: int = 1) -> np.ndarray:
+    """(n, W) bool: send window w (WINDOW_NAMES order) overlaps local quiet hours.
+
+    Windows and quiet hours are both in the customer's local time, so a window either always or
+    never overlaps them; blocking the whole window means no send time inside it is quiet.
+    """
+    blocked = np.zeros(len(WINDOW_NAMES), dtype=bool)
+    if rules.quiet_hours is not None:
+        q_start, q_end = rules.quiet_hours
+        quiet = [(q_start, q_end)] if q_start < q_end else [(q_start, 24.0), (0.0, q_end)]
+        for w, (start, end) in enumerate(WINDOW_HOURS):
+            blocked[w] = any(start < qb and qa < end for qa, qb in quiet)
+    return np.broadcast_to(blocked, (n, len(WINDOW_NAMES))).copy()
+
+
+def _most_in_any_window(
+    sends: np.ndarray, counted: np.ndarray, candidate: np.ndarray, window_hours: float
+) -> np.ndarray:
+    """(n, W) the most counted contacts in any rolling window of `window_hours` that holds the
+    candidate send time (the candidate itself not counted).
+
+    :param sends: (n, K) send times (NaN pads); :param counted: (n, K) bool, which of them count;
+    :param candidate: (n, W) candidate send times.
+
+    The fullest such window ends at the candidate or at a counted send after it (slide a window
+    right until its end meets a send: nothing leaves on the right), so those ends are enough.
+    """
+    s = np.where(counted, sends, np.nan)[:, None, :]  # (n, 1, K)
+    t = candidate[:, :, None]  # (n, W, 1)
+    with np.errstate(invalid="ignore"):
+        most = ((s > t - window_hours) & (s <= t)).sum(axis=2)
+        later = (s > t) & (s < t + window_hours)  # (n, W, K): sends after the candidate
+        if later.any():
+            ends = np.where(later, s, np.nan)[..., None]  # (n, W, K, 1) window ends
+            inside = (s[:, :, None, :] > ends - window_hours) & (s[:, :, None, :] <= ends)
+            most = np.maximum(most, inside.sum(axis=3).max(axis=2))
+    return most
 
 
 def contact_mask(
@@ -260,33 +317,40 @@ def contact_mask(
     n, n_actions = len(state), catalogue.n_actions
     n_c, n_w = len(CHANNELS), len(WINDOW_NAMES)
     u8 = np.uint8
-    # every rule depends on the customer and the action's channel or send window only, so the
+    # every rule depends on the customer and the action's channel and send window only, so the
     # flags are built on a small (n, C, W) table and gathered into (n, A) once (fast for big n)
+    send = send_hours(state.now_hours, state.utc_offset_hours)  # (n, W)
+    used = state.contact_channels >= 0
 
-    # per channel: consent (where the rules require it) and the channel's rolling cap
+    # per channel: consent (where the rules require it)
     needs_consent = np.array([c in rules.consent_required for c in CHANNELS])
     channel_flags = np.where(needs_consent[None, :] & ~state.consent, u8(MaskReason.CONSENT), u8(0))
-    # sending today would make the window's count + 1
-    channel_flags |= np.where(
-        state.contacts_in_window + 1 > rules.cap_limits[None, :], u8(MaskReason.CHANNEL_CAP), u8(0)
-    )
+    table = np.broadcast_to(channel_flags[:, :, None], (n, n_c, n_w)).copy()
+    # each channel's rolling cap, counted at send time: one more send must fit every window
+    for c, channel in enumerate(CHANNELS):
+        if channel in rules.channel_caps:
+            limit, days = rules.channel_caps[channel]
+            most = _most_in_any_window(
+                state.contact_hours, state.contact_channels == c, send, days * 24.0
+            )
+            table[:, c, :] |= np.where(most + 1 > limit, u8(MaskReason.CHANNEL_CAP), u8(0))
 
-    # per customer: overall cap and suppression
+    # per customer: suppression; per send window: the overall cap, the minimum gap to every
+    # other contact (sent or scheduled, before or after this one) and quiet hours
     row_flags = np.where(state.suppressed, u8(MaskReason.SUPPRESSED), u8(0))
+    window_flags = np.zeros((n, n_w), dtype=u8)
     if rules.overall_cap is not None:
-        row_flags |= np.where(
-            state.overall_in_window + 1 > rules.overall_cap[0], u8(MaskReason.OVERALL_CAP), u8(0)
-        )
+        limit, days = rules.overall_cap
+        most = _most_in_any_window(state.contact_hours, used, send, days * 24.0)
+        window_flags |= np.where(most + 1 > limit, u8(MaskReason.OVERALL_CAP), u8(0))
+    if rules.min_gap_hours > 0 and used.any():
+        with np.errstate(invalid="ignore"):
+            apart = np.abs(send[:, :, None] - state.contact_hours[:, None, :])
+            too_close = (apart < rules.min_gap_hours).any(axis=2)
+        window_flags |= np.where(too_close, u8(MaskReason.MIN_GAP), u8(0))
+    window_flags |= np.where(window_in_quiet_hours(rules, n), u8(MaskReason.QUIET_HOURS), u8(0))
 
-    # per send window: the gap it would leave (it sends at its start hour) and quiet hours
-    starts = np.array([SEND_WINDOWS[w][0] for w in WINDOW_NAMES], dtype=np.float64)
-    gap = state.hours_since_last_contact[:, None] + starts[None, :]
-    window_flags = np.where(gap < rules.min_gap_hours, u8(MaskReason.MIN_GAP), u8(0))
-    window_flags |= np.where(
-        window_in_quiet_hours(rules, state.utc_offset_hours), u8(MaskReason.QUIET_HOURS), u8(0)
-    )
-
-    table = channel_flags[:, :, None] | window_flags[:, None, :] | row_flags[:, None, None]
+    table |= window_flags[:, None, :] | row_flags[:, None, None]
     contact = catalogue.channel_index >= 0
     column = np.where(contact, catalogue.channel_index * n_w + catalogue.window_index, 0)
     reasons = np.take(table.reshape(n, n_c * n_w), column, axis=1)

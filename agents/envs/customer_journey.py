@@ -14,12 +14,17 @@ from agents import features
 from agents.catalogue import (
     CHANNELS,
     OFFERS,
-    SEND_WINDOWS,
     WINDOW_NAMES,
     Catalogue,
     default_catalogue,
 )
-from agents.constraints import ContactRules, ContactState, contact_mask, default_contact_rules
+from agents.constraints import (
+    ContactRules,
+    ContactState,
+    contact_mask,
+    default_contact_rules,
+    send_hours,
+)
 from agents.envs.scenarios import (
     MOVE_TRIGGERS,
     Scenario,
@@ -31,7 +36,6 @@ from agents.features import ProfileState
 from agents.rewards import Outcomes, RewardWeights, reward
 
 _FREE_SHIPPING = OFFERS.index("free_shipping")
-_WINDOW_START = np.array([SEND_WINDOWS[w][0] for w in WINDOW_NAMES], dtype=np.float64)
 _N_UNIFORMS = 8  # open, click, order, delay, unsubscribe, organic order, churn, segment move
 _N_NORMALS = 2  # value of a clicked order, value of an organic order
 
@@ -80,7 +84,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     ``Discrete(catalogue.n_actions)`` per customer (49 with the default catalogue): index 0 is
     "no contact", the others channel x offer x send window (``catalogue.actions[i].label``).
     ``info["action_mask"]`` (N, A) says which are allowed today (consent, caps, minimum gap, quiet
-    hours, suppression; see `agents.constraints`).
+    hours, suppression; see `agents.constraints`). Each day's decision is made at the campaign's
+    midnight and a contact goes out at ``agents.constraints.send_hours`` (its window's start in
+    the customer's local time, or at once if the window is open); ``info["send_hours"]`` says when.
 
     ## Observation Space
     ``Box(N_FEATURES,)`` float32 per customer: `agents.features.FEATURE_NAMES` (engagement rates
@@ -168,8 +174,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._a_window = np.where(cat.window_index >= 0, cat.window_index, 0)
         self._a_contact = cat.channel_index >= 0
         self._a_cost = cat.cost
-        self._a_start_hour = np.where(self._a_contact, _WINDOW_START[self._a_window], 0.0)
-        self._ring_days = self.contact_rules.longest_window_days
+        # contacts the rules can still see: at most one a day, kept in a ring per customer
+        self._history = int(math.ceil(self.contact_rules.lookback_hours / 24.0)) + 2
         self._pending_days = scenario.max_delay_days + 1
         self._set_params(scenario)
 
@@ -222,13 +228,11 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_value = np.zeros((self._pending_days, n))
         self._pending_count = np.zeros((self._pending_days, n), dtype=np.int64)
         self._pending_incentive = np.zeros((self._pending_days, n), dtype=bool)
-        self._ring = np.zeros((self._ring_days, n, len(CHANNELS)), dtype=np.int16)
-        self._in_window = np.zeros((n, len(CHANNELS)))
-        self._overall_in_window = np.zeros(n)
-        self._last_contact_hour = np.full(n, -np.inf)
+        self._sent_hours = np.full((n, self._history), np.nan)
+        self._sent_channels = np.full((n, self._history), -1, dtype=np.int64)
+        self._sent_slot = np.zeros(n, dtype=np.int64)
         self._age = np.zeros(n, dtype=np.int64)
         self._suppressed = np.zeros(n, dtype=bool)
-        self._local_part = np.zeros((n, len(WINDOW_NAMES)), dtype=np.int64)
         self._needs_reset = np.zeros(n, dtype=bool)
         self._new_customers(np.arange(n))
         obs = features.observation(self.profile)
@@ -267,8 +271,10 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
         # 3. response to today's contact: open -> click -> order (maybe days later)
         fatigue_drag = np.exp(-p.fatigue_response * self._fatigue)
-        # the window's effect depends on when it lands in the customer's local day
-        affinity = self._affinity[seg, self._local_part[rows, self._a_window[a]]]
+        # the window's effect depends on when the message lands in the customer's local day
+        send = self._send[rows, self._a_window[a]]
+        local_hour = np.mod(send + self.profile.utc_offset_hours, 24.0)
+        affinity = self._affinity[seg, local_day_part(local_hour)]
         opened = u[0] < self._open_sa[seg, a] * affinity * fatigue_drag  # 0 for "no contact"
         clicked = opened & (u[1] < self._click_sa[seg, a])
         # a clicked order is likelier when the customer's demand is back (see refractory_days)
@@ -363,11 +369,10 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             prof, landed, landed_net[landed], discounted=landed_incentive[landed]
         )
         features.record_unsubscribe(prof, unsubscribed, ch[unsubscribed])
-        # the rules' own contact history
+        # the rules' own contact history, at send time
         if contacted.any():
             r = np.flatnonzero(contacted)
-            self._ring[self._day % self._ring_days, r, ch[r]] += 1
-            self._last_contact_hour[r] = self._day * 24.0 + self._a_start_hour[a[r]]
+            self._remember_sends(r, send[r], ch[r])
 
         # 8. reward and outcomes
         outcomes = Outcomes(
@@ -410,6 +415,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             "cap_violations": (violation & live).astype(np.float64),
             "action_sent": a,
             "contacted": contacted.astype(np.float64),
+            # when each contact went out (simulation clock); -inf, not NaN, where nothing was sent
+            # (NaN != NaN would make two identical steps differ)
+            "send_hours": np.where(contacted, send, -np.inf),
             "discounted_conversions": (
                 np.where(organic, holds_coupon, False).astype(np.float64)
                 + np.where(landed, landed_incentive, False)
@@ -425,42 +433,37 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         return np.exp(sigma * z - 0.5 * sigma**2)
 
     def _advance_day(self) -> None:
-        """Decay fatigue and counters, age coupons, roll the rolling-window contact counts."""
+        """Decay fatigue and counters, age coupons; the clock moves one day on."""
         self._fatigue *= self._fatigue_decay
         np.subtract(self._coupon_days, 1, out=self._coupon_days, where=self._coupon_days > 0)
         features.advance_days(self.profile, 1.0)
-        rules, today, r_days = self.contact_rules, self._day, self._ring_days
-        today_counts = self._ring[today % r_days]
-        # window [t-w+1, t-1] -> [t-w+2, t]: add today, drop day t-w+1 (w >= 1)
-        for c, channel in enumerate(CHANNELS):
-            if channel in rules.channel_caps:
-                w = rules.channel_caps[channel][1]
-                self._in_window[:, c] += (
-                    today_counts[:, c] - self._ring[(today - w + 1) % r_days][:, c]
-                )
-        if rules.overall_cap is not None:
-            w = rules.overall_cap[1]
-            leaving = self._ring[(today - w + 1) % r_days]
-            for c in range(len(CHANNELS)):  # (column adds beat a row reduction over 4 values)
-                self._overall_in_window += today_counts[:, c] - leaving[:, c]
         self._day += 1
-        self._ring[self._day % r_days] = 0  # the oldest day leaves every window
+
+    def _now_hours(self) -> float:
+        """Today's decision time on the simulation clock: the campaign's midnight, in UTC hours
+        (so a customer's local time is the clock + their utc offset, see send_hours)."""
+        return self._day * 24.0 - self.contact_rules.campaign_utc_offset_hours
+
+    def _remember_sends(self, rows: np.ndarray, hours: np.ndarray, channels: np.ndarray) -> None:
+        slot = self._sent_slot[rows] % self._history
+        self._sent_hours[rows, slot] = hours
+        self._sent_channels[rows, slot] = channels
+        self._sent_slot[rows] += 1
 
     def _contact_state(self) -> ContactState:
-        hours = self._day * 24.0 - self._last_contact_hour
         return ContactState(
-            contacts_in_window=self._in_window,
-            overall_in_window=self._overall_in_window,
-            hours_since_last_contact=hours,
+            now_hours=np.full(self.num_envs, self._now_hours()),
+            contact_hours=self._sent_hours,
+            contact_channels=self._sent_channels,
             consent=self.profile.consent > 0.5,
             utc_offset_hours=self.profile.utc_offset_hours,
             suppressed=self._suppressed,
         )
 
     def _compute_mask(self) -> tuple[np.ndarray, np.ndarray]:
-        return contact_mask(
-            self.catalogue, self.contact_rules, self._contact_state(), self.enabled_actions
-        )
+        state = self._contact_state()
+        self._send = send_hours(state.now_hours, state.utc_offset_hours)  # (n, W) today
+        return contact_mask(self.catalogue, self.contact_rules, state, self.enabled_actions)
 
     def _new_customers(self, rows: np.ndarray) -> None:
         """Draw customers for `rows` from the segment mixture, with a plausible past."""
@@ -477,19 +480,18 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_value[:, rows] = 0.0
         self._pending_count[:, rows] = 0
         self._pending_incentive[:, rows] = False
-        self._ring[:, rows] = 0
-        self._in_window[rows] = 0.0
-        self._overall_in_window[rows] = 0.0
+        self._sent_hours[rows] = np.nan
+        self._sent_channels[rows] = -1
+        self._sent_slot[rows] = 0
         # previous campaigns' last contact, consistent with the profile's days since contact
-        last = np.min(self.profile.days_since_contact[rows], axis=1)
-        self._last_contact_hour[rows] = self._day * 24.0 - last * 24.0
+        days = self.profile.days_since_contact[rows]
+        last = np.min(days, axis=1)
+        known = np.isfinite(last)
+        self._remember_sends(
+            rows[known], self._now_hours() - last[known] * 24.0, np.argmin(days[known], axis=1)
+        )
         self._age[rows] = 0
         self._suppressed[rows] = False
-        # which part of their local day each campaign send window falls in
-        shift = (
-            self.profile.utc_offset_hours[rows, None] - self.contact_rules.campaign_utc_offset_hours
-        )
-        self._local_part[rows] = local_day_part(np.mod(_WINDOW_START[None, :] + shift, 24.0))
 
     # ------------------------------------------------------------------ read-only views
     @property

@@ -12,7 +12,7 @@ import torch
 import agents
 from agents import features as F
 from agents.algos.base import Agent
-from agents.catalogue import default_catalogue
+from agents.catalogue import CHANNELS, default_catalogue
 from agents.common.masking import masked_softmax
 from agents.constraints import ContactState, MaskReason, contact_mask, default_contact_rules
 from agents.explain import (
@@ -271,9 +271,9 @@ def test_feature_phrases_use_marketer_words(name, value, expected):
 # ----------------------------------------------------------------------------- masks, runner-up
 def test_masked_actions_are_listed_with_the_rule_that_blocked_them(mlp_explainer):
     rules = default_contact_rules()
-    state = ContactState(
-        contacts_in_window=np.array([[0, 1, 0, 0]]), overall_in_window=np.array([1]),
-        hours_since_last_contact=np.array([100.0]),
+    state = ContactState(  # one SMS sent 100 h ago: the SMS cap of 1 per 7 days is taken
+        now_hours=np.array([0.0]), contact_hours=np.array([[-100.0]]),
+        contact_channels=np.array([[CHANNELS.index("sms")]]),
         consent=np.array([[True, True, True, False]]), utc_offset_hours=np.array([0.0]),
         suppressed=np.array([False]),
     )
@@ -294,8 +294,8 @@ def test_masked_actions_are_listed_with_the_rule_that_blocked_them(mlp_explainer
 def test_masked_groups_stay_the_same_when_the_explainer_explains_again(mlp_explainer):
     rules = default_contact_rules()
     state = ContactState(
-        contacts_in_window=np.array([[0, 1, 0, 0], [0, 0, 0, 0]]), overall_in_window=np.array([1, 0]),
-        hours_since_last_contact=np.array([100.0, 100.0]),
+        now_hours=np.array([0.0, 0.0]), contact_hours=np.array([[-100.0], [np.nan]]),
+        contact_channels=np.array([[CHANNELS.index("sms")], [-1]]),
         consent=np.array([[True, True, True, False], [False, True, True, True]]),
         utc_offset_hours=np.array([0.0, 0.0]), suppressed=np.array([False, False]),
     )
