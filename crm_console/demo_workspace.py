@@ -27,8 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 
 import agents
-from agents.catalogue import CHANNEL_COSTS, CHANNELS, OFFERS, SEND_WINDOWS, WINDOW_NAMES
+from agents.catalogue import CHANNEL_COSTS, CHANNELS, OFFERS, WINDOW_NAMES
 from agents.envs import CustomerJourneyEnv
+from agents.envs.customer_journey import DECISION_HOUR
 from crm_console.accounts.roles import ADMIN, COMPLIANCE_REVIEWER, MARKETER
 from crm_console.campaigns import services as campaign_services
 from crm_console.campaigns.agents_bridge import (
@@ -166,6 +167,8 @@ def _history_simulate(*, campaign: Campaign, seed: int, n_customers: int, days: 
     start = datetime.combine(timezone.now().astimezone(zone).date() - timedelta(days=days),
                              time(0, 0), tzinfo=zone)
     _consents_create(customers=customers, consent=env.profile.consent > 0.5, at=start)
+    # the simulator's clock (send times) starts at a UTC midnight: `start` is the campaign's
+    clock_zero = start + timedelta(hours=rules.campaign_utc_offset_hours)
 
     rng = np.random.default_rng(seed + 1)
     actions_by_index = {i: aid for i, aid in enumerate(bridge.action_ids)}
@@ -187,7 +190,7 @@ def _history_simulate(*, campaign: Campaign, seed: int, n_customers: int, days: 
             draws = rng.random((n_customers, 1))
             actions = np.minimum((draws > cumulative).sum(axis=1), probs.shape[1] - 1)
             actions = np.where(probs[np.arange(n_customers), actions] > 0, actions, probs.argmax(axis=1))
-            decided_at = today + timedelta(hours=7)
+            decided_at = today + timedelta(hours=DECISION_HOUR)
             for i in np.flatnonzero(active):
                 decision_rows.append(Decision(
                     campaign=campaign, customer=customers[i],
@@ -207,14 +210,18 @@ def _history_simulate(*, campaign: Campaign, seed: int, n_customers: int, days: 
             first = len(decision_rows) - int(active.sum())
             decision_of = {int(i): first + k for k, i in enumerate(np.flatnonzero(active))}
         obs, _, terminated, _, info = env.step(actions)
+        for i, row in decision_of.items():
+            if info["contacted"][i]:
+                decision_rows[row].send_at = clock_zero + timedelta(hours=float(info["send_hours"][i]))
         pending_events.extend(_day_events(
             info=info, actions=actions, active=active, customers=customers, today=today,
-            decision_of=decision_of, bridge_labels=labels, catalogue=bridge.catalogue, rng=rng,
+            clock_zero=clock_zero, decision_of=decision_of, bridge_labels=labels, catalogue=bridge.catalogue, rng=rng,
         ))
         for i in np.flatnonzero(active & (info["unsubscribes"] > 0)):
             consent_changes.append(Consent(
                 customer=customers[i], channel=catalogue_channel(bridge.catalogue, actions[i]),
-                granted=False, source="unsubscribe link", recorded_at=today + timedelta(hours=12),
+                granted=False, source="unsubscribe link",
+                recorded_at=unsubscribed_at(clock_zero, info, i),
             ))
         for i in np.flatnonzero(active & terminated):
             final_profiles[int(i)] = env.profile.take(np.array([i])).to_dict()
@@ -259,13 +266,11 @@ def _consents_create(*, customers: list[Customer], consent: np.ndarray, at: date
     Consent.objects.bulk_create(rows, batch_size=5000)
 
 
-def _day_events(*, info, actions, active, customers, today, decision_of, bridge_labels, catalogue,
-                rng) -> list[tuple[int, Event]]:
+def _day_events(*, info, actions, active, customers, today, clock_zero, decision_of, bridge_labels,
+                catalogue, rng) -> list[tuple[int, Event]]:
     """Today's outcomes as the CRM would report them (Segment track events)."""
     events: list[tuple[int, Event]] = []
     n = len(customers)
-    window_start = np.array([SEND_WINDOWS[a.send_window][0] if a.send_window else 10
-                             for a in catalogue.actions])
     minutes = rng.integers(5, 180, size=n)
     order_hours = rng.integers(8, 22, size=n)
 
@@ -279,7 +284,7 @@ def _day_events(*, info, actions, active, customers, today, decision_of, bridge_
 
     for i in np.flatnonzero(active & (info["opens"] > 0)):
         action = catalogue.actions[actions[i]]
-        at = today + timedelta(hours=int(window_start[actions[i]]), minutes=int(minutes[i]))
+        at = clock_zero + timedelta(hours=float(info["send_hours"][i]), minutes=int(minutes[i]))
         add(i, event_types.MESSAGE_OPENED, at, {"channel": action.channel, "offer": action.offer}, True)
         if info["clicks"][i] > 0:
             add(i, event_types.LINK_CLICKED, at + timedelta(minutes=4),
@@ -292,11 +297,16 @@ def _day_events(*, info, actions, active, customers, today, decision_of, bridge_
         }, False)
     for i in np.flatnonzero(active & (info["unsubscribes"] > 0)):
         action = catalogue.actions[actions[i]]
-        add(i, event_types.UNSUBSCRIBED, today + timedelta(hours=int(window_start[actions[i]]) + 3),
+        add(i, event_types.UNSUBSCRIBED, unsubscribed_at(clock_zero, info, i),
             {"channel": action.channel}, True)
     for i in np.flatnonzero(active & (info["churned"] > 0)):
         add(i, event_types.CUSTOMER_CHURNED, today + timedelta(hours=23), {}, False)
     return events
+
+
+def unsubscribed_at(clock_zero: datetime, info: dict, i: int) -> datetime:
+    """Three hours after customer i's message went out."""
+    return clock_zero + timedelta(hours=float(info["send_hours"][i]) + 3)
 
 
 def catalogue_channel(catalogue, action_index: int) -> str:

@@ -161,6 +161,9 @@ class DecisionFactory(factory.django.DjangoModelFactory):
     features = factory.LazyFunction(lambda: [0.5] * 32)
     action_mask = [True, True]
     decided_at = factory.LazyFunction(timezone.now)
+    # a contact goes out when decided unless a test says otherwise; no contact sends nothing
+    send_at = factory.LazyAttribute(
+        lambda d: None if d.action.channel == "none" else d.decided_at)
 
 
 class TrainingRunFactory(factory.django.DjangoModelFactory):

@@ -36,6 +36,9 @@ from agents.features import ProfileState
 from agents.rewards import Outcomes, RewardWeights, reward
 
 _FREE_SHIPPING = OFFERS.index("free_shipping")
+DECISION_HOUR = 7.0
+"""Each day's decisions are made at 07:00 campaign time, as a CRM's morning batch is; each contact
+then goes out at its send window in the customer's local time (agents.constraints.send_hours)."""
 _N_UNIFORMS = 8  # open, click, order, delay, unsubscribe, organic order, churn, segment move
 _N_NORMALS = 2  # value of a clicked order, value of an organic order
 
@@ -84,8 +87,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     ``Discrete(catalogue.n_actions)`` per customer (49 with the default catalogue): index 0 is
     "no contact", the others channel x offer x send window (``catalogue.actions[i].label``).
     ``info["action_mask"]`` (N, A) says which are allowed today (consent, caps, minimum gap, quiet
-    hours, suppression; see `agents.constraints`). Each day's decision is made at the campaign's
-    midnight and a contact goes out at ``agents.constraints.send_hours`` (its window's start in
+    hours, suppression; see `agents.constraints`). Each day's decision is made at DECISION_HOUR
+    (07:00 campaign time) and a contact goes out at ``agents.constraints.send_hours`` (its window's start in
     the customer's local time, or at once if the window is open); ``info["send_hours"]`` says when.
 
     ## Observation Space
@@ -440,9 +443,10 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._day += 1
 
     def _now_hours(self) -> float:
-        """Today's decision time on the simulation clock: the campaign's midnight, in UTC hours
-        (so a customer's local time is the clock + their utc offset, see send_hours)."""
-        return self._day * 24.0 - self.contact_rules.campaign_utc_offset_hours
+        """Today's decision time on the simulation clock, whose zero is a UTC midnight (so a
+        customer's local time is the clock + their utc offset, see send_hours): DECISION_HOUR
+        campaign time on day `day`."""
+        return self._day * 24.0 + DECISION_HOUR - self.contact_rules.campaign_utc_offset_hours
 
     def _remember_sends(self, rows: np.ndarray, hours: np.ndarray, channels: np.ndarray) -> None:
         slot = self._sent_slot[rows] % self._history

@@ -10,6 +10,7 @@ urlpatterns = [
     path("events", views.EventBatchApi.as_view(), name="events"),
     path("decisions", views.DecisionCreateApi.as_view(), name="decision-create"),
     path("decisions/batch", views.DecisionBatchApi.as_view(), name="decision-batch"),
+    path("decisions/<int:decision_id>", views.DecisionStatusApi.as_view(), name="decision-status"),
     path("decisions/<int:decision_id>/release", views.DecisionReleaseApi.as_view(),
          name="decision-release"),
 ]

@@ -146,6 +146,10 @@ class DecisionOutputSerializer(serializers.Serializer):
         "send_window": serializers.DictField(allow_null=True), "label": serializers.CharField(),
         "contact": serializers.BooleanField(),
     })
+    send_at = serializers.DateTimeField(
+        allow_null=True, help_text="When to send the message (UTC): the send window's start in the "
+        "customer's local time, or now if the window is open, or its next opening if it has closed "
+        "today. Caps and the minimum gap are counted at this time. Null for no contact.")
     propensity = serializers.FloatField()
     holdout = serializers.BooleanField()
     policy = serializers.DictField()
@@ -153,14 +157,14 @@ class DecisionOutputSerializer(serializers.Serializer):
     explanation_url = serializers.CharField()
 
 
-def decision_output(outcome: decision_services.DecisionOutcome, campaign: Campaign) -> dict:
+def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
     decision = outcome.decision
     action = decision.action
     window = None
     if action.send_window:
         start, end = SEND_WINDOWS[action.send_window]
         window = {"name": action.send_window, "start_hour": start, "end_hour": end,
-                  "time_zone": campaign.time_zone}
+                  "time_zone": decision.customer.time_zone}
     return {
         "decision_id": decision.pk,
         "action": {
@@ -168,6 +172,7 @@ def decision_output(outcome: decision_services.DecisionOutcome, campaign: Campai
             "offer": action.offer or None, "variant": action.variant or None,
             "send_window": window, "label": action.label, "contact": not action.is_no_contact,
         },
+        "send_at": decision.send_at.isoformat() if decision.send_at else None,
         "propensity": decision.propensity,
         "holdout": decision.holdout,
         "policy": {"name": decision.policy_name,
@@ -212,7 +217,7 @@ class DecisionCreateApi(IntegrationApi):
                 context=data.get("context"))
         except decision_services.DecisionError as exc:
             raise _decision_error(exc) from None
-        return Response(decision_output(outcome, campaign), status=status.HTTP_201_CREATED)
+        return Response(decision_output(outcome), status=status.HTTP_201_CREATED)
 
 
 class DecisionBatchApi(IntegrationApi):
@@ -245,8 +250,44 @@ class DecisionBatchApi(IntegrationApi):
                 context=data.get("context"))
         except decision_services.DecisionError as exc:
             raise _decision_error(exc) from None
-        return Response({"decisions": [decision_output(o, campaign) for o in outcomes]},
+        return Response({"decisions": [decision_output(o) for o in outcomes]},
                         status=status.HTTP_201_CREATED)
+
+
+class DecisionStatusApi(IntegrationApi):
+    """Where a decision stands now: read it before sending a scheduled message (a contact whose
+    consent was withdrawn after the decision is released and must not go out)."""
+
+    required_scope = Scope.DECISIONS_WRITE
+
+    @extend_schema_serializer(component_name="DecisionStatus")
+    class OutputSerializer(serializers.Serializer):
+        decision_id = serializers.IntegerField()
+        status = serializers.ChoiceField(choices=Decision.Status.choices, help_text=(
+            "decided: send it at send_at; delivered: a receipt came; released: do not send."))
+        send_at = serializers.DateTimeField(allow_null=True)
+        contact = serializers.BooleanField()
+        released_reason = serializers.CharField(allow_null=True)
+
+    @extend_schema(operation_id="decision_status", responses={
+        200: OutputSerializer, 404: ERROR_RESPONSE})
+    def get(self, request: Request, decision_id: int) -> Response:
+        decision = _decision_or_404(decision_id)
+        released = (decision.context or {}).get(Decision.Status.RELEASED) or {}
+        return Response(self.OutputSerializer({
+            "decision_id": decision.pk, "status": decision.status, "send_at": decision.send_at,
+            "contact": not decision.action.is_no_contact,
+            "released_reason": released.get("reason")
+            if decision.status == Decision.Status.RELEASED else None,
+        }).data)
+
+
+def _decision_or_404(decision_id: int) -> Decision:
+    decision = Decision.objects.select_related("action").filter(pk=decision_id).first()
+    if decision is None:
+        raise ApiError(f"Unknown decision {decision_id}.", status_code=status.HTTP_404_NOT_FOUND,
+                       code="not_found")
+    return decision
 
 
 class DecisionReleaseApi(IntegrationApi):
@@ -265,10 +306,7 @@ class DecisionReleaseApi(IntegrationApi):
     def post(self, request: Request, decision_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        decision = Decision.objects.select_related("action").filter(pk=decision_id).first()
-        if decision is None:
-            raise ApiError(f"Unknown decision {decision_id}.", status_code=status.HTTP_404_NOT_FOUND,
-                           code="not_found")
+        decision = _decision_or_404(decision_id)
         try:
             decision = decision_services.decision_release(
                 decision=decision, reason=serializer.validated_data["reason"])

@@ -286,7 +286,7 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
     state, clocks = _profiles_load(rows, at=min(e.timestamp for e in fresh))
     consents: list[Consent] = []
     to_release: list[int] = []
-    delivered: list[int] = []
+    delivered: dict[int, datetime] = {}
     for batch in _rounds(fresh, position):
         targets = clocks.copy()
         for i, event in batch:
@@ -299,10 +299,11 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
     released = marked = 0
     if delivered:  # a receipt is the last word: a failure reported earlier is overruled
         from crm_console.decisioning.services import decisions_mark_delivered
-        marked = decisions_mark_delivered(decision_ids=delivered)
+        marked = decisions_mark_delivered(delivered_at=delivered)
     if to_release:
         from crm_console.decisioning.services import decisions_release
         released = decisions_release(decision_ids=to_release, reason="delivery failed")
+    released += _scheduled_contacts_cancel(consents)
     logger.info("events ingested: %d accepted, %d duplicates, %d customers", len(fresh),
                 duplicates, len(rows))
     return IngestResult(len(fresh), duplicates, created, released, marked)
@@ -498,9 +499,22 @@ def _decision_id(event: IncomingEvent) -> int | None:
     return int(value) if value is not None else None
 
 
-def _channel_of(event: IncomingEvent, decisions: dict[int, dict]) -> str | None:
+def _scheduled_contacts_cancel(consents: list[Consent]) -> int:
+    """Withdrawn consent also stops the messages still scheduled on that channel (released)."""
+    from crm_console.decisioning.services import decisions_release_scheduled
+
+    withdrawals = [(c.customer_id, c.channel, c.recorded_at) for c in consents if not c.granted]
+    return decisions_release_scheduled(withdrawals=withdrawals) if withdrawals else 0
+
+
+def _named_channel(event: IncomingEvent) -> str | None:
     channel = event.properties.get("channel")
-    if channel in CHANNEL_INDEX:
+    return channel if isinstance(channel, str) and channel in CHANNEL_INDEX else None
+
+
+def _channel_of(event: IncomingEvent, decisions: dict[int, dict]) -> str | None:
+    channel = _named_channel(event)
+    if channel is not None:
         return channel
     decision = decisions.get(_decision_id(event) or -1)
     if decision is not None and decision["action__channel"] in CHANNEL_INDEX:
@@ -510,7 +524,7 @@ def _channel_of(event: IncomingEvent, decisions: dict[int, dict]) -> str | None:
 
 def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, IncomingEvent]], *,
                  rows: list[_BatchCustomer], decisions: dict[int, dict], consents: list[Consent],
-                 to_release: list[int], delivered: list[int], source: str) -> None:
+                 to_release: list[int], delivered: dict[int, datetime], source: str) -> None:
     """Fold one round: opens, clicks and orders in one vectorised call each, the rest one by one.
 
     A round holds at most one event per customer, so the order between customers does not matter.
@@ -545,7 +559,7 @@ def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, Inco
 
 def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *,
            customer: _BatchCustomer, decisions: dict[int, dict], consents: list[Consent],
-           to_release: list[int], delivered: list[int], source: str) -> None:
+           to_release: list[int], delivered: dict[int, datetime], source: str) -> None:
     """Fold one identify, unsubscribe, consent change or delivery receipt into customer `i`."""
     row = np.array([i])
     if event.type == Event.Type.IDENTIFY:
@@ -553,9 +567,10 @@ def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *,
         return
     name = event_types.canonical_name(event.name)
     props = event.properties
-    channel = _channel_of(event, decisions)
     if name == event_types.UNSUBSCRIBED:
-        # no channel named: unsubscribe from everything (the safe reading for compliance)
+        # no channel named: unsubscribe from everything (the safe reading for compliance), even
+        # when the event names the decision whose message carried the link
+        channel = _named_channel(event)
         for ch in [channel] if channel else CHANNELS:
             _consent(state, row, ch, False, customer=customer, at=event.timestamp,
                      consents=consents, source=f"{source}: unsubscribe")
@@ -566,8 +581,10 @@ def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *,
     elif name in (event_types.DELIVERY_FAILED, event_types.MESSAGE_DELIVERED):
         decision = decisions.get(_decision_id(event) or -1)
         if decision is not None and decision["customer_id"] == customer.pk:
-            failed = name == event_types.DELIVERY_FAILED
-            (to_release if failed else delivered).append(decision["id"])
+            if name == event_types.DELIVERY_FAILED:
+                to_release.append(decision["id"])
+            else:  # the message went out when the receipt says: the caps count it from then
+                delivered[decision["id"]] = event.timestamp
     # any other name: kept as a generic event, no counter changes
 
 
@@ -621,4 +638,5 @@ def consent_change(*, customer: Customer, channel: str, granted: bool, source: s
         agent_features.set_consent(state, np.array([0]), CHANNEL_INDEX[channel], granted)
         profile_states_store([customer], state, clocks)
         customer.save(update_fields=["profile_state", "profile_updated_at"])
+    _scheduled_contacts_cancel([consent])
     return consent

@@ -46,6 +46,7 @@ def decision_payload(decision, *, action=None, customer_external_id: str | None 
         "propensity": decision.propensity,
         "holdout": decision.holdout,
         "decided_at": decision.decided_at.isoformat(),
+        "send_at": decision.send_at.isoformat() if decision.send_at else None,
     }
 
 

@@ -8,6 +8,10 @@ the lock and then counts the first one's contact, so 50 parallel requests cannot
 last slot; requests for different customers never wait on each other. Releasing a contact (a
 delivery failure, or the release endpoint) is a status change that the next count leaves out.
 
+Each contact is counted at its `send_at` - when the message goes out (its window's start in the
+customer's local time, or the delivery receipt's time) - not when it was decided, so the caps and
+the minimum gap hold when the message arrives (agents.constraints.send_hours defines it).
+
 Redis counters (INCR / a Lua script) were the alternative: faster per check, but a second store
 that can drift from the audit log when a process dies between the counter and the row. With the
 lock the audit row and the cap are one write, and the embedded default (SQLite, no Redis) gets the
@@ -21,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.db import connection
@@ -29,8 +32,9 @@ from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
 from agents.catalogue import CHANNELS
-from agents.constraints import ContactRules, ContactState
+from agents.constraints import ContactRules, ContactState, send_hours
 from crm_console import recordsets
+from crm_console.campaigns.agents_bridge import utc_offset_hours
 from crm_console.campaigns.models import Action, SuppressionEntry
 from crm_console.customers.models import Customer
 
@@ -51,24 +55,19 @@ def customers_lock(customer_ids: Sequence[int]) -> None:
         Customer.objects.filter(pk__in=ids).update(profile_updated_at=F("profile_updated_at"))
 
 
-def decision_day_start(now: datetime, campaign_time_zone: str) -> datetime:
-    """Midnight (campaign time) that starts the decision day: where agents.constraints counts from."""
-    local = now.astimezone(ZoneInfo(campaign_time_zone))
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 @dataclass
 class ContactRecords:
     """What the mask needs from the database about n customers, read under their locks."""
 
     consent: np.ndarray                 # (n, C) bool: the latest Consent row per channel
     suppressed: np.ndarray              # (n,) bool: on the contact policy's suppression list
-    contacts: list[tuple[int, str, datetime]]  # unreleased contacts since the cap windows began
+    contacts: list[tuple[int, str, datetime]]  # unreleased contacts (customer, channel, send at)
 
 
 def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int | None,
                          since: datetime) -> ContactRecords:
-    """Consent, suppression and unreleased contacts of these customers in one round trip.
+    """Consent, suppression and unreleased contacts sent (or scheduled) since `since`, of these
+    customers, in one round trip.
 
     Hand-written SQL on purpose: this runs in every decision while the customers' rows are locked,
     and one UNION ALL costs a fraction of three ORM queries. Must be called after the lock was
@@ -94,10 +93,10 @@ def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int 
         f"UNION ALL SELECT 1, cu.id, '', TRUE, NULL, s.id FROM {suppression_table} s "
         f"JOIN {customer_table} cu ON cu.external_id = s.external_id "
         f"WHERE s.contact_policy_id = %s AND cu.id {ids} "
-        f"UNION ALL SELECT 2, d.customer_id, a.channel, TRUE, d.decided_at, d.id "
+        f"UNION ALL SELECT 2, d.customer_id, a.channel, TRUE, d.send_at, d.id "
         f"FROM {decision_table} d "
         f"JOIN {action_table} a ON a.id = d.action_id "
-        f"WHERE d.customer_id {ids} AND d.decided_at >= %s AND d.status <> %s AND a.channel <> %s"
+        f"WHERE d.customer_id {ids} AND d.send_at >= %s AND d.status <> %s AND a.channel <> %s"
     )
     params = [*id_params, contact_policy_id, *id_params, *id_params,
               connection.ops.adapt_datetimefield_value(since), Decision.Status.RELEASED,
@@ -130,54 +129,51 @@ def _aware(value: datetime | str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt_timezone.utc)
 
 
-def cap_windows(rules: ContactRules) -> tuple[np.ndarray, int]:
-    """Each channel's cap window in days (CHANNELS order; 1 where uncapped) and the overall one."""
-    windows = np.array([rules.channel_caps.get(c, (0, 1))[1] for c in CHANNELS])
-    return windows, rules.overall_cap[1] if rules.overall_cap is not None else 1
-
-
-def contact_window_start(*, rules: ContactRules, now: datetime,
-                         campaign_time_zone: str) -> datetime:
-    """The earliest contact any cap window or the minimum gap can still see."""
-    day_start = decision_day_start(now, campaign_time_zone)
-    windows, overall_window = cap_windows(rules)
-    longest = max(int(windows.max()), overall_window)
-    return min(day_start - timedelta(days=longest - 1),
-               day_start - timedelta(hours=float(rules.min_gap_hours) + 24))
+def contact_window_start(*, rules: ContactRules, now: datetime) -> datetime:
+    """The earliest send time any cap window or the minimum gap can still see from a send made
+    now or later."""
+    return now - timedelta(hours=rules.lookback_hours)
 
 
 def contact_state_for(
-    *, customer_ids: Sequence[int], rules: ContactRules, now: datetime, campaign_time_zone: str,
-    consent: np.ndarray, utc_offsets: np.ndarray, suppressed: np.ndarray,
-    contacts: list[tuple[int, str, datetime]],
+    *, customer_ids: Sequence[int], now: datetime, time_zones: Sequence[str],
+    consent: np.ndarray, suppressed: np.ndarray, contacts: list[tuple[int, str, datetime]],
 ) -> ContactState:
-    """The agents ContactState of these customers now, counted from their unreleased `contacts`
-    (customer id, channel, decided at) since `contact_window_start`.
+    """The agents ContactState of these customers deciding at `now`, from their unreleased
+    `contacts` (customer id, channel, send at) since `contact_window_start`.
 
-    Counts follow agents.constraints' conventions: a channel's window of w days is today plus the
-    w - 1 days before it; hours since the last contact are measured up to today's midnight (a
-    contact earlier today counts as 0 hours ago).
+    Times go to agents.constraints as unix hours. Each customer's UTC offset is taken at `now`
+    and again at each window's send time: where a daylight-saving change falls in between, the
+    offset at the send is the one that places the message in its local window.
     """
     n = len(customer_ids)
-    day_start = decision_day_start(now, campaign_time_zone)
-    windows, overall_window = cap_windows(rules)
     row_of = {pk: i for i, pk in enumerate(customer_ids)}
-    in_window = np.zeros((n, len(CHANNELS)))
-    overall = np.zeros(n)
-    last = np.full(n, -np.inf)
-    day_start_ts = day_start.timestamp()
-    for customer_id, channel, decided_at in contacts:
-        i, c = row_of[customer_id], CHANNEL_INDEX.get(channel)
-        if c is None:
-            continue
-        age_days = (day_start_ts - decided_at.timestamp()) / 86400.0  # < 0: today
-        if age_days <= windows[c] - 1:
-            in_window[i, c] += 1
-        if age_days <= overall_window - 1:
-            overall[i] += 1
-        last[i] = max(last[i], decided_at.timestamp())
-    hours = np.where(np.isfinite(last), np.maximum((day_start_ts - last) / 3600.0, 0.0), np.inf)
+    per_customer: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+    for customer_id, channel, send_at in contacts:
+        c = CHANNEL_INDEX.get(channel)
+        if c is not None:
+            per_customer[row_of[customer_id]].append((send_at.timestamp() / 3600.0, c))
+    width = max([1, *map(len, per_customer)])
+    hours = np.full((n, width), np.nan)
+    channels = np.full((n, width), -1, dtype=np.int64)
+    for i, sends in enumerate(per_customer):
+        for k, (hour, c) in enumerate(sends):
+            hours[i, k], channels[i, k] = hour, c
+    now_hour = now.timestamp() / 3600.0
+    # customers of one time zone share their send times: offsets are looked up once per zone
+    zones, zone_of = np.unique(np.asarray(time_zones, dtype=object).astype(str),
+                               return_inverse=True)
+    at_now = np.array([utc_offset_hours(zone, now) for zone in zones])
+    first = send_hours(np.full(len(zones), now_hour), at_now)
+    at_send = np.array([[utc_offset_hours(zone, datetime_from_hours(hour)) for hour in row]
+                        for zone, row in zip(zones, first)]).reshape(first.shape)
+    offsets = at_now[zone_of] if (at_send == at_now[:, None]).all() else at_send[zone_of]
     return ContactState(
-        contacts_in_window=in_window, overall_in_window=overall, hours_since_last_contact=hours,
-        consent=consent, utc_offset_hours=utc_offsets, suppressed=suppressed,
+        now_hours=np.full(n, now_hour), contact_hours=hours, contact_channels=channels, consent=consent,
+        utc_offset_hours=offsets, suppressed=suppressed,
     )
+
+
+def datetime_from_hours(hours: float) -> datetime:
+    """A send time of agents.constraints (unix hours) as an aware UTC datetime."""
+    return datetime.fromtimestamp(float(hours) * 3600.0, tz=dt_timezone.utc)

@@ -112,6 +112,12 @@ class Decision(models.Model):
     context = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DECIDED)
     decided_at = models.DateTimeField(db_index=True)
+    send_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the message goes out: its send window's start in the customer's local "
+        "time (agents.constraints.send_hours), replaced by the delivery receipt's time. Caps and "
+        "the minimum gap count contacts at this time. Empty for no contact.",
+    )
     reward = models.FloatField(null=True, blank=True, help_text="Attributed reward, once known.")
     reward_components = models.JSONField(default=dict, blank=True)
     attributed_at = models.DateTimeField(null=True, blank=True)
@@ -121,6 +127,7 @@ class Decision(models.Model):
         indexes = [
             models.Index(fields=["campaign", "decided_at"]),
             models.Index(fields=["customer", "decided_at"]),
+            models.Index(fields=["customer", "send_at"]),  # the caps' read
             models.Index(fields=["campaign", "holdout"]),
         ]
         constraints = [

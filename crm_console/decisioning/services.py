@@ -216,6 +216,7 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
 
     shadow = _shadow_choices(serving_setup, inputs, chosen)
     control_name = campaign.control_policy
+    windows = serving_setup.bridge.catalogue.window_index[chosen]
     decisions = []
     for i, customer in enumerate(customers):
         action_id = serving_setup.bridge.action_ids[int(chosen[i])]
@@ -234,6 +235,8 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
             mask_reasons=mask_reasons_compact(inputs.reasons[i]),
             holdout=bool(holdout[i]), greedy=bool(row_greedy[i]), context=row_context,
             status=Decision.Status.DECIDED, decided_at=now,
+            send_at=(caps.datetime_from_hours(inputs.send_hours[i, windows[i]])
+                     if windows[i] >= 0 else None),
         ))
     return decisions, customers, inputs, chosen, holdout, agent_probs, serving_setup
 
@@ -471,22 +474,49 @@ def decisions_release(*, decision_ids: list[int], reason: str) -> int:
                                     note={"reason": reason})
 
 
-def decisions_mark_delivered(*, decision_ids: list[int]) -> int:
-    """Record delivery receipts; returns how many decisions changed.
+def decisions_mark_delivered(*, delivered_at: dict[int, datetime]) -> int:
+    """Record delivery receipts (decision id -> when the message went out); returns how many
+    decisions changed.
 
-    A delivered contact counts in the caps and can no longer be released. A receipt for a contact
-    released earlier (a failure reported first, out of order) puts it back in the caps: the
-    receipt is the stronger evidence. "No contact" decisions delivered nothing and stay as they are.
+    A delivered contact counts in the caps from the receipt's time on (its `send_at`) and can no
+    longer be released. A receipt for a contact released earlier (a failure reported first, out
+    of order) puts it back in the caps: the receipt is the stronger evidence. "No contact"
+    decisions delivered nothing and stay as they are.
     """
-    return _decisions_status_change(decision_ids, to=Decision.Status.DELIVERED,
-                                    from_statuses=[Decision.Status.DECIDED, Decision.Status.RELEASED])
+    return _decisions_status_change(list(delivered_at), to=Decision.Status.DELIVERED,
+                                    from_statuses=[Decision.Status.DECIDED, Decision.Status.RELEASED],
+                                    send_at=delivered_at)
+
+
+def decisions_release_scheduled(*, withdrawals: list[tuple[int, str, datetime]]) -> int:
+    """Release the contacts still to be sent on a channel whose consent was withdrawn (customer
+    id, channel, withdrawn at): a message scheduled before an unsubscribe must not go out after
+    it. Returns how many were released; the CRM reads the status before sending (docs/api.md)."""
+    if not withdrawals:
+        return 0
+    withdrawn_at: dict[tuple[int, str], datetime] = {}
+    for customer_id, channel, at in withdrawals:
+        key = (customer_id, channel)
+        withdrawn_at[key] = min(at, withdrawn_at.get(key, at))
+    scheduled = (Decision.objects
+                 .filter(customer_id__in={c for c, _ in withdrawn_at},
+                         action__channel__in={ch for _, ch in withdrawn_at},
+                         status=Decision.Status.DECIDED,
+                         send_at__gte=min(withdrawn_at.values()))
+                 .values_list("id", "customer_id", "action__channel", "send_at"))
+    cancelled = [pk for pk, customer_id, channel, send_at in scheduled
+                 if (customer_id, channel) in withdrawn_at
+                 and send_at >= withdrawn_at[(customer_id, channel)]]
+    return decisions_release(decision_ids=cancelled, reason="consent withdrawn") if cancelled else 0
 
 
 @transaction.atomic
 def _decisions_status_change(decision_ids: list[int], *, to: str, from_statuses: list[str],
-                             note: dict[str, Any] | None = None) -> int:
+                             note: dict[str, Any] | None = None,
+                             send_at: dict[int, datetime] | None = None) -> int:
     """Move contact decisions in `from_statuses` to `to` under their customers' locks (the cap
-    count reads these statuses), stamping `context[to]` with the time and `note`."""
+    count reads these statuses), stamping `context[to]` with the time and `note`, and moving
+    their `send_at` where given."""
     decisions = list(Decision.objects.filter(id__in=decision_ids).values_list("id", "customer_id"))
     caps.customers_lock([customer_id for _, customer_id in decisions])
     changing = (Decision.objects.filter(id__in=decision_ids, status__in=from_statuses)
@@ -500,8 +530,10 @@ def _decisions_status_change(decision_ids: list[int], *, to: str, from_statuses:
             restored.append(decision)
         decision.status = to
         decision.context = {**(decision.context or {}), str(to): stamp}
+        if send_at is not None:
+            decision.send_at = send_at.get(decision.pk, decision.send_at)
         changed.append(decision)
-    Decision.objects.bulk_update(changed, ["status", "context"])
+    Decision.objects.bulk_update(changed, ["status", "context", "send_at"])
     _profiles_contacts_correct(withdrawn, withdraw=True)
     _profiles_contacts_correct(restored, withdraw=False)
     return len(changed)

@@ -26,7 +26,7 @@ import numpy as np
 
 import agents
 from agents import features as agent_features
-from agents.constraints import ContactRules, contact_mask
+from agents.constraints import ContactRules, contact_mask, send_hours
 from agents.explain import Explainer
 from crm_console.change_markers import ChangeMarker
 from crm_console.campaigns.agents_bridge import (
@@ -247,6 +247,7 @@ class CustomerInputs:
     clocks: np.ndarray         # (n,) unix seconds the profiles are valid at
     allowed: np.ndarray        # (n, A) bool
     reasons: np.ndarray        # (n, A) uint8 MaskReason flags
+    send_hours: np.ndarray     # (n, W) when each send window's message would go out (unix hours)
 
 
 def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now: datetime) -> CustomerInputs:
@@ -257,20 +258,18 @@ def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now:
     policy = serving.campaign.contact_policy
     records = contact_records_read(
         customer_ids=ids, contact_policy_id=policy.pk if policy is not None else None,
-        since=contact_window_start(rules=serving.rules, now=now,
-                                   campaign_time_zone=serving.campaign.time_zone))
-    offsets = np.array([utc_offset_hours(c.time_zone, now) for c in customers])
+        since=contact_window_start(rules=serving.rules, now=now))
+    state = contact_state_for(
+        customer_ids=ids, now=now, time_zones=[c.time_zone for c in customers],
+        consent=records.consent, suppressed=records.suppressed, contacts=records.contacts,
+    )
     # the Consent table is the record compliance edits: the features say what the mask enforces
     profiles.consent[:] = records.consent.astype(np.float64)
-    profiles.utc_offset_hours[:] = offsets
-    state = contact_state_for(
-        customer_ids=ids, rules=serving.rules, now=now, campaign_time_zone=serving.campaign.time_zone,
-        consent=records.consent, utc_offsets=offsets, suppressed=records.suppressed,
-        contacts=records.contacts,
-    )
+    profiles.utc_offset_hours[:] = np.array([utc_offset_hours(c.time_zone, now) for c in customers])
     allowed, reasons = contact_mask(serving.bridge.catalogue, serving.rules, state,
                                     enabled=serving.bridge.enabled)
-    return CustomerInputs(agent_features.observation(profiles), profiles, clocks, allowed, reasons)
+    return CustomerInputs(agent_features.observation(profiles), profiles, clocks, allowed, reasons,
+                          send_hours(state.now_hours, state.utc_offset_hours))
 
 
 def serving_warm_up() -> list[int]:

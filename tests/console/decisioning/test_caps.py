@@ -64,7 +64,7 @@ def test_contacts_leave_out_released_no_contact_and_older_decisions():
     no_contact = Action.objects.get(campaign=counted.campaign, channel=Action.NO_CONTACT_CHANNEL)
     DecisionFactory(customer=customer, campaign=counted.campaign, action=no_contact, action_index=0)
     records = read([customer])
-    assert records.contacts == [(customer.pk, "email", counted.decided_at)]
+    assert records.contacts == [(customer.pk, "email", counted.send_at)]
 
 
 def test_records_are_returned_in_the_order_of_the_customers_asked_for():

@@ -68,19 +68,52 @@ def test_disabled_action_is_never_chosen():
         Decision.objects.filter(pk=decision.pk).update(status=Decision.Status.RELEASED)
 
 
-def test_quiet_hours_follow_the_customer_time_zone():
-    # quiet 21:00-08:00 local; at 07:30 UTC the morning window (08-11 UTC) is 16:00 in Tokyo
-    # (allowed) but 03:00 in Los Angeles (quiet)
-    campaign = live_campaign(quiet_hours=(21, 8), caps={"email": (100, 7), "sms": (100, 7)},
-                             overall=(100, 7))
+def _only_email_morning(campaign):
+    campaign.actions.exclude(channel="none").exclude(
+        channel="email", send_window="morning", offer="content").update(enabled=False)
+
+
+def test_a_message_is_sent_in_the_customers_own_morning():
+    # at 07:30 UTC on 1 June it is 00:30 in Los Angeles (morning 08:00 PDT = 15:00 UTC today)
+    # and 16:30 in Tokyo (its morning has passed: 08:00 JST tomorrow = 23:00 UTC today)
+    campaign = live_campaign(caps={"email": (100, 7), "sms": (100, 7)}, overall=(100, 7))
+    _only_email_morning(campaign)
     customer_with_consent("la", time_zone="America/Los_Angeles")
     customer_with_consent("tokyo", time_zone="Asia/Tokyo")
     now = datetime(2026, 6, 1, 7, 30, tzinfo=dt_timezone.utc)
+    sent = {}
+    for attempt in range(40):  # the policy may choose no contact; only the morning email is on
+        for outcome in decisions_create(campaign=campaign, customer_external_ids=["la", "tokyo"],
+                                        now=now):
+            decision = outcome.decision
+            if not decision.action.is_no_contact:
+                sent.setdefault(decision.customer.external_id, decision.send_at)
+                Decision.objects.filter(pk=decision.pk).update(status=Decision.Status.RELEASED)
+        if len(sent) == 2:
+            break
+    assert sent == {"la": datetime(2026, 6, 1, 15, tzinfo=dt_timezone.utc),
+                    "tokyo": datetime(2026, 6, 1, 23, tzinfo=dt_timezone.utc)}
+
+
+def test_a_no_contact_decision_has_no_send_time():
+    campaign = live_campaign(caps={"email": (0, 7), "sms": (0, 7)}, overall=(100, 7))
+    customer_with_consent("c1")
+    decision = decide(campaign, "c1")
+    assert decision.action.is_no_contact and decision.send_at is None
+
+
+def test_a_window_inside_local_quiet_hours_is_blocked_in_every_time_zone():
+    campaign = live_campaign(quiet_hours=(20, 9), caps={"email": (100, 7), "sms": (100, 7)},
+                             overall=(100, 7))
+    customer_with_consent("la", time_zone="America/Los_Angeles")
+    customer_with_consent("tokyo", time_zone="Asia/Tokyo")
     la, tokyo = (o.decision for o in decisions_create(
-        campaign=campaign, customer_external_ids=["la", "tokyo"], now=now))
-    morning = [i for i, a in enumerate(_actions(campaign)) if a.send_window == "morning"]
-    assert all(i in la.mask_reasons.get("QUIET_HOURS", []) for i in morning)
-    assert not set(morning) & set(tokyo.mask_reasons.get("QUIET_HOURS", []))
+        campaign=campaign, customer_external_ids=["la", "tokyo"]))
+    morning = {i for i, a in enumerate(_actions(campaign)) if a.send_window == "morning"}
+    midday = {i for i, a in enumerate(_actions(campaign)) if a.send_window == "midday"}
+    for decision in (la, tokyo):
+        assert morning <= set(decision.mask_reasons.get("QUIET_HOURS", []))
+        assert not midday & set(decision.mask_reasons.get("QUIET_HOURS", []))
 
 
 def _actions(campaign):
@@ -153,7 +186,7 @@ def test_a_receipt_after_a_release_puts_the_contact_back_in_the_features():
     decided = _profile_of("c1")
     decisions_release(decision_ids=[decision.pk], reason="bounced")
     assert _profile_of("c1")["days_since_contact"][0][channel] is None
-    assert decisions_mark_delivered(decision_ids=[decision.pk]) == 1
+    assert decisions_mark_delivered(delivered_at={decision.pk: decision.send_at}) == 1
     restored = _profile_of("c1")
     assert restored["days_since_contact"][0][channel] == pytest.approx(0.0, abs=1e-3)
     assert restored["contacts"][0][channel] == pytest.approx(decided["contacts"][0][channel], rel=1e-3)
