@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from crm_console.decisioning.models import Decision, Explanation
@@ -136,6 +138,58 @@ def test_release_frees_the_contact(client, creds):
             break
     assert any(mask_after[1:]), "after the release the email actions are allowed again"
     assert allowed.pk
+
+
+def _contact_answer(client, creds, campaign, customer="c1"):
+    for _ in range(30):  # the policy may choose no contact
+        body = token_post(client, URL, {"customer": customer, "campaign": campaign.pk}, creds).json()
+        if body["action"]["contact"]:
+            return body
+        Decision.objects.filter(pk=body["decision_id"]).update(status=Decision.Status.RELEASED)
+    raise AssertionError("the policy never contacted")
+
+
+def test_a_contact_answer_says_when_to_send_in_the_customers_time_zone(client, creds, campaign):
+    customer_with_consent("c1", time_zone="Asia/Tokyo")
+    body = _contact_answer(client, creds, campaign)
+    decision = Decision.objects.get(pk=body["decision_id"])
+    assert body["send_at"] == decision.send_at.isoformat()
+    window = body["action"]["send_window"]
+    assert window["time_zone"] == "Asia/Tokyo"
+    local = decision.send_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert window["start_hour"] <= local.hour < window["end_hour"]
+    assert decision.send_at >= decision.decided_at
+
+
+def test_a_no_contact_answer_has_no_send_time(client, creds, campaign):
+    customer_with_consent("c1", channels=())
+    body = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds).json()
+    assert body["action"]["contact"] is False and body["send_at"] is None
+
+
+def test_decision_status_says_decided_then_released_with_the_reason(client, creds, campaign):
+    customer_with_consent("c1")
+    body = _contact_answer(client, creds, campaign)
+    path = f"{URL}/{body['decision_id']}"
+    status = client.get(path, HTTP_AUTHORIZATION=f"Bearer {creds.token}").json()
+    assert status == {"decision_id": body["decision_id"], "status": "decided",
+                      "send_at": body["send_at"].replace("+00:00", "Z"), "contact": True,
+                      "released_reason": None}
+    token_post(client, f"{path}/release", {"reason": "bounced"}, creds)
+    status = client.get(path, HTTP_AUTHORIZATION=f"Bearer {creds.token}").json()
+    assert status["status"] == "released" and status["released_reason"] == "bounced"
+
+
+def test_decision_status_of_an_unknown_decision_is_404(client, creds):
+    response = client.get(f"{URL}/424242", HTTP_AUTHORIZATION=f"Bearer {creds.token}")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_decision_status_needs_a_decisions_token(client, campaign):
+    events_only = integration(scopes=["events:write"], name="events only")
+    assert client.get(f"{URL}/1").status_code == 401
+    response = client.get(f"{URL}/1", HTTP_AUTHORIZATION=f"Bearer {events_only.token}")
+    assert response.status_code == 403
 
 
 def test_release_of_unknown_decision_is_404(client, creds):

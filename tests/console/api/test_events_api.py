@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -221,6 +222,74 @@ def test_unsubscribed_without_channel_withdraws_every_channel(client, creds):
                                          timestamp=timezone.now().isoformat())), creds)
     state = Customer.objects.get(external_id="c1").profile_state
     assert state["consent"] == [[0.0, 0.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("name", ["Unsubscribed", "Email Unsubscribed"])
+def test_unsubscribed_without_channel_withdraws_every_channel_whatever_decision_it_names(
+        client, creds, contacted, name):
+    signed_post(client, URL, batch(track("c1", "m1", name, {"decision_id": contacted.pk})), creds)
+    state = Customer.objects.get(external_id="c1").profile_state
+    assert state["consent"] == [[0.0, 0.0, 0.0, 0.0]]
+    latest = {c.channel: c.granted for c in Consent.objects.filter(
+        customer__external_id="c1").order_by("recorded_at", "id")}
+    assert latest == {"email": False, "sms": False, "push": False, "call_centre": False}
+
+
+@pytest.mark.parametrize("name", ["Unsubscribed", "Email Unsubscribed"])
+def test_unsubscribed_with_a_channel_withdraws_that_channel_only(client, creds, name):
+    customer_with_consent("c1")
+    signed_post(client, URL, batch(track("c1", "m1", name, {"channel": "sms"})), creds)
+    latest = {c.channel: c.granted for c in Consent.objects.filter(
+        customer__external_id="c1").order_by("recorded_at", "id")}
+    assert latest == {"email": True, "sms": False}
+
+
+def scheduled_in(decision, hours):
+    send_at = timezone.now() + timedelta(hours=hours)
+    Decision.objects.filter(pk=decision.pk).update(send_at=send_at)
+    return send_at
+
+
+def test_an_unsubscribe_releases_the_message_still_scheduled_on_that_channel(
+        client, creds, contacted):
+    scheduled_in(contacted, 5)
+    signed_post(client, URL, batch(track("c1", "m1", "Unsubscribed",
+                                         {"channel": contacted.action.channel})), creds)
+    contacted.refresh_from_db()
+    assert contacted.status == Decision.Status.RELEASED
+    assert contacted.context["released"]["reason"] == "consent withdrawn"
+
+
+def test_a_consent_change_releases_the_scheduled_message_too(client, creds, contacted):
+    scheduled_in(contacted, 5)
+    signed_post(client, URL, batch(track("c1", "m1", "Consent Changed", {
+        "channel": contacted.action.channel, "granted": False})), creds)
+    contacted.refresh_from_db()
+    assert contacted.status == Decision.Status.RELEASED
+
+
+def test_an_unsubscribe_on_another_channel_leaves_the_scheduled_message(client, creds, contacted):
+    scheduled_in(contacted, 5)
+    other = "sms" if contacted.action.channel == "email" else "email"
+    signed_post(client, URL, batch(track("c1", "m1", "Unsubscribed", {"channel": other})), creds)
+    contacted.refresh_from_db()
+    assert contacted.status == Decision.Status.DECIDED
+
+
+def test_an_unsubscribe_after_the_message_went_out_releases_nothing(client, creds, contacted):
+    scheduled_in(contacted, -2)
+    signed_post(client, URL, batch(track("c1", "m1", "Unsubscribed")), creds)
+    contacted.refresh_from_db()
+    assert contacted.status == Decision.Status.DECIDED
+
+
+def test_a_delivery_receipt_moves_the_send_time_to_when_it_went_out(client, creds, contacted):
+    went_out = timezone.now().replace(microsecond=0) - timedelta(minutes=30)
+    signed_post(client, URL, batch(track("c1", "m1", "Message Delivered",
+                                         {"decision_id": contacted.pk},
+                                         timestamp=went_out.isoformat())), creds)
+    contacted.refresh_from_db()
+    assert contacted.status == Decision.Status.DELIVERED and contacted.send_at == went_out
 
 
 def test_delivery_failed_releases_the_decision(client, creds):
