@@ -280,6 +280,21 @@ def window_in_quiet_hours(rules: ContactRules, n: int = 1) -> np.ndarray:
     return np.broadcast_to(blocked, (n, len(WINDOW_NAMES))).copy()
 
 
+def nearest_contact_hours(state: ContactState) -> np.ndarray:
+    """(n, W) hours from each send window's send time back to the customer's nearest other
+    contact (negative: that contact goes out after this send); NaN where there is none.
+
+    What the minimum gap is measured on, and what the explanations quote ("last contact 38 h
+    before this send").
+    """
+    send = send_hours(state.now_hours, state.utc_offset_hours)
+    if state.contact_hours.shape[1] == 0:
+        return np.full(send.shape, np.nan)
+    apart = send[:, :, None] - state.contact_hours[:, None, :]  # (n, W, K)
+    nearest = np.argmin(np.where(np.isnan(apart), np.inf, np.abs(apart)), axis=2)
+    return np.take_along_axis(apart, nearest[:, :, None], axis=2)[:, :, 0]
+
+
 def _most_in_any_window(
     sends: np.ndarray, counted: np.ndarray, candidate: np.ndarray, window_hours: float
 ) -> np.ndarray:
@@ -345,8 +360,7 @@ def contact_mask(
         window_flags |= np.where(most + 1 > limit, u8(MaskReason.OVERALL_CAP), u8(0))
     if rules.min_gap_hours > 0 and used.any():
         with np.errstate(invalid="ignore"):
-            apart = np.abs(send[:, :, None] - state.contact_hours[:, None, :])
-            too_close = (apart < rules.min_gap_hours).any(axis=2)
+            too_close = np.abs(nearest_contact_hours(state)) < rules.min_gap_hours
         window_flags |= np.where(too_close, u8(MaskReason.MIN_GAP), u8(0))
     window_flags |= np.where(window_in_quiet_hours(rules, n), u8(MaskReason.QUIET_HOURS), u8(0))
 
@@ -372,8 +386,13 @@ def describe_reasons(
     flags: int | MaskReason,
     action: CatalogueAction | None = None,
     rules: ContactRules | None = None,
+    contact_gap_hours: float | None = None,
 ) -> list[str]:
-    """Human words for one action's MaskReason flags (specific given `action` and `rules`)."""
+    """Human words for one action's MaskReason flags (specific given `action` and `rules`).
+
+    :param contact_gap_hours: hours from this action's send time back to the nearest other
+        contact (`nearest_contact_hours`), to say how close it is
+    """
     flags = MaskReason(int(flags))
     channel = action.channel if action is not None and not action.is_no_contact else None
     label = CHANNEL_LABELS.get(channel, "this channel") if channel else "this channel"
@@ -394,7 +413,13 @@ def describe_reasons(
             words.append("overall contact cap reached")
     if MaskReason.MIN_GAP in flags:
         gap = f" of {rules.min_gap_hours:g} h" if rules is not None else ""
-        words.append(f"minimum gap{gap} since the last contact not reached")
+        if contact_gap_hours is not None and np.isfinite(contact_gap_hours):
+            hours = abs(float(contact_gap_hours))
+            where = "before" if contact_gap_hours >= 0 else "after"
+            other = "last contact" if contact_gap_hours >= 0 else "next scheduled contact"
+            words.append(f"{other} {hours:.0f} h {where} this send (minimum gap{gap})")
+        else:
+            words.append(f"minimum gap{gap} since the last contact not reached")
     if MaskReason.QUIET_HOURS in flags:
         has_window = action is not None and action.send_window
         window = f"{action.send_window} window" if has_window else "send window"

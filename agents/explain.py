@@ -807,33 +807,41 @@ def feature_phrase(name: str, value: float, extras: dict[str, float] | None = No
 
 
 # ============================================================================ masked actions
-def _reason_texts(flags: int, action: Any, contact_rules: Any) -> list[str]:
+def _reason_texts(flags: int, action: Any, contact_rules: Any,
+                  contact_gap_hours: float | None = None) -> list[str]:
     """Human words for one action's MaskReason flags (agents.constraints.describe_reasons)."""
     from agents.constraints import describe_reasons
 
     if action is not None and not hasattr(action, "channel"):
         action = None
-    return [str(t) for t in describe_reasons(int(flags), action, contact_rules)]
+    return [str(t) for t in describe_reasons(int(flags), action, contact_rules, contact_gap_hours)]
 
 
 def _masked_groups(mask_row: np.ndarray, flags_row: np.ndarray | None, labels: Sequence[str],
                    actions_meta: Sequence[Any], contact_rules: Any,
-                   memo: dict[tuple[int, int], list[tuple[str | None, str]]] | None = None,
-                   ) -> list[MaskedGroup]:
+                   memo: dict[tuple, list[tuple[str | None, str]]] | None = None,
+                   gap_row: np.ndarray | None = None) -> list[MaskedGroup]:
     """Masked actions grouped by rule: per channel where the rule names it, else across channels.
 
-    `memo` keeps each (action, flags) pair's groups: the words depend only on them, the actions
-    and the rules, which an Explainer holds fixed (a live decision masks dozens of actions).
+    `gap_row` (W,): hours from each send window's send time to the nearest other contact, for
+    the minimum gap's words. `memo` keeps each (action, flags, gap) triple's groups: the words
+    depend only on them, the actions and the rules, which an Explainer holds fixed (a live
+    decision masks dozens of actions).
     """
-    from agents.catalogue import CHANNEL_LABELS
+    from agents.catalogue import CHANNEL_LABELS, WINDOW_NAMES
+    from agents.constraints import MaskReason
 
     groups: dict[tuple[str | None, str], list[int]] = {}
     for a in np.flatnonzero(~mask_row):
         flag = int(flags_row[a]) if flags_row is not None else 0
-        keys = memo.get((int(a), flag)) if memo is not None else None
+        meta = actions_meta[a]
+        gap = None
+        if gap_row is not None and flag & MaskReason.MIN_GAP \
+                and getattr(meta, "send_window", None) in WINDOW_NAMES:
+            gap = round(float(gap_row[WINDOW_NAMES.index(meta.send_window)]))
+        keys = memo.get((int(a), flag, gap)) if memo is not None else None
         if keys is None:
-            meta = actions_meta[a]
-            texts = _reason_texts(flag, meta, contact_rules) if flag else \
+            texts = _reason_texts(flag, meta, contact_rules, gap) if flag else \
                 ["not allowed by the campaign's mask"]
             channel = getattr(meta, "channel", None)
             channel_label = CHANNEL_LABELS.get(channel, "") if channel else ""
@@ -841,7 +849,7 @@ def _masked_groups(mask_row: np.ndarray, flags_row: np.ndarray | None, labels: S
             keys = [(channel if bool(channel_label) and channel_label.lower() in text.lower()
                      else None, text) for text in texts]
             if memo is not None:
-                memo[(int(a), flag)] = keys
+                memo[(int(a), flag, gap)] = keys
         for key in keys:
             groups.setdefault(key, []).append(int(a))
     out = []
@@ -896,7 +904,7 @@ class Explainer:
         self.seed = int(seed)
         self.n_permutations = int(n_permutations)
         self.contact_rules = contact_rules
-        self._masked_memo: dict[tuple[int, int], list[tuple[str | None, str]]] = {}
+        self._masked_memo: dict[tuple, list[tuple[str | None, str]]] = {}
         self.feature_names, self.feature_labels = _feature_names(agent, feature_names, feature_labels)
         self.catalogue = _catalogue_for(agent, catalogue)
         if self.catalogue is not None:
@@ -957,7 +965,7 @@ class Explainer:
 
     def explain(self, obs: np.ndarray, action_mask: Any = None, *, actions: Any = None,
                 reason_flags: Any = None, profiles: Any = None, probabilities: Any = None,
-                top_k: int = 3) -> list[Explanation]:
+                contact_gap_hours: Any = None, top_k: int = 3) -> list[Explanation]:
         """Explain a batch of decisions.
 
         :param obs: (n, d) or (d,) feature vectors, as the agent saw them
@@ -970,6 +978,9 @@ class Explainer:
             exact counts ("opened 3 of the last 5"); otherwise values are read back from `obs`
         :param probabilities: (n, A) the agent's action probabilities under `action_mask`, when
             the caller has them (a live decision has just computed them); else computed here
+        :param contact_gap_hours: (n, W) hours from each send window's send time to the
+            customer's nearest other contact (agents.constraints.nearest_contact_hours), so the
+            minimum gap's words say how close it is ("last contact 38 h before this send")
         :param top_k: contributions named in the sentence
         """
         obs = self._check_obs(obs)
@@ -999,6 +1010,11 @@ class Explainer:
             probs = np.asarray(probabilities, dtype=np.float64)
             if probs.shape != (n, n_actions):
                 raise ValueError(f"probabilities has shape {probs.shape}; expected ({n}, {n_actions})")
+        gaps = None
+        if contact_gap_hours is not None:
+            gaps = np.asarray(contact_gap_hours, dtype=np.float64)
+            if gaps.ndim != 2 or gaps.shape[0] != n:
+                raise ValueError(f"contact_gap_hours has shape {gaps.shape}; expected ({n}, W)")
         own_terms, ranking = self._own_terms(obs, mask, actions)
         phi, base = self._attributor.attribute(obs, actions, scores)
         rows = np.arange(n)
@@ -1065,7 +1081,8 @@ class Explainer:
                 probability_gap=p_gap,
                 masked=_masked_groups(mask[i], None if flags is None else flags[i],
                                       self.action_labels, self.action_meta, self.contact_rules,
-                                      self._masked_memo),
+                                      self._masked_memo,
+                                      None if gaps is None else gaps[i]),
                 sentence="", method=self.method, additive=self._attributor.additive,
                 agent=getattr(self.agent, "name", type(self.agent).__name__),
                 own_terms={k: v[i] for k, v in own_terms.items()},

@@ -434,7 +434,8 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
         results = explainer.explain(inputs.observations[idx], inputs.allowed[idx],
                                     actions=chosen[idx], reason_flags=inputs.reasons[idx],
                                     profiles=inputs.profiles.take(idx),
-                                    probabilities=agent_probs[idx])
+                                    probabilities=agent_probs[idx],
+                                    contact_gap_hours=inputs.contact_gap_hours[idx])
         per_row_ms = (time.perf_counter() - started) * 1000.0 / idx.size
         for i, result in zip(idx, results):
             # the few parts stored, not Explanation.to_dict(): a deep copy of everything, slower

@@ -26,7 +26,7 @@ import numpy as np
 
 import agents
 from agents import features as agent_features
-from agents.constraints import ContactRules, contact_mask, send_hours
+from agents.constraints import ContactRules, contact_mask, nearest_contact_hours, send_hours
 from agents.explain import Explainer
 from crm_console.change_markers import ChangeMarker
 from crm_console.campaigns.agents_bridge import (
@@ -248,6 +248,7 @@ class CustomerInputs:
     allowed: np.ndarray        # (n, A) bool
     reasons: np.ndarray        # (n, A) uint8 MaskReason flags
     send_hours: np.ndarray     # (n, W) when each send window's message would go out (unix hours)
+    contact_gap_hours: np.ndarray  # (n, W) from that send back to the nearest other contact
 
 
 def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now: datetime) -> CustomerInputs:
@@ -269,7 +270,8 @@ def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now:
     allowed, reasons = contact_mask(serving.bridge.catalogue, serving.rules, state,
                                     enabled=serving.bridge.enabled)
     return CustomerInputs(agent_features.observation(profiles), profiles, clocks, allowed, reasons,
-                          send_hours(state.now_hours, state.utc_offset_hours))
+                          send_hours(state.now_hours, state.utc_offset_hours),
+                          nearest_contact_hours(state))
 
 
 def serving_warm_up() -> list[int]:

@@ -10,6 +10,7 @@ from agents.constraints import (
     MaskReason,
     contact_mask,
     describe_reasons,
+    nearest_contact_hours,
     send_hours,
     window_in_quiet_hours,
 )
@@ -126,6 +127,24 @@ def test_the_minimum_gap_holds_before_a_contact_still_scheduled(catalogue):
     assert _reason(catalogue, reasons, "email", window="morning") == MaskReason.MIN_GAP
     assert _reason(catalogue, reasons, "email", window="midday") == MaskReason.MIN_GAP
     assert _reason(catalogue, reasons, "email", window="evening") == 0
+
+
+def test_nearest_contact_hours_are_signed_from_each_send(catalogue):
+    # last message 18:00 on day 0, decided 07:00 on day 2: morning, midday and evening sends
+    past = _state(now=2 * DAY + 7, sends=[(18.0, EMAIL)])
+    assert nearest_contact_hours(past).tolist() == [[38.0, 42.0, 48.0]]
+    # and one more scheduled for 20:00 today: nearer to each of today's sends, after them
+    scheduled = _state(now=2 * DAY + 7, sends=[(18.0, EMAIL), (2 * DAY + 20, SMS)])
+    assert nearest_contact_hours(scheduled).tolist() == [[-12.0, -8.0, -2.0]]
+    assert np.isnan(nearest_contact_hours(_state())).all()
+
+
+def test_the_minimum_gap_words_say_how_close_the_other_contact_is(catalogue, rules):
+    email = catalogue.actions[catalogue.index_of("email", "content", "morning")]
+    assert describe_reasons(MaskReason.MIN_GAP, email, rules, contact_gap_hours=38.0) == [
+        "last contact 38 h before this send (minimum gap of 48 h)"]
+    assert describe_reasons(MaskReason.MIN_GAP, email, rules, contact_gap_hours=-4.0) == [
+        "next scheduled contact 4 h after this send (minimum gap of 48 h)"]
 
 
 def test_channel_cap_blocks_once_the_rolling_window_is_full(catalogue, rules):

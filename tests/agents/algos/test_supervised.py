@@ -50,9 +50,9 @@ def test_supervised_beats_random_on_a_tiny_budget() -> None:
 
 
 def test_supervised_beats_random_on_the_retail_simulator() -> None:
-    # 50k customer-days: with send windows in local time every window is a daytime one, so
-    # random loses less than it did when some fell at night, and the gap takes longer to show
-    gain = uplift_vs_random("supervised", steps=50_000)
+    # 200k customer-days: with send windows in the customers local time (every send a daytime
+    # one) the early gain over random is small (+1 % [-6, +9] at 50k, +35 % [+24, +46] at 200k)
+    gain = uplift_vs_random("supervised", steps=200_000)
     assert gain.ci_low > 0.0, str(gain)
 
 

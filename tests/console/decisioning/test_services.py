@@ -217,6 +217,24 @@ def test_minimum_gap_blocks_a_second_contact_the_same_day():
     assert sum(not d.action.is_no_contact for d in decisions) == 1
 
 
+def test_the_explanation_says_how_close_the_last_contact_is_to_this_send():
+    # a message decided at 07:00 for the 08:00 window; an hour later the minimum gap masks the
+    # evening window too, and the explanation says the last contact is 10 h before that send
+    campaign = live_campaign(caps={"email": (10, 7), "sms": (10, 7)}, overall=(10, 7),
+                             min_gap_hours="48")
+    campaign.actions.exclude(channel="none").exclude(send_window="morning").update(enabled=False)
+    customer_with_consent("c1")
+    morning = datetime(2026, 11, 2, 7, tzinfo=dt_timezone.utc)
+    first = next(d for d in (decide(campaign, "c1", now=morning) for _ in range(30))
+                 if not d.action.is_no_contact)
+    assert first.send_at == datetime(2026, 11, 2, 8, tzinfo=dt_timezone.utc)
+    campaign.actions.exclude(channel="none").update(enabled=True)
+    later = decide(campaign, "c1", now=morning + timedelta(hours=1))
+    texts = {group["text"] for group in later.explanation.masked_actions}
+    assert any(text.startswith("Last contact 10 h before this send (minimum gap of 48 h)")
+               for text in texts), texts
+
+
 def test_holdout_is_stable_and_close_to_the_share():
     campaign = live_campaign(holdout_share="0.2")
     ids = [f"h{i}" for i in range(300)]
