@@ -151,9 +151,11 @@ class ContactState:
     this evening, so caps and the minimum gap hold when the message arrives.
 
     :param now_hours: (n,) when the decision is made
-    :param contact_hours: (n, K) send time of each of the customer's contacts that the rules can
-        still see (sent or scheduled; released ones left out); NaN pads unused slots
-    :param contact_channels: (n, K) index into CHANNELS of each contact; -1 pads
+    :param contact_hours: (n, C, R) send times of each channel's contacts (CHANNELS order; sent
+        or scheduled, released ones left out), in any order, NaN padding unused slots. The rules
+        are exact when each channel lists all its contacts since `ContactRules.lookback_hours`
+        before now, or, where none is scheduled after now, at least its R most recent with R >=
+        every cap's max contacts (what the simulator keeps)
     :param consent: (n, C) bool
     :param utc_offset_hours: (n,) the customer's time zone, or (n, W) its offset at each send
         window's send time (where a daylight-saving change falls before the send)
@@ -162,33 +164,22 @@ class ContactState:
 
     now_hours: np.ndarray
     contact_hours: np.ndarray
-    contact_channels: np.ndarray
     consent: np.ndarray
     utc_offset_hours: np.ndarray
     suppressed: np.ndarray
 
     def __post_init__(self) -> None:
         self.now_hours = np.asarray(self.now_hours, dtype=np.float64).reshape(-1)
-        n = self.now_hours.shape[0]
+        n, n_c = self.now_hours.shape[0], len(CHANNELS)
         if not np.all(np.isfinite(self.now_hours)):
             raise ValueError("now_hours must be finite")
         self.contact_hours = np.asarray(self.contact_hours, dtype=np.float64)
-        if self.contact_hours.ndim != 2 or self.contact_hours.shape[0] != n:
+        if self.contact_hours.ndim != 3 or self.contact_hours.shape[:2] != (n, n_c):
             raise ValueError(
-                f"contact_hours must be (n, K) with n = {n}, got {self.contact_hours.shape}"
+                f"contact_hours must be (n, {n_c}, R) with n = {n}, got {self.contact_hours.shape}"
             )
-        self.contact_channels = np.asarray(self.contact_channels).astype(np.int64)
-        if self.contact_channels.shape != self.contact_hours.shape:
-            raise ValueError(
-                f"contact_channels must have the shape of contact_hours "
-                f"{self.contact_hours.shape}, got {self.contact_channels.shape}"
-            )
-        used = self.contact_channels >= 0
-        if np.any(self.contact_channels >= len(CHANNELS)):
-            raise ValueError(f"contact_channels must index CHANNELS (0..{len(CHANNELS) - 1})")
-        if np.any(~np.isfinite(self.contact_hours[used])):
-            raise ValueError("every contact needs a finite send time (NaN only in unused slots)")
-        self.contact_hours = np.where(used, self.contact_hours, np.nan)
+        if np.isinf(self.contact_hours).any():
+            raise ValueError("contact send times must be finite (NaN pads unused slots)")
         self.utc_offset_hours = np.asarray(self.utc_offset_hours).astype(np.float64)
         if self.utc_offset_hours.shape not in ((n,), (n, len(WINDOW_NAMES))):
             raise ValueError(
@@ -201,8 +192,8 @@ class ContactState:
             raise ValueError("utc_offset_hours must lie in [-14, 14]")
         self.suppressed = _vector(self.suppressed, n, "suppressed", bool)
         self.consent = np.asarray(self.consent).astype(bool)
-        if self.consent.shape != (n, len(CHANNELS)):
-            raise ValueError(f"consent must be ({n}, {len(CHANNELS)}), got {self.consent.shape}")
+        if self.consent.shape != (n, n_c):
+            raise ValueError(f"consent must be ({n}, {n_c}), got {self.consent.shape}")
 
     @classmethod
     def fresh(
@@ -215,8 +206,7 @@ class ContactState:
         """n customers never contacted, with (or without) consent on every channel."""
         return cls(
             np.broadcast_to(np.asarray(now_hours, dtype=np.float64), (n,)),
-            np.full((n, 0), np.nan),
-            np.full((n, 0), -1),
+            np.full((n, len(CHANNELS), 1), np.nan),
             np.full((n, len(CHANNELS)), consent),
             np.broadcast_to(utc_offset_hours, (n,)),
             np.zeros(n, dtype=bool),
@@ -224,11 +214,6 @@ class ContactState:
 
     def __len__(self) -> int:
         return int(self.now_hours.shape[0])
-
-    def last_contact_hours(self) -> np.ndarray:
-        """(n,) send time of the latest contact sent by now (-inf if none)."""
-        sent = np.where(self.contact_hours <= self.now_hours[:, None], self.contact_hours, -np.inf)
-        return sent.max(axis=1, initial=-np.inf)
 
 
 def _vector(value: object, n: int, name: str, dtype: type) -> np.ndarray:
@@ -288,11 +273,68 @@ def nearest_contact_hours(state: ContactState) -> np.ndarray:
     before this send").
     """
     send = send_hours(state.now_hours, state.utc_offset_hours)
-    if state.contact_hours.shape[1] == 0:
-        return np.full(send.shape, np.nan)
-    apart = send[:, :, None] - state.contact_hours[:, None, :]  # (n, W, K)
+    sends = state.contact_hours.reshape(len(state), -1)
+    apart = send[:, :, None] - sends[:, None, :]  # (n, W, K)
     nearest = np.argmin(np.where(np.isnan(apart), np.inf, np.abs(apart)), axis=2)
     return np.take_along_axis(apart, nearest[:, :, None], axis=2)[:, :, 0]
+
+
+def _rules_at_send_time(
+    rules: ContactRules, state: ContactState, send: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(channel cap full (n, C, W), overall cap full (n, W), minimum gap too close (n, W)) for
+    one more contact at each window's send time.
+
+    Where no contact is scheduled after now (the simulator, most decisions), every send before
+    the candidate counts in a trailing window, so a cap of L is full exactly when the channel's
+    L-th most recent send falls inside it, and the gap only needs the latest send: (n, W) work.
+    Otherwise every window that holds the candidate is counted (`_most_in_any_window`).
+    """
+    n, n_c, n_w = len(state), len(CHANNELS), send.shape[1]
+    hours = state.contact_hours
+    if not (hours > state.now_hours[:, None, None]).any():
+        newest = -np.sort(-hours, axis=2)  # each channel's most recent first, NaN last
+        flat = newest.reshape(n, -1)
+
+        def full(values: np.ndarray, limit: int, days: int, newest_first: bool) -> np.ndarray:
+            """A cap of `limit` per `days` is full at each send when the limit-th most recent
+            of `values` (n, m) falls inside the trailing window that ends at that send."""
+            if limit == 0:
+                return np.ones((n, n_w), dtype=bool)
+            if limit > values.shape[1]:  # fewer contacts listed than the cap allows
+                return np.zeros((n, n_w), dtype=bool)
+            kth = (values[:, limit - 1] if newest_first
+                   else -np.partition(-values, limit - 1, axis=1)[:, limit - 1])
+            with np.errstate(invalid="ignore"):
+                return kth[:, None] > send - days * 24.0
+
+        too_many = np.zeros((n, n_c, n_w), dtype=bool)
+        for c, channel in enumerate(CHANNELS):
+            if channel in rules.channel_caps:
+                too_many[:, c, :] = full(newest[:, c, :], *rules.channel_caps[channel], True)
+        overall_full = np.zeros((n, n_w), dtype=bool)
+        if rules.overall_cap is not None:
+            overall_full = full(flat, *rules.overall_cap, False)
+        with np.errstate(invalid="ignore"):
+            latest = np.max(np.where(np.isnan(flat), -np.inf, flat), axis=1)
+            too_close = send - latest[:, None] < rules.min_gap_hours
+        return too_many, overall_full, too_close
+
+    channels = np.broadcast_to(np.arange(n_c)[None, :, None], hours.shape).reshape(n, -1)
+    sends = hours.reshape(n, -1)
+    too_many = np.zeros((n, n_c, n_w), dtype=bool)
+    for c, channel in enumerate(CHANNELS):
+        if channel in rules.channel_caps:
+            limit, days = rules.channel_caps[channel]
+            most = _most_in_any_window(sends, channels == c, send, days * 24.0)
+            too_many[:, c, :] = most + 1 > limit
+    overall_full = np.zeros((n, n_w), dtype=bool)
+    if rules.overall_cap is not None:
+        limit, days = rules.overall_cap
+        overall_full = _most_in_any_window(sends, ~np.isnan(sends), send, days * 24.0) + 1 > limit
+    with np.errstate(invalid="ignore"):
+        too_close = np.abs(nearest_contact_hours(state)) < rules.min_gap_hours
+    return too_many, overall_full, too_close
 
 
 def _most_in_any_window(
@@ -335,33 +377,19 @@ def contact_mask(
     # every rule depends on the customer and the action's channel and send window only, so the
     # flags are built on a small (n, C, W) table and gathered into (n, A) once (fast for big n)
     send = send_hours(state.now_hours, state.utc_offset_hours)  # (n, W)
-    used = state.contact_channels >= 0
 
     # per channel: consent (where the rules require it)
     needs_consent = np.array([c in rules.consent_required for c in CHANNELS])
     channel_flags = np.where(needs_consent[None, :] & ~state.consent, u8(MaskReason.CONSENT), u8(0))
     table = np.broadcast_to(channel_flags[:, :, None], (n, n_c, n_w)).copy()
-    # each channel's rolling cap, counted at send time: one more send must fit every window
-    for c, channel in enumerate(CHANNELS):
-        if channel in rules.channel_caps:
-            limit, days = rules.channel_caps[channel]
-            most = _most_in_any_window(
-                state.contact_hours, state.contact_channels == c, send, days * 24.0
-            )
-            table[:, c, :] |= np.where(most + 1 > limit, u8(MaskReason.CHANNEL_CAP), u8(0))
+    # caps (per channel and overall) and the minimum gap, all counted at send time
+    too_many, overall_full, too_close = _rules_at_send_time(rules, state, send)
+    table |= np.where(too_many, u8(MaskReason.CHANNEL_CAP), u8(0))
 
-    # per customer: suppression; per send window: the overall cap, the minimum gap to every
-    # other contact (sent or scheduled, before or after this one) and quiet hours
+    # per customer: suppression; per send window: the overall cap, the minimum gap and quiet hours
     row_flags = np.where(state.suppressed, u8(MaskReason.SUPPRESSED), u8(0))
-    window_flags = np.zeros((n, n_w), dtype=u8)
-    if rules.overall_cap is not None:
-        limit, days = rules.overall_cap
-        most = _most_in_any_window(state.contact_hours, used, send, days * 24.0)
-        window_flags |= np.where(most + 1 > limit, u8(MaskReason.OVERALL_CAP), u8(0))
-    if rules.min_gap_hours > 0 and used.any():
-        with np.errstate(invalid="ignore"):
-            too_close = np.abs(nearest_contact_hours(state)) < rules.min_gap_hours
-        window_flags |= np.where(too_close, u8(MaskReason.MIN_GAP), u8(0))
+    window_flags = np.where(overall_full, u8(MaskReason.OVERALL_CAP), u8(0))
+    window_flags |= np.where(too_close, u8(MaskReason.MIN_GAP), u8(0))
     window_flags |= np.where(window_in_quiet_hours(rules, n), u8(MaskReason.QUIET_HOURS), u8(0))
 
     table |= window_flags[:, None, :] | row_flags[:, None, None]

@@ -177,8 +177,13 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._a_window = np.where(cat.window_index >= 0, cat.window_index, 0)
         self._a_contact = cat.channel_index >= 0
         self._a_cost = cat.cost
-        # contacts the rules can still see: at most one a day, kept in a ring per customer
-        self._history = int(math.ceil(self.contact_rules.lookback_hours / 24.0)) + 2
+        # each channel's most recent send times, as many as any cap counts (agents.constraints
+        # is exact with those when nothing is scheduled after the decision, as here)
+        rules = self.contact_rules
+        limits = [limit for limit, _ in rules.channel_caps.values()]
+        if rules.overall_cap is not None:
+            limits.append(rules.overall_cap[0])
+        self._recent_per_channel = max([1, *limits])
         self._pending_days = scenario.max_delay_days + 1
         self._set_params(scenario)
 
@@ -231,9 +236,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_value = np.zeros((self._pending_days, n))
         self._pending_count = np.zeros((self._pending_days, n), dtype=np.int64)
         self._pending_incentive = np.zeros((self._pending_days, n), dtype=bool)
-        self._sent_hours = np.full((n, self._history), np.nan)
-        self._sent_channels = np.full((n, self._history), -1, dtype=np.int64)
-        self._sent_slot = np.zeros(n, dtype=np.int64)
+        self._recent = np.full((n, len(CHANNELS), self._recent_per_channel), np.nan)
         self._age = np.zeros(n, dtype=np.int64)
         self._suppressed = np.zeros(n, dtype=bool)
         self._needs_reset = np.zeros(n, dtype=bool)
@@ -449,16 +452,15 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         return self._day * 24.0 + DECISION_HOUR - self.contact_rules.campaign_utc_offset_hours
 
     def _remember_sends(self, rows: np.ndarray, hours: np.ndarray, channels: np.ndarray) -> None:
-        slot = self._sent_slot[rows] % self._history
-        self._sent_hours[rows, slot] = hours
-        self._sent_channels[rows, slot] = channels
-        self._sent_slot[rows] += 1
+        """Put each row's new send first in its channel's list (newest first; rows unique)."""
+        older = self._recent[rows, channels, :-1]
+        self._recent[rows, channels, 1:] = older
+        self._recent[rows, channels, 0] = hours
 
     def _contact_state(self) -> ContactState:
         return ContactState(
             now_hours=np.full(self.num_envs, self._now_hours()),
-            contact_hours=self._sent_hours,
-            contact_channels=self._sent_channels,
+            contact_hours=self._recent,
             consent=self.profile.consent > 0.5,
             utc_offset_hours=self.profile.utc_offset_hours,
             suppressed=self._suppressed,
@@ -484,9 +486,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_value[:, rows] = 0.0
         self._pending_count[:, rows] = 0
         self._pending_incentive[:, rows] = False
-        self._sent_hours[rows] = np.nan
-        self._sent_channels[rows] = -1
-        self._sent_slot[rows] = 0
+        self._recent[rows] = np.nan
         # previous campaigns' last contact, consistent with the profile's days since contact
         days = self.profile.days_since_contact[rows]
         last = np.min(days, axis=1)

@@ -148,17 +148,14 @@ def contact_state_for(
     """
     n = len(customer_ids)
     row_of = {pk: i for i, pk in enumerate(customer_ids)}
-    per_customer: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+    listed: dict[tuple[int, int], list[float]] = {}
     for customer_id, channel, send_at in contacts:
         c = CHANNEL_INDEX.get(channel)
         if c is not None:
-            per_customer[row_of[customer_id]].append((send_at.timestamp() / 3600.0, c))
-    width = max([1, *map(len, per_customer)])
-    hours = np.full((n, width), np.nan)
-    channels = np.full((n, width), -1, dtype=np.int64)
-    for i, sends in enumerate(per_customer):
-        for k, (hour, c) in enumerate(sends):
-            hours[i, k], channels[i, k] = hour, c
+            listed.setdefault((row_of[customer_id], c), []).append(send_at.timestamp() / 3600.0)
+    hours = np.full((n, len(CHANNELS), max([1, *map(len, listed.values())])), np.nan)
+    for (i, c), sends in listed.items():
+        hours[i, c, :len(sends)] = sends
     now_hour = now.timestamp() / 3600.0
     # customers of one time zone share their send times: offsets are looked up once per zone
     zones, zone_of = np.unique(np.asarray(time_zones, dtype=object).astype(str),
@@ -169,7 +166,7 @@ def contact_state_for(
                         for zone, row in zip(zones, first)]).reshape(first.shape)
     offsets = at_now[zone_of] if (at_send == at_now[:, None]).all() else at_send[zone_of]
     return ContactState(
-        now_hours=np.full(n, now_hour), contact_hours=hours, contact_channels=channels, consent=consent,
+        now_hours=np.full(n, now_hour), contact_hours=hours, consent=consent,
         utc_offset_hours=offsets, suppressed=suppressed,
     )
 

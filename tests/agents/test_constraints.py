@@ -23,14 +23,13 @@ DAY = 24.0
 
 def _state(n=1, *, now=0.0, sends=(), offset=0.0, **overrides):
     """n customers deciding at `now`; `sends` = [(send hour, channel index), ...] for each."""
-    hours = np.full((n, max(len(sends), 1)), np.nan)
-    channels = np.full((n, max(len(sends), 1)), -1)
-    for k, (hour, channel) in enumerate(sends):
-        hours[:, k], channels[:, k] = hour, channel
+    per_channel = [[h for h, c in sends if c == channel] for channel in range(len(CHANNELS))]
+    hours = np.full((n, len(CHANNELS), max(1, *map(len, per_channel))), np.nan)
+    for channel, listed in enumerate(per_channel):
+        hours[:, channel, : len(listed)] = listed
     fields = dict(
         now_hours=np.full(n, now),
         contact_hours=hours,
-        contact_channels=channels,
         consent=np.ones((n, len(CHANNELS)), bool),
         utc_offset_hours=np.full(n, offset),
         suppressed=np.zeros(n, bool),
@@ -242,10 +241,9 @@ def test_bad_rules_are_rejected(kwargs, match):
     ("overrides", "match"),
     [
         ({"now_hours": [np.nan]}, "now_hours must be finite"),
-        ({"contact_hours": np.zeros((2, 1))}, "contact_hours must be"),
-        ({"contact_channels": np.zeros((1, 2))}, "contact_channels must have the shape"),
-        ({"contact_channels": [[len(CHANNELS)]]}, "must index CHANNELS"),
-        ({"contact_hours": [[np.nan]], "contact_channels": [[0]]}, "finite send time"),
+        ({"contact_hours": np.zeros((1, 2))}, "contact_hours must be"),
+        ({"contact_hours": np.zeros((1, len(CHANNELS) + 1, 1))}, "contact_hours must be"),
+        ({"contact_hours": np.full((1, len(CHANNELS), 1), np.inf)}, "must be finite"),
         ({"utc_offset_hours": [15.0]}, "utc_offset_hours"),
         ({"utc_offset_hours": np.zeros((1, 2))}, "utc_offset_hours must have shape"),
         ({"suppressed": [True, False]}, "suppressed must have shape"),

@@ -269,11 +269,18 @@ def test_feature_phrases_use_marketer_words(name, value, expected):
 
 
 # ----------------------------------------------------------------------------- masks, runner-up
+def _sent(n, sends, rows=None):
+    """(n, C, 1) contact send times: one contact per named channel for `rows` (default all)."""
+    hours = np.full((n, len(CHANNELS), 1), np.nan)
+    for channel, hour in sends.items():
+        hours[rows if rows is not None else slice(None), CHANNELS.index(channel), 0] = hour
+    return hours
+
+
 def test_masked_actions_are_listed_with_the_rule_that_blocked_them(mlp_explainer):
     rules = default_contact_rules()
     state = ContactState(  # one SMS sent 100 h ago: the SMS cap of 1 per 7 days is taken
-        now_hours=np.array([0.0]), contact_hours=np.array([[-100.0]]),
-        contact_channels=np.array([[CHANNELS.index("sms")]]),
+        now_hours=np.array([0.0]), contact_hours=_sent(1, {"sms": -100.0}),
         consent=np.array([[True, True, True, False]]), utc_offset_hours=np.array([0.0]),
         suppressed=np.array([False]),
     )
@@ -294,8 +301,7 @@ def test_masked_actions_are_listed_with_the_rule_that_blocked_them(mlp_explainer
 def test_masked_groups_stay_the_same_when_the_explainer_explains_again(mlp_explainer):
     rules = default_contact_rules()
     state = ContactState(
-        now_hours=np.array([0.0, 0.0]), contact_hours=np.array([[-100.0], [np.nan]]),
-        contact_channels=np.array([[CHANNELS.index("sms")], [-1]]),
+        now_hours=np.array([0.0, 0.0]), contact_hours=_sent(2, {"sms": -100.0}, rows=[0]),
         consent=np.array([[True, True, True, False], [False, True, True, True]]),
         utc_offset_hours=np.array([0.0, 0.0]), suppressed=np.array([False, False]),
     )
