@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
@@ -152,7 +153,7 @@ class ContactState:
 
     :param now_hours: (n,) when the decision is made
     :param contact_hours: (n, C, R) send times of each channel's contacts (CHANNELS order; sent
-        or scheduled, released ones left out), in any order, NaN padding unused slots. The rules
+        or scheduled, released ones left out), newest first, NaN padding the end. The rules
         are exact when each channel lists all its contacts since `ContactRules.lookback_hours`
         before now, or, where none is scheduled after now, at least its R most recent with R >=
         every cap's max contacts (what the simulator keeps)
@@ -180,6 +181,10 @@ class ContactState:
             )
         if np.isinf(self.contact_hours).any():
             raise ValueError("contact send times must be finite (NaN pads unused slots)")
+        unused = np.isnan(self.contact_hours)
+        later_first = self.contact_hours[..., 1:] > self.contact_hours[..., :-1]
+        if later_first.any() or (unused[..., :-1] & ~unused[..., 1:]).any():
+            raise ValueError("each channel's contact_hours must be newest first, NaN padding last")
         self.utc_offset_hours = np.asarray(self.utc_offset_hours).astype(np.float64)
         if self.utc_offset_hours.shape not in ((n,), (n, len(WINDOW_NAMES))):
             raise ValueError(
@@ -215,6 +220,11 @@ class ContactState:
     def __len__(self) -> int:
         return int(self.now_hours.shape[0])
 
+    @cached_property
+    def send_hours(self) -> np.ndarray:
+        """(n, W) when a message decided now for each send window goes out (`send_hours`)."""
+        return send_hours(self.now_hours, self.utc_offset_hours)
+
 
 def _vector(value: object, n: int, name: str, dtype: type) -> np.ndarray:
     array = np.asarray(value).astype(dtype)
@@ -246,8 +256,8 @@ def send_hours(now_hours: np.ndarray, utc_offset_hours: np.ndarray) -> np.ndarra
     day = np.floor(local / 24.0) * 24.0
     hour = local - day
     start, end = WINDOW_HOURS[None, :, 0], WINDOW_HOURS[None, :, 1]
-    send_local = np.where(hour < start, day + start, np.where(hour < end, local, day + 24.0 + start))
-    return send_local - offsets
+    opens_at = np.where(hour < start, day + start, day + 24.0 + start) - offsets
+    return np.where((hour >= start) & (hour < end), now, opens_at)  # open: exactly now
 
 
 def window_in_quiet_hours(rules: ContactRules, n: int = 1) -> np.ndarray:
@@ -272,7 +282,7 @@ def nearest_contact_hours(state: ContactState) -> np.ndarray:
     What the minimum gap is measured on, and what the explanations quote ("last contact 38 h
     before this send").
     """
-    send = send_hours(state.now_hours, state.utc_offset_hours)
+    send = state.send_hours
     sends = state.contact_hours.reshape(len(state), -1)
     apart = send[:, :, None] - sends[:, None, :]  # (n, W, K)
     nearest = np.argmin(np.where(np.isnan(apart), np.inf, np.abs(apart)), axis=2)
@@ -293,7 +303,7 @@ def _rules_at_send_time(
     n, n_c, n_w = len(state), len(CHANNELS), send.shape[1]
     hours = state.contact_hours
     if not (hours > state.now_hours[:, None, None]).any():
-        newest = -np.sort(-hours, axis=2)  # each channel's most recent first, NaN last
+        newest = hours  # each channel's most recent first, NaN last
         flat = newest.reshape(n, -1)
 
         def full(values: np.ndarray, limit: int, days: int, newest_first: bool) -> np.ndarray:
@@ -315,8 +325,8 @@ def _rules_at_send_time(
         overall_full = np.zeros((n, n_w), dtype=bool)
         if rules.overall_cap is not None:
             overall_full = full(flat, *rules.overall_cap, False)
+        latest = np.fmax.reduce(newest[:, :, 0], axis=1)  # NaN: never contacted
         with np.errstate(invalid="ignore"):
-            latest = np.max(np.where(np.isnan(flat), -np.inf, flat), axis=1)
             too_close = send - latest[:, None] < rules.min_gap_hours
         return too_many, overall_full, too_close
 
@@ -376,7 +386,7 @@ def contact_mask(
     u8 = np.uint8
     # every rule depends on the customer and the action's channel and send window only, so the
     # flags are built on a small (n, C, W) table and gathered into (n, A) once (fast for big n)
-    send = send_hours(state.now_hours, state.utc_offset_hours)  # (n, W)
+    send = state.send_hours  # (n, W)
 
     # per channel: consent (where the rules require it)
     needs_consent = np.array([c in rules.consent_required for c in CHANNELS])

@@ -23,7 +23,6 @@ from agents.constraints import (
     ContactState,
     contact_mask,
     default_contact_rules,
-    send_hours,
 )
 from agents.envs.scenarios import (
     MOVE_TRIGGERS,
@@ -88,8 +87,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     "no contact", the others channel x offer x send window (``catalogue.actions[i].label``).
     ``info["action_mask"]`` (N, A) says which are allowed today (consent, caps, minimum gap, quiet
     hours, suppression; see `agents.constraints`). Each day's decision is made at DECISION_HOUR
-    (07:00 campaign time) and a contact goes out at ``agents.constraints.send_hours`` (its window's start in
-    the customer's local time, or at once if the window is open); ``info["send_hours"]`` says when.
+    (07:00 campaign time) and a contact goes out at ``agents.constraints.send_hours`` (its window's
+    start in the customer's local time, or at once if the window is open); ``info["send_hours"]``
+    says when.
 
     ## Observation Space
     ``Box(N_FEATURES,)`` float32 per customer: `agents.features.FEATURE_NAMES` (engagement rates
@@ -468,7 +468,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
     def _compute_mask(self) -> tuple[np.ndarray, np.ndarray]:
         state = self._contact_state()
-        self._send = send_hours(state.now_hours, state.utc_offset_hours)  # (n, W) today
+        self._send = state.send_hours  # (n, W) today
         return contact_mask(self.catalogue, self.contact_rules, state, self.enabled_actions)
 
     def _new_customers(self, rows: np.ndarray) -> None:

@@ -155,7 +155,7 @@ def contact_state_for(
             listed.setdefault((row_of[customer_id], c), []).append(send_at.timestamp() / 3600.0)
     hours = np.full((n, len(CHANNELS), max([1, *map(len, listed.values())])), np.nan)
     for (i, c), sends in listed.items():
-        hours[i, c, :len(sends)] = sends
+        hours[i, c, :len(sends)] = sorted(sends, reverse=True)  # newest first
     now_hour = now.timestamp() / 3600.0
     # customers of one time zone share their send times: offsets are looked up once per zone
     zones, zone_of = np.unique(np.asarray(time_zones, dtype=object).astype(str),

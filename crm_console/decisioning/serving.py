@@ -26,7 +26,7 @@ import numpy as np
 
 import agents
 from agents import features as agent_features
-from agents.constraints import ContactRules, contact_mask, nearest_contact_hours, send_hours
+from agents.constraints import ContactRules, contact_mask, nearest_contact_hours
 from agents.explain import Explainer
 from crm_console.change_markers import ChangeMarker
 from crm_console.campaigns.agents_bridge import (
@@ -270,7 +270,7 @@ def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now:
     allowed, reasons = contact_mask(serving.bridge.catalogue, serving.rules, state,
                                     enabled=serving.bridge.enabled)
     return CustomerInputs(agent_features.observation(profiles), profiles, clocks, allowed, reasons,
-                          send_hours(state.now_hours, state.utc_offset_hours),
+                          state.send_hours,
                           nearest_contact_hours(state))
 
 

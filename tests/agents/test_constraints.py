@@ -26,7 +26,7 @@ def _state(n=1, *, now=0.0, sends=(), offset=0.0, **overrides):
     per_channel = [[h for h, c in sends if c == channel] for channel in range(len(CHANNELS))]
     hours = np.full((n, len(CHANNELS), max(1, *map(len, per_channel))), np.nan)
     for channel, listed in enumerate(per_channel):
-        hours[:, channel, : len(listed)] = listed
+        hours[:, channel, : len(listed)] = sorted(listed, reverse=True)
     fields = dict(
         now_hours=np.full(n, now),
         contact_hours=hours,
@@ -244,6 +244,8 @@ def test_bad_rules_are_rejected(kwargs, match):
         ({"contact_hours": np.zeros((1, 2))}, "contact_hours must be"),
         ({"contact_hours": np.zeros((1, len(CHANNELS) + 1, 1))}, "contact_hours must be"),
         ({"contact_hours": np.full((1, len(CHANNELS), 1), np.inf)}, "must be finite"),
+        ({"contact_hours": np.array([[[1.0, 2.0]] * len(CHANNELS)])}, "newest first"),
+        ({"contact_hours": np.array([[[np.nan, 2.0]] * len(CHANNELS)])}, "NaN padding last"),
         ({"utc_offset_hours": [15.0]}, "utc_offset_hours"),
         ({"utc_offset_hours": np.zeros((1, 2))}, "utc_offset_hours must have shape"),
         ({"suppressed": [True, False]}, "suppressed must have shape"),
