@@ -153,7 +153,7 @@ class ContactState:
 
     :param now_hours: (n,) when the decision is made
     :param contact_hours: (n, C, R) send times of each channel's contacts (CHANNELS order; sent
-        or scheduled, released ones left out), newest first, NaN padding the end. The rules
+        or scheduled, released ones left out), newest first, -inf ("never") padding the end. The rules
         are exact when each channel lists all its contacts since `ContactRules.lookback_hours`
         before now, or, where none is scheduled after now, at least its R most recent with R >=
         every cap's max contacts (what the simulator keeps)
@@ -168,8 +168,12 @@ class ContactState:
     consent: np.ndarray
     utc_offset_hours: np.ndarray
     suppressed: np.ndarray
+    check: bool = field(default=True, repr=False)
+    """False only for arrays a caller keeps valid itself every step (the simulator's own)."""
 
     def __post_init__(self) -> None:
+        if not self.check:
+            return
         self.now_hours = np.asarray(self.now_hours, dtype=np.float64).reshape(-1)
         n, n_c = self.now_hours.shape[0], len(CHANNELS)
         if not np.all(np.isfinite(self.now_hours)):
@@ -179,12 +183,10 @@ class ContactState:
             raise ValueError(
                 f"contact_hours must be (n, {n_c}, R) with n = {n}, got {self.contact_hours.shape}"
             )
-        if np.isinf(self.contact_hours).any():
-            raise ValueError("contact send times must be finite (NaN pads unused slots)")
-        unused = np.isnan(self.contact_hours)
-        later_first = self.contact_hours[..., 1:] > self.contact_hours[..., :-1]
-        if later_first.any() or (unused[..., :-1] & ~unused[..., 1:]).any():
-            raise ValueError("each channel's contact_hours must be newest first, NaN padding last")
+        if np.isnan(self.contact_hours).any() or (self.contact_hours == np.inf).any():
+            raise ValueError("contact send times must be finite hours, or -inf for an unused slot")
+        if (self.contact_hours[..., 1:] > self.contact_hours[..., :-1]).any():
+            raise ValueError("each channel's contact_hours must be newest first, -inf padding last")
         self.utc_offset_hours = np.asarray(self.utc_offset_hours).astype(np.float64)
         if self.utc_offset_hours.shape not in ((n,), (n, len(WINDOW_NAMES))):
             raise ValueError(
@@ -211,7 +213,7 @@ class ContactState:
         """n customers never contacted, with (or without) consent on every channel."""
         return cls(
             np.broadcast_to(np.asarray(now_hours, dtype=np.float64), (n,)),
-            np.full((n, len(CHANNELS), 1), np.nan),
+            np.full((n, len(CHANNELS), 1), -np.inf),
             np.full((n, len(CHANNELS)), consent),
             np.broadcast_to(utc_offset_hours, (n,)),
             np.zeros(n, dtype=bool),
@@ -253,10 +255,10 @@ def send_hours(now_hours: np.ndarray, utc_offset_hours: np.ndarray) -> np.ndarra
     offsets = np.asarray(utc_offset_hours, dtype=np.float64)
     offsets = offsets.reshape(-1, 1) if offsets.ndim == 1 else offsets
     local = now + offsets
-    day = np.floor(local / 24.0) * 24.0
-    hour = local - day
+    midnight = np.floor(local / 24.0) * 24.0  # local midnight starting the decision's day
+    hour = local - midnight
     start, end = WINDOW_HOURS[None, :, 0], WINDOW_HOURS[None, :, 1]
-    opens_at = np.where(hour < start, day + start, day + 24.0 + start) - offsets
+    opens_at = (midnight - offsets) + np.where(hour < start, start, start + 24.0)
     return np.where((hour >= start) & (hour < end), now, opens_at)  # open: exactly now
 
 
@@ -285,8 +287,9 @@ def nearest_contact_hours(state: ContactState) -> np.ndarray:
     send = state.send_hours
     sends = state.contact_hours.reshape(len(state), -1)
     apart = send[:, :, None] - sends[:, None, :]  # (n, W, K)
-    nearest = np.argmin(np.where(np.isnan(apart), np.inf, np.abs(apart)), axis=2)
-    return np.take_along_axis(apart, nearest[:, :, None], axis=2)[:, :, 0]
+    nearest = np.argmin(np.abs(apart), axis=2)
+    gap = np.take_along_axis(apart, nearest[:, :, None], axis=2)[:, :, 0]
+    return np.where(np.isinf(gap), np.nan, gap)  # inf: the nearest slot was unused
 
 
 def _rules_at_send_time(
@@ -302,32 +305,33 @@ def _rules_at_send_time(
     """
     n, n_c, n_w = len(state), len(CHANNELS), send.shape[1]
     hours = state.contact_hours
-    if not (hours > state.now_hours[:, None, None]).any():
-        newest = hours  # each channel's most recent first, NaN last
-        flat = newest.reshape(n, -1)
-
-        def full(values: np.ndarray, limit: int, days: int, newest_first: bool) -> np.ndarray:
-            """A cap of `limit` per `days` is full at each send when the limit-th most recent
-            of `values` (n, m) falls inside the trailing window that ends at that send."""
-            if limit == 0:
-                return np.ones((n, n_w), dtype=bool)
-            if limit > values.shape[1]:  # fewer contacts listed than the cap allows
-                return np.zeros((n, n_w), dtype=bool)
-            kth = (values[:, limit - 1] if newest_first
-                   else -np.partition(-values, limit - 1, axis=1)[:, limit - 1])
-            with np.errstate(invalid="ignore"):
-                return kth[:, None] > send - days * 24.0
-
+    if not (hours[:, :, 0] > state.now_hours[:, None]).any():  # newest first: the first tells
+        newest = hours  # each channel's most recent first, -inf (never) last
         too_many = np.zeros((n, n_c, n_w), dtype=bool)
-        for c, channel in enumerate(CHANNELS):
-            if channel in rules.channel_caps:
-                too_many[:, c, :] = full(newest[:, c, :], *rules.channel_caps[channel], True)
+        capped = [(c, *rules.channel_caps[ch]) for c, ch in enumerate(CHANNELS)
+                  if ch in rules.channel_caps]
+        if capped:
+            channels, limits, days = (np.array(column) for column in zip(*capped))
+            closed = limits == 0
+            listed = (limits >= 1) & (limits <= newest.shape[2])  # else fewer than the cap
+            kth = np.full((n, len(capped)), -np.inf)
+            kth[:, listed] = newest[:, channels[listed], limits[listed] - 1]
+            leaves = kth + 24.0 * days  # when that send leaves the cap's window
+            for j, c in enumerate(channels):  # full while a send at `send` is before that
+                too_many[:, c, :] = (leaves[:, j, None] > send) | closed[j]
         overall_full = np.zeros((n, n_w), dtype=bool)
         if rules.overall_cap is not None:
-            overall_full = full(flat, *rules.overall_cap, False)
-        latest = np.fmax.reduce(newest[:, :, 0], axis=1)  # NaN: never contacted
-        with np.errstate(invalid="ignore"):
-            too_close = send - latest[:, None] < rules.min_gap_hours
+            limit, days = rules.overall_cap
+            flat = newest.reshape(n, -1)
+            if limit == 0:
+                overall_full[:] = True
+            elif limit <= flat.shape[1]:
+                kth = np.partition(flat, flat.shape[1] - limit, axis=1)[:, flat.shape[1] - limit]
+                overall_full = kth[:, None] > send - 24.0 * days
+        latest = newest[:, 0, 0].copy()  # -inf: never contacted
+        for c in range(1, n_c):  # (column maxima beat a reduction over 4 strided values)
+            np.maximum(latest, newest[:, c, 0], out=latest)
+        too_close = send - latest[:, None] < rules.min_gap_hours
         return too_many, overall_full, too_close
 
     channels = np.broadcast_to(np.arange(n_c)[None, :, None], hours.shape).reshape(n, -1)
@@ -341,7 +345,7 @@ def _rules_at_send_time(
     overall_full = np.zeros((n, n_w), dtype=bool)
     if rules.overall_cap is not None:
         limit, days = rules.overall_cap
-        overall_full = _most_in_any_window(sends, ~np.isnan(sends), send, days * 24.0) + 1 > limit
+        overall_full = _most_in_any_window(sends, np.isfinite(sends), send, days * 24.0) + 1 > limit
     with np.errstate(invalid="ignore"):
         too_close = np.abs(nearest_contact_hours(state)) < rules.min_gap_hours
     return too_many, overall_full, too_close
@@ -353,7 +357,7 @@ def _most_in_any_window(
     """(n, W) the most counted contacts in any rolling window of `window_hours` that holds the
     candidate send time (the candidate itself not counted).
 
-    :param sends: (n, K) send times (NaN pads); :param counted: (n, K) bool, which of them count;
+    :param sends: (n, K) send times (-inf pads); :param counted: (n, K) bool, which of them count;
     :param candidate: (n, W) candidate send times.
 
     The fullest such window ends at the candidate or at a counted send after it (slide a window

@@ -236,7 +236,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_value = np.zeros((self._pending_days, n))
         self._pending_count = np.zeros((self._pending_days, n), dtype=np.int64)
         self._pending_incentive = np.zeros((self._pending_days, n), dtype=bool)
-        self._recent = np.full((n, len(CHANNELS), self._recent_per_channel), np.nan)
+        self._recent = np.full((n, len(CHANNELS), self._recent_per_channel), -np.inf)
         self._age = np.zeros(n, dtype=np.int64)
         self._suppressed = np.zeros(n, dtype=bool)
         self._needs_reset = np.zeros(n, dtype=bool)
@@ -464,6 +464,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             consent=self.profile.consent > 0.5,
             utc_offset_hours=self.profile.utc_offset_hours,
             suppressed=self._suppressed,
+            check=False,  # the simulator's own arrays, newest first by construction
         )
 
     def _compute_mask(self) -> tuple[np.ndarray, np.ndarray]:
@@ -486,7 +487,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_value[:, rows] = 0.0
         self._pending_count[:, rows] = 0
         self._pending_incentive[:, rows] = False
-        self._recent[rows] = np.nan
+        self._recent[rows] = -np.inf
         # previous campaigns' last contact, consistent with the profile's days since contact
         days = self.profile.days_since_contact[rows]
         last = np.min(days, axis=1)

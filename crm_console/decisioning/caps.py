@@ -153,7 +153,7 @@ def contact_state_for(
         c = CHANNEL_INDEX.get(channel)
         if c is not None:
             listed.setdefault((row_of[customer_id], c), []).append(send_at.timestamp() / 3600.0)
-    hours = np.full((n, len(CHANNELS), max([1, *map(len, listed.values())])), np.nan)
+    hours = np.full((n, len(CHANNELS), max([1, *map(len, listed.values())])), -np.inf)
     for (i, c), sends in listed.items():
         hours[i, c, :len(sends)] = sorted(sends, reverse=True)  # newest first
     now_hour = now.timestamp() / 3600.0

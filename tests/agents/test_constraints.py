@@ -24,7 +24,7 @@ DAY = 24.0
 def _state(n=1, *, now=0.0, sends=(), offset=0.0, **overrides):
     """n customers deciding at `now`; `sends` = [(send hour, channel index), ...] for each."""
     per_channel = [[h for h, c in sends if c == channel] for channel in range(len(CHANNELS))]
-    hours = np.full((n, len(CHANNELS), max(1, *map(len, per_channel))), np.nan)
+    hours = np.full((n, len(CHANNELS), max(1, *map(len, per_channel))), -np.inf)
     for channel, listed in enumerate(per_channel):
         hours[:, channel, : len(listed)] = sorted(listed, reverse=True)
     fields = dict(
@@ -243,9 +243,10 @@ def test_bad_rules_are_rejected(kwargs, match):
         ({"now_hours": [np.nan]}, "now_hours must be finite"),
         ({"contact_hours": np.zeros((1, 2))}, "contact_hours must be"),
         ({"contact_hours": np.zeros((1, len(CHANNELS) + 1, 1))}, "contact_hours must be"),
-        ({"contact_hours": np.full((1, len(CHANNELS), 1), np.inf)}, "must be finite"),
+        ({"contact_hours": np.full((1, len(CHANNELS), 1), np.inf)}, "must be finite hours"),
+        ({"contact_hours": np.full((1, len(CHANNELS), 1), np.nan)}, "must be finite hours"),
         ({"contact_hours": np.array([[[1.0, 2.0]] * len(CHANNELS)])}, "newest first"),
-        ({"contact_hours": np.array([[[np.nan, 2.0]] * len(CHANNELS)])}, "NaN padding last"),
+        ({"contact_hours": np.array([[[-np.inf, 2.0]] * len(CHANNELS)])}, "-inf padding last"),
         ({"utc_offset_hours": [15.0]}, "utc_offset_hours"),
         ({"utc_offset_hours": np.zeros((1, 2))}, "utc_offset_hours must have shape"),
         ({"suppressed": [True, False]}, "suppressed must have shape"),

@@ -271,7 +271,7 @@ def test_feature_phrases_use_marketer_words(name, value, expected):
 # ----------------------------------------------------------------------------- masks, runner-up
 def _sent(n, sends, rows=None):
     """(n, C, 1) contact send times: one contact per named channel for `rows` (default all)."""
-    hours = np.full((n, len(CHANNELS), 1), np.nan)
+    hours = np.full((n, len(CHANNELS), 1), -np.inf)
     for channel, hour in sends.items():
         hours[rows if rows is not None else slice(None), CHANNELS.index(channel), 0] = hour
     return hours
