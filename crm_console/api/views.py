@@ -157,6 +157,9 @@ class DecisionOutputSerializer(serializers.Serializer):
     explanation_url = serializers.CharField()
 
 
+_SEND_AT = serializers.DateTimeField()  # the API's one date-time format (as the status answers)
+
+
 def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
     decision = outcome.decision
     action = decision.action
@@ -172,7 +175,7 @@ def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
             "offer": action.offer or None, "variant": action.variant or None,
             "send_window": window, "label": action.label, "contact": not action.is_no_contact,
         },
-        "send_at": decision.send_at.isoformat() if decision.send_at else None,
+        "send_at": _SEND_AT.to_representation(decision.send_at) if decision.send_at else None,
         "propensity": decision.propensity,
         "holdout": decision.holdout,
         "policy": {"name": decision.policy_name,

@@ -77,6 +77,18 @@ def test_detail_reads_the_stored_explanation(reviewer_client):
     assert waterfall["x"][-1] == pytest.approx(0.9)
 
 
+def test_detail_says_when_the_message_goes_out_in_the_customers_time(reviewer_client):
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
+
+    decision = DecisionFactory(send_at=datetime(2026, 6, 1, 23, tzinfo=dt_timezone.utc))
+    decision.customer.time_zone = "Asia/Tokyo"
+    decision.customer.save()
+    html = reviewer_client.get(f"/decisions/{decision.pk}/").content.decode()
+    assert "Sends at" in html
+    assert "2026-06-01 23:00 UTC, 08:00 in the customer's time zone (Asia/Tokyo)" in html
+
+
 def test_detail_names_the_rule_that_masked_each_action(reviewer_client):
     decision = DecisionFactory(action_mask=[True, True, False],
                                action_probabilities=[0.1, 0.9, 0.0],
