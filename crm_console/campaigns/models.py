@@ -35,7 +35,7 @@ class Offer(models.TextChoices):
 
 
 class SendWindow(models.TextChoices):
-    """When in the campaign's day a message goes out. Mirrors `agents.catalogue.SEND_WINDOWS`."""
+    """When in the customer's own local day a message goes out (agents.catalogue.SEND_WINDOWS)."""
 
     MORNING = "morning", "Morning 08:00-11:00"
     MIDDAY = "midday", "Midday 12:00-14:00"
@@ -255,7 +255,8 @@ class Campaign(models.Model):
     )
     time_zone = models.CharField(
         max_length=64, default="Europe/London", validators=[validate_time_zone],
-        help_text="Send windows are hours in this time zone.",
+        help_text="The campaign's own day (daily batch runs). Send windows are in each customer's "
+        "local time.",
     )
     contact_policy = models.ForeignKey(
         ContactPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns"
