@@ -153,10 +153,10 @@ class ContactState:
 
     :param now_hours: (n,) when the decision is made
     :param contact_hours: (n, C, R) send times of each channel's contacts (CHANNELS order; sent
-        or scheduled, released ones left out), newest first, -inf ("never") padding the end. The rules
-        are exact when each channel lists all its contacts since `ContactRules.lookback_hours`
-        before now, or, where none is scheduled after now, at least its R most recent with R >=
-        every cap's max contacts (what the simulator keeps)
+        or scheduled, released ones left out), newest first, -inf ("never") padding the end.
+        The rules are exact when each channel lists all its contacts since
+        `ContactRules.lookback_hours` before now, or, where none is scheduled after now, at least
+        its R most recent with R >= every cap's max contacts (what the simulator keeps)
     :param consent: (n, C) bool
     :param utc_offset_hours: (n,) the customer's time zone, or (n, W) its offset at each send
         window's send time (where a daylight-saving change falls before the send)
@@ -303,37 +303,52 @@ def _rules_at_send_time(
     L-th most recent send falls inside it, and the gap only needs the latest send: (n, W) work.
     Otherwise every window that holds the candidate is counted (`_most_in_any_window`).
     """
-    n, n_c, n_w = len(state), len(CHANNELS), send.shape[1]
-    hours = state.contact_hours
-    if not (hours[:, :, 0] > state.now_hours[:, None]).any():  # newest first: the first tells
-        newest = hours  # each channel's most recent first, -inf (never) last
-        too_many = np.zeros((n, n_c, n_w), dtype=bool)
-        capped = [(c, *rules.channel_caps[ch]) for c, ch in enumerate(CHANNELS)
-                  if ch in rules.channel_caps]
-        if capped:
-            channels, limits, days = (np.array(column) for column in zip(*capped))
-            closed = limits == 0
-            listed = (limits >= 1) & (limits <= newest.shape[2])  # else fewer than the cap
-            kth = np.full((n, len(capped)), -np.inf)
-            kth[:, listed] = newest[:, channels[listed], limits[listed] - 1]
-            leaves = kth + 24.0 * days  # when that send leaves the cap's window
-            for j, c in enumerate(channels):  # full while a send at `send` is before that
-                too_many[:, c, :] = (leaves[:, j, None] > send) | closed[j]
-        overall_full = np.zeros((n, n_w), dtype=bool)
-        if rules.overall_cap is not None:
-            limit, days = rules.overall_cap
-            flat = newest.reshape(n, -1)
-            if limit == 0:
-                overall_full[:] = True
-            elif limit <= flat.shape[1]:
-                kth = np.partition(flat, flat.shape[1] - limit, axis=1)[:, flat.shape[1] - limit]
-                overall_full = kth[:, None] > send - 24.0 * days
-        latest = newest[:, 0, 0].copy()  # -inf: never contacted
-        for c in range(1, n_c):  # (column maxima beat a reduction over 4 strided values)
-            np.maximum(latest, newest[:, c, 0], out=latest)
-        too_close = send - latest[:, None] < rules.min_gap_hours
-        return too_many, overall_full, too_close
+    if (state.contact_hours[:, :, 0] > state.now_hours[:, None]).any():  # newest first
+        return _rules_around_scheduled_sends(rules, state, send)
+    return _rules_after_past_sends(rules, state.contact_hours, send)
 
+
+def _rules_after_past_sends(
+    rules: ContactRules, newest: np.ndarray, send: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_rules_at_send_time` when every listed send is before the candidates (`newest` (n, C, R)
+    newest first): a cap of L is full while its L-th most recent send is in the trailing window."""
+    n, n_c, n_w = newest.shape[0], newest.shape[1], send.shape[1]
+    too_many = np.zeros((n, n_c, n_w), dtype=bool)
+    capped = [(c, *rules.channel_caps[ch]) for c, ch in enumerate(CHANNELS)
+              if ch in rules.channel_caps]
+    if capped:
+        channels, limits, days = (np.array(column) for column in zip(*capped))
+        closed = limits == 0
+        listed = (limits >= 1) & (limits <= newest.shape[2])  # else fewer than the cap
+        kth = np.full((n, len(capped)), -np.inf)
+        kth[:, listed] = newest[:, channels[listed], limits[listed] - 1]
+        leaves = kth + 24.0 * days  # when that send leaves the cap's window
+        for j, c in enumerate(channels):  # full while a send at `send` is before that
+            too_many[:, c, :] = (leaves[:, j, None] > send) | closed[j]
+    overall_full = np.zeros((n, n_w), dtype=bool)
+    if rules.overall_cap is not None:
+        limit, days = rules.overall_cap
+        flat = newest.reshape(n, -1)
+        if limit == 0:
+            overall_full[:] = True
+        elif limit <= flat.shape[1]:
+            kth = np.partition(flat, flat.shape[1] - limit, axis=1)[:, flat.shape[1] - limit]
+            overall_full = kth[:, None] > send - 24.0 * days
+    latest = newest[:, 0, 0].copy()  # -inf: never contacted
+    for c in range(1, n_c):  # (column maxima beat a reduction over 4 strided values)
+        np.maximum(latest, newest[:, c, 0], out=latest)
+    too_close = send - latest[:, None] < rules.min_gap_hours
+    return too_many, overall_full, too_close
+
+
+def _rules_around_scheduled_sends(
+    rules: ContactRules, state: ContactState, send: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_rules_at_send_time` when some send is scheduled after now: every window that holds a
+    candidate is counted, and the gap is measured to the nearest send on either side."""
+    hours = state.contact_hours
+    n, n_c, n_w = hours.shape[0], hours.shape[1], send.shape[1]
     channels = np.broadcast_to(np.arange(n_c)[None, :, None], hours.shape).reshape(n, -1)
     sends = hours.reshape(n, -1)
     too_many = np.zeros((n, n_c, n_w), dtype=bool)

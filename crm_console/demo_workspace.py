@@ -212,10 +212,12 @@ def _history_simulate(*, campaign: Campaign, seed: int, n_customers: int, days: 
         obs, _, terminated, _, info = env.step(actions)
         for i, row in decision_of.items():
             if info["contacted"][i]:
-                decision_rows[row].send_at = clock_zero + timedelta(hours=float(info["send_hours"][i]))
+                decision_rows[row].send_at = clock_zero + timedelta(
+                    hours=float(info["send_hours"][i]))
         pending_events.extend(_day_events(
             info=info, actions=actions, active=active, customers=customers, today=today,
-            clock_zero=clock_zero, decision_of=decision_of, bridge_labels=labels, catalogue=bridge.catalogue, rng=rng,
+            clock_zero=clock_zero, decision_of=decision_of, bridge_labels=labels,
+            catalogue=bridge.catalogue, rng=rng,
         ))
         for i in np.flatnonzero(active & (info["unsubscribes"] > 0)):
             consent_changes.append(Consent(

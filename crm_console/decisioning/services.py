@@ -484,9 +484,9 @@ def decisions_mark_delivered(*, delivered_at: dict[int, datetime]) -> int:
     of order) puts it back in the caps: the receipt is the stronger evidence. "No contact"
     decisions delivered nothing and stay as they are.
     """
-    return _decisions_status_change(list(delivered_at), to=Decision.Status.DELIVERED,
-                                    from_statuses=[Decision.Status.DECIDED, Decision.Status.RELEASED],
-                                    send_at=delivered_at)
+    return _decisions_status_change(
+        list(delivered_at), to=Decision.Status.DELIVERED,
+        from_statuses=[Decision.Status.DECIDED, Decision.Status.RELEASED], send_at=delivered_at)
 
 
 def decisions_release_scheduled(*, withdrawals: list[tuple[int, str, datetime]]) -> int:

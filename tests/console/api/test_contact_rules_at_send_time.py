@@ -138,7 +138,8 @@ def _violations_at_send_time(sent, consent_log, zone_of) -> dict[str, int]:
             if i and when - sends[i - 1][0] < timedelta(hours=MIN_GAP_HOURS):
                 counts["min_gap"] += 1
             limit, days = CAPS[channel]
-            if sum(1 for t, c in sends if c == channel and when - timedelta(days=days) < t <= when) > limit:
+            window_start = when - timedelta(days=days)
+            if sum(1 for t, c in sends if c == channel and window_start < t <= when) > limit:
                 counts["channel_cap"] += 1
             limit, days = OVERALL
             if sum(1 for t, _ in sends if when - timedelta(days=days) < t <= when) > limit:

@@ -143,7 +143,8 @@ def test_release_frees_the_contact(client, creds):
 
 def _contact_answer(client, creds, campaign, customer="c1"):
     for _ in range(30):  # the policy may choose no contact
-        body = token_post(client, URL, {"customer": customer, "campaign": campaign.pk}, creds).json()
+        body = token_post(client, URL, {"customer": customer, "campaign": campaign.pk},
+                          creds).json()
         if body["action"]["contact"]:
             return body
         Decision.objects.filter(pk=body["decision_id"]).update(status=Decision.Status.RELEASED)
