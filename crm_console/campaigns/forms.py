@@ -17,6 +17,14 @@ class CampaignForm(forms.ModelForm):
         ]
 
 
+class CampaignCreateForm(CampaignForm):
+    """A new campaign starts as a draft: it goes live from its settings page once it has actions
+    and a contact policy."""
+
+    class Meta(CampaignForm.Meta):
+        fields = [f for f in CampaignForm.Meta.fields if f != "status"]
+
+
 class ActionForm(forms.ModelForm):
     # the built-in "no contact" action exists once per campaign; people add real channels only
     channel = forms.ChoiceField(choices=Channel.choices)

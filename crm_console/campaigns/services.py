@@ -44,6 +44,48 @@ def campaign_create(
 
 
 @transaction.atomic
+def campaign_clone(*, campaign: Campaign, created_by: AbstractBaseUser | None = None) -> Campaign:
+    """A draft copy of `campaign`: its settings, catalogue (costs, switched-off actions) and
+    reward weights; no policies, decisions or history."""
+    copy = campaign_create(
+        name=_copy_name(campaign.name), created_by=created_by,
+        **{field: getattr(campaign, field) for field in CLONED_SETTINGS},
+    )
+    Action.objects.bulk_create([
+        Action(campaign=copy, channel=a.channel, offer=a.offer, variant=a.variant,
+               send_window=a.send_window, cost=a.cost, enabled=a.enabled)
+        for a in campaign.actions.exclude(channel=Action.NO_CONTACT_CHANNEL).order_by("pk")
+    ])
+    weights = RewardWeights.objects.filter(campaign=campaign).first()
+    if weights is not None:
+        RewardWeights.objects.filter(campaign=copy).update(**weights.as_dict())
+    audit_record(actor=created_by, verb="campaign.cloned", target=copy,
+                 details={"from": campaign.pk, "name": copy.name})
+    return copy
+
+
+CLONED_SETTINGS = (
+    "description", "objective", "horizon_days", "discount_factor", "holdout_share",
+    "attribution_window_days", "control_policy", "decision_mode", "exploration_share",
+    "time_zone", "contact_policy",
+)
+
+
+def _copy_name(name: str) -> str:
+    """"Copy of X", then "Copy of X (2)", ... - the first name no campaign has yet."""
+    max_length = Campaign._meta.get_field("name").max_length
+    base = f"Copy of {name}"[:max_length]
+    prefix = base[:max_length - 10]  # what every numbered copy keeps of the name
+    taken = set(Campaign.objects.filter(name__startswith=prefix).values_list("name", flat=True))
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        suffix = f" ({n})"
+        candidate = base[:max_length - len(suffix)] + suffix
+    return candidate
+
+
+@transaction.atomic
 def campaign_update(
     *, campaign: Campaign, updated_by: AbstractBaseUser | None = None, **fields: Any
 ) -> Campaign:

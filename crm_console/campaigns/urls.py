@@ -5,7 +5,9 @@ from crm_console.campaigns import views
 app_name = "campaigns"
 urlpatterns = [
     path("", views.campaign_list, name="list"),
+    path("new/", views.campaign_new, name="new"),
     path("<int:pk>/", views.campaign_detail, name="detail"),
+    path("<int:pk>/clone/", views.campaign_clone, name="clone"),
     path("<int:pk>/edit/", views.campaign_edit, name="edit"),
     path("<int:pk>/catalogue/", views.catalogue, name="catalogue"),
     path("<int:pk>/catalogue/add/", views.action_add, name="action-add"),

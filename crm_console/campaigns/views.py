@@ -20,7 +20,8 @@ from django.views.decorators.http import require_POST
 
 from crm_console.campaigns import selectors, services
 from crm_console.campaigns.forms import (
-    ActionForm, CampaignForm, CatalogueGenerateForm, ChannelCapFormSet, ContactPolicyForm,
+    ActionForm, CampaignCreateForm, CampaignForm, CatalogueGenerateForm, ChannelCapFormSet,
+    ContactPolicyForm,
     RewardWeightsForm, SuppressionUploadForm,
 )
 from crm_console.campaigns.models import Action, Campaign, ContactPolicy, RewardWeights, SuppressionEntry
@@ -45,6 +46,34 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "weights": weights.as_dict() if weights else None,
         "live_policy": campaign.policy_versions.filter(status="live").defer("artifact").first(),
     })
+
+
+@permission_required("campaigns.add_campaign", raise_exception=True)
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    """A new draft campaign; its catalogue comes next (the built-in "no contact" is there)."""
+    form = CampaignCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        fields = dict(form.cleaned_data)
+        try:
+            campaign = services.campaign_create(name=fields.pop("name"), created_by=request.user,
+                                                **fields)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Campaign {campaign.name!r} created as a draft: add the "
+                             "actions it may take next.")
+            return redirect("campaigns:catalogue", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": None})
+
+
+@require_POST
+@permission_required("campaigns.add_campaign", raise_exception=True)
+def campaign_clone(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    copy = services.campaign_clone(campaign=campaign, created_by=request.user)
+    messages.success(request, f"{copy.name!r} created as a draft with {campaign.name!r}'s settings, "
+                     "catalogue and reward weights (no policies or history).")
+    return redirect("campaigns:edit", pk=copy.pk)
 
 
 @permission_required("campaigns.change_campaign", raise_exception=True)

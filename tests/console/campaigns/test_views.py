@@ -198,3 +198,84 @@ def test_campaign_detail_shows_reward_weights(marketer_client):
     campaign = CampaignFactory()
     RewardWeights.objects.create(campaign=campaign, click=0.25)
     assert b"0.25" in marketer_client.get(f"/campaigns/{campaign.pk}/").content
+
+
+# ------------------------------------------------------------------------------ new, clone
+def _new_campaign_fields(**overrides):
+    fields = {"name": "Winter win-back", "objective": "long_term_value", "horizon_days": 60,
+              "discount_factor": "0.99", "holdout_share": "0.1", "attribution_window_days": 7,
+              "control_policy": "rule_based", "decision_mode": "sample",
+              "exploration_share": "0.05", "time_zone": "Europe/Paris", "contact_policy": ""}
+    fields.update(overrides)
+    return fields
+
+
+def test_marketer_creates_a_draft_campaign_with_no_contact_and_weights(marketer_client):
+    from crm_console.campaigns.models import Campaign
+
+    response = marketer_client.post("/campaigns/new/", _new_campaign_fields())
+    campaign = Campaign.objects.get(name="Winter win-back")
+    assert response.status_code == 302 and response["Location"] == f"/campaigns/{campaign.pk}/catalogue/"
+    assert campaign.status == Campaign.Status.DRAFT and campaign.time_zone == "Europe/Paris"
+    assert list(campaign.actions.values_list("channel", flat=True)) == [Action.NO_CONTACT_CHANNEL]
+    assert RewardWeights.objects.filter(campaign=campaign).exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("name", ""), ("holdout_share", "1.5"), ("time_zone", "Mars/Olympus"), ("horizon_days", "0"),
+])
+def test_a_bad_new_campaign_field_is_named_and_nothing_is_saved(marketer_client, field, value):
+    from crm_console.campaigns.models import Campaign
+
+    response = marketer_client.post("/campaigns/new/", _new_campaign_fields(**{field: value}))
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert not Campaign.objects.filter(name="Winter win-back").exists()
+
+
+def test_a_taken_campaign_name_is_refused(marketer_client, campaign):
+    response = marketer_client.post("/campaigns/new/", _new_campaign_fields(name=campaign.name))
+    assert "name" in response.context["form"].errors
+
+
+def test_reviewer_cannot_create_or_clone_a_campaign(reviewer_client, campaign):
+    assert reviewer_client.get("/campaigns/new/").status_code == 403
+    assert reviewer_client.post(f"/campaigns/{campaign.pk}/clone/").status_code == 403
+
+
+def test_the_campaign_list_offers_new_campaign_to_marketers(marketer_client):
+    assert "New campaign" in marketer_client.get("/campaigns/").content.decode()
+
+
+def test_the_campaign_list_offers_no_new_campaign_to_reviewers(reviewer_client):
+    assert "New campaign" not in reviewer_client.get("/campaigns/").content.decode()
+
+
+def test_clone_copies_settings_catalogue_and_weights_as_a_draft(marketer_client, campaign):
+    from crm_console.campaigns.models import Campaign
+    from crm_console.compliance.models import AuditEntry
+
+    ActionFactory(campaign=campaign, channel="sms", enabled=False)
+    RewardWeights.objects.filter(campaign=campaign).update(churn=-75.0)
+    response = marketer_client.post(f"/campaigns/{campaign.pk}/clone/")
+    copy = Campaign.objects.get(name=f"Copy of {campaign.name}")
+    assert response.status_code == 302 and copy.status == Campaign.Status.DRAFT
+    assert copy.holdout_share == campaign.holdout_share
+    assert copy.contact_policy_id == campaign.contact_policy_id
+
+    def catalogue(c):
+        return sorted(c.actions.values_list("channel", "offer", "variant", "send_window", "cost",
+                                            "enabled"))
+
+    assert catalogue(copy) == catalogue(campaign)
+    assert RewardWeights.objects.get(campaign=copy).churn == -75.0
+    assert not copy.policy_versions.exists()
+    assert AuditEntry.objects.filter(verb="campaign.cloned").exists()
+
+
+def test_cloning_twice_numbers_the_copies(marketer_client, campaign):
+    from crm_console.campaigns.models import Campaign
+
+    marketer_client.post(f"/campaigns/{campaign.pk}/clone/")
+    marketer_client.post(f"/campaigns/{campaign.pk}/clone/")
+    assert Campaign.objects.filter(name=f"Copy of {campaign.name} (2)").exists()
