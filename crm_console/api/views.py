@@ -189,9 +189,6 @@ def _decision_error(exc: decision_services.DecisionError) -> ApiError:
     if exc.code == "conflict":
         return ApiError(next(iter(exc.fields.values()))[0], status_code=status.HTTP_409_CONFLICT,
                         code="conflict", fields=exc.fields)
-    if exc.code == "no_live_policy":
-        return ApiError("The campaign has no live policy.", status_code=status.HTTP_409_CONFLICT,
-                        code="no_live_policy", fields=exc.fields)
     return ApiError("Nothing was decided: fix the fields listed.", fields=exc.fields)
 
 

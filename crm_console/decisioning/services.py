@@ -176,9 +176,6 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
     from crm_console.decisioning import serving
 
     serving_setup = serving.campaign_serving(campaign)
-    if serving_setup.live is None:
-        raise DecisionError({"campaign": [f"Campaign {campaign.pk} has no live policy yet."]},
-                            code="no_live_policy")
     customers = _customers_for_decision(customer_external_ids)  # read under their row locks
     inputs = serving.customer_inputs(serving_setup, customers, now=now)
     n = len(customers)
@@ -187,9 +184,15 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
                         for c in customers])
     greedy = campaign.decision_mode == Campaign.DecisionMode.GREEDY
 
-    live_agent = serving.policy_agent(serving_setup.live)
-    live_probs = _policy_probabilities(live_agent, serving_setup.live, serving_setup.bridge,
-                                       inputs.observations, inputs.allowed)
+    if serving_setup.live is not None:
+        live_agent = serving.policy_agent(serving_setup.live)
+        live_probs = _policy_probabilities(live_agent, serving_setup.live, serving_setup.bridge,
+                                           inputs.observations, inputs.allowed)
+        live_name = serving_setup.live.algorithm
+    else:  # no learned policy yet: the marketer's rules (the control policy) are the status quo
+        control = serving.control_agent(campaign, serving_setup.bridge)
+        live_probs = control.action_probabilities(inputs.observations, inputs.allowed)
+        live_name = campaign.control_policy
     agent_probs = live_probs  # each row's deciding agent's own probabilities (explained)
     if not greedy and campaign.exploration_share > 0:
         # an exploration floor: every allowed action keeps a logged propensity > 0 (OPE needs it)
@@ -226,7 +229,7 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
         decisions.append(Decision(
             campaign=campaign, customer=customer,
             policy_version=None if holdout[i] else serving_setup.live,
-            policy_name=control_name if holdout[i] else serving_setup.live.algorithm,
+            policy_name=control_name if holdout[i] else live_name,
             action=serving_setup.actions[action_id], action_index=int(chosen[i]),
             propensity=float(probs[i, chosen[i]]),
             action_probabilities=np.round(probs[i], 6).tolist(),
@@ -423,7 +426,9 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
 
     n = len(decisions)
     explanations: list[Explanation | None] = [None] * n
-    for selected, version in ((~holdout, serving_setup.live), (holdout, None)):
+    # rows the live policy decided, and rows the control policy decided (all, before a live one)
+    by_control = holdout if serving_setup.live is not None else np.ones(n, dtype=bool)
+    for selected, version in ((~by_control, serving_setup.live), (by_control, None)):
         idx = np.flatnonzero(selected)
         if not idx.size:
             continue

@@ -64,16 +64,22 @@ def test_repeated_requests_for_one_customer_are_decided_in_turn_and_respect_the_
     assert max(contacts.values()) == 1  # each later request counted the earlier contact
 
 
-def test_a_campaign_without_live_policy_answers_each_of_its_requests_and_no_other():
+def test_a_campaign_level_refusal_answers_each_of_its_requests_and_no_other(monkeypatch):
     broken = live_campaign(name="Broken campaign")
     working = live_campaign(name="Working campaign")
-    PolicyVersion.objects.filter(campaign=broken).update(status=PolicyVersion.Status.RETIRED)
-    serving.serving_changed()
     customer_with_consent("c1")
     customer_with_consent("c2")
+    real = decision_services.decisions_create
+
+    def refusing(*, campaign, **kwargs):
+        if campaign.pk == broken.pk:
+            raise DecisionError({"campaign": ["Refused for this campaign."]}, code="conflict")
+        return real(campaign=campaign, **kwargs)
+
+    monkeypatch.setattr(decision_services, "decisions_create", refusing)
     requests = [pending(broken, "c1"), pending(working, "c1"), pending(broken, "c2")]
     decide_batch(requests)
-    assert [r.error.code for r in (requests[0], requests[2])] == ["no_live_policy"] * 2
+    assert [r.error.code for r in (requests[0], requests[2])] == ["conflict"] * 2
     assert requests[0].error is not requests[2].error  # each request raises its own
     assert requests[1].error is None and requests[1].outcome.decision.campaign_id == working.pk
 

@@ -345,13 +345,18 @@ def test_paused_campaign_refuses_decisions():
         campaign_for_decisions(campaign_id=campaign.pk)
 
 
-def test_campaign_without_live_policy_refuses_decisions():
-    campaign = live_campaign()
+def test_a_campaign_without_a_learned_policy_decides_with_its_rules_from_day_one():
+    campaign = live_campaign(caps={"email": (100, 7), "sms": (100, 7)}, overall=(100, 7),
+                             exploration_share="0.1")
     campaign.policy_versions.update(status="retired")
     customer_with_consent("c1")
-    with pytest.raises(DecisionError) as info:
-        decide(campaign, "c1")
-    assert info.value.code == "no_live_policy"
+    decision = decide(campaign, "c1")
+    assert decision.policy_version is None and decision.policy_name == "rule_based"
+    assert not decision.holdout
+    # the rules with the exploration share: every allowed action keeps a chance above zero
+    allowed = [p for p, ok in zip(decision.action_probabilities, decision.action_mask) if ok]
+    assert min(allowed) > 0 and decision.propensity > 0
+    assert decision.explanation.sentence
 
 
 def test_policy_trained_on_an_older_catalogue_still_serves_and_never_picks_new_actions():
