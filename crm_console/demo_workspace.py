@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import agents
-from agents.catalogue import CHANNEL_COSTS, CHANNELS, OFFERS, WINDOW_NAMES
+from agents.catalogue import CHANNELS, OFFERS, WINDOW_NAMES
 from agents.envs import CustomerJourneyEnv
 from agents.envs.customer_journey import DECISION_HOUR
 from crm_console.accounts.roles import ADMIN, COMPLIANCE_REVIEWER, MARKETER
@@ -133,7 +133,6 @@ def _campaign_create() -> Campaign:
     )
     campaign_services.catalogue_generate(
         campaign=campaign, channels=CHANNELS, offers=OFFERS, send_windows=WINDOW_NAMES,
-        cost_by_channel={c: Decimal(str(cost)) for c, cost in CHANNEL_COSTS.items()},
     )
     return campaign_services.campaign_update(campaign=campaign, status=Campaign.Status.LIVE)
 

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from crm_console.campaigns import services
+
 from crm_console.campaigns.models import (
     Action, Campaign, ChannelCap, ContactPolicy, RewardWeights, SuppressionEntry,
 )
@@ -22,6 +24,10 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status", "objective"]
     search_fields = ["name"]
     inlines = [RewardWeightsInline, ActionInline]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        services.campaign_builtins_ensure(campaign=form.instance)
 
 
 @admin.register(Action)

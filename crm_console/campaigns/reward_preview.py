@@ -11,27 +11,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.catalogue import CHANNEL_COSTS
 from agents.rewards import Outcomes, RewardWeights, reward
 
-# (title, [(day, {outcome: amount})]); contact_cost in currency units of the action sent
+EMAIL, SMS, PUSH, CALL = (CHANNEL_COSTS[c] for c in ("email", "sms", "push", "call_centre"))
+
+# (title, [(day, {outcome: amount})]); contact_cost is the channel's one price (the catalogue's)
 EXAMPLE_JOURNEYS: tuple[tuple[str, tuple[tuple[int, dict[str, float]], ...]], ...] = (
     ("Email with 10 % off: opened, clicked, ordered 60 (54 net)", (
-        (0, {"contact_cost": 0.02, "opens": 1}),
+        (0, {"contact_cost": EMAIL, "opens": 1}),
         (1, {"clicks": 1, "conversions": 1, "net_revenue": 54.0}),
     )),
     ("Left alone, bought 40 anyway", (
         (6, {"conversions": 1, "net_revenue": 40.0}),
     )),
     ("Three SMS in a week, no response, unsubscribed", (
-        (0, {"contact_cost": 0.08}), (2, {"contact_cost": 0.08}),
-        (4, {"contact_cost": 0.08, "unsubscribes": 1}),
+        (0, {"contact_cost": SMS}), (2, {"contact_cost": SMS}),
+        (4, {"contact_cost": SMS, "unsubscribes": 1}),
     )),
     ("Weekly push for a month: two opens, no order", (
-        (0, {"contact_cost": 0.01, "opens": 1}), (7, {"contact_cost": 0.01}),
-        (14, {"contact_cost": 0.01, "opens": 1}), (21, {"contact_cost": 0.01}),
+        (0, {"contact_cost": PUSH, "opens": 1}), (7, {"contact_cost": PUSH}),
+        (14, {"contact_cost": PUSH, "opens": 1}), (21, {"contact_cost": PUSH}),
     )),
     ("Call-centre win-back call, customer churned anyway", (
-        (0, {"contact_cost": 2.5}), (20, {"churns": 1}),
+        (0, {"contact_cost": CALL}), (20, {"churns": 1}),
     )),
 )
 

@@ -13,15 +13,14 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from agents.catalogue import CHANNEL_COSTS
 from crm_console.campaigns.models import (
     Action, Campaign, ChannelCap, ContactPolicy, RewardWeights, SuppressionEntry,
 )
 from crm_console.compliance.services import audit_record
 
-DEFAULT_CHANNEL_COST = {
-    "email": Decimal("0.02"), "sms": Decimal("0.08"), "push": Decimal("0.01"),
-    "call_centre": Decimal("2.50"),
-}
+DEFAULT_CHANNEL_COST = {channel: Decimal(str(cost)) for channel, cost in CHANNEL_COSTS.items()}
+"""A contact's one price (agents.catalogue's, which the simulator and the reward preview use too)."""
 
 
 def _apply(instance: Any, fields: dict[str, Any]) -> None:
@@ -37,10 +36,17 @@ def campaign_create(
     campaign = Campaign(name=name, created_by=created_by, **fields)
     campaign.full_clean()
     campaign.save()
-    Action.objects.create(campaign=campaign, channel=Action.NO_CONTACT_CHANNEL, offer="", send_window="")
-    RewardWeights.objects.create(campaign=campaign)
+    campaign_builtins_ensure(campaign=campaign)
     audit_record(actor=created_by, verb="campaign.created", target=campaign, details={"name": name})
     return campaign
+
+
+def campaign_builtins_ensure(*, campaign: Campaign) -> None:
+    """Every campaign has its built-in "no contact" action and reward weights, however it was
+    made (console, import, admin)."""
+    Action.objects.get_or_create(campaign=campaign, channel=Action.NO_CONTACT_CHANNEL, offer="",
+                                 variant="default", send_window="")
+    RewardWeights.objects.get_or_create(campaign=campaign)
 
 
 @transaction.atomic
