@@ -27,13 +27,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 import agents
 from agents.algos.base import TrainingProgress
-from crm_console.campaigns.models import Campaign
+from crm_console.campaigns.models import Action, Campaign
 from crm_console.compliance.services import audit_record
 from crm_console.decisioning.logged_data import logged_arrays_for_campaign, logged_dataset_from_arrays
 from crm_console.decisioning.models import PolicyVersion
@@ -67,6 +67,11 @@ def training_run_create(
     """Queue a training run; the `train_policy` task starts after the transaction commits."""
     if created_by is not None and not created_by.has_perm("training.add_trainingrun"):
         raise PermissionDenied("You may not start training runs.")
+    if not campaign.actions.filter(enabled=True).exclude(
+            channel=Action.NO_CONTACT_CHANNEL).exists():
+        raise ValidationError({"campaign": (
+            f"{campaign.name} has no enabled contact action: there is nothing to learn yet. Add "
+            "actions to its catalogue (or switch some on) first.")})
     run = TrainingRun(campaign=campaign, algorithm=algorithm, budget_steps=budget_steps,
                       warm_start=warm_start, seed=seed, created_by=created_by)
     run.full_clean()

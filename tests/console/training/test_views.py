@@ -6,7 +6,9 @@ import pytest
 
 from crm_console.decisioning.models import PolicyVersion
 from crm_console.training.models import TrainingRun
-from tests.factories import CampaignFactory, PolicyVersionFactory, TrainingRunFactory
+from tests.factories import (
+    ActionFactory, CampaignFactory, PolicyVersionFactory, TrainingRunFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -17,13 +19,21 @@ def start(client, campaign, **overrides):
 
 
 def test_marketer_starts_a_training_run(marketer_client, marketer, django_capture_on_commit_callbacks):
-    campaign = CampaignFactory()
+    campaign = ActionFactory().campaign
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = start(marketer_client, campaign)
     run = TrainingRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/training/{run.pk}/"
     assert (run.campaign, run.budget_steps, run.created_by) == (campaign, 2000, marketer)
     assert len(callbacks) == 1  # the train_policy task is queued after the commit
+
+
+def test_a_campaign_with_nothing_to_send_cannot_train_and_says_why(marketer_client):
+    campaign = CampaignFactory()  # only its built-in "no contact" could be chosen
+    response = start(marketer_client, campaign)
+    assert response.status_code == 200
+    assert "no enabled contact action" in str(response.context["form"].errors)
+    assert not TrainingRun.objects.exists()
 
 
 def test_bad_budget_shows_field_error_and_starts_nothing(marketer_client):
