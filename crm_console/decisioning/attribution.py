@@ -78,7 +78,8 @@ def decisions_attribute(*, campaign: Campaign) -> int:
         ids.append(decision_id)
 
     pending = Event.objects.filter(
-        decision__isnull=True, name__in=OUTCOME_NAMES, customer_id__in=by_customer.keys(),
+        decision__isnull=True, name__in=OUTCOME_NAMES,
+        customer_id__in=Decision.objects.filter(campaign=campaign).values("customer_id"),
     ).only("id", "customer_id", "timestamp", "properties")
     links: dict[int, list[int]] = defaultdict(list)
     campaign_decisions = {d[0] for d in decisions}
@@ -100,11 +101,25 @@ def decisions_attribute(*, campaign: Campaign) -> int:
     return sum(len(v) for v in links.values())
 
 
+REPRICE_CHUNK = 5_000
+"""Decisions repriced per query: no statement's parameters grow with the campaign's size
+(PostgreSQL refuses more than 65,535 in one statement)."""
+
+
 def decisions_reprice(*, campaign: Campaign, decision_ids: list[int] | None = None) -> int:
     """Recompute reward from attributed events with the campaign's current weights."""
-    decisions = Decision.objects.filter(campaign=campaign).select_related("action")
-    if decision_ids is not None:
-        decisions = decisions.filter(id__in=decision_ids)
+    if decision_ids is None:
+        decision_ids = list(Decision.objects.filter(campaign=campaign)
+                            .order_by("id").values_list("id", flat=True))
+    ids = sorted(decision_ids)
+    return sum(_decisions_reprice_chunk(campaign=campaign,
+                                        decision_ids=ids[start:start + REPRICE_CHUNK])
+               for start in range(0, len(ids), REPRICE_CHUNK))
+
+
+def _decisions_reprice_chunk(*, campaign: Campaign, decision_ids: list[int]) -> int:
+    decisions = (Decision.objects.filter(campaign=campaign, id__in=decision_ids)
+                 .select_related("action"))
     events_by_decision: dict[int, list[Event]] = defaultdict(list)
     for event in Event.objects.filter(decision__in=decisions).only("decision_id", "name", "properties"):
         events_by_decision[event.decision_id].append(event)

@@ -45,3 +45,18 @@ def test_order_after_the_window_is_not_credited():
     assert decisions_attribute(campaign=campaign) == 0
     decision.refresh_from_db()
     assert decision.reward_components["revenue"] == 0.0
+
+
+def test_repricing_in_chunks_prices_every_decision_once(monkeypatch):
+    from crm_console.decisioning import attribution
+    from crm_console.decisioning.models import Decision
+    from tests.factories import DecisionFactory
+
+    first = DecisionFactory()
+    for _ in range(6):
+        DecisionFactory(campaign=first.campaign, customer=first.customer)
+    monkeypatch.setattr(attribution, "REPRICE_CHUNK", 3)
+    assert attribution.decisions_reprice(campaign=first.campaign) == 7
+    priced = Decision.objects.filter(campaign=first.campaign)
+    assert not priced.filter(reward__isnull=True).exists()
+    assert [d.reward for d in priced] == pytest.approx([-0.02] * 7)  # the email's contact cost
