@@ -24,11 +24,21 @@ class ChangeMarker:
         self._value: str | None = None
         self._read_at = float("-inf")
 
-    def current(self) -> str | None:
-        """The marker's value, read from the cache if this process last read it long enough ago."""
+    def current(self) -> str:
+        """The marker's value, read from the cache if this process last read it long enough ago.
+
+        A missing marker (never set, or lost: Redis restarted without persistence, flushed, or
+        evicted the key) is not a state anything may stay tagged with: it is replaced by a new
+        value at once, so whatever was cached before the loss - an integration revoked since,
+        say - is read again.
+        """
         now = time.monotonic()
         if now - self._read_at >= self.check_seconds:
-            self._value, self._read_at = cache.get(self.key), now
+            value = cache.get(self.key)
+            if value is None:
+                cache.add(self.key, uuid.uuid4().hex, timeout=None)  # the first process wins
+                value = cache.get(self.key)
+            self._value, self._read_at = value, now
         return self._value
 
     def replace(self) -> None:

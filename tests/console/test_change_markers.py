@@ -33,3 +33,14 @@ def test_replacing_the_marker_is_seen_at_once_by_this_process(clock):
     marker.replace()
     assert marker.current() != before
     assert marker.current() == cache.get("test:replaced")
+
+
+def test_a_lost_marker_gets_a_new_value_so_nothing_cached_before_the_loss_is_reused(clock):
+    marker = ChangeMarker("test:lost")
+    before = marker.current()
+    assert before is not None  # never missing: a first read sets one
+    cache.delete("test:lost")  # Redis restarted without persistence, flushed, or evicted it
+    clock[0] += 1.0
+    after = marker.current()
+    assert after is not None and after != before
+    assert cache.get("test:lost") == after

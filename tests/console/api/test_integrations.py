@@ -84,3 +84,23 @@ def test_revocation_in_another_process_is_seen_within_the_marker_check_interval(
     assert not selectors.integration_for_token(created.token).is_revoked
     clock[0] += marker.check_seconds
     assert selectors.integration_for_token(created.token).is_revoked
+
+
+def test_a_revoked_token_stays_refused_after_the_cache_loses_its_marker(monkeypatch):
+    """Cached before the revocation, revoked elsewhere, then Redis loses its keys: refused."""
+    from django.core.cache import cache
+
+    from crm_console import change_markers
+    from crm_console.api import selectors
+
+    created = api_integration_create(name="Busy CRM", scopes=["decisions:write"])
+    clock = [9000.0]
+    monkeypatch.setattr(change_markers.time, "monotonic", lambda: clock[0])
+    marker = selectors.INTEGRATIONS_CHANGED
+    marker.forget()
+    assert not selectors.integration_for_token(created.token).is_revoked  # cached, unrevoked
+    ApiIntegration.objects.filter(pk=created.integration.pk).update(revoked_at=timezone.now())
+    cache.set(marker.key, "set by the revoking process")
+    cache.delete(marker.key)  # ... and lost before this process read it
+    clock[0] += marker.check_seconds * 2
+    assert selectors.integration_for_token(created.token).is_revoked
