@@ -97,6 +97,7 @@ def test_a_revoked_token_stays_refused_after_the_cache_loses_its_marker(monkeypa
     clock = [9000.0]
     monkeypatch.setattr(change_markers.time, "monotonic", lambda: clock[0])
     marker = selectors.INTEGRATIONS_CHANGED
+    cache.delete(marker.key)  # a fresh cache: no process has set the marker yet
     marker.forget()
     assert not selectors.integration_for_token(created.token).is_revoked  # cached, unrevoked
     ApiIntegration.objects.filter(pk=created.integration.pk).update(revoked_at=timezone.now())
