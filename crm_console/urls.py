@@ -21,3 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("crm_console.api.urls")),
 ]
+
+# under /api/ a 404 or 500 answers the documented error JSON, not an HTML page
+handler404 = "crm_console.api.errors.not_found"
+handler500 = "crm_console.api.errors.server_error"

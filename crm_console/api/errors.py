@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -64,3 +66,24 @@ def _default_code(status_code: int) -> str:
         status.HTTP_413_REQUEST_ENTITY_TOO_LARGE: "too_large",
         status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
     }.get(status_code, "error")
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 handler: the documented error JSON under /api/, the console's page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"error": {"code": "not_found", "message": (
+            f"No API operation at {request.path}: see /api/docs/ for the paths "
+            "(no trailing slash).")}}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 handler: the documented error JSON under /api/ (a CRM parses one shape)."""
+    if _is_api(request):
+        return JsonResponse({"error": {"code": "server_error", "message": (
+            "The console failed on this request; nothing was written. Retry later.")}}, status=500)
+    return defaults.server_error(request)

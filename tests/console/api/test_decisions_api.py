@@ -242,3 +242,28 @@ def test_each_integration_is_throttled_separately(client, campaign, monkeypatch)
     throttled = token_post(client, URL, payload, first)
     assert throttled.json()["error"]["code"] == "throttled" and "Retry-After" in throttled
     cache.clear()
+
+
+def test_an_unknown_api_path_answers_the_error_json(client, creds):
+    response = client.get("/api/v1/no-such-thing", HTTP_AUTHORIZATION=f"Bearer {creds.token}")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_console_404_stays_a_page(admin_client):
+    response = admin_client.get("/campaigns/999999/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+def test_a_failure_inside_the_api_answers_the_error_json(client, creds, campaign, monkeypatch):
+    from crm_console.decisioning import services as decision_services
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(decision_services, "decision_create", broken)
+    customer_with_consent("c1")
+    client.raise_request_exception = False
+    response = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds)
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "server_error"
