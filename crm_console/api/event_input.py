@@ -9,12 +9,13 @@ serializers below describe the same shape for the OpenAPI schema.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
@@ -97,6 +98,14 @@ def _identifier(value: Any, field: str, error) -> str:
     return value.strip()
 
 
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+MAX_CLOCK_SKEW = timedelta(days=1)
+MAX_REVENUE = 1e9
+"""An order's net revenue above this is a unit or typing error, and would overflow the profile's
+lifetime sums long before it meant anything."""
+MAX_EMAIL_LENGTH = 254
+
+
 def _timestamp(value: Any, error) -> datetime | None:
     if not isinstance(value, str) or not value:
         error("timestamp", "This field is required (ISO 8601, e.g. 2026-11-22T10:15:00Z).")
@@ -108,21 +117,32 @@ def _timestamp(value: Any, error) -> datetime | None:
     if parsed is None:
         error("timestamp", f"{value!r} is not an ISO 8601 date-time (e.g. 2026-11-22T10:15:00Z).")
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt_timezone.utc)
+    parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt_timezone.utc)
+    try:
+        in_utc = parsed.astimezone(dt_timezone.utc)
+    except OverflowError:  # year 1 at +01:00, year 9999 at -01:00
+        in_utc = None
+    latest = timezone.now() + MAX_CLOCK_SKEW
+    if in_utc is None or not EARLIEST_EVENT <= in_utc <= latest:
+        error("timestamp", f"{value!r} is outside the times events can have: from "
+                           f"{EARLIEST_EVENT:%Y-%m-%d} to a day from now (clock skew).")
+        return None
+    return parsed
 
 
 def _properties_check(name: str, props: dict[str, Any], error) -> None:
     channel = props.get("channel")
-    if channel is not None and channel not in CHANNELS:
+    if channel is not None and (not isinstance(channel, str) or channel not in CHANNELS):
         error("properties.channel", f"Unknown channel {channel!r}; one of {sorted(CHANNELS)}.")
     decision_id = props.get("decision_id")
-    if decision_id is not None and (isinstance(decision_id, bool) or not _is_int(decision_id)):
+    if decision_id is not None and not _is_id(decision_id):
         error("properties.decision_id", "Must be the integer decision id the API returned.")
     if name == event_types.ORDER_COMPLETED and "revenue" in props:
         revenue = props["revenue"]
         if (isinstance(revenue, bool) or not isinstance(revenue, (int, float))
-                or not math.isfinite(revenue) or revenue < 0):
-            error("properties.revenue", "Must be a number >= 0 (net revenue of the order).")
+                or not math.isfinite(revenue) or not 0 <= revenue <= MAX_REVENUE):
+            error("properties.revenue",
+                  f"Must be a number from 0 to {MAX_REVENUE:,.0f} (net revenue of the order).")
     if name == event_types.CONSENT_CHANGED:
         if isinstance(props.get("consent"), dict):
             _consent_map_check(props["consent"], "properties.consent", error)
@@ -138,10 +158,14 @@ def _properties_check(name: str, props: dict[str, Any], error) -> None:
 
 def _traits_check(traits: dict[str, Any], error) -> None:
     if traits.get("email"):
+        email = traits["email"]
         try:
-            validate_email(traits["email"])
+            if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH:
+                raise DjangoValidationError("not a string of an email's length")
+            validate_email(email)
         except DjangoValidationError:
-            error("traits.email", "Enter a valid email address.")
+            error("traits.email", f"Enter a valid email address (at most {MAX_EMAIL_LENGTH} "
+                                  "characters).")
     if traits.get("phone") is not None and (not isinstance(traits["phone"], str) or len(traits["phone"]) > 40):
         error("traits.phone", "A string of at most 40 characters.")
     if traits.get("name") is not None and (not isinstance(traits["name"], str) or len(traits["name"]) > 200):
@@ -166,10 +190,11 @@ def _consent_map_check(consent: dict[str, Any], field: str, error) -> None:
             error(field, f"{channel}: true or false.")
 
 
-def _is_int(value: Any) -> bool:
-    if isinstance(value, int):
-        return True
-    return isinstance(value, str) and value.isdigit()
+def _is_id(value: Any) -> bool:
+    """A positive database id, as an int or its ASCII digits ("²".isdigit() is true too)."""
+    if isinstance(value, str) and value.isascii() and value.isdecimal():
+        value = int(value)
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 # ------------------------------------------------------------------------------------- schema

@@ -95,6 +95,18 @@ def test_invalid_item_among_valid_ones_writes_nothing(client, creds):
     (track("c", "m", "Email Delivered", {}), "properties.decision_id"),
     (identify("c", "m", {"timezone": "Mars/Olympus"}), "traits.timezone"),
     (identify("c", "m", {"email": "not-an-email"}), "traits.email"),
+    (identify("c", "m", {"email": 42}), "traits.email"),
+    (identify("c", "m", {"email": {"a": "b"}}), "traits.email"),
+    (identify("c", "m", {"email": "a" * 250 + "@x.io"}), "traits.email"),
+    (track("c", "m", "Email Opened", {"channel": ["email"]}), "properties.channel"),
+    (track("c", "m", "Email Opened", {"channel": {"email": 1}}), "properties.channel"),
+    (track("c", "m", "Email Opened", {"decision_id": "²"}), "properties.decision_id"),
+    (track("c", "m", "Email Opened", {"decision_id": 2**70}), "properties.decision_id"),
+    (track("c", "m", "Order Completed", {"revenue": 1.7e308}), "properties.revenue"),
+    (track("c", "m", "Email Opened", timestamp="9999-12-31T23:59:59-01:00"), "timestamp"),
+    (track("c", "m", "Email Opened", timestamp="0001-01-01T00:00:00+01:00"), "timestamp"),
+    (track("c", "m", "Email Opened", timestamp="9999-01-01T00:00:00Z"), "timestamp"),
+    (track("c", "m", "Email Opened", timestamp="1969-07-20T20:17:00Z"), "timestamp"),
 ])
 def test_each_bad_field_is_named(client, creds, item, field):
     response = signed_post(client, URL, batch(item), creds)
