@@ -195,6 +195,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm_console.api.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "crm_console.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # per integration; a real-time CRM bursts well above 100k requests an hour
     "DEFAULT_THROTTLE_RATES": {"integration": env("API_THROTTLE_RATE", default="1000/second")},
 }

@@ -44,9 +44,51 @@ def event_batch_parse(data: Any) -> tuple[list[IncomingEvent], dict[str, Any]]:
     return (events, {}) if not errors else ([], {"batch": errors})
 
 
+MAX_JSON_DEPTH = 32
+"""Objects and lists nested deeper than this are refused (a CRM's event is a few levels deep)."""
+
+
+def unstorable_json(value: Any, path: str) -> tuple[str, str] | None:
+    """(JSON path, why) of the first part of `value` the database cannot store as given: a NUL
+    character or a lone surrogate in a string or key, or nesting deeper than MAX_JSON_DEPTH.
+    Walked without recursion, so any depth is answered."""
+    stack = [(value, path, 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return where, f"Nested more than {MAX_JSON_DEPTH} levels deep."
+        if isinstance(node, dict):
+            for key, child in node.items():
+                problem = _text_problem(key)
+                if problem:
+                    return where, f"A key {problem}."
+                stack.append((child, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}.{i}", depth + 1) for i, child in enumerate(node))
+        elif isinstance(node, str):
+            problem = _text_problem(node)
+            if problem:
+                return where, f"The text {problem}."
+    return None
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "holds a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate (not valid Unicode)"
+    return None
+
+
 def _event_parse(item: Any) -> tuple[IncomingEvent | None, dict[str, list[str]]]:
     if not isinstance(item, dict):
         return None, {"non_field_errors": ["Each event must be a JSON object."]}
+    unstorable = unstorable_json(item, "")
+    if unstorable is not None:
+        where, why = unstorable
+        return None, {where or "non_field_errors": [why]}
     errors: dict[str, list[str]] = {}
 
     def error(name: str, message: str) -> None:

@@ -17,7 +17,7 @@ from crm_console.api.authentication import (
 )
 from crm_console.api.errors import ApiError, PayloadTooLarge
 from crm_console.api.event_input import (
-    EventBatchResultSerializer, EventBatchSerializer, event_batch_parse,
+    EventBatchResultSerializer, EventBatchSerializer, event_batch_parse, unstorable_json,
 )
 from crm_console.api.models import Scope
 from crm_console.api.permissions import HasIntegrationScope, ModelPermissionForWrites
@@ -185,6 +185,14 @@ def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
     }
 
 
+def _storable_context(value: dict) -> dict:
+    """A decision's free-form context, refused where the database could not store it."""
+    unstorable = unstorable_json(value, "context")
+    if unstorable is not None:
+        raise serializers.ValidationError(f"{unstorable[0]}: {unstorable[1]}")
+    return value
+
+
 def _decision_error(exc: decision_services.DecisionError) -> ApiError:
     if exc.code == "conflict":
         return ApiError(next(iter(exc.fields.values()))[0], status_code=status.HTTP_409_CONFLICT,
@@ -202,6 +210,9 @@ class DecisionCreateApi(IntegrationApi):
         customer = serializers.CharField(max_length=200, help_text="The customer's userId.")
         campaign = serializers.IntegerField(help_text="Campaign id.")
         context = serializers.DictField(required=False, help_text="Free-form, logged as given.")
+
+        def validate_context(self, value: dict) -> dict:
+            return _storable_context(value)
 
     @extend_schema(operation_id="decision_create", request=InputSerializer,
                    responses={201: DecisionOutputSerializer, 400: ERROR_RESPONSE,
@@ -231,6 +242,9 @@ class DecisionBatchApi(IntegrationApi):
         customers = serializers.ListField(child=serializers.CharField(max_length=200),
                                           min_length=1, help_text=f"At most {MAX_BATCH} userIds.")
         context = serializers.DictField(required=False)
+
+        def validate_context(self, value: dict) -> dict:
+            return _storable_context(value)
 
     @extend_schema(operation_id="decisions_create_batch", request=InputSerializer,
                    responses={201: inline_serializer("DecisionBatch", {

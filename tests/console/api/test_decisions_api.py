@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -267,3 +268,14 @@ def test_a_failure_inside_the_api_answers_the_error_json(client, creds, campaign
     response = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds)
     assert response.status_code == 500 and response["Content-Type"] == "application/json"
     assert response.json()["error"]["code"] == "server_error"
+
+
+def test_a_decision_context_the_database_cannot_store_is_refused(client, creds, campaign):
+    customer_with_consent("c1")
+    body = json.dumps({"customer": "c1", "campaign": campaign.pk,
+                       "context": {"page": "home\x00"}}).encode()
+    response = client.generic("POST", URL, body, content_type="application/json",
+                              HTTP_AUTHORIZATION=f"Bearer {creds.token}")
+    assert response.status_code == 400
+    assert "context" in response.json()["error"]["fields"]
+    assert Decision.objects.count() == 0

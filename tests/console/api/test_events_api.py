@@ -383,3 +383,32 @@ def test_decisions_endpoint_does_not_accept_events_token_only(client):
     creds = integration(scopes=["events:write"], name="events only")
     response = token_post(client, "/api/v1/decisions", {"customer": "c1", "campaign": 1}, creds)
     assert response.status_code == 403
+
+
+def _nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("properties, field", [
+    ({"note": "nul \x00 inside"}, "properties.note"),
+    ({"note": "lone \ud800 surrogate"}, "properties.note"),
+    ({"bad\x00key": 1}, "properties"),
+    ({"deep": _nested(40)}, None),
+])
+def test_text_the_database_cannot_store_is_refused_by_field(client, creds, properties, field):
+    body = json.dumps(batch(track("c1", "m1", "Email Opened", properties))).encode()
+    response = signed_post(client, URL, None, creds, raw=body)
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]["batch"]["0"]
+    assert field is None or field in fields
+    assert Event.objects.count() == 0
+
+
+def test_json_nested_thousands_deep_is_a_400_not_a_500(client, creds):
+    body = ('{"batch": ' + "[" * 5000 + "]" * 5000 + "}").encode()
+    response = signed_post(client, URL, None, creds, raw=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
