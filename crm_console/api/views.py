@@ -102,6 +102,13 @@ class IntegrationApi(APIView):
     required_scope = ""
 
     def initial(self, request: Request, *args, **kwargs) -> None:
+        # a chunked body without Content-Length would be read as empty (Django reads
+        # Content-Length bytes): say so, rather than answer that the signature does not match
+        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not request.META.get("CONTENT_LENGTH"):
+            raise ApiError("Send the body with a Content-Length header (chunked transfer encoding "
+                           "is not read).", status_code=status.HTTP_411_LENGTH_REQUIRED,
+                           code="length_required")
         # refuse an oversize body before reading it (and before hashing it for the signature)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from crm_console.api.services import api_integration_revoke
+from crm_console.api.signing import signature_header
 from crm_console.customers.models import Consent, Customer, Event
 from crm_console.decisioning.models import Decision
 from tests.console.api.helpers import (
@@ -412,3 +413,14 @@ def test_json_nested_thousands_deep_is_a_400_not_a_500(client, creds):
     response = signed_post(client, URL, None, creds, raw=body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_a_chunked_body_without_content_length_is_411_not_a_signature_error(client, creds):
+    body = json.dumps(batch(track("c1", "m1", "Email Opened"))).encode()
+    response = client.generic(
+        "POST", URL, body, content_type="application/json", CONTENT_LENGTH="",
+        HTTP_TRANSFER_ENCODING="chunked", HTTP_AUTHORIZATION=f"Bearer {creds.token}",
+        HTTP_X_SIGNATURE=signature_header(creds.signing_secret, body))
+    assert response.status_code == 411
+    assert response.json()["error"]["code"] == "length_required"
+    assert Event.objects.count() == 0
