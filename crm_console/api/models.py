@@ -69,3 +69,29 @@ class ApiIntegration(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in (self.scopes or [])
+
+
+class IdempotentRequest(models.Model):
+    """A decision request sent with an `Idempotency-Key`: its answer, given again to a retry.
+
+    A CRM that lost the connection before the answer came retries with the same key and gets the
+    first answer, not a second decision; the same key with another request is refused (422).
+    """
+
+    integration = models.ForeignKey(ApiIntegration, on_delete=models.CASCADE,
+                                    related_name="idempotent_requests")
+    key = models.CharField(max_length=255)
+    operation = models.CharField(max_length=50)
+    request_sha256 = models.CharField(max_length=64, help_text="Of the validated request.")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "key"],
+                                    name="idempotency_key_unique_per_integration"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.key}"

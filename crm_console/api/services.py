@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crm_console.api.models import ApiIntegration, token_hash
+from crm_console.api.models import ApiIntegration, IdempotentRequest, token_hash
 from crm_console.api.selectors import INTEGRATIONS_CHANGED
 from crm_console.compliance.services import audit_record
 
@@ -58,3 +62,35 @@ def api_integration_revoke(
 def integrations_changed() -> None:
     """Make every process reload integrations from the database (this one on its next request)."""
     INTEGRATIONS_CHANGED.replace()
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was first used with another request."""
+
+
+@transaction.atomic
+def idempotent_answer(*, integration: ApiIntegration, key: str, operation: str,
+                      request: dict[str, Any],
+                      produce: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
+    """(status, body) of `produce()`, or of its first run for this integration and key.
+
+    The key is claimed and the answer stored in the transaction that makes the decision, so a
+    retry racing the first request waits for it and then gets its answer; a request that fails
+    (an error answer raised as an exception) stores nothing and may be retried with the key.
+    """
+    digest = hashlib.sha256(
+        json.dumps([operation, request], sort_keys=True, default=str).encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            record = IdempotentRequest.objects.create(
+                integration=integration, key=key, operation=operation, request_sha256=digest,
+                status_code=0, response={})
+    except IntegrityError:  # used before (or by a request that just committed)
+        record = IdempotentRequest.objects.get(integration=integration, key=key)
+        if record.request_sha256 != digest:
+            raise IdempotencyKeyReused(key) from None
+        return record.status_code, record.response
+    status_code, body = produce()
+    record.status_code, record.response = status_code, body
+    record.save(update_fields=["status_code", "response"])
+    return status_code, body

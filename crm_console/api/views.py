@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer,
@@ -12,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.catalogue import SEND_WINDOWS
+from crm_console.api import services as api_services
 from crm_console.api.authentication import (
     IntegrationTokenAuthentication, SignedIntegrationAuthentication,
 )
@@ -192,6 +195,31 @@ def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
     }
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Any unique string of at most 255 characters. A retry with the same key and the "
+    "same request gets the first answer again (no second decision); the same key with another "
+    "request is refused (422).")
+
+
+def _once_per_idempotency_key(request: Request, operation: str, data: dict,
+                              decide: Callable[[], tuple[int, dict]]) -> tuple[int, dict]:
+    """`decide()`, or the answer it gave the first time this integration sent this key."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return decide()
+    if not key.strip() or len(key) > 255:
+        raise ApiError("Nothing was decided: fix the fields listed.", fields={
+            "Idempotency-Key": ["A non-empty string of at most 255 characters."]})
+    try:
+        return api_services.idempotent_answer(integration=request.auth, key=key,
+                                              operation=operation, request=data, produce=decide)
+    except api_services.IdempotencyKeyReused:
+        raise ApiError(f"Idempotency-Key {key!r} was already used with another request.",
+                       status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                       code="idempotency_key_reused") from None
+
+
 def _storable_context(value: dict) -> dict:
     """A decision's free-form context, refused where the database could not store it."""
     unstorable = unstorable_json(value, "context")
@@ -222,20 +250,26 @@ class DecisionCreateApi(IntegrationApi):
             return _storable_context(value)
 
     @extend_schema(operation_id="decision_create", request=InputSerializer,
+                   parameters=[IDEMPOTENCY_KEY],
                    responses={201: DecisionOutputSerializer, 400: ERROR_RESPONSE,
                               401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 409: ERROR_RESPONSE})
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            campaign = decision_services.campaign_for_decisions(campaign_id=data["campaign"])
-            outcome = decision_services.decision_create(
-                campaign=campaign, customer_external_id=data["customer"],
-                context=data.get("context"))
-        except decision_services.DecisionError as exc:
-            raise _decision_error(exc) from None
-        return Response(decision_output(outcome), status=status.HTTP_201_CREATED)
+
+        def decide() -> tuple[int, dict]:
+            try:
+                campaign = decision_services.campaign_for_decisions(campaign_id=data["campaign"])
+                outcome = decision_services.decision_create(
+                    campaign=campaign, customer_external_id=data["customer"],
+                    context=data.get("context"))
+            except decision_services.DecisionError as exc:
+                raise _decision_error(exc) from None
+            return status.HTTP_201_CREATED, decision_output(outcome)
+
+        code, body = _once_per_idempotency_key(request, "decision_create", data, decide)
+        return Response(body, status=code)
 
 
 class DecisionBatchApi(IntegrationApi):
@@ -254,6 +288,7 @@ class DecisionBatchApi(IntegrationApi):
             return _storable_context(value)
 
     @extend_schema(operation_id="decisions_create_batch", request=InputSerializer,
+                   parameters=[IDEMPOTENCY_KEY],
                    responses={201: inline_serializer("DecisionBatch", {
                        "decisions": DecisionOutputSerializer(many=True)}),
                        400: ERROR_RESPONSE, 413: ERROR_RESPONSE, 409: ERROR_RESPONSE})
@@ -264,15 +299,19 @@ class DecisionBatchApi(IntegrationApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            campaign = decision_services.campaign_for_decisions(campaign_id=data["campaign"])
-            outcomes = decision_services.decisions_create(
-                campaign=campaign, customer_external_ids=data["customers"],
-                context=data.get("context"))
-        except decision_services.DecisionError as exc:
-            raise _decision_error(exc) from None
-        return Response({"decisions": [decision_output(o) for o in outcomes]},
-                        status=status.HTTP_201_CREATED)
+
+        def decide() -> tuple[int, dict]:
+            try:
+                campaign = decision_services.campaign_for_decisions(campaign_id=data["campaign"])
+                outcomes = decision_services.decisions_create(
+                    campaign=campaign, customer_external_ids=data["customers"],
+                    context=data.get("context"))
+            except decision_services.DecisionError as exc:
+                raise _decision_error(exc) from None
+            return status.HTTP_201_CREATED, {"decisions": [decision_output(o) for o in outcomes]}
+
+        code, body = _once_per_idempotency_key(request, "decisions_create_batch", data, decide)
+        return Response(body, status=code)
 
 
 class DecisionStatusApi(IntegrationApi):

@@ -279,3 +279,63 @@ def test_a_decision_context_the_database_cannot_store_is_refused(client, creds, 
     assert response.status_code == 400
     assert "context" in response.json()["error"]["fields"]
     assert Decision.objects.count() == 0
+
+
+def _post_with_key(client, creds, payload, key, path=URL):
+    return client.generic("POST", path, json.dumps(payload).encode(),
+                          content_type="application/json", HTTP_IDEMPOTENCY_KEY=key,
+                          HTTP_AUTHORIZATION=f"Bearer {creds.token}")
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer(client, creds, campaign):
+    customer_with_consent("c1")
+    payload = {"customer": "c1", "campaign": campaign.pk}
+    first = _post_with_key(client, creds, payload, "retry-1")
+    again = _post_with_key(client, creds, payload, "retry-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert Decision.objects.count() == 1
+
+
+def test_the_same_idempotency_key_with_another_request_is_422(client, creds, campaign):
+    customer_with_consent("c1")
+    customer_with_consent("c2")
+    _post_with_key(client, creds, {"customer": "c1", "campaign": campaign.pk}, "k")
+    other = _post_with_key(client, creds, {"customer": "c2", "campaign": campaign.pk}, "k")
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert Decision.objects.count() == 1
+
+
+def test_a_refused_request_does_not_use_up_its_idempotency_key(client, creds, campaign):
+    payload = {"customer": "c1", "campaign": campaign.pk}
+    assert _post_with_key(client, creds, payload, "early").status_code == 400  # unknown yet
+    customer_with_consent("c1")
+    assert _post_with_key(client, creds, payload, "early").status_code == 201
+
+
+def test_batch_decisions_honour_the_idempotency_key(client, creds, campaign):
+    for name in ("c1", "c2"):
+        customer_with_consent(name)
+    payload = {"campaign": campaign.pk, "customers": ["c1", "c2"]}
+    first = _post_with_key(client, creds, payload, "b-1", path=f"{URL}/batch")
+    again = _post_with_key(client, creds, payload, "b-1", path=f"{URL}/batch")
+    assert again.json() == first.json() and Decision.objects.count() == 2
+
+
+def test_another_integration_may_use_the_same_idempotency_key(client, creds, campaign):
+    customer_with_consent("c1")
+    other = integration(scopes=["decisions:write"], name="Other CRM")
+    payload = {"customer": "c1", "campaign": campaign.pk}
+    _post_with_key(client, creds, payload, "shared")
+    assert _post_with_key(client, other, payload, "shared").status_code == 201
+    assert Decision.objects.count() == 2
+
+
+@pytest.mark.parametrize("key", ["", " ", "k" * 256])
+def test_a_bad_idempotency_key_is_named(client, creds, campaign, key):
+    customer_with_consent("c1")
+    response = _post_with_key(client, creds, {"customer": "c1", "campaign": campaign.pk}, key)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["error"]["fields"]
+    assert Decision.objects.count() == 0
