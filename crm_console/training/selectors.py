@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from crm_console.campaigns.models import Campaign
 from crm_console.customers.models import Customer
@@ -17,10 +19,26 @@ def training_run_list(*, campaign: Campaign | None = None) -> QuerySet[TrainingR
     return runs.filter(campaign=campaign) if campaign is not None else runs
 
 
+HEARTBEAT_STALE_SECONDS = 120.0
+"""A running run whose progress was not saved for this long has lost its worker."""
+
+
+def training_run_silent_seconds(*, training_run: TrainingRun) -> float:
+    """Seconds since the run last saved its progress (or started, or was queued)."""
+    beat = (training_run.report or {}).get("heartbeat_at")
+    if not beat:
+        reference = training_run.started_at or training_run.created_at
+        return (timezone.now() - reference).total_seconds()
+    return time.time() - float(beat)
+
+
 def training_run_progress(*, training_run: TrainingRun) -> dict[str, Any]:
     """What the console's progress bar polls (fresh from the database)."""
     run = TrainingRun.objects.get(pk=training_run.pk)
+    silent = training_run_silent_seconds(training_run=run) if not run.is_finished else 0.0
     return {
+        "stale": not run.is_finished and silent >= HEARTBEAT_STALE_SECONDS,
+        "silent_minutes": silent / 60.0,
         "id": run.pk, "status": run.status, "progress": run.progress,
         "percent": round(100 * run.progress, 1), "current_return": run.current_return,
         "eta_seconds": run.eta_seconds, "learning_curve": run.learning_curve or {},

@@ -40,6 +40,7 @@ from crm_console.decisioning.models import PolicyVersion
 from crm_console.decisioning.services import policy_version_create
 from crm_console.training import agents_training as bridge
 from crm_console.training.models import TrainingRun
+from crm_console.training.selectors import HEARTBEAT_STALE_SECONDS, training_run_silent_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ PROGRESS_SAVE_SECONDS = 2.0
 """Progress, ETA and the learning curve are written at most this often (not on every update)."""
 CHECKPOINT_SECONDS = 20.0
 """A checkpoint of the agent is written at most this often (a resumed run continues from it)."""
-HEARTBEAT_STALE_SECONDS = 120.0
-"""A running run whose progress was not saved for this long has lost its worker."""
 LOGGED_ROWS_FOR_WARM_START = 200
 """Fewer attributed decisions than this and the warm start is skipped (too little to learn from)."""
 
@@ -110,14 +109,6 @@ def checkpoint_path(run: TrainingRun) -> Path:
     return Path(settings.POLICY_CHECKPOINT_DIR) / f"training-run-{run.pk}.pt"
 
 
-def _heartbeat_age(run: TrainingRun) -> float:
-    beat = (run.report or {}).get("heartbeat_at")
-    if not beat:
-        reference = run.started_at or run.created_at
-        return (timezone.now() - reference).total_seconds()
-    return time.time() - float(beat)
-
-
 def _claim(run_id: int, task_id: str) -> tuple[TrainingRun | None, bool]:
     """(run to execute or None, resuming?) - the idempotency rules in the module docstring."""
     with transaction.atomic():
@@ -131,7 +122,8 @@ def _claim(run_id: int, task_id: str) -> tuple[TrainingRun | None, bool]:
         resuming = False
         if run.status == TrainingRun.Status.RUNNING:
             same_message = bool(task_id) and task_id == run.celery_task_id
-            if not same_message and _heartbeat_age(run) < HEARTBEAT_STALE_SECONDS:
+            silent = training_run_silent_seconds(training_run=run)
+            if not same_message and silent < HEARTBEAT_STALE_SECONDS:
                 logger.info("training run %s is running on another worker", run.pk)
                 return None, False
             resuming = True
@@ -316,7 +308,7 @@ def training_runs_recover_stale(*, stale_after_seconds: float = HEARTBEAT_STALE_
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
     stale = []
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, started_at__lte=cutoff):
-        if _heartbeat_age(run) >= stale_after_seconds:
+        if training_run_silent_seconds(training_run=run) >= stale_after_seconds:
             stale.append(run.pk)
             train_policy.apply_async(args=[run.pk], task_id=run.celery_task_id or None)
     return stale

@@ -150,3 +150,22 @@ def test_policy_list_and_run_list_render_for_every_role(client, marketer, review
         client.force_login(user)
         assert client.get("/training/").status_code == 200
         assert client.get("/training/policies/").status_code == 200
+
+
+def test_a_run_whose_worker_went_silent_says_so_instead_of_a_time_left(marketer_client):
+    import time
+
+    run = TrainingRunFactory(status="running", progress=0.4, eta_seconds=58.0,
+                             report={"heartbeat_at": time.time() - 11 * 60})
+    html = marketer_client.get(f"/training/{run.pk}/progress/").content.decode()
+    assert "No progress for 11 min" in html and "its worker seems to have stopped" in html
+    assert "s left" not in html
+
+
+def test_a_run_with_a_fresh_heartbeat_shows_its_time_left(marketer_client):
+    import time
+
+    run = TrainingRunFactory(status="running", progress=0.4, eta_seconds=58.0,
+                             report={"heartbeat_at": time.time() - 5})
+    html = marketer_client.get(f"/training/{run.pk}/progress/").content.decode()
+    assert "About 58 s left" in html and "No progress" not in html
