@@ -24,8 +24,9 @@ class PromoteForm(forms.Form):
     def __init__(self, *args, can_force: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.can_force = can_force
-        if not can_force:
+        if not can_force:  # the reason is the forcing's: nothing to write for who cannot force
             del self.fields["force"]
+            del self.fields["reason"]
 
     def clean(self):
         data = super().clean()

@@ -169,3 +169,20 @@ def test_a_run_with_a_fresh_heartbeat_shows_its_time_left(marketer_client):
                              report={"heartbeat_at": time.time() - 5})
     html = marketer_client.get(f"/training/{run.pk}/progress/").content.decode()
     assert "About 58 s left" in html and "No progress" not in html
+
+
+def test_a_marketer_sees_promotion_blocked_in_words_and_no_reason_box(marketer_client):
+    from html import unescape
+
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    response = marketer_client.get(f"/training/policies/{version.pk}/")
+    html = unescape(response.content.decode())
+    assert "disabled" in html and "Promotion waits for the guardrail to pass:" in html
+    assert response.context["guardrail"].reason in html
+    assert "reason" not in response.context["promote_form"].fields
+
+
+def test_an_admin_sees_the_force_box_with_its_reason(admin_client_role):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    form = admin_client_role.get(f"/training/policies/{version.pk}/").context["promote_form"]
+    assert {"force", "reason"} <= set(form.fields)
