@@ -14,7 +14,6 @@ from agents import features
 from agents.catalogue import (
     CHANNELS,
     OFFERS,
-    WINDOW_NAMES,
     Catalogue,
     default_catalogue,
 )

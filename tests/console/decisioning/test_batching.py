@@ -9,10 +9,10 @@ from collections import Counter
 import pytest
 from django.db import connection, transaction
 
-from crm_console.decisioning import batching, serving
+from crm_console.decisioning import batching
 from crm_console.decisioning import services as decision_services
 from crm_console.decisioning.batching import DecisionBatcher, PendingDecision, decide_batch
-from crm_console.decisioning.models import Decision, PolicyVersion
+from crm_console.decisioning.models import Decision
 from crm_console.decisioning.services import DecisionError
 from tests.console.api.helpers import customer_with_consent, live_campaign
 
