@@ -25,12 +25,10 @@ from types import MappingProxyType
 import numpy as np
 
 from agents.catalogue import (
-    CHANNEL_LABELS,
-    CHANNELS,
-    SEND_WINDOWS,
-    WINDOW_NAMES,
+    DEFAULT_SEND_WINDOWS,
     Catalogue,
     CatalogueAction,
+    SendWindow,
 )
 
 
@@ -50,30 +48,36 @@ class MaskReason(enum.IntFlag):
 class ContactRules:
     """The contact policy a compliance officer signs off.
 
+    Channels are named by their keys (any catalogue's); `contact_mask` refuses rules that name a
+    channel its catalogue lacks.
+
     :param channel_caps: channel -> (max contacts, rolling window in days); channels not listed
         are uncapped; a cap of 0 closes the channel
     :param overall_cap: (max contacts on any channel, rolling window in days), or None
     :param min_gap_hours: minimum hours between two contacts on any channel
     :param quiet_hours: (start, end) local hours in which nothing may be sent; wraps midnight when
         start > end (21, 8 = 21:00-08:00); None for no quiet hours
-    :param consent_required: channels on which a contact needs the customer's consent
+    :param consent_required: channels on which a contact needs the customer's consent; None:
+        every channel
     :param campaign_utc_offset_hours: the time zone the send windows are written in
+    :param quiet_hours_exempt: channels quiet hours do not apply to (e.g. an in-app message,
+        read when the customer opens the app)
+    :param overall_cap_exempt: channels whose contacts neither count toward the overall cap nor
+        are blocked by it (e.g. a service message channel)
     """
 
     channel_caps: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     overall_cap: tuple[int, int] | None = None
     min_gap_hours: float = 0.0
     quiet_hours: tuple[int, int] | None = None
-    consent_required: frozenset[str] = frozenset(CHANNELS)
+    consent_required: frozenset[str] | None = None
     campaign_utc_offset_hours: float = 0.0
+    quiet_hours_exempt: frozenset[str] = frozenset()
+    overall_cap_exempt: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         caps = {}
         for channel, cap in dict(self.channel_caps).items():
-            if channel not in CHANNELS:
-                raise ValueError(
-                    f"unknown channel {channel!r} in channel_caps; choose from {CHANNELS}"
-                )
             caps[channel] = _check_cap(cap, f"channel cap for {channel}")
         object.__setattr__(self, "channel_caps", MappingProxyType(caps))
         if self.overall_cap is not None:
@@ -90,16 +94,18 @@ class ContactRules:
             if start == end:
                 raise ValueError("quiet hours start == end is ambiguous (never or always?)")
             object.__setattr__(self, "quiet_hours", (int(start), int(end)))
-        consent = frozenset(self.consent_required)
-        unknown = consent - set(CHANNELS)
-        if unknown:
-            raise ValueError(f"unknown channel(s) {sorted(unknown)} in consent_required")
-        object.__setattr__(self, "consent_required", consent)
+        if self.consent_required is not None:
+            object.__setattr__(self, "consent_required", frozenset(self.consent_required))
+        for name in ("quiet_hours_exempt", "overall_cap_exempt"):
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
         if (
             not np.isfinite(self.campaign_utc_offset_hours)
             or abs(self.campaign_utc_offset_hours) > 14
         ):
             raise ValueError("campaign_utc_offset_hours must lie in [-14, 14]")
+
+    def needs_consent(self, channel: str) -> bool:
+        return self.consent_required is None or channel in self.consent_required
 
     @property
     def longest_window_days(self) -> int:
@@ -132,13 +138,13 @@ def _check_cap(cap: tuple[int, int], what: str) -> tuple[int, int]:
 
 def default_contact_rules() -> ContactRules:
     """2 emails / 7 days, 1 SMS / 7 days, 3 push / 7 days, 1 call / 30 days, 4 contacts / 7 days,
-    48 h between contacts, quiet hours 21:00-08:00 local, consent required on every channel."""
+    48 h between contacts, quiet hours 21:00-08:00 local, consent required on every channel
+    (the demo catalogue's channels)."""
     return ContactRules(
         channel_caps={"email": (2, 7), "sms": (1, 7), "push": (3, 7), "call_centre": (1, 30)},
         overall_cap=(4, 7),
         min_gap_hours=48.0,
         quiet_hours=(21, 8),
-        consent_required=frozenset(CHANNELS),
     )
 
 
@@ -152,7 +158,8 @@ class ContactState:
     this evening, so caps and the minimum gap hold when the message arrives.
 
     :param now_hours: (n,) when the decision is made
-    :param contact_hours: (n, C, R) send times of each channel's contacts (CHANNELS order; sent
+    :param contact_hours: (n, C, R) send times of each channel's contacts (the catalogue's
+        channel order; sent
         or scheduled, released ones left out), newest first, -inf ("never") padding the end.
         The rules are exact when each channel lists all its contacts since
         `ContactRules.lookback_hours` before now, or, where none is scheduled after now, at least
@@ -161,6 +168,7 @@ class ContactState:
     :param utc_offset_hours: (n,) the customer's time zone, or (n, W) its offset at each send
         window's send time (where a daylight-saving change falls before the send)
     :param suppressed: (n,) bool, customers on the suppression list (do not contact at all)
+    :param send_windows: the catalogue's send windows (when a message decided now goes out)
     """
 
     now_hours: np.ndarray
@@ -168,6 +176,7 @@ class ContactState:
     consent: np.ndarray
     utc_offset_hours: np.ndarray
     suppressed: np.ndarray
+    send_windows: tuple[SendWindow, ...] = DEFAULT_SEND_WINDOWS
     check: bool = field(default=True, repr=False)
     """False only for arrays a caller keeps valid itself every step (the simulator's own)."""
 
@@ -175,10 +184,10 @@ class ContactState:
         if not self.check:
             return
         self.now_hours = np.asarray(self.now_hours, dtype=np.float64).reshape(-1)
-        n, n_c = self.now_hours.shape[0], len(CHANNELS)
+        self.contact_hours = np.asarray(self.contact_hours, dtype=np.float64)
+        n, n_c = self.now_hours.shape[0], self.contact_hours.shape[1]
         if not np.all(np.isfinite(self.now_hours)):
             raise ValueError("now_hours must be finite")
-        self.contact_hours = np.asarray(self.contact_hours, dtype=np.float64)
         if self.contact_hours.ndim != 3 or self.contact_hours.shape[:2] != (n, n_c):
             raise ValueError(
                 f"contact_hours must be (n, {n_c}, R) with n = {n}, got {self.contact_hours.shape}"
@@ -188,9 +197,10 @@ class ContactState:
         if (self.contact_hours[..., 1:] > self.contact_hours[..., :-1]).any():
             raise ValueError("each channel's contact_hours must be newest first, -inf padding last")
         self.utc_offset_hours = np.asarray(self.utc_offset_hours).astype(np.float64)
-        if self.utc_offset_hours.shape not in ((n,), (n, len(WINDOW_NAMES))):
+        n_w = len(self.send_windows)
+        if self.utc_offset_hours.shape not in ((n,), (n, n_w)):
             raise ValueError(
-                f"utc_offset_hours must have shape ({n},) or ({n}, {len(WINDOW_NAMES)}), "
+                f"utc_offset_hours must have shape ({n},) or ({n}, {n_w}), "
                 f"got {self.utc_offset_hours.shape}"
             )
         if np.any(~np.isfinite(self.utc_offset_hours)) or np.any(
@@ -209,14 +219,19 @@ class ContactState:
         utc_offset_hours: float | np.ndarray = 0.0,
         consent: bool = True,
         now_hours: float | np.ndarray = 0.0,
+        catalogue: Catalogue | None = None,
     ) -> ContactState:
-        """n customers never contacted, with (or without) consent on every channel."""
+        """n customers never contacted, with (or without) consent on every channel of
+        `catalogue` (default: the demo catalogue's)."""
+        catalogue = catalogue or Catalogue.from_actions(())
+        n_c = len(catalogue.channels)
         return cls(
             np.broadcast_to(np.asarray(now_hours, dtype=np.float64), (n,)),
-            np.full((n, len(CHANNELS), 1), -np.inf),
-            np.full((n, len(CHANNELS)), consent),
+            np.full((n, n_c, 1), -np.inf),
+            np.full((n, n_c), consent),
             np.broadcast_to(utc_offset_hours, (n,)),
             np.zeros(n, dtype=bool),
+            catalogue.send_windows,
         )
 
     def __len__(self) -> int:
@@ -225,7 +240,7 @@ class ContactState:
     @cached_property
     def send_hours(self) -> np.ndarray:
         """(n, W) when a message decided now for each send window goes out (`send_hours`)."""
-        return send_hours(self.now_hours, self.utc_offset_hours)
+        return send_hours(self.now_hours, self.utc_offset_hours, self.send_windows)
 
 
 def _vector(value: object, n: int, name: str, dtype: type) -> np.ndarray:
@@ -235,46 +250,78 @@ def _vector(value: object, n: int, name: str, dtype: type) -> np.ndarray:
     return array
 
 
-WINDOW_HOURS = np.array([SEND_WINDOWS[w] for w in WINDOW_NAMES], dtype=np.float64)
-"""(W, 2) [start, end) local hours of each send window (WINDOW_NAMES order)."""
+_EPOCH_WEEKDAY = 3
+"""Weekday (Monday = 0) of the clock's day 0: 1970-01-01, a Thursday, is unix time's; the
+simulator's clock starts on a Thursday too."""
 
 
-def send_hours(now_hours: np.ndarray, utc_offset_hours: np.ndarray) -> np.ndarray:
+def _window_table(send_windows: tuple[SendWindow, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    """((W, 2) local [start, end) hours, (W, 7) days from a weekday to the window's next opening
+    day after it, or None when every window opens every day)."""
+    hours = np.array([(w.start_hour, w.end_hour) for w in send_windows], dtype=np.float64)
+    if all(len(w.days) == 7 for w in send_windows):
+        return hours, None
+    ahead = np.zeros((len(send_windows), 7), dtype=np.float64)
+    for w, window in enumerate(send_windows):
+        for weekday in range(7):
+            ahead[w, weekday] = next(k for k in range(1, 8) if (weekday + k) % 7 in window.days)
+    return hours, ahead
+
+
+def send_hours(
+    now_hours: np.ndarray,
+    utc_offset_hours: np.ndarray,
+    send_windows: tuple[SendWindow, ...] = DEFAULT_SEND_WINDOWS,
+) -> np.ndarray:
     """(n, W) when a message decided at `now_hours` for each send window goes out.
 
     The one definition of send time, shared by the console and the simulator. Send windows are in
     the customer's own local time: a window still to open today sends at its start, an open window
-    sends at once, a window that has closed today sends at its start tomorrow (the next opening).
-    All on the caller's clock in hours, with local time = clock + utc offset (so the clock's zero
-    must be a UTC midnight, as unix time's is).
+    sends at once, a window that has closed today (or does not open today: a window may open on
+    some weekdays only) sends at its next opening. All on the caller's clock in hours, with local
+    time = clock + utc offset (so the clock's zero must be a UTC midnight, as unix time's is).
 
     :param now_hours: (n,) decision times
     :param utc_offset_hours: (n,) offsets, or (n, W) the offset at each window's send time
+    :param send_windows: the catalogue's send windows (W)
     """
     now = np.asarray(now_hours, dtype=np.float64).reshape(-1, 1)
     offsets = np.asarray(utc_offset_hours, dtype=np.float64)
     offsets = offsets.reshape(-1, 1) if offsets.ndim == 1 else offsets
+    hours, days_ahead = _window_table(tuple(send_windows))
     local = now + offsets
-    midnight = np.floor(local / 24.0) * 24.0  # local midnight starting the decision's day
+    day = np.floor(local / 24.0)
+    midnight = day * 24.0  # local midnight starting the decision's day
     hour = local - midnight
-    start, end = WINDOW_HOURS[None, :, 0], WINDOW_HOURS[None, :, 1]
-    opens_at = (midnight - offsets) + np.where(hour < start, start, start + 24.0)
-    return np.where((hour >= start) & (hour < end), now, opens_at)  # open: exactly now
+    start, end = hours[None, :, 0], hours[None, :, 1]
+    if days_ahead is None:
+        opens_at = (midnight - offsets) + np.where(hour < start, start, start + 24.0)
+        return np.where((hour >= start) & (hour < end), now, opens_at)  # open: exactly now
+    weekday = ((day.astype(np.int64) + _EPOCH_WEEKDAY) % 7) * np.ones_like(start, dtype=np.int64)
+    window = np.arange(hours.shape[0])[None, :]
+    today = days_ahead[window, (weekday - 1) % 7] == 1.0  # the day after yesterday is an opening
+    later = np.where(today & (hour < start), 0.0, days_ahead[window, weekday])
+    opens_at = (midnight - offsets) + 24.0 * later + start
+    return np.where(today & (hour >= start) & (hour < end), now, opens_at)
 
 
-def window_in_quiet_hours(rules: ContactRules, n: int = 1) -> np.ndarray:
-    """(n, W) bool: send window w (WINDOW_NAMES order) overlaps local quiet hours.
+def window_in_quiet_hours(
+    rules: ContactRules,
+    n: int = 1,
+    send_windows: tuple[SendWindow, ...] = DEFAULT_SEND_WINDOWS,
+) -> np.ndarray:
+    """(n, W) bool: send window w overlaps local quiet hours.
 
     Windows and quiet hours are both in the customer's local time, so a window either always or
     never overlaps them; blocking the whole window means no send time inside it is quiet.
     """
-    blocked = np.zeros(len(WINDOW_NAMES), dtype=bool)
+    blocked = np.zeros(len(send_windows), dtype=bool)
     if rules.quiet_hours is not None:
         q_start, q_end = rules.quiet_hours
         quiet = [(q_start, q_end)] if q_start < q_end else [(q_start, 24.0), (0.0, q_end)]
-        for w, (start, end) in enumerate(WINDOW_HOURS):
-            blocked[w] = any(start < qb and qa < end for qa, qb in quiet)
-    return np.broadcast_to(blocked, (n, len(WINDOW_NAMES))).copy()
+        for w, window in enumerate(send_windows):
+            blocked[w] = any(window.start_hour < qb and qa < window.end_hour for qa, qb in quiet)
+    return np.broadcast_to(blocked, (n, len(send_windows))).copy()
 
 
 def nearest_contact_hours(state: ContactState) -> np.ndarray:
@@ -293,7 +340,7 @@ def nearest_contact_hours(state: ContactState) -> np.ndarray:
 
 
 def _rules_at_send_time(
-    rules: ContactRules, state: ContactState, send: np.ndarray
+    rules: ContactRules, state: ContactState, send: np.ndarray, channels: tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(channel cap full (n, C, W), overall cap full (n, W), minimum gap too close (n, W)) for
     one more contact at each window's send time.
@@ -302,34 +349,36 @@ def _rules_at_send_time(
     the candidate counts in a trailing window, so a cap of L is full exactly when the channel's
     L-th most recent send falls inside it, and the gap only needs the latest send: (n, W) work.
     Otherwise every window that holds the candidate is counted (`_most_in_any_window`).
+    Channels exempt from the overall cap are not counted toward it.
     """
     if (state.contact_hours[:, :, 0] > state.now_hours[:, None]).any():  # newest first
-        return _rules_around_scheduled_sends(rules, state, send)
-    return _rules_after_past_sends(rules, state.contact_hours, send)
+        return _rules_around_scheduled_sends(rules, state, send, channels)
+    return _rules_after_past_sends(rules, state.contact_hours, send, channels)
 
 
 def _rules_after_past_sends(
-    rules: ContactRules, newest: np.ndarray, send: np.ndarray
+    rules: ContactRules, newest: np.ndarray, send: np.ndarray, channels: tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`_rules_at_send_time` when every listed send is before the candidates (`newest` (n, C, R)
     newest first): a cap of L is full while its L-th most recent send is in the trailing window."""
     n, n_c, n_w = newest.shape[0], newest.shape[1], send.shape[1]
     too_many = np.zeros((n, n_c, n_w), dtype=bool)
-    capped = [(c, *rules.channel_caps[ch]) for c, ch in enumerate(CHANNELS)
+    capped = [(c, *rules.channel_caps[ch]) for c, ch in enumerate(channels)
               if ch in rules.channel_caps]
     if capped:
-        channels, limits, days = (np.array(column) for column in zip(*capped))
+        capped_at, limits, days = (np.array(column) for column in zip(*capped))
         closed = limits == 0
         listed = (limits >= 1) & (limits <= newest.shape[2])  # else fewer than the cap
         kth = np.full((n, len(capped)), -np.inf)
-        kth[:, listed] = newest[:, channels[listed], limits[listed] - 1]
+        kth[:, listed] = newest[:, capped_at[listed], limits[listed] - 1]
         leaves = kth + 24.0 * days  # when that send leaves the cap's window
-        for j, c in enumerate(channels):  # full while a send at `send` is before that
+        for j, c in enumerate(capped_at):  # full while a send at `send` is before that
             too_many[:, c, :] = (leaves[:, j, None] > send) | closed[j]
     overall_full = np.zeros((n, n_w), dtype=bool)
     if rules.overall_cap is not None:
         limit, days = rules.overall_cap
-        flat = newest.reshape(n, -1)
+        counted = [c for c, ch in enumerate(channels) if ch not in rules.overall_cap_exempt]
+        flat = (newest if len(counted) == n_c else newest[:, counted, :]).reshape(n, -1)
         if limit == 0:
             overall_full[:] = True
         elif limit <= flat.shape[1]:
@@ -343,7 +392,7 @@ def _rules_after_past_sends(
 
 
 def _rules_around_scheduled_sends(
-    rules: ContactRules, state: ContactState, send: np.ndarray
+    rules: ContactRules, state: ContactState, send: np.ndarray, channel_keys: tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`_rules_at_send_time` when some send is scheduled after now: every window that holds a
     candidate is counted, and the gap is measured to the nearest send on either side."""
@@ -352,7 +401,7 @@ def _rules_around_scheduled_sends(
     channels = np.broadcast_to(np.arange(n_c)[None, :, None], hours.shape).reshape(n, -1)
     sends = hours.reshape(n, -1)
     too_many = np.zeros((n, n_c, n_w), dtype=bool)
-    for c, channel in enumerate(CHANNELS):
+    for c, channel in enumerate(channel_keys):
         if channel in rules.channel_caps:
             limit, days = rules.channel_caps[channel]
             most = _most_in_any_window(sends, channels == c, send, days * 24.0)
@@ -360,7 +409,9 @@ def _rules_around_scheduled_sends(
     overall_full = np.zeros((n, n_w), dtype=bool)
     if rules.overall_cap is not None:
         limit, days = rules.overall_cap
-        overall_full = _most_in_any_window(sends, np.isfinite(sends), send, days * 24.0) + 1 > limit
+        exempt = np.array([ch in rules.overall_cap_exempt for ch in channel_keys])
+        counted = np.isfinite(sends) & ~exempt[channels]
+        overall_full = _most_in_any_window(sends, counted, send, days * 24.0) + 1 > limit
     with np.errstate(invalid="ignore"):
         too_close = np.abs(nearest_contact_hours(state)) < rules.min_gap_hours
     return too_many, overall_full, too_close
@@ -401,25 +452,42 @@ def contact_mask(
     :param enabled: (A,) or (n, A) bool - actions the marketer switched on (None: all)
     """
     n, n_actions = len(state), catalogue.n_actions
-    n_c, n_w = len(CHANNELS), len(WINDOW_NAMES)
+    channels = catalogue.channel_keys
+    n_c, n_w = len(channels), len(catalogue.send_windows)
+    if state.consent.shape[1] != n_c or state.contact_hours.shape[1] != n_c:
+        raise ValueError(f"the contact state has {state.consent.shape[1]} channels; the "
+                         f"catalogue {n_c} ({', '.join(channels)})")
+    if state.send_windows is not catalogue.send_windows \
+            and state.send_windows != catalogue.send_windows:
+        raise ValueError("the contact state's send windows are not the catalogue's")
     u8 = np.uint8
     # every rule depends on the customer and the action's channel and send window only, so the
     # flags are built on a small (n, C, W) table and gathered into (n, A) once (fast for big n)
     send = state.send_hours  # (n, W)
 
     # per channel: consent (where the rules require it)
-    needs_consent = np.array([c in rules.consent_required for c in CHANNELS])
+    needs_consent = np.array([rules.needs_consent(c) for c in channels])
     channel_flags = np.where(needs_consent[None, :] & ~state.consent, u8(MaskReason.CONSENT), u8(0))
     table = np.broadcast_to(channel_flags[:, :, None], (n, n_c, n_w)).copy()
     # caps (per channel and overall) and the minimum gap, all counted at send time
-    too_many, overall_full, too_close = _rules_at_send_time(rules, state, send)
+    too_many, overall_full, too_close = _rules_at_send_time(rules, state, send, channels)
     table |= np.where(too_many, u8(MaskReason.CHANNEL_CAP), u8(0))
 
-    # per customer: suppression; per send window: the overall cap, the minimum gap and quiet hours
+    # per customer: suppression; per send window: the minimum gap, and (on the channels they
+    # apply to) the overall cap and quiet hours
     row_flags = np.where(state.suppressed, u8(MaskReason.SUPPRESSED), u8(0))
-    window_flags = np.where(overall_full, u8(MaskReason.OVERALL_CAP), u8(0))
-    window_flags |= np.where(too_close, u8(MaskReason.MIN_GAP), u8(0))
-    window_flags |= np.where(window_in_quiet_hours(rules, n), u8(MaskReason.QUIET_HOURS), u8(0))
+    window_flags = np.where(too_close, u8(MaskReason.MIN_GAP), u8(0))
+    exempt_flags = np.where(overall_full, u8(MaskReason.OVERALL_CAP), u8(0))
+    quiet = window_in_quiet_hours(rules, n, catalogue.send_windows)
+    quiet_flags = np.where(quiet, u8(MaskReason.QUIET_HOURS), u8(0))
+    if rules.overall_cap_exempt or rules.quiet_hours_exempt:
+        for c, channel in enumerate(channels):
+            if channel not in rules.overall_cap_exempt:
+                table[:, c, :] |= exempt_flags
+            if channel not in rules.quiet_hours_exempt:
+                table[:, c, :] |= quiet_flags
+    else:
+        window_flags |= exempt_flags | quiet_flags
 
     table |= window_flags[:, None, :] | row_flags[:, None, None]
     contact = catalogue.channel_index >= 0
@@ -444,15 +512,17 @@ def describe_reasons(
     action: CatalogueAction | None = None,
     rules: ContactRules | None = None,
     contact_gap_hours: float | None = None,
+    catalogue: Catalogue | None = None,
 ) -> list[str]:
     """Human words for one action's MaskReason flags (specific given `action` and `rules`).
 
     :param contact_gap_hours: hours from this action's send time back to the nearest other
         contact (`nearest_contact_hours`), to say how close it is
+    :param catalogue: where the action's channel and window labels come from (default: the keys)
     """
     flags = MaskReason(int(flags))
     channel = action.channel if action is not None and not action.is_no_contact else None
-    label = CHANNEL_LABELS.get(channel, "this channel") if channel else "this channel"
+    label = _channel_label(channel, catalogue) if channel else "this channel"
     words = []
     if MaskReason.CONSENT in flags:
         words.append(f"no {label} consent" if channel else "no consent on this channel")
@@ -479,7 +549,8 @@ def describe_reasons(
             words.append(f"minimum gap{gap} since the last contact not reached")
     if MaskReason.QUIET_HOURS in flags:
         has_window = action is not None and action.send_window
-        window = f"{action.send_window} window" if has_window else "send window"
+        window = f"{_window_label(action.send_window, catalogue)} window" if has_window \
+            else "send window"
         if rules is not None and rules.quiet_hours is not None:
             start, end = rules.quiet_hours
             words.append(
@@ -492,3 +563,17 @@ def describe_reasons(
     if MaskReason.DISABLED in flags:
         words.append("action switched off in the campaign")
     return words
+
+
+def _channel_label(key: str, catalogue: Catalogue | None) -> str:
+    catalogue = catalogue or Catalogue.from_actions(())  # the demo's labels
+    if key in catalogue.channel_keys:
+        return catalogue.channel(key).label
+    return key
+
+
+def _window_label(key: str, catalogue: Catalogue | None) -> str:
+    catalogue = catalogue or Catalogue.from_actions(())
+    if key in catalogue.window_keys:
+        return catalogue.send_window(key).label
+    return key

@@ -663,26 +663,28 @@ def _days_ago(days: float, what: str, never: str) -> str:
     return f"{what} {_fmt(days)} {'day' if _fmt(days) == '1' else 'days'} ago"
 
 
-def _channel_words() -> dict[str, str]:
-    try:
-        from agents.features import _CHANNEL_WORDS
-        return dict(_CHANNEL_WORDS)
-    except ImportError:  # pragma: no cover - features always ships it
-        return {}
+def _channel_words(catalogue: Any = None) -> dict[str, str]:
+    """Channel key -> how a phrase names it (the catalogue's channels; default the demo's)."""
+    from agents.features import DEMO_LAYOUT, FeatureLayout
+    layout = FeatureLayout.for_catalogue(catalogue) if catalogue is not None else DEMO_LAYOUT
+    return dict(zip(layout.channels, layout.channel_words))
 
 
-def raw_feature_values(profiles: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def raw_feature_values(
+    profiles: Any, channel_keys: Sequence[str] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The unnormalised value behind each feature, from `agents.features.ProfileState` counters.
 
     Returns (values, extras): `values[name]` is (n,) float (inf = never happened), the number the
     marketer reads; `extras` holds the counts a phrase needs ("opened 3 of the last 5").
+    `channel_keys`: the profile's channels in order (default: the demo catalogue's).
     """
-    from agents.catalogue import CHANNELS
+    from agents.features import DEMO_LAYOUT
 
     p = profiles
     values: dict[str, np.ndarray] = {}
     extras: dict[str, np.ndarray] = {}
-    for c, channel in enumerate(CHANNELS):
+    for c, channel in enumerate(channel_keys or DEMO_LAYOUT.channels):
         contacts, opens, clicks = p.contacts[:, c], p.opens[:, c], p.clicks[:, c]
         values[f"{channel}_open_rate"] = opens / (contacts + 1.0)
         values[f"{channel}_click_rate"] = clicks / (contacts + 1.0)
@@ -745,10 +747,12 @@ def _unnormalise(obs: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]
 
 
 def feature_phrase(name: str, value: float, extras: dict[str, float] | None = None,
-                   labels: dict[str, str] | None = None) -> str:
-    """The customer's value of feature `name` in marketer words."""
+                   labels: dict[str, str] | None = None,
+                   channel_words: dict[str, str] | None = None) -> str:
+    """The customer's value of feature `name` in marketer words (`channel_words`: how each
+    channel key is named, default the demo catalogue's)."""
     extras = extras or {}
-    words = _channel_words()
+    words = channel_words if channel_words is not None else _channel_words()
     for channel, word in words.items():
         prefix = f"{channel}_"
         if not name.startswith(prefix):
@@ -808,19 +812,20 @@ def feature_phrase(name: str, value: float, extras: dict[str, float] | None = No
 
 # ============================================================================ masked actions
 def _reason_texts(flags: int, action: Any, contact_rules: Any,
-                  contact_gap_hours: float | None = None) -> list[str]:
+                  contact_gap_hours: float | None = None, catalogue: Any = None) -> list[str]:
     """Human words for one action's MaskReason flags (agents.constraints.describe_reasons)."""
     from agents.constraints import describe_reasons
 
     if action is not None and not hasattr(action, "channel"):
         action = None
-    return [str(t) for t in describe_reasons(int(flags), action, contact_rules, contact_gap_hours)]
+    return [str(t) for t in describe_reasons(int(flags), action, contact_rules, contact_gap_hours,
+                                             catalogue)]
 
 
 def _masked_groups(mask_row: np.ndarray, flags_row: np.ndarray | None, labels: Sequence[str],
                    actions_meta: Sequence[Any], contact_rules: Any,
                    memo: dict[tuple, list[tuple[str | None, str]]] | None = None,
-                   gap_row: np.ndarray | None = None) -> list[MaskedGroup]:
+                   gap_row: np.ndarray | None = None, catalogue: Any = None) -> list[MaskedGroup]:
     """Masked actions grouped by rule: per channel where the rule names it, else across channels.
 
     `gap_row` (W,): hours from each send window's send time to the nearest other contact, for
@@ -828,8 +833,12 @@ def _masked_groups(mask_row: np.ndarray, flags_row: np.ndarray | None, labels: S
     depend only on them, the actions and the rules, which an Explainer holds fixed (a live
     decision masks dozens of actions).
     """
-    from agents.catalogue import CHANNEL_LABELS, WINDOW_NAMES
+    from agents.catalogue import Catalogue
     from agents.constraints import MaskReason
+
+    catalogue = catalogue if catalogue is not None else Catalogue.from_actions(())
+    window_keys = catalogue.window_keys
+    channel_labels = {c.key: c.label for c in catalogue.channels}
 
     groups: dict[tuple[str | None, str], list[int]] = {}
     for a in np.flatnonzero(~mask_row):
@@ -837,14 +846,14 @@ def _masked_groups(mask_row: np.ndarray, flags_row: np.ndarray | None, labels: S
         meta = actions_meta[a]
         gap = None
         if gap_row is not None and flag & MaskReason.MIN_GAP \
-                and getattr(meta, "send_window", None) in WINDOW_NAMES:
-            gap = round(float(gap_row[WINDOW_NAMES.index(meta.send_window)]))
+                and getattr(meta, "send_window", None) in window_keys:
+            gap = round(float(gap_row[window_keys.index(meta.send_window)]))
         keys = memo.get((int(a), flag, gap)) if memo is not None else None
         if keys is None:
-            texts = _reason_texts(flag, meta, contact_rules, gap) if flag else \
+            texts = _reason_texts(flag, meta, contact_rules, gap, catalogue) if flag else \
                 ["not allowed by the campaign's mask"]
             channel = getattr(meta, "channel", None)
-            channel_label = CHANNEL_LABELS.get(channel, "") if channel else ""
+            channel_label = channel_labels.get(channel, "") if channel else ""
             # a rule about this channel (consent, its cap) groups per channel; others across all
             keys = [(channel if bool(channel_label) and channel_label.lower() in text.lower()
                      else None, text) for text in texts]
@@ -855,7 +864,7 @@ def _masked_groups(mask_row: np.ndarray, flags_row: np.ndarray | None, labels: S
     out = []
     for (channel, reason), members in groups.items():
         if channel is not None:
-            name = CHANNEL_LABELS[channel]
+            name = channel_labels[channel]
             rest = " ".join(reason.replace(name, " ").split())  # "no SMS consent" -> "no consent"
             shown = f"{name}: {rest}"
         else:
@@ -905,8 +914,10 @@ class Explainer:
         self.n_permutations = int(n_permutations)
         self.contact_rules = contact_rules
         self._masked_memo: dict[tuple, list[tuple[str | None, str]]] = {}
-        self.feature_names, self.feature_labels = _feature_names(agent, feature_names, feature_labels)
         self.catalogue = _catalogue_for(agent, catalogue)
+        self._channel_words = _channel_words(self.catalogue)
+        self.feature_names, self.feature_labels = _feature_names(
+            agent, feature_names, feature_labels, self.catalogue)
         if self.catalogue is not None:
             self.action_labels = list(self.catalogue.labels)
             self.action_meta = list(self.catalogue.actions)
@@ -1038,7 +1049,8 @@ class Explainer:
         if profiles is not None:
             if len(profiles) != n:
                 raise ValueError(f"profiles holds {len(profiles)} customers; obs has {n}")
-            raw, extras = raw_feature_values(profiles)
+            raw, extras = raw_feature_values(
+                profiles, self.catalogue.channel_keys if self.catalogue is not None else None)
             display = {name: raw.get(name, obs[:, i].astype(np.float64))
                        for i, name in enumerate(self.feature_names)}
         else:
@@ -1057,7 +1069,8 @@ class Explainer:
                 value = float(display[name][i])
                 contributions.append(Contribution(
                     feature=name, label=self.feature_labels.get(name, name),
-                    phrase=feature_phrase(name, value, row_extras, self.feature_labels),
+                    phrase=feature_phrase(name, value, row_extras, self.feature_labels,
+                                          self._channel_words),
                     value=value if math.isfinite(value) else None, shap_value=float(phi[i, j]),
                 ))
             r = int(runner[i]) if has_runner[i] else None
@@ -1082,7 +1095,7 @@ class Explainer:
                 masked=_masked_groups(mask[i], None if flags is None else flags[i],
                                       self.action_labels, self.action_meta, self.contact_rules,
                                       self._masked_memo,
-                                      None if gaps is None else gaps[i]),
+                                      None if gaps is None else gaps[i], self.catalogue),
                 sentence="", method=self.method, additive=self._attributor.additive,
                 agent=getattr(self.agent, "name", type(self.agent).__name__),
                 own_terms={k: v[i] for k, v in own_terms.items()},
@@ -1189,12 +1202,13 @@ def _sentence(e: Explanation) -> str:
 
 
 # ============================================================================ defaults
-def _feature_names(agent: Agent, names: Sequence[str] | None,
-                   labels: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:
-    if names is None:
-        from agents.features import FEATURE_LABELS, FEATURE_NAMES
-        names = FEATURE_NAMES
-        labels = {**FEATURE_LABELS, **(labels or {})}
+def _feature_names(agent: Agent, names: Sequence[str] | None, labels: dict[str, str] | None,
+                   catalogue: Any = None) -> tuple[list[str], dict[str, str]]:
+    if names is None:  # the layout of the catalogue's channels (default: the demo's)
+        from agents.features import DEMO_LAYOUT, FeatureLayout
+        layout = FeatureLayout.for_catalogue(catalogue) if catalogue is not None else DEMO_LAYOUT
+        names = layout.names
+        labels = {**layout.labels, **(labels or {})}
     names = [str(n) for n in names]
     if len(names) != agent.n_features:
         raise ValueError(f"{len(names)} feature names for an agent with {agent.n_features} features")

@@ -8,19 +8,20 @@ agents see. The customer's segment is never a feature: an agent must infer it fr
 
 Counters decay exponentially (a half-life per kind) so that "engagement" means recent engagement
 without storing the event history; contacts in the last 7 / 30 days are exact (30 daily bins).
+Per-channel counters follow the campaign's own channels (`FeatureLayout.for_catalogue`): a campaign
+with WhatsApp has WhatsApp open rates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from agents.catalogue import CHANNELS
-
-N_CHANNELS = len(CHANNELS)
+from agents.catalogue import DEFAULT_CHANNELS, Catalogue
 
 ENGAGEMENT_HALF_LIFE_DAYS = 30.0
 """Half-life of per-channel contact / open / click counters (engagement rates)."""
@@ -61,33 +62,93 @@ _GLOBAL = (
     ("utc_offset", "customer's time zone (utc offset)"),
 )
 _CHANNEL_WORDS = {"email": "email", "sms": "SMS", "push": "push", "call_centre": "call-centre"}
+"""How a label names the demo channels mid-sentence; other channels by their own label."""
 
-FEATURE_NAMES: tuple[str, ...] = tuple(
-    f"{channel}_{name}" for channel in CHANNELS for name, _ in _PER_CHANNEL
-) + tuple(name for name, _ in _GLOBAL)
-"""Feature names in vector order (stable: models and logged decisions depend on it)."""
 
-N_FEATURES = len(FEATURE_NAMES)
+@dataclass(frozen=True)
+class FeatureLayout:
+    """The state vector of one set of channels: per-channel counters for each of them (in the
+    catalogue's channel order), then the customer-level features.
 
-FEATURE_LABELS: dict[str, str] = {
-    **{
-        f"{channel}_{name}": label.format(_CHANNEL_WORDS[channel])
-        for channel in CHANNELS
-        for name, label in _PER_CHANNEL
-    },
-    **dict(_GLOBAL),
-}
-"""Short marketer phrase per feature name (used in explanations)."""
+    :param channels: channel keys, in the catalogue's order
+    :param channel_words: how a label names each channel ("WhatsApp open rate")
+    """
 
-_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    channels: tuple[str, ...]
+    channel_words: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.channels or len(self.channels) != len(self.channel_words):
+            raise ValueError("a feature layout needs one word per channel, and a channel")
+
+    @classmethod
+    def for_catalogue(cls, catalogue: Catalogue) -> FeatureLayout:
+        return cls.for_channels(catalogue.channel_keys, tuple(c.label for c in catalogue.channels))
+
+    @classmethod
+    def for_channels(cls, keys: tuple[str, ...], labels: tuple[str, ...]) -> FeatureLayout:
+        return cls(tuple(keys), tuple(_CHANNEL_WORDS.get(k, label) for k, label in zip(keys, labels)))
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Feature names in vector order (stable: models and logged decisions depend on it)."""
+        return tuple(
+            f"{channel}_{name}" for channel in self.channels for name, _ in _PER_CHANNEL
+        ) + tuple(name for name, _ in _GLOBAL)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.names)
+
+    @cached_property
+    def labels(self) -> dict[str, str]:
+        """Short marketer phrase per feature name (used in explanations)."""
+        return {
+            **{
+                f"{channel}_{name}": label.format(word)
+                for channel, word in zip(self.channels, self.channel_words)
+                for name, label in _PER_CHANNEL
+            },
+            **dict(_GLOBAL),
+        }
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+    def index(self, name: str) -> int:
+        """Position of feature `name` in the vector."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(f"unknown feature {name!r}") from None
+
+    def observation_space(self) -> gym.spaces.Box:
+        """The single-customer observation space (utc offset is the one feature below 0)."""
+        low = np.zeros(self.n_features, dtype=np.float32)
+        low[self.index("utc_offset")] = -1.0
+        high = np.ones(self.n_features, dtype=np.float32)
+        return gym.spaces.Box(low=low, high=high, dtype=np.float32)
+
+
+DEMO_LAYOUT = FeatureLayout.for_channels(
+    tuple(c.key for c in DEFAULT_CHANNELS), tuple(c.label for c in DEFAULT_CHANNELS)
+)
+"""The demo catalogue's layout (the console's, until a campaign brings its own channels)."""
+
+N_CHANNELS = DEMO_LAYOUT.n_channels
+FEATURE_NAMES: tuple[str, ...] = DEMO_LAYOUT.names
+N_FEATURES = DEMO_LAYOUT.n_features
+FEATURE_LABELS: dict[str, str] = DEMO_LAYOUT.labels
 
 
 def feature_index(name: str) -> int:
-    """Position of feature `name` in the vector."""
-    try:
-        return _INDEX[name]
-    except KeyError:
-        raise KeyError(f"unknown feature {name!r}") from None
+    """Position of feature `name` in the demo layout's vector."""
+    return DEMO_LAYOUT.index(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,16 +183,18 @@ class ProfileState:
 
     @classmethod
     def empty(
-        cls, n: int, consent: bool = True, utc_offset_hours: float | np.ndarray = 0.0
+        cls, n: int, consent: bool = True, utc_offset_hours: float | np.ndarray = 0.0,
+        n_channels: int = N_CHANNELS,
     ) -> ProfileState:
         """n brand-new customers: no history, consent on every channel unless told otherwise."""
         inf = np.full((n,), np.inf)
+        c = int(n_channels)
         return cls(
-            contacts=np.zeros((n, N_CHANNELS)),
-            opens=np.zeros((n, N_CHANNELS)),
-            clicks=np.zeros((n, N_CHANNELS)),
-            days_since_contact=np.full((n, N_CHANNELS), np.inf),
-            consent=np.full((n, N_CHANNELS), float(consent)),
+            contacts=np.zeros((n, c)),
+            opens=np.zeros((n, c)),
+            clicks=np.zeros((n, c)),
+            days_since_contact=np.full((n, c), np.inf),
+            consent=np.full((n, c), float(consent)),
             purchases=np.zeros(n),
             discounted_purchases=np.zeros(n),
             revenue=np.zeros(n),
@@ -149,6 +212,10 @@ class ProfileState:
 
     def __len__(self) -> int:
         return int(self.purchases.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.contacts.shape[1])
 
     def take(self, idx: Any) -> ProfileState:
         """A copy holding only the customers at `idx` (index array or boolean mask)."""
@@ -229,7 +296,8 @@ def advance_days(state: ProfileState, days: float | np.ndarray) -> None:
 def record_contact(
     state: ProfileState, rows: Any, channel_idx: Any, discounted: Any = False
 ) -> None:
-    """A message went out on channel `channel_idx` (index into CHANNELS) to customers `rows`.
+    """A message went out on channel `channel_idx` (index into the catalogue's channels) to
+    customers `rows`.
 
     `rows` is an index array (repeats add up) or a boolean mask over the n customers; `channel_idx`
     and `discounted` are scalars or one value per selected row. `discounted`: the message carried a
@@ -370,8 +438,8 @@ def _rows_channels(
 ) -> tuple[np.ndarray, np.ndarray]:
     rows = _rows(state, rows)
     channel_idx = np.broadcast_to(np.asarray(channel_idx, dtype=np.int64), rows.shape)
-    if channel_idx.size and (channel_idx.min() < 0 or channel_idx.max() >= N_CHANNELS):
-        raise ValueError(f"channel_idx must index CHANNELS {CHANNELS}")
+    if channel_idx.size and (channel_idx.min() < 0 or channel_idx.max() >= state.n_channels):
+        raise ValueError(f"channel_idx must index the profile's {state.n_channels} channels")
     return rows, channel_idx
 
 
@@ -386,10 +454,12 @@ def _log_scale(x: np.ndarray, scale: float) -> np.ndarray:
 
 
 def observation(state: ProfileState) -> np.ndarray:
-    """(n, N_FEATURES) float32 in [0, 1] (utc offset in [-1, 1]), in FEATURE_NAMES order."""
-    n = len(state)
-    out = np.empty((n, N_FEATURES), dtype=np.float32)
-    per_channel = out[:, : N_CHANNELS * len(_PER_CHANNEL)].reshape(n, N_CHANNELS, len(_PER_CHANNEL))
+    """(n, F) float32 in [0, 1] (utc offset in [-1, 1]), in the order of the `FeatureLayout` of
+    the profile's channels."""
+    n, n_c = len(state), state.n_channels
+    g = n_c * len(_PER_CHANNEL)
+    out = np.empty((n, g + len(_GLOBAL)), dtype=np.float32)
+    per_channel = out[:, :g].reshape(n, n_c, len(_PER_CHANNEL))
     # rates shrink towards 0 when there were few contacts: +1 in the denominator
     denominator = state.contacts + 1.0
     per_channel[:, :, 0] = np.minimum(state.opens / denominator, 1.0)
@@ -397,7 +467,6 @@ def observation(state: ProfileState) -> np.ndarray:
     per_channel[:, :, 2] = _log_scale(state.contacts, _COUNT_SCALE)
     per_channel[:, :, 3] = _log_scale(np.minimum(state.days_since_contact, 1e6), _DAYS_SCALE)
     per_channel[:, :, 4] = state.consent
-    g = N_CHANNELS * len(_PER_CHANNEL)
     # row sums through einsum: ndarray.sum over a short last axis is slow, and a BLAS product
     # can stall on a busy machine (its threads spin)
     total_contacts = _row_sum(state.contacts)
@@ -420,8 +489,6 @@ def observation(state: ProfileState) -> np.ndarray:
     return out
 
 
-def observation_space() -> gym.spaces.Box:
-    """The single-customer observation space (utc offset is the one feature below 0)."""
-    low = np.zeros(N_FEATURES, dtype=np.float32)
-    low[feature_index("utc_offset")] = -1.0
-    return gym.spaces.Box(low=low, high=np.ones(N_FEATURES, dtype=np.float32), dtype=np.float32)
+def observation_space(layout: FeatureLayout = DEMO_LAYOUT) -> gym.spaces.Box:
+    """The single-customer observation space of `layout` (default: the demo's)."""
+    return layout.observation_space()

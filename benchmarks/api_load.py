@@ -113,7 +113,10 @@ def setup(customers: int) -> dict[str, str]:
 
     torch.set_num_threads(1)
     import agents
-    from agents.catalogue import CHANNELS, OFFERS, WINDOW_NAMES
+    from agents.catalogue import DEFAULT_CHANNELS, DEFAULT_OFFERS, DEFAULT_SEND_WINDOWS
+    CHANNELS = [c.key for c in DEFAULT_CHANNELS]
+    OFFERS = [o.key for o in DEFAULT_OFFERS]
+    WINDOW_NAMES = [w.key for w in DEFAULT_SEND_WINDOWS]
     from agents.features import observation_space
     from crm_console.api.services import api_integration_create
     from crm_console.campaigns import services as campaign_services

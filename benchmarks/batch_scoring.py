@@ -114,7 +114,8 @@ def _workspace(n_customers: int, train_steps: int, fresh: bool):
     from django.db import transaction
     from django.utils import timezone
 
-    from agents.catalogue import CHANNELS
+    from agents.catalogue import DEFAULT_CHANNELS
+    CHANNELS = [c.key for c in DEFAULT_CHANNELS]
     from agents.envs import CustomerJourneyEnv
     from crm_console.campaigns.models import Campaign
     from crm_console.customers.models import Consent, Customer

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import agents
-from agents.catalogue import CHANNELS, OFFERS, WINDOW_NAMES
+from agents.catalogue import DEFAULT_CHANNELS, DEFAULT_OFFERS, DEFAULT_SEND_WINDOWS
 from agents.envs import CustomerJourneyEnv
 from agents.envs.customer_journey import DECISION_HOUR
 from crm_console.accounts.roles import ADMIN, COMPLIANCE_REVIEWER, MARKETER
@@ -132,7 +132,8 @@ def _campaign_create() -> Campaign:
         holdout_share=Decimal("0.10"), time_zone=CAMPAIGN_TIME_ZONE,
     )
     campaign_services.catalogue_generate(
-        campaign=campaign, channels=CHANNELS, offers=OFFERS, send_windows=WINDOW_NAMES,
+        campaign=campaign, channels=[c.key for c in DEFAULT_CHANNELS],
+        offers=[o.key for o in DEFAULT_OFFERS], send_windows=[w.key for w in DEFAULT_SEND_WINDOWS],
     )
     return campaign_services.campaign_update(campaign=campaign, status=Campaign.Status.LIVE)
 
@@ -262,7 +263,7 @@ def _consents_create(*, customers: list[Customer], consent: np.ndarray, at: date
     rows = [
         Consent(customer=customer, channel=channel, granted=bool(consent[i, c]),
                 source="signup form", recorded_at=at - timedelta(days=30))
-        for i, customer in enumerate(customers) for c, channel in enumerate(CHANNELS)
+        for i, customer in enumerate(customers) for c, channel in enumerate(ch.key for ch in DEFAULT_CHANNELS)
     ]
     Consent.objects.bulk_create(rows, batch_size=5000)
 

@@ -15,14 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
-from agents.catalogue import (
-    CHANNELS,
-    OFFERS,
-    WINDOW_NAMES,
-    Catalogue,
-    CatalogueAction,
-    default_catalogue,
-)
+from agents.catalogue import Catalogue, CatalogueAction, default_catalogue
 from agents.common.masking import greedy_probabilities, sample_from, uniform_over_mask
 
 # ----------------------------------------------------------------------------- random
@@ -81,9 +74,10 @@ RULE_LABELS: dict[str, str] = {
 
 @dataclass
 class RuleBasedConfig:
-    catalogue: list[list[Any]] | None = None
-    """The actions as [channel, offer, send_window, cost, variant] rows (row 0 = no contact);
-    None: agents.catalogue.default_catalogue()."""
+    catalogue: dict[str, Any] | list[list[Any]] | None = None
+    """The catalogue as `Catalogue.to_dict()`, or (the demo's vocabulary) its actions as
+    [channel, offer, send_window, cost, variant] rows (row 0 = no contact); None:
+    agents.catalogue.default_catalogue()."""
     at_risk_days_since_purchase: float = 60.0
     """A customer is at risk when this many days have passed since their last purchase ..."""
     at_risk_days_since_engagement: float = 30.0
@@ -113,8 +107,9 @@ class RuleBasedConfig:
     """Offer of the weekly message to everyone."""
     weekly_every_days: float = 7.0
     """The weekly message goes out when this many days have passed since the last one."""
-    send_windows: tuple[str, ...] = WINDOW_NAMES
-    """Send windows in order of preference; a window blocked (e.g. quiet hours) falls to the next."""
+    send_windows: tuple[str, ...] = ()
+    """Send windows in order of preference; a window blocked (e.g. quiet hours) falls to the next.
+    Empty: the catalogue's windows in its order."""
     epsilon: float = 0.0
     """Share of uniformly random allowed actions mixed in, so a logging policy has full support."""
 
@@ -136,7 +131,8 @@ class RuleBasedPolicy(Agent):
        `weekly_every_days` days;
     4. ``no_contact`` otherwise.
 
-    Each message goes in the first allowed window of `send_windows`. On the `tabular` scenario's
+    Each message goes in the first allowed window of `send_windows`; a rule whose message the
+    catalogue lacks (a campaign without SMS) never fires. On the `tabular` scenario's
     spaces (one-hot engagement x fatigue states, 4 actions) the same playbook is read off the
     state instead (see `_tabular_playbook`), so the benchmark has its yardstick there too. Thresholds are in days and
     converted once to the feature scale of agents.features. `scores` encode the cascade (the
@@ -158,25 +154,27 @@ class RuleBasedPolicy(Agent):
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
                  catalogue: Catalogue | Sequence[Sequence[Any]] | None = None, **rules: Any):
         super().__init__(observation_space, action_space, seed=seed)
-        from agents import features  # the feature layout the rules read
+        from agents.features import FeatureLayout
 
         unknown = set(rules) - set(RuleBasedConfig.__dataclass_fields__) - {"catalogue"}
         if unknown:
             raise TypeError(f"unknown rule_based hyper-parameter(s): {sorted(unknown)}")
         if isinstance(catalogue, Catalogue):
-            rows = [[a.channel, a.offer, a.send_window, float(a.cost), a.variant]
-                    for a in catalogue.actions]
+            saved: dict[str, Any] | list[list[Any]] | None = catalogue.to_dict()
+        elif isinstance(catalogue, dict):
+            saved = dict(catalogue)
         else:
-            rows = None if catalogue is None else [list(r) for r in catalogue]
+            saved = None if catalogue is None else [list(r) for r in catalogue]
         if "send_windows" in rules:
             rules["send_windows"] = tuple(rules["send_windows"])
-        self.config = RuleBasedConfig(catalogue=rows, **rules)
-        self.catalogue = _catalogue_from_rows(rows)
-        self.features = features
+        self.config = RuleBasedConfig(catalogue=saved, **rules)
+        self.catalogue = _saved_catalogue(saved)
+        self.layout = FeatureLayout.for_catalogue(self.catalogue)
+        self.send_windows = self.config.send_windows or self.catalogue.window_keys
         self.tabular_playbook = self._tabular_playbook()
         if self.tabular_playbook is None:
-            self._validate(features)
-            self._thresholds = self._feature_thresholds(features)
+            self._validate()
+            self._thresholds = self._feature_thresholds()
 
     # -------------------------------------------------------------- set-up
     def _tabular_playbook(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -207,24 +205,25 @@ class RuleBasedPolicy(Agent):
                 rules[state] = RULES.index("win_back_discount" if at_risk else "engaged_sms")
         return actions, rules
 
-    def _validate(self, features: Any) -> None:
+    def _validate(self) -> None:
         c = self.config
-        if self.n_features != features.N_FEATURES:
+        if self.n_features != self.layout.n_features:
             raise ValueError(
-                f"rule_based reads the console's {features.N_FEATURES} features "
+                f"rule_based reads the catalogue's {self.layout.n_features} features "
                 f"(agents.features); the observation space has {self.n_features}"
             )
         if self.catalogue.n_actions != self.n_actions:
             raise ValueError(f"the catalogue has {self.catalogue.n_actions} actions; the action "
                              f"space has {self.n_actions}")
         for channel in (c.discount_channel, c.engaged_channel, c.weekly_channel):
-            if channel not in CHANNELS:
-                raise ValueError(f"unknown channel {channel!r}; choose one of {CHANNELS}")
+            if not isinstance(channel, str) or not channel:
+                raise ValueError(f"a rule's channel must be a channel key, got {channel!r}")
         for offer in (c.discount_offer, c.engaged_offer, c.weekly_offer):
-            if offer not in OFFERS:
-                raise ValueError(f"unknown offer {offer!r}; choose one of {OFFERS}")
-        if not c.send_windows or any(w not in WINDOW_NAMES for w in c.send_windows):
-            raise ValueError(f"send_windows must be a non-empty list of {WINDOW_NAMES}")
+            if not isinstance(offer, str) or not offer:
+                raise ValueError(f"a rule's offer must be an offer key, got {offer!r}")
+        windows = self.catalogue.window_keys
+        if any(w not in windows for w in self.send_windows):
+            raise ValueError(f"send_windows must be a list of the catalogue's {list(windows)}")
         if not 0.0 <= c.epsilon <= 1.0:
             raise ValueError("epsilon must lie in [0, 1]")
         for name in ("at_risk_days_since_purchase", "at_risk_days_since_engagement",
@@ -235,36 +234,41 @@ class RuleBasedPolicy(Agent):
         if not 0.0 <= c.engaged_click_rate <= 1.0:
             raise ValueError("engaged_click_rate must lie in [0, 1]")
 
-    @staticmethod
-    def _days_feature(features: Any, field_name: str, days: float) -> float:
+    def _days_feature(self, field_name: str, days: float) -> float:
         """The normalised feature value of `days` for a days-since counter (via agents.features,
         so the rules follow any change of normalisation)."""
-        state = features.ProfileState.empty(1)
+        from agents.features import ProfileState, observation
+
+        state = ProfileState.empty(1, n_channels=self.layout.n_channels)
         value = getattr(state, field_name)
         value[...] = days
-        obs = features.observation(state)[0]
+        obs = observation(state)[0]
         name = {"days_since_purchase": "days_since_purchase",
                 "days_since_engagement": "days_since_engagement",
-                "days_since_contact": "email_days_since_contact"}[field_name]
-        return float(obs[features.feature_index(name)])
+                "days_since_contact": f"{self.layout.channels[0]}_days_since_contact"}[field_name]
+        return float(obs[self.layout.index(name)])
 
-    def _feature_thresholds(self, features: Any) -> dict[str, float]:
+    def _feature_thresholds(self) -> dict[str, float]:
         c = self.config
         return {
-            "purchase": self._days_feature(features, "days_since_purchase",
-                                           c.at_risk_days_since_purchase),
-            "engagement_at_risk": self._days_feature(features, "days_since_engagement",
+            "purchase": self._days_feature("days_since_purchase", c.at_risk_days_since_purchase),
+            "engagement_at_risk": self._days_feature("days_since_engagement",
                                                      c.at_risk_days_since_engagement),
-            "engagement_recent": self._days_feature(features, "days_since_engagement",
+            "engagement_recent": self._days_feature("days_since_engagement",
                                                     c.engaged_within_days),
-            "discount_gap": self._days_feature(features, "days_since_contact", c.discount_every_days),
-            "engaged_gap": self._days_feature(features, "days_since_contact", c.engaged_every_days),
-            "weekly_gap": self._days_feature(features, "days_since_contact", c.weekly_every_days),
+            "discount_gap": self._days_feature("days_since_contact", c.discount_every_days),
+            "engaged_gap": self._days_feature("days_since_contact", c.engaged_every_days),
+            "weekly_gap": self._days_feature("days_since_contact", c.weekly_every_days),
         }
 
     # -------------------------------------------------------------- the rules
     def _col(self, obs: np.ndarray, name: str) -> np.ndarray:
-        return obs[:, self.features.feature_index(name)]
+        return obs[:, self.layout.index(name)]
+
+    def _days_since_contact(self, obs: np.ndarray, channel: str) -> np.ndarray:
+        """The feature, or "never" (1) for a channel the catalogue lacks."""
+        name = f"{channel}_days_since_contact"
+        return self._col(obs, name) if name in self.layout.names else np.ones(obs.shape[0])
 
     def _rules_apply(self, obs: np.ndarray) -> list[np.ndarray]:
         """For each rule in RULES[:-1], which customers it applies to, (n,) bool each."""
@@ -272,12 +276,14 @@ class RuleBasedPolicy(Agent):
         eps = 1e-6  # thresholds are feature values of exact day counts: compare with slack
         at_risk = ((col(obs, "days_since_purchase") >= t["purchase"] - eps)
                    | (col(obs, "days_since_engagement") >= t["engagement_at_risk"] - eps))
-        discount_due = col(obs, f"{c.discount_channel}_days_since_contact") >= t["discount_gap"] - eps
-        click_rate = np.max(np.stack([col(obs, f"{ch}_click_rate") for ch in CHANNELS]), axis=0)
+        since = self._days_since_contact
+        discount_due = since(obs, c.discount_channel) >= t["discount_gap"] - eps
+        click_rate = np.max(np.stack([col(obs, f"{ch}_click_rate") for ch in self.layout.channels]),
+                            axis=0)
         engaged = ((click_rate >= c.engaged_click_rate)
                    & (col(obs, "days_since_engagement") <= t["engagement_recent"] + eps))
-        engaged_due = col(obs, f"{c.engaged_channel}_days_since_contact") >= t["engaged_gap"] - eps
-        weekly_due = col(obs, f"{c.weekly_channel}_days_since_contact") >= t["weekly_gap"] - eps
+        engaged_due = since(obs, c.engaged_channel) >= t["engaged_gap"] - eps
+        weekly_due = since(obs, c.weekly_channel) >= t["weekly_gap"] - eps
         return [at_risk & discount_due, engaged & engaged_due, weekly_due]
 
     def _rule_actions(self) -> list[list[int]]:
@@ -289,7 +295,7 @@ class RuleBasedPolicy(Agent):
         out = []
         for channel, offer in messages:
             found = []
-            for window in c.send_windows:
+            for window in self.send_windows:
                 for i, a in enumerate(self.catalogue.actions):
                     if (a.channel, a.offer, a.send_window) == (channel, offer, window):
                         found.append(i)
@@ -345,9 +351,12 @@ class RuleBasedPolicy(Agent):
         """Rules do not learn."""
 
 
-def _catalogue_from_rows(rows: list[list[Any]] | None) -> Catalogue:
-    if rows is None:
+def _saved_catalogue(saved: dict[str, Any] | list[list[Any]] | None) -> Catalogue:
+    if saved is None:
         return default_catalogue()
+    if isinstance(saved, dict):
+        return Catalogue.from_dict(saved)
+    rows = saved
     actions = []
     for row in rows:
         channel, offer, window, cost = row[0], row[1], row[2], float(row[3])

@@ -11,12 +11,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from agents import features
-from agents.catalogue import (
-    CHANNELS,
-    OFFERS,
-    Catalogue,
-    default_catalogue,
-)
+from agents.catalogue import Catalogue, default_catalogue
 from agents.constraints import (
     ContactRules,
     ContactState,
@@ -25,15 +20,15 @@ from agents.constraints import (
 )
 from agents.envs.scenarios import (
     MOVE_TRIGGERS,
+    CatalogueResponse,
     Scenario,
     TabularScenario,
     get_scenario,
     local_day_part,
 )
-from agents.features import ProfileState
+from agents.features import FeatureLayout, ProfileState
 from agents.rewards import Outcomes, RewardWeights, reward
 
-_FREE_SHIPPING = OFFERS.index("free_shipping")
 DECISION_HOUR = 7.0
 """Each day's decisions are made at 07:00 campaign time, as a CRM's morning batch is; each contact
 then goes out at its send window in the customer's local time (agents.constraints.send_hours)."""
@@ -61,7 +56,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     """N customers living through a marketing campaign, one day per step.
 
     Each customer belongs to a hidden segment of the scenario (loyal, deal-seeker, at-risk, ...)
-    that sets how they respond to each channel, offer and send window. The policy sees only the
+    that sets how they respond to each channel, offer and send window of the catalogue, whatever
+    the catalogue holds (`Scenario.for_catalogue` places custom channels and offers). The policy sees only the
     feature vector the console would build from the same customer's events (`agents.features`):
     to act well it must infer the segment from behaviour.
 
@@ -71,7 +67,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     falls in the customer's local day), clicked and turn into an order that lands 0-6 days later
     (likelier once demand has come back after the last order); an opened discount is a coupon
     the customer uses on every order for ``coupon_days``, also the orders they would have placed
-    anyway (cannibalisation);
+    anyway (cannibalisation); what an offer costs is the catalogue's (margin given away, the
+    offer's redemption cost);
     the contact adds fatigue, which decays, lowers response and raises the unsubscribe and churn
     hazards; customers also order on their own, less soon after an order; churn hazard rises with
     days since the last open, click or order. The segment itself can move: a full-price order can
@@ -91,7 +88,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     says when.
 
     ## Observation Space
-    ``Box(N_FEATURES,)`` float32 per customer: `agents.features.FEATURE_NAMES` (engagement rates
+    ``Box(F,)`` float32 per customer: `agents.features.FeatureLayout` of the catalogue's channels
+    (engagement rates
     per channel, recency / frequency / monetary value, discount response, contacts in the last
     7 / 30 days, contact pressure, tenure, consent, time zone), in [0, 1] except the utc offset
     in [-1, 1]. The hidden segment is not in it.
@@ -163,7 +161,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             if enabled_actions.shape != (self.catalogue.n_actions,):
                 raise ValueError(f"enabled_actions must have shape ({self.catalogue.n_actions},)")
         self.enabled_actions = enabled_actions
-        self.single_observation_space = features.observation_space()
+        self.feature_layout = FeatureLayout.for_catalogue(self.catalogue)
+        self.single_observation_space = self.feature_layout.observation_space()
         self.single_action_space = gym.spaces.Discrete(self.catalogue.n_actions)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
@@ -176,6 +175,13 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._a_window = np.where(cat.window_index >= 0, cat.window_index, 0)
         self._a_contact = cat.channel_index >= 0
         self._a_cost = cat.cost
+        offers = [cat.offers[o] for o in self._a_offer]
+        contact = self._a_contact
+        self._discount_a = np.where(contact, [o.margin_share for o in offers], 0.0)
+        self._amount_a = np.where(contact, [o.amount_off for o in offers], 0.0)
+        self._redemption_a = np.where(contact, [o.redemption_cost for o in offers], 0.0)
+        self._incentive_a = contact & np.array([o.is_incentive for o in offers])
+        self._validity_a = np.array([o.validity_days for o in offers], dtype=np.int64)
         # each channel's most recent send times, as many as any cap counts (agents.constraints
         # is exact with those when nothing is scheduled after the decision, as here)
         rules = self.contact_rules
@@ -190,21 +196,21 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     def _set_params(self, s: Scenario) -> None:
         """Cache the per-day lookup tables of scenario `s` (called again when preferences drift)."""
         self._p = s
+        self._response = r = s.for_catalogue(self.catalogue)
         # (S, A) tables: everything that depends only on segment x action
         ch, of = self._a_channel, self._a_offer
         contact = self._a_contact[None, :]
-        self._open_sa = np.where(contact, s.open_prob[:, ch], 0.0)
+        self._open_sa = np.where(contact, r.open_prob[:, ch], 0.0)
         # affinity per segment x local part of the day (morning, midday, evening, night)
         self._affinity = np.concatenate(
             [s.window_affinity, np.full((s.n_segments, 1), s.night_affinity)], axis=1
         )
-        self._click_sa = np.clip(s.channel_click[None, ch] * s.offer_click[:, of], 0.0, 1.0)
-        self._order_sa = s.purchase_given_click[:, of]
-        self._unsub_sa = np.where(contact, s.unsubscribe_prob[:, ch], 0.0)
-        self._discount_a = np.where(self._a_contact, s.offer_discount[of], 0.0)
-        self._shipping_a = self._a_contact & (of == _FREE_SHIPPING)
-        self._incentive_a = (self._discount_a > 0) | self._shipping_a
-        self._fatigue_a = np.where(self._a_contact, s.fatigue_per_contact[ch], 0.0)
+        self._click_sa = np.clip(
+            r.channel_click[None, ch] * r.offer_click[:, of] * r.variant_click[None, :], 0.0, 1.0
+        )
+        self._order_sa = r.purchase_given_click[:, of]
+        self._unsub_sa = np.where(contact, r.unsubscribe_prob[:, ch], 0.0)
+        self._fatigue_a = np.where(self._a_contact, r.fatigue_per_contact[ch], 0.0)
         self._fatigue_decay = 0.5 ** (1.0 / s.fatigue_half_life_days)
         self._log_no_delay = (
             math.log1p(-s.conversion_delay_p) if s.conversion_delay_p < 1 else -np.inf
@@ -227,15 +233,17 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         if self._p is not self.scenario:
             self._set_params(self.scenario)
         self._segment = np.zeros(n, dtype=np.int64)
-        self.profile = ProfileState.empty(n)
+        n_c = len(self.catalogue.channels)
+        self.profile = ProfileState.empty(n, n_channels=n_c)
         self._fatigue = np.zeros(n)
         self._coupon_days = np.zeros(n, dtype=np.int64)
         self._coupon_rate = np.zeros(n)
-        self._coupon_shipping = np.zeros(n, dtype=bool)
+        self._coupon_amount = np.zeros(n)
+        self._coupon_cost = np.zeros(n)
         self._pending_value = np.zeros((self._pending_days, n))
         self._pending_count = np.zeros((self._pending_days, n), dtype=np.int64)
         self._pending_incentive = np.zeros((self._pending_days, n), dtype=bool)
-        self._recent = np.full((n, len(CHANNELS), self._recent_per_channel), -np.inf)
+        self._recent = np.full((n, n_c, self._recent_per_channel), -np.inf)
         self._age = np.zeros(n, dtype=np.int64)
         self._suppressed = np.zeros(n, dtype=bool)
         self._needs_reset = np.zeros(n, dtype=bool)
@@ -287,9 +295,12 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         ordered = clicked & (u[2] < self._order_sa[seg, a] * (1.0 - p.order_gating * (1.0 - need)))
         # an opened incentive becomes a coupon used on every order for coupon_days
         coupon = opened & self._incentive_a[a]
-        self._coupon_days[coupon] = p.coupon_days
-        self._coupon_rate[coupon] = self._discount_a[a[coupon]]
-        self._coupon_shipping[coupon] = self._shipping_a[a[coupon]]
+        if coupon.any():
+            kept = a[coupon]
+            self._coupon_days[coupon] = self._validity_a[kept]
+            self._coupon_rate[coupon] = self._discount_a[kept]
+            self._coupon_amount[coupon] = self._amount_a[kept]
+            self._coupon_cost[coupon] = self._redemption_a[kept]
         # the clicked order lands after a geometric delay, at the clicked offer's price
         if self._log_no_delay == -np.inf:
             delay = np.zeros(n, dtype=np.int64)
@@ -301,7 +312,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             aa = a[r]
             gross = p.order_value[seg[r]] * self._value_noise(z[0, r])
             net = np.maximum(
-                gross * (1.0 - self._discount_a[aa]) - p.shipping_cost * self._shipping_a[aa], 0.0
+                gross * (1.0 - self._discount_a[aa]) - self._amount_a[aa] - self._redemption_a[aa],
+                0.0,
             )
             slot = (self._day + delay[r]) % self._pending_days
             self._pending_value[slot, r] += net
@@ -316,7 +328,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         holds_coupon = self._coupon_days > 0
         organic_gross = p.order_value[seg] * self._value_noise(z[1])
         with_coupon = (
-            organic_gross * (1.0 - self._coupon_rate) - p.shipping_cost * self._coupon_shipping
+            organic_gross * (1.0 - self._coupon_rate) - self._coupon_amount - self._coupon_cost
         )
         organic_net = np.where(holds_coupon, np.maximum(with_coupon, 0.0), organic_gross)
         organic_net = np.where(organic, organic_net, 0.0)
@@ -463,6 +475,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             consent=self.profile.consent > 0.5,
             utc_offset_hours=self.profile.utc_offset_hours,
             suppressed=self._suppressed,
+            send_windows=self.catalogue.send_windows,
             check=False,  # the simulator's own arrays, newest first by construction
         )
 
@@ -478,11 +491,12 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             return
         seg = rng.choice(p.n_segments, size=k, p=p.segment_weights)
         self._segment[rows] = seg
-        self.profile.put(rows, draw_profiles(p, seg, rng))
+        self.profile.put(rows, draw_profiles(p, seg, rng, self._response))
         self._fatigue[rows] = 0.0
         self._coupon_days[rows] = 0
         self._coupon_rate[rows] = 0.0
-        self._coupon_shipping[rows] = False
+        self._coupon_amount[rows] = 0.0
+        self._coupon_cost[rows] = 0.0
         self._pending_value[:, rows] = 0.0
         self._pending_count[:, rows] = 0
         self._pending_incentive[:, rows] = False
@@ -513,31 +527,35 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         return self._mask
 
 
-def draw_profiles(p: Scenario, seg: np.ndarray, rng: np.random.Generator) -> ProfileState:
+def draw_profiles(
+    p: Scenario, seg: np.ndarray, rng: np.random.Generator, response: CatalogueResponse
+) -> ProfileState:
     """Starting profiles for customers of segments `seg`: what their past events would have built.
 
     Past campaigns contacted them at `history_contacts_per_week` on the channels they consented
-    to; they opened, clicked and ordered at their segment's rates. The last campaign ended 7-21
-    days ago, so no past contact counts towards this campaign's 7-day caps.
+    to (`response`: the scenario on this catalogue's channels); they opened, clicked and ordered at
+    their segment's rates. The last campaign ended 7-21 days ago, so no past contact counts
+    towards this campaign's 7-day caps.
     """
     k = seg.shape[0]
-    n_c = len(CHANNELS)
+    r = response
+    n_c = r.open_prob.shape[1]
     lo, hi = p.tenure_days[seg, 0], p.tenure_days[seg, 1]
     tenure = lo + (hi - lo) * rng.random(k)
     utc = rng.choice(np.asarray(p.utc_offsets, dtype=np.float64), size=k)
-    state = ProfileState.empty(k, utc_offset_hours=utc)
+    state = ProfileState.empty(k, utc_offset_hours=utc, n_channels=n_c)
     state.tenure_days[:] = tenure
-    consent = rng.random((k, n_c)) < p.consent_prob[seg]
+    consent = rng.random((k, n_c)) < r.consent_prob[seg]
     state.consent[:] = consent
     # past campaigns: effective window of the engagement counters (half-life / ln 2 days)
     window = features.ENGAGEMENT_HALF_LIFE_DAYS / math.log(2)
     gap = rng.uniform(7.0, 21.0, size=k)
     exposure = np.minimum(tenure, window)[:, None]
-    contacts = rng.poisson(p.history_contacts_per_week[None, :] / 7.0 * exposure * consent)
-    open_p = np.clip(p.open_prob[seg] * p.window_affinity[seg].mean(axis=1, keepdims=True), 0, 1)
+    contacts = rng.poisson(r.history_contacts_per_week[None, :] / 7.0 * exposure * consent)
+    open_p = np.clip(r.open_prob[seg] * p.window_affinity[seg].mean(axis=1, keepdims=True), 0, 1)
     opens = rng.binomial(contacts, open_p)
-    click_p = np.clip(
-        p.channel_click[None, :] * p.offer_click[seg].mean(axis=1, keepdims=True), 0, 1
+    click_p = np.clip(  # past campaigns' offers: the scenario's own anchors
+        r.channel_click[None, :] * p.offer_click[seg].mean(axis=1, keepdims=True), 0, 1
     )
     clicks = rng.binomial(opens, click_p)
     fade = 0.5 ** (gap / features.ENGAGEMENT_HALF_LIFE_DAYS)
@@ -556,12 +574,12 @@ def draw_profiles(p: Scenario, seg: np.ndarray, rng: np.random.Generator) -> Pro
     )
     # contacts of the last 30 days (the rolling bins): those after day -30
     recent = rng.poisson(
-        p.history_contacts_per_week.sum() / 7.0 * np.maximum(30.0 - gap, 0.0) * consent.mean(axis=1)
+        r.history_contacts_per_week.sum() / 7.0 * np.maximum(30.0 - gap, 0.0) * consent.mean(axis=1)
     )
     bins = np.minimum(gap.astype(np.int64), features.HISTORY_DAYS - 1)
     state.recent_contacts[np.arange(k), bins] = recent
     # past orders: organic demand plus what past campaigns' responses brought
-    responses = (p.history_contacts_per_week[None, :] / 7.0 * consent * open_p * click_p).sum(
+    responses = (r.history_contacts_per_week[None, :] / 7.0 * consent * open_p * click_p).sum(
         axis=1
     ) * p.purchase_given_click[seg].mean(axis=1)
     rate = p.organic_purchase[seg] + responses

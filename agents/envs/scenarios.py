@@ -1,13 +1,19 @@
 """Scenarios: the hidden customer population a simulator run draws from.
 
 A `Scenario` holds every behavioural parameter of `CustomerJourneyEnv` as arrays indexed by hidden
-segment (S), channel (C, order of `CHANNELS`), offer (O, order of `OFFERS`) and send window (W).
+segment (S), the channels it knows (C, `channel_keys`), its anchor offers (O, `offer_anchors`) and
+the parts of the local day. `Scenario.for_catalogue` lays them out on any catalogue, from each
+action's attributes: a channel the scenario does not know behaves like the average of those it
+knows (and has no past campaigns), an offer is placed by its incentive kind and size between the
+anchors (a 15 % discount between 10 % and 20 %, an amount off or a gift by its share of the
+segment's order value), a send window by where its start falls in the customer's local day, and
+each message variant has a small hidden effect of its own.
 None of it is visible to an agent: it sees only the feature vector built from the customer's
 events (agents.features). The numbers are plausible, not fitted to any data set; they are set so
 that each lever has a real price:
 
 - discounts lift response (most for deal-seekers) but cost margin; a customer who opened a discount
-  holds a coupon for `coupon_days` and uses it on every order, including the ones a loyal customer
+  holds a coupon for the offer's `validity_days` and uses it on every order, including the ones a loyal customer
   would have placed anyway (cannibalisation);
 - a purchase satisfies demand for a while (`refractory_days`), so a pushed order partly pulls
   forward one that would have come anyway;
@@ -34,12 +40,13 @@ per customer on `retail` (4000 customers, 90 days, paired 95 % CI about +/-2 poi
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from agents.catalogue import CHANNELS, OFFERS
+from agents.catalogue import Catalogue
 from agents.rewards import RewardWeights
 
 SCENARIOS: tuple[str, ...] = ("retail", "churn_rescue", "tabular")
@@ -106,18 +113,21 @@ class Scenario:
     """(S,) daily probability of an order without any contact, when demand is fully back."""
     order_value: np.ndarray
     """(S,) mean gross order value (currency units); values are log-normal."""
+    channel_keys: tuple[str, ...] = ("email", "sms", "push", "call_centre")
+    """The channels the per-channel tables describe (their column order)."""
+    offer_anchors: tuple[tuple[str, float], ...] = (
+        ("none", 0.0), ("percent_off", 10.0), ("percent_off", 20.0), ("free_shipping", 0.0),
+    )
+    """(incentive kind, value) of each column of the per-offer tables."""
+    variant_spread: float = 0.15
+    """A message variant other than "default" multiplies the click probability by a hidden
+    factor in [1 - spread, 1 + spread] (fixed per variant name)."""
     night_affinity: float = 0.5
     """Multiplier on open_prob for a message arriving at local night (read, if at all, later)."""
     order_value_sigma: float = 0.5
     """Log-normal sigma of order values."""
     refractory_days: float = 10.0
     """Demand after an order recovers as 1 - exp(-days since order / refractory_days)."""
-    offer_discount: np.ndarray = field(default_factory=lambda: _a([0.0, 0.10, 0.20, 0.0]))
-    """(O,) share of the order value given away by each offer."""
-    shipping_cost: float = 6.0
-    """What free shipping costs per order (currency units)."""
-    coupon_days: int = 7
-    """Days a customer who opened a discount keeps using it on every order."""
     conversion_delay_p: float = 0.5
     """Geometric parameter of the days between a click and its order (0 days with prob. p)."""
     max_delay_days: int = 6
@@ -173,7 +183,7 @@ class Scenario:
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
                 object.__setattr__(self, f.name, np.array(value, dtype=np.float64))
-        s, c, o = self.n_segments, len(CHANNELS), len(OFFERS)
+        s, c, o = self.n_segments, len(self.channel_keys), len(self.offer_anchors)
         # per-segment rows given once apply to every segment
         for name in ("unsubscribe_prob", "consent_prob", "tenure_days"):
             value = getattr(self, name)
@@ -197,7 +207,6 @@ class Scenario:
             "purchase_given_click": (s, o),
             "organic_purchase": (s,),
             "order_value": (s,),
-            "offer_discount": (o,),
             "fatigue_per_contact": (c,),
             "unsubscribe_prob": (s, c),
             "churn_hazard": (s,),
@@ -221,7 +230,6 @@ class Scenario:
             "churn_hazard",
             "consent_prob",
             "history_discount_share",
-            "offer_discount",
         )
         for name in probabilities:
             value = getattr(self, name)
@@ -272,6 +280,70 @@ class Scenario:
     def n_segments(self) -> int:
         return len(self.segment_names)
 
+    def for_catalogue(self, catalogue: Catalogue) -> CatalogueResponse:
+        """The per-channel and per-offer tables laid out on `catalogue`'s channels and offers."""
+        known = [self.channel_keys.index(k) if k in self.channel_keys else -1
+                 for k in catalogue.channel_keys]
+
+        def per_channel(table: np.ndarray, unknown: np.ndarray | float) -> np.ndarray:
+            columns = [table[..., c] if c >= 0 else np.broadcast_to(unknown, table.shape[:-1])
+                       for c in known]
+            return np.stack(columns, axis=-1).astype(np.float64)
+
+        def average(table: np.ndarray) -> np.ndarray:
+            return table.mean(axis=-1)
+
+        click = np.stack([self._offer_column(self.offer_click, o) for o in catalogue.offers], 1)
+        order = np.stack(
+            [self._offer_column(self.purchase_given_click, o) for o in catalogue.offers], 1
+        )
+        return CatalogueResponse(
+            open_prob=per_channel(self.open_prob, average(self.open_prob)),
+            channel_click=per_channel(self.channel_click, average(self.channel_click)),
+            fatigue_per_contact=per_channel(
+                self.fatigue_per_contact, average(self.fatigue_per_contact)
+            ),
+            unsubscribe_prob=per_channel(self.unsubscribe_prob, average(self.unsubscribe_prob)),
+            consent_prob=per_channel(self.consent_prob, average(self.consent_prob)),
+            history_contacts_per_week=per_channel(self.history_contacts_per_week, 0.0),
+            offer_click=np.clip(click, 0.0, 1.0),
+            purchase_given_click=np.clip(order, 0.0, 1.0),
+            variant_click=np.array([self.variant_effect(a.variant) for a in catalogue.actions]),
+        )
+
+    def _offer_column(self, table: np.ndarray, offer: Any) -> np.ndarray:
+        """(S,) a per-offer table's column for `offer`: an anchor's own, or interpolated by how
+        much of an order the offer is worth to each segment (linear beyond the largest anchor)."""
+        anchor = (offer.kind, float(offer.value) if offer.kind == "percent_off" else 0.0)
+        if offer.kind in ("none", "percent_off", "free_shipping") and anchor in self.offer_anchors:
+            return table[:, self.offer_anchors.index(anchor)]
+        scale = [(0.0 if kind == "none" else value / 100.0, i)
+                 for i, (kind, value) in enumerate(self.offer_anchors)
+                 if kind in ("none", "percent_off")]
+        scale.sort()
+        shares = np.array([g for g, _ in scale])
+        columns = table[:, [i for _, i in scale]]  # (S, K) along the percent scale
+        if offer.kind == "percent_off":
+            worth = np.full(self.n_segments, offer.value / 100.0)
+        elif offer.kind == "amount_off":
+            worth = offer.value / self.order_value
+        else:  # free shipping without an anchor, a gift, extra points: what they cost
+            worth = offer.redemption_cost / self.order_value
+        out = np.empty(self.n_segments)
+        for s in range(self.n_segments):  # S rows of a handful of anchors
+            out[s] = np.interp(worth[s], shares, columns[s])
+            if worth[s] > shares[-1] and len(shares) > 1:
+                slope = (columns[s, -1] - columns[s, -2]) / (shares[-1] - shares[-2])
+                out[s] = columns[s, -1] + slope * (worth[s] - shares[-1])
+        return out
+
+    def variant_effect(self, variant: str) -> float:
+        """The hidden click multiplier of a message variant (1 for "default")."""
+        if variant == "default":
+            return 1.0
+        unit = zlib.crc32(variant.encode()) / 0xFFFFFFFF  # stable across runs and machines
+        return 1.0 + self.variant_spread * (2.0 * unit - 1.0)
+
     def drifted(self) -> Scenario:
         """This scenario with the drift applied (what customers behave like from drift_day on)."""
         return dataclasses.replace(
@@ -280,6 +352,21 @@ class Scenario:
             drift_day=None,
             **{k: np.asarray(v, float) for k, v in self.drift.items()},
         )
+
+
+@dataclass(frozen=True)
+class CatalogueResponse:
+    """A scenario's response tables on one catalogue's channels (C) and offers (O)."""
+
+    open_prob: np.ndarray  # (S, C)
+    channel_click: np.ndarray  # (C,)
+    fatigue_per_contact: np.ndarray  # (C,)
+    unsubscribe_prob: np.ndarray  # (S, C)
+    consent_prob: np.ndarray  # (S, C)
+    history_contacts_per_week: np.ndarray  # (C,)
+    offer_click: np.ndarray  # (S, O)
+    purchase_given_click: np.ndarray  # (S, O)
+    variant_click: np.ndarray  # (A,) click multiplier of each action's message variant
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,7 +471,7 @@ def churn_rescue() -> Scenario:
     """
     base = retail()
     open_prob = base.open_prob.copy()
-    open_prob[_RETAIL_SEGMENTS.index("at_risk"), CHANNELS.index("call_centre")] = 0.60
+    open_prob[_RETAIL_SEGMENTS.index("at_risk"), base.channel_keys.index("call_centre")] = 0.60
     return dataclasses.replace(
         base,
         name="churn_rescue",

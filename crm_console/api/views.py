@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.catalogue import SEND_WINDOWS
+from agents.catalogue import DEFAULT_SEND_WINDOWS
 from crm_console.api import services as api_services
 from crm_console.api.authentication import (
     IntegrationTokenAuthentication, SignedIntegrationAuthentication,
@@ -170,13 +170,19 @@ class DecisionOutputSerializer(serializers.Serializer):
 _SEND_AT = serializers.DateTimeField()  # the API's one date-time format (as the status answers)
 
 
+def _hour(value: float) -> int | float:
+    """Whole hours as integers, as the API has always answered them (08:30 is 8.5)."""
+    return int(value) if float(value).is_integer() else value
+
+
 def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
     decision = outcome.decision
     action = decision.action
     window = None
     if action.send_window:
-        start, end = SEND_WINDOWS[action.send_window]
-        window = {"name": action.send_window, "start_hour": start, "end_hour": end,
+        hours = next(w for w in DEFAULT_SEND_WINDOWS if w.key == action.send_window)
+        window = {"name": action.send_window, "start_hour": _hour(hours.start_hour),
+                  "end_hour": _hour(hours.end_hour),
                   "time_zone": decision.customer.time_zone}
     return {
         "decision_id": decision.pk,

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.utils import timezone
 
-from agents.catalogue import CHANNELS, Catalogue, CatalogueAction
+from agents.catalogue import Catalogue, CatalogueAction
 from agents.constraints import ContactRules
 from agents.rewards import RewardWeights as AgentRewardWeights
-from crm_console.campaigns.models import Action, Campaign, ContactPolicy, RewardWeights
+from crm_console.campaigns.models import Action, Campaign, Channel, ContactPolicy, RewardWeights
 from crm_console.campaigns.selectors import campaign_catalogue
 
 
@@ -69,7 +69,8 @@ def contact_rules_for(*, contact_policy: ContactPolicy, campaign: Campaign | Non
         min_gap_hours=float(contact_policy.min_gap_hours),
         quiet_hours=contact_policy.quiet_hours,
         # consent is required everywhere unless a channel's cap row explicitly waives it
-        consent_required=frozenset(CHANNELS) - {c.channel for c in caps if not c.consent_required},
+        consent_required=frozenset(Channel.values) - {c.channel for c in caps
+                                                      if not c.consent_required},
         campaign_utc_offset_hours=utc_offset_hours(campaign.time_zone) if campaign else 0.0,
     )
 

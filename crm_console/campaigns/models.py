@@ -17,7 +17,7 @@ from django.db.models import Q
 
 
 class Channel(models.TextChoices):
-    """Where a message goes. Mirrors `agents.catalogue.CHANNELS`."""
+    """Where a message goes. Mirrors `agents.catalogue.DEFAULT_CHANNELS`."""
 
     EMAIL = "email", "Email"
     SMS = "sms", "SMS"
@@ -25,8 +25,13 @@ class Channel(models.TextChoices):
     CALL_CENTRE = "call_centre", "Call centre"
 
 
+CHANNEL_INDEX: dict[str, int] = {key: i for i, key in enumerate(Channel.values)}
+"""Position of each channel in the per-channel arrays the console keeps (customer profiles,
+consent, contact history): the agents catalogue's channel order."""
+
+
 class Offer(models.TextChoices):
-    """What is offered. Mirrors `agents.catalogue.OFFERS`."""
+    """What is offered. Mirrors `agents.catalogue.DEFAULT_OFFERS`."""
 
     CONTENT = "content", "Content (no discount)"
     DISCOUNT_10 = "discount_10", "10 % off"
@@ -35,7 +40,7 @@ class Offer(models.TextChoices):
 
 
 class SendWindow(models.TextChoices):
-    """When in the customer's own local day a message goes out (agents.catalogue.SEND_WINDOWS)."""
+    """When in the customer's own local day a message goes out (agents.catalogue.DEFAULT_SEND_WINDOWS)."""
 
     MORNING = "morning", "Morning 08:00-11:00"
     MIDDAY = "midday", "Midday 12:00-14:00"

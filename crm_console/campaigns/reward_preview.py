@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.catalogue import CHANNEL_COSTS
+from agents.catalogue import DEFAULT_CHANNELS
 from agents.rewards import Outcomes, RewardWeights, reward
 
-EMAIL, SMS, PUSH, CALL = (CHANNEL_COSTS[c] for c in ("email", "sms", "push", "call_centre"))
+EMAIL, SMS, PUSH, CALL = (c.cost for c in DEFAULT_CHANNELS)
 
 # (title, [(day, {outcome: amount})]); contact_cost is the channel's one price (the catalogue's)
 EXAMPLE_JOURNEYS: tuple[tuple[str, tuple[tuple[int, dict[str, float]], ...]], ...] = (

@@ -13,13 +13,13 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from agents.catalogue import CHANNEL_COSTS
+from agents.catalogue import DEFAULT_CHANNELS
 from crm_console.campaigns.models import (
     Action, Campaign, ChannelCap, ContactPolicy, RewardWeights, SuppressionEntry,
 )
 from crm_console.compliance.services import audit_record
 
-DEFAULT_CHANNEL_COST = {channel: Decimal(str(cost)) for channel, cost in CHANNEL_COSTS.items()}
+DEFAULT_CHANNEL_COST = {c.key: Decimal(str(c.cost)) for c in DEFAULT_CHANNELS}
 """A contact's one price (agents.catalogue's, which the simulator and the reward preview use too)."""
 
 

@@ -36,16 +36,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from agents import features as agent_features
-from agents.catalogue import CHANNELS
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
+from crm_console.campaigns.models import CHANNEL_INDEX
 from crm_console.customers import event_types
 from crm_console.customers.models import Consent, Customer, Event
 
 logger = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86400.0
-CHANNEL_INDEX = {channel: i for i, channel in enumerate(CHANNELS)}
+CHANNELS = tuple(CHANNEL_INDEX)
 IDENTITY_TRAITS = ("email", "phone", "name", "timezone", "consent")
 """Traits of an identify call that land in Customer fields and Consent rows, not in `traits`."""
 IDENTITY_FIELDS = ("email", "phone", "name", "time_zone")

@@ -31,14 +31,13 @@ from django.db import connection
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
-from agents.catalogue import CHANNELS
 from agents.constraints import ContactRules, ContactState, send_hours
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
-from crm_console.campaigns.models import Action, SuppressionEntry
+from crm_console.campaigns.models import CHANNEL_INDEX, Action, SuppressionEntry
 from crm_console.customers.models import Customer
 
-CHANNEL_INDEX = {channel: i for i, channel in enumerate(CHANNELS)}
+CHANNELS = tuple(CHANNEL_INDEX)
 
 
 def customers_lock(customer_ids: Sequence[int]) -> None:

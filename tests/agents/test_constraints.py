@@ -3,7 +3,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.catalogue import CHANNELS, SEND_WINDOWS, WINDOW_NAMES, default_catalogue
+from agents.catalogue import default_catalogue
 from agents.constraints import (
     ContactRules,
     ContactState,
@@ -16,6 +16,8 @@ from agents.constraints import (
 )
 from agents.envs import CustomerJourneyEnv
 
+_DEMO = default_catalogue()
+CHANNELS, WINDOW_NAMES = _DEMO.channel_keys, _DEMO.window_keys
 EMAIL, SMS = CHANNELS.index("email"), CHANNELS.index("sms")
 MORNING, MIDDAY, EVENING = (WINDOW_NAMES.index(w) for w in ("morning", "midday", "evening"))
 DAY = 24.0
@@ -52,7 +54,7 @@ def test_default_rules_match_the_compliance_brief(rules):
     assert (
         rules.overall_cap == (4, 7) and rules.min_gap_hours == 48 and rules.quiet_hours == (21, 8)
     )
-    assert rules.consent_required == frozenset(CHANNELS)
+    assert all(rules.needs_consent(channel) for channel in CHANNELS)
 
 
 # ----------------------------------------------------------------------------- send time
@@ -74,8 +76,8 @@ def test_send_windows_are_in_the_customers_own_local_time():
     assert send[0].tolist() == [13.0, 17.0, 23.0]
     assert send[1].tolist() == [23.0, 27.0, 9.0]
     local = np.mod(send + np.array([[-5.0], [9.0]]), DAY)
-    assert [(SEND_WINDOWS[w][0] <= h < SEND_WINDOWS[w][1]) for h, w in
-            zip(local.ravel(), WINDOW_NAMES * 2)] == [True] * 6
+    windows = _DEMO.send_windows * 2
+    assert [(w.start_hour <= h < w.end_hour) for h, w in zip(local.ravel(), windows)] == [True] * 6
 
 
 def test_an_offset_per_window_is_used_at_that_windows_send_time():
@@ -222,13 +224,11 @@ def test_describe_reasons_speaks_the_marketers_language(catalogue, rules):
     [
         ({"channel_caps": {"email": (-1, 7)}}, "max contacts must be >= 0"),
         ({"channel_caps": {"email": (1, 0)}}, "window must be >= 1 day"),
-        ({"channel_caps": {"fax": (1, 7)}}, "unknown channel"),
         ({"channel_caps": {"email": 3}}, "must be \\(max contacts, window days\\)"),
         ({"overall_cap": (2.5, 7)}, "whole numbers"),
         ({"min_gap_hours": -1}, "min_gap_hours"),
         ({"quiet_hours": (21, 21)}, "start == end"),
         ({"quiet_hours": (24, 8)}, "0..23"),
-        ({"consent_required": frozenset({"fax"})}, "unknown channel"),
         ({"campaign_utc_offset_hours": 20}, "campaign_utc_offset_hours"),
     ],
 )
@@ -242,7 +242,7 @@ def test_bad_rules_are_rejected(kwargs, match):
     [
         ({"now_hours": [np.nan]}, "now_hours must be finite"),
         ({"contact_hours": np.zeros((1, 2))}, "contact_hours must be"),
-        ({"contact_hours": np.zeros((1, len(CHANNELS) + 1, 1))}, "contact_hours must be"),
+        ({"contact_hours": np.zeros((1, len(CHANNELS) + 1, 1))}, "consent must be"),
         ({"contact_hours": np.full((1, len(CHANNELS), 1), np.inf)}, "must be finite hours"),
         ({"contact_hours": np.full((1, len(CHANNELS), 1), np.nan)}, "must be finite hours"),
         ({"contact_hours": np.array([[[1.0, 2.0]] * len(CHANNELS)])}, "newest first"),
@@ -382,3 +382,105 @@ def test_the_simulator_never_sends_against_a_rule(rules, seed):
                 log[row].append((float(info["send_hours"][row]), channel))
     for row, sends in enumerate(log):
         _assert_sends_keep_the_rules(rules, sends, env.profile.utc_offset_hours[row])
+
+
+# ----------------------------------------------------------------------------- any catalogue
+def _whatsapp_catalogue(**window_days):
+    from agents.catalogue import DEFAULT_OFFERS, Channel, SendWindow
+
+    channels = (Channel("email", "Email", 0.05), Channel("whatsapp", "WhatsApp", 0.03))
+    windows = (SendWindow("lunch", "Lunch 12:30-13:30", 12.5, 13.5, **window_days),)
+    return default_catalogue(channels, DEFAULT_OFFERS[:1], windows)
+
+
+def _two_channel_state(catalogue, now=0.0, sends=((), ())):
+    hours = np.full((1, 2, 2), -np.inf)
+    for c, listed in enumerate(sends):
+        hours[0, c, : len(listed)] = sorted(listed, reverse=True)
+    return ContactState(np.array([now]), hours, np.ones((1, 2), bool), np.zeros(1),
+                        np.zeros(1, bool), catalogue.send_windows)
+
+
+def test_a_window_sends_at_its_minutes():
+    from agents.catalogue import SendWindow
+
+    lunch = (SendWindow("lunch", "Lunch", 12.5, 13.5),)
+    assert send_hours(np.array([7.0]), np.array([0.0]), lunch).tolist() == [[12.5]]
+    assert send_hours(np.array([14.0]), np.array([0.0]), lunch).tolist() == [[36.5]]
+
+
+def test_a_weekday_window_waits_for_its_next_day():
+    from agents.catalogue import SendWindow
+
+    # the clock's day 0 is a Thursday (1970-01-01, as unix time's)
+    weekend = (SendWindow("weekend", "Weekend mornings", 9.0, 11.0, days=(5, 6)),)
+    thursday_7am = np.array([7.0])
+    assert send_hours(thursday_7am, np.array([0.0]), weekend).tolist() == [[2 * DAY + 9.0]]
+    saturday_10am = np.array([2 * DAY + 10.0])
+    assert send_hours(saturday_10am, np.array([0.0]), weekend).tolist() == [[2 * DAY + 10.0]]
+    sunday_noon = np.array([3 * DAY + 12.0])  # closed for today: next Saturday
+    assert send_hours(sunday_noon, np.array([0.0]), weekend).tolist() == [[9 * DAY + 9.0]]
+
+
+def test_a_weekday_window_uses_the_customers_local_day():
+    from agents.catalogue import SendWindow
+
+    friday = (SendWindow("friday", "Friday", 9.0, 11.0, days=(4,)),)
+    # Thursday 23:00 UTC is already Friday 09:00 in UTC+10: the window is open there
+    now = np.array([23.0, 23.0])
+    sent = send_hours(now, np.array([0.0, 10.0]), friday)
+    assert sent[0, 0] == pytest.approx(DAY + 9.0)  # UTC: Friday 09:00
+    assert sent[1, 0] == pytest.approx(23.0)  # UTC+10: open now
+
+
+def test_a_custom_channels_cap_and_consent_hold():
+    catalogue = _whatsapp_catalogue()
+    rules = ContactRules(channel_caps={"whatsapp": (1, 7)}, consent_required=frozenset({"whatsapp"}))
+    state = _two_channel_state(catalogue, now=7 * DAY, sends=((), (6 * DAY,)))
+    allowed, reasons = contact_mask(catalogue, rules, state)
+    whatsapp = catalogue.index_of("whatsapp", "content", "lunch")
+    email = catalogue.index_of("email", "content", "lunch")
+    assert MaskReason.CHANNEL_CAP in MaskReason(int(reasons[0, whatsapp]))
+    assert allowed[0, email]  # email needs no consent in these rules, and is uncapped
+    state.consent[:] = False
+    assert MaskReason.CONSENT in MaskReason(int(contact_mask(catalogue, rules, state)[1][0, whatsapp]))
+    assert contact_mask(catalogue, rules, state)[0][0, email]
+
+
+def test_quiet_hours_skip_an_exempt_channel():
+    catalogue = _whatsapp_catalogue()
+    rules = ContactRules(quiet_hours=(12, 14), quiet_hours_exempt=frozenset({"whatsapp"}))
+    allowed, reasons = contact_mask(catalogue, rules, _two_channel_state(catalogue))
+    assert allowed[0, catalogue.index_of("whatsapp", "content", "lunch")]
+    assert reasons[0, catalogue.index_of("email", "content", "lunch")] == MaskReason.QUIET_HOURS
+
+
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_a_channel_exempt_from_the_overall_cap_neither_counts_nor_is_blocked(scheduled):
+    catalogue = _whatsapp_catalogue()
+    rules = ContactRules(overall_cap=(1, 7), overall_cap_exempt=frozenset({"whatsapp"}))
+    later = 8 * DAY if scheduled else 6 * DAY  # a send scheduled after now takes the other path
+    state = _two_channel_state(catalogue, now=7 * DAY, sends=((later,), ()))
+    allowed, reasons = contact_mask(catalogue, rules, state)
+    assert allowed[0, catalogue.index_of("whatsapp", "content", "lunch")]
+    email = catalogue.index_of("email", "content", "lunch")
+    assert MaskReason.OVERALL_CAP in MaskReason(int(reasons[0, email]))
+    # and a WhatsApp message does not fill the overall cap for email
+    state = _two_channel_state(catalogue, now=7 * DAY, sends=((), (later,)))
+    assert contact_mask(catalogue, rules, state)[0][0, email]
+
+
+def test_a_state_of_another_catalogue_is_refused():
+    catalogue = _whatsapp_catalogue()
+    with pytest.raises(ValueError, match="channels"):
+        contact_mask(catalogue, ContactRules(), ContactState.fresh(1))
+
+
+def test_reasons_name_a_custom_channel_by_its_label():
+    catalogue = _whatsapp_catalogue()
+    action = catalogue.actions[catalogue.index_of("whatsapp", "content", "lunch")]
+    rules = ContactRules(channel_caps={"whatsapp": (2, 7)}, quiet_hours=(12, 14))
+    words = describe_reasons(MaskReason.CHANNEL_CAP | MaskReason.QUIET_HOURS, action, rules,
+                             catalogue=catalogue)
+    assert words == ["WhatsApp cap 2 per 7 days reached",
+                     "Lunch 12:30-13:30 window falls in the customer's quiet hours (12:00-14:00)"]

@@ -12,7 +12,7 @@ import torch
 import agents
 from agents import features as F
 from agents.algos.base import Agent
-from agents.catalogue import CHANNELS, default_catalogue
+from agents.catalogue import default_catalogue
 from agents.common.masking import masked_softmax
 from agents.constraints import ContactState, MaskReason, contact_mask, default_contact_rules
 from agents.explain import (
@@ -22,6 +22,8 @@ from agents.explain import (
     explain,
     feature_phrase,
 )
+
+CHANNELS = default_catalogue().channel_keys
 
 D, A = F.N_FEATURES, 49
 CATALOGUE = default_catalogue()
@@ -334,7 +336,7 @@ def test_runner_up_is_the_best_allowed_other_action(mlp, mlp_explainer, customer
         ranked = [a for a in np.argsort(-scores[row]) if mask[row, a]]
         assert (e.action, e.runner_up) == (ranked[0], ranked[1])
         assert e.score_gap == pytest.approx(scores[row, ranked[0]] - scores[row, ranked[1]])
-        assert e.runner_up_label == CATALOGUE.actions[ranked[1]].label
+        assert e.runner_up_label == CATALOGUE.label(ranked[1])
         assert f"runner-up {e.runner_up_label} scored" in e.sentence
 
 

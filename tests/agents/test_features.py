@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from agents import features as F
-from agents.catalogue import CHANNELS
+from agents.catalogue import default_catalogue
 from agents.features import (
     FEATURE_LABELS,
     FEATURE_NAMES,
@@ -23,6 +23,8 @@ from agents.features import (
     set_consent,
     withdraw_contact,
 )
+
+CHANNELS = default_catalogue().channel_keys
 
 EXPECTED_NAMES = (
     "email_open_rate",
@@ -232,3 +234,21 @@ def test_take_selects_customers():
 def test_bad_inputs_are_rejected(call, error, match):
     with pytest.raises(error, match=match):
         call(ProfileState.empty(2))
+
+
+def test_a_custom_channel_has_its_own_counters_and_words():
+    from agents.catalogue import DEFAULT_CHANNELS, Channel, default_catalogue
+    from agents.features import FeatureLayout
+
+    catalogue = default_catalogue((*DEFAULT_CHANNELS[:1], Channel("whatsapp", "WhatsApp", 0.03)))
+    layout = FeatureLayout.for_catalogue(catalogue)
+    assert layout.names[:10] == tuple(
+        f"{c}_{name}" for c in ("email", "whatsapp")
+        for name in ("open_rate", "click_rate", "contacts", "days_since_contact", "consent")
+    )
+    assert layout.labels["whatsapp_open_rate"] == "WhatsApp open rate (last ~30 days)"
+    state = ProfileState.empty(2, n_channels=2)
+    record_contact(state, [1], 1)
+    obs = observation(state)
+    assert obs.shape == (2, layout.n_features) and layout.observation_space().contains(obs[0])
+    assert obs[1, layout.index("whatsapp_contacts")] > 0 == obs[1, layout.index("email_contacts")]

@@ -9,12 +9,13 @@ import pytest
 import agents
 from agents import features
 from agents.algos.baselines import RULES, RuleBasedPolicy
-from agents.catalogue import CHANNELS, Catalogue, CatalogueAction, default_catalogue
+from agents.catalogue import Catalogue, CatalogueAction, default_catalogue
 from tests.agents.algos.on_simulator import uplift_vs_random
 
 CATALOGUE = default_catalogue()
 OBS_SPACE = features.observation_space()
 ACTION_SPACE = gym.spaces.Discrete(CATALOGUE.n_actions)
+CHANNELS = default_catalogue().channel_keys
 EMAIL, SMS = CHANNELS.index("email"), CHANNELS.index("sms")
 
 
@@ -37,7 +38,7 @@ def _customer(days_since_purchase: float = 5.0, days_since_engagement: float = 2
 
 
 def _label(action: int) -> str:
-    return CATALOGUE.actions[action].label
+    return CATALOGUE.label(action)
 
 
 ALL_ALLOWED = np.ones((1, CATALOGUE.n_actions), dtype=bool)
@@ -177,8 +178,8 @@ def test_custom_catalogue_is_used_and_survives_save_and_load(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(discount_channel="fax"), "unknown channel"),
-    (dict(weekly_offer="discount_90"), "unknown offer"),
+    (dict(discount_channel=""), "channel key"),
+    (dict(weekly_offer=None), "offer key"),
     (dict(send_windows=["midnight"]), "send_windows"),
     (dict(epsilon=2.0), "epsilon"),
     (dict(weekly_every_days=-1.0), "weekly_every_days"),
@@ -193,8 +194,15 @@ def test_catalogue_must_match_the_action_space() -> None:
         agents.make("rule_based", OBS_SPACE, gym.spaces.Discrete(5))
 
 
-def test_rules_need_the_console_feature_vector() -> None:
-    with pytest.raises(ValueError, match="console's"):
+def test_a_rule_whose_message_the_catalogue_lacks_never_fires() -> None:
+    agent = _rules(engaged_channel="whatsapp")
+    obs = np.zeros((1, OBS_SPACE.shape[0]), dtype=np.float32)
+    assert agent._rule_actions()[RULES.index("engaged_sms")] == []
+    assert agent.scores(obs).shape == (1, ACTION_SPACE.n)
+
+
+def test_rules_need_the_catalogues_feature_vector() -> None:
+    with pytest.raises(ValueError, match="catalogue's"):
         agents.make("rule_based", gym.spaces.Box(0, 1, (3,)), ACTION_SPACE)
 
 

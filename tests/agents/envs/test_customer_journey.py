@@ -4,7 +4,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from agents import features
-from agents.catalogue import CHANNELS
+from agents.catalogue import DEFAULT_CHANNELS as CHANNELS
 from agents.envs import CustomerJourneyEnv, SingleCustomerEnv, TabularJourneyEnv, get_scenario
 from agents.rewards import Outcomes, RewardWeights, reward
 
@@ -264,3 +264,42 @@ def test_the_send_window_is_each_customers_own_local_time():
     assert ((local_hour >= 8) & (local_hour < 11)).all()
     london, honolulu = (info["opens"][offsets == o].mean() for o in (0.0, -9.0))
     assert abs(london - honolulu) < 0.25 * london  # both opened in their morning
+
+
+def test_a_custom_catalogue_runs_with_its_own_channels_offers_and_windows():
+    from agents.catalogue import (
+        DEFAULT_CHANNELS,
+        DEFAULT_OFFERS,
+        DEFAULT_SEND_WINDOWS,
+        Channel,
+        Offer,
+        SendWindow,
+        default_catalogue,
+    )
+    from agents.constraints import ContactRules
+
+    catalogue = default_catalogue(
+        (*DEFAULT_CHANNELS, Channel("whatsapp", "WhatsApp", 0.03)),
+        (*DEFAULT_OFFERS, Offer("free_gift", "Free gift", "gift", redemption_cost=4.0)),
+        (*DEFAULT_SEND_WINDOWS, SendWindow("lunch", "Lunch 12:30-13:30", 12.5, 13.5)),
+    )
+    rules = ContactRules(channel_caps={"whatsapp": (2, 7)}, min_gap_hours=24.0)
+    env = CustomerJourneyEnv(num_customers=256, catalogue=catalogue, contact_rules=rules, seed=3,
+                             horizon_days=30)
+    obs, info = env.reset()
+    assert obs.shape == (256, 5 * 5 + 12) and env.single_observation_space.contains(obs[0])
+    gift_lunch = catalogue.index_of("whatsapp", "free_gift", "lunch")
+    sent = opened = 0
+    for _ in range(14):
+        actions = np.where(info["action_mask"][:, gift_lunch], gift_lunch, 0)
+        obs, reward, terminated, truncated, info = env.step(actions)
+        sent += info["contacted"].sum()
+        opened += info["opens"].sum()
+        assert info["cap_violations"].sum() == 0
+        hours = info["send_hours"][info["contacted"] > 0]
+        assert np.all(np.isclose(np.mod(hours + env.profile.utc_offset_hours[info["contacted"] > 0],
+                                        24.0), 12.5))
+    # at most 2 a week on WhatsApp: 14 days hold at most 4 per customer
+    assert 0 < sent <= 256 * 4 and opened > 0
+    whatsapp = env.feature_layout.index("whatsapp_contacts")
+    assert obs[:, whatsapp].max() > 0

@@ -220,3 +220,53 @@ def test_a_policy_that_infers_segments_from_behaviour_beats_the_marketers_rules(
     assert smart.cap_violations_total == baseline.cap_violations_total == 0
     assert uplift(smart, baseline, "net_revenue_per_customer").ci_low > 0.05
     assert uplift(smart, baseline, "mean_return").ci_low > 0.05
+
+
+# ----------------------------------------------------------------------------- any catalogue
+def _offer_catalogue(*offers):
+    from agents.catalogue import DEFAULT_CHANNELS, DEFAULT_SEND_WINDOWS, default_catalogue
+
+    return default_catalogue(DEFAULT_CHANNELS, offers, DEFAULT_SEND_WINDOWS)
+
+
+def test_a_discount_between_two_anchors_responds_between_them():
+    from agents.catalogue import Offer
+
+    scenario = get_scenario("retail")
+    offers = (Offer("d10", "10 %", "percent_off", 10.0), Offer("d15", "15 %", "percent_off", 15.0),
+              Offer("d20", "20 %", "percent_off", 20.0))
+    click = scenario.for_catalogue(_offer_catalogue(*offers)).offer_click
+    assert np.all(click[:, 0] <= click[:, 1]) and np.all(click[:, 1] <= click[:, 2])
+    assert click[:, 1] == pytest.approx((click[:, 0] + click[:, 2]) / 2)
+
+
+def test_an_amount_off_or_a_gift_is_worth_its_share_of_the_order():
+    from agents.catalogue import Offer
+
+    scenario = get_scenario("retail")
+    # 10 % of each segment's order value, as an amount off and as a gift that costs as much
+    value = float(scenario.order_value[0]) * 0.10
+    offers = (Offer("d10", "10 %", "percent_off", 10.0), Offer("cash", "Cash", "amount_off", value),
+              Offer("gift", "Gift", "gift", redemption_cost=value))
+    click = scenario.for_catalogue(_offer_catalogue(*offers)).offer_click
+    assert click[0, 1] == pytest.approx(click[0, 0]) and click[0, 2] == pytest.approx(click[0, 0])
+
+
+def test_a_channel_the_scenario_does_not_know_behaves_like_the_average_one():
+    from agents.catalogue import DEFAULT_OFFERS, DEFAULT_SEND_WINDOWS, Channel, default_catalogue
+
+    scenario = get_scenario("retail")
+    catalogue = default_catalogue((Channel("email", "Email"), Channel("whatsapp", "WhatsApp")),
+                                  DEFAULT_OFFERS, DEFAULT_SEND_WINDOWS)
+    response = scenario.for_catalogue(catalogue)
+    assert response.open_prob[:, 0] == pytest.approx(scenario.open_prob[:, 0])
+    assert response.open_prob[:, 1] == pytest.approx(scenario.open_prob.mean(axis=1))
+    assert response.history_contacts_per_week[1] == 0.0  # no past campaigns on a new channel
+
+
+def test_message_variants_have_their_own_hidden_effect():
+    scenario = get_scenario("retail")
+    assert scenario.variant_effect("default") == 1.0
+    effects = {scenario.variant_effect(v) for v in ("A", "B", "subject: last chance")}
+    assert len(effects) == 3
+    assert all(abs(e - 1.0) <= scenario.variant_spread for e in effects)
