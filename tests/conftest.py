@@ -100,3 +100,15 @@ def celery_eager_unless_worker(request):
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture(autouse=True)
+def vocabulary_read_afresh():
+    """Each test reads the workspace's offers and send windows from its own database: a test's
+    rolled-back edits must not linger in the process's cached vocabulary."""
+    from crm_console.campaigns import selectors
+
+    selectors.VOCABULARY_CHANGED.forget()
+    selectors._vocabulary = None
+    yield
+    selectors._vocabulary = None

@@ -13,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.catalogue import DEFAULT_SEND_WINDOWS
 from crm_console.api import services as api_services
 from crm_console.api.authentication import (
     IntegrationTokenAuthentication, SignedIntegrationAuthentication,
@@ -180,7 +179,7 @@ def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
     action = decision.action
     window = None
     if action.send_window:
-        hours = next(w for w in DEFAULT_SEND_WINDOWS if w.key == action.send_window)
+        hours = campaign_selectors.vocabulary().send_window(action.send_window)
         window = {"name": action.send_window, "start_hour": _hour(hours.start_hour),
                   "end_hour": _hour(hours.end_hour),
                   "time_zone": decision.customer.time_zone}

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.utils import timezone
 
-from agents.catalogue import Catalogue, CatalogueAction
+from agents.catalogue import DEFAULT_CHANNELS, Catalogue, CatalogueAction
 from agents.constraints import ContactRules
 from agents.rewards import RewardWeights as AgentRewardWeights
 from crm_console.campaigns.models import Action, Campaign, Channel, ContactPolicy, RewardWeights
-from crm_console.campaigns.selectors import campaign_catalogue
+from crm_console.campaigns.selectors import campaign_catalogue, vocabulary
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,9 @@ def catalogue_for_campaign(*, campaign: Campaign) -> CampaignCatalogue:
     if not actions or not actions[0].is_no_contact:
         raise ValueError(f"campaign {campaign.pk} has no built-in no-contact action")
     entries = [_catalogue_action(action) for action in actions]
+    words = vocabulary()
     return CampaignCatalogue(
-        catalogue=Catalogue(tuple(entries)),
+        catalogue=Catalogue(tuple(entries), DEFAULT_CHANNELS, words.offers, words.send_windows),
         action_ids=tuple(action.pk for action in actions),
         enabled=np.array([action.enabled for action in actions], dtype=bool),
     )

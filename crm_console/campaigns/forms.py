@@ -3,8 +3,28 @@
 from django import forms
 
 from crm_console.campaigns.models import (
-    Action, Campaign, Channel, ChannelCap, ContactPolicy, Offer, RewardWeights, SendWindow,
+    WEEKDAYS, Action, Campaign, Channel, ChannelCap, ContactPolicy, Offer, RewardWeights,
+    SendWindow,
 )
+
+
+def _offer_choices() -> list[tuple[str, str]]:
+    """The workspace's offers, read when a form is built (marketers add their own)."""
+    return [(o.key, o.label if o.enabled else f"{o.label} (switched off)")
+            for o in Offer.objects.order_by("id")]
+
+
+def _send_window_choices() -> list[tuple[str, str]]:
+    return [(w.key, w.label if w.enabled else f"{w.label} (switched off)")
+            for w in SendWindow.objects.order_by("start", "id")]
+
+
+def _enabled_offer_choices() -> list[tuple[str, str]]:
+    return [(o.key, o.label) for o in Offer.objects.filter(enabled=True).order_by("id")]
+
+
+def _enabled_send_window_choices() -> list[tuple[str, str]]:
+    return [(w.key, w.label) for w in SendWindow.objects.filter(enabled=True).order_by("start", "id")]
 
 
 class CampaignForm(forms.ModelForm):
@@ -28,6 +48,8 @@ class CampaignCreateForm(CampaignForm):
 class ActionForm(forms.ModelForm):
     # the built-in "no contact" action exists once per campaign; people add real channels only
     channel = forms.ChoiceField(choices=Channel.choices)
+    offer = forms.ChoiceField(choices=_offer_choices)
+    send_window = forms.ChoiceField(choices=_send_window_choices, label="Send window")
 
     class Meta:
         model = Action
@@ -66,9 +88,31 @@ class CatalogueGenerateForm(forms.Form):
     """Bulk-generate channel x offer x send window (combinations already there are skipped)."""
 
     channels = forms.MultipleChoiceField(choices=Channel.choices, widget=forms.CheckboxSelectMultiple)
-    offers = forms.MultipleChoiceField(choices=Offer.choices, widget=forms.CheckboxSelectMultiple)
-    send_windows = forms.MultipleChoiceField(choices=SendWindow.choices,
+    offers = forms.MultipleChoiceField(choices=_enabled_offer_choices,
+                                       widget=forms.CheckboxSelectMultiple)
+    send_windows = forms.MultipleChoiceField(choices=_enabled_send_window_choices,
                                              widget=forms.CheckboxSelectMultiple, label="Send windows")
+
+
+class OfferForm(forms.ModelForm):
+    class Meta:
+        model = Offer
+        fields = ["key", "label", "kind", "value", "redemption_cost", "validity_days",
+                  "description", "enabled"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+
+class SendWindowForm(forms.ModelForm):
+    days = forms.TypedMultipleChoiceField(
+        choices=list(enumerate(WEEKDAYS)), coerce=int, widget=forms.CheckboxSelectMultiple,
+        initial=list(range(7)), help_text="The weekdays it opens on, in the customer's time zone.",
+    )
+
+    class Meta:
+        model = SendWindow
+        fields = ["key", "label", "start", "end", "days", "enabled"]
+        widgets = {"start": forms.TimeInput(attrs={"type": "time"}),
+                   "end": forms.TimeInput(attrs={"type": "time"})}
 
 
 class SuppressionUploadForm(forms.Form):

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -30,21 +30,123 @@ CHANNEL_INDEX: dict[str, int] = {key: i for i, key in enumerate(Channel.values)}
 consent, contact history): the agents catalogue's channel order."""
 
 
-class Offer(models.TextChoices):
-    """What is offered. Mirrors `agents.catalogue.DEFAULT_OFFERS`."""
+key_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,49}$",
+    "Use 1-50 lowercase letters, digits, '_' or '-', starting with a letter or digit.",
+)
+"""What a channel, offer or send window key may be (agents.catalogue's keys)."""
 
-    CONTENT = "content", "Content (no discount)"
-    DISCOUNT_10 = "discount_10", "10 % off"
-    DISCOUNT_20 = "discount_20", "20 % off"
-    FREE_SHIPPING = "free_shipping", "Free shipping"
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-class SendWindow(models.TextChoices):
-    """When in the customer's own local day a message goes out (agents.catalogue.DEFAULT_SEND_WINDOWS)."""
+def _every_day() -> list[int]:
+    return list(range(7))
 
-    MORNING = "morning", "Morning 08:00-11:00"
-    MIDDAY = "midday", "Midday 12:00-14:00"
-    EVENING = "evening", "Evening 18:00-21:00"
+
+class Offer(models.Model):
+    """What a message offers, one of the workspace's own offers (agents.catalogue.Offer).
+
+    A percent or amount off gives margin away by its value; the redemption cost is what one
+    redeemed offer costs on top (shipping, the gift, the extra points). Offers are never deleted
+    once an action uses them: they are switched off.
+    """
+
+    class Kind(models.TextChoices):
+        NONE = "none", "No incentive (content)"
+        PERCENT_OFF = "percent_off", "Percent off"
+        AMOUNT_OFF = "amount_off", "Amount off"
+        FREE_SHIPPING = "free_shipping", "Free shipping"
+        GIFT = "gift", "Free gift"
+        POINTS_MULTIPLIER = "points_multiplier", "Loyalty points multiplier"
+
+    key = models.CharField(max_length=50, unique=True, validators=[key_validator],
+                           help_text="Stable identifier the API and the logs carry, e.g. free_gift.")
+    label = models.CharField(max_length=80, help_text="What marketers read, e.g. Free gift.")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.NONE)
+    value = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Percent for a percent off (15 = 15 %), the amount for an amount off, the "
+                  "multiplier for loyalty points (2 = double points); 0 for the other kinds.",
+    )
+    redemption_cost = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="What one redeemed offer costs you on top of any discount (shipping, the gift).",
+    )
+    validity_days = models.PositiveIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Days a customer can use the offer after reading it.",
+    )
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True, help_text="Switched-off offers take no new actions.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def clean(self) -> None:
+        value = self.value if self.value is not None else Decimal("0")
+        errors = {}
+        if self.kind == self.Kind.PERCENT_OFF and not Decimal("0") < value <= Decimal("100"):
+            errors["value"] = "A percent off lies between 0 and 100 (e.g. 15 for 15 %)."
+        elif self.kind == self.Kind.AMOUNT_OFF and value <= 0:
+            errors["value"] = "An amount off needs an amount above 0."
+        elif self.kind == self.Kind.POINTS_MULTIPLIER and value <= 1:
+            errors["value"] = "A points multiplier is above 1 (2 = double points)."
+        elif self.kind in (self.Kind.NONE, self.Kind.FREE_SHIPPING, self.Kind.GIFT) and value:
+            errors["value"] = (f"A {self.get_kind_display().lower()} offer has no value; put "
+                               "what it costs you in the redemption cost.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class SendWindow(models.Model):
+    """When in the CUSTOMER's own local day a message goes out, on which weekdays
+    (agents.catalogue.SendWindow): a message goes out at the window's start."""
+
+    key = models.CharField(max_length=50, unique=True, validators=[key_validator],
+                           help_text="Stable identifier the API and the logs carry, e.g. lunch.")
+    label = models.CharField(max_length=80, help_text="What marketers read, e.g. Lunch 12:30-13:30.")
+    start = models.TimeField(help_text="Local start in the customer's time zone.")
+    end = models.TimeField(help_text="Local end, after the start (the same day).")
+    days = models.JSONField(default=_every_day,
+                            help_text="Weekdays it opens on: 0 = Monday ... 6 = Sunday.")
+    enabled = models.BooleanField(default=True,
+                                  help_text="Switched-off windows take no new actions.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def start_hour(self) -> float:
+        return self.start.hour + self.start.minute / 60.0
+
+    @property
+    def end_hour(self) -> float:
+        return self.end.hour + self.end.minute / 60.0
+
+    def clean(self) -> None:
+        errors = {}
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            errors["end"] = "The window must end after it starts (on the same day)."
+        if self.start is not None and self.start.second or self.end is not None and self.end.second:
+            errors["start"] = "Give whole minutes."
+        days = self.days
+        if not isinstance(days, list) or not days or any(
+                isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in days):
+            errors["days"] = "Choose at least one weekday."
+        elif len(set(days)) != len(days):
+            errors["days"] = "Each weekday once."
+        if errors:
+            raise ValidationError(errors)
 
 
 def validate_finite(value: float) -> None:
@@ -317,11 +419,11 @@ class Action(models.Model):
     channel = models.CharField(
         max_length=20, choices=[(NO_CONTACT_CHANNEL, "No contact"), *Channel.choices]
     )
-    offer = models.CharField(max_length=30, choices=Offer.choices, blank=True)
+    offer = models.CharField(max_length=50, blank=True, help_text="An offer's key.")
     variant = models.CharField(
         max_length=60, default="default", blank=True, help_text="Message variant (copy, template)."
     )
-    send_window = models.CharField(max_length=20, choices=SendWindow.choices, blank=True)
+    send_window = models.CharField(max_length=50, blank=True, help_text="A send window's key.")
     cost = models.DecimalField(
         max_digits=8, decimal_places=2, default=Decimal("0.00"),
         validators=[MinValueValidator(Decimal("0"))], help_text="Cost of one contact.",
@@ -351,10 +453,22 @@ class Action(models.Model):
         return self.channel == self.NO_CONTACT_CHANNEL
 
     @property
+    def offer_label(self) -> str:
+        from crm_console.campaigns.selectors import vocabulary
+
+        return vocabulary().offer_label(self.offer) if self.offer else ""
+
+    @property
+    def send_window_label(self) -> str:
+        from crm_console.campaigns.selectors import vocabulary
+
+        return vocabulary().window_label(self.send_window) if self.send_window else ""
+
+    @property
     def label(self) -> str:
         if self.is_no_contact:
             return "No contact"
-        parts = [self.get_channel_display(), self.get_offer_display(), self.get_send_window_display()]
+        parts = [self.get_channel_display(), self.offer_label, self.send_window_label]
         if self.variant and self.variant != "default":
             parts.insert(2, self.variant)
         return " - ".join(parts)
@@ -369,10 +483,29 @@ class Action(models.Model):
         errors = {}
         if not self.offer:
             errors["offer"] = "Choose an offer."
+        else:
+            offer = Offer.objects.filter(key=self.offer).first()
+            if offer is None:
+                errors["offer"] = f"There is no offer {self.offer!r}."
+            elif not offer.enabled and self._adds("offer"):
+                errors["offer"] = f"{offer.label} is switched off."
         if not self.send_window:
             errors["send_window"] = "Choose a send window."
+        else:
+            window = SendWindow.objects.filter(key=self.send_window).first()
+            if window is None:
+                errors["send_window"] = f"There is no send window {self.send_window!r}."
+            elif not window.enabled and self._adds("send_window"):
+                errors["send_window"] = f"{window.label} is switched off."
         if errors:
             raise ValidationError(errors)
+
+    def _adds(self, field: str) -> bool:
+        """A new action, or one moved to this offer / window (a switched-off one keeps its old
+        actions: switching off stops new ones)."""
+        if self.pk is None:
+            return True
+        return not Action.objects.filter(pk=self.pk, **{field: getattr(self, field)}).exists()
 
 
 class RewardWeights(models.Model):

@@ -7,15 +7,19 @@ value is refused with a field-level message and nothing is half-written.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import time
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 
 from agents.catalogue import DEFAULT_CHANNELS
+from crm_console.campaigns import selectors
 from crm_console.campaigns.models import (
-    Action, Campaign, ChannelCap, ContactPolicy, RewardWeights, SuppressionEntry,
+    Action, Campaign, ChannelCap, ContactPolicy, Offer, RewardWeights, SendWindow,
+    SuppressionEntry,
 )
 from crm_console.compliance.services import audit_record
 
@@ -43,7 +47,9 @@ def campaign_create(
 
 def campaign_builtins_ensure(*, campaign: Campaign) -> None:
     """Every campaign has its built-in "no contact" action and reward weights, however it was
-    made (console, import, admin)."""
+    made (console, import, admin); a workspace without offers or send windows gets the first
+    ones."""
+    vocabulary_defaults_ensure()
     Action.objects.get_or_create(campaign=campaign, channel=Action.NO_CONTACT_CHANNEL, offer="",
                                  variant="default", send_window="")
     RewardWeights.objects.get_or_create(campaign=campaign)
@@ -200,3 +206,140 @@ def suppression_add(
         details={"count": len(entries)},
     )
     return len(entries)
+
+
+# ----------------------------------------------------------------------------- vocabulary
+DEFAULT_OFFERS = (  # key, label, kind, value, redemption cost (agents.catalogue.DEFAULT_OFFERS)
+    ("content", "Content (no discount)", "none", "0", "0"),
+    ("discount_10", "10 % off", "percent_off", "10", "0"),
+    ("discount_20", "20 % off", "percent_off", "20", "0"),
+    ("free_shipping", "Free shipping", "free_shipping", "0", "6.00"),
+)
+DEFAULT_SEND_WINDOWS = (  # key, label, local start, end (agents.catalogue.DEFAULT_SEND_WINDOWS)
+    ("morning", "Morning 08:00-11:00", "08:00", "11:00"),
+    ("midday", "Midday 12:00-14:00", "12:00", "14:00"),
+    ("evening", "Evening 18:00-21:00", "18:00", "21:00"),
+)
+
+
+def vocabulary_defaults_ensure(offer_model: type[models.Model] = Offer,
+                               send_window_model: type[models.Model] = SendWindow) -> None:
+    """The offers and send windows a workspace starts with, where it has none at all (a
+    marketer's deletions stay deleted). The migration that made them records calls it with its
+    historical models."""
+    if not offer_model.objects.exists():
+        offer_model.objects.bulk_create([
+            offer_model(key=key, label=label, kind=kind, value=Decimal(value),
+                        redemption_cost=Decimal(cost))
+            for key, label, kind, value, cost in DEFAULT_OFFERS])
+    if not send_window_model.objects.exists():
+        send_window_model.objects.bulk_create([
+            send_window_model(key=key, label=label, start=time.fromisoformat(start),
+                              end=time.fromisoformat(end), days=list(range(7)))
+            for key, label, start, end in DEFAULT_SEND_WINDOWS])
+
+
+OFFER_FIELDS = ("key", "label", "kind", "value", "redemption_cost", "validity_days",
+                "description", "enabled")
+SEND_WINDOW_FIELDS = ("key", "label", "start", "end", "days", "enabled")
+
+
+def _snapshot(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
+    return {name: _plain(getattr(instance, name)) for name in names}
+
+
+def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, str]:
+    """Each changed field as "before -> after" (an audit entry's details; "-" for none)."""
+    names = (after or before or {}).keys()
+    old, new = before or {}, after or {}
+    return {name: f"{old.get(name, '-')} -> {new.get(name, '-')}" for name in names
+            if old.get(name, "-") != new.get(name, "-")}
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool | int | float | list) else str(value)
+
+
+def _vocabulary_save(*, record: Offer | SendWindow, names: tuple[str, ...], verb: str,
+                     actor: AbstractBaseUser | None, fields: dict[str, Any]) -> Offer | SendWindow:
+    """Validate and save an offer or send window, audit it with a before/after diff, and tell
+    every process (labels, serving set-ups) that the vocabulary changed."""
+    unknown = set(fields) - set(names)
+    if unknown:
+        raise ValidationError({name: "Not a field of this record." for name in sorted(unknown)})
+    before = _snapshot(record, names) if record.pk else None
+    if record.pk and "key" in fields and fields["key"] != record.key \
+            and Action.objects.filter(**{_action_field(record): record.key}).exists():
+        raise ValidationError({"key": "Actions use this key; it cannot change (the logs carry it)."})
+    _apply(record, fields)
+    record.full_clean()
+    record.save()
+    after = _snapshot(record, names)
+    audit_record(actor=actor, verb=verb, target=record, details=_diff(before, after))
+    _vocabulary_changed()
+    return record
+
+
+def _action_field(record: Offer | SendWindow) -> str:
+    return "offer" if isinstance(record, Offer) else "send_window"
+
+
+def _vocabulary_changed() -> None:
+    selectors.VOCABULARY_CHANGED.replace()
+    transaction.on_commit(selectors.VOCABULARY_CHANGED.replace)
+
+
+@transaction.atomic
+def offer_create(*, created_by: AbstractBaseUser | None = None, **fields: Any) -> Offer:
+    """A new offer of the workspace (e.g. "Free gift", kind gift, redemption cost 4.00)."""
+    return _vocabulary_save(record=Offer(), names=OFFER_FIELDS, verb="offer.created",
+                            actor=created_by, fields=fields)
+
+
+@transaction.atomic
+def offer_update(*, offer: Offer, updated_by: AbstractBaseUser | None = None,
+                 **fields: Any) -> Offer:
+    return _vocabulary_save(record=offer, names=OFFER_FIELDS, verb="offer.updated",
+                            actor=updated_by, fields=fields)
+
+
+@transaction.atomic
+def offer_delete(*, offer: Offer, deleted_by: AbstractBaseUser | None = None) -> None:
+    """Delete an offer no action uses; one in use is refused with what uses it (switch it off)."""
+    _vocabulary_delete(record=offer, uses=selectors.offer_uses(offer=offer), verb="offer.deleted",
+                       actor=deleted_by, names=OFFER_FIELDS)
+
+
+@transaction.atomic
+def send_window_create(*, created_by: AbstractBaseUser | None = None,
+                       **fields: Any) -> SendWindow:
+    """A new send window (e.g. "Lunch 12:30-13:30" on weekdays)."""
+    return _vocabulary_save(record=SendWindow(), names=SEND_WINDOW_FIELDS,
+                            verb="send_window.created", actor=created_by, fields=fields)
+
+
+@transaction.atomic
+def send_window_update(*, send_window: SendWindow, updated_by: AbstractBaseUser | None = None,
+                       **fields: Any) -> SendWindow:
+    return _vocabulary_save(record=send_window, names=SEND_WINDOW_FIELDS,
+                            verb="send_window.updated", actor=updated_by, fields=fields)
+
+
+@transaction.atomic
+def send_window_delete(*, send_window: SendWindow,
+                       deleted_by: AbstractBaseUser | None = None) -> None:
+    _vocabulary_delete(record=send_window, uses=selectors.send_window_uses(send_window=send_window),
+                       verb="send_window.deleted", actor=deleted_by, names=SEND_WINDOW_FIELDS)
+
+
+def _vocabulary_delete(*, record: Offer | SendWindow, uses: list[str], verb: str,
+                       actor: AbstractBaseUser | None, names: tuple[str, ...]) -> None:
+    if uses:
+        raise ValidationError(
+            f"{record.label} is used by actions of {', '.join(uses)} (and their logged "
+            "decisions); switch it off instead of deleting it."
+        )
+    audit_record(actor=actor, verb=verb, target=record,
+                 details=_diff(_snapshot(record, names), None))
+    record.delete()
+    _vocabulary_changed()

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -21,10 +21,12 @@ from django.views.decorators.http import require_POST
 from crm_console.campaigns import selectors, services
 from crm_console.campaigns.forms import (
     ActionForm, CampaignCreateForm, CampaignForm, CatalogueGenerateForm, ChannelCapFormSet,
-    ContactPolicyForm,
-    RewardWeightsForm, SuppressionUploadForm,
+    ContactPolicyForm, OfferForm,
+    RewardWeightsForm, SendWindowForm, SuppressionUploadForm,
 )
-from crm_console.campaigns.models import Action, Campaign, ContactPolicy, RewardWeights, SuppressionEntry
+from crm_console.campaigns.models import (
+    Action, Campaign, ContactPolicy, Offer, RewardWeights, SendWindow, SuppressionEntry,
+)
 from crm_console.campaigns.reward_preview import reward_preview
 
 EDIT_CATALOGUE = "campaigns.change_action"
@@ -280,3 +282,79 @@ def contact_policy_suppressions(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/suppression_list.html", {
         "policy": policy, "form": form, "row_errors": row_errors, "page": entries,
     })
+
+
+# ----------------------------------------------------------------------------- vocabulary
+def vocabulary(request: HttpRequest) -> HttpResponse:
+    """The workspace's offers and send windows, which every campaign's catalogue draws on."""
+    return render(request, "campaigns/vocabulary.html", {
+        "offers": selectors.offer_list(), "send_windows": selectors.send_window_list(),
+        "section": "campaigns",
+    })
+
+
+def offer_edit(request: HttpRequest, offer_pk: int | None = None) -> HttpResponse:
+    offer = get_object_or_404(Offer, pk=offer_pk) if offer_pk else None
+    return _vocabulary_form(
+        request, record=offer, form_class=OfferForm, noun="offer",
+        permission="campaigns.change_offer" if offer else "campaigns.add_offer",
+        save=lambda fields: (services.offer_update(offer=offer, updated_by=request.user, **fields)
+                             if offer else services.offer_create(created_by=request.user,
+                                                                 **fields)),
+    )
+
+
+def send_window_edit(request: HttpRequest, window_pk: int | None = None) -> HttpResponse:
+    window = get_object_or_404(SendWindow, pk=window_pk) if window_pk else None
+    return _vocabulary_form(
+        request, record=window, form_class=SendWindowForm, noun="send window",
+        permission="campaigns.change_sendwindow" if window else "campaigns.add_sendwindow",
+        save=lambda fields: (
+            services.send_window_update(send_window=window, updated_by=request.user, **fields)
+            if window else services.send_window_create(created_by=request.user, **fields)),
+    )
+
+
+def _vocabulary_form(request: HttpRequest, *, record: Offer | SendWindow | None, form_class: type,
+                     noun: str, permission: str, save) -> HttpResponse:
+    if request.method == "POST" and not request.user.has_perm(permission):
+        raise PermissionDenied
+    form = form_class(request.POST or None, instance=record)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = save(dict(form.cleaned_data))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Saved the {noun} {saved.label!r}.")
+            return redirect("campaigns:vocabulary")
+    return render(request, "campaigns/vocabulary_form.html", {
+        "form": form, "record": record, "noun": noun, "can_save": request.user.has_perm(permission),
+        "section": "campaigns",
+    })
+
+
+@require_POST
+@permission_required("campaigns.delete_offer", raise_exception=True)
+def offer_delete(request: HttpRequest, offer_pk: int) -> HttpResponse:
+    offer = get_object_or_404(Offer, pk=offer_pk)
+    return _vocabulary_delete(request, lambda: services.offer_delete(
+        offer=offer, deleted_by=request.user), offer.label)
+
+
+@require_POST
+@permission_required("campaigns.delete_sendwindow", raise_exception=True)
+def send_window_delete(request: HttpRequest, window_pk: int) -> HttpResponse:
+    window = get_object_or_404(SendWindow, pk=window_pk)
+    return _vocabulary_delete(request, lambda: services.send_window_delete(
+        send_window=window, deleted_by=request.user), window.label)
+
+
+def _vocabulary_delete(request: HttpRequest, delete, label: str) -> HttpResponse:
+    try:
+        delete()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Deleted {label!r}.")
+    return redirect("campaigns:vocabulary")

@@ -20,6 +20,7 @@ from django.db.models import Case, Count, IntegerField, Max, Value, When
 from django.utils import timezone
 
 from crm_console.campaigns.models import Action, Campaign
+from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers.models import Customer, Event
 from crm_console.decisioning.models import Decision
 
@@ -337,10 +338,11 @@ def campaign_action_mix(*, campaign: Campaign, days: int | None = None) -> dict[
     if since is not None:
         decisions = decisions.filter(decided_at__gte=since)
     mix: dict[str, dict[str, dict[str, float]]] = {}
+    words = vocabulary()
     labels = {
         "channel": dict(Action._meta.get_field("channel").choices),
-        "offer": dict(Action._meta.get_field("offer").choices),
-        "window": dict(Action._meta.get_field("send_window").choices),
+        "offer": {o.key: o.label for o in words.offers},
+        "window": {w.key: w.label for w in words.send_windows},
     }
     for dimension, field in (("channel", "action__channel"), ("offer", "action__offer"),
                              ("window", "action__send_window")):

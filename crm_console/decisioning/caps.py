@@ -31,6 +31,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
+from agents.catalogue import DEFAULT_SEND_WINDOWS, SendWindow
 from agents.constraints import ContactRules, ContactState, send_hours
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
@@ -137,6 +138,7 @@ def contact_window_start(*, rules: ContactRules, now: datetime) -> datetime:
 def contact_state_for(
     *, customer_ids: Sequence[int], now: datetime, time_zones: Sequence[str],
     consent: np.ndarray, suppressed: np.ndarray, contacts: list[tuple[int, str, datetime]],
+    send_windows: tuple[SendWindow, ...] = DEFAULT_SEND_WINDOWS,
 ) -> ContactState:
     """The agents ContactState of these customers deciding at `now`, from their unreleased
     `contacts` (customer id, channel, send at) since `contact_window_start`.
@@ -160,13 +162,13 @@ def contact_state_for(
     zones, zone_of = np.unique(np.asarray(time_zones, dtype=object).astype(str),
                                return_inverse=True)
     at_now = np.array([utc_offset_hours(zone, now) for zone in zones])
-    first = send_hours(np.full(len(zones), now_hour), at_now)
+    first = send_hours(np.full(len(zones), now_hour), at_now, send_windows)
     at_send = np.array([[utc_offset_hours(zone, datetime_from_hours(hour)) for hour in row]
                         for zone, row in zip(zones, first)]).reshape(first.shape)
     offsets = at_now[zone_of] if (at_send == at_now[:, None]).all() else at_send[zone_of]
     return ContactState(
         now_hours=np.full(n, now_hour), contact_hours=hours, consent=consent,
-        utc_offset_hours=offsets, suppressed=suppressed,
+        utc_offset_hours=offsets, suppressed=suppressed, send_windows=send_windows,
     )
 
 

@@ -11,7 +11,8 @@ class DecisionFilterForm(forms.Form):
                                       empty_label="All campaigns")
     channel = forms.ChoiceField(choices=[("", "All channels"), ("none", "No contact"), *Channel.choices],
                                 required=False)
-    offer = forms.ChoiceField(choices=[("", "All offers"), *Offer.choices], required=False)
+    offer = forms.ChoiceField(choices=lambda: [("", "All offers"), *(
+        (o.key, o.label) for o in Offer.objects.order_by("id"))], required=False)
     date_from = forms.DateField(required=False, label="From",
                                 widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To",

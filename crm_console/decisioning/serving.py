@@ -263,6 +263,7 @@ def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now:
     state = contact_state_for(
         customer_ids=ids, now=now, time_zones=[c.time_zone for c in customers],
         consent=records.consent, suppressed=records.suppressed, contacts=records.contacts,
+        send_windows=serving.bridge.catalogue.send_windows,
     )
     # the Consent table is the record compliance edits: the features say what the mask enforces
     profiles.consent[:] = records.consent.astype(np.float64)
