@@ -1,5 +1,7 @@
 """Console forms. Validation is the model's (`full_clean`), so messages match the admin and API."""
 
+import json
+
 from django import forms
 
 from crm_console.campaigns.models import (
@@ -131,3 +133,25 @@ class SuppressionUploadForm(forms.Form):
         if upload.size > self.MAX_BYTES:
             raise forms.ValidationError("The file is larger than 5 MB; split it.")
         return upload
+
+
+class CampaignFileForm(forms.Form):
+    """A campaign file to import (docs/campaign-file.md)."""
+
+    MAX_BYTES = 2 * 1024 * 1024
+
+    file = forms.FileField(label="Campaign file (JSON)",
+                           help_text="As written by Download campaign file or campaign_export.")
+    update = forms.BooleanField(
+        required=False, label="Update what exists",
+        help_text="Change the campaign, offers, send windows and contact policy the file names "
+                  "where they differ (otherwise they are refused).")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is larger than 2 MB.")
+        try:
+            return json.loads(upload.read().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise forms.ValidationError(f"Not a JSON document: {error}") from None

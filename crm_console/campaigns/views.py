@@ -14,13 +14,13 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from crm_console.campaigns import selectors, services
+from crm_console.campaigns import campaign_files, selectors, services
 from crm_console.campaigns.forms import (
-    ActionForm, CampaignCreateForm, CampaignForm, CatalogueGenerateForm, ChannelCapFormSet,
+    ActionForm, CampaignCreateForm, CampaignFileForm, CampaignForm, CatalogueGenerateForm, ChannelCapFormSet,
     ContactPolicyForm, OfferForm,
     RewardWeightsForm, SendWindowForm, SuppressionUploadForm,
 )
@@ -66,6 +66,34 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
                              "actions it may take next.")
             return redirect("campaigns:catalogue", pk=campaign.pk)
     return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": None})
+
+
+def campaign_file_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The campaign as a campaign file (docs/campaign-file.md)."""
+    campaign = get_object_or_404(Campaign.objects.select_related("contact_policy"), pk=pk)
+    response = JsonResponse(campaign_files.campaign_document(campaign=campaign),
+                            json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}.json"'
+    return response
+
+
+@permission_required("campaigns.add_campaign", raise_exception=True)
+def campaign_file_import(request: HttpRequest) -> HttpResponse:
+    form = CampaignFileForm(request.POST or None, request.FILES or None)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = campaign_files.campaign_import(
+                form.cleaned_data["file"], update=form.cleaned_data["update"],
+                imported_by=request.user)
+        except campaign_files.CampaignFileError as error:
+            errors = error.errors
+        else:
+            verdict = ("unchanged" if not result.changed else
+                       f"{len(result.created)} created, {len(result.updated)} updated")
+            messages.success(request, f"Imported {result.campaign.name!r}: {verdict}.")
+            return redirect("campaigns:detail", pk=result.campaign.pk)
+    return render(request, "campaigns/campaign_import.html", {"form": form, "errors": errors})
 
 
 @require_POST
