@@ -156,9 +156,22 @@ MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # ------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 REDIS_URL = env("REDIS_URL", default="")
+# A Redis that is down or hung must not hold a request for redis-py's default 5 s per command:
+# connect and read give up after these, and a process that saw Redis fail leaves it alone for
+# REDIS_RETRY_SECONDS (crm_console.shared_cache); the API answers 503 with that Retry-After where
+# an operation cannot do without Redis.
+REDIS_SOCKET_CONNECT_TIMEOUT = env.float("REDIS_SOCKET_CONNECT_TIMEOUT", default=0.5)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=2.0)
+REDIS_CACHE_OPTIONS = {"socket_connect_timeout": REDIS_SOCKET_CONNECT_TIMEOUT,
+                       "socket_timeout": REDIS_SOCKET_TIMEOUT}
+# "local": this process's own counters, where the API rate limit counts while Redis is down
+_LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"}
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": REDIS_URL, "OPTIONS": REDIS_CACHE_OPTIONS},
+        "local": _LOCAL_CACHE,
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
@@ -166,10 +179,15 @@ if REDIS_URL:
     # Redis hands an unacknowledged message to another worker after this long (acks_late): it
     # must outlast the longest training run, or a second worker starts the same run. A worker
     # that really died is found sooner by the beat's stale-run recovery (heartbeat > 2 min).
+    # Only connecting is cut short for Celery: its reads include blocking waits for tasks and
+    # results that a one-second read timeout would break.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=12 * 3600)}
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=12 * 3600),
+        "socket_connect_timeout": REDIS_SOCKET_CONNECT_TIMEOUT}
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_SOCKET_CONNECT_TIMEOUT
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+              "local": _LOCAL_CACHE}
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
     CELERY_TASK_ALWAYS_EAGER = True

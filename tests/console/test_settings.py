@@ -18,7 +18,8 @@ PROBE = (
     "'prepare_threshold': settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'), "
     "'visibility_timeout': getattr(settings, 'CELERY_BROKER_TRANSPORT_OPTIONS', {}).get('visibility_timeout')}))"
 )
-CLEARED = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
+CLEARED = ("DATABASE_URL", "REDIS_URL", "REDIS_SOCKET_TIMEOUT", "REDIS_SOCKET_CONNECT_TIMEOUT",
+           "REDIS_RETRY_SECONDS", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
            "CELERY_TASK_ALWAYS_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE")
 
 
@@ -81,3 +82,19 @@ def test_check_deploy_is_clean_in_production_settings():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout + result.stderr
+
+
+def test_redis_timeouts_are_short_and_read_from_the_environment():
+    code = ("import json, django; from django.conf import settings; django.setup(); "
+            "print(json.dumps({'cache': settings.CACHES['default'].get('OPTIONS'), "
+            "'broker': settings.CELERY_BROKER_TRANSPORT_OPTIONS.get('socket_connect_timeout'), "
+            "'retry': settings.REDIS_RETRY_SECONDS}))")
+    result = run_settings({"REDIS_URL": "redis://127.0.0.1:6379/0"}, code)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "cache": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}, "broker": 0.5,
+        "retry": 2.0}
+    result = run_settings({"REDIS_URL": "redis://127.0.0.1:6379/0", "REDIS_SOCKET_TIMEOUT": "0.25",
+                           "REDIS_SOCKET_CONNECT_TIMEOUT": "0.2"}, code)
+    assert json.loads(result.stdout)["cache"] == {"socket_connect_timeout": 0.2,
+                                                  "socket_timeout": 0.25}
