@@ -18,7 +18,10 @@ env = environ.Env()
 # GENERAL
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/ref/settings/#debug
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless asked for: a debug page shows the request, settings and local variables (customers'
+# emails among them). `make run` and `make test` (and pytest, see pyproject.toml) turn it on for
+# the embedded demo: the dev secret key, localhost, plain static files.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 _DEV_SECRET_KEY = "django-insecure-local-development-key-not-for-production"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else None)
 if not SECRET_KEY:
@@ -251,11 +254,15 @@ if not DEBUG:
 # LOGGING: no personal data - customers appear by internal id only.
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/topics/logging/
+# Database errors quote row data (PostgreSQL's DETAIL / CONTEXT): the filter withholds their text
+# from every record, tracebacks included (Celery's handlers get it too: crm_console.celery).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"database_error_detail": {"()": "crm_console.log_filters.DatabaseErrorDetailFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["database_error_detail"]}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
