@@ -5,10 +5,12 @@ With no environment at all it runs the embedded default (SQLite file + Celery ea
 broker and result backend, cache, contact-cap counters) switch it to the real stack.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -79,6 +81,7 @@ THIRD_PARTY_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: the docs work offline
     "django_filters",
     "django_htmx",
+    "axes",  # login throttling: failed log-ins per username and address
 ]
 LOCAL_APPS = [
     "crm_console.accounts",
@@ -96,8 +99,11 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/topics/http/middleware/
 # LoginRequiredMiddleware: every page needs a login unless a view opts out explicitly.
+# ContentSecurityPolicyMiddleware: SECURE_CSP below. AxesMiddleware last, as django-axes asks: it
+# turns a locked-out log-in into the lockout page.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,11 +113,18 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 # AUTHENTICATION
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/topics/auth/
+# The axes backend comes first: it refuses a locked-out username and address before any password
+# is checked, on every log-in (the console's and the admin's, which is the same page).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboards:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -121,6 +134,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# LOGIN THROTTLING
+# ------------------------------------------------------------------------------
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# LOGIN_FAILURE_LIMIT wrong passwords for one username from one address lock that pair out for
+# LOGIN_LOCKOUT_MINUTES, counted in the database (so across processes, and with Redis down). The
+# pair, not the username alone: a stranger cannot lock a marketer out from elsewhere. Attempts
+# during the lockout neither count nor extend it; a successful log-in clears the count. The
+# address is REMOTE_ADDR: behind a proxy every visitor shares the proxy's, and the lock is then
+# in effect per username.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "crm_console.accounts.views.login_locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # no record of every successful log-in: not needed, personal data
+AXES_VERBOSE = False  # its log lines name only the (masked) username and address
 
 # TEMPLATES AND STATIC FILES
 # ------------------------------------------------------------------------------
@@ -136,6 +167,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm_console.accounts.context_processors.roles",
+                "django.template.context_processors.csp",  # csp_nonce for an inline script
             ],
         },
     },
@@ -242,6 +274,23 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less templa
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# https://docs.djangoproject.com/en/stable/ref/csp/
+# Scripts only from our own static files (htmx, console.js, the Plotly bundle, Swagger UI, the
+# admin's), or inline with the request's nonce (`nonce="{{ csp_nonce }}"`); charts' data are JSON
+# blocks, which never run. Inline styles stay allowed: Plotly and htmx write <style> elements and
+# style attributes, and the progress bars set their width in one.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
@@ -264,7 +313,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
                              "filters": ["database_error_detail"]}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes: lockouts are warnings; its every-log-in chatter is not worth the lines
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # PRODUCT
