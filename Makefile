@@ -14,6 +14,10 @@ DEMO_FORCE_REASON := Demo workspace: promoted so a newcomer sees a trained polic
 
 .PHONY: run test install migrate demo serve worker browser lint clean
 
+# The local commands run the embedded demo with DEBUG on (the dev secret key, localhost, plain
+# static files); anything else gets the settings' default, off. An exported DJANGO_DEBUG wins.
+run demo migrate test worker lint: export DJANGO_DEBUG ?= true
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -9,7 +9,7 @@ import gc
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_console.settings")
@@ -37,3 +37,15 @@ def freeze_loaded_objects(**kwargs) -> None:
     a batch run (a quarter of a second per pass)."""
     gc.collect()
     gc.freeze()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def withhold_database_error_text(logger, **kwargs) -> None:
+    """A worker logs through Celery's own handlers, not the settings' LOGGING: give them the same
+    filter, so a failed task's database error does not write row data to the log."""
+    from crm_console.log_filters import DatabaseErrorDetailFilter
+
+    for handler in logger.handlers:
+        if not any(isinstance(f, DatabaseErrorDetailFilter) for f in handler.filters):
+            handler.addFilter(DatabaseErrorDetailFilter())

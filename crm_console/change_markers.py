@@ -5,6 +5,11 @@ memory, tagged with the marker's value when it loaded them. Whoever changes the 
 replaces the marker in the cache (Redis in production). Each process reads the marker at most
 every `check_seconds`, so a change reaches the process that made it on its next request and every
 other process within `check_seconds`, for one cache read per interval instead of one per request.
+
+While Redis is down nothing cached can be trusted (another process may have changed the rows and
+been unable to say so): `current()` then gives a value nothing is tagged with, so readers go to
+the database on every request until Redis answers again. A process that could not read or replace
+a marker replaces it once Redis answers, so every process drops what it cached before the outage.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import time
 import uuid
 
 from django.core.cache import cache
+
+from crm_console.shared_cache import SharedCacheDown, shared_cache_call
 
 
 class ChangeMarker:
@@ -23,6 +30,7 @@ class ChangeMarker:
         self.check_seconds = check_seconds
         self._value: str | None = None
         self._read_at = float("-inf")
+        self._announce_pending = False  # a change (or an outage) others have not been told of
 
     def current(self) -> str:
         """The marker's value, read from the cache if this process last read it long enough ago.
@@ -34,17 +42,40 @@ class ChangeMarker:
         """
         now = time.monotonic()
         if now - self._read_at >= self.check_seconds:
-            value = cache.get(self.key)
-            if value is None:
-                cache.add(self.key, uuid.uuid4().hex, timeout=None)  # the first process wins
-                value = cache.get(self.key)
+            try:
+                value = shared_cache_call(
+                    self._announce if self._announce_pending else self._read_or_create)
+            except SharedCacheDown:
+                self._announce_pending = True
+                self._read_at = float("-inf")
+                return "unknown:" + uuid.uuid4().hex  # matches nothing: read the database
+            self._announce_pending = False
             self._value, self._read_at = value, now
         return self._value
 
     def replace(self) -> None:
-        """Say that something changed: every process drops what it tagged with the old value."""
-        cache.set(self.key, uuid.uuid4().hex, timeout=None)
+        """Say that something changed: every process drops what it tagged with the old value.
+
+        With Redis down, this process says so as soon as Redis answers again (meanwhile every
+        process that tries to read the marker reads the database instead).
+        """
+        try:
+            shared_cache_call(self._announce)
+        except SharedCacheDown:
+            self._announce_pending = True
         self.forget()
+
+    def _read_or_create(self) -> str:
+        value = cache.get(self.key)
+        if value is None:
+            cache.add(self.key, uuid.uuid4().hex, timeout=None)  # the first process wins
+            value = cache.get(self.key)
+        return value
+
+    def _announce(self) -> str:
+        value = uuid.uuid4().hex
+        cache.set(self.key, value, timeout=None)
+        return value
 
     def forget(self) -> None:
         """Read the marker again on the next `current()`."""

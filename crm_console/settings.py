@@ -5,10 +5,12 @@ With no environment at all it runs the embedded default (SQLite file + Celery ea
 broker and result backend, cache, contact-cap counters) switch it to the real stack.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -18,7 +20,10 @@ env = environ.Env()
 # GENERAL
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/ref/settings/#debug
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless asked for: a debug page shows the request, settings and local variables (customers'
+# emails among them). `make run` and `make test` (and pytest, see pyproject.toml) turn it on for
+# the embedded demo: the dev secret key, localhost, plain static files.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 _DEV_SECRET_KEY = "django-insecure-local-development-key-not-for-production"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else None)
 if not SECRET_KEY:
@@ -76,6 +81,7 @@ THIRD_PARTY_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: the docs work offline
     "django_filters",
     "django_htmx",
+    "axes",  # login throttling: failed log-ins per username and address
 ]
 LOCAL_APPS = [
     "crm_console.accounts",
@@ -93,8 +99,11 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/topics/http/middleware/
 # LoginRequiredMiddleware: every page needs a login unless a view opts out explicitly.
+# ContentSecurityPolicyMiddleware: SECURE_CSP below. AxesMiddleware last, as django-axes asks: it
+# turns a locked-out log-in into the lockout page.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,11 +113,18 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 # AUTHENTICATION
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/topics/auth/
+# The axes backend comes first: it refuses a locked-out username and address before any password
+# is checked, on every log-in (the console's and the admin's, which is the same page).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboards:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -118,6 +134,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# LOGIN THROTTLING
+# ------------------------------------------------------------------------------
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# LOGIN_FAILURE_LIMIT wrong passwords for one username from one address lock that pair out for
+# LOGIN_LOCKOUT_MINUTES, counted in the database (so across processes, and with Redis down). The
+# pair, not the username alone: a stranger cannot lock a marketer out from elsewhere. Attempts
+# during the lockout neither count nor extend it; a successful log-in clears the count. The
+# address is REMOTE_ADDR: behind a proxy every visitor shares the proxy's, and the lock is then
+# in effect per username.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "crm_console.accounts.views.login_locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # no record of every successful log-in: not needed, personal data
+AXES_VERBOSE = False  # its log lines name only the (masked) username and address
 
 # TEMPLATES AND STATIC FILES
 # ------------------------------------------------------------------------------
@@ -133,6 +167,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm_console.accounts.context_processors.roles",
+                "django.template.context_processors.csp",  # csp_nonce for an inline script
             ],
         },
     },
@@ -156,9 +191,22 @@ MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # ------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 REDIS_URL = env("REDIS_URL", default="")
+# A Redis that is down or hung must not hold a request for redis-py's default 5 s per command:
+# connect and read give up after these, and a process that saw Redis fail leaves it alone for
+# REDIS_RETRY_SECONDS (crm_console.shared_cache); the API answers 503 with that Retry-After where
+# an operation cannot do without Redis.
+REDIS_SOCKET_CONNECT_TIMEOUT = env.float("REDIS_SOCKET_CONNECT_TIMEOUT", default=0.5)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=2.0)
+REDIS_CACHE_OPTIONS = {"socket_connect_timeout": REDIS_SOCKET_CONNECT_TIMEOUT,
+                       "socket_timeout": REDIS_SOCKET_TIMEOUT}
+# "local": this process's own counters, where the API rate limit counts while Redis is down
+_LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"}
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": REDIS_URL, "OPTIONS": REDIS_CACHE_OPTIONS},
+        "local": _LOCAL_CACHE,
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
@@ -166,10 +214,15 @@ if REDIS_URL:
     # Redis hands an unacknowledged message to another worker after this long (acks_late): it
     # must outlast the longest training run, or a second worker starts the same run. A worker
     # that really died is found sooner by the beat's stale-run recovery (heartbeat > 2 min).
+    # Only connecting is cut short for Celery: its reads include blocking waits for tasks and
+    # results that a one-second read timeout would break.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=12 * 3600)}
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=12 * 3600),
+        "socket_connect_timeout": REDIS_SOCKET_CONNECT_TIMEOUT}
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_SOCKET_CONNECT_TIMEOUT
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+              "local": _LOCAL_CACHE}
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
     CELERY_TASK_ALWAYS_EAGER = True
@@ -221,6 +274,23 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less templa
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# https://docs.djangoproject.com/en/stable/ref/csp/
+# Scripts only from our own static files (htmx, console.js, the Plotly bundle, Swagger UI, the
+# admin's), or inline with the request's nonce (`nonce="{{ csp_nonce }}"`); charts' data are JSON
+# blocks, which never run. Inline styles stay allowed: Plotly and htmx write <style> elements and
+# style attributes, and the progress bars set their width in one.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
@@ -233,13 +303,18 @@ if not DEBUG:
 # LOGGING: no personal data - customers appear by internal id only.
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/topics/logging/
+# Database errors quote row data (PostgreSQL's DETAIL / CONTEXT): the filter withholds their text
+# from every record, tracebacks included (Celery's handlers get it too: crm_console.celery).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"database_error_detail": {"()": "crm_console.log_filters.DatabaseErrorDetailFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["database_error_detail"]}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes: lockouts are warnings; its every-log-in chatter is not worth the lines
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # PRODUCT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 
 import pytest
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from crm_console.accounts.roles import ADMIN, COMPLIANCE_REVIEWER, MARKETER, ROLES
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import UserFactory
 
 REAL_STACK = bool(os.environ.get("REDIS_URL")) and settings.DATABASES["default"]["ENGINE"].endswith(
     "postgresql"
@@ -21,6 +22,26 @@ needs_real_stack = pytest.mark.skipif(
     not REAL_STACK,
     reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL: run .ci/run, which sets them up",
 )
+
+CLOSED_REDIS = "redis://127.0.0.1:6390/0"
+"""A Redis URL where nothing listens: Redis down."""
+
+
+def redis_caches(location: str) -> dict:
+    """The production cache settings (timeouts included) with Redis at `location`."""
+    return {**settings.CACHES, "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location,
+        "OPTIONS": settings.REDIS_CACHE_OPTIONS}}
+
+
+@pytest.fixture
+def silent_redis():
+    """The URL of a TCP server that accepts connections and never answers: a hung Redis."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    server.close()
 
 
 # Data migrations that grant permissions, re-run after a transactional test flushed their rows.
@@ -65,7 +86,9 @@ def admin_user(roles):
 
 
 def _client_for(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
+    # force_login: Client.login() authenticates without a request, which the login throttle
+    # (django-axes) refuses; logging in through the form is tested in tests/console/accounts
+    client.force_login(user)
     return client
 
 

@@ -3,7 +3,8 @@
     {"error": {"code": "invalid", "message": "...", "fields": {"holdout_share": ["..."]}}}
 
 Django's own ValidationError (raised by model validation inside services) becomes a 400 with the
-same per-field messages the admin shows.
+same per-field messages the admin shows. Redis unreachable where an operation cannot do without it
+becomes a 503 with Retry-After (everything that can fall back does: crm_console.shared_cache).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
+
+from crm_console.shared_cache import REDIS_ERRORS, SharedCacheDown, retry_after_seconds
 
 
 class ApiError(exceptions.APIException):
@@ -37,6 +40,12 @@ class PayloadTooLarge(ApiError):
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, (SharedCacheDown, *REDIS_ERRORS)):
+        wait = retry_after_seconds()
+        return Response({"error": {"code": "unavailable", "message": (
+            f"Redis (the console's shared cache) is unreachable and this operation needs it. "
+            f"Retry in {wait} s.")}}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(wait)})
     if isinstance(exc, ApiError):
         body = {"code": exc.error_code, "message": str(exc.detail)}
         if exc.fields:

@@ -5,6 +5,10 @@ rewrites it on each request: O(requests in the window) per request (a 1,000/seco
 list of up to 1,000 floats every time) and two processes can both pass the last slot. A fixed
 window counter is one atomic INCR: O(1), and exact across processes. The price is the usual one
 of fixed windows: a burst straddling two windows can reach twice the rate for one window.
+
+While Redis is down each process counts alone (the "local" cache): the limit still holds per
+process, so all processes together allow at most their number times the rate, and requests that
+do not need Redis keep being served.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+from crm_console.shared_cache import SharedCacheDown, shared_cache_call
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -55,20 +61,32 @@ def rate_parse(rate: str) -> tuple[int, int]:
 
 
 def window_count_increment(key: str, *, ttl: int) -> int:
-    """Add one to the window's counter and return it (created with its expiry on first use)."""
-    redis_client = _redis_client(key)
-    if redis_client is not None:
-        full_key = cache.make_and_validate_key(key)
-        pipeline = redis_client.pipeline(transaction=False)
-        pipeline.incr(full_key)
-        pipeline.expire(full_key, ttl, nx=True)
-        count, _ = pipeline.execute()
-        return int(count)
-    cache.add(key, 0, timeout=ttl)
+    """Add one to the window's counter and return it (created with its expiry on first use):
+    shared by all processes, or this process's own while Redis is down."""
     try:
-        return cache.incr(key)
+        return shared_cache_call(lambda: _shared_count_increment(key, ttl=ttl))
+    except SharedCacheDown:
+        return _count_increment(caches["local"], key, ttl=ttl)
+
+
+def _shared_count_increment(key: str, *, ttl: int) -> int:
+    redis_client = _redis_client(key)
+    if redis_client is None:
+        return _count_increment(cache, key, ttl=ttl)
+    full_key = cache.make_and_validate_key(key)
+    pipeline = redis_client.pipeline(transaction=False)
+    pipeline.incr(full_key)
+    pipeline.expire(full_key, ttl, nx=True)
+    count, _ = pipeline.execute()
+    return int(count)
+
+
+def _count_increment(counters, key: str, *, ttl: int) -> int:
+    counters.add(key, 0, timeout=ttl)
+    try:
+        return counters.incr(key)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=ttl)
+        counters.add(key, 1, timeout=ttl)
         return 1
 
 

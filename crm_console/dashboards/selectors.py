@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from django.core.cache import cache
 from django.db.models import Case, Count, IntegerField, Max, Value, When
 from django.utils import timezone
 
@@ -23,6 +22,7 @@ from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers.models import Customer, Event
 from crm_console.decisioning.models import Decision
+from crm_console.shared_cache import cache_get_or_none, cache_set_if_up
 
 Z_95 = 1.959963984540054
 CACHE_SECONDS = 300
@@ -283,14 +283,14 @@ def _frame_key(campaign: Campaign, days: int | None) -> str:
 def campaign_kpis(*, campaign: Campaign, days: int | None = None) -> CampaignKpis:
     """The campaign's KPIs for policy vs holdout over the last `days` days (None: all history)."""
     key = _frame_key(campaign, days)
-    cached = cache.get(key)
+    cached = cache_get_or_none(key)
     if cached is not None:
         return cached
     since = _period_start(days)
     frame = campaign_decision_frame(campaign=campaign, since=since)
     policy, holdout, kpis = kpis_from_frame(frame)
     result = CampaignKpis(campaign=campaign, since=since, policy=policy, holdout=holdout, kpis=kpis)
-    cache.set(key, result, CACHE_SECONDS)
+    cache_set_if_up(key, result, CACHE_SECONDS)
     return result
 
 
@@ -393,7 +393,7 @@ def policy_action_mix_by_segment(*, policy_version) -> dict[str, dict[str, float
     """{segment: {channel label: share}}: what the version would choose for the campaign's
     recently logged customers (same features and masks), grouped by purchase recency."""
     key = f"dashboards:segment-mix:{policy_version.pk}:{policy_version.artifact_sha256}"
-    cached = cache.get(key)
+    cached = cache_get_or_none(key)
     if cached is not None:
         return cached
     rows = list(Decision.objects.filter(campaign_id=policy_version.campaign_id)
@@ -429,5 +429,5 @@ def policy_action_mix_by_segment(*, policy_version) -> dict[str, dict[str, float
         for channel in dict.fromkeys(channels):
             shares[channel] = float(expected[channels == channel].sum())
         mix[f"{segment} ({int(in_segment.sum())})"] = shares
-    cache.set(key, mix, CACHE_SECONDS)
+    cache_set_if_up(key, mix, CACHE_SECONDS)
     return mix

@@ -18,7 +18,8 @@ PROBE = (
     "'prepare_threshold': settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'), "
     "'visibility_timeout': getattr(settings, 'CELERY_BROKER_TRANSPORT_OPTIONS', {}).get('visibility_timeout')}))"
 )
-CLEARED = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
+CLEARED = ("DATABASE_URL", "REDIS_URL", "REDIS_SOCKET_TIMEOUT", "REDIS_SOCKET_CONNECT_TIMEOUT",
+           "REDIS_RETRY_SECONDS", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
            "CELERY_TASK_ALWAYS_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE")
 
 
@@ -29,8 +30,8 @@ def run_settings(extra_env: dict[str, str], code: str = PROBE) -> subprocess.Com
                           text=True, timeout=60)
 
 
-def test_no_environment_gives_sqlite_and_eager_celery():
-    result = run_settings({})
+def test_embedded_demo_gives_sqlite_and_eager_celery():
+    result = run_settings({"DJANGO_DEBUG": "true"})  # what `make run` and `make test` set
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
     assert config["engine"] == "django.db.backends.sqlite3"
@@ -39,8 +40,21 @@ def test_no_environment_gives_sqlite_and_eager_celery():
     assert config["debug"] is True
 
 
+def test_debug_is_off_unless_asked_for():
+    result = run_settings({"DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "example.com"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["debug"] is False
+
+
+def test_no_environment_at_all_refuses_to_start_without_a_secret_key():
+    result = run_settings({})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
 def test_database_and_redis_urls_give_postgresql_and_redis():
     result = run_settings({
+        "DJANGO_DEBUG": "true",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/crm_console",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
     })
@@ -56,7 +70,8 @@ def test_database_and_redis_urls_give_postgresql_and_redis():
 
 
 def test_server_side_binding_can_be_switched_off():
-    result = run_settings({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/crm_console",
+    result = run_settings({"DJANGO_DEBUG": "true",
+                           "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/crm_console",
                            "DJANGO_DB_SERVER_SIDE_BINDING": "false"})
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
@@ -81,3 +96,20 @@ def test_check_deploy_is_clean_in_production_settings():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout + result.stderr
+
+
+def test_redis_timeouts_are_short_and_read_from_the_environment():
+    code = ("import json, django; from django.conf import settings; django.setup(); "
+            "print(json.dumps({'cache': settings.CACHES['default'].get('OPTIONS'), "
+            "'broker': settings.CELERY_BROKER_TRANSPORT_OPTIONS.get('socket_connect_timeout'), "
+            "'retry': settings.REDIS_RETRY_SECONDS}))")
+    result = run_settings({"DJANGO_DEBUG": "true", "REDIS_URL": "redis://127.0.0.1:6379/0"}, code)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "cache": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}, "broker": 0.5,
+        "retry": 2.0}
+    result = run_settings({"DJANGO_DEBUG": "true", "REDIS_URL": "redis://127.0.0.1:6379/0",
+                           "REDIS_SOCKET_TIMEOUT": "0.25", "REDIS_SOCKET_CONNECT_TIMEOUT": "0.2"},
+                          code)
+    assert json.loads(result.stdout)["cache"] == {"socket_connect_timeout": 0.2,
+                                                  "socket_timeout": 0.25}

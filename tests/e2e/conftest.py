@@ -78,13 +78,19 @@ def demo(transactional_db, monkeypatch, tmp_path, settings):
 
 @pytest.fixture
 def login(browser, live_server, demo) -> Iterator[Callable]:
-    """login("reviewer") -> a Playwright page, logged in through the real login form."""
+    """login("reviewer") -> a Playwright page, logged in through the real login form.
+
+    Whatever the test does, no page may have anything refused by the Content-Security-Policy.
+    """
     contexts = []
+    refused: list[str] = []
 
     def open_as(username: str):
         context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=live_server.url)
         contexts.append(context)
         page = context.new_page()
+        page.on("console", lambda message: refused.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text else None)
         page.set_default_timeout(30_000)
         page.goto("/accounts/login/")
         page.fill("#id_username", username)
@@ -96,6 +102,7 @@ def login(browser, live_server, demo) -> Iterator[Callable]:
     yield open_as
     for context in contexts:
         context.close()
+    assert not refused, "refused by the Content-Security-Policy:\n" + "\n".join(refused)
 
 
 def screenshot(page, name: str) -> Path:

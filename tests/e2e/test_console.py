@@ -133,6 +133,7 @@ def test_screenshots_of_the_other_main_pages(login, demo):
         ("training-runs", "/training/"), ("policy-versions", "/training/policies/"),
         ("review-queue", "/compliance/reviews/"), ("audit-log", "/compliance/audit/"),
         ("subject-requests", f"/compliance/subject-requests/?q={customer.external_id}"),
+        ("api-docs", "/api/docs/"), ("admin", "/admin/"),
     ):
         response = page.goto(url)
         assert response.status == 200, url

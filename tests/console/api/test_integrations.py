@@ -105,3 +105,21 @@ def test_a_revoked_token_stays_refused_after_the_cache_loses_its_marker(monkeypa
     cache.delete(marker.key)  # ... and lost before this process read it
     clock[0] += marker.check_seconds * 2
     assert selectors.integration_for_token(created.token).is_revoked
+
+
+def test_a_token_revoked_without_any_announcement_is_refused_within_a_minute(monkeypatch):
+    """The safety net: revoked in SQL (or by a process that died before it could tell the
+    others), with the marker never replaced: read again at least once a minute."""
+    from crm_console import change_markers
+    from crm_console.api import selectors
+
+    created = api_integration_create(name="Quiet CRM", scopes=["decisions:write"])
+    clock = [7000.0]
+    monkeypatch.setattr(change_markers.time, "monotonic", lambda: clock[0])
+    selectors.INTEGRATIONS_CHANGED.forget()
+    assert not selectors.integration_for_token(created.token).is_revoked
+    ApiIntegration.objects.filter(pk=created.integration.pk).update(revoked_at=timezone.now())
+    clock[0] += 30
+    assert not selectors.integration_for_token(created.token).is_revoked  # marker unchanged
+    clock[0] += selectors.SEEN_MAX_AGE_SECONDS
+    assert selectors.integration_for_token(created.token).is_revoked

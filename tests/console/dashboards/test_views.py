@@ -8,9 +8,11 @@ import re
 
 import numpy as np
 import pytest
+from django.test import override_settings
 
 from crm_console.dashboards import figures, selectors
 from crm_console.dashboards.selectors import Estimate
+from tests.conftest import CLOSED_REDIS, redis_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +126,10 @@ def test_dashboard_of_a_campaign_without_decisions_shows_dashes_not_errors(marke
     assert response.status_code == 200
     assert all(k.policy.value is None for k in response.context["kpis"].kpis)
     assert "—" in response.content.decode()
+
+
+def test_dashboard_computes_its_figures_while_redis_is_unreachable(small_demo, demo_login):
+    with override_settings(CACHES=redis_caches(CLOSED_REDIS)):
+        response = demo_login("marketer").get("/")
+    assert response.status_code == 200
+    assert response.context["kpis"].policy.customers > 0
