@@ -405,7 +405,7 @@ class _Importer:
                                        "to add it.")
                     continue
                 if self._attempt(path, lambda w=wanted: services.action_create(
-                        campaign=campaign, **w)) is not None:
+                        campaign=campaign, created_by=self.actor, **w)) is not None:
                     self.created.append(path)
             elif (action.cost, action.enabled) != (wanted["cost"], wanted["enabled"]):
                 if not self.update:
@@ -413,7 +413,8 @@ class _Importer:
                                        "import with --update to change it.")
                     continue
                 if self._attempt(path, lambda a=action, w=wanted: services.action_update(
-                        action=a, cost=w["cost"], enabled=w["enabled"])) is not None:
+                        action=a, updated_by=self.actor, cost=w["cost"],
+                        enabled=w["enabled"])) is not None:
                     self.updated.append(path)
         # actions the file leaves out are switched off, never deleted (decisions name them)
         for identity, action in current.items():
@@ -422,7 +423,7 @@ class _Importer:
                     self._refuse("actions", f"The campaign also has {action.label!r}; import "
                                             "with --update to switch it off.")
                 elif self._attempt("actions", lambda a=action: services.action_update(
-                        action=a, enabled=False)) is not None:
+                        action=a, updated_by=self.actor, enabled=False)) is not None:
                     self.updated.append(f"actions ({action.label}: switched off)")
 
     def _reward_weights(self, campaign: Campaign) -> None:

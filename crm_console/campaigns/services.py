@@ -103,18 +103,26 @@ def campaign_update(
 ) -> Campaign:
     """Change a campaign's settings; going live is checked by the model (actions, contact policy)."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    before = _snapshot(campaign, fields)
     _apply(campaign, fields)
     campaign.full_clean()
     campaign.save()
-    audit_record(
-        actor=updated_by, verb="campaign.updated", target=campaign,
-        details={k: str(v) for k, v in fields.items()},
-    )
+    _audit_change(updated_by, "campaign.updated", campaign, before, _snapshot(campaign, fields))
     return campaign
 
 
+ACTION_FIELDS = ("channel", "offer", "send_window", "variant", "cost", "enabled")
+
+
 @transaction.atomic
-def action_create(*, campaign: Campaign, **fields: Any) -> Action:
+def action_create(*, campaign: Campaign, created_by: AbstractBaseUser | None = None,
+                  **fields: Any) -> Action:
+    action = _action_add(campaign=campaign, **fields)
+    _audit_change(created_by, "action.created", action, None, _snapshot(action, ACTION_FIELDS))
+    return action
+
+
+def _action_add(*, campaign: Campaign, **fields: Any) -> Action:
     action = Action(campaign=campaign, **fields)
     action.full_clean()
     action.save()
@@ -122,10 +130,13 @@ def action_create(*, campaign: Campaign, **fields: Any) -> Action:
 
 
 @transaction.atomic
-def action_update(*, action: Action, **fields: Any) -> Action:
+def action_update(*, action: Action, updated_by: AbstractBaseUser | None = None,
+                  **fields: Any) -> Action:
+    before = _snapshot(action, ACTION_FIELDS)
     _apply(action, fields)
     action.full_clean()
     action.save()
+    _audit_change(updated_by, "action.updated", action, before, _snapshot(action, ACTION_FIELDS))
     return action
 
 
@@ -133,8 +144,11 @@ def action_update(*, action: Action, **fields: Any) -> Action:
 def catalogue_generate(
     *, campaign: Campaign, channels: Iterable[str], offers: Iterable[str],
     send_windows: Iterable[str], cost_by_channel: dict[str, Decimal] | None = None,
+    created_by: AbstractBaseUser | None = None,
 ) -> list[Action]:
-    """Add every channel x offer x send window combination not yet in the catalogue."""
+    """Add every channel x offer x send window combination not yet in the catalogue (one audit
+    entry for the lot)."""
+    channels, offers, send_windows = list(channels), list(offers), list(send_windows)
     costs = {**DEFAULT_CHANNEL_COST, **(cost_by_channel or {})}
     existing = set(campaign.actions.values_list("channel", "offer", "variant", "send_window"))
     created = []
@@ -143,10 +157,14 @@ def catalogue_generate(
             for window in send_windows:
                 if (channel, offer, "default", window) in existing:
                     continue
-                created.append(action_create(
+                created.append(_action_add(
                     campaign=campaign, channel=channel, offer=offer, send_window=window,
                     cost=costs.get(channel, Decimal("0")),
                 ))
+    if created:
+        audit_record(actor=created_by, verb="catalogue.generated", target=campaign, details={
+            "actions": len(created), "channels": ", ".join(channels),
+            "offers": ", ".join(offers), "send_windows": ", ".join(send_windows)})
     return created
 
 
@@ -155,10 +173,12 @@ def reward_weights_update(
     *, campaign: Campaign, updated_by: AbstractBaseUser | None = None, **weights: float
 ) -> RewardWeights:
     reward_weights, _ = RewardWeights.objects.select_for_update().get_or_create(campaign=campaign)
+    before = _snapshot(reward_weights, RewardWeights.WEIGHT_FIELDS)
     _apply(reward_weights, weights)
     reward_weights.full_clean()
     reward_weights.save()
-    audit_record(actor=updated_by, verb="reward_weights.updated", target=campaign, details=weights)
+    _audit_change(updated_by, "reward_weights.updated", campaign, before,
+                  _snapshot(reward_weights, RewardWeights.WEIGHT_FIELDS))
     return reward_weights
 
 
@@ -169,6 +189,8 @@ def contact_policy_save(
 ) -> ContactPolicy:
     """Create or change a contact policy and (optionally) replace its per-channel caps."""
     policy = contact_policy or ContactPolicy()
+    before = {**_snapshot(policy, fields), "channel_caps": _caps_text(policy)} if policy.pk \
+        else None
     _apply(policy, fields)
     policy.updated_by = updated_by
     policy.full_clean()
@@ -179,11 +201,25 @@ def contact_policy_save(
             cap = ChannelCap(contact_policy=policy, **cap_fields)
             cap.full_clean()
             cap.save()
-    audit_record(
-        actor=updated_by, verb="contact_policy.saved", target=policy,
-        details={k: str(v) for k, v in fields.items()},
-    )
+    after = {**_snapshot(policy, fields), "channel_caps": _caps_text(policy)}
+    _audit_change(updated_by, "contact_policy.saved", policy, before, after)
     return policy
+
+
+def _caps_text(policy: ContactPolicy) -> str:
+    """The policy's caps in one line, for the audit's before/after."""
+    return "; ".join(
+        f"{cap.channel} {cap.max_contacts} per {cap.window_days} d"
+        f"{'' if cap.consent_required else ', no consent needed'}"
+        for cap in policy.channel_caps.order_by("channel")) or "none"
+
+
+def _audit_change(actor: AbstractBaseUser | None, verb: str, target: models.Model,
+                  before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """One audit entry with what changed (field: "before -> after"); none when nothing did."""
+    changes = _diff(before, after)
+    if changes:
+        audit_record(actor=actor, verb=verb, target=target, details=changes)
 
 
 @transaction.atomic
@@ -274,8 +310,7 @@ def _vocabulary_save(*, record: Offer | SendWindow, names: tuple[str, ...], verb
     _apply(record, fields)
     record.full_clean()
     record.save()
-    after = _snapshot(record, names)
-    audit_record(actor=actor, verb=verb, target=record, details=_diff(before, after))
+    _audit_change(actor, verb, record, before, _snapshot(record, names))
     _vocabulary_changed()
     return record
 

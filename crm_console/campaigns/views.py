@@ -143,7 +143,7 @@ def action_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         fields = {name: form.cleaned_data[name] for name in ActionForm.Meta.fields}
         try:
-            action = services.action_create(campaign=campaign, **fields)
+            action = services.action_create(campaign=campaign, created_by=request.user, **fields)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -158,7 +158,7 @@ def action_toggle(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse
     campaign = get_object_or_404(Campaign, pk=pk)
     action = get_object_or_404(Action, pk=action_pk, campaign=campaign)
     try:
-        services.action_update(action=action, enabled=not action.enabled)
+        services.action_update(action=action, updated_by=request.user, enabled=not action.enabled)
     except ValidationError as error:
         messages.error(request, "; ".join(error.messages))
     else:
@@ -175,6 +175,7 @@ def catalogue_generate(request: HttpRequest, pk: int) -> HttpResponse:
         created = services.catalogue_generate(
             campaign=campaign, channels=form.cleaned_data["channels"],
             offers=form.cleaned_data["offers"], send_windows=form.cleaned_data["send_windows"],
+            created_by=request.user,
         )
         messages.success(request, f"{len(created)} actions added "
                                   f"({'none new' if not created else 'existing ones skipped'}).")

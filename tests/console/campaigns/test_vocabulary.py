@@ -212,3 +212,37 @@ def test_deleting_an_offer_in_use_says_why_and_keeps_it(marketer_client):
     response = marketer_client.post(f"/campaigns/offers/{offer.pk}/delete/", follow=True)
     assert b"switch it off instead" in response.content
     assert Offer.objects.filter(pk=offer.pk).exists()
+
+
+# ----------------------------------------------------------------------------- audit
+def test_each_catalogue_and_policy_change_is_audited_with_before_and_after(marketer):
+    campaign = live_campaign(name="Audited")
+    action = campaign.actions.get(channel="sms", offer="content", send_window="morning")
+    services.action_update(action=action, updated_by=marketer, cost=Decimal("0.45"))
+    entry = AuditEntry.objects.get(verb="action.updated")
+    assert entry.details == {"cost": "0.40 -> 0.45"} and entry.actor == marketer
+    services.reward_weights_update(campaign=campaign, updated_by=marketer, churn=-75.0)
+    assert AuditEntry.objects.get(verb="reward_weights.updated").details == {
+        "churn": "-50.0 -> -75.0"}
+    policy = campaign.contact_policy
+    services.contact_policy_save(contact_policy=policy, updated_by=marketer, min_gap_hours=12,
+                                 channel_caps=[{"channel": "email", "max_contacts": 3,
+                                                "window_days": 7}])
+    details = AuditEntry.objects.filter(verb="contact_policy.saved").latest("id").details
+    assert details["min_gap_hours"] == "0.0 -> 12"
+    assert details["channel_caps"] == "email 2 per 7 d; sms 1 per 7 d -> email 3 per 7 d"
+
+
+def test_a_save_that_changes_nothing_writes_no_audit_entry():
+    campaign = live_campaign(name="Quiet")
+    before = AuditEntry.objects.count()
+    services.campaign_update(campaign=campaign, holdout_share=campaign.holdout_share)
+    assert AuditEntry.objects.count() == before
+
+
+def test_bulk_generate_writes_one_audit_entry():
+    campaign = services.campaign_create(name="Bulk", contact_policy=ContactPolicyFactory())
+    created = services.catalogue_generate(campaign=campaign, channels=["email", "sms"],
+                                          offers=["content"], send_windows=["morning", "evening"])
+    entry = AuditEntry.objects.get(verb="catalogue.generated")
+    assert len(created) == 4 and entry.details["actions"] == 4
