@@ -12,6 +12,7 @@ from django.utils import timezone
 from crm_console.campaigns.models import (
     Action, Campaign, ChannelCap, ContactPolicy, RewardWeights, SuppressionEntry,
 )
+from crm_console.campaigns.suppression import suppression_hash
 from crm_console.customers.models import Consent, Customer, Event
 
 PASSWORD = "correct-horse-battery-staple"
@@ -60,8 +61,11 @@ class SuppressionEntryFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = SuppressionEntry
 
+    class Params:
+        external_id = factory.Sequence(lambda n: f"suppressed-{n}")
+
     contact_policy = factory.SubFactory(ContactPolicyFactory)
-    external_id = factory.Sequence(lambda n: f"suppressed-{n}")
+    external_id_hash = factory.LazyAttribute(lambda entry: suppression_hash(entry.external_id))
 
 
 class CampaignFactory(factory.django.DjangoModelFactory):

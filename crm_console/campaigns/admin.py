@@ -50,8 +50,7 @@ class ContactPolicyAdmin(admin.ModelAdmin):
 
 @admin.register(SuppressionEntry)
 class SuppressionEntryAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "contact_policy", "reason", "added_at"]
-    search_fields = ["external_id"]
+    list_display = ["fingerprint", "contact_policy", "reason", "added_at"]
     list_filter = ["contact_policy"]
 
 

@@ -71,6 +71,10 @@ class CatalogueGenerateForm(forms.Form):
                                              widget=forms.CheckboxSelectMultiple, label="Send windows")
 
 
+class SuppressionCheckForm(forms.Form):
+    check = forms.CharField(label="Is this CRM id on the list?", max_length=200)
+
+
 class SuppressionUploadForm(forms.Form):
     MAX_BYTES = 5 * 1024 * 1024
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
-from crm_console.campaigns.models import Action, Campaign, ContactPolicy
+from crm_console.campaigns.models import Action, Campaign, ContactPolicy, SuppressionEntry
+from crm_console.campaigns.suppression import suppression_hash
 
 
 def campaign_list() -> QuerySet[Campaign]:
@@ -27,3 +28,9 @@ def campaign_catalogue(*, campaign: Campaign, enabled_only: bool = False) -> Que
 
 def contact_policy_list() -> QuerySet[ContactPolicy]:
     return ContactPolicy.objects.prefetch_related("channel_caps").order_by("name")
+
+
+def suppression_entry_for(*, contact_policy: ContactPolicy, external_id: str) -> SuppressionEntry | None:
+    """This CRM id's entry on the policy's suppression list, if any (the list holds only hashes,
+    so this is the one way to ask about a given customer)."""
+    return contact_policy.suppressions.filter(external_id_hash=suppression_hash(external_id)).first()

@@ -258,7 +258,8 @@ def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now:
     clocks = profile_states_advance(profiles, clocks, np.full(len(customers), now.timestamp()))
     policy = serving.campaign.contact_policy
     records = contact_records_read(
-        customer_ids=ids, contact_policy_id=policy.pk if policy is not None else None,
+        customer_ids=ids, external_ids=[c.external_id for c in customers],
+        contact_policy_id=policy.pk if policy is not None else None,
         since=contact_window_start(rules=serving.rules, now=now))
     state = contact_state_for(
         customer_ids=ids, now=now, time_zones=[c.time_zone for c in customers],
