@@ -176,3 +176,55 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
 
     campaign = factory.SubFactory(CampaignFactory)
     budget_steps = 2_000
+
+
+class ExplanationFactory(factory.django.DjangoModelFactory):
+    """A stored explanation in the shape decisioning.services logs (sentence made of features)."""
+
+    class Meta:
+        model = "decisioning.Explanation"
+
+    decision = factory.SubFactory(DecisionFactory)
+    method = "linear"
+    base_value = 0.2
+    explained_value = 0.9
+    shap_values = factory.LazyFunction(lambda: {"email_open_rate": 0.5, "days_since_purchase": 0.2})
+    top_reasons = factory.LazyFunction(lambda: ["opened 3 of the last 5 emails"])
+    sentence = "Email chosen: opened 3 of the last 5 emails (+0.50)"
+
+
+class DecisionReviewFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "compliance.DecisionReview"
+
+    decision = factory.SubFactory(DecisionFactory)
+    reviewer = factory.SubFactory(UserFactory)
+    verdict = "approved"
+    note = "Looks right."
+
+
+class ApiIntegrationFactory(factory.django.DjangoModelFactory):
+    """An integration row without usable credentials (tests that never call the API with it)."""
+
+    class Meta:
+        model = "api.ApiIntegration"
+
+    name = factory.Sequence(lambda n: f"CRM {n}")
+    token_prefix = "test"
+    token_hash = factory.Sequence(lambda n: f"{n:064d}")
+    signing_secret = "not-a-real-secret"
+    scopes = factory.LazyFunction(lambda: ["decisions:write"])
+
+
+class IdempotentRequestFactory(factory.django.DjangoModelFactory):
+    """A stored answer to a decision request sent with an Idempotency-Key."""
+
+    class Meta:
+        model = "api.IdempotentRequest"
+
+    integration = factory.SubFactory(ApiIntegrationFactory)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    operation = "decision_create"
+    request_sha256 = "0" * 64
+    status_code = 201
+    response = factory.LazyFunction(dict)

@@ -125,8 +125,9 @@ def policy_explainer(key: str, agent: agents.Agent, *, bridge: CampaignCatalogue
     explainer = _explainers.get(cache_key)
     if explainer is not None:
         return explainer
-    logged = list(Decision.objects.filter(campaign=campaign).order_by("-id")
-                  .values_list("features", flat=True)[:2000])
+    logged = [row for row in Decision.objects.filter(campaign=campaign).order_by("-id")
+              .values_list("features", flat=True)[:2000]
+              if row]  # an erased customer's snapshot is empty
     background = np.asarray(logged, dtype=np.float32) if logged else None
     if background is None or background.ndim != 2 or background.shape[1] != agent.n_features:
         # no logs yet: compare with a brand-new customer
