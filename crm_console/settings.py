@@ -69,7 +69,7 @@ else:
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/ref/settings/#installed-apps
 DJANGO_APPS = [
-    "django.contrib.admin",
+    "crm_console.accounts.admin_apps.ConsoleAdminConfig",  # django.contrib.admin, admins only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from crm_console.accounts.services import user_role_set
 from crm_console.campaigns.models import (
     Action, Campaign, ChannelCap, ContactPolicy, RewardWeights, SuppressionEntry,
 )
@@ -25,14 +25,13 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    is_staff = True
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
     def role(self, create, role_name, **kwargs):
-        if create and role_name:
-            self.groups.add(Group.objects.get(name=role_name))
         self.save()
+        if create and role_name:  # staff status follows the role, as for every user
+            user_role_set(user=self, role=role_name)
 
 
 class ContactPolicyFactory(factory.django.DjangoModelFactory):
