@@ -44,7 +44,7 @@ def campaign_create(
 
 def campaign_builtins_ensure(*, campaign: Campaign) -> None:
     """Every campaign has its built-in "no contact" action and reward weights, however it was
-    made (console, import, admin)."""
+    made (console, clone, import)."""
     Action.objects.get_or_create(campaign=campaign, channel=Action.NO_CONTACT_CHANNEL, offer="",
                                  variant="default", send_window="")
     RewardWeights.objects.get_or_create(campaign=campaign)

@@ -297,17 +297,3 @@ def test_cloning_twice_numbers_the_copies(marketer_client, campaign):
     marketer_client.post(f"/campaigns/{campaign.pk}/clone/")
     marketer_client.post(f"/campaigns/{campaign.pk}/clone/")
     assert Campaign.objects.filter(name=f"Copy of {campaign.name} (2)").exists()
-
-
-def test_a_campaign_made_in_the_admin_gets_its_no_contact_action_and_weights(admin_client):
-    from crm_console.campaigns.models import Campaign
-
-    fields = {k: v for k, v in _new_campaign_fields(name="Made in the admin").items()}
-    fields.update({"status": "draft", "description": "",
-                   "reward_weights-TOTAL_FORMS": "0", "reward_weights-INITIAL_FORMS": "0",
-                   "actions-TOTAL_FORMS": "0", "actions-INITIAL_FORMS": "0"})
-    response = admin_client.post("/admin/campaigns/campaign/add/", fields)
-    assert response.status_code == 302, response.content.decode()[-2000:]
-    campaign = Campaign.objects.get(name="Made in the admin")
-    assert campaign.actions.filter(channel=Action.NO_CONTACT_CHANNEL).count() == 1
-    assert RewardWeights.objects.filter(campaign=campaign).count() == 1
