@@ -30,7 +30,9 @@ def contact_policy_list() -> QuerySet[ContactPolicy]:
     return ContactPolicy.objects.prefetch_related("channel_caps").order_by("name")
 
 
-def suppression_entry_for(*, contact_policy: ContactPolicy, external_id: str) -> SuppressionEntry | None:
+def suppression_entry_for(*, contact_policy: ContactPolicy,
+                          external_id: str) -> SuppressionEntry | None:
     """This CRM id's entry on the policy's suppression list, if any (the list holds only hashes,
     so this is the one way to ask about a given customer)."""
-    return contact_policy.suppressions.filter(external_id_hash=suppression_hash(external_id)).first()
+    key = suppression_hash(external_id)
+    return contact_policy.suppressions.filter(external_id_hash=key).first()

@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
@@ -15,6 +15,9 @@ from crm_console.campaigns.models import Action, SuppressionEntry
 from crm_console.campaigns.suppression import suppression_hash
 from crm_console.compliance.models import AuditEntry, DecisionReview
 from crm_console.decisioning.models import Decision, Explanation
+
+if TYPE_CHECKING:
+    from crm_console.api.models import IdempotentRequest
 
 
 def review_queue(*, filters: dict[str, Any] | None = None) -> QuerySet[Decision]:
@@ -117,7 +120,7 @@ class ErasureScope:
     explanations: QuerySet[Explanation]
     review_notes: QuerySet[DecisionReview]
     scheduled_contacts: QuerySet[Decision]
-    stored_answers: list
+    stored_answers: list[IdempotentRequest]
     consents: QuerySet
 
     def counts(self) -> ErasureCounts:

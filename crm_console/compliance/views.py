@@ -143,8 +143,9 @@ def customer_erase(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, f"Customer #{customer.pk} erased: {erasure_summary(erasure.counts)}. "
-                                      "The erasure is recorded in the audit log with these counts.")
+            messages.success(request, f"Customer #{customer.pk} erased: "
+                                      f"{erasure_summary(erasure.counts)}. The erasure is recorded "
+                                      "in the audit log with these counts.")
             return redirect("compliance:subject-requests")
     return render(request, "compliance/customer_erase.html", {
         "form": form, "customer": customer,

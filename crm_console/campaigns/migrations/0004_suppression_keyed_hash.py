@@ -50,7 +50,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="suppressionentry",
             name="external_id_hash",
-            field=models.CharField(default="", help_text="HMAC-SHA256 of the CRM id (campaigns.suppression).", max_length=64),
+            field=models.CharField(
+                default="", help_text="HMAC-SHA256 of the CRM id (campaigns.suppression).",
+                max_length=64),
             preserve_default=False,
         ),
         migrations.RunPython(hash_existing, keep_hash_as_id),
@@ -60,6 +62,9 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="suppressionentry",
-            constraint=models.UniqueConstraint(fields=("contact_policy", "external_id_hash"), name="suppression_hash_unique_per_policy", violation_error_message="This customer is already on the suppression list."),
+            constraint=models.UniqueConstraint(
+                fields=("contact_policy", "external_id_hash"),
+                name="suppression_hash_unique_per_policy",
+                violation_error_message="This customer is already on the suppression list."),
         ),
     ]

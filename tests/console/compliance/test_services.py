@@ -1,4 +1,4 @@
-"""Erasure reaches every place a customer's personal or behavioural data lives, and says how much."""
+"""Erasure reaches every place a customer's personal or behavioural data lives, and counts it."""
 
 from __future__ import annotations
 
