@@ -70,12 +70,14 @@ def idempotent_answers_naming(*, decided_at: dict[int, datetime]) -> list[Idempo
                          created_at__lte=at + ANSWER_AFTER_DECISION)
         for answer in IdempotentRequest.objects.filter(windows).iterator(chunk_size=200):
             if isinstance(answer.response, dict) and any(
-                    d.get("decision_id") in decided_at and _time_zone_of(d) is not None
+                    d.get("decision_id") in decided_at
+                    and (idempotent_answer_window(d) or {}).get("time_zone") is not None
                     for d in idempotent_answer_decisions(answer.response)):
                 found[answer.pk] = answer
     return [found[pk] for pk in sorted(found)]
 
 
-def _time_zone_of(decision: dict[str, Any]) -> str | None:
+def idempotent_answer_window(decision: dict[str, Any]) -> dict[str, Any] | None:
+    """A stored decision's send window (name, hours, the customer's time zone), if it has one."""
     window = (decision.get("action") or {}).get("send_window")
-    return window.get("time_zone") if isinstance(window, dict) else None
+    return window if isinstance(window, dict) else None

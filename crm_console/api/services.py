@@ -14,7 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm_console.api.models import ApiIntegration, IdempotentRequest, token_hash
-from crm_console.api.selectors import INTEGRATIONS_CHANGED, idempotent_answer_decisions
+from crm_console.api.selectors import (
+    INTEGRATIONS_CHANGED, idempotent_answer_decisions, idempotent_answer_window,
+)
 from crm_console.compliance.services import audit_record
 
 TOKEN_PREFIX = "nba_"
@@ -105,9 +107,8 @@ def idempotent_answers_forget_time_zone(*, answers: list[IdempotentRequest],
     for answer in answers:
         touched = False
         for decision in idempotent_answer_decisions(answer.response):
-            window = (decision.get("action") or {}).get("send_window")
-            if decision.get("decision_id") in decision_ids and isinstance(window, dict) \
-                    and window.get("time_zone") is not None:
+            window = idempotent_answer_window(decision) or {}
+            if decision.get("decision_id") in decision_ids and window.get("time_zone") is not None:
                 window["time_zone"] = "UTC"
                 touched = True
         if touched:
