@@ -81,6 +81,7 @@ def environment() -> dict[str, str]:
     env.update({
         "DJANGO_SETTINGS_MODULE": "crm_console.settings", "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "benchmark-only-secret-key-" + "x" * 40,
+        "DJANGO_SUPPRESSION_HASH_KEY": "benchmark-only-suppression-key",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         # the throttle is per integration; the benchmark's one integration sends everything

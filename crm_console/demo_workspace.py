@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,6 +30,7 @@ from agents.catalogue import DEFAULT_CHANNELS, DEFAULT_OFFERS, DEFAULT_SEND_WIND
 from agents.envs import CustomerJourneyEnv
 from agents.envs.customer_journey import DECISION_HOUR
 from crm_console.accounts.roles import ADMIN, COMPLIANCE_REVIEWER, MARKETER
+from crm_console.accounts.services import user_role_set
 from crm_console.campaigns import services as campaign_services
 from crm_console.campaigns.agents_bridge import (
     catalogue_for_campaign, contact_rules_for, reward_weights_for,
@@ -79,16 +79,16 @@ def demo_workspace_exists() -> bool:
 
 
 def demo_users_ensure() -> tuple[tuple[str, str, str], ...]:
-    """One user per role; passwords are reset to the documented demo ones."""
+    """One user per role; passwords are reset to the documented demo ones. Only the admin is
+    staff (opens the Django admin), as user_role_set makes every user."""
     user_model = get_user_model()
     for username, role, password in DEMO_USERS:
         user, _ = user_model.objects.get_or_create(
             username=username, defaults={"email": f"{username}@example.com"}
         )
-        user.is_staff = True
         user.set_password(password)
         user.save()
-        user.groups.set([Group.objects.get(name=role)])
+        user_role_set(user=user, role=role)
     return DEMO_USERS
 
 

@@ -28,6 +28,12 @@ _DEV_SECRET_KEY = "django-insecure-local-development-key-not-for-production"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else None)
 if not SECRET_KEY:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY when DJANGO_DEBUG is false")
+# Keys the hashes the suppression list keeps instead of CRM ids (crm_console.campaigns.suppression).
+# Its own secret, not SECRET_KEY: rotating SECRET_KEY must not quietly empty the suppression list.
+SUPPRESSION_HASH_KEY = env("DJANGO_SUPPRESSION_HASH_KEY",
+                           default="local-development-suppression-key" if DEBUG else None)
+if not SUPPRESSION_HASH_KEY:
+    raise ImproperlyConfigured("Set DJANGO_SUPPRESSION_HASH_KEY when DJANGO_DEBUG is false")
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
 )
@@ -68,7 +74,7 @@ else:
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/ref/settings/#installed-apps
 DJANGO_APPS = [
-    "django.contrib.admin",
+    "crm_console.accounts.admin_apps.ConsoleAdminConfig",  # django.contrib.admin, admins only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

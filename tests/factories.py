@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from crm_console.accounts.services import user_role_set
 from crm_console.campaigns.models import (
     Action, Campaign, ChannelCap, ContactPolicy, RewardWeights, SuppressionEntry,
 )
+from crm_console.campaigns.suppression import suppression_hash
 from crm_console.customers.models import Consent, Customer, Event
 
 PASSWORD = "correct-horse-battery-staple"
@@ -24,14 +25,13 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    is_staff = True
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
     def role(self, create, role_name, **kwargs):
-        if create and role_name:
-            self.groups.add(Group.objects.get(name=role_name))
         self.save()
+        if create and role_name:  # staff status follows the role, as for every user
+            user_role_set(user=self, role=role_name)
 
 
 class ContactPolicyFactory(factory.django.DjangoModelFactory):
@@ -60,8 +60,11 @@ class SuppressionEntryFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = SuppressionEntry
 
+    class Params:
+        external_id = factory.Sequence(lambda n: f"suppressed-{n}")
+
     contact_policy = factory.SubFactory(ContactPolicyFactory)
-    external_id = factory.Sequence(lambda n: f"suppressed-{n}")
+    external_id_hash = factory.LazyAttribute(lambda entry: suppression_hash(entry.external_id))
 
 
 class CampaignFactory(factory.django.DjangoModelFactory):
@@ -172,3 +175,55 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
 
     campaign = factory.SubFactory(CampaignFactory)
     budget_steps = 2_000
+
+
+class ExplanationFactory(factory.django.DjangoModelFactory):
+    """A stored explanation in the shape decisioning.services logs (sentence made of features)."""
+
+    class Meta:
+        model = "decisioning.Explanation"
+
+    decision = factory.SubFactory(DecisionFactory)
+    method = "linear"
+    base_value = 0.2
+    explained_value = 0.9
+    shap_values = factory.LazyFunction(lambda: {"email_open_rate": 0.5, "days_since_purchase": 0.2})
+    top_reasons = factory.LazyFunction(lambda: ["opened 3 of the last 5 emails"])
+    sentence = "Email chosen: opened 3 of the last 5 emails (+0.50)"
+
+
+class DecisionReviewFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "compliance.DecisionReview"
+
+    decision = factory.SubFactory(DecisionFactory)
+    reviewer = factory.SubFactory(UserFactory)
+    verdict = "approved"
+    note = "Looks right."
+
+
+class ApiIntegrationFactory(factory.django.DjangoModelFactory):
+    """An integration row without usable credentials (tests that never call the API with it)."""
+
+    class Meta:
+        model = "api.ApiIntegration"
+
+    name = factory.Sequence(lambda n: f"CRM {n}")
+    token_prefix = "test"
+    token_hash = factory.Sequence(lambda n: f"{n:064d}")
+    signing_secret = "not-a-real-secret"
+    scopes = factory.LazyFunction(lambda: ["decisions:write"])
+
+
+class IdempotentRequestFactory(factory.django.DjangoModelFactory):
+    """A stored answer to a decision request sent with an Idempotency-Key."""
+
+    class Meta:
+        model = "api.IdempotentRequest"
+
+    integration = factory.SubFactory(ApiIntegrationFactory)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    operation = "decision_create"
+    request_sha256 = "0" * 64
+    status_code = 201
+    response = factory.LazyFunction(dict)

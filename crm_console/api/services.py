@@ -14,7 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm_console.api.models import ApiIntegration, IdempotentRequest, token_hash
-from crm_console.api.selectors import INTEGRATIONS_CHANGED
+from crm_console.api.selectors import (
+    INTEGRATIONS_CHANGED, idempotent_answer_decisions, idempotent_answer_window,
+)
 from crm_console.compliance.services import audit_record
 
 TOKEN_PREFIX = "nba_"
@@ -94,3 +96,22 @@ def idempotent_answer(*, integration: ApiIntegration, key: str, operation: str,
     record.status_code, record.response = status_code, body
     record.save(update_fields=["status_code", "response"])
     return status_code, body
+
+
+def idempotent_answers_forget_time_zone(*, answers: list[IdempotentRequest],
+                                        decision_ids: set[int]) -> int:
+    """Replace the time zone these stored answers give for these decisions with UTC (an erased
+    customer's, see compliance); returns how many answers changed. A retry then gets the same
+    answer but for that one field."""
+    changed = []
+    for answer in answers:
+        touched = False
+        for decision in idempotent_answer_decisions(answer.response):
+            window = idempotent_answer_window(decision) or {}
+            if decision.get("decision_id") in decision_ids and window.get("time_zone") is not None:
+                window["time_zone"] = "UTC"
+                touched = True
+        if touched:
+            changed.append(answer)
+    IdempotentRequest.objects.bulk_update(changed, ["response"], batch_size=200)
+    return len(changed)

@@ -117,6 +117,10 @@ class SendWindowForm(forms.ModelForm):
                    "end": forms.TimeInput(attrs={"type": "time"})}
 
 
+class SuppressionCheckForm(forms.Form):
+    check = forms.CharField(label="Is this CRM id on the list?", max_length=200)
+
+
 class SuppressionUploadForm(forms.Form):
     MAX_BYTES = 5 * 1024 * 1024
 

@@ -276,12 +276,18 @@ class ChannelCap(models.Model):
 
 
 class SuppressionEntry(models.Model):
-    """A customer who must never be contacted under this policy (do-not-contact list)."""
+    """A customer who must never be contacted under this policy (do-not-contact list).
+
+    Holds a keyed hash of the CRM id, never the id (campaigns.suppression): erasing a customer
+    leaves no raw id here, and the same id imported again is still suppressed.
+    """
 
     contact_policy = models.ForeignKey(
         ContactPolicy, on_delete=models.CASCADE, related_name="suppressions"
     )
-    external_id = models.CharField(max_length=200)
+    external_id_hash = models.CharField(
+        max_length=64, help_text="HMAC-SHA256 of the CRM id (campaigns.suppression)."
+    )
     reason = models.CharField(max_length=200, blank=True)
     added_at = models.DateTimeField(auto_now_add=True)
     added_by = models.ForeignKey(
@@ -292,13 +298,19 @@ class SuppressionEntry(models.Model):
         verbose_name_plural = "suppression entries"
         constraints = [
             models.UniqueConstraint(
-                fields=["contact_policy", "external_id"], name="suppression_unique_per_policy",
+                fields=["contact_policy", "external_id_hash"],
+                name="suppression_hash_unique_per_policy",
                 violation_error_message="This customer is already on the suppression list.",
             )
         ]
 
     def __str__(self) -> str:
-        return self.external_id
+        return f"Suppressed customer {self.fingerprint}"
+
+    @property
+    def fingerprint(self) -> str:
+        """The first hex digits of the hash: tells entries apart on a page, names nobody."""
+        return self.external_id_hash[:12]
 
 
 class Campaign(models.Model):

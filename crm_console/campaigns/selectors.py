@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from agents import catalogue as agent_catalogue
-from crm_console.campaigns.models import Action, Campaign, ContactPolicy, Offer, SendWindow
+from crm_console.campaigns.models import (
+    Action, Campaign, ContactPolicy, Offer, SendWindow, SuppressionEntry,
+)
+from crm_console.campaigns.suppression import suppression_hash
 from crm_console.change_markers import ChangeMarker
 
 VOCABULARY_CHANGED = ChangeMarker("campaigns:vocabulary:changed")
@@ -105,3 +108,11 @@ def campaign_catalogue(*, campaign: Campaign, enabled_only: bool = False) -> Que
 
 def contact_policy_list() -> QuerySet[ContactPolicy]:
     return ContactPolicy.objects.prefetch_related("channel_caps").order_by("name")
+
+
+def suppression_entry_for(*, contact_policy: ContactPolicy,
+                          external_id: str) -> SuppressionEntry | None:
+    """This CRM id's entry on the policy's suppression list, if any (the list holds only hashes,
+    so this is the one way to ask about a given customer)."""
+    key = suppression_hash(external_id)
+    return contact_policy.suppressions.filter(external_id_hash=key).first()

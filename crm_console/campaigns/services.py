@@ -21,6 +21,7 @@ from crm_console.campaigns.models import (
     Action, Campaign, ChannelCap, ContactPolicy, Offer, RewardWeights, SendWindow,
     SuppressionEntry,
 )
+from crm_console.campaigns.suppression import suppression_hash
 from crm_console.compliance.services import audit_record
 
 DEFAULT_CHANNEL_COST = {c.key: Decimal(str(c.cost)) for c in DEFAULT_CHANNELS}
@@ -47,7 +48,7 @@ def campaign_create(
 
 def campaign_builtins_ensure(*, campaign: Campaign) -> None:
     """Every campaign has its built-in "no contact" action and reward weights, however it was
-    made (console, import, admin); a workspace without offers or send windows gets the first
+    made (console, clone, import); a workspace without offers or send windows gets the first
     ones."""
     vocabulary_defaults_ensure()
     Action.objects.get_or_create(campaign=campaign, channel=Action.NO_CONTACT_CHANNEL, offer="",
@@ -227,12 +228,14 @@ def suppression_add(
     *, contact_policy: ContactPolicy, external_ids: Iterable[str], reason: str = "",
     added_by: AbstractBaseUser | None = None,
 ) -> int:
-    """Add customers to the do-not-contact list; returns how many were new."""
-    existing = set(contact_policy.suppressions.values_list("external_id", flat=True))
-    new_ids = sorted({eid.strip() for eid in external_ids if eid.strip()} - existing)
+    """Add customers to the do-not-contact list by the keyed hash of their CRM id (never the id
+    itself, see campaigns.suppression); returns how many were new."""
+    existing = set(contact_policy.suppressions.values_list("external_id_hash", flat=True))
+    new_keys = sorted({suppression_hash(eid) for eid in external_ids if eid.strip()} - existing)
     entries = [
-        SuppressionEntry(contact_policy=contact_policy, external_id=eid, reason=reason, added_by=added_by)
-        for eid in new_ids
+        SuppressionEntry(contact_policy=contact_policy, external_id_hash=key, reason=reason,
+                         added_by=added_by)
+        for key in new_keys
     ]
     for entry in entries:
         entry.full_clean(validate_unique=False)

@@ -20,14 +20,15 @@ from django.views.decorators.http import require_POST
 
 from crm_console.campaigns import campaign_files, selectors, services
 from crm_console.campaigns.forms import (
-    ActionForm, CampaignCreateForm, CampaignFileForm, CampaignForm, CatalogueGenerateForm, ChannelCapFormSet,
-    ContactPolicyForm, OfferForm,
-    RewardWeightsForm, SendWindowForm, SuppressionUploadForm,
+    ActionForm, CampaignCreateForm, CampaignFileForm, CampaignForm, CatalogueGenerateForm,
+    ChannelCapFormSet, ContactPolicyForm, OfferForm, RewardWeightsForm, SendWindowForm,
+    SuppressionCheckForm, SuppressionUploadForm,
 )
 from crm_console.campaigns.models import (
     Action, Campaign, ContactPolicy, Offer, RewardWeights, SendWindow, SuppressionEntry,
 )
 from crm_console.campaigns.reward_preview import reward_preview
+from crm_console.customers.models import Customer
 
 EDIT_CATALOGUE = "campaigns.change_action"
 ADD_ACTION = "campaigns.add_action"
@@ -257,7 +258,7 @@ def parse_suppression_csv(data: bytes, *, default_reason: str = "") -> tuple[lis
     except UnicodeDecodeError:
         return [], ["The file is not UTF-8 text (save it as CSV UTF-8)."]
     rows: list[tuple[str, str]] = []
-    max_id = SuppressionEntry._meta.get_field("external_id").max_length
+    max_id = Customer._meta.get_field("external_id").max_length  # a CRM id, as customers keep it
     max_reason = SuppressionEntry._meta.get_field("reason").max_length
     for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         cells = [cell.strip() for cell in row]
@@ -308,8 +309,13 @@ def contact_policy_suppressions(request: HttpRequest, pk: int) -> HttpResponse:
                                           f"({len(rows) - added} were already on it).")
                 return redirect("campaigns:contact-policy-suppressions", pk=policy.pk)
     entries = Paginator(policy.suppressions.order_by("-added_at", "-id"), 50).get_page(request.GET.get("page"))
+    check = SuppressionCheckForm(request.GET if "check" in request.GET else None)
+    checked = (selectors.suppression_entry_for(contact_policy=policy,
+                                               external_id=check.cleaned_data["check"])
+               if check.is_bound and check.is_valid() else None)
     return render(request, "campaigns/suppression_list.html", {
         "policy": policy, "form": form, "row_errors": row_errors, "page": entries,
+        "check_form": check, "checked": checked,
     })
 
 

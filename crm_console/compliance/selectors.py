@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from crm_console.campaigns.models import Action, SuppressionEntry
+from crm_console.campaigns.suppression import suppression_hash
 from crm_console.compliance.models import AuditEntry, DecisionReview
-from crm_console.decisioning.models import Decision
+from crm_console.decisioning.models import Decision, Explanation
+
+if TYPE_CHECKING:
+    from crm_console.api.models import IdempotentRequest
 
 
 def review_queue(*, filters: dict[str, Any] | None = None) -> QuerySet[Decision]:
@@ -80,6 +86,77 @@ def audit_csv_rows(*, start: date, end: date) -> Iterator[tuple]:
                json.dumps(entry.details, sort_keys=True, separators=(",", ":")))
 
 
+@dataclass(frozen=True)
+class ErasureCounts:
+    """What erasing one customer changes. Counted once, by `customer_erasure_counts`, for the erase
+    page, the erasure's own answer and its audit entry alike."""
+
+    events: int
+    """Events rewritten: message id replaced, personal properties dropped."""
+    decisions: int
+    """Decisions whose free-form context and feature snapshot are cleared (they stay countable)."""
+    explanations: int
+    """Explanations deleted: their sentence and SHAP values are made of the features."""
+    review_notes: int
+    """Reviewer notes cleared (the verdicts stay)."""
+    stored_answers: int
+    """API answers kept for Idempotency-Key retries whose copy of the time zone is replaced."""
+    scheduled_contacts: int
+    """Contacts still to be sent, released."""
+    consents_kept: int
+    """Consent history rows, kept as proof of what the customer agreed to."""
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ErasureScope:
+    """The rows erasing one customer changes: counted for the page, changed by
+    compliance.services.customer_erase, so the two can never tell different stories."""
+
+    events: QuerySet
+    decisions: QuerySet[Decision]
+    explanations: QuerySet[Explanation]
+    review_notes: QuerySet[DecisionReview]
+    scheduled_contacts: QuerySet[Decision]
+    stored_answers: list[IdempotentRequest]
+    consents: QuerySet
+
+    def counts(self) -> ErasureCounts:
+        return ErasureCounts(
+            events=self.events.count(), decisions=self.decisions.count(),
+            explanations=self.explanations.count(), review_notes=self.review_notes.count(),
+            stored_answers=len(self.stored_answers),
+            scheduled_contacts=self.scheduled_contacts.count(), consents_kept=self.consents.count())
+
+
+def customer_erasure_scope(*, customer: Any, now: datetime | None = None) -> ErasureScope:
+    """Every row that holds the customer's personal or behavioural data, besides the customer's
+    own: events, decisions (context, feature snapshot), explanations, reviewer notes, stored API
+    answers, and the contacts still to be sent at `now`."""
+    from crm_console.api.selectors import idempotent_answers_naming
+
+    decisions = Decision.objects.filter(customer=customer)
+    return ErasureScope(
+        events=customer.events.all(),
+        decisions=decisions,
+        explanations=Explanation.objects.filter(decision__customer=customer),
+        review_notes=DecisionReview.objects.filter(decision__customer=customer).exclude(note=""),
+        scheduled_contacts=decisions.filter(status=Decision.Status.DECIDED,
+                                            send_at__gt=now or timezone.now())
+        .exclude(action__channel=Action.NO_CONTACT_CHANNEL),
+        stored_answers=idempotent_answers_naming(
+            decided_at=dict(decisions.values_list("id", "decided_at"))),
+        consents=customer.consents.all(),
+    )
+
+
+def customer_erasure_counts(*, customer: Any, now: datetime | None = None) -> ErasureCounts:
+    """What erasing this customer now would change (see ErasureCounts)."""
+    return customer_erasure_scope(customer=customer, now=now).counts()
+
+
 def customer_data(*, customer: Any) -> dict[str, Any]:
     """Everything stored about one customer, in plain JSON types (the data-subject export)."""
     def when(value: datetime | None) -> str | None:
@@ -106,10 +183,24 @@ def customer_data(*, customer: Any) -> dict[str, Any]:
         "decisions": [
             {"id": d.pk, "campaign": d.campaign.name, "decided_at": when(d.decided_at),
              "action": d.action.label, "policy": d.policy_name, "holdout": d.holdout,
-             "propensity": d.propensity, "reward": d.reward,
+             "propensity": d.propensity, "reward": d.reward, "status": d.status,
+             "send_at": when(d.send_at), "context": d.context, "features": d.features,
              "explanation": getattr(getattr(d, "explanation", None), "sentence", None)}
             for d in customer.decisions.select_related("campaign", "action", "explanation")
             .order_by("decided_at", "id").iterator(chunk_size=2000)
+        ],
+        "reviews": [
+            {"decision_id": r.decision_id, "verdict": r.verdict, "note": r.note,
+             "created_at": when(r.created_at)}
+            for r in DecisionReview.objects.filter(decision__customer=customer)
+            .order_by("created_at", "id")
+        ],
+        "suppressions": [
+            {"contact_policy": e.contact_policy.name, "reason": e.reason,
+             "added_at": when(e.added_at)}
+            for e in SuppressionEntry.objects.filter(
+                external_id_hash=suppression_hash(customer.external_id))
+            .select_related("contact_policy").order_by("added_at", "id")
         ],
         "exported_at": timezone.now().isoformat(),
     }

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -137,17 +138,30 @@ def customer_erase(request: HttpRequest, pk: int) -> HttpResponse:
     form = ErasureForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.customer_erase(customer=customer, requested_by=request.user,
-                                    reason=form.cleaned_data["reason"])
+            erasure = services.customer_erase(customer=customer, requested_by=request.user,
+                                              reason=form.cleaned_data["reason"])
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, f"Customer #{customer.pk} erased. The erasure is recorded in the audit log.")
+            messages.success(request, f"Customer #{customer.pk} erased: "
+                                      f"{erasure_summary(erasure.counts)}. The erasure is recorded "
+                                      "in the audit log with these counts.")
             return redirect("compliance:subject-requests")
     return render(request, "compliance/customer_erase.html", {
         "form": form, "customer": customer,
-        "counts": {"events": customer.events.count(), "decisions": customer.decisions.count(),
-                   "consents": customer.consents.count()},
+        "counts": selectors.customer_erasure_counts(customer=customer),
     })
+
+
+def erasure_summary(counts: selectors.ErasureCounts) -> str:
+    """The counts in words, as the audit entry holds them."""
+    def n(count: int, noun: str) -> str:
+        return f"{count} {noun}{pluralize(count)}"
+
+    return (f"{n(counts.events, 'event')} rewritten, {n(counts.decisions, 'decision')} anonymised, "
+            f"{n(counts.explanations, 'explanation')} deleted, "
+            f"{n(counts.review_notes, 'reviewer note')} cleared, "
+            f"{n(counts.scheduled_contacts, 'scheduled contact')} released, "
+            f"{n(counts.stored_answers, 'stored API answer')} cleaned")
 
 

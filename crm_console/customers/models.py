@@ -1,7 +1,10 @@
 """Customers, their consent history and the append-only event log.
 
-Personal data lives only in `Customer.email`, `phone`, `name` and `traits`: erasure overwrites
-those (see compliance), while decisions and events stay countable by internal id.
+Personal data lives in `Customer.external_id`, `email`, `phone`, `name`, `traits`, `time_zone` and
+the behaviour profile, and in what other tables copied of it (event properties and message ids,
+decisions' context and feature snapshots, explanations, reviewer notes, stored API answers):
+erasure overwrites all of it (compliance.selectors.customer_erasure_scope names every place), while
+decisions and events stay countable by internal id.
 """
 
 from __future__ import annotations

@@ -599,8 +599,9 @@ def _identify(state: agent_features.ProfileState, row: np.ndarray, event: Incomi
               customer: _BatchCustomer, consents: list[Consent], source: str) -> None:
     traits = event.traits
     if customer.is_erased:
-        # an erased customer's personal data stays erased, whatever the CRM still sends
-        traits = {k: v for k, v in traits.items() if k in ("timezone", "consent")}
+        # an erased customer's personal data (the time zone too) stays erased, whatever the CRM
+        # still sends; consent changes still count
+        traits = {k: v for k, v in traits.items() if k == "consent"}
     for name in ("email", "phone", "name"):
         if traits.get(name):
             customer.identity[name] = str(traits[name])

@@ -399,7 +399,8 @@ def policy_action_mix_by_segment(*, policy_version) -> dict[str, dict[str, float
     rows = list(Decision.objects.filter(campaign_id=policy_version.campaign_id)
                 .order_by("-decided_at").values_list("features", "action_mask")[:SEGMENT_ROWS])
     n_actions = len(policy_version.action_ids or [])
-    rows = [(f, m) for f, m in rows if isinstance(m, list) and len(m) == n_actions]
+    # an erased customer's decisions keep no feature snapshot
+    rows = [(f, m) for f, m in rows if f and isinstance(m, list) and len(m) == n_actions]
     if not rows:
         return {}
     try:

@@ -1,19 +1,10 @@
+"""Policies, decisions and explanations in the admin, read-only: the decision loop and the
+promotion guardrail write them."""
+
 from django.contrib import admin
 
+from crm_console.accounts.admin_site import ReadOnlyAdmin
 from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit records are written by the decision loop only."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(PolicyVersion)

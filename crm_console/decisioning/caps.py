@@ -36,6 +36,7 @@ from agents.constraints import ContactRules, ContactState, send_hours
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
 from crm_console.campaigns.models import CHANNEL_INDEX, Action, SuppressionEntry
+from crm_console.campaigns.suppression import suppression_hash
 from crm_console.customers.models import Customer
 
 CHANNELS = tuple(CHANNEL_INDEX)
@@ -64,10 +65,12 @@ class ContactRecords:
     contacts: list[tuple[int, str, datetime]]  # unreleased contacts (customer, channel, send at)
 
 
-def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int | None,
-                         since: datetime) -> ContactRecords:
+def contact_records_read(*, customer_ids: Sequence[int], external_ids: Sequence[str],
+                         contact_policy_id: int | None, since: datetime) -> ContactRecords:
     """Consent, suppression and unreleased contacts sent (or scheduled) since `since`, of these
-    customers, in one round trip.
+    customers (their ids and, in the same order, their CRM ids), in one round trip.
+
+    The suppression list is matched by the keyed hash of each CRM id (campaigns.suppression).
 
     Hand-written SQL on purpose: this runs in every decision while the customers' rows are locked,
     and one UNION ALL costs a fraction of three ORM queries. Must be called after the lock was
@@ -84,21 +87,22 @@ def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int 
         return ContactRecords(consent, suppressed, contacts)
     quote = connection.ops.quote_name
     ids, id_params = recordsets.any_of(customer_ids)
+    row_of_key = {suppression_hash(eid): i for i, eid in enumerate(external_ids)}
+    keys, key_params = recordsets.any_of(list(row_of_key))
     consent_table, decision_table = quote(Consent._meta.db_table), quote(Decision._meta.db_table)
     suppression_table = quote(SuppressionEntry._meta.db_table)
-    customer_table, action_table = quote(Customer._meta.db_table), quote(Action._meta.db_table)
+    action_table = quote(Action._meta.db_table)
     sql = (
         f"SELECT 0, customer_id, channel, granted, recorded_at, id FROM {consent_table} "
         f"WHERE customer_id {ids} "
-        f"UNION ALL SELECT 1, cu.id, '', TRUE, NULL, s.id FROM {suppression_table} s "
-        f"JOIN {customer_table} cu ON cu.external_id = s.external_id "
-        f"WHERE s.contact_policy_id = %s AND cu.id {ids} "
+        f"UNION ALL SELECT 1, 0, external_id_hash, TRUE, NULL, id FROM {suppression_table} "
+        f"WHERE contact_policy_id = %s AND external_id_hash {keys} "
         f"UNION ALL SELECT 2, d.customer_id, a.channel, TRUE, d.send_at, d.id "
         f"FROM {decision_table} d "
         f"JOIN {action_table} a ON a.id = d.action_id "
         f"WHERE d.customer_id {ids} AND d.send_at >= %s AND d.status <> %s AND a.channel <> %s"
     )
-    params = [*id_params, contact_policy_id, *id_params, *id_params,
+    params = [*id_params, contact_policy_id, *key_params, *id_params,
               connection.ops.adapt_datetimefield_value(since), Decision.Status.RELEASED,
               Action.NO_CONTACT_CHANNEL]
     with connection.cursor() as cursor:
@@ -107,10 +111,10 @@ def contact_records_read(*, customer_ids: Sequence[int], contact_policy_id: int 
     row_of = {pk: i for i, pk in enumerate(customer_ids)}
     latest: dict[tuple[int, int], tuple[datetime, int]] = {}
     for kind, customer_id, channel, flag, at, row_id in rows:
-        i = row_of[customer_id]
-        if kind == 1:
-            suppressed[i] = True
+        if kind == 1:  # the channel column carries the matched key
+            suppressed[row_of_key[channel]] = True
             continue
+        i = row_of[customer_id]
         at = _aware(at)
         if kind == 2:
             contacts.append((customer_id, channel, at))

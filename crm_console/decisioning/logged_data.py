@@ -9,6 +9,8 @@ once attribution has run, its reward. This module turns those rows into numpy ar
 Only *mature* decisions are used by default: ones older than the campaign's attribution window, so
 a purchase that has not happened yet is not counted as "no purchase".
 
+Decisions of erased customers (their feature snapshot cleared) are left out and said in the notes.
+
 Action indices are re-mapped through the catalogue's action ids, so a row logged before an action
 was added still lines up with today's agent; rows logged with a different catalogue width (the
 catalogue grew or shrank since) are left out and counted in `LoggedArrays.skipped`.
@@ -101,18 +103,24 @@ def logged_arrays_for_campaign(
     if limit is not None:
         rows = rows[:limit]
     kept = []
-    skipped = 0
+    skipped = erased = 0
     for row in rows.iterator(chunk_size=5000):
+        if not row[5]:  # erasure clears the feature snapshot: nothing left to learn from
+            erased += 1
+            continue
         if len(row[6]) != n_actions or row[2] not in index_of:
             skipped += 1
             continue
         kept.append(row)
     if not kept:
         return None
+    notes = []
+    if erased:
+        notes.append(f"{erased} decisions of erased customers are left out (their feature "
+                     "snapshots were erased)")
     ids, customers, action_id, propensity, reward, features, mask, probs, holdout, version, comps = (
         zip(*kept, strict=True))
     all_probs_logged = all(len(p) == n_actions for p in probs)
-    notes = []
     if skipped:
         notes.append(f"{skipped} decisions were logged with another catalogue and are left out")
     if not all_probs_logged:

@@ -208,14 +208,21 @@ def decision_explanation(*, decision: Decision) -> DecisionExplanation:
             runner_up_probability=runner.get("probability") or runner.get("runner_up_probability"),
             score_gap=runner.get("score_gap"), stored=True,
         )
+    if not decision.features:  # erasure cleared the snapshot and deleted the explanation
+        return _no_explanation("The customer's data was erased: this decision's features and "
+                               "explanation were erased with it.")
     try:
         return _explain_now(decision)
     except Exception as error:  # an explanation must never take the audit page down
-        return DecisionExplanation(
-            sentence="", method="", base_value=0.0, score=None, shap_values={}, labels={},
-            runner_up_label=None, runner_up_probability=None, score_gap=None, stored=False,
-            error=f"No explanation could be computed: {error}",
-        )
+        return _no_explanation(f"No explanation could be computed: {error}")
+
+
+def _no_explanation(why: str) -> DecisionExplanation:
+    return DecisionExplanation(
+        sentence="", method="", base_value=0.0, score=None, shap_values={}, labels={},
+        runner_up_label=None, runner_up_probability=None, score_gap=None, stored=False,
+        error=why,
+    )
 
 
 # agents loaded from policy versions (and the control policies), a few at a time

@@ -312,6 +312,26 @@ def _shadow_choices(serving_setup: Any, inputs: Any, chosen: np.ndarray) -> list
              "agrees": bool(picks[i] == chosen[i])} for i in range(len(picks))]
 
 
+SHADOW_FIELDS = ("version", "action_index", "agrees")
+"""What `_shadow_choices` logs in `context["shadow"]`."""
+
+
+def decision_context_console_part(context: Any) -> dict[str, Any]:
+    """The part of a decision's context the console wrote itself: the shadow policy's choice and
+    when the status changed (`_decisions_status_change`), without the CRM's free-form keys or the
+    reasons it gave for a release. All that erasure keeps of a context."""
+    context = context if isinstance(context, dict) else {}
+    kept: dict[str, Any] = {}
+    shadow = context.get("shadow")
+    if isinstance(shadow, dict):
+        kept["shadow"] = {k: shadow[k] for k in SHADOW_FIELDS if k in shadow}
+    for status in (Decision.Status.RELEASED, Decision.Status.DELIVERED):
+        stamp = context.get(str(status))
+        if isinstance(stamp, dict) and "at" in stamp:
+            kept[str(status)] = {"at": stamp["at"]}
+    return kept
+
+
 def _carries_incentive(offer: str | None) -> bool:
     """The contact offered something (feeds "share of recent contacts that carried a discount")."""
     return offer not in (None, "", "content")

@@ -125,8 +125,9 @@ def policy_explainer(key: str, agent: agents.Agent, *, bridge: CampaignCatalogue
     explainer = _explainers.get(cache_key)
     if explainer is not None:
         return explainer
-    logged = list(Decision.objects.filter(campaign=campaign).order_by("-id")
-                  .values_list("features", flat=True)[:2000])
+    logged = [row for row in Decision.objects.filter(campaign=campaign).order_by("-id")
+              .values_list("features", flat=True)[:2000]
+              if row]  # an erased customer's snapshot is empty
     background = np.asarray(logged, dtype=np.float32) if logged else None
     if background is None or background.ndim != 2 or background.shape[1] != agent.n_features:
         # no logs yet: compare with a brand-new customer
@@ -258,7 +259,8 @@ def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now:
     clocks = profile_states_advance(profiles, clocks, np.full(len(customers), now.timestamp()))
     policy = serving.campaign.contact_policy
     records = contact_records_read(
-        customer_ids=ids, contact_policy_id=policy.pk if policy is not None else None,
+        customer_ids=ids, external_ids=[c.external_id for c in customers],
+        contact_policy_id=policy.pk if policy is not None else None,
         since=contact_window_start(rules=serving.rules, now=now))
     state = contact_state_for(
         customer_ids=ids, now=now, time_zones=[c.time_zone for c in customers],

@@ -20,7 +20,7 @@ PROBE = (
 )
 CLEARED = ("DATABASE_URL", "REDIS_URL", "REDIS_SOCKET_TIMEOUT", "REDIS_SOCKET_CONNECT_TIMEOUT",
            "REDIS_RETRY_SECONDS", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
-           "CELERY_TASK_ALWAYS_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE")
+           "CELERY_TASK_ALWAYS_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE", "DJANGO_SUPPRESSION_HASH_KEY")
 
 
 def run_settings(extra_env: dict[str, str], code: str = PROBE) -> subprocess.CompletedProcess:
@@ -41,7 +41,8 @@ def test_embedded_demo_gives_sqlite_and_eager_celery():
 
 
 def test_debug_is_off_unless_asked_for():
-    result = run_settings({"DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "example.com"})
+    result = run_settings({"DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "example.com",
+                           "DJANGO_SUPPRESSION_HASH_KEY": "h" * 50})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["debug"] is False
 
@@ -85,12 +86,19 @@ def test_production_without_secret_key_refuses_to_start():
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
+def test_production_without_suppression_hash_key_refuses_to_start():
+    result = run_settings({"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "k" * 50})
+    assert result.returncode != 0
+    assert "DJANGO_SUPPRESSION_HASH_KEY" in result.stderr
+
+
 def test_check_deploy_is_clean_in_production_settings():
     env = {k: v for k, v in os.environ.items() if k not in CLEARED}
     env.update({
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "k" * 20 + "Zq8#x!2Lm@9vR$wT4pN^7sB&1dF*6hJ(0gK)",
         "DJANGO_ALLOWED_HOSTS": "console.example.com",
+        "DJANGO_SUPPRESSION_HASH_KEY": "s" * 20 + "Hq2#v!8Nm@4wR$tY6pL",
     })
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)

@@ -14,7 +14,10 @@ from crm_console.compliance.models import AuditEntry, DecisionReview, ErasureRec
 from crm_console.compliance.services import audit_record
 from crm_console.customers.models import Customer, Event
 from crm_console.decisioning.models import Decision
-from tests.factories import ConsentFactory, CustomerFactory, DecisionFactory, EventFactory
+from tests.factories import (
+    ConsentFactory, ContactPolicyFactory, CustomerFactory, DecisionFactory, DecisionReviewFactory,
+    EventFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -135,6 +138,43 @@ def test_json_export_holds_everything_about_the_customer(reviewer_client, custom
     assert data["customer"]["traits"] == {"city": "London", "vip": True}
     assert len(data["consents"]) == 1 and len(data["decisions"]) == 1 and len(data["events"]) == 2
     assert AuditEntry.objects.filter(verb="customer.exported", target_id=str(customer.pk)).exists()
+
+
+def test_json_export_holds_each_decisions_context_and_features(reviewer_client):
+    decision = DecisionFactory(context={"crm_note": "asked for a call back"})
+    customer = decision.customer
+    data = json.loads(reviewer_client.get(
+        f"/compliance/subject-requests/{customer.pk}/export.json").content)
+    (exported,) = data["decisions"]
+    assert exported["context"] == {"crm_note": "asked for a call back"}
+    assert exported["features"] == decision.features
+
+
+def test_json_export_holds_reviewer_notes_and_suppressions(reviewer_client):
+    from crm_console.campaigns.services import suppression_add
+
+    review = DecisionReviewFactory(note="called twice this week")
+    customer = review.decision.customer
+    suppression_add(contact_policy=ContactPolicyFactory(name="Retail"),
+                    external_ids=[customer.external_id], reason="complaint")
+    data = json.loads(reviewer_client.get(
+        f"/compliance/subject-requests/{customer.pk}/export.json").content)
+    assert [r["note"] for r in data["reviews"]] == ["called twice this week"]
+    assert [(s["contact_policy"], s["reason"]) for s in data["suppressions"]] == [
+        ("Retail", "complaint")]
+
+
+def test_erase_page_message_and_audit_give_the_same_counts(reviewer_client):
+    customer = CustomerFactory()
+    EventFactory(customer=customer, name="Order Completed", properties={"revenue": 9.0})
+    page = reviewer_client.get(f"/compliance/subject-requests/{customer.pk}/erase/")
+    counts = page.context["counts"]
+    response = erase(reviewer_client, customer)
+    audited = AuditEntry.objects.get(verb="customer.erased").details
+    assert counts.events == audited["events"] == 1
+    assert {k: audited[k] for k in counts.as_dict()} == counts.as_dict()
+    message = str(list(response.wsgi_request._messages)[0])
+    assert "1 event rewritten" in message and "0 explanations deleted" in message
 
 
 def erase(client, customer, **data):

@@ -128,6 +128,14 @@ def test_identify_does_not_restore_an_erased_customers_personal_data():
     assert (customer.email, customer.name, customer.traits) == ("", "", {})
 
 
+def test_identify_does_not_restore_an_erased_customers_time_zone():
+    from django.utils import timezone
+
+    CustomerFactory(external_id="c1", time_zone="UTC", erased_at=timezone.now())
+    events_ingest(events=[identify("c1", "m1", timezone="America/New_York")])
+    assert Customer.objects.get(external_id="c1").time_zone == "UTC"
+
+
 def test_batch_with_new_and_known_customers_creates_only_the_new_ones():
     CustomerFactory(external_id="known")
     result = events_ingest(events=[track("known", "m1", "Email Opened"),

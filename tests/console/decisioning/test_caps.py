@@ -20,6 +20,7 @@ EMAIL, SMS = 0, 1  # agents.catalogue.CHANNELS order
 
 def read(customers, policy=None, since=None):
     return contact_records_read(customer_ids=[c.pk for c in customers],
+                                external_ids=[c.external_id for c in customers],
                                 contact_policy_id=policy.pk if policy else None,
                                 since=since or timezone.now() - timedelta(days=30))
 
@@ -53,6 +54,19 @@ def test_suppression_is_read_for_this_contact_policy_only():
     SuppressionEntryFactory(contact_policy=policy, external_id=listed.external_id)
     SuppressionEntryFactory(contact_policy=elsewhere, external_id=other.external_id)
     assert read([listed, other], policy).suppressed.tolist() == [True, False]
+
+
+def test_a_customer_imported_again_after_erasure_is_still_suppressed(reviewer):
+    from crm_console.campaigns.services import suppression_add
+    from crm_console.compliance.services import customer_erase
+
+    policy = ContactPolicyFactory()
+    first = CustomerFactory(external_id="crm-9")
+    suppression_add(contact_policy=policy, external_ids=["crm-9"])
+    customer_erase(customer=first, requested_by=reviewer)
+    first.refresh_from_db()
+    again = CustomerFactory(external_id="crm-9")
+    assert read([first, again], policy).suppressed.tolist() == [False, True]
 
 
 def test_contacts_leave_out_released_no_contact_and_older_decisions():

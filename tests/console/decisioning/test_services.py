@@ -301,6 +301,20 @@ def test_explanation_is_stored_with_top_reasons():
     assert explanation.compute_ms is not None
 
 
+def test_explanations_still_work_once_a_logged_customer_was_erased(reviewer):
+    from crm_console.compliance.services import customer_erase
+    from crm_console.decisioning import serving
+
+    campaign = live_campaign(algorithm="rule_based")
+    for external_id in ("c1", "c2", "c3"):
+        customer_with_consent(external_id)
+    decisions_create(campaign=campaign, customer_external_ids=["c1", "c2"], explain=False)
+    customer_erase(customer=Decision.objects.get(customer__external_id="c1").customer,
+                   requested_by=reviewer)
+    serving.clear_caches()  # the explainer reads the logged snapshots when it is built
+    assert decision_create(campaign=campaign, customer_external_id="c3").explanation is not None
+
+
 def test_decision_stands_unexplained_when_its_explanation_fails(monkeypatch):
     from crm_console.decisioning import serving
 

@@ -77,6 +77,18 @@ def test_detail_reads_the_stored_explanation(reviewer_client):
     assert waterfall["x"][-1] == pytest.approx(0.9)
 
 
+def test_detail_of_an_erased_customers_decision_says_its_explanation_was_erased(reviewer_client,
+                                                                                reviewer):
+    from crm_console.compliance.services import customer_erase
+
+    decision = DecisionFactory()
+    customer_erase(customer=decision.customer, requested_by=reviewer)
+    response = reviewer_client.get(f"/decisions/{decision.pk}/")
+    assert response.status_code == 200
+    assert "erased" in response.context["explanation"].error
+    assert response.context["detail"].features == []
+
+
 def test_detail_says_when_the_message_goes_out_in_the_customers_time(reviewer_client):
     from datetime import datetime
     from datetime import timezone as dt_timezone

@@ -53,3 +53,17 @@ def test_rows_logged_with_another_catalogue_are_left_out_and_counted(demo_campai
                             .first().pk).update(action_mask=[True, True])
     arrays = logged_arrays_for_campaign(campaign=demo_campaign, action_ids=bridge.action_ids)
     assert arrays.skipped == 1 and "another catalogue" in arrays.notes[0]
+
+
+def test_decisions_of_erased_customers_are_left_out_and_said(demo_campaign, demo_users):
+    from crm_console.compliance.services import customer_erase
+    from crm_console.customers.models import Customer
+
+    bridge = catalogue_for_campaign(campaign=demo_campaign)
+    before = logged_arrays_for_campaign(campaign=demo_campaign, action_ids=bridge.action_ids)
+    erased = Customer.objects.get(pk=int(before.customer_ids[0]))
+    customer_erase(customer=erased, requested_by=demo_users["reviewer"])
+    after = logged_arrays_for_campaign(campaign=demo_campaign, action_ids=bridge.action_ids)
+    assert len(after) == len(before) - int((before.customer_ids == erased.pk).sum())
+    assert erased.pk not in after.customer_ids
+    assert any("erased" in note for note in after.notes)
