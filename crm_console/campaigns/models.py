@@ -130,6 +130,16 @@ class SendWindow(models.Model):
         return self.start.hour + self.start.minute / 60.0
 
     @property
+    def days_text(self) -> str:
+        """"every day", "Monday-Friday", or the days by name."""
+        days = sorted(self.days or [])
+        if days == list(range(7)):
+            return "every day"
+        if days == list(range(5)):
+            return "Monday-Friday"
+        return ", ".join(WEEKDAYS[d] for d in days)
+
+    @property
     def end_hour(self) -> float:
         return self.end.hour + self.end.minute / 60.0
 

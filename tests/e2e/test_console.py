@@ -138,3 +138,78 @@ def test_screenshots_of_the_other_main_pages(login, demo):
         response = page.goto(url)
         assert response.status == 200, url
         screenshot(page, name)
+
+
+def test_marketer_builds_a_campaign_from_their_own_offer_and_window_and_it_decides(
+        login, live_server):
+    """Issue 13's new-user path: their own offer and send window, a new campaign with its
+    catalogue, a training run, and decisions through the API that name the offer."""
+    import json
+    import urllib.request
+
+    from crm_console.api.services import api_integration_create
+    from crm_console.campaigns.models import Campaign
+    from crm_console.customers.models import Customer
+
+    page = login("marketer")
+    page.goto("/campaigns/vocabulary/")
+    page.click("text=New offer")
+    page.fill("#id_key", "free_gift")
+    page.fill("#id_label", "Free gift")
+    page.select_option("#id_kind", "gift")
+    page.fill("#id_redemption_cost", "4.00")
+    page.fill("#id_value", "5")  # a gift has no value: the field says so
+    page.click("button:has-text('Save')")
+    expect(page.locator("#id_value_errors")).to_contain_text("redemption cost")
+    page.fill("#id_value", "0")
+    page.click("button:has-text('Save')")
+    expect(page.locator(".messages")).to_contain_text("Free gift")
+    page.click("text=New send window")
+    page.fill("#id_key", "lunch")
+    page.fill("#id_label", "Lunch 12:30-13:30")
+    page.fill("#id_start", "12:30")
+    page.fill("#id_end", "13:30")
+    for weekend in ("5", "6"):
+        page.uncheck(f"input[name='days'][value='{weekend}']")
+    page.click("button:has-text('Save')")
+    expect(page.locator("table")).to_contain_text(["Free gift", "Lunch 12:30-13:30"])
+    expect(page.locator("tr", has_text="Lunch 12:30-13:30")).to_contain_text("Monday-Friday")
+    screenshot(page, "offers-and-send-windows")
+
+    page.goto("/campaigns/new/")
+    page.fill("#id_name", "Lunch gifts")
+    page.fill("#id_exploration_share", "0.5")
+    page.select_option("#id_contact_policy", index=1)
+    page.click("button:has-text('Create draft')")
+    campaign = Campaign.objects.get(name="Lunch gifts")
+    page.check("input[name='gen-channels'][value='email']")
+    page.check("input[name='gen-offers'][value='free_gift']")
+    page.check("input[name='gen-send_windows'][value='lunch']")
+    page.click("text=Generate actions")
+    expect(page.locator("table").first).to_contain_text("Email - Free gift - Lunch 12:30-13:30")
+    page.goto(f"/campaigns/{campaign.pk}/edit/")
+    page.select_option("#id_status", "live")
+    page.click("button:has-text('Save')")
+    expect(page.locator("h1 .badge")).to_have_text("Live")
+
+    page.goto("/training/")
+    page.select_option("#id_campaign", str(campaign.pk))
+    page.fill("#id_budget_steps", "2000")
+    page.uncheck("#id_warm_start")
+    page.click("text=Start training")
+    expect(page.locator("#run-progress")).to_have_attribute("data-status", "succeeded",
+                                                            timeout=240_000)
+
+    token = api_integration_create(name="CRM", scopes=["decisions:write"]).token
+    answers = []
+    for customer in Customer.objects.values_list("external_id", flat=True):
+        request = urllib.request.Request(
+            f"{live_server.url}/api/v1/decisions", method="POST",
+            data=json.dumps({"customer": customer, "campaign": campaign.pk}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            answers.append(json.loads(response.read()))
+    contacts = [a for a in answers if a["action"]["contact"]]
+    assert contacts, "no customer was contacted (exploration share 0.5 over 40 customers)"
+    assert {a["action"]["offer"] for a in contacts} == {"free_gift"}
+    assert {a["action"]["send_window"]["name"] for a in contacts} == {"lunch"}
