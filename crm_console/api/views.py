@@ -150,10 +150,22 @@ class DecisionOutputSerializer(serializers.Serializer):
     decision_id = serializers.IntegerField()
     action = inline_serializer("DecidedAction", {
         "id": serializers.IntegerField(), "index": serializers.IntegerField(),
-        "channel": serializers.CharField(), "offer": serializers.CharField(allow_null=True),
+        "channel": serializers.CharField(help_text="The channel's key (\"none\" for no contact)."),
+        "channel_label": serializers.CharField(help_text="The channel as marketers name it."),
+        "offer": serializers.CharField(
+            allow_null=True, help_text="The offer's key: one of the workspace's own offers."),
+        "offer_label": serializers.CharField(allow_null=True),
         "variant": serializers.CharField(allow_null=True),
-        "send_window": serializers.DictField(allow_null=True), "label": serializers.CharField(),
-        "contact": serializers.BooleanField(),
+        "send_window": inline_serializer("DecidedSendWindow", {
+            "name": serializers.CharField(help_text="The send window's key."),
+            "label": serializers.CharField(),
+            "start_hour": serializers.FloatField(help_text="Local start; 12.5 is 12:30."),
+            "end_hour": serializers.FloatField(),
+            "days": serializers.ListField(child=serializers.IntegerField(),
+                                          help_text="Weekdays it opens on, 0 = Monday."),
+            "time_zone": serializers.CharField(help_text="The customer's time zone."),
+        }, allow_null=True),
+        "label": serializers.CharField(), "contact": serializers.BooleanField(),
     })
     send_at = serializers.DateTimeField(
         allow_null=True, help_text="When to send the message (UTC): the send window's start in the "
@@ -180,14 +192,17 @@ def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
     window = None
     if action.send_window:
         hours = campaign_selectors.vocabulary().send_window(action.send_window)
-        window = {"name": action.send_window, "start_hour": _hour(hours.start_hour),
-                  "end_hour": _hour(hours.end_hour),
+        window = {"name": action.send_window, "label": hours.label,
+                  "start_hour": _hour(hours.start_hour), "end_hour": _hour(hours.end_hour),
+                  "days": list(hours.days),
                   "time_zone": decision.customer.time_zone}
     return {
         "decision_id": decision.pk,
         "action": {
             "id": action.pk, "index": decision.action_index, "channel": action.channel,
-            "offer": action.offer or None, "variant": action.variant or None,
+            "channel_label": action.get_channel_display(),
+            "offer": action.offer or None, "offer_label": action.offer_label or None,
+            "variant": action.variant or None,
             "send_window": window, "label": action.label, "contact": not action.is_no_contact,
         },
         "send_at": _SEND_AT.to_representation(decision.send_at) if decision.send_at else None,

@@ -167,6 +167,10 @@ def test_a_decision_for_a_custom_offer_and_window_names_them_and_sends_at_the_wi
     assert contacts  # 8 fair coins: all tails once in 256 runs of the seedless policy
     for body in contacts:
         assert body["action"]["offer"] == "free_gift"
+        assert body["action"]["offer_label"] == "Free gift"
+        assert body["action"]["channel_label"] == "Email"
+        assert body["action"]["send_window"]["label"] == "Lunch 12:30-13:30"
+        assert body["action"]["send_window"]["days"] == [0, 1, 2, 3, 4, 5, 6]
         assert body["action"]["label"] == "Email - Free gift - Lunch 12:30-13:30"
         assert body["action"]["send_window"]["start_hour"] == 12.5
         assert body["action"]["send_window"]["end_hour"] == 13.5
