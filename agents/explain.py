@@ -1207,6 +1207,8 @@ def _feature_names(agent: Agent, names: Sequence[str] | None, labels: dict[str, 
     if names is None:  # the layout of the catalogue's channels (default: the demo's)
         from agents.features import DEMO_LAYOUT, FeatureLayout
         layout = FeatureLayout.for_catalogue(catalogue) if catalogue is not None else DEMO_LAYOUT
+        if layout.n_features > agent.n_features:  # trained before the last channels were added
+            layout = layout.first_channels(agent.n_features)
         names = layout.names
         labels = {**layout.labels, **(labels or {})}
     names = [str(n) for n in names]

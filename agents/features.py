@@ -127,6 +127,33 @@ class FeatureLayout:
         except KeyError:
             raise KeyError(f"unknown feature {name!r}") from None
 
+    def first_channels(self, n_features: int) -> FeatureLayout:
+        """The layout of this one's first channels that has `n_features` features.
+
+        Where channels are only ever appended (the console's), a vector logged or a policy
+        trained before a channel was added has the layout of the channels there were then.
+        """
+        per_channel, customer_level = len(_PER_CHANNEL), len(_GLOBAL)
+        n_channels, rest = divmod(int(n_features) - customer_level, per_channel)
+        if rest or not 0 < n_channels <= self.n_channels:
+            raise ValueError(f"{n_features} features is no layout of the first channels of "
+                             f"{', '.join(self.channels)}")
+        return FeatureLayout(self.channels[:n_channels], self.channel_words[:n_channels])
+
+    def relaid(self, rows: np.ndarray, target: FeatureLayout) -> np.ndarray:
+        """Feature vectors of this layout re-laid by name in `target`'s: a channel they lack reads
+        as a customer with no history and no consent there."""
+        rows = np.asarray(rows, dtype=np.float32)
+        if target.names == self.names:
+            return rows
+        blank = observation(ProfileState.empty(1, consent=False, n_channels=target.n_channels))[0]
+        out = np.broadcast_to(blank, (rows.shape[0], target.n_features)).copy()
+        kept = [(i, target._index[name]) for i, name in enumerate(self.names)
+                if name in target._index]
+        source, destination = (np.array(x, dtype=np.int64) for x in zip(*kept))
+        out[:, destination] = rows[:, source]
+        return out
+
     def observation_space(self) -> gym.spaces.Box:
         """The single-customer observation space (utc offset is the one feature below 0)."""
         low = np.zeros(self.n_features, dtype=np.float32)

@@ -49,6 +49,7 @@ ROLE_MIGRATIONS = (
     ("crm_console.accounts.migrations.0001_roles", "create_roles"),
     ("crm_console.api.migrations.0002_admin_manages_integrations", "grant"),
     ("crm_console.campaigns.migrations.0004_offers_and_send_windows_as_records", "grant_vocabulary"),
+    ("crm_console.campaigns.migrations.0006_channels_as_records", "grant_channels"),
 )
 
 

@@ -19,13 +19,23 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from crm_console.campaigns.models import Channel, validate_time_zone
+from crm_console.campaigns.models import validate_time_zone
+from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers import event_types
 from crm_console.customers.services import IncomingEvent
 
 MAX_BATCH_EVENTS = 1000
 MAX_ID_LENGTH = 200
-CHANNELS = set(Channel.values)
+
+
+def _channel_keys() -> set[str]:
+    return set(vocabulary().channel_keys)
+
+
+def _consent_keys() -> set[str]:
+    """What a consent change may name: a consent key or a channel (for its consent)."""
+    words = vocabulary()
+    return set(words.consent_keys) | set(words.channel_keys)
 
 
 def event_batch_parse(data: Any) -> tuple[list[IncomingEvent], dict[str, Any]]:
@@ -174,8 +184,9 @@ def _timestamp(value: Any, error) -> datetime | None:
 
 def _properties_check(name: str, props: dict[str, Any], error) -> None:
     channel = props.get("channel")
-    if channel is not None and (not isinstance(channel, str) or channel not in CHANNELS):
-        error("properties.channel", f"Unknown channel {channel!r}; one of {sorted(CHANNELS)}.")
+    known = _consent_keys() if name == event_types.CONSENT_CHANGED else _channel_keys()
+    if channel is not None and (not isinstance(channel, str) or channel not in known):
+        error("properties.channel", f"Unknown channel {channel!r}; one of {sorted(known)}.")
     decision_id = props.get("decision_id")
     if decision_id is not None and not _is_id(decision_id):
         error("properties.decision_id", "Must be the integer decision id the API returned.")
@@ -225,9 +236,10 @@ def _traits_check(traits: dict[str, Any], error) -> None:
 
 
 def _consent_map_check(consent: dict[str, Any], field: str, error) -> None:
+    known = _consent_keys()
     for channel, granted in consent.items():
-        if channel not in CHANNELS:
-            error(field, f"Unknown channel {channel!r}; one of {sorted(CHANNELS)}.")
+        if channel not in known:
+            error(field, f"Unknown channel or consent {channel!r}; one of {sorted(known)}.")
         elif not isinstance(granted, bool):
             error(field, f"{channel}: true or false.")
 

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.utils import timezone
 
-from agents.catalogue import DEFAULT_CHANNELS, Catalogue, CatalogueAction
+from agents.catalogue import Catalogue, CatalogueAction
 from agents.constraints import ContactRules
 from agents.rewards import RewardWeights as AgentRewardWeights
-from crm_console.campaigns.models import Action, Campaign, Channel, ContactPolicy, RewardWeights
+from crm_console.campaigns.models import Action, Campaign, ContactPolicy, RewardWeights
 from crm_console.campaigns.selectors import campaign_catalogue, vocabulary
 
 
@@ -33,14 +33,15 @@ class CampaignCatalogue:
 
 
 def catalogue_for_campaign(*, campaign: Campaign) -> CampaignCatalogue:
-    """Every action of the campaign (disabled ones too, masked as DISABLED), no contact first."""
+    """Every action of the campaign (disabled ones too, masked as DISABLED), no contact first,
+    over every channel of the workspace (the feature layout is the workspace's)."""
     actions = list(campaign_catalogue(campaign=campaign))
     if not actions or not actions[0].is_no_contact:
         raise ValueError(f"campaign {campaign.pk} has no built-in no-contact action")
     entries = [_catalogue_action(action) for action in actions]
     words = vocabulary()
     return CampaignCatalogue(
-        catalogue=Catalogue(tuple(entries), DEFAULT_CHANNELS, words.offers, words.send_windows),
+        catalogue=Catalogue(tuple(entries), words.channels, words.offers, words.send_windows),
         action_ids=tuple(action.pk for action in actions),
         enabled=np.array([action.enabled for action in actions], dtype=bool),
     )
@@ -64,14 +65,17 @@ def utc_offset_hours(time_zone: str, at: datetime | None = None) -> float:
 def contact_rules_for(*, contact_policy: ContactPolicy, campaign: Campaign | None = None) -> ContactRules:
     """The compliance officer's caps as agents ContactRules (validated again by the library)."""
     caps = list(contact_policy.channel_caps.all())
+    words = vocabulary()
     return ContactRules(
         channel_caps={cap.channel: (cap.max_contacts, cap.window_days) for cap in caps},
         overall_cap=(contact_policy.overall_max_contacts, contact_policy.overall_window_days),
         min_gap_hours=float(contact_policy.min_gap_hours),
         quiet_hours=contact_policy.quiet_hours,
         # consent is required everywhere unless a channel's cap row explicitly waives it
-        consent_required=frozenset(Channel.values) - {c.channel for c in caps
-                                                      if not c.consent_required},
+        consent_required=frozenset(words.channel_keys) - {c.channel for c in caps
+                                                          if not c.consent_required},
+        quiet_hours_exempt=words.quiet_hours_exempt,
+        overall_cap_exempt=words.overall_cap_exempt,
         campaign_utc_offset_hours=utc_offset_hours(campaign.time_zone) if campaign else 0.0,
     )
 

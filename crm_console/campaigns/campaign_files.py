@@ -23,7 +23,7 @@ from rest_framework import serializers
 
 from crm_console.campaigns import selectors, services
 from crm_console.campaigns.models import (
-    CHANNEL_INDEX, Action, Campaign, Channel, ContactPolicy, Offer, RewardWeights, SendWindow,
+    Action, Campaign, Channel, ContactPolicy, Offer, RewardWeights, SendWindow,
 )
 
 SCHEMA_VERSION = 1
@@ -67,8 +67,8 @@ def campaign_document(*, campaign: Campaign) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "campaign": {name: _plain(getattr(campaign, name)) for name in CAMPAIGN_SETTINGS},
-        "channels": [{"key": key, "label": label, "cost": float(services.DEFAULT_CHANNEL_COST[key])}
-                     for key, label in Channel.choices if key in used_channels],
+        "channels": [_channel_document(c) for c in Channel.objects.filter(key__in=used_channels)
+                     .order_by("id")],
         "offers": [_offer_document(o) for o in Offer.objects.filter(key__in=used_offers)
                    .order_by("id")],
         "send_windows": [_window_document(w) for w in SendWindow.objects
@@ -84,6 +84,13 @@ def campaign_document(*, campaign: Campaign) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
+
+
+def _channel_document(channel: Channel) -> dict[str, Any]:
+    return {"key": channel.key, "label": channel.label, "cost": float(channel.cost),
+            "consent_key": channel.consent_key, "quiet_hours_apply": channel.quiet_hours_apply,
+            "counts_toward_overall_cap": channel.counts_toward_overall_cap,
+            "enabled": channel.enabled}
 
 
 def _offer_document(offer: Offer) -> dict[str, Any]:
@@ -136,6 +143,10 @@ class _Channel(_Strict):
     key = serializers.CharField()
     label = serializers.CharField()
     cost = _number()
+    consent_key = serializers.CharField(allow_blank=True, required=False, default="")
+    quiet_hours_apply = serializers.BooleanField(required=False, default=True)
+    counts_toward_overall_cap = serializers.BooleanField(required=False, default=True)
+    enabled = serializers.BooleanField(required=False, default=True)
 
 
 class _Offer(_Strict):
@@ -270,7 +281,10 @@ class _Importer:
         self.updated: list[str] = []
 
     def run(self) -> ImportResult:
-        self._channels()
+        for i, channel in enumerate(self.data["channels"]):
+            self._record(f"channels[{i}]", Channel, channel, _channel_document,
+                         services.channel_create,
+                         lambda r, f: services.channel_update(channel=r, updated_by=self.actor, **f))
         for i, offer in enumerate(self.data["offers"]):
             self._record(f"offers[{i}]", Offer, offer, _offer_document, services.offer_create,
                          lambda r, f: services.offer_update(offer=r, updated_by=self.actor, **f))
@@ -307,16 +321,6 @@ class _Importer:
             self._refuse(path, error)
             return None
 
-    def _channels(self) -> None:
-        for i, channel in enumerate(self.data["channels"]):
-            key = channel["key"]
-            if key not in CHANNEL_INDEX:
-                self._refuse(f"channels[{i}].key", f"Unknown channel {key!r}; the workspace has "
-                             f"{', '.join(CHANNEL_INDEX)}.")
-            elif Decimal(str(channel["cost"])) != services.DEFAULT_CHANNEL_COST[key]:
-                self._refuse(f"channels[{i}].cost", f"The workspace's {key} costs "
-                             f"{services.DEFAULT_CHANNEL_COST[key]} a contact.")
-
     def _record(self, path: str, model: type, fields: dict[str, Any], document, create,
                 change) -> None:
         existing = model.objects.filter(key=fields["key"]).first()
@@ -342,7 +346,7 @@ class _Importer:
         fields = {k: v for k, v in wanted.items() if k != "channel_caps"}
         caps = [dict(c) for c in wanted["channel_caps"]]
         for i, cap in enumerate(caps):
-            if cap["channel"] not in CHANNEL_INDEX:
+            if not Channel.objects.filter(key=cap["channel"]).exists():
                 self._refuse(f"contact_policy.channel_caps[{i}].channel",
                              f"Unknown channel {cap['channel']!r}.")
         existing = ContactPolicy.objects.filter(name=fields["name"]).first()
@@ -395,7 +399,7 @@ class _Importer:
                 self._refuse(path, "The same action is listed twice.")
                 continue
             seen.add(identity)
-            if wanted["channel"] not in CHANNEL_INDEX:
+            if not Channel.objects.filter(key=wanted["channel"]).exists():
                 self._refuse(f"{path}.channel", f"Unknown channel {wanted['channel']!r}.")
                 continue
             action = current.get(identity)

@@ -10,6 +10,16 @@ from crm_console.campaigns.models import (
 )
 
 
+def channel_choices() -> list[tuple[str, str]]:
+    """The workspace's channels, read when a form is built (marketers add their own)."""
+    return [(c.key, c.label if c.enabled else f"{c.label} (switched off)")
+            for c in Channel.objects.order_by("id")]
+
+
+def _enabled_channel_choices() -> list[tuple[str, str]]:
+    return [(c.key, c.label) for c in Channel.objects.filter(enabled=True).order_by("id")]
+
+
 def _offer_choices() -> list[tuple[str, str]]:
     """The workspace's offers, read when a form is built (marketers add their own)."""
     return [(o.key, o.label if o.enabled else f"{o.label} (switched off)")
@@ -49,7 +59,7 @@ class CampaignCreateForm(CampaignForm):
 
 class ActionForm(forms.ModelForm):
     # the built-in "no contact" action exists once per campaign; people add real channels only
-    channel = forms.ChoiceField(choices=Channel.choices)
+    channel = forms.ChoiceField(choices=channel_choices)
     offer = forms.ChoiceField(choices=_offer_choices)
     send_window = forms.ChoiceField(choices=_send_window_choices, label="Send window")
 
@@ -80,20 +90,36 @@ class ContactPolicyForm(forms.ModelForm):
         ]
 
 
+class ChannelCapForm(forms.ModelForm):
+    channel = forms.ChoiceField(choices=channel_choices)
+
+    class Meta:
+        model = ChannelCap
+        fields = ["channel", "max_contacts", "window_days", "consent_required"]
+
+
 ChannelCapFormSet = forms.inlineformset_factory(
-    ContactPolicy, ChannelCap, fields=["channel", "max_contacts", "window_days", "consent_required"],
-    extra=1, can_delete=True,
+    ContactPolicy, ChannelCap, form=ChannelCapForm,
+    fields=["channel", "max_contacts", "window_days", "consent_required"], extra=1, can_delete=True,
 )
 
 
 class CatalogueGenerateForm(forms.Form):
     """Bulk-generate channel x offer x send window (combinations already there are skipped)."""
 
-    channels = forms.MultipleChoiceField(choices=Channel.choices, widget=forms.CheckboxSelectMultiple)
+    channels = forms.MultipleChoiceField(choices=_enabled_channel_choices,
+                                         widget=forms.CheckboxSelectMultiple)
     offers = forms.MultipleChoiceField(choices=_enabled_offer_choices,
                                        widget=forms.CheckboxSelectMultiple)
     send_windows = forms.MultipleChoiceField(choices=_enabled_send_window_choices,
                                              widget=forms.CheckboxSelectMultiple, label="Send windows")
+
+
+class ChannelForm(forms.ModelForm):
+    class Meta:
+        model = Channel
+        fields = ["key", "label", "cost", "consent_key", "quiet_hours_apply",
+                  "counts_toward_overall_cap", "enabled"]
 
 
 class OfferForm(forms.ModelForm):

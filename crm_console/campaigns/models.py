@@ -16,20 +16,6 @@ from django.db import models
 from django.db.models import Q
 
 
-class Channel(models.TextChoices):
-    """Where a message goes. Mirrors `agents.catalogue.DEFAULT_CHANNELS`."""
-
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-    PUSH = "push", "Push"
-    CALL_CENTRE = "call_centre", "Call centre"
-
-
-CHANNEL_INDEX: dict[str, int] = {key: i for i, key in enumerate(Channel.values)}
-"""Position of each channel in the per-channel arrays the console keeps (customer profiles,
-consent, contact history): the agents catalogue's channel order."""
-
-
 key_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,49}$",
     "Use 1-50 lowercase letters, digits, '_' or '-', starting with a letter or digit.",
@@ -41,6 +27,47 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 def _every_day() -> list[int]:
     return list(range(7))
+
+
+class Channel(models.Model):
+    """Where a message goes, one of the workspace's own channels (agents.catalogue.Channel).
+
+    The channels in id order lay out every per-channel array the console keeps (customer
+    profiles, consent, the feature vector), so a channel is only ever appended: one that actions,
+    caps, consent or decisions use is switched off, never deleted, and only the newest channel can
+    be deleted at all (`campaigns.services.channel_delete`).
+    """
+
+    key = models.CharField(max_length=20, unique=True, validators=[key_validator],
+                           help_text="Stable identifier the API and the logs carry, e.g. whatsapp.")
+    label = models.CharField(max_length=80, help_text="What marketers read, e.g. WhatsApp.")
+    cost = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="What one contact costs: the price every action on this channel starts from.",
+    )
+    consent_key = models.CharField(
+        max_length=50, blank=True, validators=[key_validator],
+        help_text="The consent a customer gives for it (e.g. whatsapp; channels may share one, "
+                  "e.g. phone). Blank: the channel's own key.",
+    )
+    quiet_hours_apply = models.BooleanField(
+        default=True, help_text="Quiet hours hold on this channel (off e.g. for in-app messages).")
+    counts_toward_overall_cap = models.BooleanField(
+        default=True, help_text="Its contacts count toward the contact policy's overall cap.")
+    enabled = models.BooleanField(default=True, help_text="Switched-off channels take no new actions.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def consent(self) -> str:
+        """The consent key this channel needs."""
+        return self.consent_key or self.key
 
 
 class Offer(models.Model):
@@ -265,7 +292,7 @@ class ChannelCap(models.Model):
     contact_policy = models.ForeignKey(
         ContactPolicy, on_delete=models.CASCADE, related_name="channel_caps"
     )
-    channel = models.CharField(max_length=20, choices=Channel.choices)
+    channel = models.CharField(max_length=20, help_text="A channel's key.")
     max_contacts = models.PositiveIntegerField(help_text="0 blocks the channel entirely.")
     window_days = models.PositiveIntegerField(default=7, validators=[MinValueValidator(1)])
     consent_required = models.BooleanField(
@@ -282,7 +309,13 @@ class ChannelCap(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()}: {self.max_contacts} per {self.window_days} days"
+        return f"{self.channel_label}: {self.max_contacts} per {self.window_days} days"
+
+    @property
+    def channel_label(self) -> str:
+        from crm_console.campaigns.selectors import vocabulary
+
+        return vocabulary().channel_label(self.channel)
 
 
 class SuppressionEntry(models.Model):
@@ -438,9 +471,7 @@ class Action(models.Model):
     NO_CONTACT_CHANNEL = "none"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="actions")
-    channel = models.CharField(
-        max_length=20, choices=[(NO_CONTACT_CHANNEL, "No contact"), *Channel.choices]
-    )
+    channel = models.CharField(max_length=20, help_text="A channel's key, or none (no contact).")
     offer = models.CharField(max_length=50, blank=True, help_text="An offer's key.")
     variant = models.CharField(
         max_length=60, default="default", blank=True, help_text="Message variant (copy, template)."
@@ -475,6 +506,15 @@ class Action(models.Model):
         return self.channel == self.NO_CONTACT_CHANNEL
 
     @property
+    def channel_label(self) -> str:
+        from crm_console.campaigns.selectors import vocabulary
+
+        return "No contact" if self.is_no_contact else vocabulary().channel_label(self.channel)
+
+    def get_channel_display(self) -> str:
+        return self.channel_label
+
+    @property
     def offer_label(self) -> str:
         from crm_console.campaigns.selectors import vocabulary
 
@@ -503,6 +543,11 @@ class Action(models.Model):
                 raise ValidationError({"enabled": "No contact cannot be disabled."})
             return
         errors = {}
+        channel = Channel.objects.filter(key=self.channel).first()
+        if channel is None:
+            errors["channel"] = f"There is no channel {self.channel!r}."
+        elif not channel.enabled and self._adds("channel"):
+            errors["channel"] = f"{channel.label} is switched off."
         if not self.offer:
             errors["offer"] = "Choose an offer."
         else:
@@ -523,7 +568,7 @@ class Action(models.Model):
             raise ValidationError(errors)
 
     def _adds(self, field: str) -> bool:
-        """A new action, or one moved to this offer / window (a switched-off one keeps its old
+        """A new action, or one moved to this channel / offer / window (a switched-off one keeps its old
         actions: switching off stops new ones)."""
         if self.pk is None:
             return True

@@ -14,27 +14,28 @@ import numpy as np
 from agents.catalogue import DEFAULT_CHANNELS
 from agents.rewards import Outcomes, RewardWeights, reward
 
-EMAIL, SMS, PUSH, CALL = (c.cost for c in DEFAULT_CHANNELS)
+EMAIL, SMS, PUSH, CALL = "email", "sms", "push", "call_centre"
 
-# (title, [(day, {outcome: amount})]); contact_cost is the channel's one price (the catalogue's)
-EXAMPLE_JOURNEYS: tuple[tuple[str, tuple[tuple[int, dict[str, float]], ...]], ...] = (
+# (title, [(day, {outcome: amount})]); "contact" names the channel, priced at the workspace's cost
+# per contact (the catalogue's one price)
+EXAMPLE_JOURNEYS: tuple[tuple[str, tuple[tuple[int, dict[str, float | str]], ...]], ...] = (
     ("Email with 10 % off: opened, clicked, ordered 60 (54 net)", (
-        (0, {"contact_cost": EMAIL, "opens": 1}),
+        (0, {"contact": EMAIL, "opens": 1}),
         (1, {"clicks": 1, "conversions": 1, "net_revenue": 54.0}),
     )),
     ("Left alone, bought 40 anyway", (
         (6, {"conversions": 1, "net_revenue": 40.0}),
     )),
     ("Three SMS in a week, no response, unsubscribed", (
-        (0, {"contact_cost": SMS}), (2, {"contact_cost": SMS}),
-        (4, {"contact_cost": SMS, "unsubscribes": 1}),
+        (0, {"contact": SMS}), (2, {"contact": SMS}),
+        (4, {"contact": SMS, "unsubscribes": 1}),
     )),
     ("Weekly push for a month: two opens, no order", (
-        (0, {"contact_cost": PUSH, "opens": 1}), (7, {"contact_cost": PUSH}),
-        (14, {"contact_cost": PUSH, "opens": 1}), (21, {"contact_cost": PUSH}),
+        (0, {"contact": PUSH, "opens": 1}), (7, {"contact": PUSH}),
+        (14, {"contact": PUSH, "opens": 1}), (21, {"contact": PUSH}),
     )),
     ("Call-centre win-back call, customer churned anyway", (
-        (0, {"contact_cost": CALL}), (20, {"churns": 1}),
+        (0, {"contact": CALL}), (20, {"churns": 1}),
     )),
 )
 
@@ -47,8 +48,11 @@ class JourneyReward:
     components: dict[str, float]
 
 
-def reward_preview(*, weights: dict[str, float], discount_factor: float = 1.0) -> list[JourneyReward]:
-    """Each example journey's total reward (and discounted return) under `weights`."""
+def reward_preview(*, weights: dict[str, float], discount_factor: float = 1.0,
+                   channel_costs: dict[str, float] | None = None) -> list[JourneyReward]:
+    """Each example journey's total reward (and discounted return) under `weights`, a contact
+    priced at `channel_costs` (the workspace's channels; default: the demo's)."""
+    costs = {c.key: c.cost for c in DEFAULT_CHANNELS} | (channel_costs or {})
     agent_weights = RewardWeights(**{k: float(v) for k, v in weights.items()})
     days: list[int] = []
     owner: list[int] = []
@@ -57,8 +61,10 @@ def reward_preview(*, weights: dict[str, float], discount_factor: float = 1.0) -
         for day, outcome in steps:
             days.append(day)
             owner.append(j)
+            priced = {**outcome, "contact_cost": costs[outcome["contact"]]} \
+                if "contact" in outcome else outcome
             for name in columns:
-                columns[name].append(float(outcome.get(name, 0.0)))
+                columns[name].append(float(priced.get(name, 0.0)))
     outcomes = Outcomes(**{name: np.asarray(values) for name, values in columns.items()})
     per_step = reward(outcomes, agent_weights)
     owner_arr, days_arr = np.asarray(owner), np.asarray(days, dtype=np.float64)

@@ -1,30 +1,89 @@
-"""Reads of campaigns, their catalogues and the workspace's vocabulary (offers, send windows)."""
+"""Reads of campaigns, their catalogues and the workspace's vocabulary (channels, offers, send
+windows)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
+import numpy as np
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from agents import catalogue as agent_catalogue
+from agents.features import FeatureLayout
 from crm_console.campaigns.models import (
-    Action, Campaign, ContactPolicy, Offer, SendWindow, SuppressionEntry,
+    Action, Campaign, Channel, ChannelCap, ContactPolicy, Offer, SendWindow, SuppressionEntry,
 )
 from crm_console.campaigns.suppression import suppression_hash
 from crm_console.change_markers import ChangeMarker
 
 VOCABULARY_CHANGED = ChangeMarker("campaigns:vocabulary:changed")
-"""Replaced whenever an offer or send window is saved (campaigns.services), so every process
+"""Replaced whenever a channel, offer or send window is saved (campaigns.services), so every process
 reads the workspace's vocabulary again."""
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The workspace's offers and send windows as agents records, every one (switched-off ones
-    too: old actions keep using them), in the order the console lists them."""
+    """The workspace's channels, offers and send windows as agents records, every one
+    (switched-off ones too: old actions keep using them), in the order the console lists them.
 
+    The channels' order (by id, append-only) lays out every per-channel array: `channel_index`.
+    """
+
+    channels: tuple[agent_catalogue.Channel, ...]
     offers: tuple[agent_catalogue.Offer, ...]
     send_windows: tuple[agent_catalogue.SendWindow, ...]
+    consent_keys: tuple[str, ...] = ()
+    """Each channel's consent key, in the channels' order."""
+    quiet_hours_exempt: frozenset[str] = frozenset()
+    overall_cap_exempt: frozenset[str] = frozenset()
+
+    @property
+    def channel_keys(self) -> tuple[str, ...]:
+        return tuple(c.key for c in self.channels)
+
+    @property
+    def channel_index(self) -> dict[str, int]:
+        """Position of each channel in the per-channel arrays (profiles, consent, features)."""
+        return {c.key: i for i, c in enumerate(self.channels)}
+
+    def channels_needing(self, consent_key: str) -> list[int]:
+        """Positions of the channels a consent given under `consent_key` opens."""
+        return [i for i, key in enumerate(self.consent_keys) if key == consent_key]
+
+    def channel_label(self, key: str) -> str:
+        return next((c.label for c in self.channels if c.key == key), key)
+
+    @cached_property
+    def feature_layout(self) -> FeatureLayout:
+        """The state vector of today's channels: what serving observes and decisions log."""
+        return FeatureLayout.for_channels(self.channel_keys, tuple(c.label for c in self.channels))
+
+    def layout_of(self, n_features: int) -> FeatureLayout:
+        """The layout of a vector (or policy) with `n_features` features: the channels there
+        were when it was logged (trained). Channels are only appended, so it is always a first
+        part of today's; ValueError for a width no first part has."""
+        return self.feature_layout.first_channels(n_features)
+
+    def features_in_layout(self, rows: Sequence[Sequence[float]],
+                           target: FeatureLayout | None = None) -> np.ndarray:
+        """Logged feature vectors of any age re-laid in `target` (default: today's layout), by
+        name: the one way every reader of logged features sees them."""
+        target = target or self.feature_layout
+        out = np.empty((len(rows), target.n_features), dtype=np.float32)
+        by_width: dict[int, list[int]] = defaultdict(list)
+        for i, row in enumerate(rows):
+            by_width[len(row)].append(i)
+        for width, idx in by_width.items():
+            out[idx] = self.layout_of(width).relaid(np.asarray([rows[i] for i in idx]), target)
+        return out
+
+    def consent_label(self, consent_key: str) -> str:
+        """A consent key in words: the channels it opens ("SMS / WhatsApp"), or the key."""
+        labels = [self.channels[i].label for i in self.channels_needing(consent_key)]
+        return " / ".join(labels) if labels else consent_key
 
     def offer_label(self, key: str) -> str:
         return next((o.label for o in self.offers if o.key == key), key)
@@ -45,12 +104,21 @@ def vocabulary() -> Vocabulary:
     marker = VOCABULARY_CHANGED.current()
     if _vocabulary is not None and _vocabulary[0] == marker:
         return _vocabulary[1]
+    channels = list(Channel.objects.order_by("id"))
     loaded = Vocabulary(
+        channels=tuple(channel_record(c) for c in channels),
+        consent_keys=tuple(c.consent for c in channels),
+        quiet_hours_exempt=frozenset(c.key for c in channels if not c.quiet_hours_apply),
+        overall_cap_exempt=frozenset(c.key for c in channels if not c.counts_toward_overall_cap),
         offers=tuple(offer_record(o) for o in Offer.objects.order_by("id")),
         send_windows=tuple(window_record(w) for w in SendWindow.objects.order_by("start", "id")),
     )
     _vocabulary = (marker, loaded)
     return loaded
+
+
+def channel_record(channel: Channel) -> agent_catalogue.Channel:
+    return agent_catalogue.Channel(key=channel.key, label=channel.label, cost=float(channel.cost))
 
 
 def offer_record(offer: Offer) -> agent_catalogue.Offer:
@@ -69,6 +137,10 @@ def window_record(window: SendWindow) -> agent_catalogue.SendWindow:
     )
 
 
+def channel_list() -> QuerySet[Channel]:
+    return Channel.objects.order_by("id")
+
+
 def offer_list() -> QuerySet[Offer]:
     return Offer.objects.order_by("id")
 
@@ -77,15 +149,32 @@ def send_window_list() -> QuerySet[SendWindow]:
     return SendWindow.objects.order_by("start", "id")
 
 
+def channel_uses(*, channel: Channel) -> list[str]:
+    """What uses the channel, in words (what deleting it would break): campaigns whose actions
+    use it, contact policies that cap it, consent recorded for it."""
+    from crm_console.customers.models import Consent
+
+    uses = _actions_of(Action.objects.filter(channel=channel.key))
+    uses += sorted(f"contact policy {name}" for name in set(
+        ChannelCap.objects.filter(channel=channel.key).values_list("contact_policy__name", flat=True)))
+    if (not Channel.objects.filter(consent_key=channel.consent).exclude(pk=channel.pk).exists()
+            and Consent.objects.filter(channel=channel.consent).exists()):
+        uses.append("customers' consent records")
+    return uses
+
+
 def offer_uses(*, offer: Offer) -> list[str]:
     """The campaigns whose actions use the offer (what deleting it would break)."""
-    return sorted(set(Action.objects.filter(offer=offer.key)
-                      .values_list("campaign__name", flat=True)))
+    return _actions_of(Action.objects.filter(offer=offer.key))
 
 
 def send_window_uses(*, send_window: SendWindow) -> list[str]:
-    return sorted(set(Action.objects.filter(send_window=send_window.key)
-                      .values_list("campaign__name", flat=True)))
+    return _actions_of(Action.objects.filter(send_window=send_window.key))
+
+
+def _actions_of(actions: QuerySet[Action]) -> list[str]:
+    return [f"actions of {name}" for name in sorted(set(actions.values_list("campaign__name",
+                                                                            flat=True)))]
 
 
 def campaign_list() -> QuerySet[Campaign]:

@@ -18,13 +18,12 @@ from django.db import models, transaction
 from agents.catalogue import DEFAULT_CHANNELS
 from crm_console.campaigns import selectors
 from crm_console.campaigns.models import (
-    Action, Campaign, ChannelCap, ContactPolicy, Offer, RewardWeights, SendWindow,
+    Action, Campaign, Channel, ChannelCap, ContactPolicy, Offer, RewardWeights, SendWindow,
     SuppressionEntry,
 )
 from crm_console.campaigns.suppression import suppression_hash
 from crm_console.compliance.services import audit_record
 
-DEFAULT_CHANNEL_COST = {c.key: Decimal(str(c.cost)) for c in DEFAULT_CHANNELS}
 """A contact's one price (agents.catalogue's, which the simulator and the reward preview use too)."""
 
 
@@ -150,7 +149,8 @@ def catalogue_generate(
     """Add every channel x offer x send window combination not yet in the catalogue (one audit
     entry for the lot)."""
     channels, offers, send_windows = list(channels), list(offers), list(send_windows)
-    costs = {**DEFAULT_CHANNEL_COST, **(cost_by_channel or {})}
+    costs = {**{c.key: Decimal(str(c.cost)) for c in selectors.vocabulary().channels},
+             **(cost_by_channel or {})}
     existing = set(campaign.actions.values_list("channel", "offer", "variant", "send_window"))
     created = []
     for channel in channels:
@@ -248,6 +248,8 @@ def suppression_add(
 
 
 # ----------------------------------------------------------------------------- vocabulary
+DEFAULT_CHANNELS_SEED = tuple(  # key, label, cost (agents.catalogue.DEFAULT_CHANNELS)
+    (c.key, c.label, str(c.cost)) for c in DEFAULT_CHANNELS)
 DEFAULT_OFFERS = (  # key, label, kind, value, redemption cost (agents.catalogue.DEFAULT_OFFERS)
     ("content", "Content (no discount)", "none", "0", "0"),
     ("discount_10", "10 % off", "percent_off", "10", "0"),
@@ -262,10 +264,15 @@ DEFAULT_SEND_WINDOWS = (  # key, label, local start, end (agents.catalogue.DEFAU
 
 
 def vocabulary_defaults_ensure(offer_model: type[models.Model] = Offer,
-                               send_window_model: type[models.Model] = SendWindow) -> None:
-    """The offers and send windows a workspace starts with, where it has none at all (a
-    marketer's deletions stay deleted). The migration that made them records calls it with its
-    historical models."""
+                               send_window_model: type[models.Model] = SendWindow,
+                               channel_model: type[models.Model] | None = Channel) -> None:
+    """The channels, offers and send windows a workspace starts with, where it has none at all
+    (a marketer's deletions stay deleted). The migrations that made them records call it with
+    their historical models."""
+    if channel_model is not None and not channel_model.objects.exists():
+        channel_model.objects.bulk_create([
+            channel_model(key=key, label=label, cost=Decimal(cost))
+            for key, label, cost in DEFAULT_CHANNELS_SEED])
     if not offer_model.objects.exists():
         offer_model.objects.bulk_create([
             offer_model(key=key, label=label, kind=kind, value=Decimal(value),
@@ -281,6 +288,8 @@ def vocabulary_defaults_ensure(offer_model: type[models.Model] = Offer,
 OFFER_FIELDS = ("key", "label", "kind", "value", "redemption_cost", "validity_days",
                 "description", "enabled")
 SEND_WINDOW_FIELDS = ("key", "label", "start", "end", "days", "enabled")
+CHANNEL_FIELDS = ("key", "label", "cost", "consent_key", "quiet_hours_apply",
+                  "counts_toward_overall_cap", "enabled")
 
 
 def _snapshot(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
@@ -299,17 +308,19 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, bool | int | float | list) else str(value)
 
 
-def _vocabulary_save(*, record: Offer | SendWindow, names: tuple[str, ...], verb: str,
-                     actor: AbstractBaseUser | None, fields: dict[str, Any]) -> Offer | SendWindow:
-    """Validate and save an offer or send window, audit it with a before/after diff, and tell
+VocabularyRecord = Channel | Offer | SendWindow
+
+
+def _vocabulary_save(*, record: VocabularyRecord, names: tuple[str, ...], verb: str,
+                     actor: AbstractBaseUser | None, fields: dict[str, Any]) -> VocabularyRecord:
+    """Validate and save a channel, offer or send window, audit it with a before/after diff, and tell
     every process (labels, serving set-ups) that the vocabulary changed."""
     unknown = set(fields) - set(names)
     if unknown:
         raise ValidationError({name: "Not a field of this record." for name in sorted(unknown)})
     before = _snapshot(record, names) if record.pk else None
-    if record.pk and "key" in fields and fields["key"] != record.key \
-            and Action.objects.filter(**{_action_field(record): record.key}).exists():
-        raise ValidationError({"key": "Actions use this key; it cannot change (the logs carry it)."})
+    if record.pk and "key" in fields and fields["key"] != record.key and _key_used(record):
+        raise ValidationError({"key": "This key is in use; it cannot change (the logs carry it)."})
     _apply(record, fields)
     record.full_clean()
     record.save()
@@ -318,13 +329,50 @@ def _vocabulary_save(*, record: Offer | SendWindow, names: tuple[str, ...], verb
     return record
 
 
-def _action_field(record: Offer | SendWindow) -> str:
-    return "offer" if isinstance(record, Offer) else "send_window"
+def _key_used(record: VocabularyRecord) -> bool:
+    if isinstance(record, Channel):
+        return bool(selectors.channel_uses(channel=record))
+    field = "offer" if isinstance(record, Offer) else "send_window"
+    return Action.objects.filter(**{field: record.key}).exists()
 
 
 def _vocabulary_changed() -> None:
     selectors.VOCABULARY_CHANGED.replace()
     transaction.on_commit(selectors.VOCABULARY_CHANGED.replace)
+
+
+@transaction.atomic
+def channel_create(*, created_by: AbstractBaseUser | None = None, **fields: Any) -> Channel:
+    """A new channel of the workspace (e.g. WhatsApp, consent key whatsapp, 0.03 a contact).
+
+    It takes the next position in every per-channel array (profiles, features): existing
+    customers start with no consent and no history on it."""
+    return _vocabulary_save(record=Channel(), names=CHANNEL_FIELDS, verb="channel.created",
+                            actor=created_by, fields=fields)
+
+
+@transaction.atomic
+def channel_update(*, channel: Channel, updated_by: AbstractBaseUser | None = None,
+                   **fields: Any) -> Channel:
+    return _vocabulary_save(record=channel, names=CHANNEL_FIELDS, verb="channel.updated",
+                            actor=updated_by, fields=fields)
+
+
+@transaction.atomic
+def channel_delete(*, channel: Channel, deleted_by: AbstractBaseUser | None = None) -> None:
+    """Delete the newest channel while nothing uses it (a typo, a channel never used).
+
+    Any other is switched off instead: every customer profile and logged feature vector keeps a
+    column per channel in the channels' order, so only the last one can go without moving the
+    others.
+    """
+    uses = selectors.channel_uses(channel=channel)
+    if not uses and Channel.objects.filter(pk__gt=channel.pk).exists():
+        raise ValidationError(
+            f"Only the newest channel can be deleted (customer profiles keep a column per channel, "
+            f"in order); switch {channel.label} off instead.")
+    _vocabulary_delete(record=channel, uses=uses, verb="channel.deleted", actor=deleted_by,
+                       names=CHANNEL_FIELDS)
 
 
 @transaction.atomic
@@ -370,12 +418,12 @@ def send_window_delete(*, send_window: SendWindow,
                        verb="send_window.deleted", actor=deleted_by, names=SEND_WINDOW_FIELDS)
 
 
-def _vocabulary_delete(*, record: Offer | SendWindow, uses: list[str], verb: str,
+def _vocabulary_delete(*, record: VocabularyRecord, uses: list[str], verb: str,
                        actor: AbstractBaseUser | None, names: tuple[str, ...]) -> None:
     if uses:
         raise ValidationError(
-            f"{record.label} is used by actions of {', '.join(uses)} (and their logged "
-            "decisions); switch it off instead of deleting it."
+            f"{record.label} is used by {', '.join(uses)} (and their logged decisions); switch "
+            "it off instead of deleting it."
         )
     audit_record(actor=actor, verb=verb, target=record,
                  details=_diff(_snapshot(record, names), None))

@@ -21,11 +21,11 @@ from django.views.decorators.http import require_POST
 from crm_console.campaigns import campaign_files, selectors, services
 from crm_console.campaigns.forms import (
     ActionForm, CampaignCreateForm, CampaignFileForm, CampaignForm, CatalogueGenerateForm,
-    ChannelCapFormSet, ContactPolicyForm, OfferForm, RewardWeightsForm, SendWindowForm,
+    ChannelCapFormSet, ChannelForm, ContactPolicyForm, OfferForm, RewardWeightsForm, SendWindowForm,
     SuppressionCheckForm, SuppressionUploadForm,
 )
 from crm_console.campaigns.models import (
-    Action, Campaign, ContactPolicy, Offer, RewardWeights, SendWindow, SuppressionEntry,
+    Action, Campaign, Channel, ContactPolicy, Offer, RewardWeights, SendWindow, SuppressionEntry,
 )
 from crm_console.campaigns.reward_preview import reward_preview
 from crm_console.customers.models import Customer
@@ -202,8 +202,13 @@ def reward_weights_edit(request: HttpRequest, pk: int) -> HttpResponse:
     weights = {k: getattr(instance, k) for k in RewardWeights.WEIGHT_FIELDS}
     return render(request, "campaigns/reward_weights_form.html", {
         "campaign": campaign, "form": form,
-        "preview": reward_preview(weights=weights, discount_factor=campaign.discount_factor),
+        "preview": reward_preview(weights=weights, discount_factor=campaign.discount_factor,
+                                  channel_costs=_channel_costs()),
     })
+
+
+def _channel_costs() -> dict[str, float]:
+    return {c.key: c.cost for c in selectors.vocabulary().channels}
 
 
 @require_POST
@@ -215,7 +220,8 @@ def reward_weights_preview(request: HttpRequest, pk: int) -> HttpResponse:
     preview = None
     if form.is_valid():
         preview = reward_preview(weights={k: form.cleaned_data[k] for k in RewardWeights.WEIGHT_FIELDS},
-                                 discount_factor=campaign.discount_factor)
+                                 discount_factor=campaign.discount_factor,
+                                 channel_costs=_channel_costs())
     return render(request, "campaigns/_reward_preview.html", {
         "campaign": campaign, "preview": preview, "form": form,
     })
@@ -321,11 +327,23 @@ def contact_policy_suppressions(request: HttpRequest, pk: int) -> HttpResponse:
 
 # ----------------------------------------------------------------------------- vocabulary
 def vocabulary(request: HttpRequest) -> HttpResponse:
-    """The workspace's offers and send windows, which every campaign's catalogue draws on."""
+    """The workspace's channels, offers and send windows, which every campaign's catalogue
+    draws on."""
     return render(request, "campaigns/vocabulary.html", {
-        "offers": selectors.offer_list(), "send_windows": selectors.send_window_list(),
+        "channels": selectors.channel_list(), "offers": selectors.offer_list(), "send_windows": selectors.send_window_list(),
         "section": "campaigns",
     })
+
+
+def channel_edit(request: HttpRequest, channel_pk: int | None = None) -> HttpResponse:
+    channel = get_object_or_404(Channel, pk=channel_pk) if channel_pk else None
+    return _vocabulary_form(
+        request, record=channel, form_class=ChannelForm, noun="channel",
+        permission="campaigns.change_channel" if channel else "campaigns.add_channel",
+        save=lambda fields: (
+            services.channel_update(channel=channel, updated_by=request.user, **fields)
+            if channel else services.channel_create(created_by=request.user, **fields)),
+    )
 
 
 def offer_edit(request: HttpRequest, offer_pk: int | None = None) -> HttpResponse:
@@ -350,7 +368,8 @@ def send_window_edit(request: HttpRequest, window_pk: int | None = None) -> Http
     )
 
 
-def _vocabulary_form(request: HttpRequest, *, record: Offer | SendWindow | None, form_class: type,
+def _vocabulary_form(request: HttpRequest, *, record: Channel | Offer | SendWindow | None,
+                     form_class: type,
                      noun: str, permission: str, save) -> HttpResponse:
     if request.method == "POST" and not request.user.has_perm(permission):
         raise PermissionDenied
@@ -367,6 +386,14 @@ def _vocabulary_form(request: HttpRequest, *, record: Offer | SendWindow | None,
         "form": form, "record": record, "noun": noun, "can_save": request.user.has_perm(permission),
         "section": "campaigns",
     })
+
+
+@require_POST
+@permission_required("campaigns.delete_channel", raise_exception=True)
+def channel_delete(request: HttpRequest, channel_pk: int) -> HttpResponse:
+    channel = get_object_or_404(Channel, pk=channel_pk)
+    return _vocabulary_delete(request, lambda: services.channel_delete(
+        channel=channel, deleted_by=request.user), channel.label)
 
 
 @require_POST

@@ -7,7 +7,8 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from crm_console.campaigns.models import Campaign, Channel
+from crm_console.campaigns.forms import channel_choices
+from crm_console.campaigns.models import Campaign
 from crm_console.compliance.models import DecisionReview
 
 
@@ -32,8 +33,8 @@ class ReviewQueueForm(forms.Form):
 
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.order_by("name"), required=False,
                                       empty_label="All campaigns")
-    channel = forms.ChoiceField(choices=[("", "All channels"), ("none", "No contact"), *Channel.choices],
-                                required=False)
+    channel = forms.ChoiceField(choices=lambda: [("", "All channels"), ("none", "No contact"),
+                                                 *channel_choices()], required=False)
     state = forms.ChoiceField(choices=STATE_CHOICES, required=False, initial="unreviewed",
                               label="Review state")
     mode = forms.ChoiceField(choices=MODE_CHOICES, required=False, initial="filter", label="Show")

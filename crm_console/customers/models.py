@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from crm_console.campaigns.models import Channel, validate_time_zone
+from crm_console.campaigns.models import validate_time_zone
 
 
 class Customer(models.Model):
@@ -46,10 +46,11 @@ class Customer(models.Model):
 
 
 class Consent(models.Model):
-    """One consent change for one channel; the latest row per channel is the current consent."""
+    """One consent change under one consent key (a channel's, e.g. `whatsapp`, or one several
+    channels share); the latest row per key is the current consent."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
-    channel = models.CharField(max_length=20, choices=Channel.choices)
+    channel = models.CharField(max_length=50, help_text="The consent key (Channel.consent).")
     granted = models.BooleanField()
     source = models.CharField(
         max_length=100, help_text="Where the consent came from (signup form, CRM webhook, ...)."
@@ -64,6 +65,11 @@ class Consent(models.Model):
     def __str__(self) -> str:
         state = "granted" if self.granted else "withdrawn"
         return f"{self.get_channel_display()} consent {state}"
+
+    def get_channel_display(self) -> str:
+        from crm_console.campaigns.selectors import vocabulary
+
+        return vocabulary().consent_label(self.channel)
 
 
 class Event(models.Model):

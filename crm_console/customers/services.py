@@ -21,6 +21,7 @@ recorded as of `profile_updated_at` (its decay is slightly under-counted; nothin
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import warnings
@@ -32,20 +33,20 @@ from datetime import timezone as dt_timezone
 from typing import Any
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from agents import features as agent_features
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
-from crm_console.campaigns.models import CHANNEL_INDEX
+from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers import event_types
 from crm_console.customers.models import Consent, Customer, Event
 
 logger = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86400.0
-CHANNELS = tuple(CHANNEL_INDEX)
 IDENTITY_TRAITS = ("email", "phone", "name", "timezone", "consent")
 """Traits of an identify call that land in Customer fields and Consent rows, not in `traits`."""
 IDENTITY_FIELDS = ("email", "phone", "name", "time_zone")
@@ -76,38 +77,85 @@ class IngestResult:
 
 # ------------------------------------------------------------------------------------- profiles
 PROFILE_FIELDS = tuple(f.name for f in fields(agent_features.ProfileState))
-_PROFILE_SHAPES = {name: np.shape(getattr(agent_features.ProfileState.empty(1), name))[1:]
-                   for name in PROFILE_FIELDS}
+
+
+@dataclass(frozen=True)
+class ProfileFormat:
+    """How a profile of `n_channels` channels is stored: each field's per-customer shape, and
+    the flat layout the PostgreSQL fast path reads and writes (see below)."""
+
+    n_channels: int
+    shapes: dict[str, tuple[int, ...]]
+    sizes: dict[str, int]
+    width: int
+    template: str
+
+
+@functools.lru_cache(maxsize=8)
+def profile_format(n_channels: int) -> ProfileFormat:
+    empty = agent_features.ProfileState.empty(1, n_channels=n_channels)
+    shapes = {name: np.shape(getattr(empty, name))[1:] for name in PROFILE_FIELDS}
+    sizes = {name: int(np.prod(shape)) for name, shape in shapes.items()}
+    template = "{{" + ", ".join(
+        f'"{name}": [[{", ".join(["{}"] * size)}]]' if shapes[name]
+        else f'"{name}": [{{}}]' for name, size in sizes.items()) + "}}"
+    return ProfileFormat(n_channels, shapes, sizes, sum(sizes.values()), template)
+
+
+def workspace_channel_count() -> int:
+    """How many columns every per-channel array has: one per channel record (campaigns.Channel)."""
+    return len(vocabulary().channels)
+
+
+def profile_states_empty(n: int, *, consent: bool = False) -> agent_features.ProfileState:
+    """n brand-new customers laid out for the workspace's channels."""
+    return agent_features.ProfileState.empty(n, consent=consent, n_channels=workspace_channel_count())
+
+
+def _per_channel_relaid(values: list, n_channels: int, empty_value: float) -> list:
+    """A stored per-channel list brought to today's channels: channels are only appended (and only
+    the newest can be deleted), so a shorter list gains the new channels' empty values and a
+    longer one loses the deleted channel's."""
+    return (list(values) + [empty_value] * n_channels)[:n_channels]
 
 
 def profile_states_load(customers: list[Customer], *, at: datetime) -> tuple[agent_features.ProfileState, np.ndarray]:
     """The customers' stored profiles stacked into one ProfileState, and each one's clock (unix s).
 
     A customer without a profile yet starts empty at `at`, with no consent (consent is granted by
-    events or Consent rows, never assumed). Anything with `profile_state` and `profile_updated_at`
-    will do (event ingestion passes its own light rows).
+    events or Consent rows, never assumed). A profile stored before a channel was added gets the
+    new channel's empty counters. Anything with `profile_state` and `profile_updated_at` will do
+    (event ingestion passes its own light rows).
     """
     n = len(customers)
-    empty = agent_features.ProfileState.empty(1, consent=False).to_dict()
+    layout = profile_format(workspace_channel_count())
+    empty = agent_features.ProfileState.empty(1, consent=False, n_channels=layout.n_channels)
+    empty_dict = empty.to_dict()
     moment = at.astimezone(dt_timezone.utc)
-    empty["day_clock"] = [(moment.hour * 3600 + moment.minute * 60 + moment.second) / SECONDS_PER_DAY]
+    empty_dict["day_clock"] = [(moment.hour * 3600 + moment.minute * 60 + moment.second) / SECONDS_PER_DAY]
+    per_channel = {name: empty_dict[name][0][0] for name in PROFILE_FIELDS
+                   if layout.shapes[name] == (layout.n_channels,)}
     required = set(PROFILE_FIELDS)
     dicts = []
     clocks = np.empty(n, dtype=np.float64)
     for i, customer in enumerate(customers):
         stored = customer.profile_state
         if isinstance(stored, dict) and stored.keys() >= required:
+            if len(stored["consent"][0]) != layout.n_channels:
+                stored = {**stored, **{name: [_per_channel_relaid(stored[name][0], layout.n_channels,
+                                                                  empty_value)]
+                                       for name, empty_value in per_channel.items()}}
             dicts.append(stored)
             clocks[i] = (customer.profile_updated_at or at).timestamp()
         else:
-            dicts.append(empty)
+            dicts.append(empty_dict)
             clocks[i] = at.timestamp()
     arrays = {}
     for name in PROFILE_FIELDS:
         # one customer's entry is a length-1 list: [value] or [[per-channel values]]; None stands
         # for inf (to_dict writes every non-finite value so) and numpy reads it as nan
         stacked = np.array([d[name][0] for d in dicts], dtype=np.float64)
-        stacked = stacked.reshape((n, *_PROFILE_SHAPES[name]))
+        stacked = stacked.reshape((n, *layout.shapes[name]))
         stacked[np.isnan(stacked)] = np.inf
         arrays[name] = stacked
     return agent_features.ProfileState(**arrays), clocks
@@ -167,13 +215,9 @@ def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarra
 # each way instead of 1,000 JSON objects of ~25 lists each. Decoding those objects (and the
 # garbage collector chasing them) was a third of the batch; the stored JSON stays exactly as
 # profile_states_store writes it, so the decision path and the tests read it as before.
-_PROFILE_SIZES = {name: int(np.prod(shape)) for name, shape in _PROFILE_SHAPES.items()}
-PROFILE_WIDTH = sum(_PROFILE_SIZES.values())
+# (profile_format(n).template: a profile's JSON text with a slot per number, as json.dumps writes
+# profile_states_store's.)
 _NO_BRACKETS = str.maketrans("", "", "[]")
-_PROFILE_TEMPLATE = "{{" + ", ".join(
-    f'"{name}": [[{", ".join(["{}"] * size)}]]' if _PROFILE_SHAPES[name]
-    else f'"{name}": [{{}}]' for name, size in _PROFILE_SIZES.items()) + "}}"
-"""A profile's JSON text with a slot per number, as json.dumps writes profile_states_store's."""
 
 
 def _profile_flat_sql(column: str) -> str:
@@ -195,7 +239,8 @@ def _profile_states_from_flat(
     None when a stored profile does not have today's shape: the caller reads the JSON instead.
     """
     n = len(flats)
-    state = agent_features.ProfileState.empty(n, consent=False)
+    state = profile_states_empty(n)
+    layout = profile_format(state.n_channels)
     moment = at.astimezone(dt_timezone.utc)
     state.day_clock[:] = (moment.hour * 3600 + moment.minute * 60 + moment.second) / SECONDS_PER_DAY
     clocks = np.full(n, at.timestamp())
@@ -210,13 +255,13 @@ def _profile_states_from_flat(
             values = np.fromstring(text, sep=",")
     except (DeprecationWarning, ValueError):
         return None
-    if values.size != len(stored) * PROFILE_WIDTH:
-        return None
-    values = values.reshape(len(stored), PROFILE_WIDTH)
+    if values.size != len(stored) * layout.width:
+        return None  # (also a profile stored before a channel was added: the JSON path re-lays it)
+    values = values.reshape(len(stored), layout.width)
     offset = 0
-    for name, size in _PROFILE_SIZES.items():
+    for name, size in layout.sizes.items():
         getattr(state, name)[stored] = values[:, offset:offset + size].reshape(
-            (len(stored), *_PROFILE_SHAPES[name]))
+            (len(stored), *layout.shapes[name]))
         offset += size
     clocks[stored] = [(updated_at[i] or at).timestamp() for i in stored]
     return state, clocks
@@ -225,6 +270,7 @@ def _profile_states_from_flat(
 def _profile_json_texts(state: agent_features.ProfileState) -> list[str]:
     """Each customer's profile as the JSON text json.dumps writes for profile_states_store's."""
     n = len(state)
+    layout = profile_format(state.n_channels)
     flat = np.concatenate([getattr(state, name).reshape(n, -1) for name in PROFILE_FIELDS], axis=1)
     # repr is what json.dumps writes for a float; most counters are 0.0 or null (to_dict's inf)
     finite = np.isfinite(flat)
@@ -232,8 +278,8 @@ def _profile_json_texts(state: agent_features.ProfileState) -> list[str]:
     tokens = np.where(finite, "0.0", "null").astype(object)
     tokens[written] = list(map(float.__repr__, flat[written].tolist()))
     tokens = tokens.ravel().tolist()
-    return [_PROFILE_TEMPLATE.format(*tokens[i * PROFILE_WIDTH:(i + 1) * PROFILE_WIDTH])
-            for i in range(n)]
+    width = layout.width
+    return [layout.template.format(*tokens[i * width:(i + 1) * width]) for i in range(n)]
 
 
 # ------------------------------------------------------------------------------------- ingestion
@@ -500,26 +546,31 @@ def _decision_id(event: IncomingEvent) -> int | None:
 
 
 def _scheduled_contacts_cancel(consents: list[Consent]) -> int:
-    """Withdrawn consent also stops the messages still scheduled on that channel (released)."""
+    """Withdrawn consent also stops the messages still scheduled on the channels that need it
+    (released)."""
     from crm_console.decisioning.services import decisions_release_scheduled
 
-    withdrawals = [(c.customer_id, c.channel, c.recorded_at) for c in consents if not c.granted]
+    words = vocabulary()
+    withdrawals = [(c.customer_id, words.channels[position].key, c.recorded_at)
+                   for c in consents if not c.granted
+                   for position in words.channels_needing(c.channel)]
     return decisions_release_scheduled(withdrawals=withdrawals) if withdrawals else 0
 
 
 def _named_channel(event: IncomingEvent) -> str | None:
     channel = event.properties.get("channel")
-    return channel if isinstance(channel, str) and channel in CHANNEL_INDEX else None
+    return channel if isinstance(channel, str) and channel in vocabulary().channel_index else None
 
 
-def _channel_of(event: IncomingEvent, decisions: dict[int, dict]) -> str | None:
+def _channel_position(event: IncomingEvent, decisions: dict[int, dict]) -> int:
+    """Which channel an open or click happened on: the one the event names, else its decision's,
+    else the first channel (email in the seeded workspace)."""
+    index = vocabulary().channel_index
     channel = _named_channel(event)
-    if channel is not None:
-        return channel
-    decision = decisions.get(_decision_id(event) or -1)
-    if decision is not None and decision["action__channel"] in CHANNEL_INDEX:
-        return decision["action__channel"]
-    return None
+    if channel is None:
+        decision = decisions.get(_decision_id(event) or -1)
+        channel = decision["action__channel"] if decision is not None else None
+    return index.get(channel, 0)
 
 
 def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, IncomingEvent]], *,
@@ -535,9 +586,9 @@ def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, Inco
     for i, event in batch:
         name = event_types.canonical_name(event.name) if event.type == Event.Type.TRACK else ""
         if name == event_types.MESSAGE_OPENED:
-            opened.append((i, CHANNEL_INDEX[_channel_of(event, decisions) or "email"]))
+            opened.append((i, _channel_position(event, decisions)))
         elif name == event_types.LINK_CLICKED:
-            clicked.append((i, CHANNEL_INDEX[_channel_of(event, decisions) or "email"]))
+            clicked.append((i, _channel_position(event, decisions)))
         elif name == event_types.ORDER_COMPLETED:
             props = event.properties
             discounted = bool(props.get("discounted") or props.get("coupon") or props.get("discount"))
@@ -570,9 +621,12 @@ def _apply(state: agent_features.ProfileState, i: int, event: IncomingEvent, *,
     if name == event_types.UNSUBSCRIBED:
         # no channel named: unsubscribe from everything (the safe reading for compliance), even
         # when the event names the decision whose message carried the link
+        words = vocabulary()
         channel = _named_channel(event)
-        for ch in [channel] if channel else CHANNELS:
-            _consent(state, row, ch, False, customer=customer, at=event.timestamp,
+        consent_keys = ([words.consent_keys[words.channel_index[channel]]] if channel
+                        else sorted(set(words.consent_keys)))
+        for key in consent_keys:
+            _consent(state, row, key, False, customer=customer, at=event.timestamp,
                      consents=consents, source=f"{source}: unsubscribe")
     elif name == event_types.CONSENT_CHANGED:
         for ch, granted in _consent_changes(props).items():
@@ -614,10 +668,26 @@ def _identify(state: agent_features.ProfileState, row: np.ndarray, event: Incomi
     customer.traits.update((k, v) for k, v in traits.items() if k not in IDENTITY_TRAITS)
 
 
+def consent_key_of(key: str) -> str:
+    """The consent key a CRM names (a consent key, or a channel's key for its consent)."""
+    words = vocabulary()
+    if key in words.consent_keys:
+        return key
+    return words.consent_keys[words.channel_index[key]]
+
+
+def _set_consent(state: agent_features.ProfileState, row: np.ndarray, consent_key: str,
+                 granted: bool) -> None:
+    for position in vocabulary().channels_needing(consent_key):
+        agent_features.set_consent(state, row, position, granted)
+
+
 def _consent(state: agent_features.ProfileState, row: np.ndarray, channel: str, granted: bool, *,
              customer: _BatchCustomer, at: datetime, consents: list[Consent], source: str) -> None:
-    agent_features.set_consent(state, row, CHANNEL_INDEX[channel], granted)
-    consents.append(Consent(customer_id=customer.pk, channel=channel, granted=granted,
+    """Record a consent change under its consent key; every channel that needs it follows."""
+    key = consent_key_of(channel)
+    _set_consent(state, row, key, granted)
+    consents.append(Consent(customer_id=customer.pk, channel=key, granted=granted,
                             source=source[:100], recorded_at=at))
 
 
@@ -630,13 +700,17 @@ def consent_change(*, customer: Customer, channel: str, granted: bool, source: s
     customers_lock([customer.pk])
     customer.refresh_from_db()
     at = recorded_at or timezone.now()
+    words = vocabulary()
+    if channel not in words.consent_keys and channel not in words.channel_index:
+        raise ValidationError({"channel": f"No channel needs the consent {channel!r}."})
+    channel = consent_key_of(channel)
     consent = Consent(customer=customer, channel=channel, granted=granted, source=source,
                       recorded_at=at)
     consent.full_clean()
     consent.save()
     if customer.profile_state:
         state, clocks = profile_states_load([customer], at=at)
-        agent_features.set_consent(state, np.array([0]), CHANNEL_INDEX[channel], granted)
+        _set_consent(state, np.array([0]), channel, granted)
         profile_states_store([customer], state, clocks)
         customer.save(update_fields=["profile_state", "profile_updated_at"])
     _scheduled_contacts_cancel([consent])

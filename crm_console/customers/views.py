@@ -11,6 +11,7 @@ import numpy as np
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 
 from crm_console.customers import selectors
 from crm_console.customers.models import Customer
@@ -52,25 +53,28 @@ def _timeline(customer: Customer, limit: int) -> list[TimelineItem]:
 def _features(customer: Customer) -> list[tuple[str, str, str, float]]:
     """(name, marketer label, value in words) of the customer's current state vector."""
     from agents.explain import feature_phrase, raw_feature_values
-    from agents.features import FEATURE_LABELS, FEATURE_NAMES, ProfileState, observation
+    from agents.features import observation
+    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.customers.services import profile_states_load
 
     if not customer.profile_state:
         return []
     try:
-        profile = ProfileState.from_dict(customer.profile_state)
+        profile, _ = profile_states_load([customer], at=customer.profile_updated_at or timezone.now())
         obs = observation(profile)[0]
-        raw, extras = raw_feature_values(profile)
+        layout = vocabulary().feature_layout
+        raw, extras = raw_feature_values(profile, layout.channels)
     except (KeyError, ValueError, TypeError):
         return []
     extra_row = {k: float(v[0]) for k, v in extras.items()}
     rows = []
-    for i, name in enumerate(FEATURE_NAMES):
+    for i, name in enumerate(layout.names):
         value = float(raw[name][0]) if name in raw else float(obs[i])
         try:
-            words = feature_phrase(name, value, extra_row, FEATURE_LABELS)
+            words = feature_phrase(name, value, extra_row, layout.labels)
         except Exception:  # a phrase is a nicety; the number is always shown
             words = f"{value:.3g}" if np.isfinite(value) else "never"
-        rows.append((name, FEATURE_LABELS.get(name, name), words, float(obs[i])))
+        rows.append((name, layout.labels.get(name, name), words, float(obs[i])))
     return rows
 
 

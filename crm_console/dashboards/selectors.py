@@ -340,7 +340,7 @@ def campaign_action_mix(*, campaign: Campaign, days: int | None = None) -> dict[
     mix: dict[str, dict[str, dict[str, float]]] = {}
     words = vocabulary()
     labels = {
-        "channel": dict(Action._meta.get_field("channel").choices),
+        "channel": {"none": "No contact", **{c.key: c.label for c in words.channels}},
         "offer": {o.key: o.label for o in words.offers},
         "window": {w.key: w.label for w in words.send_windows},
     }
@@ -376,11 +376,9 @@ SEGMENT_ROWS = 2000
 
 
 def _purchase_segments(features: np.ndarray) -> np.ndarray:
-    """Marketer segments from the state vector: how recently the customer bought."""
-    from agents.features import feature_index
-
+    """Marketer segments from state vectors in today's layout: how recently the customer bought."""
     # days_since_purchase is log1p(days) / log1p(365), 1 for never / over a year
-    scaled_days = features[:, feature_index("days_since_purchase")]
+    scaled_days = features[:, vocabulary().feature_layout.index("days_since_purchase")]
     days = np.expm1(scaled_days * np.log1p(365.0))
     return np.select(
         [scaled_days >= 0.999, days <= 30, days <= 90],
@@ -405,16 +403,18 @@ def policy_action_mix_by_segment(*, policy_version) -> dict[str, dict[str, float
         return {}
     try:
         from crm_console.decisioning.selectors import version_agent
+        from crm_console.decisioning.serving import agent_view
 
         agent = version_agent(policy_version)
-        obs = np.asarray([f for f, _ in rows], dtype=np.float32)
+        obs = vocabulary().features_in_layout([f for f, _ in rows])
         mask = np.asarray([m for _, m in rows], dtype=bool)
-        probs = agent.action_probabilities(obs, mask)
+        probs = agent.action_probabilities(agent_view(agent, obs), mask)
     except Exception:  # a broken artifact must not take the page down; the page says "no data"
         return {}
     by_id = dict(Action.objects.filter(pk__in=policy_version.action_ids)
                  .values_list("pk", "channel"))
-    labels = dict(Action._meta.get_field("channel").choices)
+    words = vocabulary()
+    labels = {"none": "No contact", **{c.key: c.label for c in words.channels}}
     channels = np.array([labels.get(by_id.get(aid, ""), "?") for aid in policy_version.action_ids],
                         dtype=object)
     segments = _purchase_segments(obs)

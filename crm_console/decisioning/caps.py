@@ -35,11 +35,10 @@ from agents.catalogue import DEFAULT_SEND_WINDOWS, SendWindow
 from agents.constraints import ContactRules, ContactState, send_hours
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
-from crm_console.campaigns.models import CHANNEL_INDEX, Action, SuppressionEntry
+from crm_console.campaigns.models import Action, SuppressionEntry
+from crm_console.campaigns.selectors import vocabulary
 from crm_console.campaigns.suppression import suppression_hash
 from crm_console.customers.models import Customer
-
-CHANNELS = tuple(CHANNEL_INDEX)
 
 
 def customers_lock(customer_ids: Sequence[int]) -> None:
@@ -60,7 +59,7 @@ def customers_lock(customer_ids: Sequence[int]) -> None:
 class ContactRecords:
     """What the mask needs from the database about n customers, read under their locks."""
 
-    consent: np.ndarray                 # (n, C) bool: the latest Consent row per channel
+    consent: np.ndarray                 # (n, C) bool: the latest Consent row of each channel's key
     suppressed: np.ndarray              # (n,) bool: on the contact policy's suppression list
     contacts: list[tuple[int, str, datetime]]  # unreleased contacts (customer, channel, send at)
 
@@ -80,7 +79,8 @@ def contact_records_read(*, customer_ids: Sequence[int], external_ids: Sequence[
     from crm_console.decisioning.models import Decision
 
     n = len(customer_ids)
-    consent = np.zeros((n, len(CHANNELS)), dtype=bool)
+    words = vocabulary()
+    consent = np.zeros((n, len(words.channels)), dtype=bool)
     suppressed = np.zeros(n, dtype=bool)
     contacts: list[tuple[int, str, datetime]] = []
     if not n:
@@ -109,7 +109,8 @@ def contact_records_read(*, customer_ids: Sequence[int], external_ids: Sequence[
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     row_of = {pk: i for i, pk in enumerate(customer_ids)}
-    latest: dict[tuple[int, int], tuple[datetime, int]] = {}
+    latest: dict[tuple[int, str], tuple[datetime, int]] = {}
+    granted: dict[tuple[int, str], bool] = {}
     for kind, customer_id, channel, flag, at, row_id in rows:
         if kind == 1:  # the channel column carries the matched key
             suppressed[row_of_key[channel]] = True
@@ -118,11 +119,12 @@ def contact_records_read(*, customer_ids: Sequence[int], external_ids: Sequence[
         at = _aware(at)
         if kind == 2:
             contacts.append((customer_id, channel, at))
-        elif channel in CHANNEL_INDEX:  # the latest row per channel wins (ties: the later id)
-            c = CHANNEL_INDEX[channel]
-            if (i, c) not in latest or (at, row_id) > latest[(i, c)]:
-                latest[(i, c)] = (at, row_id)
-                consent[i, c] = bool(flag)
+        elif (i, channel) not in latest or (at, row_id) > latest[(i, channel)]:
+            # the latest row per consent key wins (ties: the later id)
+            latest[(i, channel)] = (at, row_id)
+            granted[(i, channel)] = bool(flag)
+    for (i, consent_key), given in granted.items():
+        consent[i, words.channels_needing(consent_key)] = given
     return ContactRecords(consent, suppressed, contacts)
 
 
@@ -153,12 +155,13 @@ def contact_state_for(
     """
     n = len(customer_ids)
     row_of = {pk: i for i, pk in enumerate(customer_ids)}
+    channel_index = vocabulary().channel_index
     listed: dict[tuple[int, int], list[float]] = {}
     for customer_id, channel, send_at in contacts:
-        c = CHANNEL_INDEX.get(channel)
+        c = channel_index.get(channel)
         if c is not None:
             listed.setdefault((row_of[customer_id], c), []).append(send_at.timestamp() / 3600.0)
-    hours = np.full((n, len(CHANNELS), max([1, *map(len, listed.values())])), -np.inf)
+    hours = np.full((n, len(channel_index), max([1, *map(len, listed.values())])), -np.inf)
     for (i, c), sends in listed.items():
         hours[i, c, :len(sends)] = sorted(sends, reverse=True)  # newest first
     now_hour = now.timestamp() / 3600.0

@@ -2,15 +2,16 @@
 
 from django import forms
 
-from crm_console.campaigns.models import Campaign, Channel, Offer
+from crm_console.campaigns.forms import channel_choices
+from crm_console.campaigns.models import Campaign, Offer
 from crm_console.decisioning.models import PolicyVersion
 
 
 class DecisionFilterForm(forms.Form):
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.order_by("name"), required=False,
                                       empty_label="All campaigns")
-    channel = forms.ChoiceField(choices=[("", "All channels"), ("none", "No contact"), *Channel.choices],
-                                required=False)
+    channel = forms.ChoiceField(choices=lambda: [("", "All channels"), ("none", "No contact"),
+                                                 *channel_choices()], required=False)
     offer = forms.ChoiceField(choices=lambda: [("", "All offers"), *(
         (o.key, o.label) for o in Offer.objects.order_by("id"))], required=False)
     date_from = forms.DateField(required=False, label="From",

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from agents.offline import LoggedDataset
 from crm_console.campaigns.models import Campaign
+from crm_console.campaigns.selectors import Vocabulary, vocabulary
 from crm_console.decisioning.models import Decision
 
 
@@ -34,7 +35,7 @@ from crm_console.decisioning.models import Decision
 class LoggedArrays:
     """Attributed decisions of one campaign, row-aligned (oldest first within each customer)."""
 
-    obs: np.ndarray
+    obs: np.ndarray  # in today's feature layout (campaigns.selectors.Vocabulary.features_in_layout)
     """(n, d) feature snapshot the deciding policy saw."""
     actions: np.ndarray
     """(n,) action index in the campaign's current catalogue."""
@@ -102,13 +103,18 @@ def logged_arrays_for_campaign(
     )
     if limit is not None:
         rows = rows[:limit]
+    words = vocabulary()
+    readable: dict[int, bool] = {}
     kept = []
     skipped = erased = 0
     for row in rows.iterator(chunk_size=5000):
         if not row[5]:  # erasure clears the feature snapshot: nothing left to learn from
             erased += 1
             continue
-        if len(row[6]) != n_actions or row[2] not in index_of:
+        width = len(row[5])
+        if width not in readable:
+            readable[width] = _layout_known(words, width)
+        if not readable[width] or len(row[6]) != n_actions or row[2] not in index_of:
             skipped += 1
             continue
         kept.append(row)
@@ -122,12 +128,13 @@ def logged_arrays_for_campaign(
         zip(*kept, strict=True))
     all_probs_logged = all(len(p) == n_actions for p in probs)
     if skipped:
-        notes.append(f"{skipped} decisions were logged with another catalogue and are left out")
+        notes.append(f"{skipped} decisions were logged with another catalogue (or a channel "
+                     "since deleted) and are left out")
     if not all_probs_logged:
         notes.append("some decisions did not log their whole action distribution: "
                      "support is only checked approximately")
     return LoggedArrays(
-        obs=np.asarray(features, dtype=np.float32),
+        obs=words.features_in_layout(features),
         actions=np.fromiter((index_of[a] for a in action_id), dtype=np.int64, count=len(kept)),
         propensities=np.asarray(propensity, dtype=np.float64),
         rewards=np.asarray(reward, dtype=np.float64),
@@ -141,6 +148,14 @@ def logged_arrays_for_campaign(
         policy_version_ids=np.asarray([-1 if v is None else v for v in version], dtype=np.int64),
         skipped=skipped, notes=notes,
     )
+
+
+def _layout_known(words: Vocabulary, width: int) -> bool:
+    try:
+        words.layout_of(width)
+    except ValueError:
+        return False
+    return True
 
 
 def logged_dataset_from_arrays(arrays: LoggedArrays) -> LoggedDataset:

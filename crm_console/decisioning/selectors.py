@@ -154,7 +154,7 @@ def _contact_rules(campaign: Campaign) -> Any:
 
 def decision_detail(*, decision: Decision) -> DecisionDetail:
     from agents.constraints import MaskReason, describe_reasons
-    from agents.features import FEATURE_LABELS, FEATURE_NAMES
+    from crm_console.campaigns.selectors import vocabulary
     from crm_console.decisioning.masks import mask_reasons_flags
 
     mask = np.asarray(decision.action_mask, dtype=bool)
@@ -179,8 +179,12 @@ def decision_detail(*, decision: Decision) -> DecisionDetail:
                                    [r.name.replace("_", " ").lower() for r in MaskReason if f & int(r)]))
 
     features = decision.features or []
-    feature_rows = [(name, FEATURE_LABELS.get(name, name), float(value))
-                    for name, value in zip(FEATURE_NAMES, features)]
+    try:
+        layout = vocabulary().layout_of(len(features)) if features else None
+    except ValueError:  # logged with a channel since deleted: numbers without names
+        layout = None
+    feature_rows = [(name, layout.labels.get(name, name), float(value))
+                    for name, value in zip(layout.names, features)] if layout else []
     explanation = decision_explanation(decision=decision)
     # the explanation's runner-up is the next best by the policy's own score (ties in probability
     # are common under exploration); fall back to the next most probable allowed action
@@ -193,7 +197,7 @@ def decision_detail(*, decision: Decision) -> DecisionDetail:
 
 def decision_explanation(*, decision: Decision) -> DecisionExplanation:
     """The stored explanation, else one computed now (not saved) with agents.explain."""
-    from agents.features import FEATURE_LABELS
+    from crm_console.campaigns.selectors import vocabulary
 
     try:
         row = decision.explanation
@@ -203,7 +207,8 @@ def decision_explanation(*, decision: Decision) -> DecisionExplanation:
         runner = row.runner_up or {}
         return DecisionExplanation(
             sentence=row.sentence, method=row.method, base_value=row.base_value,
-            score=row.explained_value, shap_values=dict(row.shap_values), labels=dict(FEATURE_LABELS),
+            score=row.explained_value, shap_values=dict(row.shap_values),
+            labels=dict(vocabulary().feature_layout.labels),
             runner_up_label=runner.get("label") or runner.get("runner_up_label"),
             runner_up_probability=runner.get("probability") or runner.get("runner_up_probability"),
             score_gap=runner.get("score_gap"), stored=True,
@@ -301,10 +306,14 @@ def _explain_now(decision: Decision) -> DecisionExplanation:
     from crm_console.campaigns.agents_bridge import catalogue_for_campaign
     from crm_console.decisioning.masks import mask_reasons_flags
 
+    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.decisioning.serving import agent_view
+
     obs = np.asarray(decision.features, dtype=np.float32)[None, :]
     mask = np.asarray(decision.action_mask, dtype=bool)[None, :]
     n_actions = mask.shape[1]
     agent = _agent_for(decision, obs.shape[1], n_actions)
+    obs = agent_view(agent, vocabulary().features_in_layout(obs))
     bridge = catalogue_for_campaign(campaign=decision.campaign)
     catalogue = bridge.catalogue if len(bridge.catalogue.actions) == n_actions else None
     flags = mask_reasons_flags(decision.mask_reasons or {}, n_actions)[None, :]
@@ -314,12 +323,10 @@ def _explain_now(decision: Decision) -> DecisionExplanation:
         contact_rules=_contact_rules(decision.campaign),
     )[0]
     labels = {c.feature: c.label for c in result.top_contributions}
-    from agents.features import FEATURE_LABELS
-
     return DecisionExplanation(
         sentence=result.sentence, method=result.method, base_value=float(result.base_value),
         score=float(result.score), shap_values={k: float(v) for k, v in result.shap_values.items()},
-        labels={**FEATURE_LABELS, **labels}, runner_up_label=result.runner_up_label,
+        labels={**vocabulary().feature_layout.labels, **labels}, runner_up_label=result.runner_up_label,
         runner_up_probability=result.runner_up_probability, score_gap=result.score_gap,
         stored=False, own_terms={k: v for k, v in (result.own_terms or {}).items()
                                  if isinstance(v, (int, float, str))},

@@ -24,9 +24,9 @@ import numpy as np
 import agents
 from agents.common.masking import uniform_over_mask
 from agents import features as agent_features
-from agents.features import FEATURE_NAMES
 from crm_console import recordsets
 from crm_console.campaigns.models import Action, Campaign
+from crm_console.campaigns.selectors import vocabulary
 from crm_console.compliance.services import audit_record
 from crm_console.customers.models import Customer
 from crm_console.decisioning import caps
@@ -61,7 +61,8 @@ def policy_version_create(
     version = PolicyVersion.objects.create(
         campaign=campaign, version=next_version, algorithm=agent.name, status=status,
         artifact=artifact, artifact_sha256=hashlib.sha256(artifact).hexdigest(),
-        action_ids=list(action_ids), feature_names=list(FEATURE_NAMES), metrics=metrics or {},
+        action_ids=list(action_ids),
+        feature_names=list(vocabulary().layout_of(agent.n_features).names), metrics=metrics or {},
         promoted_at=timezone.now() if status == PolicyVersion.Status.LIVE else None,
     )
     audit_record(actor=created_by, verb="policy_version.created", target=version,
@@ -284,6 +285,7 @@ def _policy_probabilities(agent: agents.Agent, version: PolicyVersion, bridge: A
     """(n, A) over today's catalogue, from a version whose action list may be older."""
     from crm_console.decisioning import serving
 
+    obs = serving.agent_view(agent, obs)
     index = serving.version_action_map(version, bridge)
     if index is None:
         return agent.action_probabilities(obs, allowed)
@@ -452,8 +454,8 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
         idx = np.flatnonzero(selected)
         if not idx.size:
             continue
-        if version is not None and serving.version_action_map(version, serving_setup.bridge) is not None:
-            continue  # an older catalogue: the explanation is left to the review page
+        if version is not None and not serving.explained_as_served(version, serving_setup.bridge):
+            continue  # an older catalogue or channels: the explanation is left to the review page
         started = time.perf_counter()
         explainer = serving.deciding_explainer(serving_setup, holdout=version is None)
         results = explainer.explain(inputs.observations[idx], inputs.allowed[idx],
@@ -589,13 +591,14 @@ def _profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> 
     if not customers:
         return
     row_of = {c.pk: i for i, c in enumerate(customers)}
+    channel_index = vocabulary().channel_index
     decisions = [d for d in decisions
-                 if d.customer_id in row_of and d.action.channel in caps.CHANNEL_INDEX]
+                 if d.customer_id in row_of and d.action.channel in channel_index]
     if not decisions:
         return
     profiles, clocks = profile_states_load(customers, at=timezone.now())
     rows = np.array([row_of[d.customer_id] for d in decisions], dtype=np.int64)
-    channels = np.array([caps.CHANNEL_INDEX[d.action.channel] for d in decisions], dtype=np.int64)
+    channels = np.array([channel_index[d.action.channel] for d in decisions], dtype=np.int64)
     days_ago = np.maximum(clocks[rows] - np.array([d.decided_at.timestamp() for d in decisions]),
                           0.0) / SECONDS_PER_DAY
     discounted = np.array([_carries_incentive(d.action.offer) for d in decisions])

@@ -33,6 +33,7 @@ from crm_console.campaigns.agents_bridge import (
     CampaignCatalogue, catalogue_for_campaign, contact_rules_for, utc_offset_hours,
 )
 from crm_console.campaigns.models import Action, Campaign
+from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers.models import Customer
 from crm_console.customers.services import profile_states_advance, profile_states_load
 from crm_console.decisioning.caps import (
@@ -84,10 +85,11 @@ def policy_agent(version: PolicyVersion) -> agents.Agent:
 
 def control_agent(campaign: Campaign, bridge: CampaignCatalogue) -> agents.Agent:
     """The holdout's control policy: today's rules (default), random, or no contact."""
-    key = f"control:{campaign.control_policy}:{bridge.action_ids}"
+    layout = vocabulary().feature_layout
+    key = f"control:{campaign.control_policy}:{bridge.action_ids}:{layout.channels}"
     agent = _agents.get(key)
     if agent is None:
-        space = agent_features.observation_space()
+        space = layout.observation_space()
         import gymnasium as gym
 
         actions = gym.spaces.Discrete(bridge.catalogue.n_actions)
@@ -125,13 +127,17 @@ def policy_explainer(key: str, agent: agents.Agent, *, bridge: CampaignCatalogue
     explainer = _explainers.get(cache_key)
     if explainer is not None:
         return explainer
+    words = vocabulary()
+    own_layout = words.layout_of(agent.n_features)
+    widths = {layout.n_features for layout in (own_layout, words.feature_layout)}
     logged = [row for row in Decision.objects.filter(campaign=campaign).order_by("-id")
               .values_list("features", flat=True)[:2000]
-              if row]  # an erased customer's snapshot is empty
-    background = np.asarray(logged, dtype=np.float32) if logged else None
-    if background is None or background.ndim != 2 or background.shape[1] != agent.n_features:
-        # no logs yet: compare with a brand-new customer
-        background = agent_features.observation(agent_features.ProfileState.empty(1))
+              if row and len(row) in widths]  # an erased customer's snapshot is empty
+    if logged:
+        background = words.features_in_layout(logged, own_layout)
+    else:  # no logs yet: compare with a brand-new customer
+        background = agent_features.observation(
+            agent_features.ProfileState.empty(1, n_channels=own_layout.n_channels))
     unique, counts = np.unique(background, axis=0, return_counts=True)
     if len(unique) <= _BACKGROUND_CENTRES:
         # few distinct customers (a young campaign): use them as they are, weighted by how many
@@ -223,6 +229,22 @@ def _campaign_serving_load(campaign: Campaign) -> CampaignServing:
     return CampaignServing(campaign, bridge, rules, actions, live, shadow)
 
 
+def agent_view(agent: agents.Agent, observations: np.ndarray) -> np.ndarray:
+    """Today's observations as a policy trained before a channel was added saw customers (the
+    channels it knew, by name); unchanged for one that knows every channel."""
+    if observations.shape[1] == agent.n_features:
+        return observations
+    words = vocabulary()
+    return words.features_in_layout(observations, words.layout_of(agent.n_features))
+
+
+def explained_as_served(version: PolicyVersion, bridge: CampaignCatalogue) -> bool:
+    """Whether the live explainer can explain this version's decisions as it took them: it knows
+    today's actions and channels (otherwise the decision's page explains it later)."""
+    return (version_action_map(version, bridge) is None
+            and policy_agent(version).n_features == vocabulary().feature_layout.n_features)
+
+
 def version_action_map(version: PolicyVersion, bridge: CampaignCatalogue) -> np.ndarray | None:
     """Index map from the version's action indices to today's catalogue (None if identical).
 
@@ -294,7 +316,7 @@ def serving_warm_up() -> list[int]:
             for version in (setup.live, setup.shadow):
                 if version is not None:
                     policy_agent(version)
-            if version_action_map(setup.live, setup.bridge) is None:
+            if explained_as_served(setup.live, setup.bridge):
                 deciding_explainer(setup, holdout=False)
             if setup.campaign.holdout_share > 0:
                 deciding_explainer(setup, holdout=True)

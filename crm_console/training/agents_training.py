@@ -154,7 +154,9 @@ OPE_METHODS = ("ips", "snips", "dr")
 
 def target_probabilities(agent: agents.Agent, arrays: LoggedArrays) -> np.ndarray:
     """(n, A) the agent's distribution on each logged row, with the row's own logged mask."""
-    return agent.action_probabilities(arrays.obs, arrays.masks)
+    from crm_console.decisioning.serving import agent_view
+
+    return agent.action_probabilities(agent_view(agent, arrays.obs), arrays.masks)
 
 
 def reward_model_for(arrays: LoggedArrays, seed: int = 0) -> np.ndarray:

@@ -140,19 +140,31 @@ def test_screenshots_of_the_other_main_pages(login, demo):
         screenshot(page, name)
 
 
-def test_marketer_builds_a_campaign_from_their_own_offer_and_window_and_it_decides(
+def test_marketer_builds_a_campaign_from_their_own_channel_offer_and_window_and_it_decides(
         login, live_server):
-    """Issue 13's new-user path: their own offer and send window, a new campaign with its
-    catalogue, a training run, and decisions through the API that name the offer."""
+    """Issue 13's new-user path: their own channel (WhatsApp, capped at 2 a week), offer and send
+    window, a new campaign with its catalogue, a training run, and decisions through the API
+    that name the WhatsApp channel and the offer."""
     import json
     import urllib.request
 
     from crm_console.api.services import api_integration_create
     from crm_console.campaigns.models import Campaign
     from crm_console.customers.models import Customer
+    from crm_console.customers.services import consent_change
 
     page = login("marketer")
     page.goto("/campaigns/vocabulary/")
+    page.click("text=New channel")
+    page.fill("#id_key", "whatsapp")
+    page.fill("#id_label", "WhatsApp")
+    page.fill("#id_cost", "-1")  # a negative price: the field says so
+    page.fill("#id_consent_key", "whatsapp")
+    page.click("button:has-text('Save')")
+    expect(page.locator("#id_cost_errors")).to_contain_text("greater than or equal to 0")
+    page.fill("#id_cost", "0.03")
+    page.click("button:has-text('Save')")
+    expect(page.locator(".messages")).to_contain_text("WhatsApp")
     page.click("text=New offer")
     page.fill("#id_key", "free_gift")
     page.fill("#id_label", "Free gift")
@@ -182,11 +194,22 @@ def test_marketer_builds_a_campaign_from_their_own_offer_and_window_and_it_decid
     page.select_option("#id_contact_policy", index=1)
     page.click("button:has-text('Create draft')")
     campaign = Campaign.objects.get(name="Lunch gifts")
-    page.check("input[name='gen-channels'][value='email']")
+    # caps are compliance's: the reviewer caps WhatsApp at 2 a week in the campaign's policy
+    reviewer = login("reviewer")
+    reviewer.goto(f"/campaigns/contact-policies/{campaign.contact_policy_id}/edit/")
+    reviewer.locator("select[name$='-channel']").last.select_option("whatsapp")
+    reviewer.locator("input[name$='-max_contacts']").last.fill("2")
+    reviewer.locator("input[name$='-window_days']").last.fill("7")
+    reviewer.click("button:has-text('Save')")
+    expect(reviewer.locator(".messages")).to_be_visible()
+    assert campaign.contact_policy.channel_caps.filter(channel="whatsapp", max_contacts=2).exists()
+    for customer in Customer.objects.all():  # the CRM passes on the customers' WhatsApp opt-ins
+        consent_change(customer=customer, channel="whatsapp", granted=True, source="CRM")
+    page.check("input[name='gen-channels'][value='whatsapp']")
     page.check("input[name='gen-offers'][value='free_gift']")
     page.check("input[name='gen-send_windows'][value='lunch']")
     page.click("text=Generate actions")
-    expect(page.locator("table").first).to_contain_text("Email - Free gift - Lunch 12:30-13:30")
+    expect(page.locator("table").first).to_contain_text("WhatsApp - Free gift - Lunch 12:30-13:30")
     page.goto(f"/campaigns/{campaign.pk}/edit/")
     page.select_option("#id_status", "live")
     page.click("button:has-text('Save')")
@@ -211,5 +234,7 @@ def test_marketer_builds_a_campaign_from_their_own_offer_and_window_and_it_decid
             answers.append(json.loads(response.read()))
     contacts = [a for a in answers if a["action"]["contact"]]
     assert contacts, "no customer was contacted (exploration share 0.5 over 40 customers)"
+    assert {a["action"]["channel"] for a in contacts} == {"whatsapp"}
+    assert {a["action"]["channel_label"] for a in contacts} == {"WhatsApp"}
     assert {a["action"]["offer"] for a in contacts} == {"free_gift"}
     assert {a["action"]["send_window"]["name"] for a in contacts} == {"lunch"}

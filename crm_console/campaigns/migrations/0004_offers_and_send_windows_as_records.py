@@ -11,7 +11,7 @@ def seed_vocabulary(apps, schema_editor):
     from crm_console.campaigns.services import vocabulary_defaults_ensure
 
     vocabulary_defaults_ensure(apps.get_model("campaigns", "Offer"),
-                               apps.get_model("campaigns", "SendWindow"))
+                               apps.get_model("campaigns", "SendWindow"), channel_model=None)
 
 
 def grant_vocabulary(apps, schema_editor):

@@ -160,12 +160,12 @@ def _first_contact(campaign, external_id):
 
 
 def test_a_released_contact_leaves_the_customers_features():
-    from crm_console.campaigns.models import CHANNEL_INDEX
+    from crm_console.campaigns.selectors import vocabulary
 
     campaign = live_campaign(caps={"email": (1, 7), "sms": (1, 7)}, overall=(10, 7))
     customer_with_consent("c1")
     decision = _first_contact(campaign, "c1")
-    channel = CHANNEL_INDEX[decision.action.channel]
+    channel = vocabulary().channel_index[decision.action.channel]
     assert _profile_of("c1")["days_since_contact"][0][channel] == 0.0
     decisions_release(decision_ids=[decision.pk], reason="bounced")
     profile = _profile_of("c1")
@@ -175,14 +175,14 @@ def test_a_released_contact_leaves_the_customers_features():
 
 
 def test_a_receipt_after_a_release_puts_the_contact_back_in_the_features():
-    from crm_console.campaigns.models import CHANNEL_INDEX
+    from crm_console.campaigns.selectors import vocabulary
 
     from crm_console.decisioning.services import decisions_mark_delivered
 
     campaign = live_campaign(caps={"email": (1, 7), "sms": (1, 7)}, overall=(10, 7))
     customer_with_consent("c1")
     decision = _first_contact(campaign, "c1")
-    channel = CHANNEL_INDEX[decision.action.channel]
+    channel = vocabulary().channel_index[decision.action.channel]
     decided = _profile_of("c1")
     decisions_release(decision_ids=[decision.pk], reason="bounced")
     assert _profile_of("c1")["days_since_contact"][0][channel] is None
@@ -193,7 +193,7 @@ def test_a_receipt_after_a_release_puts_the_contact_back_in_the_features():
 
 
 def test_releasing_a_later_contact_gives_the_channel_back_its_earlier_one():
-    from crm_console.campaigns.models import CHANNEL_INDEX
+    from crm_console.campaigns.selectors import vocabulary
 
     campaign = live_campaign(caps={"email": (5, 7), "sms": (5, 7)}, overall=(10, 7))
     customer_with_consent("c1")
@@ -205,7 +205,7 @@ def test_releasing_a_later_contact_gives_the_channel_back_its_earlier_one():
     second = next(d for d in (decide(campaign, "c1", now=later) for _ in range(60))
                   if d.action.channel == channel)
     decisions_release(decision_ids=[second.pk], reason="bounced")
-    days_since = _profile_of("c1")["days_since_contact"][0][CHANNEL_INDEX[channel]]
+    days_since = _profile_of("c1")["days_since_contact"][0][vocabulary().channel_index[channel]]
     assert days_since == pytest.approx(2.0, abs=1e-3)
 
 
