@@ -64,6 +64,8 @@ class ContactRules:
         read when the customer opens the app)
     :param overall_cap_exempt: channels whose contacts neither count toward the overall cap nor
         are blocked by it (e.g. a service message channel)
+    :param channel_min_gap_hours: channel -> minimum hours between two contacts on that channel
+        (on top of `min_gap_hours`, which spans every channel)
     """
 
     channel_caps: Mapping[str, tuple[int, int]] = field(default_factory=dict)
@@ -74,6 +76,7 @@ class ContactRules:
     campaign_utc_offset_hours: float = 0.0
     quiet_hours_exempt: frozenset[str] = frozenset()
     overall_cap_exempt: frozenset[str] = frozenset()
+    channel_min_gap_hours: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         caps = {}
@@ -84,6 +87,11 @@ class ContactRules:
             object.__setattr__(self, "overall_cap", _check_cap(self.overall_cap, "overall cap"))
         if not np.isfinite(self.min_gap_hours) or self.min_gap_hours < 0:
             raise ValueError(f"min_gap_hours must be finite and >= 0, got {self.min_gap_hours!r}")
+        gaps = {str(channel): float(gap) for channel, gap in dict(self.channel_min_gap_hours).items()}
+        for channel, gap in gaps.items():
+            if not np.isfinite(gap) or gap < 0:
+                raise ValueError(f"minimum gap for {channel} must be finite and >= 0, got {gap!r}")
+        object.__setattr__(self, "channel_min_gap_hours", MappingProxyType(gaps))
         if self.quiet_hours is not None:
             start, end = self.quiet_hours
             for hour in (start, end):
@@ -107,6 +115,11 @@ class ContactRules:
     def needs_consent(self, channel: str) -> bool:
         return self.consent_required is None or channel in self.consent_required
 
+    def min_gap_on(self, channel: str | None) -> float:
+        """The minimum gap a contact on `channel` keeps: the overall one or the channel's own."""
+        return max(float(self.min_gap_hours), self.channel_min_gap_hours.get(channel, 0.0)
+                   if channel else 0.0)
+
     @property
     def longest_window_days(self) -> int:
         """Days of contact history needed to evaluate every cap."""
@@ -117,8 +130,9 @@ class ContactRules:
 
     @property
     def lookback_hours(self) -> float:
-        """How far before a send the rules look: the longest cap window or the minimum gap."""
-        return max(self.longest_window_days * 24.0, float(self.min_gap_hours))
+        """How far before a send the rules look: the longest cap window or minimum gap."""
+        return max(self.longest_window_days * 24.0, float(self.min_gap_hours),
+                   *self.channel_min_gap_hours.values())
 
 
 def _check_cap(cap: tuple[int, int], what: str) -> tuple[int, int]:
@@ -472,6 +486,11 @@ def contact_mask(
     # caps (per channel and overall) and the minimum gap, all counted at send time
     too_many, overall_full, too_close = _rules_at_send_time(rules, state, send, channels)
     table |= np.where(too_many, u8(MaskReason.CHANNEL_CAP), u8(0))
+    for c, channel in enumerate(channels):  # a channel's own minimum gap, to its own contacts
+        gap = rules.channel_min_gap_hours.get(channel, 0.0)
+        if gap > 0:
+            apart = np.abs(send[:, :, None] - state.contact_hours[:, c, None, :])  # (n, W, K)
+            table[:, c, :] |= np.where((apart < gap).any(axis=2), u8(MaskReason.MIN_GAP), u8(0))
 
     # per customer: suppression; per send window: the minimum gap, and (on the channels they
     # apply to) the overall cap and quiet hours
@@ -539,7 +558,7 @@ def describe_reasons(
         else:
             words.append("overall contact cap reached")
     if MaskReason.MIN_GAP in flags:
-        gap = f" of {rules.min_gap_hours:g} h" if rules is not None else ""
+        gap = f" of {rules.min_gap_on(channel):g} h" if rules is not None else ""
         if contact_gap_hours is not None and np.isfinite(contact_gap_hours):
             hours = abs(float(contact_gap_hours))
             where = "before" if contact_gap_hours >= 0 else "after"

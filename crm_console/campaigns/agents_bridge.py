@@ -70,6 +70,7 @@ def contact_rules_for(*, contact_policy: ContactPolicy, campaign: Campaign | Non
         channel_caps={cap.channel: (cap.max_contacts, cap.window_days) for cap in caps},
         overall_cap=(contact_policy.overall_max_contacts, contact_policy.overall_window_days),
         min_gap_hours=float(contact_policy.min_gap_hours),
+        channel_min_gap_hours={c.channel: float(c.min_gap_hours) for c in caps if c.min_gap_hours},
         quiet_hours=contact_policy.quiet_hours,
         # consent is required everywhere unless a channel's cap row explicitly waives it
         consent_required=frozenset(words.channel_keys) - {c.channel for c in caps

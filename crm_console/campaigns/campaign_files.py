@@ -120,9 +120,10 @@ class _Strict(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def _number() -> serializers.DecimalField:
+def _number(**options: Any) -> serializers.DecimalField:
     """A number read as the decimal it is written as (0.1 stays 0.1: the models check places)."""
-    return serializers.DecimalField(max_digits=None, decimal_places=None, coerce_to_string=False)
+    return serializers.DecimalField(max_digits=None, decimal_places=None, coerce_to_string=False,
+                                    **options)
 
 
 class _CampaignSettings(_Strict):
@@ -193,6 +194,7 @@ class _ChannelCap(_Strict):
     channel = serializers.CharField()
     max_contacts = serializers.IntegerField()
     window_days = serializers.IntegerField()
+    min_gap_hours = _number(required=False, default=Decimal("0"))
     consent_required = serializers.BooleanField(required=False, default=True)
 
 
@@ -449,15 +451,16 @@ class _Importer:
 def _policy_document(policy: dict[str, Any]) -> dict[str, Any]:
     """A contact policy as the file holds it (caps in channel order)."""
     return {**{name: _plain(policy[name]) for name in POLICY_SETTINGS},
-            "channel_caps": sorted(({**c} for c in policy["channel_caps"]),
-                                   key=lambda c: c["channel"])}
+            "channel_caps": sorted(({**c, "min_gap_hours": _plain(c.get("min_gap_hours", 0.0))}
+                                    for c in policy["channel_caps"]), key=lambda c: c["channel"])}
 
 
 def _policy_export(policy: ContactPolicy) -> dict[str, Any]:
     return _policy_document({
         **{name: getattr(policy, name) for name in POLICY_SETTINGS},
         "channel_caps": [{"channel": c.channel, "max_contacts": c.max_contacts,
-                          "window_days": c.window_days, "consent_required": c.consent_required}
+                          "window_days": c.window_days, "min_gap_hours": c.min_gap_hours,
+                          "consent_required": c.consent_required}
                          for c in policy.channel_caps.all()],
     })
 

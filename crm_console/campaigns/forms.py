@@ -95,12 +95,13 @@ class ChannelCapForm(forms.ModelForm):
 
     class Meta:
         model = ChannelCap
-        fields = ["channel", "max_contacts", "window_days", "consent_required"]
+        fields = ["channel", "max_contacts", "window_days", "min_gap_hours", "consent_required"]
 
 
 ChannelCapFormSet = forms.inlineformset_factory(
     ContactPolicy, ChannelCap, form=ChannelCapForm,
-    fields=["channel", "max_contacts", "window_days", "consent_required"], extra=1, can_delete=True,
+    fields=["channel", "max_contacts", "window_days", "min_gap_hours", "consent_required"],
+    extra=1, can_delete=True,
 )
 
 

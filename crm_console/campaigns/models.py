@@ -287,7 +287,8 @@ class ContactPolicy(models.Model):
 
 
 class ChannelCap(models.Model):
-    """At most `max_contacts` on `channel` within a rolling `window_days`; consent rule per channel."""
+    """At most `max_contacts` on `channel` within a rolling `window_days`, at least
+    `min_gap_hours` between two of its contacts; consent rule per channel."""
 
     contact_policy = models.ForeignKey(
         ContactPolicy, on_delete=models.CASCADE, related_name="channel_caps"
@@ -295,6 +296,11 @@ class ChannelCap(models.Model):
     channel = models.CharField(max_length=20, help_text="A channel's key.")
     max_contacts = models.PositiveIntegerField(help_text="0 blocks the channel entirely.")
     window_days = models.PositiveIntegerField(default=7, validators=[MinValueValidator(1)])
+    min_gap_hours = models.DecimalField(
+        max_digits=6, decimal_places=1, default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Minimum hours between two contacts on this channel (0: only the policy's gap).",
+    )
     consent_required = models.BooleanField(
         default=True, help_text="Contact only customers who granted consent on this channel."
     )

@@ -211,6 +211,7 @@ def _caps_text(policy: ContactPolicy) -> str:
     """The policy's caps in one line, for the audit's before/after."""
     return "; ".join(
         f"{cap.channel} {cap.max_contacts} per {cap.window_days} d"
+        f"{f', {cap.min_gap_hours} h apart' if cap.min_gap_hours else ''}"
         f"{'' if cap.consent_required else ', no consent needed'}"
         for cap in policy.channel_caps.order_by("channel")) or "none"
 

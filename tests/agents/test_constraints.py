@@ -120,6 +120,19 @@ def test_the_minimum_gap_is_measured_between_send_times_not_decision_times(catal
     assert _reason(catalogue, reasons, "email", window="evening") == 0  # 48 h
 
 
+def test_a_channels_own_minimum_gap_spaces_only_its_own_contacts(catalogue):
+    # an SMS sent 30 h ago: SMS keeps 72 h apart, other channels only the policy's 24 h
+    rules = ContactRules(min_gap_hours=24, channel_min_gap_hours={"sms": 72},
+                         consent_required=frozenset())
+    _, reasons = contact_mask(catalogue, rules, _state(now=30.0 + 7, sends=[(7.0, SMS)]))
+    assert _reason(catalogue, reasons, "sms", window="evening") == MaskReason.MIN_GAP
+    assert _reason(catalogue, reasons, "email", window="evening") == 0
+    assert rules.lookback_hours >= 72
+    words = describe_reasons(MaskReason.MIN_GAP, catalogue.actions[
+        catalogue.index_of("sms", "content", "evening")], rules)
+    assert "minimum gap of 72 h" in " ".join(words)
+
+
 def test_the_minimum_gap_holds_before_a_contact_still_scheduled(catalogue):
     # decided yesterday 22:00 for this morning's 08:00 send, now 07:00: an email at midday would
     # land 4 h after it, one in the evening 10 h after
@@ -227,6 +240,7 @@ def test_describe_reasons_speaks_the_marketers_language(catalogue, rules):
         ({"channel_caps": {"email": 3}}, "must be \\(max contacts, window days\\)"),
         ({"overall_cap": (2.5, 7)}, "whole numbers"),
         ({"min_gap_hours": -1}, "min_gap_hours"),
+        ({"channel_min_gap_hours": {"sms": float("nan")}}, "minimum gap for sms"),
         ({"quiet_hours": (21, 21)}, "start == end"),
         ({"quiet_hours": (24, 8)}, "0..23"),
         ({"campaign_utc_offset_hours": 20}, "campaign_utc_offset_hours"),

@@ -16,7 +16,9 @@ from crm_console.campaigns import services
 from crm_console.campaigns.campaign_files import (
     CampaignFileError, campaign_document, campaign_import,
 )
-from crm_console.campaigns.models import Action, Campaign, ContactPolicy, Offer, SendWindow
+from crm_console.campaigns.models import (
+    Action, Campaign, Channel, ContactPolicy, Offer, SendWindow,
+)
 from crm_console.compliance.models import AuditEntry
 from tests.console.api.helpers import live_campaign
 
@@ -24,13 +26,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _custom_campaign() -> Campaign:
+    services.channel_create(key="whatsapp", label="WhatsApp", cost=Decimal("0.03"),
+                            consent_key="phone", quiet_hours_apply=False)
     services.offer_create(key="free_gift", label="Free gift", kind="gift",
                           redemption_cost=Decimal("4.00"), validity_days=14,
                           description="A tote bag with the next order")
     services.send_window_create(key="lunch", label="Lunch 12:30-13:30", start=time(12, 30),
                                 end=time(13, 30), days=[0, 1, 2, 3, 4])
     campaign = live_campaign(name="Lunch gifts", quiet_hours=(21, 8), min_gap_hours="24")
-    services.catalogue_generate(campaign=campaign, channels=["email", "sms"],
+    services.catalogue_generate(campaign=campaign, channels=["email", "sms", "whatsapp"],
                                 offers=["free_gift"], send_windows=["lunch"])
     services.action_create(campaign=campaign, channel="email", offer="free_gift",
                            send_window="lunch", variant="B", cost=Decimal("0.06"))
@@ -72,6 +76,20 @@ def test_the_custom_campaign_file_holds_its_own_vocabulary():
     assert {"channel": "email", "offer": "free_gift", "send_window": "lunch", "variant": "B",
             "cost": 0.06, "enabled": True} in document["actions"]
     assert document["reward_weights"]["churn"] == -80.0
+    assert document["channels"][-1] == {
+        "key": "whatsapp", "label": "WhatsApp", "cost": 0.03, "consent_key": "phone",
+        "quiet_hours_apply": False, "counts_toward_overall_cap": True, "enabled": True}
+
+
+def test_a_file_brings_its_own_channel_into_a_workspace_without_it():
+    document = json.loads(json.dumps(campaign_document(campaign=_custom_campaign())))
+    Campaign.objects.filter(name="Lunch gifts").delete()
+    services.channel_delete(channel=Channel.objects.get(key="whatsapp"))
+    result = campaign_import(document)
+    whatsapp = Channel.objects.get(key="whatsapp")
+    assert (whatsapp.cost, whatsapp.consent, whatsapp.quiet_hours_apply) == (
+        Decimal("0.03"), "phone", False)
+    assert result.campaign.actions.filter(channel="whatsapp").count() == 1
 
 
 def test_importing_the_same_file_twice_changes_nothing():
@@ -113,6 +131,8 @@ def test_update_brings_an_existing_campaign_in_line():
     (lambda d: d["actions"].append({"channel": "email", "offer": "bogof",
                                     "send_window": "morning", "cost": 0.05}),
      "actions[8].offer", "no offer 'bogof'"),
+    (lambda d: d["channels"].append({"key": "fax", "label": "Fax", "cost": -1}),
+     "channels[2].cost", "greater than or equal to 0"),
     (lambda d: d["actions"].append({"channel": "fax", "offer": "content",
                                     "send_window": "morning", "cost": 0.05}),
      "actions[8].channel", "Unknown channel 'fax'"),
@@ -199,3 +219,15 @@ def test_a_bad_upload_lists_each_error_by_path_and_imports_nothing(marketer_clie
 
 def test_a_reviewer_cannot_import_a_campaign(reviewer_client):
     assert reviewer_client.get("/campaigns/import/").status_code == 403
+
+
+def test_the_documented_example_imports_as_written():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "campaign-file.md").read_text()
+    example = json.loads(text.split("```json\n", 1)[1].split("\n```", 1)[0])
+    result = campaign_import(example)
+    assert result.campaign.actions.filter(channel="whatsapp").exists()
+    assert Channel.objects.get(key="whatsapp").cost == Decimal("0.03")
+    cap = result.campaign.contact_policy.channel_caps.get(channel="whatsapp")
+    assert (cap.max_contacts, cap.min_gap_hours) == (2, Decimal("48"))

@@ -133,6 +133,25 @@ def test_channels_exempt_from_quiet_hours_and_the_overall_cap_reach_the_contact_
     assert "in_app" in rules.consent_required
 
 
+def test_a_channels_own_minimum_gap_in_the_contact_policy_reaches_the_rules():
+    _whatsapp()
+    policy = services.contact_policy_save(name="Chat caps", channel_caps=[
+        {"channel": "whatsapp", "max_contacts": 2, "window_days": 7,
+         "min_gap_hours": Decimal("72")}])
+    rules = contact_rules_for(contact_policy=policy)
+    assert rules.channel_caps["whatsapp"] == (2, 7)
+    assert rules.channel_min_gap_hours == {"whatsapp": 72.0}
+
+
+def test_a_negative_channel_gap_is_refused_and_the_policy_keeps_its_caps():
+    policy = services.contact_policy_save(name="Caps", channel_caps=[
+        {"channel": "sms", "max_contacts": 1, "window_days": 7}])
+    with pytest.raises(ValidationError):
+        services.contact_policy_save(contact_policy=policy, channel_caps=[
+            {"channel": "sms", "max_contacts": 1, "window_days": 7, "min_gap_hours": Decimal("-1")}])
+    assert list(policy.channel_caps.values_list("channel", "min_gap_hours")) == [("sms", 0)]
+
+
 def test_a_consent_shared_by_two_channels_opens_both():
     _whatsapp(consent_key="phone")
     services.channel_update(channel=Channel.objects.get(key="sms"), consent_key="phone")
