@@ -128,11 +128,20 @@ def celery_eager_unless_worker(request):
 
 
 @pytest.fixture(autouse=True)
-def vocabulary_read_afresh():
-    """Each test reads the workspace's offers and send windows from its own database: a test's
-    rolled-back edits must not linger in the process's cached vocabulary."""
+def vocabulary_read_afresh(request):
+    """Each test reads the workspace's channels, offers and send windows from its own database: a
+    test's rolled-back edits must not linger in the process's cached vocabulary. A transactional
+    test's database was flushed: it gets the seeded channels, offers and windows back, as
+    `migrate` leaves them."""
     from crm_console.campaigns import selectors
 
+    marker = request.node.get_closest_marker("django_db")
+    if ("transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+            or (marker is not None and marker.kwargs.get("transaction"))):
+        from crm_console.campaigns.services import vocabulary_defaults_ensure
+
+        request.getfixturevalue("transactional_db")
+        vocabulary_defaults_ensure()
     selectors.VOCABULARY_CHANGED.forget()
     selectors._vocabulary = None
     yield
