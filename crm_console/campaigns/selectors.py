@@ -44,7 +44,7 @@ class Vocabulary:
     def channel_keys(self) -> tuple[str, ...]:
         return tuple(c.key for c in self.channels)
 
-    @property
+    @cached_property
     def channel_index(self) -> dict[str, int]:
         """Position of each channel in the per-channel arrays (profiles, consent, features)."""
         return {c.key: i for i, c in enumerate(self.channels)}
