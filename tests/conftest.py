@@ -131,17 +131,22 @@ def celery_eager_unless_worker(request):
 def vocabulary_read_afresh(request):
     """Each test reads the workspace's channels, offers and send windows from its own database: a
     test's rolled-back edits must not linger in the process's cached vocabulary. A transactional
-    test's database was flushed: it gets the seeded channels, offers and windows back, as
-    `migrate` leaves them."""
+    test flushes every table when it ends, so the test after it (either kind) starts by putting
+    back the seeded channels, offers, windows and roles, as `migrate` leaves them."""
     from crm_console.campaigns import selectors
+    from crm_console.campaigns.services import vocabulary_defaults_ensure
 
     marker = request.node.get_closest_marker("django_db")
-    if ("transactional_db" in request.fixturenames or "live_server" in request.fixturenames
-            or (marker is not None and marker.kwargs.get("transaction"))):
-        from crm_console.campaigns.services import vocabulary_defaults_ensure
-
+    transactional = ("transactional_db" in request.fixturenames
+                     or "live_server" in request.fixturenames
+                     or (marker is not None and marker.kwargs.get("transaction")))
+    if transactional:
         request.getfixturevalue("transactional_db")
+    elif marker is not None or "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    if transactional or marker is not None or "db" in request.fixturenames:
         vocabulary_defaults_ensure()
+        roles_ensure()
     selectors.VOCABULARY_CHANGED.forget()
     selectors._vocabulary = None
     yield

@@ -1,6 +1,7 @@
 """Console forms. Validation is the model's (`full_clean`), so messages match the admin and API."""
 
 import json
+from decimal import Decimal
 
 from django import forms
 
@@ -96,6 +97,15 @@ class ChannelCapForm(forms.ModelForm):
     class Meta:
         model = ChannelCap
         fields = ["channel", "max_contacts", "window_days", "min_gap_hours", "consent_required"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["min_gap_hours"].required = False
+
+    def clean_min_gap_hours(self) -> Decimal:
+        """A blank gap is no gap of the channel's own (the policy's gap still holds)."""
+        gap = self.cleaned_data.get("min_gap_hours")
+        return Decimal("0") if gap is None else gap
 
 
 ChannelCapFormSet = forms.inlineformset_factory(

@@ -24,7 +24,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 SHADOW = {"version": 2, "action_index": 1, "agrees": True}
-SECRETS = ("crm-4711", "ada@example.com", "Lovelace", "7946", "Marylebone", "New_York",
+SECRETS = ("crm-4711", "ada@example.com", "Lovelace", "20 7946 0000", "Marylebone", "New_York",
            "219 days", "Ada rang", "VIP since")
 
 
