@@ -24,6 +24,18 @@ app.conf.task_routes = {
 app.autodiscover_tasks()
 
 
+def beat_entries_register(entries: dict[str, dict]) -> None:
+    """Add an app's beat entries (kept with the code they run) to the schedule; the settings'
+    CELERY_BEAT_SCHEDULE wins where it names the same entry."""
+    from django.conf import settings
+
+    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None)
+    if isinstance(schedule, dict):
+        for name, entry in entries.items():
+            schedule.setdefault(name, entry)
+    app.conf.beat_schedule = {**entries, **(app.conf.beat_schedule or {})}
+
+
 @app.task(name="crm_console.ping")
 def ping(value: int) -> int:
     """Round trip used by health checks and the worker tests."""

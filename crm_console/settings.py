@@ -327,6 +327,11 @@ LOGGING = {
 # ------------------------------------------------------------------------------
 # Where trained policies are kept besides the database copy (checkpoints during training).
 POLICY_CHECKPOINT_DIR = Path(env("POLICY_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints")))
+# The promotion guardrail (crm_console.decisioning.promotion): a candidate goes live when the lower
+# bound of its estimated gain over the live policy (reward per customer-day) is above the margin
+# and at least this many logged decisions' worth (effective sample size) speak for it.
+GUARDRAIL_MARGIN = env.float("GUARDRAIL_MARGIN", default=0.0)
+GUARDRAIL_MIN_EFFECTIVE_SAMPLE = env.int("GUARDRAIL_MIN_EFFECTIVE_SAMPLE", default=50)
 # Concurrent single-decision requests of one web process are decided together, at most this many
 # per batch (crm_console.decisioning.batching); 1 decides every request alone.
 DECISION_BATCH_MAX = env.int("DECISION_BATCH_MAX", default=64)

@@ -350,6 +350,13 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
         from crm_console.decisioning.services import decisions_release
         released = decisions_release(decision_ids=to_release, reason="delivery failed")
     released += _scheduled_contacts_cancel(consents)
+    outcome_customers = sorted({customers[e.user_id].pk for e in fresh if e.type == Event.Type.TRACK
+                                and event_types.canonical_name(e.name) in event_types.OUTCOME_EVENTS})
+    if outcome_customers:
+        from crm_console.decisioning.attribution import outcomes_pricing_queue
+        # robust: the events are stored whatever pricing does; the schedule prices what this missed
+        transaction.on_commit(lambda: outcomes_pricing_queue(customer_ids=outcome_customers),
+                              robust=True)
     logger.info("events ingested: %d accepted, %d duplicates, %d customers", len(fresh),
                 duplicates, len(rows))
     return IngestResult(len(fresh), duplicates, created, released, marked)

@@ -15,15 +15,18 @@ from collections import defaultdict
 from datetime import timedelta
 
 import numpy as np
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from agents.rewards import Outcomes, reward
 from crm_console.campaigns.agents_bridge import reward_weights_for
+from crm_console.celery import app as celery_app
 from crm_console.campaigns.models import Campaign
 from crm_console.customers import event_types
 from crm_console.customers.models import Event
 from crm_console.decisioning.models import Decision
+from crm_console.shared_cache import SharedCacheDown, shared_cache_call
 
 OUTCOME_NAMES = tuple(event_types.OUTCOME_EVENTS)
 
@@ -99,6 +102,53 @@ def decisions_attribute(*, campaign: Campaign) -> int:
     unpriced = Decision.objects.filter(campaign=campaign, reward__isnull=True).values_list("id", flat=True)
     decisions_reprice(campaign=campaign, decision_ids=sorted(set(links) | set(unpriced)))
     return sum(len(v) for v in links.values())
+
+
+def campaigns_price_outcomes() -> dict[int, int]:
+    """Attribute and price every campaign that has decisions (the scheduled floor under pricing);
+    returns the outcome events attributed, by campaign id."""
+    campaigns = Campaign.objects.filter(
+        pk__in=Decision.objects.values("campaign_id")).order_by("pk")
+    return {campaign.pk: decisions_attribute(campaign=campaign) for campaign in campaigns}
+
+
+PRICING_DELAY_SECONDS = 60
+"""After ingestion, a campaign's outcomes are priced this much later, once for all the batches
+that arrived meanwhile (a webhook sends many small batches)."""
+
+
+def outcomes_pricing_queue(*, customer_ids: list[int]) -> list[int]:
+    """Price the outcomes that these customers' new events brought, in the campaigns that decided
+    for them; returns the campaign ids queued (or priced at once).
+
+    With a worker, one pricing task per campaign waits `PRICING_DELAY_SECONDS`; while one waits
+    (or Redis is down) nothing more is queued: the next one, or the beat's schedule
+    (decisioning/schedule.py), prices what came in. The embedded default has no worker and no
+    schedule, so it prices now.
+    """
+    from crm_console.decisioning.tasks import attribute_outcomes
+
+    campaign_ids = sorted(set(Decision.objects.filter(customer_id__in=customer_ids)
+                              .values_list("campaign_id", flat=True).distinct()))
+    if celery_app.conf.task_always_eager:
+        for campaign in Campaign.objects.filter(pk__in=campaign_ids):
+            decisions_attribute(campaign=campaign)
+        return campaign_ids
+    queued = []
+    for campaign_id in campaign_ids:
+        try:
+            first = shared_cache_call(lambda campaign_id=campaign_id: cache.add(
+                f"outcomes-pricing-queued:{campaign_id}", 1, timeout=PRICING_DELAY_SECONDS))
+        except SharedCacheDown:
+            break
+        if first:
+            attribute_outcomes.apply_async((campaign_id,), countdown=PRICING_DELAY_SECONDS)
+            queued.append(campaign_id)
+    return queued
+
+
+def priced_decision_count(*, campaign: Campaign) -> int:
+    return Decision.objects.filter(campaign=campaign, reward__isnull=False).count()
 
 
 REPRICE_CHUNK = 5_000

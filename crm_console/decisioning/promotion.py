@@ -4,13 +4,17 @@ Every change goes through one of these functions (nothing else writes PolicyVers
 atomic, and is written to the audit trail - refusals included.
 
 The guardrail, exactly: a candidate may go live when its off-policy evaluation (stored on it by
-`training.services.policy_version_evaluate`) says
+`training.services.policy_version_evaluate`) says, on the campaign's logged decisions,
 
-    candidate DR lower bound (95 % interval) > the live version's DR point estimate,
+    lower bound (95 % interval) of the DR estimate of  V(candidate) - V(baseline)  > margin, and
+    the candidate's effective sample size >= the floor,
 
-both estimated on the same logged decisions with the same cross-fitted reward model. When nothing
-is live, the control policy's DR estimate is the baseline. The evaluation must be about the version
-that is live *now*; if another version went live since, the candidate must be evaluated again.
+where both values are estimated on the same rows with the same cross-fitted reward model, so the
+interval is the paired one of their difference (agents.ope.estimate_difference); SNIPS's
+difference is shown beside it as a check. The baseline is the version live *now* (or the control
+policy when nothing is live); if another version went live since, the candidate must be evaluated
+again. The margin (reward per customer-day) and the floor are the settings GUARDRAIL_MARGIN and
+GUARDRAIL_MIN_EFFECTIVE_SAMPLE. `guardrail_verdict` is the one place that applies the rule.
 
 Forced promotion skips the guardrail; it needs the `decisioning.force_promote_policyversion`
 permission (admins) and a written reason, and is marked `forced_promotion` on the version.
@@ -19,7 +23,9 @@ permission (admins) and a written reason, and is marked `forced_promotion` on th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -31,6 +37,9 @@ from crm_console.decisioning.models import PolicyVersion
 
 PROMOTE_PERMISSION = "decisioning.promote_policyversion"
 FORCE_PERMISSION = "decisioning.force_promote_policyversion"
+GUARDRAIL_RULE = ("lower bound of the DR estimate of the candidate's gain over the baseline "
+                  "(paired, same logged decisions) > GUARDRAIL_MARGIN, and its effective sample "
+                  ">= GUARDRAIL_MIN_EFFECTIVE_SAMPLE")
 
 
 class PromotionRefused(Exception):
@@ -45,9 +54,39 @@ class PromotionRefused(Exception):
 class GuardrailResult:
     passed: bool
     reason: str
-    candidate_dr_lower: float | None = None
-    baseline_dr: float | None = None
+    difference: float | None = None
+    difference_lower: float | None = None
     baseline: str | None = None
+    effective_sample: float | None = None
+
+
+def guardrail_verdict(*, paired: dict[str, Any], baseline: str, rows: int) -> GuardrailResult:
+    """The rule (module docstring) applied to the paired estimates of an evaluation, in words."""
+    dr, snips = paired.get("dr") or {}, paired.get("snips") or {}
+    value, lower, upper = dr.get("value"), dr.get("lower"), dr.get("upper")
+    ess = dr.get("effective_sample_size")
+    if None in (value, lower, upper, ess):
+        return GuardrailResult(False, "the evaluation has no paired DR estimate to compare")
+    margin = float(settings.GUARDRAIL_MARGIN)
+    floor = int(settings.GUARDRAIL_MIN_EFFECTIVE_SAMPLE)
+    confidence = float(dr.get("confidence", 0.95))
+    said = (f"On {rows:,} logged decisions the candidate is estimated to earn {abs(value):.2f} "
+            f"{'more' if value >= 0 else 'less'} per customer-day than the {baseline} policy "
+            f"({confidence:.0%} CI {lower:+.2f} to {upper:+.2f}")
+    if snips.get("value") is not None:
+        said += f"; SNIPS: {snips['value']:+.2f}"
+    said += ")"
+    facts = dict(difference=value, difference_lower=lower, baseline=baseline, effective_sample=ess)
+    if ess < floor:
+        return GuardrailResult(
+            False, f"{said}, but only {ess:,.0f} of those decisions' worth speak for the candidate "
+                   f"(effective sample; at least {floor:,} needed)", **facts)
+    if lower > margin:
+        return GuardrailResult(True, said, **facts)
+    wanted = "above 0" if margin == 0 else f"above the margin of {margin:+.2f}"
+    return GuardrailResult(
+        False, f"{said}: the lower bound is not {wanted}, so there is not enough evidence that "
+               f"it is better", **facts)
 
 
 def guardrail_check(*, policy_version: PolicyVersion) -> GuardrailResult:
@@ -62,18 +101,12 @@ def guardrail_check(*, policy_version: PolicyVersion) -> GuardrailResult:
     if report.get("live_version_id") != live_id:
         return GuardrailResult(
             False, "the live policy changed since this evaluation: evaluate the candidate again")
-    guard = report.get("guardrail") or {}
-    lower, baseline = guard.get("candidate_dr_lower"), guard.get("baseline_dr")
-    if lower is None or baseline is None:
-        return GuardrailResult(False, "the evaluation has no DR estimate to compare")
-    name = guard.get("baseline", "live")
-    if lower > baseline:
-        return GuardrailResult(True, f"DR lower bound {lower:.4f} beats the {name} policy's DR "
-                                     f"estimate {baseline:.4f}", lower, baseline, name)
-    return GuardrailResult(
-        False, f"DR lower bound {lower:.4f} does not beat the {name} policy's DR estimate "
-               f"{baseline:.4f}: not enough evidence that the candidate is better", lower,
-        baseline, name)
+    paired = report.get("paired")
+    if not paired:
+        return GuardrailResult(
+            False, "this evaluation predates the paired guardrail: evaluate the candidate again")
+    return guardrail_verdict(paired=paired, baseline=paired.get("baseline", "live"),
+                             rows=int(paired.get("rows", 0)))
 
 
 def current_live_version(*, campaign: Campaign) -> PolicyVersion | None:
@@ -135,7 +168,8 @@ def _promote(*, policy_version: PolicyVersion, promoted_by, reason: str, forced:
                                 "forced_promotion"])
     audit_record(actor=promoted_by, verb="policy_version.promoted", target=version, details={
         "forced": forced, "reason": reason, "guardrail_passed": guard.passed,
-        "candidate_dr_lower": guard.candidate_dr_lower, "baseline_dr": guard.baseline_dr,
+        "gain": guard.difference, "gain_lower": guard.difference_lower,
+        "baseline": guard.baseline, "effective_sample": guard.effective_sample,
         "previous_live": previous[0].pk if previous else None,
     })
     return version

@@ -35,3 +35,11 @@ def attribute_outcomes(self, campaign_id: int) -> int:
     return decisions_attribute(campaign=Campaign.objects.get(pk=campaign_id))
 
 
+
+
+@shared_task(bind=True, name="crm_console.decisioning.tasks.price_outcomes_everywhere", **RETRY)
+def price_outcomes_everywhere(self) -> dict[int, int]:
+    """Beat: attribute and price every campaign's new outcomes (decisioning/schedule.py)."""
+    from crm_console.decisioning.attribution import campaigns_price_outcomes
+
+    return campaigns_price_outcomes()

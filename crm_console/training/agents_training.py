@@ -6,6 +6,7 @@ weights (campaigns.agents_bridge) that mask it when it serves, so nothing is re-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,33 +168,53 @@ def reward_model_for(arrays: LoggedArrays, seed: int = 0) -> np.ndarray:
 
 def off_policy_estimates(*, arrays: LoggedArrays, target_probs: np.ndarray,
                          reward_model: np.ndarray, confidence: float = 0.95) -> dict[str, Any]:
-    """IPS, SNIPS and DR with intervals, ESS and warnings for one target policy.
+    """IPS, SNIPS and DR with intervals, ESS and warnings for one target policy (support checked
+    as `_support_checked` says)."""
+    propensities, logging_probs = _logged_propensities(arrays)
+    return {method: _support_checked(
+        lambda **support: ope.estimate(
+            arrays.rewards, arrays.actions, propensities, target_probs, method=method,
+            reward_model=reward_model, confidence=confidence, **support), logging_probs)
+        for method in OPE_METHODS}
 
-    Support is checked exactly against the logged distributions; where the target puts mass on an
-    action the logger could not take, the estimate is recomputed without that check and the
-    warning says the number ignores those actions.
-    """
-    results: dict[str, Any] = {}
-    logging_probs = arrays.logging_probs
-    propensities = arrays.propensities
-    if logging_probs is not None:
-        # stored rounded to 6 decimals: renormalise, and read the propensity from the same row
-        logging_probs = logging_probs / logging_probs.sum(axis=1, keepdims=True)
-        propensities = logging_probs[np.arange(len(arrays)), arrays.actions]
-    for method in OPE_METHODS:
-        extra_warning = None
-        try:
-            result = ope.estimate(arrays.rewards, arrays.actions, propensities, target_probs,
-                                  method=method, reward_model=reward_model, confidence=confidence,
-                                  logging_probs=logging_probs)
-        except ValueError as error:
-            if logging_probs is None:
-                raise
-            extra_warning = f"support: {error}"
-            result = ope.estimate(arrays.rewards, arrays.actions, propensities, target_probs,
-                                  method=method, reward_model=reward_model, confidence=confidence)
-        out = result.to_dict()
-        if extra_warning:
-            out["warnings"] = [extra_warning, *out["warnings"]]
-        results[method] = out
-    return results
+
+PAIRED_METHODS = ("dr", "snips")
+"""The paired guardrail's estimate (DR) and its check (SNIPS, which needs no reward model)."""
+
+
+def paired_differences(*, arrays: LoggedArrays, target_probs: np.ndarray,
+                       baseline_probs: np.ndarray, reward_model: np.ndarray,
+                       confidence: float = 0.95) -> dict[str, Any]:
+    """Candidate minus baseline on the same logged rows (agents.ope.estimate_difference), DR and
+    SNIPS, with the candidate's effective sample size."""
+    propensities, logging_probs = _logged_propensities(arrays)
+    return {method: _support_checked(
+        lambda **support: ope.estimate_difference(
+            arrays.rewards, arrays.actions, propensities, target_probs, baseline_probs,
+            method=method, reward_model=reward_model, confidence=confidence, **support),
+        logging_probs)
+        for method in PAIRED_METHODS}
+
+
+def _support_checked(estimate: Callable[..., ope.OPEResult],
+                     logging_probs: np.ndarray | None) -> dict[str, Any]:
+    """`estimate(...)` with support checked exactly against the logged distributions; where the
+    target puts mass on an action the logger could not take, made again without that check, with
+    a warning that the number ignores those actions."""
+    if logging_probs is None:
+        return estimate().to_dict()
+    try:
+        return estimate(logging_probs=logging_probs).to_dict()
+    except ValueError as error:
+        out = estimate().to_dict()
+        out["warnings"] = [f"support: {error}", *out["warnings"]]
+        return out
+
+
+def _logged_propensities(arrays: LoggedArrays) -> tuple[np.ndarray, np.ndarray | None]:
+    """The logged propensities, and the full logging distributions where the log kept them
+    (stored rounded to 6 decimals: renormalised, the propensity read from the same row)."""
+    if arrays.logging_probs is None:
+        return arrays.propensities, None
+    logging_probs = arrays.logging_probs / arrays.logging_probs.sum(axis=1, keepdims=True)
+    return logging_probs[np.arange(len(arrays)), arrays.actions], logging_probs

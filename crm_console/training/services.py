@@ -35,8 +35,10 @@ import agents
 from agents.algos.base import TrainingProgress
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.compliance.services import audit_record
+from crm_console.decisioning.attribution import decisions_attribute, priced_decision_count
 from crm_console.decisioning.logged_data import logged_arrays_for_campaign, logged_dataset_from_arrays
 from crm_console.decisioning.models import PolicyVersion
+from crm_console.decisioning.promotion import GUARDRAIL_RULE, guardrail_verdict
 from crm_console.decisioning.services import policy_version_create
 from crm_console.training import agents_training as bridge
 from crm_console.training.models import TrainingRun
@@ -238,6 +240,8 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
         run.learning_curve = {"steps": [], "returns": []}
         agent = bridge.agent_make(algorithm=run.algorithm, simulator=simulator, seed=run.seed,
                                   campaign=campaign)
+        report["outcomes_attributed"] = decisions_attribute(campaign=campaign)
+        report["priced_decisions"] = priced_decision_count(campaign=campaign)
         if run.warm_start:
             report.update(_warm_start(agent=agent, campaign=campaign, simulator=simulator,
                                       seed=run.seed))
@@ -333,16 +337,17 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
     holdout's own observed reward is reported beside). Every policy is scored on the same rows with
     one cross-fitted reward model, so their estimates are comparable.
 
-    The guardrail the promotion applies (decisioning.promotion.guardrail_check):
-        candidate DR lower bound (at `confidence`) > baseline DR point estimate,
-    where the baseline is the current live version, or the control policy when nothing is live.
+    The candidate is also compared with the baseline (the live version, or the control policy
+    when nothing is live) on the same rows as a paired difference, and the guardrail's verdict on
+    it is stored (the rule: decisioning.promotion).
     """
     campaign = policy_version.campaign
     action_ids = list(policy_version.action_ids)
+    decisions_attribute(campaign=campaign)
     arrays_all = logged_arrays_for_campaign(campaign=campaign, action_ids=action_ids)
     report: dict[str, Any] = {
         "computed_at": timezone.now().isoformat(), "confidence": confidence,
-        "guardrail_rule": "candidate DR lower bound > live policy's DR estimate",
+        "guardrail_rule": GUARDRAIL_RULE,
         "policy_version_id": policy_version.pk, "version": policy_version.version,
     }
     live = (PolicyVersion.objects.filter(campaign=campaign, status=PolicyVersion.Status.LIVE)
@@ -372,38 +377,37 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
         action_space=candidate.action_space,
     )
     estimates: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
     for name, agent in policies.items():
-        target = bridge.target_probabilities(agent, exploring)
+        targets[name] = bridge.target_probabilities(agent, exploring)
         estimates[name] = {
             "version_id": policy_version.pk if name == "candidate" else (
                 live.pk if name == "live" else None),
             "algorithm": agent.name,
-            **bridge.off_policy_estimates(arrays=exploring, target_probs=target,
+            **bridge.off_policy_estimates(arrays=exploring, target_probs=targets[name],
                                           reward_model=reward_model, confidence=confidence),
         }
     report["estimates"] = estimates
     report["logging_policy_observed"] = _observed_mean(exploring.rewards, confidence)
     report["holdout_observed"] = (_observed_mean(holdout_rows.rewards, confidence)
                                   if len(holdout_rows) > 1 else None)
-    cand_dr = estimates["candidate"]["dr"]
-    baseline_name = "live" if "live" in estimates else "control"
-    base_dr = estimates[baseline_name]["dr"]
     report["comparisons"] = {
         f"candidate_vs_{other}": {
-            "dr_difference": cand_dr["value"] - estimates[other]["dr"]["value"],
+            "dr_difference": estimates["candidate"]["dr"]["value"] - estimates[other]["dr"]["value"],
             "snips_difference": estimates["candidate"]["snips"]["value"]
             - estimates[other]["snips"]["value"],
         } for other in estimates if other != "candidate"
     }
-    passed = cand_dr["lower"] > base_dr["value"]
-    report["guardrail"] = {
-        "baseline": baseline_name, "candidate_dr_lower": cand_dr["lower"],
-        "baseline_dr": base_dr["value"], "passed": bool(passed),
-        "explanation": (
-            f"candidate DR lower bound {cand_dr['lower']:.4f} "
-            f"{'>' if passed else '<='} {baseline_name} DR estimate {base_dr['value']:.4f}"
-        ),
+    baseline = "live" if "live" in estimates else "control"
+    report["paired"] = {
+        "baseline": baseline, "rows": len(exploring),
+        **bridge.paired_differences(arrays=exploring, target_probs=targets["candidate"],
+                                    baseline_probs=targets[baseline], reward_model=reward_model,
+                                    confidence=confidence),
     }
+    verdict = guardrail_verdict(paired=report["paired"], baseline=baseline, rows=len(exploring))
+    report["guardrail"] = {"baseline": baseline, "passed": verdict.passed,
+                           "explanation": verdict.reason}
     return _store_report(policy_version, report)
 
 

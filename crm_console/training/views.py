@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -118,6 +119,12 @@ def _convergence(run: TrainingRun) -> list[tuple[str, str]]:
                      f"{sum(head) / len(head):.2f} → {sum(tail) / len(tail):.2f}"))
         spread = max(tail) - min(tail)
         rows.append(("Spread over the last fifth", f"{spread:.2f}"))
+    if isinstance(report.get("priced_decisions"), int):
+        rows.append(("Priced decisions in the campaign's log",
+                     f"{report['priced_decisions']:,} (outcome events attributed at the start: "
+                     f"{report.get('outcomes_attributed', 0):,})"))
+    if isinstance(report.get("logged_rows"), int):
+        rows.append(("Logged decisions the warm start learned from", f"{report['logged_rows']:,}"))
     for key in ("final_entropy", "entropy", "approx_kl", "policy_change", "epochs", "updates",
                 "warm_start", "env_steps", "seconds", "train_seconds"):
         value = report.get(key)
@@ -191,6 +198,8 @@ def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteF
     context = {
         "version": version, "report": report, "ope_rows": rows,
         "guardrail": guardrail_check(policy_version=version),
+        "guardrail_margin": settings.GUARDRAIL_MARGIN,
+        "guardrail_floor": settings.GUARDRAIL_MIN_EFFECTIVE_SAMPLE,
         "shadow": selectors.policy_version_shadow_agreement(policy_version=version),
         "promote_form": form or PromoteForm(can_force=request.user.has_perm(FORCE)),
         "can_promote": request.user.has_perm(PROMOTE),

@@ -43,7 +43,7 @@ def test_demo_force_reason_promotes_a_refused_candidate_as_a_recorded_forced_pro
     from crm_console.decisioning import promotion
 
     monkeypatch.setattr(promotion, "guardrail_check", lambda **kw: promotion.GuardrailResult(
-        False, "DR lower bound 1.0 does not beat the live policy's DR estimate 2.0"))
+        False, "the lower bound is not above 0"))
     summary = demo_policy_train(budget_steps=2_000, force_reason="demo: show an RL policy live")
 
     version = PolicyVersion.objects.get(pk=summary.policy_version_id)

@@ -44,13 +44,19 @@ def test_evaluation_uses_exploring_rows_and_reports_the_holdout_observed(evaluat
     assert report["holdout_observed"]["n"] == logged["holdout_rows"]
 
 
-def test_guardrail_comparison_is_candidate_dr_lower_bound_against_live_dr_estimate(evaluated):
+def test_guardrail_compares_candidate_and_live_as_a_paired_difference_on_the_same_rows(evaluated):
     report = evaluated.ope_report
-    guard = report["guardrail"]
-    assert guard["baseline"] == "live"
-    assert guard["candidate_dr_lower"] == report["estimates"]["candidate"]["dr"]["lower"]
-    assert guard["baseline_dr"] == report["estimates"]["live"]["dr"]["value"]
-    assert guard["passed"] == (guard["candidate_dr_lower"] > guard["baseline_dr"])
+    paired = report["paired"]
+    assert paired["baseline"] == "live" and report["guardrail"]["baseline"] == "live"
+    assert paired["rows"] == report["logged"]["exploring_rows"]
+    estimates = report["estimates"]
+    for method in ("dr", "snips"):
+        assert paired[method]["value"] == pytest.approx(
+            estimates["candidate"][method]["value"] - estimates["live"][method]["value"])
+        assert paired[method]["lower"] < paired[method]["value"] < paired[method]["upper"]
+    assert report["guardrail"]["passed"] == (
+        paired["dr"]["lower"] > 0 and paired["dr"]["effective_sample_size"] >= 50)
+    assert report["guardrail"]["explanation"].startswith(f"On {paired['rows']:,} logged decisions")
     assert report["live_version_id"] == PolicyVersion.objects.get(status="live").pk
 
 

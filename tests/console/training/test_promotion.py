@@ -29,8 +29,10 @@ def candidate(campaign, algorithm: str = "random") -> PolicyVersion:
 def passing_report(version: PolicyVersion) -> PolicyVersion:
     """An evaluation in which the candidate clearly beats the live policy."""
     live = PolicyVersion.objects.get(campaign=version.campaign, status="live")
-    version.ope_report = {"live_version_id": live.pk, "guardrail": {
-        "baseline": "live", "candidate_dr_lower": 3.0, "baseline_dr": 2.0, "passed": True}}
+    version.ope_report = {"live_version_id": live.pk, "paired": {
+        "baseline": "live", "rows": 5000,
+        "dr": {"value": 1.0, "lower": 0.5, "upper": 1.5, "effective_sample_size": 900.0},
+        "snips": {"value": 0.9, "lower": 0.3, "upper": 1.5, "effective_sample_size": 900.0}}}
     version.save(update_fields=["ope_report"])
     return version
 
@@ -46,14 +48,14 @@ def test_guardrail_refuses_a_worse_candidate_and_records_why(demo_campaign, demo
     version.refresh_from_db()
     before = live_versions(demo_campaign)
 
-    with pytest.raises(PromotionRefused, match="does not beat the live policy's DR estimate"):
+    with pytest.raises(PromotionRefused, match="not enough evidence|speak for the candidate"):
         policy_version_promote(policy_version=version, promoted_by=demo_users["marketer"])
 
     version.refresh_from_db()
     assert version.status == PolicyVersion.Status.CANDIDATE
     assert live_versions(demo_campaign) == before
     refusal = AuditEntry.objects.get(verb="policy_version.promotion_refused", target_id=str(version.pk))
-    assert "DR lower bound" in refusal.details["reason"]
+    assert "than the live policy" in refusal.details["reason"]
     assert refusal.actor == demo_users["marketer"]
 
 

@@ -170,3 +170,14 @@ def test_creating_a_run_is_audited_and_needs_the_permission(demo_campaign):
         services.training_run_create(campaign=demo_campaign, created_by=reviewer, enqueue=False)
     run = run_for(demo_campaign)
     assert AuditEntry.objects.filter(verb="training_run.created", target_id=str(run.pk)).exists()
+
+
+def test_a_training_run_prices_the_campaigns_outcomes_first_and_says_how_many(demo_campaign):
+    from crm_console.decisioning.models import Decision
+
+    Decision.objects.filter(campaign=demo_campaign).update(reward=None, attributed_at=None)
+    run = services.training_run_execute(training_run_id=run_for(demo_campaign).pk, task_id="t1")
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    total = Decision.objects.filter(campaign=demo_campaign).count()
+    assert run.report["priced_decisions"] == total > 0
+    assert not Decision.objects.filter(campaign=demo_campaign, reward__isnull=True).exists()

@@ -73,7 +73,7 @@ def test_system_promotion_task_goes_through_the_guardrail_only(demo_campaign, mo
     assert result == {"promoted": False, "reason": "not evaluated yet: run evaluate_policy first"}
 
     monkeypatch.setattr(promotion, "guardrail_check",
-                        lambda **kw: promotion.GuardrailResult(True, "DR lower bound beats live"))
+                        lambda **kw: promotion.GuardrailResult(True, "the lower bound is above 0"))
     assert tasks.promote_policy.delay(candidate.pk).get()["promoted"] is True
     candidate.refresh_from_db()
     assert candidate.status == "live" and candidate.promoted_by is None and not candidate.forced_promotion

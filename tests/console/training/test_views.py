@@ -80,7 +80,7 @@ def test_run_detail_draws_the_learning_curve(marketer_client):
 
 
 OPE_REPORT = {
-    "live_version_id": None, "guardrail_rule": "candidate DR lower bound > live DR",
+    "live_version_id": None, "guardrail_rule": "paired DR gain lower bound > 0",
     "estimates": {
         "candidate": {"ips": {"value": 1.1, "lower": 0.9, "upper": 1.3, "n": 500, "ess": 300.0},
                       "snips": {"value": 1.05, "lower": 0.95, "upper": 1.15},
@@ -88,7 +88,11 @@ OPE_REPORT = {
         "control": {"dr": {"value": 0.95, "lower": 0.9, "upper": 1.0}},
     },
     "holdout_observed": {"value": 0.9, "lower": 0.8, "upper": 1.0, "n": 50},
-    "guardrail": {"baseline": "control", "candidate_dr_lower": 0.8, "baseline_dr": 0.95, "passed": False},
+    "paired": {"baseline": "control", "rows": 500,
+               "dr": {"value": 0.05, "lower": -0.02, "upper": 0.12, "effective_sample_size": 300.0},
+               "snips": {"value": 0.1, "lower": -0.01, "upper": 0.21,
+                         "effective_sample_size": 300.0}},
+    "guardrail": {"baseline": "control", "passed": False},
 }
 
 
@@ -100,6 +104,15 @@ def test_policy_detail_shows_ope_with_intervals_vs_current_and_holdout(marketer_
             ("holdout_observed", "observed")} <= rows
     assert not response.context["guardrail"].passed
     assert b"[0.8000, 1.2000]" in response.content
+
+
+def test_policy_detail_says_the_paired_gain_over_the_baseline_in_words(marketer_client):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    html = marketer_client.get(f"/training/policies/{version.pk}/").content.decode()
+    assert ("On 500 logged decisions the candidate is estimated to earn 0.05 more per "
+            "customer-day than the control policy (95% CI -0.02 to +0.12; SNIPS: +0.10)") in html
+    assert "the lower bound is not above 0" in html
+    assert "[-0.0200, 0.1200]" in html
 
 
 def test_promotion_is_refused_by_the_guardrail(marketer_client):

@@ -10,8 +10,9 @@ from crm_console.training.management.commands._common import user_from, version_
 
 
 class Command(BaseCommand):
-    help = ("Promote a policy version through the guardrail (its DR lower bound must beat the live "
-            "policy's DR estimate), or force it as a user with the force permission and a reason.")
+    help = ("Promote a policy version through the guardrail (the lower bound of its estimated gain "
+            "over the live policy, on the same logged decisions, must be above the margin), or "
+            "force it as a user with the force permission and a reason.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--policy-version", type=int, required=True, help="PolicyVersion id")
