@@ -249,3 +249,14 @@ class SfmcCallFactory(factory.django.DjangoModelFactory):
     endpoint = "execute"
     received_at = factory.LazyFunction(timezone.now)
     branch = "email"
+
+
+class SfmcJourneyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "sfmc.SfmcJourney"
+
+    activity = factory.SubFactory(SfmcActivityFactory)
+    journey_id = factory.Sequence(lambda n: f"journey-{n}")
+    activity_object_id = "activity-1"
+    last_event = "save"
+    last_event_at = factory.LazyFunction(timezone.now)
