@@ -13,8 +13,9 @@ class SfmcActivityForm(forms.ModelForm):
     jwt_signing_secret = forms.CharField(
         required=False, max_length=255, widget=forms.PasswordInput(render_value=False),
         label="JWT signing secret",
-        help_text="Paste the installed package's JWT signing secret. Leave blank to keep the one "
-                  "saved (or, if none is, to use the SFMC_JWT_SIGNING_SECRET environment variable).",
+        help_text="Paste the installed package's JWT signing secret. Leave blank to keep the "
+                  "one saved (or, if none is, to use the SFMC_JWT_SIGNING_SECRET environment "
+                  "variable).",
     )
 
     class Meta:

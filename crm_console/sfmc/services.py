@@ -89,8 +89,8 @@ def sfmc_activity_save(*, campaign: Campaign, saved_by: AbstractBaseUser,
     activity.updated_by = saved_by
     activity.full_clean()
     activity.save()
-    audit_record(actor=saved_by, verb="sfmc_activity.created" if created else "sfmc_activity.changed",
-                 target=activity, details={"campaign": campaign.pk, "branch_by": activity.branch_by,
+    verb = "sfmc_activity.created" if created else "sfmc_activity.changed"
+    audit_record(actor=saved_by, verb=verb, target=activity, details={"campaign": campaign.pk, "branch_by": activity.branch_by,
                                            "secret_changed": secret_changed})
     return activity
 

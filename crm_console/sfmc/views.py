@@ -7,6 +7,8 @@ for execute. They answer the console API's error JSON on every failure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -60,10 +62,6 @@ def _claims_or_error(request: HttpRequest, activity: SfmcActivity) -> dict | Jso
         return _error(401, "invalid_jwt", str(exc))
 
 
-def _answer(answer: services.SplitAnswer) -> JsonResponse:
-    return JsonResponse(answer.body, status=answer.status_code)
-
-
 @login_not_required
 @require_GET
 def config_json(request: HttpRequest, campaign_id: int) -> JsonResponse:
@@ -74,23 +72,10 @@ def config_json(request: HttpRequest, campaign_id: int) -> JsonResponse:
     return JsonResponse(selectors.activity_config(activity=activity, base_url=_base_url(request)))
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-def execute(request: HttpRequest, campaign_id: int) -> JsonResponse:
-    activity = _activity_or_error(campaign_id)
-    if isinstance(activity, JsonResponse):
-        return activity
-    claims = _claims_or_error(request, activity)
-    if isinstance(claims, JsonResponse):
-        return claims
-    try:
-        return _answer(services.split_execute(activity=activity, claims=claims))
-    except services.SplitInputError as exc:
-        return _error(exc.status_code, exc.code, exc.message)
+def _jwt_endpoint(endpoint: str, answer: Callable[[SfmcActivity, dict], services.SplitAnswer]):
+    """A POST endpoint Journey Builder calls with a JWT: 404 without an activity, 401 for a bad
+    JWT, then `answer(activity, claims)`."""
 
-
-def _lifecycle(endpoint: str):
     @csrf_exempt
     @login_not_required
     @require_POST
@@ -102,14 +87,23 @@ def _lifecycle(endpoint: str):
         if isinstance(claims, JsonResponse):
             return claims
         try:
-            return _answer(services.split_lifecycle(activity=activity, endpoint=endpoint,
-                                                    claims=claims))
+            result = answer(activity, claims)
         except services.SplitInputError as exc:
             return _error(exc.status_code, exc.code, exc.message)
+        return JsonResponse(result.body, status=result.status_code)
 
     view.__name__ = view.__qualname__ = endpoint
-    view.__doc__ = f"Journey Builder's {endpoint} call: acknowledged and recorded."
+    view.__doc__ = f"Journey Builder's {endpoint} call."
     return view
+
+
+execute = _jwt_endpoint(
+    "execute", lambda activity, claims: services.split_execute(activity=activity, claims=claims))
+
+
+def _lifecycle(endpoint: str):
+    return _jwt_endpoint(endpoint, lambda activity, claims: services.split_lifecycle(
+        activity=activity, endpoint=endpoint, claims=claims))
 
 
 save = _lifecycle("save")

@@ -198,3 +198,24 @@ def test_each_campaign_decides_for_its_own_activity(client, activity):
     customer_with_consent("c1")
     execute(client, other_activity, execute_claims("c1"))
     assert Decision.objects.get().campaign_id == other.pk
+
+
+def test_a_retry_racing_the_first_call_gets_its_answer(client, activity, monkeypatch):
+    """The first call committed between the retry's look-up and its claim: the claim fails on
+    the retry key and the retry answers the first call's branch."""
+    from crm_console.sfmc import services
+
+    customer_with_consent("c1")
+    first = execute(client, activity, execute_claims("c1")).json()
+    real_first_answer = services._first_answer
+    looked = []
+
+    def first_look_misses(**kwargs):
+        looked.append(1)
+        return None if len(looked) == 1 else real_first_answer(**kwargs)
+
+    monkeypatch.setattr(services, "_first_answer", first_look_misses)
+    response = execute(client, activity, execute_claims("c1"))
+    assert response.json() == first
+    assert Decision.objects.count() == 1
+    assert SfmcCall.objects.count() == 1
