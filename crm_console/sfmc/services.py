@@ -90,8 +90,9 @@ def sfmc_activity_save(*, campaign: Campaign, saved_by: AbstractBaseUser,
     activity.full_clean()
     activity.save()
     verb = "sfmc_activity.created" if created else "sfmc_activity.changed"
-    audit_record(actor=saved_by, verb=verb, target=activity, details={"campaign": campaign.pk, "branch_by": activity.branch_by,
-                                           "secret_changed": secret_changed})
+    audit_record(actor=saved_by, verb=verb, target=activity,
+                 details={"campaign": campaign.pk, "branch_by": activity.branch_by,
+                          "secret_changed": secret_changed})
     return activity
 
 
