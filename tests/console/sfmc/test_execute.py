@@ -219,3 +219,30 @@ def test_a_retry_racing_the_first_call_gets_its_answer(client, activity, monkeyp
     assert response.json() == first
     assert Decision.objects.count() == 1
     assert SfmcCall.objects.count() == 1
+
+
+def test_per_action_branches_answer_the_decided_action(client, campaign):
+    activity = SfmcActivityFactory(campaign=campaign, branch_by=SfmcActivity.BranchBy.ACTION)
+    customer_with_consent("c1")
+    branch = execute(client, activity, execute_claims("c1")).json()["branchResult"]
+    action = Decision.objects.get().action
+    assert branch == ("no_contact" if action.is_no_contact else f"action-{action.pk}")
+
+
+def test_per_offer_branches_answer_the_decided_offer(client, campaign):
+    activity = SfmcActivityFactory(campaign=campaign, branch_by=SfmcActivity.BranchBy.OFFER)
+    customer_with_consent("c1")
+    branch = execute(client, activity, execute_claims("c1")).json()["branchResult"]
+    action = Decision.objects.get().action
+    assert branch == ("no_contact" if action.is_no_contact else action.offer)
+
+
+def test_the_rules_choosing_email_send_the_contact_down_the_email_branch(client):
+    campaign = live_campaign(algorithm="rule_based", decision_mode="greedy", name="Rules")
+    activity = SfmcActivityFactory(campaign=campaign)
+    customer_with_consent("c1", channels=("email",))
+    response = execute(client, activity, execute_claims("c1"))
+    assert response.json() == {"branchResult": "email"}
+    decision = Decision.objects.get()
+    assert decision.action.channel == "email"
+    assert decision.policy_name == "rule_based"
