@@ -77,10 +77,11 @@ def activity_branches(*, activity: SfmcActivity) -> list[Branch]:
 
 def activity_urls(*, campaign_id: int, base_url: str) -> dict[str, str]:
     """The absolute URLs of the activity's endpoints (base_url: scheme and host, no slash)."""
-    names = {"config": "config", "execute": "execute",
-             **{name: name for name in LIFECYCLE_ENDPOINTS}}
-    return {key: base_url + reverse(f"sfmc:{name}", args=[campaign_id])
-            for key, name in names.items()}
+    urls = {name: base_url + reverse(f"sfmc:{name}", args=[campaign_id])
+            for name in ("config", "execute", *LIFECYCLE_ENDPOINTS)}
+    # the installed package's "Endpoint URL": Journey Builder reads <it>/config.json
+    urls["endpoint"] = urls["config"].removesuffix("config.json")
+    return urls
 
 
 def activity_config(*, activity: SfmcActivity, base_url: str) -> dict[str, Any]:

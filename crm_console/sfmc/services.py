@@ -218,7 +218,9 @@ def _decide(*, activity: SfmcActivity, given: ExecuteInput, call: SfmcCall,
     except decision_services.DecisionError as exc:
         fields = exc.fields
         if "customer" in fields or "customers" in fields:  # erased or gone meanwhile
-            return _undecided(activity=activity, call=call, why=_first_message(fields))
+            # not the decisioning message: it names the contact key, which this log must not keep
+            return _undecided(activity=activity, call=call,
+                              why="The contact was erased or removed meanwhile: no decision.")
         call.message = _first_message(fields)[:300]
         return SplitAnswer(409, error_body("cannot_decide", call.message), call)
     decision = outcome.decision

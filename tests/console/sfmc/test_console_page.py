@@ -26,8 +26,10 @@ FORM = {"name": "NBA split", "jwt_signing_secret": "pasted-secret-0123456789abcd
 
 def test_the_page_shows_the_urls_to_paste(marketer_client, activity):
     html = marketer_client.get(page(activity.campaign)).content.decode()
+    base = f"http://testserver/integrations/sfmc/{activity.campaign_id}/"
+    assert f"<code>{base}</code>" in html  # the installed package's Endpoint URL
     for endpoint in ("config.json", "execute", "save", "publish", "validate", "stop"):
-        assert f"http://testserver/integrations/sfmc/{activity.campaign_id}/{endpoint}" in html
+        assert f"{base}{endpoint}" in html
 
 
 def test_the_page_lists_the_branches(marketer_client, activity):

@@ -246,3 +246,19 @@ def test_the_rules_choosing_email_send_the_contact_down_the_email_branch(client)
     decision = Decision.objects.get()
     assert decision.action.channel == "email"
     assert decision.policy_name == "rule_based"
+
+
+def test_a_contact_erased_while_deciding_takes_no_contact_and_its_key_is_not_logged(
+        client, activity, monkeypatch):
+    from crm_console.decisioning import services as decision_services
+
+    customer_with_consent("secret-key-1")
+
+    def erased_meanwhile(**kwargs):
+        raise decision_services.DecisionError(
+            {"customer": ["Customer 'secret-key-1' was erased: no decisions."]})
+
+    monkeypatch.setattr(decision_services, "decision_create", erased_meanwhile)
+    response = execute(client, activity, execute_claims("secret-key-1"))
+    assert response.json() == {"branchResult": "no_contact"}
+    assert "secret-key-1" not in SfmcCall.objects.get().message
