@@ -113,8 +113,8 @@ class ExecuteInput:
     @property
     def retry_key(self) -> str:
         """Same activity instance and same contact: a retry of one call."""
-        instance = self.activity_instance_id or f"{self.definition_instance_id}/" \
-                                                 f"{self.activity_object_id}"
+        instance = (self.activity_instance_id
+                    or f"{self.definition_instance_id}/{self.activity_object_id}")
         return hashlib.sha256(f"{instance}\x00{self.contact_key}".encode()).hexdigest()
 
 
@@ -131,8 +131,10 @@ def execute_input(*, claims: dict[str, Any]) -> ExecuteInput:
         raise SplitInputError(f"inArguments are {size} bytes; the limit is "
                               f"{MAX_IN_ARGUMENTS_BYTES}.", status_code=413, code="too_large")
     contact_key = merged.pop("contactKey", None) or claims.get("keyValue")
-    if not isinstance(contact_key, str) or not contact_key.strip():
+    if contact_key is None or contact_key == "":
         raise SplitInputError("No contactKey: map {{Contact.Key}} to contactKey in inArguments.")
+    if not isinstance(contact_key, str) or not contact_key.strip():
+        raise SplitInputError("contactKey must be a non-empty string (the customer's id).")
     if len(contact_key) > 200:
         raise SplitInputError("contactKey is longer than 200 characters.")
     unstorable = unstorable_json(merged, "inArguments")

@@ -262,3 +262,10 @@ def test_a_contact_erased_while_deciding_takes_no_contact_and_its_key_is_not_log
     response = execute(client, activity, execute_claims("secret-key-1"))
     assert response.json() == {"branchResult": "no_contact"}
     assert "secret-key-1" not in SfmcCall.objects.get().message
+
+
+def test_a_contact_key_that_is_not_a_string_is_400(client, activity):
+    response = execute(client, activity, execute_claims(None, in_arguments=[{"contactKey": 42}]))
+    assert response.status_code == 400
+    assert "non-empty string" in response.json()["error"]["message"]
+    assert SfmcCall.objects.count() == 0
