@@ -23,6 +23,7 @@ from crm_console.sfmc import selectors, services
 from crm_console.sfmc.forms import SfmcActivityForm
 from crm_console.sfmc.models import SfmcActivity
 from crm_console.sfmc.tokens import TokenRefused, token_claims
+from crm_console.shared_cache import REDIS_ERRORS, SharedCacheDown, retry_after_seconds
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest body read (413 above, before reading it): a JWT of inArguments up to their limit."""
@@ -90,6 +91,12 @@ def _jwt_endpoint(endpoint: str, answer: Callable[[SfmcActivity, dict], services
             result = answer(activity, claims)
         except services.SplitInputError as exc:
             return _error(exc.status_code, exc.code, exc.message)
+        except (SharedCacheDown, *REDIS_ERRORS):  # as the API answers it (api.errors)
+            wait = retry_after_seconds()
+            response = _error(503, "unavailable", "Redis (the console's shared cache) is "
+                              f"unreachable and this call needs it. Retry in {wait} s.")
+            response["Retry-After"] = str(wait)
+            return response
         return JsonResponse(result.body, status=result.status_code)
 
     view.__name__ = view.__qualname__ = endpoint

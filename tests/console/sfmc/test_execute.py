@@ -269,3 +269,19 @@ def test_a_contact_key_that_is_not_a_string_is_400(client, activity):
     assert response.status_code == 400
     assert "non-empty string" in response.json()["error"]["message"]
     assert SfmcCall.objects.count() == 0
+
+
+def test_redis_unreachable_where_the_decision_needs_it_is_503_with_retry_after(
+        client, activity, monkeypatch):
+    from crm_console.sfmc import services
+    from crm_console.shared_cache import SharedCacheDown
+
+    def redis_down(**kwargs):
+        raise SharedCacheDown("down")
+
+    customer_with_consent("c1")
+    monkeypatch.setattr(services, "split_execute", redis_down)
+    response = execute(client, activity, execute_claims("c1"))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    assert int(response["Retry-After"]) >= 1
