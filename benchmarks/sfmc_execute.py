@@ -111,6 +111,11 @@ def main() -> None:
     os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     folder = None
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import api_load  # the same database creation as the API benchmarks
+
+        api_load.database_create(os.environ["DATABASE_URL"])
     if "DATABASE_URL" not in os.environ:
         folder = tempfile.TemporaryDirectory()
         os.environ["DATABASE_URL"] = f"sqlite:///{folder.name}/bench.sqlite3"
