@@ -98,6 +98,7 @@ LOCAL_APPS = [
     "crm_console.compliance",
     "crm_console.dashboards",
     "crm_console.api",
+    "crm_console.sfmc",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -335,3 +336,9 @@ GUARDRAIL_MIN_EFFECTIVE_SAMPLE = env.int("GUARDRAIL_MIN_EFFECTIVE_SAMPLE", defau
 # Concurrent single-decision requests of one web process are decided together, at most this many
 # per batch (crm_console.decisioning.batching); 1 decides every request alone.
 DECISION_BATCH_MAX = env.int("DECISION_BATCH_MAX", default=64)
+
+# MARKETING CLOUD JOURNEY BUILDER
+# ------------------------------------------------------------------------------
+# The installed package's JWT signing secret, used by a campaign's custom split activity whose
+# own secret is blank (crm_console.sfmc); an admin normally pastes it on the campaign's page.
+SFMC_JWT_SIGNING_SECRET = env("SFMC_JWT_SIGNING_SECRET", default="")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("crm_console.dashboards.urls")),
     path("accounts/", include("crm_console.accounts.urls")),
     path("campaigns/", include("crm_console.campaigns.urls")),
+    path("campaigns/", include("crm_console.sfmc.console_urls")),
     path("customers/", include("crm_console.customers.urls")),
     path("decisions/", include("crm_console.decisioning.urls")),
     path("training/", include("crm_console.training.urls")),
@@ -20,6 +21,8 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/", include("crm_console.api.urls")),
+    # Marketing Cloud Journey Builder's custom split (public, JWT-verified: crm_console.sfmc)
+    path("integrations/sfmc/", include("crm_console.sfmc.urls")),
 ]
 
 # under /api/ a 404 or 500 answers the documented error JSON, not an HTML page

@@ -227,3 +227,36 @@ class IdempotentRequestFactory(factory.django.DjangoModelFactory):
     request_sha256 = "0" * 64
     status_code = 201
     response = factory.LazyFunction(dict)
+
+
+# --------------------------------------------------------------------------- Marketing Cloud
+class SfmcActivityFactory(factory.django.DjangoModelFactory):
+    """A campaign's Journey Builder split with a known JWT signing secret."""
+
+    class Meta:
+        model = "sfmc.SfmcActivity"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    name = "Next best action"
+    jwt_signing_secret = "test-jwt-signing-secret-0123456789abcdef"
+
+
+class SfmcCallFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "sfmc.SfmcCall"
+
+    activity = factory.SubFactory(SfmcActivityFactory)
+    endpoint = "execute"
+    received_at = factory.LazyFunction(timezone.now)
+    branch = "email"
+
+
+class SfmcJourneyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "sfmc.SfmcJourney"
+
+    activity = factory.SubFactory(SfmcActivityFactory)
+    journey_id = factory.Sequence(lambda n: f"journey-{n}")
+    activity_object_id = "activity-1"
+    last_event = "save"
+    last_event_at = factory.LazyFunction(timezone.now)
