@@ -76,3 +76,33 @@ def recordset_json(objects: Sequence[Model], model_fields: Sequence[Field], *,
             row.update(extra[i])
         rows.append(row)
     return json.dumps(rows, allow_nan=False)
+
+
+def rows_update(objects: Sequence[Model], field_names: Sequence[str], *,
+                batch_size: int = 5_000) -> int:
+    """Write `field_names` of `objects` (one model, matched by primary key); returns the rows.
+
+    On PostgreSQL one `UPDATE ... FROM jsonb_to_recordset(...)` per batch: pricing a campaign's
+    decisions this way is several times faster than `bulk_update`'s CASE WHEN per column
+    (benchmarks/attribution_scale.py); other databases get `bulk_update`.
+    """
+    if not objects:
+        return 0
+    model = type(objects[0])
+    if not set_based_sql():
+        return model.objects.bulk_update(objects, field_names, batch_size=batch_size)
+    quote = connection.ops.quote_name
+    key = model._meta.pk
+    fields = [model._meta.get_field(name) for name in field_names]
+    assignments = ", ".join(f"{quote(f.column)} = r.{quote(f.column)}" for f in fields)
+    statement = (
+        f"UPDATE {quote(model._meta.db_table)} AS t SET {assignments} "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS r({recordset_columns([key, *fields])}) "
+        f"WHERE t.{quote(key.column)} = r.{quote(key.column)}")
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), batch_size):
+            chunk = objects[start:start + batch_size]
+            cursor.execute(statement, [recordset_json(chunk, [key, *fields])])
+            updated += cursor.rowcount
+    return updated

@@ -22,10 +22,11 @@ from django.utils import timezone
 from agents.rewards import Outcomes, reward
 from crm_console.campaigns.agents_bridge import reward_weights_for
 from crm_console.celery import app as celery_app
-from crm_console.campaigns.models import Campaign
+from crm_console.campaigns.models import Action, Campaign
 from crm_console.customers import event_types
 from crm_console.customers.models import Event
 from crm_console.decisioning.models import Decision
+from crm_console.recordsets import rows_update
 from crm_console.shared_cache import SharedCacheDown, shared_cache_call
 
 OUTCOME_NAMES = tuple(event_types.OUTCOME_EVENTS)
@@ -96,8 +97,9 @@ def decisions_attribute(*, campaign: Campaign) -> int:
         position = bisect.bisect_right(times, event.timestamp) - 1
         if position >= 0 and event.timestamp - times[position] <= window:
             links[ids[position]].append(event.id)
-    for decision_id, event_ids in links.items():
-        Event.objects.filter(id__in=event_ids).update(decision_id=decision_id)
+    rows_update([Event(id=event_id, decision_id=decision_id)
+                 for decision_id, event_ids in links.items() for event_id in event_ids],
+                ["decision"])
     # decisions that earned nothing still cost their contact: price every one not priced yet
     unpriced = Decision.objects.filter(campaign=campaign, reward__isnull=True).values_list("id", flat=True)
     decisions_reprice(campaign=campaign, decision_ids=sorted(set(links) | set(unpriced)))
@@ -168,24 +170,26 @@ def decisions_reprice(*, campaign: Campaign, decision_ids: list[int] | None = No
 
 
 def _decisions_reprice_chunk(*, campaign: Campaign, decision_ids: list[int]) -> int:
-    decisions = (Decision.objects.filter(campaign=campaign, id__in=decision_ids)
-                 .select_related("action"))
-    events_by_decision: dict[int, list[Event]] = defaultdict(list)
-    for event in Event.objects.filter(decision__in=decisions).only("decision_id", "name", "properties"):
-        events_by_decision[event.decision_id].append(event)
-    now = timezone.now()
-    updated = list(decisions)
+    # only what pricing reads: a decision's snapshot, mask and probabilities stay in the database
+    updated = list(Decision.objects.filter(campaign=campaign, id__in=decision_ids)
+                   .only("id", "status", "action_id"))
     if not updated:
         return 0
+    actions = {action.pk: action for action in Action.objects.filter(campaign=campaign)}
+    events_by_decision: dict[int, list[Event]] = defaultdict(list)
+    for event in Event.objects.filter(decision_id__in=[d.id for d in updated]).only(
+            "decision_id", "name", "properties"):
+        events_by_decision[event.decision_id].append(event)
+    now = timezone.now()
     for decision in updated:
-        sent = not decision.action.is_no_contact and decision.status != Decision.Status.RELEASED
+        action = actions[decision.action_id]
+        sent = not action.is_no_contact and decision.status != Decision.Status.RELEASED
         decision.reward_components = reward_components(
-            events=events_by_decision.get(decision.id, []), contact_cost=float(decision.action.cost),
+            events=events_by_decision.get(decision.id, []), contact_cost=float(action.cost),
             sent=sent,
         )
         decision.attributed_at = now
     for decision, value in zip(updated, price([d.reward_components for d in updated], campaign)):
         decision.reward = float(value)
-    Decision.objects.bulk_update(updated, ["reward", "reward_components", "attributed_at"],
-                                 batch_size=2000)
+    rows_update(updated, ["reward", "reward_components", "attributed_at"])
     return len(updated)

@@ -68,3 +68,19 @@ def test_any_of_matches_each_value_on_every_database(monkeypatch):
         assert (sql, params) == ("IN (%s, %s, %s)", ["a", "b", "c"])
     monkeypatch.setattr(recordsets, "set_based_sql", lambda: False)
     assert recordsets.any_of([7]) == ("IN (%s)", [7])
+
+
+@pytest.mark.django_db
+def test_rows_update_writes_only_the_named_fields_of_each_row_by_its_key():
+    from tests.factories import DecisionFactory
+
+    first, second = DecisionFactory(reward=None), DecisionFactory(reward=None)
+    first.reward, second.reward = 1.5, -0.25
+    first.reward_components = {"revenue": 3.0}
+    first.status = second.status = "released"  # not named: must not be written
+    assert recordsets.rows_update([first, second], ["reward", "reward_components"]) == 2
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.reward, second.reward) == (1.5, -0.25)
+    assert first.reward_components == {"revenue": 3.0}
+    assert first.status == second.status == "decided"
