@@ -65,14 +65,16 @@ def price(components: list[dict[str, float]], campaign: Campaign) -> np.ndarray:
 
 
 @transaction.atomic
-def decisions_attribute(*, campaign: Campaign) -> int:
-    """Attribute the campaign's unattributed outcome events and refresh rewards; returns how many."""
+def decisions_attribute(*, campaign: Campaign, customer_ids: list[int] | None = None) -> int:
+    """Attribute the campaign's unattributed outcome events and refresh rewards; returns how many.
+
+    `customer_ids` limits the work to those customers (what one event batch touched)."""
     window = timedelta(days=campaign.attribution_window_days)
-    decisions = list(
-        Decision.objects.filter(campaign=campaign)
-        .order_by("customer_id", "decided_at", "id")
-        .values_list("id", "customer_id", "decided_at")
-    )
+    scope = Decision.objects.filter(campaign=campaign)
+    if customer_ids is not None:
+        scope = scope.filter(customer_id__in=customer_ids)
+    decisions = list(scope.order_by("customer_id", "decided_at", "id")
+                     .values_list("id", "customer_id", "decided_at"))
     if not decisions:
         return 0
     by_customer: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
@@ -83,7 +85,7 @@ def decisions_attribute(*, campaign: Campaign) -> int:
 
     pending = Event.objects.filter(
         decision__isnull=True, name__in=OUTCOME_NAMES,
-        customer_id__in=Decision.objects.filter(campaign=campaign).values("customer_id"),
+        customer_id__in=scope.values("customer_id"),
     ).only("id", "customer_id", "timestamp", "properties")
     links: dict[int, list[int]] = defaultdict(list)
     campaign_decisions = {d[0] for d in decisions}
@@ -101,7 +103,7 @@ def decisions_attribute(*, campaign: Campaign) -> int:
                  for decision_id, event_ids in links.items() for event_id in event_ids],
                 ["decision"])
     # decisions that earned nothing still cost their contact: price every one not priced yet
-    unpriced = Decision.objects.filter(campaign=campaign, reward__isnull=True).values_list("id", flat=True)
+    unpriced = scope.filter(reward__isnull=True).values_list("id", flat=True)
     decisions_reprice(campaign=campaign, decision_ids=sorted(set(links) | set(unpriced)))
     return sum(len(v) for v in links.values())
 
@@ -134,7 +136,7 @@ def outcomes_pricing_queue(*, customer_ids: list[int]) -> list[int]:
                               .values_list("campaign_id", flat=True).distinct()))
     if celery_app.conf.task_always_eager:
         for campaign in Campaign.objects.filter(pk__in=campaign_ids):
-            decisions_attribute(campaign=campaign)
+            decisions_attribute(campaign=campaign, customer_ids=customer_ids)
         return campaign_ids
     queued = []
     for campaign_id in campaign_ids:

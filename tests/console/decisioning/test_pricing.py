@@ -107,3 +107,15 @@ def test_pricing_is_on_the_beat_schedule_every_ten_minutes():
     entry = app.conf.beat_schedule["decisioning-price-outcomes"]
     assert entry["task"] == tasks.price_outcomes_everywhere.name
     assert entry["schedule"].minute == set(range(0, 60, 10))
+
+
+def test_pricing_after_a_batch_reads_only_the_customers_it_touched(decided):
+    from crm_console.decisioning.attribution import decisions_attribute
+
+    campaign, customer, decision = decided
+    customer_with_consent("c2")
+    other = decision_create(campaign=campaign, customer_external_id="c2", explain=False).decision
+    decisions_attribute(campaign=campaign, customer_ids=[customer.pk])
+    decision.refresh_from_db()
+    other.refresh_from_db()
+    assert decision.reward is not None and other.reward is None
