@@ -47,6 +47,9 @@ def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `make`: BLAS threads thrash on 2 cores
     os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/crm_console_batch_scoring.sqlite3")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_console.settings")
+    # production settings (DEBUG off: no query log kept per statement), keys of its own
+    os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-secret-key-" + "x" * 40)
+    os.environ.setdefault("DJANGO_SUPPRESSION_HASH_KEY", "benchmark-only-suppression-key")
     _ensure_postgres_database(os.environ["DATABASE_URL"])
     import django
     import torch

@@ -117,38 +117,36 @@ def campaigns_price_outcomes() -> dict[int, int]:
 
 
 PRICING_DELAY_SECONDS = 60
-"""After ingestion, a campaign's outcomes are priced this much later, once for all the batches
-that arrived meanwhile (a webhook sends many small batches)."""
+"""After ingestion, outcomes are priced this much later, once for all the batches that arrived
+meanwhile (a webhook sends many small batches)."""
 
 
-def outcomes_pricing_queue(*, customer_ids: list[int]) -> list[int]:
-    """Price the outcomes that these customers' new events brought, in the campaigns that decided
-    for them; returns the campaign ids queued (or priced at once).
+def outcomes_pricing_queue(*, customer_ids: list[int]) -> bool:
+    """Price the outcomes that these customers' new events brought; returns whether pricing was
+    queued (or done).
 
-    With a worker, one pricing task per campaign waits `PRICING_DELAY_SECONDS`; while one waits
-    (or Redis is down) nothing more is queued: the next one, or the beat's schedule
-    (decisioning/schedule.py), prices what came in. The embedded default has no worker and no
-    schedule, so it prices now.
+    With a worker, one pricing of every campaign waits `PRICING_DELAY_SECONDS`; while it waits
+    (or Redis is down) nothing more is queued, and the beat's schedule (decisioning/schedule.py)
+    is the floor. The ingestion path pays one cache write for it, no query. The embedded default
+    has no worker and no schedule, so it prices now, for the campaigns that decided for these
+    customers and those customers only.
     """
-    from crm_console.decisioning.tasks import attribute_outcomes
+    from crm_console.decisioning.tasks import price_outcomes_everywhere
 
-    campaign_ids = sorted(set(Decision.objects.filter(customer_id__in=customer_ids)
-                              .values_list("campaign_id", flat=True).distinct()))
     if celery_app.conf.task_always_eager:
+        campaign_ids = (Decision.objects.filter(customer_id__in=customer_ids)
+                        .values_list("campaign_id", flat=True).distinct())
         for campaign in Campaign.objects.filter(pk__in=campaign_ids):
             decisions_attribute(campaign=campaign, customer_ids=customer_ids)
-        return campaign_ids
-    queued = []
-    for campaign_id in campaign_ids:
-        try:
-            first = shared_cache_call(lambda campaign_id=campaign_id: cache.add(
-                f"outcomes-pricing-queued:{campaign_id}", 1, timeout=PRICING_DELAY_SECONDS))
-        except SharedCacheDown:
-            break
-        if first:
-            attribute_outcomes.apply_async((campaign_id,), countdown=PRICING_DELAY_SECONDS)
-            queued.append(campaign_id)
-    return queued
+        return True
+    try:
+        first = shared_cache_call(lambda: cache.add("outcomes-pricing-queued", 1,
+                                                    timeout=PRICING_DELAY_SECONDS))
+    except SharedCacheDown:
+        return False
+    if first:
+        price_outcomes_everywhere.apply_async(countdown=PRICING_DELAY_SECONDS)
+    return first
 
 
 def priced_decision_count(*, campaign: Campaign) -> int:

@@ -37,8 +37,8 @@ def with_a_worker(monkeypatch):
     queued = []
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
-    monkeypatch.setattr(tasks.attribute_outcomes, "apply_async",
-                        lambda args, countdown: queued.append((args, countdown)))
+    monkeypatch.setattr(tasks.price_outcomes_everywhere, "apply_async",
+                        lambda countdown: queued.append(countdown))
     cache.clear()
     yield queued
     app.conf.task_always_eager = eager
@@ -68,11 +68,14 @@ def test_events_that_are_not_outcomes_price_nothing(client, decided,
     assert decision.reward is None
 
 
-def test_with_a_worker_one_pricing_task_waits_per_campaign(decided, with_a_worker):
+def test_with_a_worker_one_pricing_waits_for_every_batch_that_arrives_meanwhile(decided,
+                                                                               with_a_worker):
     campaign, customer, decision = decided
-    assert outcomes_pricing_queue(customer_ids=[customer.pk]) == [campaign.pk]
-    assert outcomes_pricing_queue(customer_ids=[customer.pk]) == []
-    assert with_a_worker == [((campaign.pk,), attribution.PRICING_DELAY_SECONDS)]
+    assert outcomes_pricing_queue(customer_ids=[customer.pk]) is True
+    assert outcomes_pricing_queue(customer_ids=[customer.pk]) is False
+    assert with_a_worker == [attribution.PRICING_DELAY_SECONDS]
+    decision.refresh_from_db()
+    assert decision.reward is None  # priced by the queued task, not in the ingestion request
 
 
 def test_with_redis_down_nothing_is_queued_and_the_schedule_catches_up(decided, with_a_worker,
@@ -83,13 +86,7 @@ def test_with_redis_down_nothing_is_queued_and_the_schedule_catches_up(decided, 
         raise SharedCacheDown("Redis did not answer")
 
     monkeypatch.setattr(attribution, "shared_cache_call", down)
-    assert outcomes_pricing_queue(customer_ids=[customer.pk]) == []
-    assert with_a_worker == []
-
-
-def test_customers_no_campaign_decided_for_queue_nothing(with_a_worker):
-    stranger = customer_with_consent("stranger")
-    assert outcomes_pricing_queue(customer_ids=[stranger.pk]) == []
+    assert outcomes_pricing_queue(customer_ids=[customer.pk]) is False
     assert with_a_worker == []
 
 
