@@ -223,12 +223,14 @@ KPI_DEFINITIONS = (
     ("open_rate", "Open rate", "pct", "Messages opened / messages sent."),
     ("ctr", "Click-through rate", "pct", "Messages clicked / messages sent."),
     ("conversion_rate", "Conversion rate", "pct", "Customers who ordered / customers decided for."),
-    ("arpu", "ARPU", "money", "Attributed revenue per customer over the period."),
+    ("arpu", "Revenue per customer", "money", "Attributed revenue per customer over the period (ARPU)."),
     ("retention", "Retention", "pct", "Customers who did not churn / customers decided for."),
     ("revenue", "Revenue", "money",
-     "Attributed revenue of each group; the uplift is the incremental revenue of the policy's "
-     "customers compared with holdout-level spending."),
-    ("roi", "ROI", "ratio", "(Revenue - contact cost) / contact cost."),
+     "Attributed revenue of the policy's customers, and what as many holdout customers would have "
+     "spent (the holdout's revenue per customer times the policy group's size): the groups differ "
+     "in size, so their totals are never compared directly."),
+    ("roi", "ROI", "pct",
+     "(Revenue - contact cost) / contact cost, as a percentage; the uplift is in percentage points."),
 )
 
 
@@ -248,10 +250,10 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
     holdout_per = _per_customer(frame, frame.holdout)
     policy, holdout = _group_estimates(policy_per), _group_estimates(holdout_per)
     n_policy = policy_per["decisions"].size
-    # revenue: the group totals; the uplift is the ARPU uplift scaled to the policy's customers
+    # revenue: per customer, scaled to the policy group (the holdout is a tenth of its size, so
+    # comparing the two groups' totals would read as a loss); the uplift is the ARPU uplift scaled
     policy["revenue"] = scaled(policy["arpu"], n_policy)
-    holdout["revenue"] = Estimate(float(holdout_per["revenue"].sum()), None, None, None) \
-        if holdout_per["decisions"].size else Estimate.empty()
+    holdout["revenue"] = scaled(holdout["arpu"], n_policy) if n_policy else Estimate.empty()
     kpis = []
     for key, label, unit, help_text in KPI_DEFINITIONS:
         if key == "revenue":
@@ -294,6 +296,61 @@ def campaign_kpis(*, campaign: Campaign, days: int | None = None) -> CampaignKpi
     return result
 
 
+# ------------------------------------------------------------------------------ the verdict
+@dataclass(frozen=True)
+class Verdict:
+    """The dashboard's answer in one sentence: does the live policy beat the holdout?"""
+
+    outcome: str
+    """"no_data", "better", "worse" or "unclear" (the interval includes 0)."""
+    sentence: str
+
+
+def _period_words(days: int | None) -> str:
+    return f"Over the last {days} days" if days else "Over all history"
+
+
+def _went_live_words(live_policy) -> str:
+    if live_policy is None or live_policy.promoted_at is None:
+        return ""
+    how = "forced past the guardrail" if live_policy.forced_promotion else "through the guardrail"
+    when = timezone.localtime(live_policy.promoted_at)
+    return f"; it went live {how} on {when.day} {when:%b %Y}"
+
+
+def campaign_verdict(*, kpis: CampaignKpis, live_policy=None, days: int | None = None) -> Verdict:
+    """Revenue per customer, policy vs holdout, with its 95 % interval, in words.
+
+    The uplift and its interval are the "Revenue per customer" KPI's (`kpis_from_frame`); a
+    significant uplift is one whose interval excludes 0 (`Estimate.significant`).
+    """
+    from crm_console.dashboards.templatetags.console_format import kpi_delta
+
+    arpu = kpis.by_key().get("arpu")
+    period = _period_words(days)
+    if kpis.policy.customers == 0 or kpis.holdout.customers == 0 or arpu is None \
+            or arpu.uplift.value is None:
+        missing = "any decisions" if kpis.policy.customers + kpis.holdout.customers == 0 else (
+            "holdout customers" if kpis.holdout.customers == 0 else "policy customers")
+        return Verdict("no_data", f"No data yet: {period.lower()} the campaign has no {missing} "
+                                  f"to compare, so nothing can be said about the policy.")
+    who = (f"the live policy (v{live_policy.version}, {live_policy.get_algorithm_display()})"
+           if live_policy is not None else "the policy group")
+    uplift = arpu.uplift
+    interval = f"95 % CI {kpi_delta(uplift.lower, 'money')} to {kpi_delta(uplift.upper, 'money')}"
+    if uplift.significant and uplift.value > 0:
+        outcome, conclusion = "better", "better than the holdout"
+    elif uplift.significant:
+        outcome, conclusion = "worse", "worse than the holdout"
+    else:
+        outcome, conclusion = "unclear", "not distinguishable from it yet"
+    sentence = (f"{period} {who} earned {kpi_delta(uplift.value, 'money')} per customer vs the "
+                f"holdout ({interval}, {kpis.policy.customers:,} policy and "
+                f"{kpis.holdout.customers:,} holdout customers): {conclusion}"
+                f"{_went_live_words(live_policy)}.")
+    return Verdict(outcome, sentence)
+
+
 # ------------------------------------------------------------------------------ charts' data
 @dataclass(frozen=True)
 class TrendPoint:
@@ -303,6 +360,13 @@ class TrendPoint:
     open_rate: float | None
     revenue_per_decision: float
     reward_per_decision: float
+    partial: bool = False
+    """The week is still running: its outcomes are not all in, so it reads lower than it will be."""
+
+
+def _week_number(days_since_epoch):
+    # weeks starting on Monday: 1970-01-01 was a Thursday, so shift by 3 days
+    return np.floor((np.asarray(days_since_epoch) + 3.0) / 7.0).astype(np.int64)
 
 
 def campaign_trends(*, campaign: Campaign, days: int | None = None) -> list[TrendPoint]:
@@ -310,8 +374,8 @@ def campaign_trends(*, campaign: Campaign, days: int | None = None) -> list[Tren
     frame = campaign_decision_frame(campaign=campaign, since=_period_start(days))
     if not len(frame):
         return []
-    # weeks starting on Monday: 1970-01-01 was a Thursday, so shift by 3 days
-    week = np.floor((frame.decided_at + 3.0) / 7.0).astype(np.int64)
+    week = _week_number(frame.decided_at)
+    this_week = int(_week_number(timezone.now().timestamp() / 86400.0))
     points = []
     for w in np.unique(week):
         start = datetime.fromtimestamp(float(w * 7 - 3) * 86400.0, tz=UTC).date()
@@ -327,6 +391,7 @@ def campaign_trends(*, campaign: Campaign, days: int | None = None) -> list[Tren
                 open_rate=opened / sent if sent else None,
                 revenue_per_decision=float(frame.revenue[mask].mean()),
                 reward_per_decision=float(frame.reward[mask].mean()),
+                partial=int(w) >= this_week,
             ))
     return points
 

@@ -7,6 +7,7 @@ from functools import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
 from crm_console.campaigns.selectors import campaign_list
@@ -35,15 +36,21 @@ def home(request: HttpRequest) -> HttpResponse:
     }
     if campaign is not None:
         kpis = selectors.campaign_kpis(campaign=campaign, days=days or None)
+        live_policy = campaign.policy_versions.filter(status="live").first()
         context.update({
-            "kpis": kpis,
-            "uplift_chart": figures.uplift_figure(kpis.kpis),
-            "trends_chart": figures.trends_figure(
-                selectors.campaign_trends(campaign=campaign, days=days or None)),
-            "mix_chart": figures.action_mix_figure(
-                selectors.campaign_action_mix(campaign=campaign, days=days or None)),
-            "live_policy": campaign.policy_versions.filter(status="live").first(),
+            "kpis": kpis, "live_policy": live_policy,
+            "verdict": selectors.campaign_verdict(kpis=kpis, live_policy=live_policy,
+                                                  days=days or None),
         })
+        if kpis.policy.decisions + kpis.holdout.decisions:  # no data: no charts with empty axes
+            trends = selectors.campaign_trends(campaign=campaign, days=days or None)
+            context.update({
+                "uplift_chart": figures.uplift_figure(kpis.kpis),
+                "trends_chart": figures.trends_figure(trends),
+                "partial_week": any(p.partial for p in trends),
+                "mix_chart": figures.action_mix_figure(
+                    selectors.campaign_action_mix(campaign=campaign, days=days or None)),
+            })
     return render(request, "dashboards/home.html", context)
 
 
@@ -55,6 +62,7 @@ def _plotly_bundle() -> tuple[str, str]:
 
 
 @require_GET
+@gzip_page  # 4.8 MB of JavaScript is about 1.4 MB compressed
 @cache_control(max_age=86400, private=True)
 def plotly_js(request: HttpRequest) -> HttpResponse:
     """plotly.js from the installed `plotly` package: charts work offline, no CDN, no copy in git."""
