@@ -311,11 +311,10 @@ def _period_words(days: int | None) -> str:
 
 
 def _went_live_words(live_policy) -> str:
-    if live_policy is None or live_policy.promoted_at is None:
-        return ""
-    how = "forced past the guardrail" if live_policy.forced_promotion else "through the guardrail"
-    when = timezone.localtime(live_policy.promoted_at)
-    return f"; it went live {how} on {when.day} {when:%b %Y}"
+    from crm_console.decisioning.promotion import how_it_went_live
+
+    words = how_it_went_live(policy_version=live_policy) if live_policy is not None else ""
+    return f"; it {words}" if words else ""
 
 
 def campaign_verdict(*, kpis: CampaignKpis, live_policy=None, days: int | None = None) -> Verdict:

@@ -184,12 +184,14 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteForm | None = None) -> dict:
-    from crm_console.decisioning.promotion import guardrail_check
+    from crm_console.decisioning.promotion import guardrail_check, how_it_went_live
 
     report = version.ope_report or {}
     rows = _ope_rows(report)
     context = {
         "version": version, "report": report, "ope_rows": rows,
+        "ope_words": selectors.ope_report_in_words(report=report),
+        "went_live": how_it_went_live(policy_version=version),
         "guardrail": guardrail_check(policy_version=version),
         "shadow": selectors.policy_version_shadow_agreement(policy_version=version),
         "promote_form": form or PromoteForm(can_force=request.user.has_perm(FORCE)),
