@@ -178,6 +178,8 @@ TEMPLATES = [
         },
     },
 ]
+# https://docs.djangoproject.com/en/stable/ref/settings/#form-renderer
+FORM_RENDERER = "crm_console.form_rendering.ConsoleFormRenderer"  # described-by ids that exist
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))

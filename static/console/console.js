@@ -23,6 +23,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     if (document.querySelector("[data-figure]")) { whenPlotly(function () { draw(document); }); }
+    // after a failed submit the page comes back with an error summary: read it out first
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) { summary.focus(); }
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
