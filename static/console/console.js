@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  // on a phone the chart toolbar would sit on the chart's title: leave it out there
+  if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) { config.displayModeBar = false; }
 
   function draw(root) {
     if (!window.Plotly) { return; }
