@@ -44,6 +44,7 @@ def training_run_progress(*, training_run: TrainingRun) -> dict[str, Any]:
         "eta_seconds": run.eta_seconds, "learning_curve": run.learning_curve or {},
         "error": run.error, "policy_version_id": run.policy_version_id,
         "cancel_requested": run.cancel_requested,
+        "phase": (run.report or {}).get("phase") if not run.is_finished else None,
     }
 
 

@@ -130,7 +130,12 @@ def _convergence(run: TrainingRun) -> list[tuple[str, str]]:
 def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress bar fragment htmx polls every second until the run is finished."""
     run = get_object_or_404(TrainingRun, pk=pk)
-    return render(request, "training/_progress.html", _run_context(run))
+    response = render(request, "training/_progress.html", _run_context(run))
+    if run.is_finished and getattr(request, "htmx", False):
+        # the page was opened while the run was going: reload it whole, so it finishes by itself
+        # with the result (curve, convergence, segment mix) and without "Cancel run"
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @require_POST

@@ -239,3 +239,24 @@ def test_live_policy_page_shows_its_live_status_and_how_it_went_live(admin_clien
     assert "it went live forced past the guardrail on 4 Dec 2026" in html
     assert "Does not pass" not in html and "evaluate the candidate again" not in html
     assert "Promote to live" not in html and "Evaluate again" not in html
+
+
+def test_a_polled_run_that_finished_reloads_its_page_to_show_the_result(marketer_client):
+    run = TrainingRunFactory(status="running", progress=0.5)
+    polled = {"HTTP_HX_REQUEST": "true"}
+    assert "HX-Refresh" not in marketer_client.get(f"/training/{run.pk}/progress/", **polled)
+    run.status, run.progress = "succeeded", 1.0
+    run.save()
+    response = marketer_client.get(f"/training/{run.pk}/progress/", **polled)
+    assert response["HX-Refresh"] == "true"
+    page = marketer_client.get(f"/training/{run.pk}/").content.decode()
+    assert "Cancel run" not in page and "reload" not in page
+
+
+def test_a_running_run_says_what_it_is_doing_while_the_bar_waits(marketer_client):
+    import time
+
+    run = TrainingRunFactory(status="running", progress=0.0, report={
+        "phase": "Warm-starting from the campaign's logged decisions", "heartbeat_at": time.time()})
+    html = marketer_client.get(f"/training/{run.pk}/progress/").content.decode()
+    assert "Warm-starting from the campaign&#x27;s logged decisions" in html
