@@ -519,3 +519,66 @@ def observation(state: ProfileState) -> np.ndarray:
 def observation_space(layout: FeatureLayout = DEMO_LAYOUT) -> gym.spaces.Box:
     """The single-customer observation space of `layout` (default: the demo's)."""
     return layout.observation_space()
+
+
+# ---------------------------------------------------------------------------------------------
+# a feature's value back in the customer's own units
+def _unlog(value: float, scale: float) -> float:
+    return float(np.expm1(float(value) * scale))
+
+
+def _days(value: float) -> str:
+    if value >= 0.999:  # log1p(days) / log1p(365) clipped at 1: never, or over a year ago
+        return "never, or over a year ago"
+    days = _unlog(value, _DAYS_SCALE)
+    return "today" if days < 0.5 else f"{days:.0f} day{'s' if round(days) != 1 else ''} ago"
+
+
+def _about(count: float, noun: str) -> str:
+    return f"about {count:.1f} {noun} (recent ones weigh more)"
+
+
+def feature_value_in_words(name: str, value: float) -> str:
+    """What a normalised feature value means for the customer, in their units: "12 days ago",
+    "3 contacts", "24 % of contacts opened", "450.00". The inverse of `observation` (values
+    clipped at the top of a scale read as "or more"). Decayed counters are weighted sums, not
+    counts, and say so."""
+    value = float(value)
+    # per-channel names are "<channel>_<kind>"; the longest kind first ("days_since_contact"
+    # before "contact"-like endings)
+    kind = next((per for per, _ in sorted(_PER_CHANNEL, key=lambda item: -len(item[0]))
+                 if name.endswith("_" + per)), None)
+    if kind == "open_rate":
+        return f"{value:.0%} of contacts opened"
+    if kind == "click_rate":
+        return f"{value:.0%} of contacts clicked"
+    if kind == "contacts":
+        return _about(_unlog(value, _COUNT_SCALE), "contacts")
+    if kind == "days_since_contact":
+        return _days(value)
+    if kind == "consent":
+        return "yes" if value >= 0.5 else "no"
+    if name in ("days_since_purchase", "days_since_engagement"):
+        return _days(value)
+    if name == "purchase_frequency":
+        return _about(_unlog(value, _COUNT_SCALE), "orders")
+    if name == "monetary_value":
+        return f"{_unlog(value, _REVENUE_SCALE):,.2f} (recent orders weigh more)"
+    if name == "average_order_value":
+        return f"{_unlog(value, _ORDER_SCALE):,.2f}" + (" or more" if value >= 0.999 else "")
+    if name in ("discount_purchase_share", "discount_contact_share"):
+        return f"{value:.0%}"
+    if name == "contacts_7d":
+        count = round(value * 7)
+        return f"{count} contact{'s' if count != 1 else ''}" + (" or more" if value >= 1 else "")
+    if name == "contacts_30d":
+        count = round(value * 30)
+        return f"{count} contact{'s' if count != 1 else ''}" + (" or more" if value >= 1 else "")
+    if name == "contact_pressure":
+        return _about(_unlog(value, _COUNT_SCALE), "contacts, the last week weighing most")
+    if name == "tenure_days":
+        return f"{value * 365:.0f} days" + (" or more" if value >= 1 else "")
+    if name == "utc_offset":
+        hours = value * _UTC_SCALE
+        return f"UTC{hours:+.0f}" if float(hours).is_integer() else f"UTC{hours:+.1f}"
+    return f"{value:.3f}"

@@ -105,8 +105,13 @@ class DecisionExplanation:
     own_terms: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 
-    def contributions(self) -> list[tuple[str, float]]:
-        return [(self.labels.get(name, name), float(value)) for name, value in self.shap_values.items()]
+    def contributions(self, values_in_words: dict[str, str] | None = None) -> list[tuple[str, float]]:
+        """(label, SHAP value) per feature; with `values_in_words` the label carries the
+        customer's own value ("days since last purchase: 12 days ago")."""
+        words = values_in_words or {}
+        return [(f"{self.labels.get(name, name)}: {words[name]}" if name in words
+                 else self.labels.get(name, name), float(value))
+                for name, value in self.shap_values.items()]
 
 
 @dataclass
@@ -116,7 +121,11 @@ class DecisionDetail:
     runner_up: ActionOdds | None
     masked: list[MaskedAction]
     explanation: DecisionExplanation
-    features: list[tuple[str, str, float]]
+    features: list[tuple[str, str, float, str]]
+    """(name, label, normalised value, the customer's value in words)."""
+
+    def values_in_words(self) -> dict[str, str]:
+        return {name: words for name, _, _, words in self.features}
 
 
 def _catalogue_labels(decision: Decision, n_actions: int) -> tuple[list[str], list[Any]]:
@@ -154,6 +163,7 @@ def _contact_rules(campaign: Campaign) -> Any:
 
 def decision_detail(*, decision: Decision) -> DecisionDetail:
     from agents.constraints import MaskReason, describe_reasons
+    from agents.features import feature_value_in_words
     from crm_console.campaigns.selectors import vocabulary
     from crm_console.decisioning.masks import mask_reasons_flags
 
@@ -183,7 +193,8 @@ def decision_detail(*, decision: Decision) -> DecisionDetail:
         layout = vocabulary().layout_of(len(features)) if features else None
     except ValueError:  # logged with a channel since deleted: numbers without names
         layout = None
-    feature_rows = [(name, layout.labels.get(name, name), float(value))
+    feature_rows = [(name, layout.labels.get(name, name), float(value),
+                     feature_value_in_words(name, value))
                     for name, value in zip(layout.names, features)] if layout else []
     explanation = decision_explanation(decision=decision)
     # the explanation's runner-up is the next best by the policy's own score (ties in probability

@@ -51,7 +51,8 @@ def decision_detail_page(request: HttpRequest, *, pk: int, review_form: ReviewFo
     explanation = detail.explanation
     chart = None
     if explanation.shap_values:
-        chart = figures.shap_figure(explanation.contributions(), base_value=explanation.base_value,
+        chart = figures.shap_figure(explanation.contributions(detail.values_in_words()),
+                                    base_value=explanation.base_value,
                                     score=explanation.score)
     return render(request, "decisioning/decision_detail.html", {
         "decision": decision, "detail": detail, "explanation": explanation, "shap_chart": chart,

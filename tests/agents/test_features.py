@@ -252,3 +252,41 @@ def test_a_custom_channel_has_its_own_counters_and_words():
     obs = observation(state)
     assert obs.shape == (2, layout.n_features) and layout.observation_space().contains(obs[0])
     assert obs[1, layout.index("whatsapp_contacts")] > 0 == obs[1, layout.index("email_contacts")]
+
+
+# ------------------------------------------------------------------------------ values in words
+def _one_customer_vector(**set_state):
+    from agents.features import ProfileState, observation
+
+    state = ProfileState.empty(1)
+    for name, value in set_state.items():
+        getattr(state, name)[...] = value
+    return observation(state)[0]
+
+
+def test_feature_values_read_back_in_the_customers_own_units():
+    from agents.features import DEMO_LAYOUT, feature_value_in_words
+
+    vector = _one_customer_vector(days_since_purchase=12.0, revenue=450.0, tenure_days=100.0)
+    words = {name: feature_value_in_words(name, v) for name, v in zip(DEMO_LAYOUT.names, vector)}
+    assert words["days_since_purchase"] == "12 days ago"
+    assert words["monetary_value"].startswith("450.00")
+    assert words["tenure_days"] == "100 days"
+    assert words["email_consent"] in ("yes", "no")
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("days_since_purchase", 1.0, "never, or over a year ago"),
+    ("days_since_purchase", 0.0, "today"),
+    ("contacts_7d", 3 / 7, "3 contacts"),
+    ("contacts_30d", 1.0, "30 contacts or more"),
+    ("email_open_rate", 0.25, "25 % of contacts opened".replace(" %", "%")),
+    ("sms_days_since_contact", 1.0, "never, or over a year ago"),
+    ("utc_offset", -5 / 14, "UTC-5"),
+    ("email_contacts", 0.0, "about 0.0 contacts (recent ones weigh more)"),
+    ("something_new", 0.5, "0.500"),
+])
+def test_feature_value_in_words(name, value, words):
+    from agents.features import feature_value_in_words
+
+    assert feature_value_in_words(name, value) == words

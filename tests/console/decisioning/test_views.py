@@ -73,7 +73,9 @@ def test_detail_reads_the_stored_explanation(reviewer_client):
                                  html, re.S).group(1))
     waterfall = chart["data"][0]
     assert waterfall["type"] == "waterfall"
-    assert "email open rate (last ~30 days)" in waterfall["y"]  # marketer words, not codes
+    # marketer words, not codes, with the customer's own value beside each reason
+    assert "email open rate (last ~30 days): 50% of contacts opened" in waterfall["y"]
+    assert "The customer's value" in html and "50% of contacts opened" in html
     assert waterfall["x"][-1] == pytest.approx(0.9)
 
 
