@@ -106,11 +106,10 @@ class DecisionExplanation:
     error: str = ""
 
     def contributions(self, values_in_words: dict[str, str] | None = None) -> list[tuple[str, float]]:
-        """(label, SHAP value) per feature; with `values_in_words` the label carries the
-        customer's own value ("days since last purchase: 12 days ago")."""
+        """(label, SHAP value) per feature; with `values_in_words` the label is the customer's
+        own value in words ("last purchase 12 days ago") instead of the feature's name."""
         words = values_in_words or {}
-        return [(f"{self.labels.get(name, name)}: {words[name]}" if name in words
-                 else self.labels.get(name, name), float(value))
+        return [(words.get(name) or self.labels.get(name, name), float(value))
                 for name, value in self.shap_values.items()]
 
 
@@ -163,7 +162,7 @@ def _contact_rules(campaign: Campaign) -> Any:
 
 def decision_detail(*, decision: Decision) -> DecisionDetail:
     from agents.constraints import MaskReason, describe_reasons
-    from agents.features import feature_value_in_words
+    from agents.explain import feature_phrases_of_vector
     from crm_console.campaigns.selectors import vocabulary
     from crm_console.decisioning.masks import mask_reasons_flags
 
@@ -193,8 +192,8 @@ def decision_detail(*, decision: Decision) -> DecisionDetail:
         layout = vocabulary().layout_of(len(features)) if features else None
     except ValueError:  # logged with a channel since deleted: numbers without names
         layout = None
-    feature_rows = [(name, layout.labels.get(name, name), float(value),
-                     feature_value_in_words(name, value))
+    phrases = feature_phrases_of_vector(features, layout) if layout else {}
+    feature_rows = [(name, layout.labels.get(name, name), float(value), phrases.get(name, ""))
                     for name, value in zip(layout.names, features)] if layout else []
     explanation = decision_explanation(decision=decision)
     # the explanation's runner-up is the next best by the policy's own score (ties in probability

@@ -74,8 +74,9 @@ def test_detail_reads_the_stored_explanation(reviewer_client):
     waterfall = chart["data"][0]
     assert waterfall["type"] == "waterfall"
     # marketer words, not codes, with the customer's own value beside each reason
-    assert "email open rate (last ~30 days): 50% of contacts opened" in waterfall["y"]
-    assert "The customer's value" in html and "50% of contacts opened" in html
+    assert "email open rate 50 %" in waterfall["y"]
+    assert "last purchase 18 days ago" in waterfall["y"]
+    assert "The customer's value" in html and "last purchase 18 days ago" in html
     assert waterfall["x"][-1] == pytest.approx(0.9)
 
 
