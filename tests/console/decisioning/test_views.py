@@ -135,3 +135,15 @@ def test_reviewer_sees_the_review_form_and_marketer_does_not(client, marketer, r
     assert b'name="verdict" value="flagged"' in client.get(f"/decisions/{decision.pk}/").content
     client.force_login(marketer)
     assert b'name="verdict"' not in client.get(f"/decisions/{decision.pk}/").content
+
+
+def test_detail_gives_the_customers_local_time_beside_the_masks(reviewer_client):
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
+
+    decision = DecisionFactory(decided_at=datetime(2026, 6, 1, 14, 5, tzinfo=dt_timezone.utc))
+    decision.customer.time_zone = "America/New_York"
+    decision.customer.save()
+    html = reviewer_client.get(f"/decisions/{decision.pk}/").content.decode()
+    assert ("Decided at 14:05 UTC, 10:05 in the customer&#x27;s time zone (America/New_York)" in html
+            or "Decided at 14:05 UTC, 10:05 in the customer's time zone (America/New_York)" in html)
