@@ -275,11 +275,49 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
     return size(policy_per), size(holdout_per), kpis
 
 
-def _frame_key(campaign: Campaign, days: int | None) -> str:
+def _frame_key(campaign: Campaign, days: int | None, kind: str = "kpis") -> str:
+    """A cache key that changes whenever the campaign's decisions do (a new or priced one)."""
     stamp = Decision.objects.filter(campaign=campaign).aggregate(
         n=Count("id"), latest=Max("decided_at"), priced=Max("attributed_at"))
     raw = f"{campaign.pk}:{days}:{stamp['n']}:{stamp['latest']}:{stamp['priced']}"
-    return "dashboards:kpis:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return f"dashboards:{kind}:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class CampaignDashboard:
+    """Everything the dashboard draws for one campaign and period, read from one decision frame."""
+
+    kpis: CampaignKpis
+    trends: list[TrendPoint]
+    action_mix: dict[str, dict[str, dict[str, float]]]
+    charts: dict[str, dict]
+    """"uplift", "trends", "mix": the Plotly figures (building them costs more than the data)."""
+
+
+def campaign_dashboard(*, campaign: Campaign, days: int | None = None) -> CampaignDashboard:
+    """KPIs, weekly trends and the action mix in one pass over the decisions, cached until the
+    campaign's decisions change (or CACHE_SECONDS pass: the running week moves on)."""
+    key = _frame_key(campaign, days, kind="dashboard")
+    cached = cache_get_or_none(key)
+    if cached is not None:
+        return cached
+    from crm_console.dashboards import figures
+
+    since = _period_start(days)
+    frame = campaign_decision_frame(campaign=campaign, since=since)
+    policy, holdout, kpis = kpis_from_frame(frame)
+    trends = trends_from_frame(frame)
+    mix = campaign_action_mix(campaign=campaign, days=days) if len(frame) else {}
+    # no decisions: no charts (empty axes say nothing; the page says "no data yet")
+    charts = {"uplift": figures.uplift_figure(kpis), "trends": figures.trends_figure(trends),
+              "mix": figures.action_mix_figure(mix)} if len(frame) else {}
+    result = CampaignDashboard(
+        kpis=CampaignKpis(campaign=campaign, since=since, policy=policy, holdout=holdout,
+                          kpis=kpis),
+        trends=trends, action_mix=mix, charts=charts,
+    )
+    cache_set_if_up(key, result, CACHE_SECONDS)
+    return result
 
 
 def campaign_kpis(*, campaign: Campaign, days: int | None = None) -> CampaignKpis:
@@ -370,7 +408,10 @@ def _week_number(days_since_epoch):
 
 def campaign_trends(*, campaign: Campaign, days: int | None = None) -> list[TrendPoint]:
     """Weekly policy and holdout series: open rate, revenue and reward per decision."""
-    frame = campaign_decision_frame(campaign=campaign, since=_period_start(days))
+    return trends_from_frame(campaign_decision_frame(campaign=campaign, since=_period_start(days)))
+
+
+def trends_from_frame(frame: DecisionFrame) -> list[TrendPoint]:
     if not len(frame):
         return []
     week = _week_number(frame.decided_at)

@@ -11,7 +11,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
 from crm_console.campaigns.selectors import campaign_list
-from crm_console.dashboards import figures, selectors
+from crm_console.dashboards import selectors
 
 PERIODS = ((7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"), (0, "All history"))
 
@@ -35,21 +35,20 @@ def home(request: HttpRequest) -> HttpResponse:
         "periods": PERIODS, "days": days,
     }
     if campaign is not None:
-        kpis = selectors.campaign_kpis(campaign=campaign, days=days or None)
+        dashboard = selectors.campaign_dashboard(campaign=campaign, days=days or None)
+        kpis = dashboard.kpis
         live_policy = campaign.policy_versions.filter(status="live").first()
         context.update({
             "kpis": kpis, "live_policy": live_policy,
             "verdict": selectors.campaign_verdict(kpis=kpis, live_policy=live_policy,
                                                   days=days or None),
         })
-        if kpis.policy.decisions + kpis.holdout.decisions:  # no data: no charts with empty axes
-            trends = selectors.campaign_trends(campaign=campaign, days=days or None)
+        if dashboard.charts:  # no data: no charts with empty axes
             context.update({
-                "uplift_chart": figures.uplift_figure(kpis.kpis),
-                "trends_chart": figures.trends_figure(trends),
-                "partial_week": any(p.partial for p in trends),
-                "mix_chart": figures.action_mix_figure(
-                    selectors.campaign_action_mix(campaign=campaign, days=days or None)),
+                "uplift_chart": dashboard.charts["uplift"],
+                "trends_chart": dashboard.charts["trends"],
+                "partial_week": any(p.partial for p in dashboard.trends),
+                "mix_chart": dashboard.charts["mix"],
             })
     return render(request, "dashboards/home.html", context)
 
