@@ -275,7 +275,7 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
     return size(policy_per), size(holdout_per), kpis
 
 
-def _frame_key(campaign: Campaign, days: int | None, kind: str = "kpis") -> str:
+def _frame_key(campaign: Campaign, days: int | None, kind: str = "dashboard") -> str:
     """A cache key that changes whenever the campaign's decisions do (a new or priced one)."""
     stamp = Decision.objects.filter(campaign=campaign).aggregate(
         n=Count("id"), latest=Max("decided_at"), priced=Max("attributed_at"))
@@ -297,7 +297,7 @@ class CampaignDashboard:
 def campaign_dashboard(*, campaign: Campaign, days: int | None = None) -> CampaignDashboard:
     """KPIs, weekly trends and the action mix in one pass over the decisions, cached until the
     campaign's decisions change (or CACHE_SECONDS pass: the running week moves on)."""
-    key = _frame_key(campaign, days, kind="dashboard")
+    key = _frame_key(campaign, days)
     cached = cache_get_or_none(key)
     if cached is not None:
         return cached
@@ -322,16 +322,7 @@ def campaign_dashboard(*, campaign: Campaign, days: int | None = None) -> Campai
 
 def campaign_kpis(*, campaign: Campaign, days: int | None = None) -> CampaignKpis:
     """The campaign's KPIs for policy vs holdout over the last `days` days (None: all history)."""
-    key = _frame_key(campaign, days)
-    cached = cache_get_or_none(key)
-    if cached is not None:
-        return cached
-    since = _period_start(days)
-    frame = campaign_decision_frame(campaign=campaign, since=since)
-    policy, holdout, kpis = kpis_from_frame(frame)
-    result = CampaignKpis(campaign=campaign, since=since, policy=policy, holdout=holdout, kpis=kpis)
-    cache_set_if_up(key, result, CACHE_SECONDS)
-    return result
+    return campaign_dashboard(campaign=campaign, days=days).kpis
 
 
 # ------------------------------------------------------------------------------ the verdict
