@@ -24,6 +24,19 @@ app.conf.task_routes = {
 app.autodiscover_tasks()
 
 
+def beat_entries_add(entries: dict) -> None:
+    """Register an app's beat entries (each app keeps its schedule beside the tasks it runs):
+    into settings.CELERY_BEAT_SCHEDULE where it is a dict, and into the app's beat_schedule;
+    entries already configured win."""
+    from django.conf import settings
+
+    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None)
+    if isinstance(schedule, dict):
+        for name, entry in entries.items():
+            schedule.setdefault(name, entry)
+    app.conf.beat_schedule = {**entries, **(app.conf.beat_schedule or {})}
+
+
 @app.task(name="crm_console.ping")
 def ping(value: int) -> int:
     """Round trip used by health checks and the worker tests."""

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from crm_console.campaigns.selectors import campaign_list
 from crm_console.dashboards import selectors
+from crm_console.dashboards.tasks import DEFAULT_PERIOD_DAYS
 
 PERIODS = ((7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"), (0, "All history"))
 
@@ -29,7 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
     campaign = next((c for c in campaigns if c.pk == campaign_id), None) or selectors.default_campaign()
     days = _int_param(request, "days")
     if days not in {p for p, _ in PERIODS}:
-        days = 90
+        days = DEFAULT_PERIOD_DAYS
     context = {
         "campaigns": campaigns, "campaign": campaign, "totals": selectors.workspace_totals(),
         "periods": PERIODS, "days": days,
