@@ -126,8 +126,12 @@ def test_the_dashboard_states_its_verdict_in_words(login, demo):
     live = PolicyVersion.objects.filter(campaign=demo, status="live").first()
     verdict = campaign_verdict(kpis=kpis, live_policy=live, days=90)
     expect(page.locator("#verdict-sentence")).to_have_text(verdict.sentence)
-    assert verdict.sentence.startswith("Over the last 90 days")
-    assert "per customer vs the holdout (95 % CI" in verdict.sentence
+    # the holdout is a hash of the campaign's id and the customer's: 40 customers may hold none
+    if kpis.holdout.customers:
+        assert verdict.sentence.startswith("Over the last 90 days")
+        assert "per customer vs the holdout (95 % CI" in verdict.sentence
+    else:
+        assert verdict.sentence.startswith("No data yet: over the last 90 days")
 
 
 def test_promote_is_disabled_with_the_reason_when_the_guardrail_refuses(login, demo):
