@@ -746,6 +746,18 @@ def _unnormalise(obs: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]
     return out
 
 
+def feature_phrases_of_vector(vector: Sequence[float], layout: Any) -> dict[str, str]:
+    """Feature name -> the customer's value in marketer words, from a stored state vector alone
+    (a logged decision's snapshot): `_unnormalise` then `feature_phrase`, named by `layout`
+    (an `agents.features.FeatureLayout`)."""
+    obs = np.asarray(vector, dtype=np.float64)[None, :]
+    names = list(layout.names)[:obs.shape[1]]
+    values = _unnormalise(obs, names)
+    words = dict(zip(layout.channels, layout.channel_words))
+    return {name: feature_phrase(name, float(values[name][0]), None, layout.labels, words)
+            for name in names}
+
+
 def feature_phrase(name: str, value: float, extras: dict[str, float] | None = None,
                    labels: dict[str, str] | None = None,
                    channel_words: dict[str, str] | None = None) -> str:

@@ -106,7 +106,8 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/stable/topics/http/middleware/
 # LoginRequiredMiddleware: every page needs a login unless a view opts out explicitly.
-# ContentSecurityPolicyMiddleware: SECURE_CSP below. AxesMiddleware last, as django-axes asks: it
+# ContentSecurityPolicyMiddleware: SECURE_CSP below. ConsoleNotFoundMiddleware: the console's 404
+# page instead of Django's URL listing while DEBUG is on. AxesMiddleware last, as django-axes asks: it
 # turns a locked-out log-in into the lockout page.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -118,6 +119,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "crm_console.not_found.ConsoleNotFoundMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -179,6 +181,8 @@ TEMPLATES = [
         },
     },
 ]
+# https://docs.djangoproject.com/en/stable/ref/settings/#form-renderer
+FORM_RENDERER = "crm_console.form_rendering.ConsoleFormRenderer"  # described-by ids that exist
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))

@@ -10,6 +10,7 @@ from django.utils import timezone
 from crm_console.campaigns.forms import channel_choices
 from crm_console.campaigns.models import Campaign
 from crm_console.compliance.models import DecisionReview
+from crm_console.compliance.selectors import REVIEW_RISKS
 
 
 class ReviewForm(forms.Form):
@@ -28,6 +29,7 @@ class ReviewForm(forms.Form):
 
 class ReviewQueueForm(forms.Form):
     MODE_CHOICES = [("filter", "All matching decisions"), ("sample", "A random sample")]
+    ORDER_CHOICES = [("risk", "Riskiest first"), ("newest", "Newest first")]
     STATE_CHOICES = [("unreviewed", "Not reviewed"), ("flagged", "Flagged"), ("approved", "Approved"),
                      ("all", "Any")]
 
@@ -37,6 +39,12 @@ class ReviewQueueForm(forms.Form):
                                                  *channel_choices()], required=False)
     state = forms.ChoiceField(choices=STATE_CHOICES, required=False, initial="unreviewed",
                               label="Review state")
+    risk = forms.ChoiceField(
+        choices=lambda: [("", "Any"), *((key, words.capitalize()) for key, (words, _)
+                                        in REVIEW_RISKS.items())],
+        required=False, label="Only decisions where")
+    order = forms.ChoiceField(choices=ORDER_CHOICES, required=False, initial="risk",
+                              label="Order")
     mode = forms.ChoiceField(choices=MODE_CHOICES, required=False, initial="filter", label="Show")
     sample_size = forms.IntegerField(min_value=1, max_value=500, required=False, initial=20,
                                      label="Sample size")

@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BooleanField, Case, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When,
+)
 from django.utils import timezone
 
 from crm_console.campaigns.models import Action, SuppressionEntry
@@ -20,27 +22,73 @@ if TYPE_CHECKING:
     from crm_console.api.models import IdempotentRequest
 
 
-def review_queue(*, filters: dict[str, Any] | None = None) -> QuerySet[Decision]:
-    """Decisions to review, newest first, with their latest verdict annotated (`latest_verdict`).
+LOW_PROPENSITY = 0.05
+"""A decision its policy gave less than this chance: an exploration or an odd choice, read first."""
 
-    filters: campaign (id), channel, state ("unreviewed" | "flagged" | "approved" | "all").
+REVIEW_RISKS: dict[str, tuple[str, int]] = {
+    # key: (what the reviewer reads, weight in the queue's order)
+    "forced": ("policy went live forced past the guardrail", 8),
+    "complaint": ("the customer unsubscribed after it", 6),
+    "low_propensity": (f"its policy gave it under {LOW_PROPENSITY:.0%} chance", 4),
+    "near_caps": ("the customer was at a contact cap", 2),
+    "incentive": ("it carries an incentive", 1),
+}
+"""Why a decision is read before another; the weights order the queue by the sum of its risks."""
+
+
+def _risk_conditions() -> dict[str, Q]:
+    from crm_console.campaigns.models import Offer
+
+    incentive_offers = Offer.objects.exclude(kind=Offer.Kind.NONE).values("key")
+    return {
+        "forced": Q(policy_version__forced_promotion=True),
+        "complaint": Q(reward_components__unsubscribe__gt=0),
+        "low_propensity": Q(propensity__lt=LOW_PROPENSITY),
+        "near_caps": Q(mask_reasons__has_key="CHANNEL_CAP") | Q(mask_reasons__has_key="OVERALL_CAP"),
+        "incentive": Q(action__offer__in=incentive_offers),
+    }
+
+
+def review_risks(decision: Decision) -> list[str]:
+    """The annotated risks of one queue row, in words, heaviest first."""
+    return [words for key, (words, _) in REVIEW_RISKS.items() if getattr(decision, f"risk_{key}", False)]
+
+
+def review_queue(*, filters: dict[str, Any] | None = None) -> QuerySet[Decision]:
+    """Decisions to review, riskiest first (then newest), with their latest verdict (`latest_verdict`),
+    each risk of REVIEW_RISKS as `risk_<key>` and their weighted sum as `risk_score`.
+
+    filters: campaign (id), channel, state ("unreviewed" | "flagged" | "approved" | "all"),
+    risk (a key of REVIEW_RISKS: only decisions with it), order ("risk" | "newest").
     """
     filters = filters or {}
     latest = DecisionReview.objects.filter(decision=OuterRef("pk")).order_by("-created_at", "-id")
+    conditions = _risk_conditions()
+    flags = {f"risk_{key}": Case(When(condition, then=Value(True)), default=Value(False),
+                                 output_field=BooleanField())
+             for key, condition in conditions.items()}
+    score = sum((Case(When(condition, then=Value(REVIEW_RISKS[key][1])), default=Value(0),
+                      output_field=IntegerField()) for key, condition in conditions.items()),
+                Value(0, output_field=IntegerField()))
     decisions = Decision.objects.select_related("campaign", "customer", "action").annotate(
         latest_verdict=Subquery(latest.values("verdict")[:1]),
         reviewed=Exists(DecisionReview.objects.filter(decision=OuterRef("pk"))),
+        risk_score=score, **flags,
     )
     if filters.get("campaign"):
         decisions = decisions.filter(campaign_id=filters["campaign"])
     if filters.get("channel"):
         decisions = decisions.filter(action__channel=filters["channel"])
+    if filters.get("risk") in conditions:
+        decisions = decisions.filter(conditions[filters["risk"]])
     state = filters.get("state") or "unreviewed"
     if state == "unreviewed":
         decisions = decisions.filter(reviewed=False)
     elif state in ("flagged", "approved"):
         decisions = decisions.filter(latest_verdict=state)
-    return decisions.order_by("-decided_at", "-id")
+    if filters.get("order") == "newest":
+        return decisions.order_by("-decided_at", "-id")
+    return decisions.order_by("-risk_score", "-decided_at", "-id")
 
 
 def review_sample(*, queue: QuerySet[Decision], size: int, seed: int = 0) -> QuerySet[Decision]:

@@ -13,7 +13,6 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from crm_console.compliance import selectors, services
@@ -33,12 +32,15 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     form = ReviewQueueForm(request.GET or None)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     filters = {"campaign": data["campaign"].pk if data.get("campaign") else None,
-               "channel": data.get("channel"), "state": data.get("state") or "unreviewed"}
+               "channel": data.get("channel"), "state": data.get("state") or "unreviewed",
+               "risk": data.get("risk"), "order": data.get("order") or "risk"}
     queue = selectors.review_queue(filters=filters)
     if data.get("mode") == "sample":
         queue = selectors.review_sample(queue=queue, size=data.get("sample_size") or 20,
                                         seed=data.get("seed") or 0)
     page = Paginator(queue, 25).get_page(request.GET.get("page"))
+    for decision in page:
+        decision.risks = selectors.review_risks(decision)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "compliance/review_queue.html", {
@@ -50,11 +52,11 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required(REVIEW, raise_exception=True)
 def review_create(request: HttpRequest, pk: int) -> HttpResponse:
+    from crm_console.decisioning.views import decision_detail_page, safe_next_url
+
     decision = get_object_or_404(Decision, pk=pk)
     form = ReviewForm(request.POST)
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = ""
+    next_url = safe_next_url(request, request.POST.get("next", ""))
     if form.is_valid():
         try:
             services.decision_review_create(decision=decision, reviewer=request.user,
@@ -65,7 +67,8 @@ def review_create(request: HttpRequest, pk: int) -> HttpResponse:
             verdict = form.cleaned_data["verdict"]
             messages.success(request, f"Decision #{decision.pk} {verdict}.")
             return redirect(next_url or "decisioning:detail", **({} if next_url else {"pk": decision.pk}))
-    return render(request, "compliance/review_form.html", {"form": form, "decision": decision})
+    # the decision stays on screen with the field error (a flag needs its note)
+    return decision_detail_page(request, pk=decision.pk, review_form=form, next_url=next_url)
 
 
 @permission_required(REVIEW, raise_exception=True)

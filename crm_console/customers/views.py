@@ -67,6 +67,9 @@ def _features(customer: Customer) -> list[tuple[str, str, str, float]]:
     except (KeyError, ValueError, TypeError):
         return []
     extra_row = {k: float(v[0]) for k, v in extras.items()}
+    # a decayed counter is a weight ("7.8 email contacts"): beside it, the real count of the log
+    sent = selectors.customer_contact_counts(customer=customer, days=30)
+    counters = {f"{channel}_contacts": channel for channel in layout.channels}
     rows = []
     for i, name in enumerate(layout.names):
         value = float(raw[name][0]) if name in raw else float(obs[i])
@@ -74,6 +77,10 @@ def _features(customer: Customer) -> list[tuple[str, str, str, float]]:
             words = feature_phrase(name, value, extra_row, layout.labels)
         except Exception:  # a phrase is a nicety; the number is always shown
             words = f"{value:.3g}" if np.isfinite(value) else "never"
+        if name in counters:
+            count = sent.get(counters[name], 0)
+            words = (f"{count} sent in the last 30 days (the policy weighs them as {value:.1f}: "
+                     f"recent contacts count more)")
         rows.append((name, layout.labels.get(name, name), words, float(obs[i])))
     return rows
 

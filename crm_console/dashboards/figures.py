@@ -66,11 +66,14 @@ def uplift_figure(kpis: Sequence[KpiComparison]) -> dict[str, Any]:
 
 
 def trends_figure(points: Sequence[TrendPoint]) -> dict[str, Any]:
-    """Weekly revenue per decision and open rate, policy vs holdout."""
+    """Weekly revenue per decision and open rate, policy vs holdout.
+
+    The running week is left out: its outcomes are still arriving, so it would read as a drop.
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Revenue per decision", "Open rate"),
                         horizontal_spacing=0.12)
     for group, colour in (("Policy", POLICY_COLOUR), ("Holdout", HOLDOUT_COLOUR)):
-        mine = [p for p in points if p.group == group]
+        mine = [p for p in points if p.group == group and not p.partial]
         weeks = [p.week_start for p in mine]
         fig.add_trace(go.Scatter(
             x=weeks, y=[p.revenue_per_decision for p in mine], name=group, mode="lines+markers",

@@ -223,12 +223,14 @@ KPI_DEFINITIONS = (
     ("open_rate", "Open rate", "pct", "Messages opened / messages sent."),
     ("ctr", "Click-through rate", "pct", "Messages clicked / messages sent."),
     ("conversion_rate", "Conversion rate", "pct", "Customers who ordered / customers decided for."),
-    ("arpu", "ARPU", "money", "Attributed revenue per customer over the period."),
+    ("arpu", "Revenue per customer", "money", "Attributed revenue per customer over the period (ARPU)."),
     ("retention", "Retention", "pct", "Customers who did not churn / customers decided for."),
     ("revenue", "Revenue", "money",
-     "Attributed revenue of each group; the uplift is the incremental revenue of the policy's "
-     "customers compared with holdout-level spending."),
-    ("roi", "ROI", "ratio", "(Revenue - contact cost) / contact cost."),
+     "Attributed revenue of the policy's customers, and what as many holdout customers would have "
+     "spent (the holdout's revenue per customer times the policy group's size): the groups differ "
+     "in size, so their totals are never compared directly."),
+    ("roi", "ROI", "pct",
+     "(Revenue - contact cost) / contact cost, as a percentage; the uplift is in percentage points."),
 )
 
 
@@ -248,10 +250,10 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
     holdout_per = _per_customer(frame, frame.holdout)
     policy, holdout = _group_estimates(policy_per), _group_estimates(holdout_per)
     n_policy = policy_per["decisions"].size
-    # revenue: the group totals; the uplift is the ARPU uplift scaled to the policy's customers
+    # revenue: per customer, scaled to the policy group (the holdout is a tenth of its size, so
+    # comparing the two groups' totals would read as a loss); the uplift is the ARPU uplift scaled
     policy["revenue"] = scaled(policy["arpu"], n_policy)
-    holdout["revenue"] = Estimate(float(holdout_per["revenue"].sum()), None, None, None) \
-        if holdout_per["decisions"].size else Estimate.empty()
+    holdout["revenue"] = scaled(holdout["arpu"], n_policy) if n_policy else Estimate.empty()
     kpis = []
     for key, label, unit, help_text in KPI_DEFINITIONS:
         if key == "revenue":
@@ -273,25 +275,108 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
     return size(policy_per), size(holdout_per), kpis
 
 
-def _frame_key(campaign: Campaign, days: int | None) -> str:
+def _frame_key(campaign: Campaign, days: int | None, kind: str = "dashboard") -> str:
+    """A cache key that changes whenever the campaign's decisions do (a new or priced one)."""
     stamp = Decision.objects.filter(campaign=campaign).aggregate(
         n=Count("id"), latest=Max("decided_at"), priced=Max("attributed_at"))
     raw = f"{campaign.pk}:{days}:{stamp['n']}:{stamp['latest']}:{stamp['priced']}"
-    return "dashboards:kpis:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return f"dashboards:{kind}:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def campaign_kpis(*, campaign: Campaign, days: int | None = None) -> CampaignKpis:
-    """The campaign's KPIs for policy vs holdout over the last `days` days (None: all history)."""
+@dataclass(frozen=True)
+class CampaignDashboard:
+    """Everything the dashboard draws for one campaign and period, read from one decision frame."""
+
+    kpis: CampaignKpis
+    trends: list[TrendPoint]
+    action_mix: dict[str, dict[str, dict[str, float]]]
+    charts: dict[str, dict]
+    """"uplift", "trends", "mix": the Plotly figures (building them costs more than the data)."""
+
+
+def campaign_dashboard(*, campaign: Campaign, days: int | None = None) -> CampaignDashboard:
+    """KPIs, weekly trends and the action mix in one pass over the decisions, cached until the
+    campaign's decisions change (or CACHE_SECONDS pass: the running week moves on)."""
     key = _frame_key(campaign, days)
     cached = cache_get_or_none(key)
     if cached is not None:
         return cached
+    from crm_console.dashboards import figures
+
     since = _period_start(days)
     frame = campaign_decision_frame(campaign=campaign, since=since)
     policy, holdout, kpis = kpis_from_frame(frame)
-    result = CampaignKpis(campaign=campaign, since=since, policy=policy, holdout=holdout, kpis=kpis)
+    trends = trends_from_frame(frame)
+    mix = campaign_action_mix(campaign=campaign, days=days) if len(frame) else {}
+    # no decisions: no charts (empty axes say nothing; the page says "no data yet")
+    charts = {"uplift": figures.uplift_figure(kpis), "trends": figures.trends_figure(trends),
+              "mix": figures.action_mix_figure(mix)} if len(frame) else {}
+    result = CampaignDashboard(
+        kpis=CampaignKpis(campaign=campaign, since=since, policy=policy, holdout=holdout,
+                          kpis=kpis),
+        trends=trends, action_mix=mix, charts=charts,
+    )
     cache_set_if_up(key, result, CACHE_SECONDS)
     return result
+
+
+def campaign_kpis(*, campaign: Campaign, days: int | None = None) -> CampaignKpis:
+    """The campaign's KPIs for policy vs holdout over the last `days` days (None: all history)."""
+    return campaign_dashboard(campaign=campaign, days=days).kpis
+
+
+# ------------------------------------------------------------------------------ the verdict
+@dataclass(frozen=True)
+class Verdict:
+    """The dashboard's answer in one sentence: does the live policy beat the holdout?"""
+
+    outcome: str
+    """"no_data", "better", "worse" or "unclear" (the interval includes 0)."""
+    sentence: str
+
+
+def _period_words(days: int | None) -> str:
+    return f"Over the last {days} days" if days else "Over all history"
+
+
+def _went_live_words(live_policy) -> str:
+    from crm_console.decisioning.promotion import how_it_went_live
+
+    words = how_it_went_live(policy_version=live_policy) if live_policy is not None else ""
+    return f"; it {words}" if words else ""
+
+
+def campaign_verdict(*, kpis: CampaignKpis, live_policy=None, days: int | None = None) -> Verdict:
+    """Revenue per customer, policy vs holdout, with its 95 % interval, in words.
+
+    The uplift and its interval are the "Revenue per customer" KPI's (`kpis_from_frame`); a
+    significant uplift is one whose interval excludes 0 (`Estimate.significant`).
+    """
+    from crm_console.dashboards.templatetags.console_format import kpi_delta
+
+    arpu = kpis.by_key().get("arpu")
+    period = _period_words(days)
+    if kpis.policy.customers == 0 or kpis.holdout.customers == 0 or arpu is None \
+            or arpu.uplift.value is None:
+        missing = "any decisions" if kpis.policy.customers + kpis.holdout.customers == 0 else (
+            "holdout customers" if kpis.holdout.customers == 0 else "policy customers")
+        return Verdict("no_data", f"No data yet: {period.lower()} the campaign has no {missing} "
+                                  f"to compare, so nothing can be said about the policy.")
+    who = (f"the live policy (v{live_policy.version}, {live_policy.get_algorithm_display()})"
+           if live_policy is not None else "the policy group")
+    uplift = arpu.uplift
+    interval = f"95 % CI {kpi_delta(uplift.lower, 'money')} to {kpi_delta(uplift.upper, 'money')}"
+    if uplift.significant and uplift.value > 0:
+        outcome, conclusion = "better", "better than the holdout"
+    elif uplift.significant:
+        outcome, conclusion = "worse", "worse than the holdout"
+    else:
+        outcome, conclusion = "unclear", "not distinguishable from it yet"
+    sentence = (f"{period} {who} earned {kpi_delta(uplift.value, 'money')} per customer vs the "
+                f"holdout ({interval}, {kpis.policy.customers:,} policy and "
+                f"{kpis.holdout.customers:,} holdout customers): {conclusion}"
+                f"{_went_live_words(live_policy)}.")
+    return Verdict(outcome, sentence)
 
 
 # ------------------------------------------------------------------------------ charts' data
@@ -303,15 +388,25 @@ class TrendPoint:
     open_rate: float | None
     revenue_per_decision: float
     reward_per_decision: float
+    partial: bool = False
+    """The week is still running: its outcomes are not all in, so it reads lower than it will be."""
+
+
+def _week_number(days_since_epoch):
+    # weeks starting on Monday: 1970-01-01 was a Thursday, so shift by 3 days
+    return np.floor((np.asarray(days_since_epoch) + 3.0) / 7.0).astype(np.int64)
 
 
 def campaign_trends(*, campaign: Campaign, days: int | None = None) -> list[TrendPoint]:
     """Weekly policy and holdout series: open rate, revenue and reward per decision."""
-    frame = campaign_decision_frame(campaign=campaign, since=_period_start(days))
+    return trends_from_frame(campaign_decision_frame(campaign=campaign, since=_period_start(days)))
+
+
+def trends_from_frame(frame: DecisionFrame) -> list[TrendPoint]:
     if not len(frame):
         return []
-    # weeks starting on Monday: 1970-01-01 was a Thursday, so shift by 3 days
-    week = np.floor((frame.decided_at + 3.0) / 7.0).astype(np.int64)
+    week = _week_number(frame.decided_at)
+    this_week = int(_week_number(timezone.now().timestamp() / 86400.0))
     points = []
     for w in np.unique(week):
         start = datetime.fromtimestamp(float(w * 7 - 3) * 86400.0, tz=UTC).date()
@@ -327,6 +422,7 @@ def campaign_trends(*, campaign: Campaign, days: int | None = None) -> list[Tren
                 open_rate=opened / sent if sent else None,
                 revenue_per_decision=float(frame.revenue[mask].mean()),
                 reward_per_decision=float(frame.reward[mask].mean()),
+                partial=int(w) >= this_week,
             ))
     return points
 

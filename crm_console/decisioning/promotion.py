@@ -109,6 +109,16 @@ def guardrail_check(*, policy_version: PolicyVersion) -> GuardrailResult:
                              rows=int(paired.get("rows", 0)))
 
 
+def how_it_went_live(*, policy_version: PolicyVersion) -> str:
+    """"went live forced past the guardrail on 4 Dec 2026" ("" when it never went live)."""
+    if policy_version.promoted_at is None:
+        return ""
+    how = ("forced past the guardrail" if policy_version.forced_promotion
+           else "through the guardrail")
+    when = timezone.localtime(policy_version.promoted_at)
+    return f"went live {how} on {when.day} {when:%b %Y}"
+
+
 def current_live_version(*, campaign: Campaign) -> PolicyVersion | None:
     return PolicyVersion.objects.filter(campaign=campaign, status=PolicyVersion.Status.LIVE).first()
 

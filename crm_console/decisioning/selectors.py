@@ -105,8 +105,12 @@ class DecisionExplanation:
     own_terms: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 
-    def contributions(self) -> list[tuple[str, float]]:
-        return [(self.labels.get(name, name), float(value)) for name, value in self.shap_values.items()]
+    def contributions(self, values_in_words: dict[str, str] | None = None) -> list[tuple[str, float]]:
+        """(label, SHAP value) per feature; with `values_in_words` the label is the customer's
+        own value in words ("last purchase 12 days ago") instead of the feature's name."""
+        words = values_in_words or {}
+        return [(words.get(name) or self.labels.get(name, name), float(value))
+                for name, value in self.shap_values.items()]
 
 
 @dataclass
@@ -116,7 +120,11 @@ class DecisionDetail:
     runner_up: ActionOdds | None
     masked: list[MaskedAction]
     explanation: DecisionExplanation
-    features: list[tuple[str, str, float]]
+    features: list[tuple[str, str, float, str]]
+    """(name, label, normalised value, the customer's value in words)."""
+
+    def values_in_words(self) -> dict[str, str]:
+        return {name: words for name, _, _, words in self.features}
 
 
 def _catalogue_labels(decision: Decision, n_actions: int) -> tuple[list[str], list[Any]]:
@@ -154,6 +162,7 @@ def _contact_rules(campaign: Campaign) -> Any:
 
 def decision_detail(*, decision: Decision) -> DecisionDetail:
     from agents.constraints import MaskReason, describe_reasons
+    from agents.explain import feature_phrases_of_vector
     from crm_console.campaigns.selectors import vocabulary
     from crm_console.decisioning.masks import mask_reasons_flags
 
@@ -183,7 +192,8 @@ def decision_detail(*, decision: Decision) -> DecisionDetail:
         layout = vocabulary().layout_of(len(features)) if features else None
     except ValueError:  # logged with a channel since deleted: numbers without names
         layout = None
-    feature_rows = [(name, layout.labels.get(name, name), float(value))
+    phrases = feature_phrases_of_vector(features, layout) if layout else {}
+    feature_rows = [(name, layout.labels.get(name, name), float(value), phrases.get(name, ""))
                     for name, value in zip(layout.names, features)] if layout else []
     explanation = decision_explanation(decision=decision)
     # the explanation's runner-up is the next best by the policy's own score (ties in probability

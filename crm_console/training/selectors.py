@@ -44,6 +44,7 @@ def training_run_progress(*, training_run: TrainingRun) -> dict[str, Any]:
         "eta_seconds": run.eta_seconds, "learning_curve": run.learning_curve or {},
         "error": run.error, "policy_version_id": run.policy_version_id,
         "cancel_requested": run.cancel_requested,
+        "phase": (run.report or {}).get("phase") if not run.is_finished else None,
     }
 
 
@@ -98,3 +99,70 @@ def customer_segment(*, filters: dict[str, Any] | None = None) -> QuerySet[Custo
         churned = Customer.objects.filter(traits__churned=True).values("pk")
         customers = customers.exclude(pk__in=churned)
     return customers.order_by("pk")
+
+
+# ------------------------------------------------------------------------------ OPE in words
+OPE_POLICY_NAMES = {"candidate": "this version", "live": "the live policy",
+                    "control": "the control rules (the holdout's)"}
+LOW_ESS_SHARE = 0.1
+"""An effective sample size under this share of the rows: the estimate rests on few decisions."""
+
+
+def _estimate(report: dict, name: str, method: str) -> dict | None:
+    estimates = report.get("estimates")
+    methods = estimates.get(name) if isinstance(estimates, dict) else None
+    est = methods.get(method) if isinstance(methods, dict) else None
+    return est if isinstance(est, dict) and est.get("value") is not None else None
+
+
+def _interval(est: dict) -> str:
+    return f"95 % CI {est.get('lower', est['value']):.4f} to {est.get('upper', est['value']):.4f}"
+
+
+def ope_report_in_words(*, report: dict) -> list[str]:
+    """The off-policy evaluation table read out as plain sentences (empty when not evaluated)."""
+    candidate = _estimate(report, "candidate", "dr")
+    if candidate is None:
+        return []
+    sentences = []
+    baseline_name = (report.get("guardrail") or {}).get("baseline") or (
+        "live" if _estimate(report, "live", "dr") else "control")
+    baseline = _estimate(report, baseline_name, "dr")
+    ips, snips = _estimate(report, "candidate", "ips"), _estimate(report, "candidate", "snips")
+    # n and the ESS belong to the importance weights, the same for every estimator of the version
+    readings = [est for est in (candidate, ips, snips) if est]
+    n = next((est["n"] for est in readings if est.get("n")), None) or (
+        report.get("logged") or {}).get("exploring_rows")
+    ess = next((est.get("effective_sample_size", est.get("ess")) for est in readings
+                if est.get("effective_sample_size", est.get("ess")) is not None), None)
+    on_rows = f"On {n:,} logged decisions outside the holdout, " if n else "On the logged decisions, "
+    versus = (f", against {baseline['value']:.4f} for {OPE_POLICY_NAMES.get(baseline_name, baseline_name)}"
+              if baseline else "")
+    sentences.append(f"{on_rows}this version is estimated to earn {candidate['value']:.4f} reward "
+                     f"per decision ({_interval(candidate)}){versus}.")
+    if ips and snips:
+        sentences.append(
+            f"IPS ({ips['value']:.4f}) and SNIPS ({snips['value']:.4f}) reweight each logged "
+            f"reward by how much more or less often this version would have made that choice "
+            f"(SNIPS normalises the weights, so it is steadier); DR ({candidate['value']:.4f}) "
+            f"also uses a model of the reward and is the steadiest, so the guardrail reads DR.")
+    if ess is not None and n:
+        low = ess < LOW_ESS_SHARE * n
+        sentences.append(
+            f"The effective sample size (ESS) is {ess:,.0f} of {n:,}: the estimate carries as much "
+            f"evidence as about {ess:,.0f} decisions this version would have made itself"
+            + (" - few, because it often chooses what the logging policy rarely tried, so read "
+               "the interval rather than the point." if low else "."))
+    observed, control = report.get("holdout_observed"), _estimate(report, "control", "dr")
+    if isinstance(observed, dict) and observed.get("value") is not None and control:
+        apart = (observed.get("lower", observed["value"]) > control["upper"]
+                 or observed.get("upper", observed["value"]) < control["lower"])
+        sentences.append(
+            f"The holdout's customers actually earned {observed['value']:.4f} per decision "
+            f"(observed); the control row ({control['value']:.4f}) estimates the same rules on the "
+            f"policy group's logged decisions. " + (
+                "They differ by more than their intervals allow: they are read on different "
+                "customers, and DR's reward model is fitted on the policy group's choices, so it "
+                "guesses where the rules choose what the policy group rarely received."
+                if apart else "They agree within their intervals."))
+    return sentences

@@ -220,8 +220,15 @@ def training_run_execute(*, training_run_id: int, task_id: str = "") -> Training
         return run
 
 
+def _phase(run: TrainingRun, words: str) -> None:
+    """Say what the run is doing between progress reports (the bar does not move meanwhile)."""
+    run.report = {**run.report, "phase": words, "heartbeat_at": time.time()}
+    TrainingRun.objects.filter(pk=run.pk).update(report=run.report)
+
+
 def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
     campaign = run.campaign
+    _phase(run, "Building the campaign's customer model from its logged decisions")
     simulator = bridge.simulator_for_campaign(
         campaign=campaign, seed=run.seed, customers=bridge.training_customers(run.budget_steps))
     report: dict[str, Any] = dict(run.report)
@@ -243,8 +250,10 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
         report["outcomes_attributed"] = decisions_attribute(campaign=campaign)
         report["priced_decisions"] = priced_decision_count(campaign=campaign)
         if run.warm_start:
+            _phase(run, "Warm-starting from the campaign's logged decisions")
             report.update(_warm_start(agent=agent, campaign=campaign, simulator=simulator,
                                       seed=run.seed))
+    report["phase"] = "Training in the customer model"
     run.report = report
     TrainingRun.objects.filter(pk=run.pk).update(report=report, learning_curve=run.learning_curve)
 
@@ -260,6 +269,7 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
     saver.save(run.budget_steps, 0.0)
     if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
         raise TrainingCancelled()
+    _phase(run, "Measuring the trained policy's KPIs in the customer model")
     metrics = bridge.simulator_kpis(agent=agent, simulator=simulator, campaign=campaign,
                                     seed=run.seed)
     metrics["training_run_id"] = run.pk

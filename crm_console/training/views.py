@@ -137,7 +137,12 @@ def _convergence(run: TrainingRun) -> list[tuple[str, str]]:
 def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress bar fragment htmx polls every second until the run is finished."""
     run = get_object_or_404(TrainingRun, pk=pk)
-    return render(request, "training/_progress.html", _run_context(run))
+    response = render(request, "training/_progress.html", _run_context(run))
+    if run.is_finished and getattr(request, "htmx", False):
+        # the page was opened while the run was going: reload it whole, so it finishes by itself
+        # with the result (curve, convergence, segment mix) and without "Cancel run"
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @require_POST
@@ -191,12 +196,14 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteForm | None = None) -> dict:
-    from crm_console.decisioning.promotion import guardrail_check
+    from crm_console.decisioning.promotion import guardrail_check, how_it_went_live
 
     report = version.ope_report or {}
     rows = _ope_rows(report)
     context = {
         "version": version, "report": report, "ope_rows": rows,
+        "ope_words": selectors.ope_report_in_words(report=report),
+        "went_live": how_it_went_live(policy_version=version),
         "guardrail": guardrail_check(policy_version=version),
         "guardrail_margin": settings.GUARDRAIL_MARGIN,
         "guardrail_floor": settings.GUARDRAIL_MIN_EFFECTIVE_SAMPLE,

@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  // on a phone the chart toolbar would sit on the chart's title: leave it out there
+  if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) { config.displayModeBar = false; }
 
   function draw(root) {
     if (!window.Plotly) { return; }
@@ -23,6 +25,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     if (document.querySelector("[data-figure]")) { whenPlotly(function () { draw(document); }); }
+    // after a failed submit the page comes back with an error summary: read it out first
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) { summary.focus(); }
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }

@@ -592,3 +592,19 @@ def test_without_a_background_the_simulator_provides_one(customers):
     assert explainer.weights.sum() == pytest.approx(1.0)
     [e] = explainer.explain(customers[0])
     assert e.additivity_error <= 1e-4
+
+
+def test_a_stored_state_vector_reads_back_in_marketer_words():
+    from agents.explain import feature_phrases_of_vector
+    from agents.features import DEMO_LAYOUT, ProfileState, observation
+
+    state = ProfileState.empty(1)
+    state.days_since_purchase[...] = 12.0
+    state.tenure_days[...] = 100.0
+    vector = observation(state)[0]
+    words = feature_phrases_of_vector(vector, DEMO_LAYOUT)
+    assert list(words) == list(DEMO_LAYOUT.names)
+    assert "12" in words["days_since_purchase"] and "purchase" in words["days_since_purchase"]
+    assert words["tenure_days"] == "customer for 100 days"
+    never = feature_phrases_of_vector([1.0] * DEMO_LAYOUT.n_features, DEMO_LAYOUT)
+    assert never["days_since_purchase"] == "never purchased"

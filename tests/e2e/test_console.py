@@ -85,6 +85,9 @@ def test_training_run_progress_bar_reaches_100_percent(login, demo):
     expect(progress).to_have_attribute("data-percent", "100.0", timeout=240_000)
     expect(progress).to_have_attribute("data-status", "succeeded")
     expect(page.locator(".progress.large > span")).to_have_attribute("style", re.compile("width: 100"))
+    # the page finishes by itself (no reload by hand): the result, and no "Cancel run" any more
+    expect(page.locator("#curve-chart .main-svg").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     run = TrainingRun.objects.get()
     assert run.status == "succeeded" and run.progress == 1.0
     # the off-policy evaluation follows the training in the same background task: let it finish

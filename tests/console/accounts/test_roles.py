@@ -50,7 +50,8 @@ def test_reviewer_can_edit_contact_policy(reviewer_client):
         {"name": policy.name, "overall_max_contacts": 3, "overall_window_days": 7,
          "min_gap_hours": "24", "quiet_hours_start": 22, "quiet_hours_end": 7,
          "caps-TOTAL_FORMS": 1, "caps-INITIAL_FORMS": 0, "caps-0-channel": "sms",
-         "caps-0-max_contacts": 1, "caps-0-window_days": 7, "caps-0-consent_required": "on"},
+         "caps-0-max_contacts": 1, "caps-0-window_days": 7, "caps-0-min_gap_hours": 0,
+         "caps-0-consent_required": "on"},
     )
     assert response.status_code == 302
     policy.refresh_from_db()

@@ -38,7 +38,7 @@ def test_flag_without_note_shows_field_error_and_saves_nothing(reviewer_client):
     decision = DecisionFactory()
     response = reviewer_client.post(f"/compliance/reviews/{decision.pk}/", {"verdict": "flagged", "note": " "})
     assert response.status_code == 200
-    assert "note" in response.context["form"].errors
+    assert "note" in response.context["review_form"].errors
     assert not DecisionReview.objects.exists()
 
 

@@ -50,3 +50,28 @@ def test_customer_search_and_pagination(marketer_client):
     assert len(marketer_client.get("/customers/").context["page"]) == 50
     found = marketer_client.get("/customers/", {"q": "shop-05"}).context["page"]
     assert {c.external_id for c in found} == {f"shop-05{i}" for i in range(5)}
+
+
+def test_contact_counters_show_real_counts_beside_the_policys_weight(small_demo, demo_login):
+    from crm_console.customers.selectors import customer_contact_counts
+
+    customer = (Customer.objects.exclude(profile_state={})
+                .filter(decisions__action__channel="email").distinct().first())
+    counts = customer_contact_counts(customer=customer)
+    features = demo_login("marketer").get(f"/customers/{customer.pk}/").context["features"]
+    words = {name: w for name, _, w, _ in features}
+    assert words["email_contacts"].startswith(f"{counts.get('email', 0)} sent in the last 30 days")
+    assert "recent contacts count more" in words["email_contacts"]
+
+
+def test_contact_counts_leave_out_released_old_and_no_contact_decisions():
+    from crm_console.customers.selectors import customer_contact_counts
+
+    customer = CustomerFactory()
+    now = timezone.now()
+    DecisionFactory(customer=customer, decided_at=now - timedelta(days=1))
+    DecisionFactory(customer=customer, decided_at=now - timedelta(days=2))
+    DecisionFactory(customer=customer, decided_at=now - timedelta(days=40))
+    DecisionFactory(customer=customer, decided_at=now - timedelta(days=1), status="released")
+    assert customer_contact_counts(customer=customer) == {"email": 2}
+    assert customer_contact_counts(customer=CustomerFactory()) == {}

@@ -73,7 +73,10 @@ def test_detail_reads_the_stored_explanation(reviewer_client):
                                  html, re.S).group(1))
     waterfall = chart["data"][0]
     assert waterfall["type"] == "waterfall"
-    assert "email open rate (last ~30 days)" in waterfall["y"]  # marketer words, not codes
+    # marketer words, not codes, with the customer's own value beside each reason
+    assert "email open rate 50 %" in waterfall["y"]
+    assert "last purchase 18 days ago" in waterfall["y"]
+    assert "The customer's value" in html and "last purchase 18 days ago" in html
     assert waterfall["x"][-1] == pytest.approx(0.9)
 
 
@@ -132,3 +135,15 @@ def test_reviewer_sees_the_review_form_and_marketer_does_not(client, marketer, r
     assert b'name="verdict" value="flagged"' in client.get(f"/decisions/{decision.pk}/").content
     client.force_login(marketer)
     assert b'name="verdict"' not in client.get(f"/decisions/{decision.pk}/").content
+
+
+def test_detail_gives_the_customers_local_time_beside_the_masks(reviewer_client):
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
+
+    decision = DecisionFactory(decided_at=datetime(2026, 6, 1, 14, 5, tzinfo=dt_timezone.utc))
+    decision.customer.time_zone = "America/New_York"
+    decision.customer.save()
+    html = reviewer_client.get(f"/decisions/{decision.pk}/").content.decode()
+    assert ("Decided at 14:05 UTC, 10:05 in the customer&#x27;s time zone (America/New_York)" in html
+            or "Decided at 14:05 UTC, 10:05 in the customer's time zone (America/New_York)" in html)

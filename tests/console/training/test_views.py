@@ -199,3 +199,77 @@ def test_an_admin_sees_the_force_box_with_its_reason(admin_client_role):
     version = PolicyVersionFactory(ope_report=OPE_REPORT)
     form = admin_client_role.get(f"/training/policies/{version.pk}/").context["promote_form"]
     assert {"force", "reason"} <= set(form.fields)
+
+
+def test_ope_table_is_read_out_in_plain_sentences_beside_it(marketer_client):
+    from html import unescape
+
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    response = marketer_client.get(f"/training/policies/{version.pk}/")
+    words = response.context["ope_words"]
+    assert words[0] == ("On 500 logged decisions outside the holdout, this version is estimated to "
+                        "earn 1.0000 reward per decision (95 % CI 0.8000 to 1.2000), against 0.9500 "
+                        "for the control rules (the holdout's).")
+    assert "the guardrail reads DR" in words[1]
+    assert words[2].startswith("The effective sample size (ESS) is 300 of 500")
+    assert "They agree within their intervals." in words[3]
+    html = unescape(response.content.decode())
+    assert 'id="ope-in-words"' in html and words[0] in html
+
+
+def test_ope_words_explain_a_holdout_observed_far_from_the_estimate_of_its_rules():
+    from crm_console.training.selectors import ope_report_in_words
+
+    report = {**OPE_REPORT, "holdout_observed": {"value": 2.0, "lower": 1.9, "upper": 2.1, "n": 50}}
+    words = ope_report_in_words(report=report)
+    assert "differ by more than their intervals allow" in words[-1]
+    low_ess = {**OPE_REPORT, "estimates": {**OPE_REPORT["estimates"], "candidate": {
+        **OPE_REPORT["estimates"]["candidate"],
+        "ips": {"value": 1.1, "lower": 0.9, "upper": 1.3, "n": 500, "ess": 20.0}}}}
+    assert "read the interval rather than the point" in ope_report_in_words(report=low_ess)[2]
+
+
+@pytest.mark.parametrize("report", [{}, {"error": "no attributed decisions"},
+                                    {"estimates": {"candidate": {"dr": {"value": None}}}},
+                                    {"estimates": {"candidate": "garbage"}}])
+def test_ope_words_are_empty_for_a_missing_or_broken_report(report):
+    from crm_console.training.selectors import ope_report_in_words
+
+    assert ope_report_in_words(report=report) == []
+
+
+def test_live_policy_page_shows_its_live_status_and_how_it_went_live(admin_client_role):
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    version = PolicyVersionFactory(
+        ope_report=OPE_REPORT, status="live", forced_promotion=True, promotion_reason="Black Friday",
+        promoted_at=timezone.make_aware(datetime(2026, 12, 4, 12)))
+    response = admin_client_role.get(f"/training/policies/{version.pk}/")
+    html = response.content.decode()
+    assert 'id="live-status"' in html
+    assert "it went live forced past the guardrail on 4 Dec 2026" in html
+    assert "Does not pass" not in html and "evaluate the candidate again" not in html
+    assert "Promote to live" not in html and "Evaluate again" not in html
+
+
+def test_a_polled_run_that_finished_reloads_its_page_to_show_the_result(marketer_client):
+    run = TrainingRunFactory(status="running", progress=0.5)
+    polled = {"HTTP_HX_REQUEST": "true"}
+    assert "HX-Refresh" not in marketer_client.get(f"/training/{run.pk}/progress/", **polled)
+    run.status, run.progress = "succeeded", 1.0
+    run.save()
+    response = marketer_client.get(f"/training/{run.pk}/progress/", **polled)
+    assert response["HX-Refresh"] == "true"
+    page = marketer_client.get(f"/training/{run.pk}/").content.decode()
+    assert "Cancel run" not in page and "reload" not in page
+
+
+def test_a_running_run_says_what_it_is_doing_while_the_bar_waits(marketer_client):
+    import time
+
+    run = TrainingRunFactory(status="running", progress=0.0, report={
+        "phase": "Warm-starting from the campaign's logged decisions", "heartbeat_at": time.time()})
+    html = marketer_client.get(f"/training/{run.pk}/progress/").content.decode()
+    assert "Warm-starting from the campaign&#x27;s logged decisions" in html

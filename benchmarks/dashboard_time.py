@@ -1,0 +1,72 @@
+"""How long does the dashboard take on the server? (issue 15: <= 300 ms on the demo)
+
+Seeds the `make run` demo workspace (2,000 customers, 90 days) into its own SQLite file unless it
+is there, then requests the dashboard through Django's test client as the demo marketer and prints
+the server time of each request:
+
+  cold      the first request after the cache is cleared (reads every decision of the period)
+  warm      later requests (the decisions did not change: KPIs, trends and mix come from cache)
+
+    DJANGO_DEBUG=true .venv/bin/python benchmarks/dashboard_time.py [--customers 2000] [--days 90]
+
+The database is var/bench-dashboard.sqlite3 (DATABASE_URL overrides it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from anywhere
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--requests", type=int, default=10)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_DEBUG", "true")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-dashboard.sqlite3'}")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_console.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+    from django.core.management import call_command
+    from django.test import Client
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    call_command("seed_demo", seed=0, customers=args.customers, days=args.days, if_missing=True)
+    print(f"demo ready in {time.perf_counter() - started:.1f} s")
+    from crm_console.decisioning.models import Decision
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="marketer"))
+    print(f"{Decision.objects.count():,} decisions · {platform.processor() or platform.machine()} · "
+          f"{os.cpu_count()} cpus · {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}")
+    for period in ("90", "0"):
+        cache.clear()
+        timings = []
+        for _ in range(args.requests):
+            t0 = time.perf_counter()
+            response = client.get("/", {"days": period})
+            timings.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200
+        warm = timings[1:]
+        print(f"period {period or 'all':>3} days: cold {timings[0]:7.0f} ms · warm p50 "
+              f"{statistics.median(warm):5.0f} ms · warm max {max(warm):5.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
