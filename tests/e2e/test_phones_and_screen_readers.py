@@ -140,10 +140,12 @@ def test_promote_is_disabled_with_the_reason_when_the_guardrail_refuses(login, d
         artifact=b"not-a-real-agent", artifact_sha256="0" * 64,
         ope_report={"live_version_id": (PolicyVersion.objects.filter(
             campaign=demo, status="live").values_list("pk", flat=True).first()),
-            "guardrail": {"baseline": "live", "candidate_dr_lower": 0.1, "baseline_dr": 0.5}})
+            "paired": {"baseline": "live", "rows": 800,
+                       "dr": {"value": 0.05, "lower": -0.1, "upper": 0.2,
+                              "effective_sample_size": 400.0}}})
     page = login("marketer")
     page.goto(f"/training/policies/{version.pk}/")
     promote = page.get_by_role("button", name="Promote")
     expect(promote).to_be_disabled()
-    expect(page.locator("#promote-blocked")).to_contain_text("does not beat the live policy")
+    expect(page.locator("#promote-blocked")).to_contain_text("the lower bound is not above 0")
     expect(page.locator("#id_reason")).to_have_count(0)  # the force box is the admins'
