@@ -170,36 +170,9 @@ def profile_states_store(customers: list[Customer], state: agent_features.Profil
         customer.profile_updated_at = datetime.fromtimestamp(float(clocks[i]), tz=dt_timezone.utc)
 
 
-def customers_save_fields(customers: list[Customer], field_names: list[str]) -> None:
-    """UPDATE these fields of each customer in one statement (PostgreSQL: UPDATE ... FROM one JSON).
-
-    `bulk_update` builds a CASE WHEN per row and field, which costs seconds for a 1,000-customer
-    batch; on PostgreSQL every row travels in one JSON document (`jsonb_to_recordset`), so psycopg
-    has no thousands of placeholders to split and quote. Other databases get one prepared UPDATE
-    run by executemany.
-    """
-    if not customers:
-        return
-    meta = Customer._meta
-    quote = connection.ops.quote_name
-    model_fields = [meta.get_field(name) for name in field_names]
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    with connection.cursor() as cursor:
-        if recordsets.set_based_sql():
-            records = recordsets.recordset_json(customers, model_fields,
-                                                extra=[{"id": c.pk} for c in customers])
-            columns = recordsets.recordset_columns(model_fields)
-            assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}"
-                                    for f in model_fields)
-            cursor.execute(
-                f"UPDATE {table} AS c SET {assignments} FROM jsonb_to_recordset(%s::jsonb) "
-                f"AS v(id bigint, {columns}) WHERE c.{pk} = v.id", [records])
-        else:
-            assignments = ", ".join(f"{quote(f.column)} = %s" for f in model_fields)
-            cursor.executemany(
-                f"UPDATE {table} SET {assignments} WHERE {pk} = %s",
-                [[*(f.get_db_prep_save(getattr(customer, f.attname), connection)
-                    for f in model_fields), customer.pk] for customer in customers])
+def customers_save_fields(customers: list[Any], field_names: list[str]) -> None:
+    """UPDATE these fields of each customer, set-based (recordsets.rows_update)."""
+    recordsets.rows_update(customers, field_names, model=Customer)
 
 
 def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarray,
