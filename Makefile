@@ -8,10 +8,6 @@ PORT ?= 8000
 # numpy's BLAS threads fight torch's on small machines (measured 4-5x slower on 2 cores)
 export OPENBLAS_NUM_THREADS ?= 1
 
-# If the guardrail refuses the demo's first policy (its OPE report says why), the demo admin
-# promotes it anyway so the console shows a trained policy's decisions; recorded as forced.
-DEMO_FORCE_REASON := Demo workspace: promoted so a newcomer sees a trained policy's decisions; the guardrail's verdict is on the policy page.
-
 .PHONY: run test install migrate demo serve worker browser lint clean
 
 # The local commands run the embedded demo with DEBUG on (the dev secret key, localhost, plain
@@ -31,7 +27,7 @@ migrate: install
 
 demo: migrate
 	$(PY) manage.py seed_demo --seed 0 --if-missing
-	$(PY) manage.py train_demo_policy --seed 0 --force-reason "$(DEMO_FORCE_REASON)"
+	$(PY) manage.py train_demo_policy --seed 0
 	$(PY) manage.py run_campaign --explain --once-per-day
 
 ## make run: set up, seed the demo workspace and train its first policy unless present, print the

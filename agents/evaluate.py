@@ -164,6 +164,7 @@ def evaluate(
     catalogue: Any = None,
     deterministic: bool = True,
     confidence: float = 0.95,
+    env: Any = None,
 ) -> EvaluationReport:
     """Run `agent_or_policy` on a cohort of `customers` for `days` and report KPIs with CIs.
 
@@ -174,29 +175,35 @@ def evaluate(
     :param agent_or_policy: an `Agent`, a function (obs, mask) -> actions, "random" or "no_contact"
     :param days: horizon H (default: the scenario's horizon_days)
     :param deterministic: passed to `Agent.act` (False samples from the agent's policy)
+    :param env: a ready vector env to run in instead of the scenario's simulator (e.g. a
+        campaign's `agents.envs.FittedJourneyEnv`); `customers` is then its size
     """
-    resolved = resolve_scenario(scenario)
+    resolved = resolve_scenario(scenario) if env is None else None
+    if env is not None:
+        customers = env.num_envs
     if customers < 2:
         raise ValueError("customers must be >= 2 (a confidence interval needs two)")
-    days = int(days or resolved.horizon_days)
+    days = int(days or (resolved.horizon_days if env is None else env.horizon_days))
     if days < 1:
         raise ValueError("days must be >= 1")
-    env = CustomerJourneyEnv(
-        resolved,
-        num_customers=customers,
-        reward_weights=reward_weights,
-        contact_rules=contact_rules,
-        catalogue=catalogue,
-        horizon_days=days,
-        seed=seed,
-    )
+    if env is None:
+        env = CustomerJourneyEnv(
+            resolved,
+            num_customers=customers,
+            reward_weights=reward_weights,
+            contact_rules=contact_rules,
+            catalogue=catalogue,
+            horizon_days=days,
+            seed=seed,
+        )
     policy = as_policy(agent_or_policy, deterministic=deterministic, seed=seed)
     obs, info = env.reset(seed=seed)
     totals = {k: np.zeros(customers) for k in (*_SUMMED, "contacts", "return")}
     in_cohort = np.ones(customers, dtype=bool)
     retained = np.ones(customers, dtype=bool)
     # the hidden segment each customer started in (analysis only; the policy never sees it)
-    segments = env.segments if hasattr(env, "segments") else env.states
+    segments = (env.segments if hasattr(env, "segments") else
+                env.states if hasattr(env, "states") else np.zeros(customers))
     for _ in range(days):
         mask = info["action_mask"]
         actions = np.asarray(policy(obs, mask)).reshape(-1)
@@ -226,7 +233,7 @@ def evaluate(
         "cap_violations": _mean(totals["cap_violations"], z),
         "mean_return": _mean(totals["return"], z),
     }
-    name = resolved.name
+    name = resolved.name if resolved is not None else getattr(env, "name", type(env).__name__)
     return EvaluationReport(name, customers, days, seed, kpis, per_customer, confidence)
 
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -358,6 +359,8 @@ def demo_policy_train(
     from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
     from crm_console.training import services as training_services
     from crm_console.training.models import TrainingRun
+    from crm_console.training.response_models import response_model_create, response_model_fit
+    from crm_console.training.selectors import response_model_validation_in_words
 
     say = progress or (lambda message: None)
     campaign = Campaign.objects.get(name=CAMPAIGN_NAME)
@@ -369,11 +372,24 @@ def demo_policy_train(
         return DemoPolicySummary(False, done.pk, version.pk if version else None,
                                  bool(version and version.status == PolicyVersion.Status.LIVE),
                                  "already trained")
-    run = training_services.training_run_create(
-        campaign=campaign, algorithm="actor_critic", budget_steps=budget_steps, warm_start=True,
-        seed=seed, created_by=marketer, enqueue=False)
+    say("Fitting the campaign's customer-response model from its logged history ...")
+    model = response_model_fit(response_model_id=response_model_create(
+        campaign=campaign, created_by=marketer).pk)
+    if model.status != model.Status.READY:
+        say(f"No customer-response model: {model.error}")
+    else:
+        say(f"Customer-response model #{model.pk}: "
+            + response_model_validation_in_words(response_model=model)["verdict"])
+    try:
+        run = training_services.training_run_create(
+            campaign=campaign, algorithm="actor_critic", budget_steps=budget_steps,
+            warm_start=True, seed=seed, created_by=marketer, enqueue=False)
+    except ValidationError as refused:
+        return DemoPolicySummary(True, None, None, False, "; ".join(refused.messages))
     TrainingRun.objects.filter(pk=run.pk).update(report={"demo": True})
-    say(f"Training actor_critic for {budget_steps:,} simulated customer-days "
+    world = ("the customer-response model fitted from that history" if model.trainable
+             else "the built-in retail simulator")
+    say(f"Training actor_critic for {budget_steps:,} customer-days in {world} "
         "(warm start on the logged history) ...")
     run = training_services.training_run_execute(training_run_id=run.pk, task_id=f"demo-{run.pk}")
     if run.status != TrainingRun.Status.SUCCEEDED:

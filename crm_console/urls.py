@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("crm_console.accounts.urls")),
     path("campaigns/", include("crm_console.campaigns.urls")),
     path("campaigns/", include("crm_console.sfmc.console_urls")),
+    path("campaigns/", include("crm_console.training.campaign_urls")),
     path("customers/", include("crm_console.customers.urls")),
     path("decisions/", include("crm_console.decisioning.urls")),
     path("training/", include("crm_console.training.urls")),

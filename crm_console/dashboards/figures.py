@@ -203,3 +203,27 @@ def ope_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_layout(scattermode="group")
     return as_dict(_layout(fig, height=max(240, 60 * len({r['policy'] for r in rows}) + 120)))
+
+
+def calibration_figure(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Predicted against observed rates, one colour per rate; the diagonal is a perfect model.
+
+    points: {"rate": str, "group": str, "observed": float, "predicted": float, "rows": int}
+    """
+    fig = go.Figure()
+    colours = ["#1f5fbf", "#e07b00", "#1c7c3a", "#b3261e"]
+    for i, rate in enumerate(dict.fromkeys(p["rate"] for p in points)):
+        mine = [p for p in points if p["rate"] == rate]
+        fig.add_trace(go.Scatter(
+            x=[p["observed"] for p in mine], y=[p["predicted"] for p in mine], mode="markers",
+            name=rate, marker=dict(size=9, color=colours[i % len(colours)]),
+            text=[f"{p['group']} ({p['rows']:,} decisions)" for p in mine],
+            hovertemplate="%{text}: observed %{x:.2%}, predicted %{y:.2%}<extra>" + rate
+                          + "</extra>",
+        ))
+    top = max([max(p["observed"], p["predicted"]) for p in points] or [1.0]) * 1.05
+    fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="Perfect",
+                             line=dict(color="#9aa4b2", dash="dot"), hoverinfo="skip"))
+    fig.update_xaxes(title_text="Observed per decision", tickformat=".1%", range=[0, top])
+    fig.update_yaxes(title_text="Predicted per decision", tickformat=".1%", range=[0, top])
+    return as_dict(_layout(fig, height=380))

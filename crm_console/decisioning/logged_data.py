@@ -31,6 +31,10 @@ from crm_console.campaigns.selectors import Vocabulary, vocabulary
 from crm_console.decisioning.models import Decision
 
 
+OUTCOME_COMPONENTS = ("open", "click", "conversion", "revenue", "unsubscribe", "churn")
+"""The reward components (decisioning.attribution.reward_components) read back per row."""
+
+
 @dataclass
 class LoggedArrays:
     """Attributed decisions of one campaign, row-aligned (oldest first within each customer)."""
@@ -57,6 +61,11 @@ class LoggedArrays:
     """(n,) the customer churned within the decision's attribution window."""
     policy_version_ids: np.ndarray
     """(n,) deciding PolicyVersion pk, -1 for the control policy."""
+    outcomes: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each attributed outcome count per row, by reward component (open, click, conversion,
+    revenue, unsubscribe, churn): what a customer-response model learns from."""
+    decided_at: np.ndarray | None = None
+    """(n,) when each decision was made, unix seconds (to hold out the most recent days)."""
     skipped: int = 0
     """Rows left out because they were logged with a different catalogue width."""
     notes: list[str] = field(default_factory=list)
@@ -71,8 +80,10 @@ class LoggedArrays:
             logging_probs=None if self.logging_probs is None else self.logging_probs[rows],
             holdout=self.holdout[rows], customer_ids=self.customer_ids[rows],
             decision_ids=self.decision_ids[rows], churned=self.churned[rows],
-            policy_version_ids=self.policy_version_ids[rows], skipped=self.skipped,
-            notes=list(self.notes),
+            policy_version_ids=self.policy_version_ids[rows],
+            outcomes={name: values[rows] for name, values in self.outcomes.items()},
+            decided_at=None if self.decided_at is None else self.decided_at[rows],
+            skipped=self.skipped, notes=list(self.notes),
         )
 
 
@@ -99,7 +110,7 @@ def logged_arrays_for_campaign(
         .order_by("customer_id", "decided_at", "id")
         .values_list("id", "customer_id", "action_id", "propensity", "reward", "features",
                      "action_mask", "action_probabilities", "holdout", "policy_version_id",
-                     "reward_components")
+                     "reward_components", "decided_at")
     )
     if limit is not None:
         rows = rows[:limit]
@@ -124,8 +135,8 @@ def logged_arrays_for_campaign(
     if erased:
         notes.append(f"{erased} decisions of erased customers are left out (their feature "
                      "snapshots were erased)")
-    ids, customers, action_id, propensity, reward, features, mask, probs, holdout, version, comps = (
-        zip(*kept, strict=True))
+    (ids, customers, action_id, propensity, reward, features, mask, probs, holdout, version, comps,
+     decided) = zip(*kept, strict=True)
     all_probs_logged = all(len(p) == n_actions for p in probs)
     if skipped:
         notes.append(f"{skipped} decisions were logged with another catalogue (or a channel "
@@ -146,6 +157,11 @@ def logged_arrays_for_campaign(
         churned=np.fromiter(((c or {}).get("churn", 0) > 0 for c in comps), dtype=bool,
                             count=len(kept)),
         policy_version_ids=np.asarray([-1 if v is None else v for v in version], dtype=np.int64),
+        outcomes={name: np.fromiter(((c or {}).get(name, 0.0) for c in comps), dtype=np.float64,
+                                    count=len(kept))
+                  for name in OUTCOME_COMPONENTS},
+        decided_at=np.fromiter((d.timestamp() for d in decided), dtype=np.float64,
+                               count=len(kept)),
         skipped=skipped, notes=notes,
     )
 

@@ -16,8 +16,10 @@ import numpy as np
 import agents
 from agents import offline, ope
 from agents.algos.base import ProgressCallback, TrainingReport
-from agents.envs import CustomerJourneyEnv
+from agents.envs import CustomerJourneyEnv, FittedJourneyEnv
+from agents.features import ProfileState
 from agents.evaluate import evaluate
+from agents.response_model import ResponseModel
 from crm_console.campaigns.agents_bridge import (
     CampaignCatalogue, catalogue_for_campaign, contact_rules_for, reward_weights_for,
 )
@@ -25,7 +27,7 @@ from crm_console.campaigns.models import Campaign
 from crm_console.decisioning.logged_data import LoggedArrays
 
 SCENARIO = "retail"
-"""The simulator scenario every campaign trains in (the only calibrated one for a live catalogue)."""
+"""The built-in scenario a campaign trains in until it has a fitted customer-response model."""
 TRAINING_CUSTOMERS = 256
 """Simulated customers stepped together: one vectorised env step is this many customer-days."""
 EVALUATION_CUSTOMERS = 500
@@ -43,28 +45,70 @@ def training_customers(budget_steps: int) -> int:
     return int(min(TRAINING_CUSTOMERS, max(16, budget_steps // 256)))
 
 
+UNCERTAINTY_PENALTY = 1.0
+"""How much of the fitted model's uncertainty (ensemble spread of a day's reward) training
+subtracts, so a policy does not learn to exploit where the model is guessing."""
+
+
 @dataclass
 class CampaignSimulator:
-    """A campaign's simulator and the catalogue mapping behind its action indices."""
+    """A campaign's simulator and the catalogue mapping behind its action indices.
 
-    env: CustomerJourneyEnv
+    `customer_model` says which world it is: the campaign's fitted customer-response model
+    (trained in by default) or the built-in retail scenario (when no model is fitted yet).
+    """
+
+    env: CustomerJourneyEnv | FittedJourneyEnv
     bridge: CampaignCatalogue
     contact_rules: Any
     reward_weights: Any
+    customer_model: dict[str, Any]
+    response_model: ResponseModel | None = None
+    start_profiles: ProfileState | None = None
+
+    def evaluation_env(self, *, customers: int, days: int, seed: int):
+        """A fresh env of the same world for KPIs (no uncertainty penalty in the reward)."""
+        if self.response_model is None:
+            return None
+        return FittedJourneyEnv(
+            self.response_model, self.start_profiles, num_customers=customers,
+            reward_weights=self.reward_weights, contact_rules=self.contact_rules,
+            horizon_days=days, seed=seed, enabled_actions=self.bridge.enabled,
+            uncertainty_penalty=0.0)
 
 
 def simulator_for_campaign(*, campaign: Campaign, seed: int = 0,
                            customers: int = TRAINING_CUSTOMERS) -> CampaignSimulator:
+    """The world a campaign's policy trains in: its fitted customer-response model when it has
+    one (refused in words when that model may not be trained in), else the built-in scenario."""
+    from crm_console.training.response_models import (
+        response_model_load, response_model_summary, start_profiles_for,
+    )
+    from crm_console.training.selectors import response_model_for_training
+
     bridge = catalogue_for_campaign(campaign=campaign)
     rules = contact_rules_for(contact_policy=campaign.contact_policy, campaign=campaign) \
         if campaign.contact_policy_id else None
     weights = reward_weights_for(campaign=campaign)
+    stored, why_not = response_model_for_training(campaign=campaign, action_ids=bridge.action_ids)
+    if stored is not None:
+        fitted = response_model_load(stored)
+        profiles = start_profiles_for(campaign=campaign, seed=seed)
+        env = FittedJourneyEnv(
+            fitted, profiles, num_customers=customers, reward_weights=weights,
+            contact_rules=rules, horizon_days=campaign.horizon_days, seed=seed,
+            enabled_actions=bridge.enabled, uncertainty_penalty=UNCERTAINTY_PENALTY)
+        return CampaignSimulator(env=env, bridge=bridge, contact_rules=rules,
+                                 reward_weights=weights,
+                                 customer_model=response_model_summary(stored),
+                                 response_model=fitted, start_profiles=profiles)
     env = CustomerJourneyEnv(
         SCENARIO, num_customers=customers, catalogue=bridge.catalogue, contact_rules=rules,
         reward_weights=weights, horizon_days=campaign.horizon_days, seed=seed,
         enabled_actions=bridge.enabled,
     )
-    return CampaignSimulator(env=env, bridge=bridge, contact_rules=rules, reward_weights=weights)
+    return CampaignSimulator(env=env, bridge=bridge, contact_rules=rules, reward_weights=weights,
+                             customer_model=response_model_summary(None, why_not=why_not))
 
 
 def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
@@ -126,19 +170,28 @@ def agent_fit(*, agent: agents.Agent, simulator: CampaignSimulator, total_steps:
 
 def simulator_kpis(*, agent: agents.Agent, simulator: CampaignSimulator, campaign: Campaign,
                    seed: int = 0) -> dict[str, Any]:
-    """KPIs of the agent and of the control policy on the same simulated cohort (paired)."""
-    common = dict(scenario=SCENARIO, customers=EVALUATION_CUSTOMERS,
-                  days=min(EVALUATION_DAYS, campaign.horizon_days), seed=seed,
+    """KPIs of the agent and of the control policy on the same simulated cohort (paired), in the
+    world the agent trained in."""
+    days = min(EVALUATION_DAYS, campaign.horizon_days)
+    common = dict(scenario=SCENARIO, customers=EVALUATION_CUSTOMERS, days=days, seed=seed,
                   reward_weights=simulator.reward_weights, contact_rules=simulator.contact_rules,
                   catalogue=simulator.bridge.catalogue)
-    candidate = evaluate(agent, **common)
+
+    def world():
+        return simulator.evaluation_env(customers=EVALUATION_CUSTOMERS, days=days, seed=seed)
+
+    candidate = evaluate(agent, **common, env=world())
     control = evaluate(control_agent(campaign=campaign, catalogue=simulator.bridge.catalogue,
                                      observation_space=agent.observation_space,
-                                     action_space=agent.action_space, seed=seed), **common)
+                                     action_space=agent.action_space, seed=seed),
+                       **common, env=world())
     def table(report):
         return {name: {"value": k.value, "ci_low": k.ci_low, "ci_high": k.ci_high}
                 for name, k in report.kpis.items()}
-    return {"scenario": SCENARIO, "customers": candidate.customers, "days": candidate.days,
+    scenario = SCENARIO if simulator.response_model is None else \
+        f"customer-response model #{simulator.customer_model['id']}"
+    return {"scenario": scenario, "customer_model": simulator.customer_model,
+            "customers": candidate.customers, "days": candidate.days,
             "seed": seed, "candidate": table(candidate), "control": table(control),
             "control_policy": campaign.control_policy}
 

@@ -33,3 +33,11 @@ class PromoteForm(forms.Form):
         if data.get("force") and not (data.get("reason") or "").strip():
             self.add_error("reason", "A forced promotion needs a written reason.")
         return data
+
+
+class ResponseModelOverrideForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Reason",
+        help_text="Why policies may train in this model although it misses the observed KPIs "
+                  "(kept in the audit trail).",
+    )

@@ -58,3 +58,57 @@ class TrainingRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+
+class CustomerResponseModel(models.Model):
+    """A campaign's customer-response model: fitted from its own logged decisions and their
+    attributed outcomes (agents.response_model), validated on the most recent days it did not see.
+
+    A model that misses the observed KPIs by more than the tolerance is kept but not trained in
+    until a marketer overrides it with a written reason (audited).
+    """
+
+    class Status(models.TextChoices):
+        FITTING = "fitting", "Fitting"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="response_models")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.FITTING)
+    progress = models.FloatField(default=0.0, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    phase = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True, help_text="Why fitting failed, in words.")
+    training_rows = models.PositiveIntegerField(default=0, help_text="Logged decisions fitted on.")
+    held_out_rows = models.PositiveIntegerField(default=0, help_text="Recent decisions held out.")
+    held_out_since = models.DateTimeField(null=True, blank=True)
+    held_out_days = models.PositiveIntegerField(default=14)
+    artifact = models.BinaryField(null=True, blank=True, editable=False)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    action_ids = models.JSONField(default=list, blank=True,
+                                  help_text="Campaign Action pks in the model's action order.")
+    validation = models.JSONField(default=dict, blank=True,
+                                  help_text="Predicted vs observed on the held-out days.")
+    within_tolerance = models.BooleanField(default=False)
+    tolerance = models.FloatField(default=0.10)
+    override_reason = models.TextField(blank=True)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    overridden_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    fitted_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Customer-response model #{self.pk} ({self.status})"
+
+    @property
+    def trainable(self) -> bool:
+        """Fitted, and either validated or overridden with a reason."""
+        return self.status == self.Status.READY and (self.within_tolerance
+                                                     or bool(self.override_reason))

@@ -11,7 +11,7 @@ from django.utils import timezone
 from crm_console.campaigns.models import Campaign
 from crm_console.customers.models import Customer
 from crm_console.decisioning.models import Decision, PolicyVersion
-from crm_console.training.models import TrainingRun
+from crm_console.training.models import CustomerResponseModel, TrainingRun
 
 
 def training_run_list(*, campaign: Campaign | None = None) -> QuerySet[TrainingRun]:
@@ -166,3 +166,138 @@ def ope_report_in_words(*, report: dict) -> list[str]:
                 "guesses where the rules choose what the policy group rarely received."
                 if apart else "They agree within their intervals."))
     return sentences
+
+
+def response_model_list(*, campaign: Campaign) -> QuerySet[CustomerResponseModel]:
+    return CustomerResponseModel.objects.filter(campaign=campaign).defer("artifact")
+
+
+def response_model_latest_fitted(*, campaign: Campaign) -> CustomerResponseModel | None:
+    return (CustomerResponseModel.objects.filter(
+        campaign=campaign, status=CustomerResponseModel.Status.READY)
+        .order_by("-fitted_at", "-id").first())
+
+
+class ResponseModelNotTrainable(ValueError):
+    """The campaign's fitted model may not be trained in; the message says why and what to do."""
+
+
+def response_model_for_training(*, campaign: Campaign,
+                                action_ids: tuple[int, ...]) -> tuple[CustomerResponseModel | None, str]:
+    """The fitted model a new policy trains in, or None with why not; a model that may not be
+    trained in (flagged by its validation, or fitted on another catalogue) is refused in words."""
+    model = response_model_latest_fitted(campaign=campaign)
+    if model is None:
+        return None, ("the campaign has no fitted customer-response model yet, so it trains in "
+                      "the built-in retail simulator")
+    if tuple(model.action_ids) != tuple(action_ids):
+        raise ResponseModelNotTrainable(f"The customer-response model #{model.pk} was fitted on another "
+                         "catalogue (actions were added, removed or reordered since): fit it "
+                         "again from the campaign's page before training.")
+    if not model.trainable:
+        worst = (model.validation or {}).get("worst_miss") or {}
+        raise ResponseModelNotTrainable(f"The customer-response model #{model.pk} misses the observed KPIs "
+                         f"on its held-out days ({_miss_in_words(worst)}): fit it again or "
+                         "override it with a reason on its page before training in it.")
+    return model, ""
+
+
+def _miss_in_words(worst: dict[str, Any]) -> str:
+    if not worst:
+        return "beyond its tolerance"
+    kpi = str(worst.get("kpi") or "")
+    name = f"{KPI_WORDS[kpi].lower()} per decision" if kpi in KPI_WORDS else (kpi or "a KPI")
+    miss = worst.get("relative_miss")
+    return f"{name} off by {100 * float(miss):.0f}%" if isinstance(miss, (int, float)) else name
+
+
+KPI_WORDS = {
+    "open_rate": "Opens", "click_rate": "Clicks", "conversion_rate": "Orders",
+    "revenue_per_decision": "Net revenue", "unsubscribe_rate": "Unsubscribes",
+    "churn_rate": "Churn",
+}
+"""The validation's KPIs (agents.response_model.validate), as the page names them: each is a
+count (or revenue) per logged decision."""
+_BREAKDOWNS = (("by_channel", "By channel", "Channel"), ("by_offer", "By offer", "Offer"),
+               ("by_send_window", "By send window", "Send window"))
+CALIBRATED_KPIS = ("open_rate", "click_rate", "conversion_rate", "unsubscribe_rate")
+
+
+def _kpi_value(kpi: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.2f}" if kpi == "revenue_per_decision" else f"{100 * value:.2f} %"
+
+
+def _group_label(breakdown: str, key: str) -> str:
+    from crm_console.campaigns.selectors import vocabulary
+
+    if key == "no_contact":
+        return "No contact"
+    words = vocabulary()
+    try:
+        return {"by_channel": words.channel_label, "by_offer": words.offer_label,
+                "by_send_window": words.window_label}[breakdown](key)
+    except (KeyError, ValueError):
+        return key
+
+
+def response_model_validation_in_words(*, response_model: CustomerResponseModel) -> dict[str, Any]:
+    """The model's held-out check as the page shows it: a verdict, the totals, the breakdowns."""
+    validation = response_model.validation or {}
+    totals = []
+    for kpi, row in (validation.get("totals") or {}).items():
+        miss = row.get("relative_miss")
+        totals.append({
+            "kpi": f"{KPI_WORDS.get(kpi, kpi)} per decision",
+            "observed": _kpi_value(kpi, row.get("observed")),
+            "interval": f"{_kpi_value(kpi, row.get('ci_low'))} to {_kpi_value(kpi, row.get('ci_high'))}",
+            "predicted": _kpi_value(kpi, row.get("predicted")),
+            "miss": "—" if miss is None else f"{100 * miss:.1f} %",
+            "flagged": bool(row.get("enough_support")) and not row.get("within_tolerance"),
+        })
+    breakdowns = []
+    for name, title, group_label in _BREAKDOWNS:
+        groups = validation.get(name) or {}
+        if not groups:
+            continue
+        kpis = [k for k in KPI_WORDS if k != "churn_rate"]
+        rows = []
+        for key, kpi_rows in groups.items():
+            decisions = max((r.get("rows", 0) for r in kpi_rows.values()), default=0)
+            rows.append({"name": _group_label(name, key), "decisions": decisions,
+                         "cells": [f"{_kpi_value(k, kpi_rows[k]['observed'])} / "
+                                   f"{_kpi_value(k, kpi_rows[k]['predicted'])}"
+                                   for k in kpis if k in kpi_rows]})
+        breakdowns.append({"title": title, "group_label": group_label, "rows": rows,
+                           "kpis": [KPI_WORDS[k] for k in kpis]})
+    days, n = response_model.held_out_days, validation.get("rows", response_model.held_out_rows)
+    worst = validation.get("worst_miss") or {}
+    if response_model.within_tolerance:
+        verdict = (f"On the {n:,} decisions of the last {days} days, which it did not see, the "
+                   "model's predicted opens, clicks, orders, revenue, unsubscribes and churn are "
+                   f"within {100 * response_model.tolerance:.0f} % of what happened (or inside "
+                   "the observed interval). Policies train in it.")
+    else:
+        verdict = (f"On the {n:,} decisions of the last {days} days the model misses what "
+                   f"happened: {_miss_in_words(worst)}, beyond the "
+                   f"{100 * response_model.tolerance:.0f} % tolerance. "
+                   + ("Policies train in it anyway: " + response_model.override_reason
+                      if response_model.override_reason else
+                      "Training in it is refused until it is fitted again or overridden."))
+    return {"verdict": verdict, "totals": totals, "breakdowns": breakdowns}
+
+
+def response_model_calibration_points(*, response_model: CustomerResponseModel) -> list[dict[str, Any]]:
+    """(observed, predicted) per channel, offer and window and rate, for the calibration chart."""
+    validation = response_model.validation or {}
+    points = []
+    for name, title, _ in _BREAKDOWNS:
+        for key, kpi_rows in (validation.get(name) or {}).items():
+            for kpi in CALIBRATED_KPIS:
+                row = kpi_rows.get(kpi)
+                if row and row.get("rows", 0) >= 30 and row.get("observed") is not None:
+                    points.append({"rate": KPI_WORDS[kpi], "group": _group_label(name, key),
+                                   "observed": row["observed"], "predicted": row["predicted"],
+                                   "rows": row["rows"]})
+    return points

@@ -34,6 +34,7 @@ from django.utils import timezone
 import agents
 from agents.algos.base import TrainingProgress
 from crm_console.campaigns.models import Action, Campaign
+from crm_console.campaigns.selectors import campaign_catalogue
 from crm_console.compliance.services import audit_record
 from crm_console.decisioning.attribution import decisions_attribute, priced_decision_count
 from crm_console.decisioning.logged_data import logged_arrays_for_campaign, logged_dataset_from_arrays
@@ -42,7 +43,10 @@ from crm_console.decisioning.promotion import GUARDRAIL_RULE, guardrail_verdict
 from crm_console.decisioning.services import policy_version_create
 from crm_console.training import agents_training as bridge
 from crm_console.training.models import TrainingRun
-from crm_console.training.selectors import HEARTBEAT_STALE_SECONDS, training_run_silent_seconds
+from crm_console.training.selectors import (
+    HEARTBEAT_STALE_SECONDS, ResponseModelNotTrainable, response_model_for_training,
+    training_run_silent_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,12 @@ def training_run_create(
         raise ValidationError({"campaign": (
             f"{campaign.name} has no enabled contact action: there is nothing to learn yet. Add "
             "actions to its catalogue (or switch some on) first.")})
+    try:
+        response_model_for_training(
+            campaign=campaign, action_ids=tuple(campaign_catalogue(campaign=campaign)
+                                                .values_list("pk", flat=True)))
+    except ResponseModelNotTrainable as refused:
+        raise ValidationError({"campaign": str(refused)}) from refused
     run = TrainingRun(campaign=campaign, algorithm=algorithm, budget_steps=budget_steps,
                       warm_start=warm_start, seed=seed, created_by=created_by)
     run.full_clean()
@@ -211,6 +221,9 @@ def training_run_execute(*, training_run_id: int, task_id: str = "") -> Training
     except TrainingCancelled:
         _finish(run, TrainingRun.Status.CANCELLED)
         return run
+    except ResponseModelNotTrainable as refused:  # said in words, no traceback
+        _finish(run, TrainingRun.Status.FAILED, str(refused))
+        return run
     except Exception as error:  # any failure ends the run with its reason; no version is made
         logger.exception("training run %s failed", run.pk)
         run.refresh_from_db(fields=["status"])
@@ -232,6 +245,7 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
     simulator = bridge.simulator_for_campaign(
         campaign=campaign, seed=run.seed, customers=bridge.training_customers(run.budget_steps))
     report: dict[str, Any] = dict(run.report)
+    report["customer_model"] = simulator.customer_model
     done_steps = 0
     checkpoint = checkpoint_path(run)
     if resuming and checkpoint.exists() and report.get("checkpoint_steps"):

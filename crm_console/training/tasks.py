@@ -105,3 +105,13 @@ def nightly_train_then_evaluate(self, training_run_id: int, auto_promote: bool =
 def recover_stale_runs(self) -> list[int]:
     """Beat: re-deliver runs whose worker died (they resume from their checkpoint)."""
     return services.training_runs_recover_stale()
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.fit_response_model", **RETRY)
+def fit_response_model(self, response_model_id: int) -> dict:
+    """Fit and validate one campaign's customer-response model (its page polls the progress)."""
+    from crm_console.training.response_models import response_model_fit
+
+    model = response_model_fit(response_model_id=response_model_id)
+    return {"response_model_id": model.pk, "status": model.status,
+            "within_tolerance": model.within_tolerance}

@@ -46,7 +46,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
 
     form = TrainingRunForm(request.POST)
     if form.is_valid():
-        eager = _celery_is_eager()
+        eager = celery_is_eager()
         try:
             run = services.training_run_create(created_by=request.user, enqueue=not eager,
                                                **form.cleaned_data)
@@ -54,36 +54,39 @@ def run_start(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error)
         else:
             if eager:
+                from crm_console.training.tasks import train_policy
+
                 run_id = run.pk
-                transaction.on_commit(lambda: _train_in_background(run_id))
+                transaction.on_commit(lambda: task_in_background(train_policy, run_id))
             messages.success(request, f"Training run #{run.pk} started.")
             return redirect("training:run-detail", pk=run.pk)
     runs = Paginator(selectors.training_run_list(), 25).get_page(1)
     return render(request, "training/run_list.html", {"form": form, "page": runs})
 
 
-def _celery_is_eager() -> bool:
+def celery_is_eager() -> bool:
     from crm_console.celery import app
 
     return bool(app.conf.task_always_eager)
 
 
-def _train_in_background(run_id: int) -> None:
-    """Embedded mode only (eager Celery, no worker): run the train_policy task in a thread.
+def task_in_background(task, *args: object) -> None:
+    """Embedded mode only (eager Celery, no worker): run a long task (training, fitting a
+    customer-response model) in a thread.
 
-    An eager task would run inside this request and the page would hang until training ends; in a
-    thread the marketer lands on the run page at once and watches the progress bar. With a real
-    broker the task goes to the `training` queue instead and this is never called.
+    An eager task would run inside this request and the page would hang until it ends; in a
+    thread the marketer lands on its page at once and watches the progress bar. With a real
+    broker the task goes to its queue instead and this is never called.
     """
-    from crm_console.training.tasks import train_policy
 
     def work() -> None:
         try:
-            train_policy.apply(args=[run_id])
+            task.apply(args=list(args))
         finally:
             connections.close_all()
 
-    threading.Thread(target=work, name=f"training-run-{run_id}", daemon=True).start()
+    threading.Thread(target=work, name=f"{task.name.rsplit('.', 1)[-1]}-{args}",
+                     daemon=True).start()
 
 
 def _run_context(run: TrainingRun) -> dict:
