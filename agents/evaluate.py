@@ -253,6 +253,45 @@ def _ratio(y: np.ndarray, x: np.ndarray, z: float) -> KPI:
     return KPI(r, r - half, r + half)
 
 
+PER_CUSTOMER_KPIS = {
+    "net_revenue_per_customer": "net_revenue",
+    "mean_return": "return",
+    "retention": "retained",
+    "conversion_rate": "converted",
+    "contacts_per_customer": "contacts",
+    "unsubscribes_per_customer": "unsubscribes",
+}
+"""KPIs that are a mean over customers (name -> per-customer array), hence comparable pairwise."""
+
+
+def _paired(report: EvaluationReport, baseline: EvaluationReport,
+            kpi: str) -> tuple[np.ndarray, np.ndarray]:
+    key = PER_CUSTOMER_KPIS.get(kpi)
+    if key is None:
+        raise ValueError(f"a paired comparison is defined for per-customer KPIs, not {kpi!r}")
+    if (report.scenario, report.customers, report.days, report.seed) != (
+        baseline.scenario,
+        baseline.customers,
+        baseline.days,
+        baseline.seed,
+    ):
+        raise ValueError("a paired comparison needs two reports on the same scenario, cohort, "
+                         "horizon and seed")
+    return report.per_customer[key], baseline.per_customer[key]
+
+
+def paired_difference(
+    report: EvaluationReport,
+    baseline: EvaluationReport,
+    kpi: str = "net_revenue_per_customer",
+    confidence: float = 0.95,
+) -> KPI:
+    """Change of a per-customer KPI vs `baseline` in its own units, paired customer by customer
+    (same cohort and draws, as `uplift`), with its interval."""
+    a, b = _paired(report, baseline, kpi)
+    return _mean(a - b, float(stats.norm.ppf(0.5 + confidence / 2)))
+
+
 def uplift(
     report: EvaluationReport,
     baseline: EvaluationReport,
@@ -264,24 +303,7 @@ def uplift(
     Both reports must come from the same scenario, cohort size, horizon and seed (common random
     numbers): the interval is the delta-method interval of mean(a - b) / mean(b).
     """
-    key = {
-        "net_revenue_per_customer": "net_revenue",
-        "mean_return": "return",
-        "retention": "retained",
-        "conversion_rate": "converted",
-        "contacts_per_customer": "contacts",
-        "unsubscribes_per_customer": "unsubscribes",
-    }.get(kpi)
-    if key is None:
-        raise ValueError(f"uplift is defined for per-customer KPIs, not {kpi!r}")
-    if (report.scenario, report.customers, report.days, report.seed) != (
-        baseline.scenario,
-        baseline.customers,
-        baseline.days,
-        baseline.seed,
-    ):
-        raise ValueError("uplift needs two reports on the same scenario, cohort, horizon and seed")
-    a, b = report.per_customer[key], baseline.per_customer[key]
+    a, b = _paired(report, baseline, kpi)
     if b.mean() == 0:
         raise ValueError(f"baseline {kpi} is 0: a relative uplift is undefined")
     d = a - b

@@ -177,6 +177,29 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
     budget_steps = 2_000
 
 
+class CustomerResponseModelFactory(factory.django.DjangoModelFactory):
+    """A fitted model record (no artifact: for the rules around it, not for simulating)."""
+
+    class Meta:
+        model = "training.CustomerResponseModel"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    status = "ready"
+    training_rows = 5_000
+    held_out_rows = 800
+    within_tolerance = True
+    fitted_at = factory.LazyFunction(timezone.now)
+    held_out_since = factory.LazyFunction(timezone.now)
+    validation = factory.LazyFunction(lambda: {
+        "rows": 800, "totals": {"conversion_rate": {
+            "observed": 0.05, "ci_low": 0.04, "ci_high": 0.06, "predicted": 0.09,
+            "relative_miss": 0.8, "rows": 800, "events": 40, "enough_support": True,
+            "within_tolerance": False}},
+        "worst_miss": {"kpi": "conversion_rate", "relative_miss": 0.8}})
+    action_ids = factory.LazyAttribute(
+        lambda m: list(m.campaign.actions.order_by("id").values_list("pk", flat=True)))
+
+
 class ExplanationFactory(factory.django.DjangoModelFactory):
     """A stored explanation in the shape decisioning.services logs (sentence made of features)."""
 

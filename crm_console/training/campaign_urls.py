@@ -12,4 +12,7 @@ urlpatterns = [
          name="progress"),
     path("<int:campaign_id>/customer-model/<int:pk>/override/", views.model_override,
          name="override"),
+    path("<int:campaign_id>/customer-model/what-if/", views.what_if_start, name="what-if-start"),
+    path("<int:campaign_id>/customer-model/what-if/<int:pk>/", views.what_if_detail,
+         name="what-if"),
 ]

@@ -14,16 +14,27 @@ from django.views.decorators.http import require_POST
 from crm_console.campaigns.models import Campaign
 from crm_console.dashboards import figures
 from crm_console.training import response_models, selectors
-from crm_console.training.forms import ResponseModelOverrideForm
-from crm_console.training.models import CustomerResponseModel
+from crm_console.training.forms import ResponseModelOverrideForm, WhatIfForm
+from crm_console.training.models import CustomerResponseModel, WhatIfScenario
 from crm_console.training.views import celery_is_eager, task_in_background
 
 FIT = "training.add_customerresponsemodel"
 OVERRIDE = "training.change_customerresponsemodel"
+WHAT_IF = "training.add_whatifscenario"
+
+
+def _what_if_form(campaign: Campaign, data=None) -> WhatIfForm:
+    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.training.what_if import REWARD_FIELDS
+
+    words = vocabulary()
+    channels = [(c.key, c.label) for c in words.channels]
+    return WhatIfForm(data, campaign=campaign, reward_fields=REWARD_FIELDS, channels=channels)
 
 
 def _context(request: HttpRequest, campaign: Campaign,
-             override_form: ResponseModelOverrideForm | None = None) -> dict:
+             override_form: ResponseModelOverrideForm | None = None,
+             what_if_form: WhatIfForm | None = None) -> dict:
     history = list(selectors.response_model_list(campaign=campaign)[:10])
     latest = history[0] if history else None
     shown = selectors.response_model_latest_fitted(campaign=campaign)
@@ -32,7 +43,9 @@ def _context(request: HttpRequest, campaign: Campaign,
                "can_override": request.user.has_perm(OVERRIDE),
                "override_form": override_form or ResponseModelOverrideForm(),
                "fitting": latest is not None
-               and latest.status == CustomerResponseModel.Status.FITTING}
+               and latest.status == CustomerResponseModel.Status.FITTING,
+               "what_if_form": what_if_form or _what_if_form(campaign),
+               "what_ifs": selectors.what_if_list(campaign=campaign)[:20]}
     if shown is not None:
         context["validation"] = selectors.response_model_validation_in_words(response_model=shown)
         points = selectors.response_model_calibration_points(response_model=shown)
@@ -91,3 +104,47 @@ def model_override(request: HttpRequest, campaign_id: int, pk: int) -> HttpRespo
             return redirect("customer-model:page", campaign_id=campaign.pk)
     return render(request, "training/customer_model.html", _context(request, campaign, form),
                   status=400)
+
+
+@require_POST
+@permission_required(WHAT_IF, raise_exception=True)
+def what_if_start(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    from crm_console.training.tasks import run_what_if
+    from crm_console.training.what_if import what_if_create
+
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    form = _what_if_form(campaign, request.POST)
+    if form.is_valid():
+        try:
+            scenario = what_if_create(campaign=campaign, name=form.cleaned_data["name"],
+                                      changes=form.changes,
+                                      retrain=form.cleaned_data["retrain"],
+                                      created_by=request.user)
+        except ValidationError as error:
+            for field, problems in error.message_dict.items():
+                target = field if field in form.fields else None
+                for problem in problems:
+                    form.add_error(target, problem)
+        else:
+            scenario_id = scenario.pk
+            if celery_is_eager():
+                transaction.on_commit(lambda: task_in_background(run_what_if, scenario_id))
+            else:
+                transaction.on_commit(lambda: run_what_if.delay(scenario_id))
+            return redirect("customer-model:what-if", campaign_id=campaign.pk, pk=scenario.pk)
+    return render(request, "training/customer_model.html",
+                  _context(request, campaign, what_if_form=form), status=400)
+
+
+def what_if_detail(request: HttpRequest, campaign_id: int, pk: int) -> HttpResponse:
+    scenario = get_object_or_404(WhatIfScenario.objects.select_related("campaign"), pk=pk,
+                                 campaign_id=campaign_id)
+    template = ("training/_what_if_result.html" if getattr(request, "htmx", False)
+                else "training/what_if.html")
+    response = render(request, template, {
+        "campaign": scenario.campaign, "scenario": scenario,
+        "changes": selectors.what_if_changes_in_words(what_if=scenario)})
+    if getattr(request, "htmx", False) and scenario.status in (
+            WhatIfScenario.Status.SUCCEEDED, WhatIfScenario.Status.FAILED):
+        response["HX-Refresh"] = "true"
+    return response

@@ -41,3 +41,50 @@ class ResponseModelOverrideForm(forms.Form):
         help_text="Why policies may train in this model although it misses the observed KPIs "
                   "(kept in the audit trail).",
     )
+
+
+class WhatIfForm(forms.Form):
+    """What would happen if ...: only the fields filled in change; the rest stays as today."""
+
+    name = forms.CharField(max_length=120, label="Scenario name",
+                           help_text='e.g. "Email cap 3 a week" - saved with its answer.')
+    cap_channel = forms.ChoiceField(required=False, label="Cap a channel")
+    cap_max_contacts = forms.IntegerField(required=False, min_value=0, label="At most (contacts)")
+    cap_window_days = forms.IntegerField(required=False, min_value=1, label="Per (days)")
+    actions_off = forms.MultipleChoiceField(required=False, label="Switch these actions off",
+                                            widget=forms.SelectMultiple(attrs={"size": 5}))
+    actions_on = forms.MultipleChoiceField(required=False, label="Switch these actions on",
+                                           widget=forms.SelectMultiple(attrs={"size": 5}))
+    retrain = forms.BooleanField(required=False, label="Train a new policy under the changes",
+                                 help_text="Slower; otherwise today's policy is replayed under them.")
+
+    def __init__(self, *args, campaign, reward_fields: tuple[str, ...], channels, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reward_fields = reward_fields
+        self.fields["cap_channel"].choices = [("", "No change")] + list(channels)
+        contact = [a for a in campaign.actions.order_by("id") if not a.is_no_contact]
+        self.fields["actions_off"].choices = [(str(a.pk), str(a)) for a in contact if a.enabled]
+        self.fields["actions_on"].choices = [(str(a.pk), str(a)) for a in contact if not a.enabled]
+        for name in reward_fields:
+            self.fields[f"reward_{name}"] = forms.FloatField(
+                required=False, label=f"Reward weight: {name.replace('_', ' ')}")
+
+    def clean(self):
+        data = super().clean()
+        channel = data.get("cap_channel")
+        if channel and (data.get("cap_max_contacts") is None or data.get("cap_window_days") is None):
+            self.add_error("cap_max_contacts", "Give both the number of contacts and the days.")
+        return data
+
+    @property
+    def changes(self) -> dict:
+        data = self.cleaned_data
+        changes: dict = {"reward_weights": {
+            name: data[f"reward_{name}"] for name in self.reward_fields
+            if data.get(f"reward_{name}") is not None}}
+        if data.get("cap_channel"):
+            changes["channel_caps"] = {
+                data["cap_channel"]: [data["cap_max_contacts"], data["cap_window_days"]]}
+        changes["actions_enabled"] = {**{a: False for a in data.get("actions_off", [])},
+                                      **{a: True for a in data.get("actions_on", [])}}
+        return changes

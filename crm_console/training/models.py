@@ -112,3 +112,41 @@ class CustomerResponseModel(models.Model):
         """Fitted, and either validated or overridden with a reason."""
         return self.status == self.Status.READY and (self.within_tolerance
                                                      or bool(self.override_reason))
+
+
+class WhatIfScenario(models.Model):
+    """A named "what would happen if ..." on a campaign: a cap, reward weights or actions changed,
+    answered in its fitted customer-response model next to today's settings (paired, with CIs)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="what_ifs")
+    response_model = models.ForeignKey(CustomerResponseModel, on_delete=models.CASCADE,
+                                       related_name="what_ifs")
+    name = models.CharField(max_length=120)
+    changes = models.JSONField(help_text="reward_weights, channel_caps, actions_enabled.")
+    retrain = models.BooleanField(
+        default=False, help_text="Train a new policy under the changes (else today's policy "
+                                 "is replayed under them).")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    phase = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"],
+                                               name="what_if_name_unique_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"What if {self.name}"

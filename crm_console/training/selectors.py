@@ -11,7 +11,7 @@ from django.utils import timezone
 from crm_console.campaigns.models import Campaign
 from crm_console.customers.models import Customer
 from crm_console.decisioning.models import Decision, PolicyVersion
-from crm_console.training.models import CustomerResponseModel, TrainingRun
+from crm_console.training.models import CustomerResponseModel, TrainingRun, WhatIfScenario
 
 
 def training_run_list(*, campaign: Campaign | None = None) -> QuerySet[TrainingRun]:
@@ -301,3 +301,27 @@ def response_model_calibration_points(*, response_model: CustomerResponseModel) 
                                    "observed": row["observed"], "predicted": row["predicted"],
                                    "rows": row["rows"]})
     return points
+
+
+def what_if_list(*, campaign: Campaign) -> QuerySet[WhatIfScenario]:
+    return WhatIfScenario.objects.filter(campaign=campaign)
+
+
+def what_if_changes_in_words(*, what_if: WhatIfScenario) -> list[str]:
+    """Each change of a what-if as a marketer would say it."""
+    from crm_console.campaigns.models import Action
+    from crm_console.campaigns.selectors import vocabulary
+
+    changes, words = what_if.changes or {}, []
+    for name, value in (changes.get("reward_weights") or {}).items():
+        words.append(f"reward weight {name.replace('_', ' ')} set to {value:g}")
+    labels = vocabulary()
+    for key, (max_contacts, window_days) in (changes.get("channel_caps") or {}).items():
+        words.append(f"at most {max_contacts} {labels.channel_label(key)} contacts per "
+                     f"{window_days} days")
+    actions = {str(a.pk): str(a) for a in Action.objects.filter(
+        pk__in=[int(k) for k in (changes.get("actions_enabled") or {})])}
+    for action_id, on in (changes.get("actions_enabled") or {}).items():
+        words.append(f"{actions.get(action_id, f'action {action_id}')} switched "
+                     f"{'on' if on else 'off'}")
+    return words

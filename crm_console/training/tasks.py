@@ -115,3 +115,12 @@ def fit_response_model(self, response_model_id: int) -> dict:
     model = response_model_fit(response_model_id=response_model_id)
     return {"response_model_id": model.pk, "status": model.status,
             "within_tolerance": model.within_tolerance}
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.run_what_if", **RETRY)
+def run_what_if(self, what_if_id: int) -> dict:
+    """Answer one what-if scenario in the campaign's fitted customer-response model."""
+    from crm_console.training.what_if import what_if_run
+
+    scenario = what_if_run(what_if_id=what_if_id)
+    return {"what_if_id": scenario.pk, "status": scenario.status}
