@@ -203,7 +203,8 @@ class ResponseModel:
 
     Input: the features at decision time (standardised with the logs' mean and spread) and the
     action's catalogue attributes. Heads per row: P(open), P(click), expected orders (Poisson
-    rate), net revenue per order, P(unsubscribe), P(churn). `n_members` networks, each fitted on
+    rate), net revenue per order, P(unsubscribe), P(churn); opens, clicks and unsubscribes are 0
+    for "no contact" by construction. `n_members` networks, each fitted on
     a bootstrap resample of the rows (Poisson(1) row weights), from different initial weights.
     """
 
@@ -328,6 +329,8 @@ class ResponseModel:
                 parts.append(out)
         out = torch.cat(parts, dim=1).double().numpy()
         p = 1.0 / (1.0 + np.exp(-out))
+        # opens, clicks and unsubscribes answer a message: none where none was sent
+        p[..., (0, 1, 4)] *= (self.catalogue.channel_index[actions] >= 0)[None, :, None]
         conversions = np.exp(np.clip(out[..., 2], -20.0, 10.0))
         per_order = np.logaddexp(0.0, out[..., 3]) * self.revenue_scale  # softplus
         return {
