@@ -48,6 +48,24 @@ OUTCOME_KEYS: tuple[str, ...] = (
 """Per-customer arrays every step's info carries (besides "action_mask" and "mask_reasons")."""
 
 
+def outcome_info(
+    outcomes: Outcomes, cap_violations: np.ndarray, action_sent: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The OUTCOME_KEYS arrays of one step's info and the action sent, as every journey env
+    reports them (`agents.evaluate` and the trainers read them by these names)."""
+    return {
+        "opens": outcomes.opens,
+        "clicks": outcomes.clicks,
+        "conversions": outcomes.conversions,
+        "net_revenue": outcomes.net_revenue,
+        "unsubscribes": outcomes.unsubscribes,
+        "churned": outcomes.churns,
+        "contact_cost": outcomes.contact_cost,
+        "cap_violations": cap_violations.astype(np.float64),
+        "action_sent": action_sent,
+    }
+
+
 def resolve_scenario(scenario: str | Scenario | TabularScenario) -> Scenario | TabularScenario:
     return get_scenario(scenario) if isinstance(scenario, str) else scenario
 
@@ -201,15 +219,7 @@ class RuledJourneyEnv(gym.vector.VectorEnv):
         return {
             "action_mask": self._mask,
             "mask_reasons": self._reasons,
-            "opens": outcomes.opens,
-            "clicks": outcomes.clicks,
-            "conversions": outcomes.conversions,
-            "net_revenue": outcomes.net_revenue,
-            "unsubscribes": outcomes.unsubscribes,
-            "churned": outcomes.churns,
-            "contact_cost": outcomes.contact_cost,
-            "cap_violations": (violation & live).astype(np.float64),
-            "action_sent": a,
+            **outcome_info(outcomes, violation & live, a),
             "contacted": contacted.astype(np.float64),
             # when each contact went out (simulation clock); -inf, not NaN, where nothing was sent
             # (NaN != NaN would make two identical steps differ)

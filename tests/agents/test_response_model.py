@@ -3,27 +3,21 @@
 import numpy as np
 import pytest
 
-import agents
-from agents.envs import CustomerJourneyEnv
-from agents.offline import collect, explore
 from agents.response_model import (
-    RESPONSE_INFO_KEYS,
     NotEnoughData,
     ResponseLog,
     ResponseModel,
     split_by_days,
     validate,
 )
+from tests.agents.response_logs import rules_logs
 
 
 @pytest.fixture(scope="module")
 def retail_log():
     """20 days of 1,000 retail customers under the rules with 10 % exploration."""
-    env = CustomerJourneyEnv("retail", num_customers=1000, horizon_days=200, seed=3)
-    rules = agents.make("rule_based", env.single_observation_space, env.single_action_space,
-                        catalogue=env.catalogue)
-    logged = collect(env, explore(rules, 0.1), 20_000, seed=3, info_keys=RESPONSE_INFO_KEYS)
-    return ResponseLog.from_logged(logged), env.catalogue
+    log, env, _ = rules_logs(1000, 20_000, seed=3)
+    return log, env.catalogue
 
 
 @pytest.fixture(scope="module")

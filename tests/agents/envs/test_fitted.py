@@ -5,20 +5,16 @@ import numpy as np
 import pytest
 
 import agents
-from agents.envs import OUTCOME_KEYS, CustomerJourneyEnv, FittedJourneyEnv
-from agents.offline import collect, explore
-from agents.response_model import RESPONSE_INFO_KEYS, ResponseLog, ResponseModel
+from agents.envs import OUTCOME_KEYS, FittedJourneyEnv
+from agents.response_model import ResponseModel
+from tests.agents.response_logs import rules_logs
 
 
 @pytest.fixture(scope="module")
 def world():
     """A small model fitted on 12 days of retail logs, and the logged customers' profiles."""
-    env = CustomerJourneyEnv("retail", num_customers=500, horizon_days=200, seed=21)
-    rules = agents.make("rule_based", env.single_observation_space, env.single_action_space,
-                        catalogue=env.catalogue)
-    logged = collect(env, explore(rules, 0.1), 6_000, seed=21, info_keys=RESPONSE_INFO_KEYS)
-    model = ResponseModel.fit(ResponseLog.from_logged(logged), env.catalogue, n_members=3,
-                              epochs=10, seed=0)
+    log, env, rules = rules_logs(500, 6_000, seed=21)
+    model = ResponseModel.fit(log, env.catalogue, n_members=3, epochs=10, seed=0)
     return model, env.profile.copy(), rules
 
 
