@@ -4,11 +4,19 @@
     obs, info = env.reset()
     obs, reward, terminated, truncated, info = env.step(actions)        # info["action_mask"]
 
+`FittedJourneyEnv(model, start_profiles, ...)` is the same VectorEnv with a workspace's own customers
+responding as its fitted `agents.response_model.ResponseModel` says.
 `CustomerJourneyEnv("tabular", ...)` returns the sibling `TabularJourneyEnv` (same VectorEnv API,
 one-hot states, an exact model for `agents.evaluate.optimal_policy`).
 """
 
-from agents.envs.customer_journey import OUTCOME_KEYS, CustomerJourneyEnv, draw_profiles
+from agents.envs.customer_journey import (
+    OUTCOME_KEYS,
+    CustomerJourneyEnv,
+    RuledJourneyEnv,
+    draw_profiles,
+)
+from agents.envs.fitted import FittedJourneyEnv
 from agents.envs.scenarios import SCENARIOS, Scenario, TabularScenario, get_scenario
 from agents.envs.single import SingleCustomerEnv
 from agents.envs.tabular import TabularJourneyEnv, one_hot_states
@@ -17,6 +25,8 @@ __all__ = [
     "OUTCOME_KEYS",
     "SCENARIOS",
     "CustomerJourneyEnv",
+    "FittedJourneyEnv",
+    "RuledJourneyEnv",
     "Scenario",
     "SingleCustomerEnv",
     "TabularJourneyEnv",

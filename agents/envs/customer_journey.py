@@ -48,11 +48,245 @@ OUTCOME_KEYS: tuple[str, ...] = (
 """Per-customer arrays every step's info carries (besides "action_mask" and "mask_reasons")."""
 
 
+def outcome_info(
+    outcomes: Outcomes, cap_violations: np.ndarray, action_sent: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The OUTCOME_KEYS arrays of one step's info and the action sent, as every journey env
+    reports them (`agents.evaluate` and the trainers read them by these names)."""
+    return {
+        "opens": outcomes.opens,
+        "clicks": outcomes.clicks,
+        "conversions": outcomes.conversions,
+        "net_revenue": outcomes.net_revenue,
+        "unsubscribes": outcomes.unsubscribes,
+        "churned": outcomes.churns,
+        "contact_cost": outcomes.contact_cost,
+        "cap_violations": cap_violations.astype(np.float64),
+        "action_sent": action_sent,
+    }
+
+
 def resolve_scenario(scenario: str | Scenario | TabularScenario) -> Scenario | TabularScenario:
     return get_scenario(scenario) if isinstance(scenario, str) else scenario
 
 
-class CustomerJourneyEnv(gym.vector.VectorEnv):
+class RuledJourneyEnv(gym.vector.VectorEnv):
+    """What every customer-journey vector env shares, whoever decides how customers respond (the
+    scenario's hidden segments, or a response model fitted from a workspace's logs): the
+    catalogue's spaces and action tables, the contact rules' mask and send times from each
+    channel's recent sends, the rule check of the chosen actions, and the contact events recorded
+    in the customers' profiles. One place, so the rules hold the same wherever a policy trains.
+
+    A subclass calls `_setup` in its constructor, keeps `profile` (ProfileState), `_day` and calls
+    `_reset_contact_history` for new customers; `_recent` and `_suppressed` are created here.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def _setup(
+        self,
+        num_customers: int,
+        reward_weights: RewardWeights | None,
+        contact_rules: ContactRules | None,
+        catalogue: Catalogue | None,
+        horizon_days: int,
+        seed: int | None,
+        enabled_actions: np.ndarray | None,
+    ) -> None:
+        if int(num_customers) < 1:
+            raise ValueError("num_customers must be >= 1")
+        self.num_envs = int(num_customers)
+        self.reward_weights = reward_weights or RewardWeights()
+        self.contact_rules = contact_rules or default_contact_rules()
+        self.catalogue = catalogue or default_catalogue()
+        self.horizon_days = int(horizon_days)
+        if self.horizon_days < 1:
+            raise ValueError("horizon_days must be >= 1")
+        if enabled_actions is not None:
+            enabled_actions = np.asarray(enabled_actions, dtype=bool)
+            if enabled_actions.shape != (self.catalogue.n_actions,):
+                raise ValueError(f"enabled_actions must have shape ({self.catalogue.n_actions},)")
+        self.enabled_actions = enabled_actions
+        self.feature_layout = FeatureLayout.for_catalogue(self.catalogue)
+        self.single_observation_space = self.feature_layout.observation_space()
+        self.single_action_space = gym.spaces.Discrete(self.catalogue.n_actions)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self._init_seed = seed
+        self._seeded = False
+        # action attributes as lookup tables (index by action)
+        cat = self.catalogue
+        self._a_channel = np.where(cat.channel_index >= 0, cat.channel_index, 0)
+        self._a_offer = np.where(cat.offer_index >= 0, cat.offer_index, 0)
+        self._a_window = np.where(cat.window_index >= 0, cat.window_index, 0)
+        self._a_contact = cat.channel_index >= 0
+        self._a_cost = cat.cost
+        offers = [cat.offers[o] for o in self._a_offer]
+        contact = self._a_contact
+        self._discount_a = np.where(contact, [o.margin_share for o in offers], 0.0)
+        self._amount_a = np.where(contact, [o.amount_off for o in offers], 0.0)
+        self._redemption_a = np.where(contact, [o.redemption_cost for o in offers], 0.0)
+        self._incentive_a = contact & np.array([o.is_incentive for o in offers])
+        self._validity_a = np.array([o.validity_days for o in offers], dtype=np.int64)
+        # each channel's most recent send times, as many as any cap counts (agents.constraints
+        # is exact with those when nothing is scheduled after the decision, as here)
+        rules = self.contact_rules
+        limits = [limit for limit, _ in rules.channel_caps.values()]
+        if rules.overall_cap is not None:
+            limits.append(rules.overall_cap[0])
+        self._recent_per_channel = max([1, *limits])
+
+    def _seed_streams(self, seed: int | None) -> None:
+        """Seed the day's random streams at reset: the daily draws (shape fixed, so
+        policy-independent) and the newcomers; without a seed the first reset uses the
+        constructor's and later ones continue the stream. The clock restarts at day 0."""
+        if seed is None and not self._seeded:
+            seed = self._init_seed
+        gym.vector.VectorEnv.reset(self, seed=seed)
+        self._seeded = True
+        root = int(self.np_random.integers(2**62))
+        self._daily_rng = np.random.default_rng([root, 1])
+        self._newcomer_rng = np.random.default_rng([root, 2])
+        self._day = 0
+
+    def _start_contact_history(self) -> None:
+        """Empty send history and suppression for all N slots (at reset, before new customers)."""
+        n, n_c = self.num_envs, len(self.catalogue.channels)
+        self._recent = np.full((n, n_c, self._recent_per_channel), -np.inf)
+        self._suppressed = np.zeros(n, dtype=bool)
+
+    def _checked_actions(self, actions: Any) -> np.ndarray:
+        """(N,) int64 action indices, or a ValueError saying what is wrong."""
+        n = self.num_envs
+        actions = np.asarray(actions)
+        if actions.shape != (n,):
+            actions = actions.reshape(-1)
+            if actions.shape != (n,):
+                raise ValueError(f"actions must have shape ({n},), got {np.shape(actions)}")
+        if not np.issubdtype(actions.dtype, np.integer):
+            if not np.all(np.mod(actions, 1) == 0):
+                raise ValueError("actions must be whole action indices")
+        actions = actions.astype(np.int64)
+        if actions.min() < 0 or actions.max() >= self.catalogue.n_actions:
+            raise ValueError(f"actions must lie in [0, {self.catalogue.n_actions})")
+        return actions
+
+    def _enforce_rules(
+        self, actions: np.ndarray, live: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The actions sent (a masked one is replaced by "no contact"), which were masked, and
+        which rows were contacted."""
+        a = np.where(live, actions, 0)
+        violation = ~self._mask[np.arange(self.num_envs), a]
+        a = np.where(violation, 0, a)
+        return a, violation, self._a_contact[a]
+
+    def _send_hours_of(self, a: np.ndarray) -> np.ndarray:
+        """(N,) when each row's action goes out today (simulation clock)."""
+        return self._send[np.arange(self.num_envs), self._a_window[a]]
+
+    def _record_contact_events(
+        self, a: np.ndarray, contacted: np.ndarray, opened: np.ndarray, clicked: np.ndarray,
+        unsubscribed: np.ndarray, send: np.ndarray,
+    ) -> None:
+        """Today's contacts, opens, clicks and unsubscribes in the profiles, as the console
+        records real ones, and each contact in the rules' own history at its send time."""
+        ch = self._a_channel[a]
+        prof = self.profile
+        features.record_contact(
+            prof, contacted, ch[contacted], discounted=self._incentive_a[a[contacted]]
+        )
+        features.record_open(prof, opened, ch[opened])
+        features.record_click(prof, clicked, ch[clicked])
+        features.record_unsubscribe(prof, unsubscribed, ch[unsubscribed])
+        if contacted.any():
+            r = np.flatnonzero(contacted)
+            self._remember_sends(r, send[r], ch[r])
+
+    def _lost_all_consent(self, unsubscribed: np.ndarray) -> np.ndarray:
+        """Rows whose unsubscribe today left them no channel to be reached on."""
+        lost = unsubscribed.copy()
+        if unsubscribed.any():
+            lost[unsubscribed] = self.profile.consent[unsubscribed].max(axis=1) < 0.5
+        return lost
+
+    def _outcome_info(
+        self, outcomes: Outcomes, violation: np.ndarray, live: np.ndarray, a: np.ndarray,
+        contacted: np.ndarray, send: np.ndarray, today: int,
+    ) -> dict[str, Any]:
+        """The step's info: next mask and its reasons, the outcome arrays (OUTCOME_KEYS), what
+        was sent when, and the day the decision was made (`today`, as a CRM log dates it)."""
+        return {
+            "action_mask": self._mask,
+            "mask_reasons": self._reasons,
+            **outcome_info(outcomes, violation & live, a),
+            "contacted": contacted.astype(np.float64),
+            # when each contact went out (simulation clock); -inf, not NaN, where nothing was sent
+            # (NaN != NaN would make two identical steps differ)
+            "send_hours": np.where(contacted, send, -np.inf),
+            "reset": ~live,
+            "day": np.full(self.num_envs, float(today)),
+        }
+
+    def _now_hours(self) -> float:
+        """Today's decision time on the simulation clock, whose zero is a UTC midnight (so a
+        customer's local time is the clock + their utc offset, see send_hours): DECISION_HOUR
+        campaign time on day `day`."""
+        return self._day * 24.0 + DECISION_HOUR - self.contact_rules.campaign_utc_offset_hours
+
+    def _remember_sends(self, rows: np.ndarray, hours: np.ndarray, channels: np.ndarray) -> None:
+        """Put each row's new send first in its channel's list (newest first; rows unique)."""
+        older = self._recent[rows, channels, :-1]
+        self._recent[rows, channels, 1:] = older
+        self._recent[rows, channels, 0] = hours
+
+    def _reset_contact_history(self, rows: np.ndarray, every_channel: bool = False) -> None:
+        """New customers at `rows`: their send history is the previous campaigns' last contact
+        per the profile's days since contact (the latest one overall, or with `every_channel`
+        each channel's latest, for customers whose last contacts may still count towards the
+        caps), and they are not suppressed."""
+        self._recent[rows] = -np.inf
+        days = self.profile.days_since_contact[rows]
+        if every_channel:
+            for channel in range(days.shape[1]):
+                known = np.isfinite(days[:, channel])
+                self._remember_sends(rows[known], self._now_hours() - days[known, channel] * 24.0,
+                                     np.full(int(known.sum()), channel))
+        else:
+            last = np.min(days, axis=1)
+            known = np.isfinite(last)
+            self._remember_sends(
+                rows[known], self._now_hours() - last[known] * 24.0, np.argmin(days[known], axis=1)
+            )
+        self._suppressed[rows] = False
+
+    def _contact_state(self) -> ContactState:
+        return ContactState(
+            now_hours=np.full(self.num_envs, self._now_hours()),
+            contact_hours=self._recent,
+            consent=self.profile.consent > 0.5,
+            utc_offset_hours=self.profile.utc_offset_hours,
+            suppressed=self._suppressed,
+            send_windows=self.catalogue.send_windows,
+            check=False,  # the simulator's own arrays, newest first by construction
+        )
+
+    def _compute_mask(self) -> tuple[np.ndarray, np.ndarray]:
+        state = self._contact_state()
+        self._send = state.send_hours  # (n, W) today
+        return contact_mask(self.catalogue, self.contact_rules, state, self.enabled_actions)
+
+    @property
+    def day(self) -> int:
+        """Days since the last reset (the simulation clock)."""
+        return self._day
+
+    @property
+    def action_mask(self) -> np.ndarray:
+        return self._mask
+
+
+class CustomerJourneyEnv(RuledJourneyEnv):
     """N customers living through a marketing campaign, one day per step.
 
     Each customer belongs to a hidden segment of the scenario (loyal, deal-seeker, at-risk, ...)
@@ -121,8 +355,6 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
     :param enabled_actions: (A,) bool, actions the marketer switched on (None: all)
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
-
     def __new__(
         cls, scenario: str | Scenario | TabularScenario = "retail", *args: Any, **kwargs: Any
     ):
@@ -146,49 +378,9 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         scenario = resolve_scenario(scenario)
         if not isinstance(scenario, Scenario):
             raise TypeError(f"scenario must be a Scenario or a scenario name, got {scenario!r}")
-        if int(num_customers) < 1:
-            raise ValueError("num_customers must be >= 1")
         self.scenario = scenario
-        self.num_envs = int(num_customers)
-        self.reward_weights = reward_weights or RewardWeights()
-        self.contact_rules = contact_rules or default_contact_rules()
-        self.catalogue = catalogue or default_catalogue()
-        self.horizon_days = int(horizon_days or scenario.horizon_days)
-        if self.horizon_days < 1:
-            raise ValueError("horizon_days must be >= 1")
-        if enabled_actions is not None:
-            enabled_actions = np.asarray(enabled_actions, dtype=bool)
-            if enabled_actions.shape != (self.catalogue.n_actions,):
-                raise ValueError(f"enabled_actions must have shape ({self.catalogue.n_actions},)")
-        self.enabled_actions = enabled_actions
-        self.feature_layout = FeatureLayout.for_catalogue(self.catalogue)
-        self.single_observation_space = self.feature_layout.observation_space()
-        self.single_action_space = gym.spaces.Discrete(self.catalogue.n_actions)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
-        self._init_seed = seed
-        self._seeded = False
-        # action attributes as lookup tables (index by action)
-        cat = self.catalogue
-        self._a_channel = np.where(cat.channel_index >= 0, cat.channel_index, 0)
-        self._a_offer = np.where(cat.offer_index >= 0, cat.offer_index, 0)
-        self._a_window = np.where(cat.window_index >= 0, cat.window_index, 0)
-        self._a_contact = cat.channel_index >= 0
-        self._a_cost = cat.cost
-        offers = [cat.offers[o] for o in self._a_offer]
-        contact = self._a_contact
-        self._discount_a = np.where(contact, [o.margin_share for o in offers], 0.0)
-        self._amount_a = np.where(contact, [o.amount_off for o in offers], 0.0)
-        self._redemption_a = np.where(contact, [o.redemption_cost for o in offers], 0.0)
-        self._incentive_a = contact & np.array([o.is_incentive for o in offers])
-        self._validity_a = np.array([o.validity_days for o in offers], dtype=np.int64)
-        # each channel's most recent send times, as many as any cap counts (agents.constraints
-        # is exact with those when nothing is scheduled after the decision, as here)
-        rules = self.contact_rules
-        limits = [limit for limit, _ in rules.channel_caps.values()]
-        if rules.overall_cap is not None:
-            limits.append(rules.overall_cap[0])
-        self._recent_per_channel = max([1, *limits])
+        self._setup(num_customers, reward_weights, contact_rules, catalogue,
+                    horizon_days or scenario.horizon_days, seed, enabled_actions)
         self._pending_days = scenario.max_delay_days + 1
         self._set_params(scenario)
 
@@ -220,21 +412,12 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if seed is None and not self._seeded:
-            seed = self._init_seed
-        super().reset(seed=seed)
-        self._seeded = True
-        root = int(self.np_random.integers(2**62))
-        # two streams: the daily draws (shape fixed, so policy-independent) and newcomers
-        self._daily_rng = np.random.default_rng([root, 1])
-        self._newcomer_rng = np.random.default_rng([root, 2])
+        self._seed_streams(seed)
         n = self.num_envs
-        self._day = 0
         if self._p is not self.scenario:
             self._set_params(self.scenario)
         self._segment = np.zeros(n, dtype=np.int64)
-        n_c = len(self.catalogue.channels)
-        self.profile = ProfileState.empty(n, n_channels=n_c)
+        self.profile = ProfileState.empty(n, n_channels=len(self.catalogue.channels))
         self._fatigue = np.zeros(n)
         self._coupon_days = np.zeros(n, dtype=np.int64)
         self._coupon_rate = np.zeros(n)
@@ -243,9 +426,8 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_value = np.zeros((self._pending_days, n))
         self._pending_count = np.zeros((self._pending_days, n), dtype=np.int64)
         self._pending_incentive = np.zeros((self._pending_days, n), dtype=bool)
-        self._recent = np.full((n, n_c, self._recent_per_channel), -np.inf)
+        self._start_contact_history()
         self._age = np.zeros(n, dtype=np.int64)
-        self._suppressed = np.zeros(n, dtype=bool)
         self._needs_reset = np.zeros(n, dtype=bool)
         self._new_customers(np.arange(n))
         obs = features.observation(self.profile)
@@ -254,28 +436,14 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
 
     def step(self, actions: Any):
         n = self.num_envs
-        actions = np.asarray(actions)
-        if actions.shape != (n,):
-            actions = actions.reshape(-1)
-            if actions.shape != (n,):
-                raise ValueError(f"actions must have shape ({n},), got {np.shape(actions)}")
-        if not np.issubdtype(actions.dtype, np.integer):
-            if not np.all(np.mod(actions, 1) == 0):
-                raise ValueError("actions must be whole action indices")
-        actions = actions.astype(np.int64)
-        if actions.min() < 0 or actions.max() >= self.catalogue.n_actions:
-            raise ValueError(f"actions must lie in [0, {self.catalogue.n_actions})")
+        actions = self._checked_actions(actions)
         if self.scenario.drift_day is not None and self._day == self.scenario.drift_day:
             self._set_params(self.scenario.drifted())  # preferences drift from today on
         p = self._p
         live = ~self._needs_reset
-        rows = np.arange(n)
 
         # 1. enforce the contact rules: a masked action is not sent (and is reported)
-        a = np.where(live, actions, 0)
-        violation = ~self._mask[rows, a]
-        a = np.where(violation, 0, a)
-        contacted = self._a_contact[a]
+        a, violation, contacted = self._enforce_rules(actions, live)
 
         # 2. the day's random draws: same shape every day whatever the policy (CRN)
         u = self._daily_rng.random((_N_UNIFORMS, n), dtype=np.float32)
@@ -285,7 +453,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         # 3. response to today's contact: open -> click -> order (maybe days later)
         fatigue_drag = np.exp(-p.fatigue_response * self._fatigue)
         # the window's effect depends on when the message lands in the customer's local day
-        send = self._send[rows, self._a_window[a]]
+        send = self._send_hours_of(a)
         local_hour = np.mod(send + self.profile.utc_offset_hours, 24.0)
         affinity = self._affinity[seg, local_day_part(local_hour)]
         opened = u[0] < self._open_sa[seg, a] * affinity * fatigue_drag  # 0 for "no contact"
@@ -372,24 +540,14 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
                     )
 
         # 7. the events, recorded exactly as the console records real ones
-        ch = self._a_channel[a]
         prof = self.profile
-        features.record_contact(
-            prof, contacted, ch[contacted], discounted=self._incentive_a[a[contacted]]
-        )
-        features.record_open(prof, opened, ch[opened])
-        features.record_click(prof, clicked, ch[clicked])
         features.record_purchase(
             prof, organic, organic_net[organic], discounted=holds_coupon[organic]
         )
         features.record_purchase(
             prof, landed, landed_net[landed], discounted=landed_incentive[landed]
         )
-        features.record_unsubscribe(prof, unsubscribed, ch[unsubscribed])
-        # the rules' own contact history, at send time
-        if contacted.any():
-            r = np.flatnonzero(contacted)
-            self._remember_sends(r, send[r], ch[r])
+        self._record_contact_events(a, contacted, opened, clicked, unsubscribed, send)
 
         # 8. reward and outcomes
         outcomes = Outcomes(
@@ -403,10 +561,7 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
             contact_cost=self._a_cost[a],
         )
         rewards = reward(outcomes, self.reward_weights)
-        lost_all_consent = unsubscribed.copy()
-        if unsubscribed.any():
-            lost_all_consent[unsubscribed] = prof.consent[unsubscribed].max(axis=1) < 0.5
-        terminated = churned | lost_all_consent
+        terminated = churned | self._lost_all_consent(unsubscribed)
 
         # 9. a day passes
         self._advance_day()
@@ -419,28 +574,11 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._needs_reset = terminated | truncated
         obs = features.observation(self.profile)
         self._mask, self._reasons = self._compute_mask()
-        info = {
-            "action_mask": self._mask,
-            "mask_reasons": self._reasons,
-            "opens": outcomes.opens,
-            "clicks": outcomes.clicks,
-            "conversions": outcomes.conversions,
-            "net_revenue": outcomes.net_revenue,
-            "unsubscribes": outcomes.unsubscribes,
-            "churned": outcomes.churns,
-            "contact_cost": outcomes.contact_cost,
-            "cap_violations": (violation & live).astype(np.float64),
-            "action_sent": a,
-            "contacted": contacted.astype(np.float64),
-            # when each contact went out (simulation clock); -inf, not NaN, where nothing was sent
-            # (NaN != NaN would make two identical steps differ)
-            "send_hours": np.where(contacted, send, -np.inf),
-            "discounted_conversions": (
-                np.where(organic, holds_coupon, False).astype(np.float64)
-                + np.where(landed, landed_incentive, False)
-            ),
-            "reset": ~live,
-        }
+        info = self._outcome_info(outcomes, violation, live, a, contacted, send, self._day - 1)
+        info["discounted_conversions"] = (
+            np.where(organic, holds_coupon, False).astype(np.float64)
+            + np.where(landed, landed_incentive, False)
+        )
         return obs, rewards, terminated, truncated, info
 
     # ------------------------------------------------------------------ internals
@@ -455,34 +593,6 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         np.subtract(self._coupon_days, 1, out=self._coupon_days, where=self._coupon_days > 0)
         features.advance_days(self.profile, 1.0)
         self._day += 1
-
-    def _now_hours(self) -> float:
-        """Today's decision time on the simulation clock, whose zero is a UTC midnight (so a
-        customer's local time is the clock + their utc offset, see send_hours): DECISION_HOUR
-        campaign time on day `day`."""
-        return self._day * 24.0 + DECISION_HOUR - self.contact_rules.campaign_utc_offset_hours
-
-    def _remember_sends(self, rows: np.ndarray, hours: np.ndarray, channels: np.ndarray) -> None:
-        """Put each row's new send first in its channel's list (newest first; rows unique)."""
-        older = self._recent[rows, channels, :-1]
-        self._recent[rows, channels, 1:] = older
-        self._recent[rows, channels, 0] = hours
-
-    def _contact_state(self) -> ContactState:
-        return ContactState(
-            now_hours=np.full(self.num_envs, self._now_hours()),
-            contact_hours=self._recent,
-            consent=self.profile.consent > 0.5,
-            utc_offset_hours=self.profile.utc_offset_hours,
-            suppressed=self._suppressed,
-            send_windows=self.catalogue.send_windows,
-            check=False,  # the simulator's own arrays, newest first by construction
-        )
-
-    def _compute_mask(self) -> tuple[np.ndarray, np.ndarray]:
-        state = self._contact_state()
-        self._send = state.send_hours  # (n, W) today
-        return contact_mask(self.catalogue, self.contact_rules, state, self.enabled_actions)
 
     def _new_customers(self, rows: np.ndarray) -> None:
         """Draw customers for `rows` from the segment mixture, with a plausible past."""
@@ -500,31 +610,15 @@ class CustomerJourneyEnv(gym.vector.VectorEnv):
         self._pending_value[:, rows] = 0.0
         self._pending_count[:, rows] = 0
         self._pending_incentive[:, rows] = False
-        self._recent[rows] = -np.inf
         # previous campaigns' last contact, consistent with the profile's days since contact
-        days = self.profile.days_since_contact[rows]
-        last = np.min(days, axis=1)
-        known = np.isfinite(last)
-        self._remember_sends(
-            rows[known], self._now_hours() - last[known] * 24.0, np.argmin(days[known], axis=1)
-        )
+        self._reset_contact_history(rows)
         self._age[rows] = 0
-        self._suppressed[rows] = False
 
     # ------------------------------------------------------------------ read-only views
-    @property
-    def day(self) -> int:
-        """Days since the last reset (the simulation clock; drift happens on it)."""
-        return self._day
-
     @property
     def segments(self) -> np.ndarray:
         """(N,) hidden segment index per slot - ground truth for analysis, never an agent input."""
         return self._segment.copy()
-
-    @property
-    def action_mask(self) -> np.ndarray:
-        return self._mask
 
 
 def draw_profiles(

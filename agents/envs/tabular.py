@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from agents.envs.customer_journey import outcome_info
 from agents.envs.scenarios import TabularScenario, get_scenario
 from agents.rewards import Outcomes, RewardWeights, reward
 
@@ -158,15 +159,7 @@ class TabularJourneyEnv(gym.vector.VectorEnv):
         self._needs_reset = terminated | truncated
         info = {
             "action_mask": self.allowed[self._state],
-            "opens": outcomes.opens,
-            "clicks": outcomes.clicks,
-            "conversions": outcomes.conversions,
-            "net_revenue": outcomes.net_revenue,
-            "unsubscribes": outcomes.unsubscribes,
-            "churned": outcomes.churns,
-            "contact_cost": outcomes.contact_cost,
-            "cap_violations": (violation & live).astype(np.float64),
-            "action_sent": a,
+            **outcome_info(outcomes, violation & live, a),
             "discounted_conversions": (ordered & (a >= 2)).astype(np.float64),
             "contacted": (contacted & live).astype(np.float64),
             "reset": ~live,

@@ -1,0 +1,175 @@
+"""Learning from the workspace's own logs (issue 17): a policy trained in a fitted response model,
+judged in the world the product never sees.
+
+For each scenario, seed and log size:
+1. the true world (`CustomerJourneyEnv`) logs `days` x `customers` of history under the
+   marketer's rules with 10 % exploration (`agents.offline.collect` with the response outcomes);
+2. the product fits `ResponseModel` on all but the last days and validates it on them (the logged
+   actions replayed through the model vs what happened);
+3. it builds `FittedJourneyEnv` from the logged customers' final profiles and trains
+   `actor_critic` there for `--steps` customer-days;
+4. baselines: the rules, the `supervised` agent fitted on the same logs
+   (`agents.offline.pretrain`), and an oracle `actor_critic` trained in the true world with the
+   same step budget;
+5. every policy runs in the true world on one fresh cohort (same seed: common random numbers);
+   uplift vs the rules is paired customer by customer (`agents.evaluate.uplift`).
+
+"Share of the oracle's uplift" = (learned - rules) / (oracle - rules) on reward per customer (the
+objective every agent maximises). Seeds 101-103 are used by no other benchmark.
+
+    .venv/bin/python benchmarks/learn_from_logs.py                       # all sizes, scenarios, seeds
+    .venv/bin/python benchmarks/learn_from_logs.py --sizes small --seeds 101
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import agents  # noqa: E402
+from agents.envs import CustomerJourneyEnv, FittedJourneyEnv  # noqa: E402
+from agents.evaluate import evaluate, uplift  # noqa: E402
+from agents.offline import collect, explore, pretrain  # noqa: E402
+from agents.response_model import (  # noqa: E402
+    RESPONSE_INFO_KEYS,
+    ResponseLog,
+    ResponseModel,
+    split_by_days,
+    validate,
+)
+
+SIZES = {"large": (90, 20_000), "small": (30, 2_000)}
+"""Logged history: (days, customers)."""
+HELD_OUT_DAYS = {"large": 7, "small": 5}
+
+
+def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    days, customers = SIZES[size]
+    world = CustomerJourneyEnv(scenario, num_customers=customers, horizon_days=10_000, seed=seed)
+    spaces = (world.single_observation_space, world.single_action_space)
+    rules = agents.make("rule_based", *spaces, seed=seed, catalogue=world.catalogue)
+    logged = collect(world, explore(rules, 0.1), days * customers, seed=seed,
+                     info_keys=RESPONSE_INFO_KEYS)
+    log = ResponseLog.from_logged(logged)
+    train, held_out = split_by_days(log, HELD_OUT_DAYS[size])
+    model = ResponseModel.fit(train, world.catalogue, seed=seed)
+    check = validate(model, held_out)
+
+    fitted = FittedJourneyEnv(model, world.profile, num_customers=args.customers,
+                              horizon_days=world.scenario.horizon_days, seed=seed)
+    learned = agents.make("actor_critic", *spaces, seed=seed)
+    learned.fit(fitted, total_steps=args.steps)
+    supervised = agents.make("supervised", *spaces, seed=seed)
+    pretrain(supervised, logged)
+    oracle = agents.make("actor_critic", *spaces, seed=seed)
+    oracle.fit(CustomerJourneyEnv(scenario, num_customers=args.customers, seed=seed + 1),
+               total_steps=args.steps)
+
+    eval_seed = 5_000 + seed
+    reports = {name: evaluate(policy, scenario, customers=args.eval_customers, seed=eval_seed)
+               for name, policy in (("rules", rules), ("learned", learned),
+                                    ("supervised", supervised), ("oracle", oracle))}
+    base = reports["rules"]["mean_return"].value
+    oracle_gain = reports["oracle"]["mean_return"].value - base
+    rows = {}
+    for name, report in reports.items():
+        row = {
+            "revenue": report["net_revenue_per_customer"].value,
+            "retention": report["retention"].value,
+            "reward": report["mean_return"].value,
+            "violations": report.cap_violations_total,
+        }
+        if name != "rules":
+            row["uplift"] = uplift(report, reports["rules"], "mean_return")
+            row["revenue_uplift"] = uplift(report, reports["rules"], "net_revenue_per_customer")
+            row["share"] = (row["reward"] - base) / oracle_gain if oracle_gain > 0 else float("nan")
+        rows[name] = row
+    return {"scenario": scenario, "seed": seed, "size": size, "rows": rows, "check": check,
+            "log_rows": len(log), "fit_seconds": model.fit_seconds,
+            "seconds": time.perf_counter() - started}
+
+
+def share_text(share: float) -> str:
+    return f"{share:.0%}" if np.isfinite(share) else "n/a (oracle not above rules)"
+
+
+def print_result(r: dict) -> None:
+    days, customers = SIZES[r["size"]]
+    c = r["check"]
+    worst = c["worst_miss"]
+    print(f"\n### {r['scenario']}, seed {r['seed']}, {days} days x {customers:,} customers "
+          f"({r['log_rows']:,} logged decisions; model fit {r['fit_seconds']:.0f} s; "
+          f"run {r['seconds']:.0f} s)\n")
+    print("| policy | net revenue / customer | retention | reward / customer | reward uplift vs "
+          "rules [95 % CI] | net revenue uplift [95 % CI] | share of oracle's uplift | cap "
+          "violations |")
+    print("|---|---|---|---|---|---|---|---|")
+    names = {"rules": "rules (logging policy)", "learned": "actor_critic trained in the fitted model",
+             "supervised": "supervised, fitted on the logs", "oracle": "oracle actor_critic (true world)"}
+    for name, row in r["rows"].items():
+        if name == "rules":
+            extra = "- | - | - "
+        else:
+            u, v = row["uplift"], row["revenue_uplift"]
+            extra = (f"{u.value:+.1%} [{u.ci_low:+.1%}, {u.ci_high:+.1%}] | {v.value:+.1%} "
+                     f"[{v.ci_low:+.1%}, {v.ci_high:+.1%}] | {share_text(row['share'])} ")
+        print(f"| {names[name]} | {row['revenue']:.2f} | {row['retention']:.3f} | "
+              f"{row['reward']:.2f} | {extra}| {row['violations']} |")
+    kpis = ", ".join(
+        f"{k} {v['predicted']:.4g} vs {v['observed']:.4g}"
+        + ("" if v["relative_miss"] is None else f" ({v['relative_miss']:.0%})")
+        + ("" if v["enough_support"] else " [few events]")
+        for k, v in c["totals"].items())
+    print(f"\nModel validation on the last {HELD_OUT_DAYS[r['size']]} logged days "
+          f"({c['rows']:,} decisions; replayed vs logged): {kpis}. Within 10 % or the 95 % CI: "
+          f"**{'yes' if c['within_tolerance'] else 'NO'}**"
+          + (f" (worst: {worst['kpi']})" if worst else "") + ".")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="101,102,103")
+    parser.add_argument("--scenarios", default="retail,churn_rescue")
+    parser.add_argument("--sizes", default="large,small")
+    parser.add_argument("--steps", type=int, default=1_000_000,
+                        help="actor_critic training budget (customer-days), fitted and oracle")
+    parser.add_argument("--customers", type=int, default=1024, help="training slots")
+    parser.add_argument("--eval-customers", type=int, default=5000)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    results = []
+    for size in args.sizes.split(","):
+        for scenario in args.scenarios.split(","):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                results.append(run_one(scenario, seed, size, args))
+                print_result(results[-1])
+                sys.stdout.flush()
+    print("\n| size | scenario | seed | share of oracle's uplift (reward) | retention learned "
+          "vs rules | cap violations | replay within 10 % |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        learned, rules = r["rows"]["learned"], r["rows"]["rules"]
+        print(f"| {r['size']} | {r['scenario']} | {r['seed']} | {share_text(learned['share'])} | "
+              f"{learned['retention']:.3f} vs {rules['retention']:.3f} | "
+              f"{learned['violations']} | {'yes' if r['check']['within_tolerance'] else 'no'} |")
+    shares = {size: [r["rows"]["learned"]["share"] for r in results if r["size"] == size
+                     and np.isfinite(r["rows"]["learned"]["share"])] for size in SIZES}
+    for size, target in (("large", 0.8), ("small", 0.5)):
+        if shares[size]:
+            print(f"\n{size}: share of the oracle's uplift, mean {np.mean(shares[size]):.0%}, "
+                  f"worst {np.min(shares[size]):.0%} (target >= {target:.0%})", end="")
+    print(f"\n\nwall time {time.perf_counter() - started:.0f} s (2 shared CPU cores, no GPU; "
+          "torch 1 thread)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The customer-response model fitted from logs: validation, fitting, ranking, saving, replay."""
+
+import numpy as np
+import pytest
+
+from agents.response_model import (
+    NotEnoughData,
+    ResponseLog,
+    ResponseModel,
+    split_by_days,
+    validate,
+)
+from tests.agents.response_logs import rules_logs
+
+
+@pytest.fixture(scope="module")
+def retail_log():
+    """20 days of 1,000 retail customers under the rules with 10 % exploration."""
+    log, env, _ = rules_logs(1000, 20_000, seed=3)
+    return log, env.catalogue
+
+
+@pytest.fixture(scope="module")
+def fitted(retail_log):
+    log, catalogue = retail_log
+    held = np.random.default_rng(0).random(len(log)) < 0.2
+    return (ResponseModel.fit(log.subset(~held), catalogue, n_members=3, epochs=60, seed=0),
+            log.subset(held))
+
+
+def _tiny_log(n=10, **overrides):
+    values = dict(obs=np.zeros((n, 3)), actions=np.ones(n), opens=np.zeros(n),
+                  clicks=np.zeros(n), conversions=np.zeros(n), revenue=np.zeros(n),
+                  unsubscribes=np.zeros(n), churned=np.zeros(n, bool), n_actions=5)
+    values.update(overrides)
+    return ResponseLog(**values)
+
+
+def test_log_rejects_a_nan_revenue():
+    revenue = np.zeros(10)
+    revenue[3] = np.nan
+    with pytest.raises(ValueError, match="revenue must be finite"):
+        _tiny_log(revenue=revenue)
+
+
+def test_log_rejects_an_action_outside_the_catalogue():
+    with pytest.raises(ValueError, match=r"actions must lie in \[0, 5\)"):
+        _tiny_log(actions=np.full(10, 7))
+
+
+def test_log_rejects_misaligned_rows():
+    with pytest.raises(ValueError, match="clicks must have shape"):
+        _tiny_log(clicks=np.zeros(9))
+
+
+def test_fit_refuses_too_little_data_and_says_how_much_is_needed(retail_log):
+    log, catalogue = retail_log
+    with pytest.raises(NotEnoughData, match="at least 2,000 logged decisions.*500 decisions"):
+        ResponseModel.fit(log.subset(np.arange(500)), catalogue)
+
+
+def test_split_by_days_holds_out_the_most_recent_days(retail_log):
+    log, _ = retail_log
+    train, held_out = split_by_days(log, held_out_days=4)
+    assert train.days.max() < held_out.days.min()
+    assert len(train) + len(held_out) == len(log)
+
+
+def test_model_ranks_a_contact_the_true_world_makes_better_above_no_contact(fitted, retail_log):
+    """Retail's best responders to email discounts: an email with an offer beats staying silent
+    in expected orders, and no contact is never opened."""
+    model, held_out = fitted
+    _, catalogue = retail_log
+    obs = held_out.obs[:500]
+    email = next(i for i, a in enumerate(catalogue.actions)
+                 if a.channel == "email" and a.offer is not None and i > 0)
+    silent = model.predict(obs, np.zeros(500, dtype=np.int64))
+    contact = model.predict(obs, np.full(500, email))
+    assert contact["open"].mean() > 0.02 and (silent["open"] == 0).all()
+    assert contact["conversions"].mean() > silent["conversions"].mean()
+
+
+def test_to_bytes_round_trip_predicts_the_same(fitted):
+    model, held_out = fitted
+    again = ResponseModel.from_bytes(model.to_bytes())
+    a, b = model.predict(held_out.obs[:50], held_out.actions[:50]), \
+        again.predict(held_out.obs[:50], held_out.actions[:50])
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-6)
+    assert again.catalogue.to_dict() == model.catalogue.to_dict()
+    assert again.n_rows == model.n_rows and again.fitted_features == model.fitted_features
+
+
+def test_predict_reports_the_members_disagreement_as_uncertainty(fitted):
+    model, held_out = fitted
+    out = model.predict(held_out.obs[:100], held_out.actions[:100])
+    assert out["uncertainty"].shape == (100,) and (out["uncertainty"] >= 0).all()
+    assert out["uncertainty"].max() > 0
+
+
+def test_validate_passes_the_honest_model(fitted):
+    model, held_out = fitted
+    report = validate(model, held_out)
+    assert report["within_tolerance"], report["worst_miss"]
+    assert "email" in report["by_channel"] and "no_contact" in report["by_channel"]
+
+
+def test_validate_flags_a_model_whose_predictions_are_scaled_wrong(fitted):
+    model, held_out = fitted
+    broken = ResponseModel.from_bytes(model.to_bytes())
+    broken.revenue_scale *= 2.0  # every order worth twice what it is
+    report = validate(broken, held_out)
+    assert not report["within_tolerance"]
+    assert report["worst_miss"]["kpi"] == "revenue_per_decision"
