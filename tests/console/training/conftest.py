@@ -33,3 +33,11 @@ def demo_users(demo_campaign) -> dict:
 
     users = get_user_model().objects.filter(username__in=["marketer", "reviewer", "admin"])
     return {user.username: user for user in users}
+
+
+@pytest.fixture
+def logged_campaign(db) -> Campaign:
+    """A demo campaign with enough logged history to fit a customer-response model on (about
+    5,000 priced decisions)."""
+    demo_workspace_seed(seed=3, customers=400, days=49)
+    return Campaign.objects.get()

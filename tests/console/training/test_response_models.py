@@ -8,23 +8,15 @@ from django.core.exceptions import ValidationError
 
 from crm_console.compliance.models import AuditEntry
 from crm_console.decisioning.models import Decision
-from crm_console.demo_workspace import demo_workspace_seed
 from crm_console.training import services as training_services
 from crm_console.training.models import CustomerResponseModel, TrainingRun
 from crm_console.training.response_models import (
     response_model_create, response_model_fit, response_model_override,
 )
 from crm_console.campaigns.models import Campaign
-from tests.factories import CampaignFactory, CustomerResponseModelFactory
+from tests.factories import ActionFactory, CustomerResponseModelFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def logged_campaign(db) -> Campaign:
-    """A demo campaign with enough logged history to fit on (about 4,000 decisions)."""
-    demo_workspace_seed(seed=3, customers=220, days=42)
-    return Campaign.objects.get()
 
 
 def _fitted(campaign: Campaign) -> CustomerResponseModel:
@@ -32,7 +24,8 @@ def _fitted(campaign: Campaign) -> CustomerResponseModel:
 
 
 def test_fit_without_priced_decisions_fails_in_words(roles):
-    campaign = CampaignFactory()
+    campaign = ActionFactory(channel="none", offer="", send_window="", cost=0).campaign
+    ActionFactory(campaign=campaign)
 
     model = _fitted(campaign)
 
@@ -42,10 +35,18 @@ def test_fit_without_priced_decisions_fails_in_words(roles):
 
 
 def test_fit_with_too_little_history_says_how_much_is_needed(demo_campaign):
-    model = _fitted(demo_campaign)
+    model = response_model_fit(response_model_id=response_model_create(
+        campaign=demo_campaign, held_out_days=3).pk)
 
     assert model.status == CustomerResponseModel.Status.FAILED
     assert "at least" in model.error
+
+
+def test_fit_on_logs_shorter_than_the_held_out_days_says_so(demo_campaign):
+    model = _fitted(demo_campaign)  # 21 days of logs, 7 not yet mature, 14 held out
+
+    assert model.status == CustomerResponseModel.Status.FAILED
+    assert "fewer than 15 days" in model.error
 
 
 def test_fit_on_logged_history_checks_the_model_on_days_it_did_not_see(logged_campaign):
