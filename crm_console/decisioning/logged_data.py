@@ -60,6 +60,9 @@ class LoggedArrays:
     skipped: int = 0
     """Rows left out because they were logged with a different catalogue width."""
     notes: list[str] = field(default_factory=list)
+    propensity_estimated: np.ndarray | None = None
+    """(n,) the row's propensity was estimated from a model of the old system's choices (an
+    imported contact that came without one: decisioning.history_import); None: none was."""
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -73,7 +76,14 @@ class LoggedArrays:
             decision_ids=self.decision_ids[rows], churned=self.churned[rows],
             policy_version_ids=self.policy_version_ids[rows], skipped=self.skipped,
             notes=list(self.notes),
+            propensity_estimated=(None if self.propensity_estimated is None
+                                  else self.propensity_estimated[rows]),
         )
+
+    @property
+    def estimated_propensities(self) -> int:
+        """How many rows' propensities were estimated, not logged."""
+        return 0 if self.propensity_estimated is None else int(self.propensity_estimated.sum())
 
 
 def logged_decisions(*, campaign: Campaign, mature_before: datetime | None = None,
@@ -99,7 +109,7 @@ def logged_arrays_for_campaign(
         .order_by("customer_id", "decided_at", "id")
         .values_list("id", "customer_id", "action_id", "propensity", "reward", "features",
                      "action_mask", "action_probabilities", "holdout", "policy_version_id",
-                     "reward_components")
+                     "reward_components", "context__propensity_estimated")
     )
     if limit is not None:
         rows = rows[:limit]
@@ -124,8 +134,12 @@ def logged_arrays_for_campaign(
     if erased:
         notes.append(f"{erased} decisions of erased customers are left out (their feature "
                      "snapshots were erased)")
-    ids, customers, action_id, propensity, reward, features, mask, probs, holdout, version, comps = (
-        zip(*kept, strict=True))
+    (ids, customers, action_id, propensity, reward, features, mask, probs, holdout, version, comps,
+     estimated) = zip(*kept, strict=True)
+    estimated = np.fromiter((bool(e) for e in estimated), dtype=bool, count=len(kept))
+    if estimated.any():
+        notes.append(f"{int(estimated.sum())} of {len(kept)} propensities were estimated from a "
+                     "model of the old system's choices (imported history without them)")
     all_probs_logged = all(len(p) == n_actions for p in probs)
     if skipped:
         notes.append(f"{skipped} decisions were logged with another catalogue (or a channel "
@@ -146,7 +160,7 @@ def logged_arrays_for_campaign(
         churned=np.fromiter(((c or {}).get("churn", 0) > 0 for c in comps), dtype=bool,
                             count=len(kept)),
         policy_version_ids=np.asarray([-1 if v is None else v for v in version], dtype=np.int64),
-        skipped=skipped, notes=notes,
+        skipped=skipped, notes=notes, propensity_estimated=estimated if estimated.any() else None,
     )
 
 

@@ -166,3 +166,29 @@ def test_an_open_names_its_channel_in_the_snapshot(tmp_path):
 
     assert feature(by_contact("c-2"), "sms_open_rate") > 0
     assert feature(by_contact("c-2"), "email_open_rate") == 0
+
+
+def test_logged_arrays_say_how_many_propensities_were_estimated(tmp_path):
+    campaign, _ = imported(tmp_path)
+    bridge = catalogue_for_campaign(campaign=campaign)
+
+    arrays = logged_arrays_for_campaign(campaign=campaign, action_ids=bridge.action_ids)
+
+    assert arrays.estimated_propensities == 2
+    assert ("2 of 4 propensities were estimated from a model of the old system's choices "
+            "(imported history without them)") in arrays.notes
+    assert arrays.subset(arrays.actions >= 0).estimated_propensities == 2
+
+
+def test_the_ope_report_in_words_says_how_many_propensities_were_estimated():
+    from crm_console.training.selectors import ope_report_in_words
+    from tests.console.training.test_views import OPE_REPORT
+
+    report = {**OPE_REPORT, "logged": {**OPE_REPORT.get("logged", {}),
+                                       "estimated_propensities": 120}}
+
+    words = ope_report_in_words(report=report)
+
+    assert any(sentence.startswith("120 of 500 propensities were estimated from a model of the "
+                                   "old system's choices") for sentence in words)
+    assert not any("estimated from a model" in s for s in ope_report_in_words(report=OPE_REPORT))
