@@ -35,9 +35,11 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,7 +56,7 @@ from crm_console.customers.models import Consent, Customer, Event
 from crm_console.customers.services import (
     SECONDS_PER_DAY, IncomingEvent, events_ingest, profile_states_advance, profile_states_empty,
 )
-from crm_console.decisioning.models import Decision
+from crm_console.decisioning.models import Decision, HistoryImport
 
 logger = logging.getLogger(__name__)
 
@@ -606,3 +608,64 @@ def campaign_for_import(*, campaign_id: int) -> Campaign:
     except ValueError as error:
         raise HistoryImportError(str(error)) from None
     return campaign
+
+
+# ------------------------------------------------------------------------------------- uploads
+def _upload_save(upload: Any, folder: Path, name: str) -> str:
+    path = folder / name
+    with path.open("wb") as out:
+        for piece in upload.chunks():
+            out.write(piece)
+    return str(path)
+
+
+@transaction.atomic
+def history_import_start(*, campaign: Campaign, events_file: Any, contacts_file: Any | None,
+                         uploaded_by: Any | None = None) -> HistoryImport:
+    """Keep the uploaded files on disk (streamed there, never read whole) and queue the import."""
+    from django.conf import settings
+
+    from crm_console.decisioning.tasks import import_history
+
+    record = HistoryImport.objects.create(campaign=campaign, uploaded_by=uploaded_by,
+                                          events_path="")
+    folder = Path(settings.MEDIA_ROOT) / "history-imports" / str(record.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    record.events_path = _upload_save(events_file, folder, "events.jsonl")
+    if contacts_file is not None:
+        record.contacts_path = _upload_save(contacts_file, folder, "contacts.jsonl")
+    record.save(update_fields=["events_path", "contacts_path"])
+    record_id = record.pk
+    transaction.on_commit(lambda: import_history.delay(record_id))
+    return record
+
+
+def history_import_run(*, history_import_id: int) -> HistoryImport:
+    """Run a queued upload: progress after each chunk, the report (or the error) at the end."""
+    record = HistoryImport.objects.select_related("campaign").get(pk=history_import_id)
+    if record.is_finished:
+        return record
+    imports = HistoryImport.objects.filter(pk=record.pk)
+    imports.update(status=HistoryImport.Status.RUNNING)
+
+    def progress(file: str, lines: int) -> None:
+        imports.update(phase=file, lines_processed=lines)
+
+    try:
+        with ExitStack() as files:
+            events = files.enter_context(open(record.events_path, encoding="utf-8",
+                                              errors="replace"))
+            contacts = (files.enter_context(open(record.contacts_path, encoding="utf-8",
+                                                 errors="replace"))
+                        if record.contacts_path else None)
+            report = history_import(campaign=record.campaign, events=events, contacts=contacts,
+                                    progress=progress)
+    except Exception as error:  # the page says what went wrong; chunks written so far stay
+        logger.exception("history import %s failed", record.pk)
+        imports.update(status=HistoryImport.Status.FAILED, error=f"{type(error).__name__}: {error}",
+                       finished_at=timezone.now())
+    else:
+        imports.update(status=HistoryImport.Status.SUCCEEDED, report=report.to_dict(),
+                       finished_at=timezone.now())
+    record.refresh_from_db()
+    return record
