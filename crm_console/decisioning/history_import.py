@@ -401,8 +401,10 @@ def _decisions_build(contacts: list[_Contact], *, campaign: Campaign) -> list[De
 
 
 def decisions_insert(decisions: list[Decision]) -> None:
-    """INSERT the decisions (primary keys are not needed back)."""
-    Decision.objects.bulk_create(decisions, batch_size=2_000)
+    """INSERT the decisions (primary keys are not needed back): COPY on PostgreSQL."""
+    from crm_console.recordsets import rows_copy
+
+    rows_copy(decisions, model=Decision)
 
 
 def _live_profiles_count(decisions: list[Decision]) -> None:
