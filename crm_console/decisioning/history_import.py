@@ -669,5 +669,10 @@ def history_import_run(*, history_import_id: int) -> HistoryImport:
     else:
         imports.update(status=HistoryImport.Status.SUCCEEDED, report=report.to_dict(),
                        finished_at=timezone.now())
+        # the files hold personal data: kept no longer than the import needs them (a failed
+        # import keeps them, so a retried task can run again)
+        for path in (record.events_path, record.contacts_path):
+            if path:
+                Path(path).unlink(missing_ok=True)
     record.refresh_from_db()
     return record

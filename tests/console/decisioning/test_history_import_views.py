@@ -41,6 +41,19 @@ def test_an_admin_uploads_and_the_task_imports(admin_client_role, tmp_path, djan
     assert Decision.objects.filter(campaign=campaign).count() == 4
 
 
+def test_the_uploaded_files_are_deleted_once_imported(admin_client_role, tmp_path,
+                                                      django_capture_on_commit_callbacks):
+    from pathlib import Path
+
+    campaign = history_campaign()
+    events, contacts = standard_history(tmp_path)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(admin_client_role, campaign, events, contacts)
+
+    record = HistoryImport.objects.get()
+    assert not Path(record.events_path).exists() and not Path(record.contacts_path).exists()
+
+
 def test_the_page_shows_refused_rows(admin_client_role, tmp_path, django_capture_on_commit_callbacks):
     campaign = history_campaign()
     events = jsonl(tmp_path / "events.jsonl", [identify("alice", days_ago(5))])
