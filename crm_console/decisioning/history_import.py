@@ -57,6 +57,7 @@ from crm_console.customers.services import (
     SECONDS_PER_DAY, IncomingEvent, events_ingest, profile_states_advance, profile_states_empty,
 )
 from crm_console.decisioning.models import Decision, HistoryImport
+from crm_console.recordsets import rows_copy, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -402,8 +403,6 @@ def _decisions_build(contacts: list[_Contact], *, campaign: Campaign) -> list[De
 
 def decisions_insert(decisions: list[Decision]) -> None:
     """INSERT the decisions (primary keys are not needed back): COPY on PostgreSQL."""
-    from crm_console.recordsets import rows_copy
-
     rows_copy(decisions, model=Decision)
 
 
@@ -540,27 +539,33 @@ def propensities_estimate(*, campaign: Campaign) -> int:
     estimated_rows = imported_decisions(campaign=campaign).filter(context__propensity_estimated=True)
     if not estimated_rows.exists():
         return 0
-    sample = list(imported_decisions(campaign=campaign).order_by("-decided_at", "-id")
-                  .values_list("features", "action_index")[:ESTIMATE_FIT_ROWS])
+    # erasure clears a snapshot: nothing left to learn from or to estimate for
+    sample = [row for row in imported_decisions(campaign=campaign).order_by("-decided_at", "-id")
+              .values_list("features", "action_index")[:ESTIMATE_FIT_ROWS] if row[0]]
+    if not sample:
+        return 0
     words = vocabulary()
     x = words.features_in_layout([f for f, _ in sample])
     y = np.array([a for _, a in sample], dtype=np.int64)
     model = _choice_model(x, y)
-    total = 0
-    ids = list(estimated_rows.order_by("id").values_list("id", flat=True))
-    for start in range(0, len(ids), CHUNK_LINES):
+    total, last = 0, 0
+    while True:  # a chunk at a time, by id: memory does not grow with the history
         with transaction.atomic():
-            rows = list(Decision.objects.filter(id__in=ids[start:start + CHUNK_LINES])
-                        .only("id", "features", "action_index", "action_mask"))
+            rows = list(estimated_rows.filter(id__gt=last).order_by("id")
+                        .only("id", "features", "action_index", "action_mask")[:CHUNK_LINES])
+            if not rows:
+                break
+            last = rows[-1].pk
+            rows = [d for d in rows if d.features]
+            if not rows:
+                continue
             probs = model(words.features_in_layout([d.features for d in rows]),
                           np.array([d.action_mask for d in rows], dtype=bool))
             for decision, p in zip(rows, probs, strict=True):
                 decision.propensity = float(np.clip(p[decision.action_index], PROPENSITY_FLOOR, 1.0))
                 decision.action_probabilities = np.round(p, 6).tolist()
-            from crm_console.recordsets import rows_update
-
             rows_update(rows, ["propensity", "action_probabilities"])
-            total += len(rows)
+        total += len(rows)
     return total
 
 
@@ -580,15 +585,6 @@ def _choice_model(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray, np.ndar
 
     fitted = LogisticRegression(max_iter=300).fit(x, y)
     return lambda obs, masks: spread(fitted.predict_proba(obs), masks)
-
-
-def estimated_propensity_count(decision_ids: Iterable[int]) -> int:
-    """How many of these decisions carry an estimated propensity (the OPE report's note)."""
-    ids = list(decision_ids)
-    return sum(
-        Decision.objects.filter(id__in=ids[start:start + CHUNK_LINES],
-                                context__propensity_estimated=True).count()
-        for start in range(0, len(ids), CHUNK_LINES))
 
 
 # ------------------------------------------------------------------------------------- attribution

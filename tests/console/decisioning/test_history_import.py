@@ -10,7 +10,7 @@ from crm_console.campaigns.agents_bridge import catalogue_for_campaign
 from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers.models import Customer
 from crm_console.decisioning.history_import import (
-    IMPORTED_POLICY, estimated_propensity_count, history_import,
+    IMPORTED_POLICY, history_import,
 )
 from crm_console.decisioning.logged_data import logged_arrays_for_campaign
 from crm_console.decisioning.models import Decision
@@ -86,14 +86,6 @@ def test_a_missing_propensity_is_estimated_and_marked(tmp_path):
     assert sum(decision.action_probabilities) == pytest.approx(1.0, abs=1e-4)
     assert decision.propensity == pytest.approx(
         max(decision.action_probabilities[decision.action_index], 0.01), abs=1e-5)
-
-
-def test_estimated_propensities_are_counted_for_the_ope_note(tmp_path):
-    imported(tmp_path)
-
-    ids = Decision.objects.values_list("id", flat=True)
-
-    assert estimated_propensity_count(ids) == 2
 
 
 def test_imported_outcome_events_price_the_imported_contacts(tmp_path):
