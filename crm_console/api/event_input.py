@@ -46,7 +46,7 @@ def event_batch_parse(data: Any) -> tuple[list[IncomingEvent], dict[str, Any]]:
         return [], {"batch": ["The batch is empty."]}
     events, errors = [], {}
     for index, item in enumerate(data["batch"]):
-        event, item_errors = _event_parse(item)
+        event, item_errors = event_parse(item)
         if item_errors:
             errors[str(index)] = item_errors
         else:
@@ -92,7 +92,9 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
-def _event_parse(item: Any) -> tuple[IncomingEvent | None, dict[str, list[str]]]:
+def event_parse(item: Any) -> tuple[IncomingEvent | None, dict[str, list[str]]]:
+    """One Segment event (a decoded JSON value): (event, {}) or (None, {field: [messages]}).
+    The webhook's batches and the history import (decisioning.history_import) both use it."""
     if not isinstance(item, dict):
         return None, {"non_field_errors": ["Each event must be a JSON object."]}
     unstorable = unstorable_json(item, "")

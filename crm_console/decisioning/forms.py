@@ -44,3 +44,13 @@ class DecisionFilterForm(forms.Form):
         data["campaign"] = data["campaign"].pk if data.get("campaign") else None
         data["policy_version"] = data["policy_version"].pk if data.get("policy_version") else None
         return data
+
+
+class HistoryImportForm(forms.Form):
+    """Upload history files for a campaign (docs/import-history.md)."""
+
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.order_by("name"))
+    events = forms.FileField(label="Events (events.jsonl)",
+                             help_text="One Segment event a line, as the webhook takes them.")
+    contacts = forms.FileField(label="Contacts (contacts.jsonl)", required=False,
+                               help_text="Past contacts made by another system, one a line.")

@@ -69,6 +69,9 @@ class LoggedArrays:
     skipped: int = 0
     """Rows left out because they were logged with a different catalogue width."""
     notes: list[str] = field(default_factory=list)
+    propensity_estimated: np.ndarray | None = None
+    """(n,) the row's propensity was estimated from a model of the old system's choices (an
+    imported contact that came without one: decisioning.history_import); None: none was."""
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -84,7 +87,14 @@ class LoggedArrays:
             outcomes={name: values[rows] for name, values in self.outcomes.items()},
             decided_at=None if self.decided_at is None else self.decided_at[rows],
             skipped=self.skipped, notes=list(self.notes),
+            propensity_estimated=(None if self.propensity_estimated is None
+                                  else self.propensity_estimated[rows]),
         )
+
+    @property
+    def estimated_propensities(self) -> int:
+        """How many rows' propensities were estimated, not logged."""
+        return 0 if self.propensity_estimated is None else int(self.propensity_estimated.sum())
 
 
 def logged_decisions(*, campaign: Campaign, mature_before: datetime | None = None,
@@ -110,7 +120,7 @@ def logged_arrays_for_campaign(
         .order_by("customer_id", "decided_at", "id")
         .values_list("id", "customer_id", "action_id", "propensity", "reward", "features",
                      "action_mask", "action_probabilities", "holdout", "policy_version_id",
-                     "reward_components", "decided_at")
+                     "reward_components", "decided_at", "context__propensity_estimated")
     )
     if limit is not None:
         rows = rows[:limit]
@@ -136,7 +146,11 @@ def logged_arrays_for_campaign(
         notes.append(f"{erased} decisions of erased customers are left out (their feature "
                      "snapshots were erased)")
     (ids, customers, action_id, propensity, reward, features, mask, probs, holdout, version, comps,
-     decided) = zip(*kept, strict=True)
+     decided, estimated) = zip(*kept, strict=True)
+    estimated = np.fromiter((bool(e) for e in estimated), dtype=bool, count=len(kept))
+    if estimated.any():
+        notes.append(f"{int(estimated.sum())} of {len(kept)} propensities were estimated from a "
+                     "model of the old system's choices (imported history without them)")
     all_probs_logged = all(len(p) == n_actions for p in probs)
     if skipped:
         notes.append(f"{skipped} decisions were logged with another catalogue (or a channel "
@@ -162,7 +176,7 @@ def logged_arrays_for_campaign(
                   for name in OUTCOME_COMPONENTS},
         decided_at=np.fromiter((d.timestamp() for d in decided), dtype=np.float64,
                                count=len(kept)),
-        skipped=skipped, notes=notes,
+        skipped=skipped, notes=notes, propensity_estimated=estimated if estimated.any() else None,
     )
 
 

@@ -43,3 +43,12 @@ def price_outcomes_everywhere(self) -> dict[int, int]:
     from crm_console.decisioning.attribution import campaigns_price_outcomes
 
     return campaigns_price_outcomes()
+
+
+@shared_task(bind=True, name="crm_console.decisioning.tasks.import_history", acks_late=True)
+def import_history(self, history_import_id: int) -> str:
+    """Run an uploaded history import (decisioning.history_import); idempotent, so a redelivered
+    task only finds what is already stored."""
+    from crm_console.decisioning.history_import import history_import_run
+
+    return history_import_run(history_import_id=history_import_id).status

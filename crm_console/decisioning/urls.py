@@ -6,4 +6,8 @@ app_name = "decisioning"
 urlpatterns = [
     path("", views.decision_list, name="list"),
     path("<int:pk>/", views.decision_detail, name="detail"),
+    path("import/", views.history_import_page, name="history-import"),
+    path("import/<int:pk>/", views.history_import_detail, name="history-import-detail"),
+    path("import/<int:pk>/progress/", views.history_import_progress,
+         name="history-import-progress"),
 ]

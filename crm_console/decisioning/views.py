@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from crm_console.accounts.roles import ADMIN, has_role
 from crm_console.compliance.forms import ReviewForm
 from crm_console.dashboards import figures
 from crm_console.decisioning import selectors
-from crm_console.decisioning.forms import DecisionFilterForm
-from crm_console.decisioning.models import Decision
+from crm_console.decisioning.forms import DecisionFilterForm, HistoryImportForm
+from crm_console.decisioning.history_import import campaign_for_import
+from crm_console.decisioning.models import Decision, HistoryImport
 
 PAGE_SIZE = 50
 
@@ -61,3 +64,45 @@ def decision_detail_page(request: HttpRequest, *, pk: int, review_form: ReviewFo
         "reviews": decision.reviews.select_related("reviewer"),
         "review_form": review_form or ReviewForm(), "next_url": next_url,
     })
+
+
+# ------------------------------------------------------------------------------ history import
+def _admin_only(request: HttpRequest) -> None:
+    if not has_role(request.user, ADMIN):
+        raise PermissionDenied("Only admins import history.")
+
+
+def history_import_page(request: HttpRequest) -> HttpResponse:
+    """Upload a campaign's history files (admins); lists the latest imports."""
+    from crm_console.decisioning.history_import import HistoryImportError, history_import_start
+
+    _admin_only(request)
+    form = HistoryImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            started = history_import_start(
+                campaign=campaign_for_import(campaign_id=form.cleaned_data["campaign"].pk),
+                events_file=form.cleaned_data["events"],
+                contacts_file=form.cleaned_data.get("contacts"), uploaded_by=request.user)
+        except HistoryImportError as error:
+            form.add_error("campaign", str(error))
+        else:
+            return redirect("decisioning:history-import-detail", pk=started.pk)
+    recent = HistoryImport.objects.select_related("campaign", "uploaded_by")[:20]
+    return render(request, "decisioning/history_import.html", {"form": form, "recent": recent})
+
+
+def history_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _admin_only(request)
+    record = get_object_or_404(HistoryImport.objects.select_related("campaign"), pk=pk)
+    return render(request, "decisioning/history_import_detail.html", {"record": record})
+
+
+def history_import_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress fragment htmx polls every second until the import is finished."""
+    _admin_only(request)
+    record = get_object_or_404(HistoryImport, pk=pk)
+    response = render(request, "decisioning/_history_import_progress.html", {"record": record})
+    if record.is_finished and getattr(request, "htmx", False):
+        response["HX-Refresh"] = "true"  # reload whole: the report appears
+    return response

@@ -153,6 +153,12 @@ def ope_report_in_words(*, report: dict) -> list[str]:
             f"evidence as about {ess:,.0f} decisions this version would have made itself"
             + (" - few, because it often chooses what the logging policy rarely tried, so read "
                "the interval rather than the point." if low else "."))
+    estimated = (report.get("logged") or {}).get("estimated_propensities") or 0
+    if estimated and n:
+        sentences.append(
+            f"{estimated:,} of {n:,} propensities were estimated from a model of the old system's "
+            f"choices (imported history that did not log them), not logged: on those rows the "
+            f"reweighting is only as right as that model, so read the interval with care.")
     observed, control = report.get("holdout_observed"), _estimate(report, "control", "dr")
     if isinstance(observed, dict) and observed.get("value") is not None and control:
         apart = (observed.get("lower", observed["value"]) > control["upper"]

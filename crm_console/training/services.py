@@ -384,6 +384,7 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
     holdout_rows = arrays_all.subset(arrays_all.holdout)
     report["logged"] = {"rows": len(arrays_all), "exploring_rows": len(exploring),
                         "holdout_rows": len(holdout_rows), "skipped": arrays_all.skipped,
+                        "estimated_propensities": exploring.estimated_propensities,
                         "notes": arrays_all.notes}
     if len(exploring) < 10:
         report["error"] = f"only {len(exploring)} exploring decisions: too few to evaluate"

@@ -84,3 +84,26 @@ def test_rows_update_writes_only_the_named_fields_of_each_row_by_its_key():
     assert (first.reward, second.reward) == (1.5, -0.25)
     assert first.reward_components == {"revenue": 3.0}
     assert first.status == second.status == "decided"
+
+
+@pytest.mark.django_db
+def test_rows_copy_inserts_every_field_as_the_orm_would():
+    from tests.factories import DecisionFactory
+
+    template = DecisionFactory()
+    rows = [Decision(campaign=template.campaign, customer=template.customer,
+                     action=template.action, policy_name="imported", action_index=1,
+                     propensity=0.25, features=[0.5, None], action_mask=[True, False],
+                     context={"contact_id": f"c-{i}", "note": "ü \t tab"},
+                     decided_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt_timezone.utc))
+            for i in range(3)]
+
+    assert recordsets.rows_copy(rows, model=Decision) == 3
+
+    copied = Decision.objects.filter(policy_name="imported").order_by("id")
+    assert [d.context["contact_id"] for d in copied] == ["c-0", "c-1", "c-2"]
+    first = copied[0]
+    assert first.features == [0.5, None] and first.action_mask == [True, False]
+    assert first.context["note"] == "ü \t tab"
+    assert first.decided_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt_timezone.utc)
+    assert first.status == "decided" and first.send_at is None and first.holdout is False
