@@ -61,3 +61,24 @@ def withhold_database_error_text(logger, **kwargs) -> None:
     for handler in logger.handlers:
         if not any(isinstance(f, DatabaseErrorDetailFilter) for f in handler.filters):
             handler.addFilter(DatabaseErrorDetailFilter())
+
+
+def task_start(task, *args) -> None:
+    """Queue a long task (training, fitting a model, an import) for a worker; on the embedded
+    default (eager Celery, no worker) run it in a thread instead, so the page that started it
+    returns at once and its progress bar moves. Call it after the transaction commits."""
+    if not app.conf.task_always_eager:
+        task.delay(*args)
+        return
+    import threading
+
+    from django.db import connections
+
+    def work() -> None:
+        try:
+            task.apply(args=list(args))
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=work, name=f"{task.name.rsplit('.', 1)[-1]}-{args}",
+                     daemon=True).start()

@@ -623,6 +623,7 @@ def history_import_start(*, campaign: Campaign, events_file: Any, contacts_file:
     """Keep the uploaded files on disk (streamed there, never read whole) and queue the import."""
     from django.conf import settings
 
+    from crm_console.celery import task_start
     from crm_console.decisioning.tasks import import_history
 
     record = HistoryImport.objects.create(campaign=campaign, uploaded_by=uploaded_by,
@@ -634,7 +635,7 @@ def history_import_start(*, campaign: Campaign, events_file: Any, contacts_file:
         record.contacts_path = _upload_save(contacts_file, folder, "contacts.jsonl")
     record.save(update_fields=["events_path", "contacts_path"])
     record_id = record.pk
-    transaction.on_commit(lambda: import_history.delay(record_id))
+    transaction.on_commit(lambda: task_start(import_history, record_id))
     return record
 
 

@@ -16,7 +16,7 @@ from crm_console.dashboards import figures
 from crm_console.training import response_models, selectors
 from crm_console.training.forms import ResponseModelOverrideForm, WhatIfForm
 from crm_console.training.models import CustomerResponseModel, WhatIfScenario
-from crm_console.training.views import celery_is_eager, task_in_background
+from crm_console.celery import task_start
 
 FIT = "training.add_customerresponsemodel"
 OVERRIDE = "training.change_customerresponsemodel"
@@ -67,10 +67,7 @@ def model_fit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     model = response_models.response_model_create(campaign=campaign, created_by=request.user)
     model_id = model.pk
-    if celery_is_eager():
-        transaction.on_commit(lambda: task_in_background(fit_response_model, model_id))
-    else:
-        transaction.on_commit(lambda: fit_response_model.delay(model_id))
+    transaction.on_commit(lambda: task_start(fit_response_model, model_id))
     messages.success(request, "Fitting the customer-response model from the campaign's logs.")
     return redirect("customer-model:page", campaign_id=campaign.pk)
 
@@ -127,10 +124,7 @@ def what_if_start(request: HttpRequest, campaign_id: int) -> HttpResponse:
                     form.add_error(target, problem)
         else:
             scenario_id = scenario.pk
-            if celery_is_eager():
-                transaction.on_commit(lambda: task_in_background(run_what_if, scenario_id))
-            else:
-                transaction.on_commit(lambda: run_what_if.delay(scenario_id))
+            transaction.on_commit(lambda: task_start(run_what_if, scenario_id))
             return redirect("customer-model:what-if", campaign_id=campaign.pk, pk=scenario.pk)
     return render(request, "training/customer_model.html",
                   _context(request, campaign, what_if_form=form), status=400)

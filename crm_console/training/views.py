@@ -6,19 +6,19 @@ check the permission again; these views check it first so a refused user gets a 
 
 from __future__ import annotations
 
-import threading
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connections, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm_console.campaigns.models import Campaign
+from crm_console.celery import task_start
 from crm_console.dashboards import figures
 from crm_console.dashboards.selectors import policy_action_mix_by_segment
 from crm_console.decisioning.models import PolicyVersion
@@ -46,47 +46,20 @@ def run_start(request: HttpRequest) -> HttpResponse:
 
     form = TrainingRunForm(request.POST)
     if form.is_valid():
-        eager = celery_is_eager()
         try:
-            run = services.training_run_create(created_by=request.user, enqueue=not eager,
+            run = services.training_run_create(created_by=request.user, enqueue=False,
                                                **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            if eager:
-                from crm_console.training.tasks import train_policy
+            from crm_console.training.tasks import train_policy
 
-                run_id = run.pk
-                transaction.on_commit(lambda: task_in_background(train_policy, run_id))
+            run_id = run.pk
+            transaction.on_commit(lambda: task_start(train_policy, run_id))
             messages.success(request, f"Training run #{run.pk} started.")
             return redirect("training:run-detail", pk=run.pk)
     runs = Paginator(selectors.training_run_list(), 25).get_page(1)
     return render(request, "training/run_list.html", {"form": form, "page": runs})
-
-
-def celery_is_eager() -> bool:
-    from crm_console.celery import app
-
-    return bool(app.conf.task_always_eager)
-
-
-def task_in_background(task, *args: object) -> None:
-    """Embedded mode only (eager Celery, no worker): run a long task (training, fitting a
-    customer-response model) in a thread.
-
-    An eager task would run inside this request and the page would hang until it ends; in a
-    thread the marketer lands on its page at once and watches the progress bar. With a real
-    broker the task goes to its queue instead and this is never called.
-    """
-
-    def work() -> None:
-        try:
-            task.apply(args=list(args))
-        finally:
-            connections.close_all()
-
-    threading.Thread(target=work, name=f"{task.name.rsplit('.', 1)[-1]}-{args}",
-                     daemon=True).start()
 
 
 def _run_context(run: TrainingRun) -> dict:

@@ -26,12 +26,23 @@ def upload(client, campaign, events, contacts=None):
     return client.post("/decisions/import/", data)
 
 
+def upload_and_run(client, campaign, events, contacts, capture):
+    """Upload, then run the queued task here (on the embedded default it runs in a thread)."""
+    from crm_console.decisioning.history_import import history_import_run
+
+    with capture(execute=False) as callbacks:
+        response = upload(client, campaign, events, contacts)
+    assert len(callbacks) == 1
+    history_import_run(history_import_id=HistoryImport.objects.get().pk)
+    return response
+
+
 def test_an_admin_uploads_and_the_task_imports(admin_client_role, tmp_path, django_capture_on_commit_callbacks):
     campaign = history_campaign()
     events, contacts = standard_history(tmp_path)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = upload(admin_client_role, campaign, events, contacts)
+    response = upload_and_run(admin_client_role, campaign, events, contacts,
+                              django_capture_on_commit_callbacks)
 
     record = HistoryImport.objects.get()
     assert response.status_code == 302
@@ -47,8 +58,8 @@ def test_the_uploaded_files_are_deleted_once_imported(admin_client_role, tmp_pat
 
     campaign = history_campaign()
     events, contacts = standard_history(tmp_path)
-    with django_capture_on_commit_callbacks(execute=True):
-        upload(admin_client_role, campaign, events, contacts)
+    upload_and_run(admin_client_role, campaign, events, contacts,
+                   django_capture_on_commit_callbacks)
 
     record = HistoryImport.objects.get()
     assert not Path(record.events_path).exists() and not Path(record.contacts_path).exists()
@@ -58,8 +69,8 @@ def test_the_page_shows_refused_rows(admin_client_role, tmp_path, django_capture
     campaign = history_campaign()
     events = jsonl(tmp_path / "events.jsonl", [identify("alice", days_ago(5))])
     contacts = jsonl(tmp_path / "contacts.jsonl", [contact("c-1", "nobody", days_ago(2))])
-    with django_capture_on_commit_callbacks(execute=True):
-        upload(admin_client_role, campaign, events, contacts)
+    upload_and_run(admin_client_role, campaign, events, contacts,
+                   django_capture_on_commit_callbacks)
 
     page = admin_client_role.get(f"/decisions/import/{HistoryImport.objects.get().pk}/")
 
