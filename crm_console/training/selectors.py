@@ -261,6 +261,7 @@ def response_model_validation_in_words(*, response_model: CustomerResponseModel)
             "predicted": _kpi_value(kpi, row.get("predicted")),
             "miss": "—" if miss is None else f"{100 * miss:.1f} %",
             "flagged": bool(row.get("enough_support")) and not row.get("within_tolerance"),
+            "thin_events": None if row.get("enough_support") else row.get("events", 0),
         })
     breakdowns = []
     for name, title, group_label in _BREAKDOWNS:

@@ -238,8 +238,10 @@ def _comparison(before: EvaluationReport, after: EvaluationReport, policy: str) 
                      "today": _kpi(before.kpis[kpi]), "what_if": _kpi(after.kpis[kpi]),
                      "difference": _kpi(difference)})
     violations = float(np.sum(after.per_customer["cap_violations"]))
+    unchanged = all(np.array_equal(after.per_customer[key], before.per_customer[key])
+                    for key in ("net_revenue", "contacts", "retained"))
     return {"policy": policy, "customers": before.customers, "days": before.days,
-            "kpis": rows, "cap_violations": violations}
+            "kpis": rows, "cap_violations": violations, "unchanged": unchanged}
 
 
 def _kpi(kpi) -> dict[str, float]:
