@@ -107,6 +107,12 @@ def workspace_channel_count() -> int:
     return len(vocabulary().channels)
 
 
+def order_discounted(properties: dict[str, Any]) -> bool:
+    """An order placed with a discount, as its event says (feeds the discount-response features)."""
+    return bool(properties.get("discounted") or properties.get("coupon")
+                or properties.get("discount"))
+
+
 def profile_states_empty(n: int, *, consent: bool = False) -> agent_features.ProfileState:
     """n brand-new customers laid out for the workspace's channels."""
     return agent_features.ProfileState.empty(n, consent=consent, n_channels=workspace_channel_count())
@@ -571,8 +577,7 @@ def _apply_round(state: agent_features.ProfileState, batch: list[tuple[int, Inco
             clicked.append((i, _channel_position(event, decisions)))
         elif name == event_types.ORDER_COMPLETED:
             props = event.properties
-            discounted = bool(props.get("discounted") or props.get("coupon") or props.get("discount"))
-            ordered.append((i, float(props.get("revenue") or 0.0), discounted))
+            ordered.append((i, float(props.get("revenue") or 0.0), order_discounted(props)))
         else:
             _apply(state, i, event, customer=rows[i], decisions=decisions, consents=consents,
                    to_release=to_release, delivered=delivered, source=source)

@@ -54,9 +54,11 @@ from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers import event_types
 from crm_console.customers.models import Consent, Customer, Event
 from crm_console.customers.services import (
-    SECONDS_PER_DAY, IncomingEvent, events_ingest, profile_states_advance, profile_states_empty,
+    SECONDS_PER_DAY, IncomingEvent, events_ingest, order_discounted, profile_states_advance,
+    profile_states_empty,
 )
 from crm_console.decisioning.models import Decision, HistoryImport
+from crm_console.decisioning.services import offer_carries_incentive, profiles_contacts_correct
 from crm_console.recordsets import rows_copy, rows_update
 
 logger = logging.getLogger(__name__)
@@ -410,12 +412,11 @@ def _live_profiles_count(decisions: list[Decision]) -> None:
     """The imported contacts count in their customers' stored profiles, as delivered contacts of
     that time (what a late delivery receipt does), under the customers' row locks."""
     from crm_console.decisioning.caps import customers_lock
-    from crm_console.decisioning.services import _profiles_contacts_correct
 
     sent = [d for d in decisions if not d.action.is_no_contact]
     if sent:
         customers_lock(sorted({d.customer_id for d in sent}))
-        _profiles_contacts_correct(sent, withdraw=False)
+        profiles_contacts_correct(sent, withdraw=False)
 
 
 # ------------------------------------------------------------------------------------- snapshots
@@ -439,7 +440,7 @@ def contact_snapshots(contacts: list[_Contact]) -> np.ndarray:
             items[row_of[contact.customer_id]].append((
                 contact.timestamp.timestamp(), _CONTACT,
                 (position, channel_index[contact.action.channel],
-                 _carries_incentive(contact.action.offer))))
+                 offer_carries_incentive(contact.action.offer))))
         else:
             items[row_of[contact.customer_id]].append(
                 (contact.timestamp.timestamp(), _CONTACT, (position, -1, False)))
@@ -449,7 +450,7 @@ def contact_snapshots(contacts: list[_Contact]) -> np.ndarray:
             .values_list("customer_id", "decided_at", "action__channel", "action__offer")):
         if channel in channel_index:
             items[row_of[customer_id]].append(
-                (at.timestamp(), _CONTACT, (-1, channel_index[channel], _carries_incentive(offer))))
+                (at.timestamp(), _CONTACT, (-1, channel_index[channel], offer_carries_incentive(offer))))
     for customer_id, at, key, granted in (
             Consent.objects.filter(customer_id__in=customer_ids, recorded_at__lte=until)
             .values_list("customer_id", "recorded_at", "channel", "granted")):
@@ -462,8 +463,7 @@ def contact_snapshots(contacts: list[_Contact]) -> np.ndarray:
         props = props if isinstance(props, dict) else {}
         kind = _REPLAYED_EVENTS[name]
         if kind == _ORDER:
-            discounted = bool(props.get("discounted") or props.get("coupon") or props.get("discount"))
-            payload: Any = (float(props.get("revenue") or 0.0), discounted)
+            payload: Any = (float(props.get("revenue") or 0.0), order_discounted(props))
         else:
             payload = channel_index.get(props.get("channel"), 0)
         items[row_of[customer_id]].append((at.timestamp(), kind, payload))
@@ -518,12 +518,6 @@ def _round_fold(state: agent_features.ProfileState, round_rows: list[tuple[int, 
         agent_features.record_purchase(
             state, np.array([i for i, _, _ in orders], dtype=np.int64),
             np.array([p[0] for _, _, p in orders]), np.array([p[1] for _, _, p in orders], dtype=bool))
-
-
-def _carries_incentive(offer: str | None) -> bool:
-    from crm_console.decisioning.services import _carries_incentive as carries
-
-    return carries(offer)
 
 
 # ------------------------------------------------------------------------------------- propensities

@@ -334,7 +334,7 @@ def decision_context_console_part(context: Any) -> dict[str, Any]:
     return kept
 
 
-def _carries_incentive(offer: str | None) -> bool:
+def offer_carries_incentive(offer: str | None) -> bool:
     """The contact offered something (feeds "share of recent contacts that carried a discount")."""
     return offer not in (None, "", "content")
 
@@ -351,7 +351,7 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
     channel = catalogue.channel_index[chosen]
     contact = channel >= 0
     if contact.any():
-        discounted = np.array([_carries_incentive(catalogue.actions[a].offer) for a in chosen])
+        discounted = np.array([offer_carries_incentive(catalogue.actions[a].offer) for a in chosen])
         agent_features.record_contact(inputs.profiles, contact, channel[contact], discounted[contact])
     profile_states_store(customers, inputs.profiles, inputs.clocks)
 
@@ -562,12 +562,12 @@ def _decisions_status_change(decision_ids: list[int], *, to: str, from_statuses:
             decision.send_at = send_at.get(decision.pk, decision.send_at)
         changed.append(decision)
     Decision.objects.bulk_update(changed, ["status", "context", "send_at"])
-    _profiles_contacts_correct(withdrawn, withdraw=True)
-    _profiles_contacts_correct(restored, withdraw=False)
+    profiles_contacts_correct(withdrawn, withdraw=True)
+    profiles_contacts_correct(restored, withdraw=False)
     return len(changed)
 
 
-def _profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> None:
+def profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> None:
     """Take released contacts back out of their customers' features, or put contacts a receipt
     revived back in (call under the customers' locks, after the status change).
 
@@ -601,7 +601,7 @@ def _profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> 
     channels = np.array([channel_index[d.action.channel] for d in decisions], dtype=np.int64)
     days_ago = np.maximum(clocks[rows] - np.array([d.decided_at.timestamp() for d in decisions]),
                           0.0) / SECONDS_PER_DAY
-    discounted = np.array([_carries_incentive(d.action.offer) for d in decisions])
+    discounted = np.array([offer_carries_incentive(d.action.offer) for d in decisions])
     if withdraw:
         latest_other = dict(
             ((customer_id, channel), at) for customer_id, channel, at in

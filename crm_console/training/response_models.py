@@ -21,7 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.features import ProfileState
-from agents.response_model import NotEnoughData, ResponseLog, ResponseModel, validate
+from agents.response_model import (
+    NotEnoughData, ResponseLog, ResponseModel, split_by_days, validate,
+)
 from crm_console.campaigns.agents_bridge import catalogue_for_campaign
 from crm_console.campaigns.models import Campaign
 from crm_console.compliance.services import audit_record
@@ -39,7 +41,7 @@ HELD_OUT_DAYS = 14
 VALIDATION_TOLERANCE = 0.10
 """A model whose replayed KPIs miss the observed ones by more than this (relative) is flagged."""
 START_PROFILES_MAX = 5_000
-"""Customers whose profiles seed the fitted simulator (sampled, newest decisions first)."""
+"""Customers whose profiles seed the fitted simulator (a seeded sample of those decided for)."""
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -101,20 +103,20 @@ def response_model_fit(*, response_model_id: int) -> CustomerResponseModel:
                               "let it decide for a while (outcomes are priced after the "
                               f"{campaign.attribution_window_days}-day attribution window).")
     log = response_log_from_arrays(arrays)
-    held_out_from = float(arrays.decided_at.max()) - model.held_out_days * SECONDS_PER_DAY
-    recent = arrays.decided_at > held_out_from
-    if recent.all() or not recent.any():
+    try:
+        fit_log, held_log = split_by_days(log, held_out_days=model.held_out_days)
+    except ValueError:
         return _failed(model, f"The logs span fewer than {model.held_out_days + 1} days: nothing "
                               "would be left to fit on after holding out the recent days.")
-    fit_rows, held_rows = np.flatnonzero(~recent), np.flatnonzero(recent)
-    _phase(model, f"Fitting on {fit_rows.size:,} logged decisions", 0.3)
+    _phase(model, f"Fitting on {len(fit_log):,} logged decisions", 0.3)
     try:
-        fitted = ResponseModel.fit(log.subset(fit_rows), bridge.catalogue, seed=0)
+        fitted = ResponseModel.fit(fit_log, bridge.catalogue, seed=0)
     except NotEnoughData as error:
         return _failed(model, str(error))
-    _phase(model, f"Validating on the {held_rows.size:,} decisions of the last "
+    _phase(model, f"Validating on the {len(held_log):,} decisions of the last "
                   f"{model.held_out_days} days", 0.85)
-    validation = validate(fitted, log.subset(held_rows), tolerance=model.tolerance)
+    validation = validate(fitted, held_log, tolerance=model.tolerance)
+    first_held_day = int(held_log.days.min())
     artifact = fitted.to_bytes()
     with transaction.atomic():
         locked = CustomerResponseModel.objects.select_for_update().get(pk=model.pk)
@@ -123,9 +125,10 @@ def response_model_fit(*, response_model_id: int) -> CustomerResponseModel:
         locked.artifact = artifact
         locked.artifact_sha256 = hashlib.sha256(artifact).hexdigest()
         locked.action_ids = list(bridge.action_ids)
-        locked.training_rows = int(fit_rows.size)
-        locked.held_out_rows = int(held_rows.size)
-        locked.held_out_since = datetime.fromtimestamp(held_out_from, tz=dt_timezone.utc)
+        locked.training_rows = len(fit_log)
+        locked.held_out_rows = len(held_log)
+        locked.held_out_since = datetime.fromtimestamp(
+            float(arrays.decided_at.min()) + first_held_day * SECONDS_PER_DAY, tz=dt_timezone.utc)
         locked.validation = validation
         locked.within_tolerance = bool(validation.get("within_tolerance"))
         locked.status = CustomerResponseModel.Status.READY
@@ -136,7 +139,7 @@ def response_model_fit(*, response_model_id: int) -> CustomerResponseModel:
                               "held_out_rows": locked.held_out_rows,
                               "within_tolerance": locked.within_tolerance})
     logger.info("customer-response model %s fitted for campaign %s on %s rows", model.pk,
-                campaign.pk, fit_rows.size)
+                campaign.pk, len(fit_log))
     return locked
 
 

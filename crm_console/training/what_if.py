@@ -176,7 +176,8 @@ def _answer(scenario: WhatIfScenario) -> dict[str, Any]:
         fitted = response_model_load(scenario.response_model)
     else:
         fitted = today.response_model
-    profiles = start_profiles_for(campaign=campaign)
+    profiles = (today.start_profiles if today.start_profiles is not None
+                else start_profiles_for(campaign=campaign))
     changes = scenario.changes
     weights = dataclasses.replace(today.reward_weights, **changes.get("reward_weights", {}))
     rules = today.contact_rules
