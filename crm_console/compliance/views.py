@@ -101,6 +101,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         return render(request, "compliance/audit_log.html", {
             "form": form, "page": None, "query": ""})
     start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    services.audit_log_exported(start=start, end=end, exported_by=request.user)
     writer = csv.writer(_Echo())
     rows = selectors.audit_csv_rows(start=start, end=end)
     response = StreamingHttpResponse((writer.writerow(row) for row in rows),

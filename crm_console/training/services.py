@@ -353,8 +353,14 @@ def training_run_fail_stale(*, training_run: TrainingRun, reason: str) -> Traini
 
 
 # ---------------------------------------------------------------------------------- evaluation
-def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float = 0.95) -> dict[str, Any]:
+def policy_version_evaluate(
+    *, policy_version: PolicyVersion, confidence: float = 0.95,
+    requested_by: AbstractBaseUser | None = None,
+) -> dict[str, Any]:
     """Off-policy evaluation of a version vs the live policy and the holdout; stored on the version.
+
+    `requested_by` is the person who asked for it ("Evaluate again"); the audit names them, and
+    the system when a training run or the nightly retrain asked.
 
     Read on the campaign's mature, attributed, *exploring* decisions (the holdout's control policy
     is greedy, so its rows give no support to other actions and are left out of the weighting; the
@@ -379,7 +385,7 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
     report["live_version_id"] = live.pk if live else None
     if arrays_all is None:
         report["error"] = "no attributed decisions old enough to evaluate on"
-        return _store_report(policy_version, report)
+        return _store_report(policy_version, report, requested_by)
     exploring = arrays_all.subset(~arrays_all.holdout)
     holdout_rows = arrays_all.subset(arrays_all.holdout)
     report["logged"] = {"rows": len(arrays_all), "exploring_rows": len(exploring),
@@ -388,7 +394,7 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
                         "notes": arrays_all.notes}
     if len(exploring) < 10:
         report["error"] = f"only {len(exploring)} exploring decisions: too few to evaluate"
-        return _store_report(policy_version, report)
+        return _store_report(policy_version, report, requested_by)
 
     reward_model = bridge.reward_model_for(exploring, seed=0)
     with tempfile.TemporaryDirectory() as folder:
@@ -433,7 +439,7 @@ def policy_version_evaluate(*, policy_version: PolicyVersion, confidence: float 
     verdict = guardrail_verdict(paired=report["paired"], baseline=baseline, rows=len(exploring))
     report["guardrail"] = {"baseline": baseline, "passed": verdict.passed,
                            "explanation": verdict.reason}
-    return _store_report(policy_version, report)
+    return _store_report(policy_version, report, requested_by)
 
 
 def _observed_mean(rewards, confidence: float) -> dict[str, float]:
@@ -458,11 +464,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _store_report(policy_version: PolicyVersion, report: dict[str, Any]) -> dict[str, Any]:
+def _store_report(policy_version: PolicyVersion, report: dict[str, Any],
+                  requested_by: AbstractBaseUser | None) -> dict[str, Any]:
     report = json_safe(report)
     policy_version.ope_report = report
     PolicyVersion.objects.filter(pk=policy_version.pk).update(ope_report=report)
-    audit_record(actor=None, verb="policy_version.evaluated", target=policy_version,
+    audit_record(actor=requested_by, verb="policy_version.evaluated", target=policy_version,
                  details={"guardrail_passed": report.get("guardrail", {}).get("passed"),
                           "error": report.get("error")})
     return report

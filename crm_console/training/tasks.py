@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, transaction
 
 from crm_console.campaigns.models import Campaign
@@ -39,10 +40,16 @@ def train_policy(self, training_run_id: int) -> dict:
 
 
 @shared_task(bind=True, name="crm_console.training.tasks.evaluate_policy", **RETRY)
-def evaluate_policy(self, policy_version_id: int, promote_if_passes: bool = False) -> dict:
-    """OPE of a version vs the live policy and the holdout; optionally promote through the guardrail."""
+def evaluate_policy(self, policy_version_id: int, promote_if_passes: bool = False,
+                    requested_by_id: int | None = None) -> dict:
+    """OPE of a version vs the live policy and the holdout; optionally promote through the guardrail.
+
+    `requested_by_id`: the user who asked for it, named in the audit (none: the system).
+    """
     version = PolicyVersion.objects.select_related("campaign").get(pk=policy_version_id)
-    report = services.policy_version_evaluate(policy_version=version)
+    requested_by = (get_user_model().objects.filter(pk=requested_by_id).first()
+                    if requested_by_id is not None else None)
+    report = services.policy_version_evaluate(policy_version=version, requested_by=requested_by)
     result = {"policy_version_id": version.pk,
               "guardrail_passed": (report.get("guardrail") or {}).get("passed")}
     if promote_if_passes and result["guardrail_passed"]:

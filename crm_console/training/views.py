@@ -229,7 +229,8 @@ def policy_evaluate(request: HttpRequest, pk: int) -> HttpResponse:
     from crm_console.training.tasks import evaluate_policy
 
     version = get_object_or_404(PolicyVersion, pk=pk)
-    transaction.on_commit(lambda: evaluate_policy.delay(version.pk))
+    user_id = request.user.pk
+    transaction.on_commit(lambda: evaluate_policy.delay(version.pk, requested_by_id=user_id))
     messages.success(request, f"Off-policy evaluation of version {version.version} queued.")
     return redirect("training:policy-detail", pk=version.pk)
 

@@ -103,10 +103,18 @@ def test_audit_csv_export_covers_exactly_the_period(reviewer_client, reviewer):
     assert line[2] == "reviewer" and json.loads(line[6]) == {"n": 1} and line[0] == str(inside.pk)
 
 
+def test_an_audit_export_is_itself_audited_with_who_and_the_period(reviewer_client, reviewer):
+    reviewer_client.get("/compliance/audit/export.csv", {"start": "2026-01-01", "end": "2026-01-31"})
+    entry = AuditEntry.objects.get(verb="audit_log.exported")
+    assert entry.actor == reviewer
+    assert entry.details == {"start": "2026-01-01", "end": "2026-01-31"}
+
+
 def test_audit_export_with_end_before_start_shows_field_error(reviewer_client):
     response = reviewer_client.get("/compliance/audit/export.csv", {"start": "2026-02-01", "end": "2026-01-01"})
     assert response.status_code == 200
     assert "end" in response.context["form"].errors
+    assert not AuditEntry.objects.filter(verb="audit_log.exported").exists()
 
 
 def test_marketer_cannot_export_the_audit_log(marketer_client):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crm_console.compliance.models import AuditEntry
 from crm_console.decisioning.models import PolicyVersion
 from crm_console.decisioning.services import policy_version_create
 from crm_console.training import agents_training
@@ -22,6 +23,18 @@ def evaluated(demo_campaign) -> PolicyVersion:
     policy_version_evaluate(policy_version=version)
     version.refresh_from_db()
     return version
+
+
+def test_an_evaluation_someone_asked_for_is_audited_under_their_name(demo_campaign, demo_users):
+    version = PolicyVersion.objects.filter(campaign=demo_campaign).first()
+    policy_version_evaluate(policy_version=version, requested_by=demo_users["marketer"])
+    entry = AuditEntry.objects.filter(verb="policy_version.evaluated").latest("created_at")
+    assert entry.actor == demo_users["marketer"]
+
+
+def test_an_evaluation_nobody_asked_for_is_audited_as_the_system(evaluated):
+    entry = AuditEntry.objects.filter(verb="policy_version.evaluated").latest("created_at")
+    assert entry.actor is None
 
 
 def test_evaluation_stores_ips_snips_and_dr_with_intervals_for_candidate_live_and_control(evaluated):

@@ -273,3 +273,16 @@ def test_a_running_run_says_what_it_is_doing_while_the_bar_waits(marketer_client
         "phase": "Warm-starting from the campaign's logged decisions", "heartbeat_at": time.time()})
     html = marketer_client.get(f"/training/{run.pk}/progress/").content.decode()
     assert "Warm-starting from the campaign&#x27;s logged decisions" in html
+
+
+def test_evaluate_again_queues_the_evaluation_in_the_asker_s_name(
+        marketer_client, marketer, monkeypatch, django_capture_on_commit_callbacks):
+    from crm_console.training import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.evaluate_policy, "delay", lambda *args, **kwargs: queued.append(kwargs))
+    version = PolicyVersionFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(f"/training/policies/{version.pk}/evaluate/")
+    assert response.status_code == 302
+    assert queued == [{"requested_by_id": marketer.pk}]
