@@ -8,7 +8,9 @@ Starts gunicorn as gunicorn.conf.py runs it (production settings, DEBUG off) on 
 attacker would, and prints one line per probe and the tally "tried / refused cleanly / 5xx".
 Refused cleanly means: the status the issue asks for, the documented error JSON
 ({"error": {"code", "message"}}) and not one event or decision written. A second gunicorn whose
-Redis is a closed port replays "Redis down". Exit status 1 if any probe answered 5xx or was not
+Redis is a closed port replays "Redis down". The findings about people (the Django admin, erasure,
+the audit, a dead worker's run, log-in throttling, CSP) are replayed by console users of each role
+with sessions of their own; erasure is checked by reading every table's rows as text. Exit status 1 if any probe answered 5xx or was not
 refused cleanly. Loopback only; every request has a timeout.
 """
 
@@ -117,6 +119,7 @@ class Probe:
     error_json: bool = True  # the answer must be the documented error JSON
     writes_nothing: bool = True
     must_not_contain: bytes = b""  # e.g. Django's debug page listing every URL
+    holds: Callable[[Answer], bool] | None = None  # what else must be true afterwards
 
 
 def written() -> tuple[int, int]:
@@ -189,6 +192,144 @@ def probes(crm: Crm, down: Crm, revoked_token: str) -> list[Probe]:
     ]
 
 
+class Person:
+    """Someone logged in to the console with a role: a session made as Django's test client's
+    `force_login` makes one, and a CSRF token of its own (cookie and header, as htmx sends it)."""
+
+    CSRF = "probeprobeprobeprobeprobeprobe01"
+
+    def __init__(self, port: int, role: str, *, password: str = "") -> None:
+        from importlib import import_module
+
+        from django.conf import settings
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+        from django.contrib.auth import get_user_model
+
+        from crm_console.accounts.services import user_role_set
+
+        self.port = port
+        self.username = f"probe-{role.split()[0].lower()}-{time.time_ns()}"
+        self.user = get_user_model().objects.create_user(self.username, password=password or None)
+        user_role_set(user=self.user, role=role)
+        session = import_module(settings.SESSION_ENGINE).SessionStore()
+        session[SESSION_KEY] = str(self.user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = self.user.get_session_auth_hash()
+        session.save()
+        self.cookie = (f"{settings.SESSION_COOKIE_NAME}={session.session_key}; "
+                       f"{settings.CSRF_COOKIE_NAME}={self.CSRF}")
+
+    def get(self, path: str) -> Answer:
+        return request(self.port, "GET", path, headers={"Cookie": self.cookie})
+
+    def post(self, path: str, fields: dict[str, str], *, cookie: str | None = None) -> Answer:
+        from urllib.parse import urlencode
+
+        return request(self.port, "POST", path, urlencode(fields).encode(), {
+            "Cookie": self.cookie if cookie is None else cookie, "X-CSRFToken": self.CSRF,
+            "Content-Type": "application/x-www-form-urlencoded"})
+
+
+def personal_data_left(secrets: list[str]) -> int:
+    """Rows of any table whose text still holds one of the secrets (PostgreSQL: a row as text)."""
+    from django.apps import apps
+    from django.db import connection
+
+    found = 0
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            table = connection.ops.quote_name(model._meta.db_table)
+            for secret in secrets:
+                cursor.execute(f"SELECT count(*) FROM {table} AS row WHERE row::text ILIKE %s",
+                               [f"%{secret}%"])
+                found += cursor.fetchone()[0]
+    return found
+
+
+def erasure_subject(crm: Crm) -> tuple[int, list[str]]:
+    """A customer known through the API: identified with an email and phone, decided for with
+    their email in the decision's context. Returns their id and what erasure must remove."""
+    from crm_console.customers.models import Customer
+
+    stamp = time.time_ns()
+    external_id, email, phone = f"probe-erase-{stamp}", f"erase-{stamp}@example.com", f"+4479{stamp % 10**8:08d}"
+    crm.events(json.dumps({"batch": [{
+        "type": "identify", "userId": external_id, "messageId": f"p-erase-{stamp}",
+        "traits": {"email": email, "phone": phone}, "timestamp": now_iso()}]}).encode())
+    crm.decide(json.dumps({"customer": external_id, "campaign": crm.campaign,
+                           "context": {"note": f"asked by {email}"}}).encode())
+    return Customer.objects.get(external_id=external_id).pk, [external_id, email, phone]
+
+
+def stale_run() -> int:
+    """A run whose worker died mid-way: it last saved progress ten minutes ago, "58 s left"."""
+    from crm_console.campaigns.models import Campaign
+    from crm_console.training.models import TrainingRun
+
+    from django.utils import timezone
+
+    run = TrainingRun.objects.create(
+        campaign=Campaign.objects.filter(status=Campaign.Status.LIVE).latest("pk"),
+        status=TrainingRun.Status.RUNNING, progress=0.9, eta_seconds=58,
+        started_at=timezone.now(), report={"heartbeat_at": time.time() - 600})
+    return run.pk
+
+
+def console_probes(port: int, crm: Crm) -> list[Probe]:
+    """The findings about people: the admin, erasure, the audit, log-in throttling, CSP, stale runs."""
+    from django.conf import settings
+
+    from crm_console.accounts.roles import ADMIN, COMPLIANCE_REVIEWER, MARKETER
+    from crm_console.compliance.models import AuditEntry
+    from crm_console.customers.models import Consent
+
+    marketer, reviewer, admin = Person(port, MARKETER), Person(port, COMPLIANCE_REVIEWER), Person(port, ADMIN)
+    locked = Person(port, MARKETER, password="the-right-password-4711")
+    consent = Consent.objects.filter(granted=False).first() or Consent.objects.first()
+    subject, secrets = erasure_subject(crm)
+    run = stale_run()
+    today = datetime.now(timezone.utc).date().isoformat()
+
+    def wrong_then_right() -> Answer:
+        for attempt in range(settings.AXES_FAILURE_LIMIT):
+            locked.post("/accounts/login/", {"username": locked.username, "password": f"wrong-{attempt}"},
+                        cookie=f"{settings.CSRF_COOKIE_NAME}={Person.CSRF}")
+        return locked.post("/accounts/login/", {"username": locked.username,
+                                                "password": "the-right-password-4711"},
+                           cookie=f"{settings.CSRF_COOKIE_NAME}={Person.CSRF}")
+
+    return [
+        Probe("6", "a reviewer opens the Django admin", lambda: reviewer.get("/admin/"), (403,),
+              error_json=False),
+        Probe("6", "a marketer opens customers in the Django admin",
+              lambda: marketer.get("/admin/customers/customer/"), (403,), error_json=False),
+        Probe("6", "an admin flips a consent in the Django admin (read-only there)",
+              lambda: admin.post(f"/admin/customers/consent/{consent.pk}/change/",
+                                 {"granted": "on", "channel": consent.channel}), (403,),
+              error_json=False,
+              holds=lambda _: Consent.objects.get(pk=consent.pk).granted == consent.granted),
+        Probe("5", "erasure leaves the subject's id, email and phone in no table",
+              lambda: reviewer.post(f"/compliance/subject-requests/{subject}/erase/",
+                                    {"reason": "Subject's request (probe)", "confirm": "ERASE"}),
+              (302,), error_json=False, holds=lambda _: personal_data_left(secrets) == 0),
+        Probe("7", "an audit export is itself audited, under the reviewer's name",
+              lambda: reviewer.get(f"/compliance/audit/export.csv?start={today}&end={today}"),
+              (200,), error_json=False,
+              holds=lambda _: AuditEntry.objects.filter(verb="audit_log.exported",
+                                                        actor=reviewer.user).exists()),
+        Probe("9", "a run whose worker died says so, not '58 s left'",
+              lambda: marketer.get(f"/training/{run}/"), (200,), error_json=False,
+              holds=lambda answer: b"seems to have stopped" in answer.body),
+        Probe("10", f"the right password after {settings.AXES_FAILURE_LIMIT} wrong ones is refused",
+              wrong_then_right, (429,), error_json=False,
+              holds=lambda answer: settings.SESSION_COOKIE_NAME not in answer.headers.get("Set-Cookie", "")),
+        Probe("10", "console pages carry a Content-Security-Policy",
+              lambda: marketer.get("/campaigns/"), (200,), error_json=False,
+              holds=lambda answer: "default-src 'self'" in answer.headers.get(
+                  "Content-Security-Policy", "")),
+    ]
+
+
 def revoked_after_redis_flush(env: dict[str, str]) -> str:
     """An integration used once (so the web processes cache it), revoked, then Redis flushed."""
     import redis
@@ -226,13 +367,14 @@ def main() -> None:
         print(f"Trust probe, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
               f"{api_load.machine()}\n")
         print("| item | probe | status | refused cleanly |\n|---|---|---|---|")
-        for probe in probes(crm, down, revoked):
+        for probe in probes(crm, down, revoked) + console_probes(port, crm):
             before = written()
             answer = probe.send()
             clean = (answer.status in probe.expected
                      and (not probe.error_json or answer.error_json())
                      and (not probe.writes_nothing or written() == before)
-                     and not (probe.must_not_contain and probe.must_not_contain in answer.body))
+                     and not (probe.must_not_contain and probe.must_not_contain in answer.body)
+                     and (probe.holds is None or probe.holds(answer)))
             tally["tried"] += 1
             tally["refused cleanly"] += clean
             tally["5xx"] += answer.status >= 500 and answer.status not in probe.expected
