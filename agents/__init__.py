@@ -4,11 +4,13 @@
     report = agent.fit(env, total_steps=200_000)
     actions = agent.act(obs, action_mask=mask)
     agent.save("policy.pt"); agent = agents.load("policy.pt")
+    artifact = agent.to_bytes(); agent = agents.loads(artifact)
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +29,14 @@ _REGISTRY: dict[str, str] = {
     "epsilon_greedy": "agents.algos.bandits:EpsilonGreedy",
     "softmax": "agents.algos.bandits:SoftmaxBandit",
     "random": "agents.algos.baselines:RandomPolicy",
+    "no_contact": "agents.algos.baselines:NoContactPolicy",
     "rule_based": "agents.algos.baselines:RuleBasedPolicy",
     "supervised": "agents.algos.supervised:SupervisedResponseModel",
 }
 
 AGENT_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
-__all__ = ["AGENT_NAMES", "Agent", "TrainingProgress", "TrainingReport", "load", "make"]
+__all__ = ["AGENT_NAMES", "Agent", "TrainingProgress", "TrainingReport", "load", "loads", "make"]
 
 
 def _agent_class(name: str) -> type[Agent]:
@@ -51,7 +54,12 @@ def make(name: str, observation_space: gym.Space, action_space: gym.Space, seed:
 
 def load(path: str | Path) -> Agent:
     """Read an agent written by `Agent.save` (tensors and plain values only: no pickled code)."""
-    payload = torch.load(Path(path), weights_only=True)
+    return loads(Path(path).read_bytes())
+
+
+def loads(artifact: bytes) -> Agent:
+    """Read an agent from `Agent.to_bytes` (tensors and plain values only: no pickled code)."""
+    payload = torch.load(io.BytesIO(artifact), weights_only=True)
     agent = make(
         payload["name"], box_from_dict(payload["observation_space"]),
         gym.spaces.Discrete(payload["n_actions"]), seed=payload["seed"],

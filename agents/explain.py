@@ -425,7 +425,6 @@ def torch_scores_module(agent: Agent) -> Any:
     the module equals `scores` wherever no feature is clipped), supervised's `net` times its reward
     scale, or a bare `network` / `model` attribute.
     """
-    import torch
     from torch import nn
 
     method = getattr(agent, "scores_module", None)
@@ -509,7 +508,6 @@ def torch_chosen_scores(agent: Agent, check: np.ndarray) -> _TorchChosen | None:
     Checked against `agent.scores` on `check` for every action; None when it does not match (an
     agent whose scores are not "normalise, then network, then scale" keeps the generic path).
     """
-    import torch
     from torch import nn
 
     net = next((getattr(agent, n) for n in _NETWORK_ATTRIBUTES

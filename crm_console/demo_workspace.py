@@ -36,7 +36,7 @@ from crm_console.campaigns import services as campaign_services
 from crm_console.campaigns.agents_bridge import (
     catalogue_for_campaign, contact_rules_for, reward_weights_for,
 )
-from crm_console.campaigns.models import Campaign, ContactPolicy
+from crm_console.campaigns.models import Campaign
 from crm_console.customers import event_types
 from crm_console.customers.models import Consent, Customer, Event
 from crm_console.decisioning.attribution import decisions_attribute

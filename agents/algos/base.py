@@ -8,6 +8,7 @@ checks, sampling, seeding and persistence live here once.
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -157,6 +158,12 @@ class Agent(ABC):
         """Write the agent to one file that `agents.load` reads without running pickled code."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.to_bytes())
+        return path
+
+    def to_bytes(self) -> bytes:
+        """The agent as bytes that `agents.loads` reads (what `save` writes): tensors and plain
+        values only, so storing a policy in a database needs no file."""
         payload = {
             "format_version": FORMAT_VERSION,
             "name": self.name,
@@ -167,8 +174,9 @@ class Agent(ABC):
             "state": _to_saveable(self._get_state()),
             "rng": _to_saveable(self.rng.bit_generator.state),
         }
-        torch.save(payload, path)
-        return path
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        return buffer.getvalue()
 
     # ------------------------------------------------------------------ helpers
     def _check_obs(self, obs: np.ndarray) -> np.ndarray:

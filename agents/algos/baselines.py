@@ -58,6 +58,39 @@ class RandomPolicy(Agent):
         """Nothing to learn."""
 
 
+# ----------------------------------------------------------------------------- no contact
+
+
+@dataclass
+class NoContactConfig:
+    """Never contacting has no hyper-parameters."""
+
+
+class NoContactPolicy(Agent):
+    """Leaves every customer alone (action 0, the catalogue's built-in no-contact row): the
+    "no contact" control policy a campaign can hold its holdout group to.
+
+    Action 0 is never masked (not contacting breaks no contact rule), so greedy and sampled
+    choices are both action 0.
+    """
+
+    name = "no_contact"
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0):
+        super().__init__(observation_space, action_space, seed=seed)
+        self.config = NoContactConfig()
+
+    def scores(self, obs: np.ndarray) -> np.ndarray:
+        """0 for no contact, -1 for every contact, (n, A)."""
+        scores = np.full((self._check_obs(obs).shape[0], self.n_actions), -1.0)
+        scores[:, 0] = 0.0
+        return scores
+
+    def _fit(self, env: gym.Env | gym.vector.VectorEnv, total_steps: int,
+             report: TrainingReport, callback: ProgressCallback | None) -> None:
+        """Nothing to learn."""
+
+
 # ----------------------------------------------------------------------------- rule-based
 
 RULES: tuple[str, ...] = ("win_back_discount", "engaged_sms", "weekly_email", "no_contact")

@@ -41,10 +41,6 @@ class SingleCustomerEnv(gym.Env):
         self._done = bool(terminated[0] or truncated[0])
         return obs[0], float(rew[0]), bool(terminated[0]), bool(truncated[0]), _single(info)
 
-    @property
-    def unwrapped_vector_env(self) -> CustomerJourneyEnv:
-        return self._vec
-
 
 def _single(info: dict[str, Any]) -> dict[str, Any]:
     out = {}

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import gymnasium as gym
 import numpy as np
 from django.utils import timezone
 
+import agents
 from agents.catalogue import Catalogue, CatalogueAction
 from agents.constraints import ContactRules
 from agents.rewards import RewardWeights as AgentRewardWeights
@@ -54,6 +56,17 @@ def _catalogue_action(action: Action) -> CatalogueAction:
         channel=action.channel, offer=action.offer, send_window=action.send_window,
         cost=float(action.cost), variant=action.variant or "default",
     )
+
+
+def control_agent_make(*, name: str, catalogue: Catalogue, observation_space: gym.Space,
+                       action_space: gym.Space, seed: int = 0) -> agents.Agent:
+    """A control policy (`Campaign.ControlPolicy`: today's rules, random, no contact) as an agent.
+
+    The one place a control policy is built: serving caches it per campaign, training and
+    evaluation score the candidate against it, the review page explains a holdout decision with it.
+    """
+    extra = {"catalogue": catalogue} if name == Campaign.ControlPolicy.RULE_BASED else {}
+    return agents.make(name, observation_space, action_space, seed=seed, **extra)
 
 
 def utc_offset_hours(time_zone: str, at: datetime | None = None) -> float:

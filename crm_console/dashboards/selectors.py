@@ -498,10 +498,9 @@ def policy_action_mix_by_segment(*, policy_version) -> dict[str, dict[str, float
     if not rows:
         return {}
     try:
-        from crm_console.decisioning.selectors import version_agent
-        from crm_console.decisioning.serving import agent_view
+        from crm_console.decisioning.serving import agent_view, policy_agent
 
-        agent = version_agent(policy_version)
+        agent = policy_agent(policy_version)
         obs = vocabulary().features_in_layout([f for f, _ in rows])
         mask = np.asarray([m for _, m in rows], dtype=bool)
         probs = agent.action_probabilities(agent_view(agent, obs), mask)

@@ -68,7 +68,3 @@ def plotly_js(request: HttpRequest) -> HttpResponse:
     """plotly.js from the installed `plotly` package: charts work offline, no CDN, no copy in git."""
     bundle, _ = _plotly_bundle()
     return HttpResponse(bundle, content_type="text/javascript; charset=utf-8")
-
-
-def plotly_version() -> str:
-    return _plotly_bundle()[1]

@@ -212,12 +212,3 @@ def logged_dataset_from_arrays(arrays: LoggedArrays) -> LoggedDataset:
         next_masks=arrays.masks[following], logging_probs=logging_probs,
         customer_ids=arrays.customer_ids, n_actions=arrays.masks.shape[1],
     )
-
-
-def logged_dataset_for_campaign(
-    *, campaign: Campaign, action_ids: tuple[int, ...] | list[int], mature_only: bool = True,
-) -> LoggedDataset | None:
-    """The campaign's logged decisions as a LoggedDataset for `agents.offline.pretrain`."""
-    arrays = logged_arrays_for_campaign(campaign=campaign, action_ids=action_ids,
-                                        mature_only=mature_only)
-    return None if arrays is None else logged_dataset_from_arrays(arrays)

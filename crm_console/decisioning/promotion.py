@@ -203,19 +203,3 @@ def policy_version_shadow(*, policy_version: PolicyVersion,
     version.save(update_fields=["status"])
     audit_record(actor=changed_by, verb="policy_version.shadow_started", target=version)
     return version
-
-
-@transaction.atomic
-def policy_version_retire(*, policy_version: PolicyVersion,
-                          changed_by: AbstractBaseUser | None, reason: str = "") -> PolicyVersion:
-    """Take a candidate or shadow out of use. The live version is only replaced by a promotion."""
-    if changed_by is not None and not changed_by.has_perm(PROMOTE_PERMISSION):
-        raise PermissionDenied("You may not change policy versions.")
-    version = PolicyVersion.objects.select_for_update().get(pk=policy_version.pk)
-    if version.status == PolicyVersion.Status.LIVE:
-        raise ValidationError({"status": "The live version is retired by promoting another one."})
-    version.status = PolicyVersion.Status.RETIRED
-    version.save(update_fields=["status"])
-    audit_record(actor=changed_by, verb="policy_version.retired", target=version,
-                 details={"reason": reason})
-    return version

@@ -7,12 +7,10 @@ display only, against a background of the campaign's own logged customers, and n
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm_console.campaigns.models import Action, Campaign
-from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
+from crm_console.decisioning.models import Decision, Explanation
 
 DecisionFilters = dict[str, Any]
 
@@ -64,10 +62,6 @@ def _day_start(day: date | datetime) -> datetime:
     if isinstance(day, datetime):
         return day
     return timezone.make_aware(datetime.combine(day, time.min))
-
-
-def policy_version_choices() -> QuerySet[PolicyVersion]:
-    return PolicyVersion.objects.select_related("campaign").order_by("campaign__name", "-version")
 
 
 # ------------------------------------------------------------------------------ detail
@@ -248,24 +242,6 @@ _MAX_AGENTS = 6
 BACKGROUND_ROWS = 400
 
 
-def version_agent(version: PolicyVersion) -> Any:
-    """The policy version's agent, loaded once per process (keyed by its artifact's SHA-256)."""
-    import agents
-
-    key = ("version", version.pk, version.artifact_sha256)
-    with _LOCK:
-        if key in _AGENTS:
-            _AGENTS.move_to_end(key)
-            return _AGENTS[key]
-    artifact = bytes(PolicyVersion.objects.values_list("artifact", flat=True).get(pk=version.pk))
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "policy.pt"
-        path.write_bytes(artifact)
-        agent = agents.load(path)
-    _remember(key, agent)
-    return agent
-
-
 def _remember(key: tuple, agent: Any) -> None:
     with _LOCK:
         _AGENTS[key] = agent
@@ -274,24 +250,23 @@ def _remember(key: tuple, agent: Any) -> None:
 
 
 def _agent_for(decision: Decision, n_features: int, n_actions: int) -> Any:
-    """The agent that took the decision: its policy version, or the campaign's control policy."""
+    """The agent that took the decision: its policy version, or the control policy it was
+    decided by (the name it was logged under, whatever the campaign's control policy is now)."""
     import gymnasium as gym
 
-    import agents
+    from crm_console.campaigns.agents_bridge import catalogue_for_campaign, control_agent_make
+    from crm_console.decisioning.serving import policy_agent
 
     if decision.policy_version is not None:
-        return version_agent(decision.policy_version)
+        return policy_agent(decision.policy_version)
     key = ("control", decision.campaign_id, decision.policy_name, n_actions)
     with _LOCK:
         if key in _AGENTS:
             return _AGENTS[key]
-    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
-
-    space = gym.spaces.Box(0.0, 1.0, shape=(n_features,), dtype=np.float32)
-    extra = {}
-    if decision.policy_name == "rule_based":
-        extra["catalogue"] = catalogue_for_campaign(campaign=decision.campaign).catalogue
-    agent = agents.make(decision.policy_name, space, gym.spaces.Discrete(n_actions), **extra)
+    agent = control_agent_make(
+        name=decision.policy_name, catalogue=catalogue_for_campaign(campaign=decision.campaign).catalogue,
+        observation_space=gym.spaces.Box(0.0, 1.0, shape=(n_features,), dtype=np.float32),
+        action_space=gym.spaces.Discrete(n_actions))
     _remember(key, agent)
     return agent
 

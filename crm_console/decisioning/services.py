@@ -6,12 +6,10 @@ import functools
 import hashlib
 import logging
 import math
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -38,12 +36,6 @@ from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
 logger = logging.getLogger(__name__)
 
 
-def agent_to_bytes(agent: agents.Agent) -> bytes:
-    with tempfile.TemporaryDirectory() as folder:
-        path = agent.save(Path(folder) / "policy.pt")
-        return path.read_bytes()
-
-
 @transaction.atomic
 def policy_version_create(
     *, campaign: Campaign, agent: agents.Agent, action_ids: list[int] | tuple[int, ...],
@@ -53,7 +45,7 @@ def policy_version_create(
     """Store a trained agent as the campaign's next version (its bytes live in the database)."""
     if len(action_ids) != agent.n_actions:
         raise ValueError(f"{len(action_ids)} action ids for an agent with {agent.n_actions} actions")
-    artifact = agent_to_bytes(agent)
+    artifact = agent.to_bytes()
     next_version = (
         PolicyVersion.objects.select_for_update().filter(campaign=campaign)
         .aggregate(latest=Max("version"))["latest"] or 0

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +28,8 @@ from agents.constraints import ContactRules, contact_mask, nearest_contact_hours
 from agents.explain import Explainer
 from crm_console.change_markers import ChangeMarker
 from crm_console.campaigns.agents_bridge import (
-    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, utc_offset_hours,
+    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, control_agent_make,
+    utc_offset_hours,
 )
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.selectors import vocabulary
@@ -51,13 +50,6 @@ _explainers: OrderedDict[tuple, Explainer] = OrderedDict()
 
 
 # ------------------------------------------------------------------------------------- agents
-def agent_from_bytes(artifact: bytes) -> agents.Agent:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "policy.pt"
-        path.write_bytes(artifact)
-        return agents.load(path)
-
-
 def _remember(cache: OrderedDict, key, value) -> None:
     cache[key] = value
     cache.move_to_end(key)
@@ -77,7 +69,7 @@ def policy_agent(version: PolicyVersion) -> agents.Agent:
             artifact = bytes(PolicyVersion.objects.values_list("artifact", flat=True).get(pk=version.pk))
             if hashlib.sha256(artifact).hexdigest() != sha:
                 raise ValueError(f"policy version {version.pk}: artifact does not match its SHA-256")
-            agent = agent_from_bytes(artifact)
+            agent = agents.loads(artifact)
             _remember(_agents, sha, agent)
             logger.info("loaded policy version %s (%s)", version.pk, version.algorithm)
     return agent
@@ -89,35 +81,15 @@ def control_agent(campaign: Campaign, bridge: CampaignCatalogue) -> agents.Agent
     key = f"control:{campaign.control_policy}:{bridge.action_ids}:{layout.channels}"
     agent = _agents.get(key)
     if agent is None:
-        space = layout.observation_space()
         import gymnasium as gym
 
-        actions = gym.spaces.Discrete(bridge.catalogue.n_actions)
-        if campaign.control_policy == Campaign.ControlPolicy.RANDOM:
-            agent = agents.make("random", space, actions, seed=campaign.pk)
-        elif campaign.control_policy == Campaign.ControlPolicy.NO_CONTACT:
-            agent = NoContactPolicy(space, actions)
-        else:
-            agent = agents.make("rule_based", space, actions, seed=campaign.pk,
-                                catalogue=bridge.catalogue)
+        agent = control_agent_make(
+            name=campaign.control_policy, catalogue=bridge.catalogue,
+            observation_space=layout.observation_space(),
+            action_space=gym.spaces.Discrete(bridge.catalogue.n_actions), seed=campaign.pk)
         with _lock:
             _remember(_agents, key, agent)
     return agent
-
-
-class NoContactPolicy(agents.Agent):
-    """Control policy "no contact": leaves every customer alone (action 0)."""
-
-    name = "no_contact"
-
-    def _fit(self, env, total_steps, report, callback) -> None:  # pragma: no cover - not learnt
-        return None
-
-    def scores(self, obs: np.ndarray) -> np.ndarray:
-        obs = self._check_obs(obs)
-        scores = np.full((obs.shape[0], self.n_actions), -1.0)
-        scores[:, 0] = 0.0
-        return scores
 
 
 def policy_explainer(key: str, agent: agents.Agent, *, bridge: CampaignCatalogue,

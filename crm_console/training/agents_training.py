@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,8 @@ from agents.features import ProfileState
 from agents.evaluate import evaluate
 from agents.response_model import ResponseModel
 from crm_console.campaigns.agents_bridge import (
-    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, reward_weights_for,
+    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, control_agent_make,
+    reward_weights_for,
 )
 from crm_console.campaigns.models import Campaign
 from crm_console.decisioning.logged_data import LoggedArrays
@@ -127,27 +127,9 @@ def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
 def control_agent(*, campaign: Campaign, catalogue, observation_space, action_space,
                   seed: int = 0) -> agents.Agent:
     """The holdout's policy (rule-based by default), as the API serves it: greedy."""
-    name = campaign.control_policy if campaign.control_policy in agents.AGENT_NAMES else None
-    if name == "rule_based":
-        return agents.make("rule_based", observation_space, action_space, seed=seed,
-                           catalogue=catalogue)
-    if name == "random":
-        return agents.make("random", observation_space, action_space, seed=seed)
-    return _NoContactPolicy(observation_space, action_space, seed=seed)
-
-
-class _NoContactPolicy(agents.Agent):
-    """The "no contact" control: always action 0 (the built-in no-contact row)."""
-
-    name = "no_contact"
-
-    def _fit(self, env, total_steps, report, callback) -> None:  # nothing to learn
-        return None
-
-    def scores(self, obs: np.ndarray) -> np.ndarray:
-        scores = np.zeros((np.asarray(obs).reshape(-1, self.n_features).shape[0], self.n_actions))
-        scores[:, 0] = 1.0
-        return scores
+    return control_agent_make(name=campaign.control_policy, catalogue=catalogue,
+                              observation_space=observation_space, action_space=action_space,
+                              seed=seed)
 
 
 def warm_start(*, agent: agents.Agent, dataset: offline.LoggedDataset, seed: int) -> dict[str, Any]:
@@ -194,12 +176,6 @@ def simulator_kpis(*, agent: agents.Agent, simulator: CampaignSimulator, campaig
             "customers": candidate.customers, "days": candidate.days,
             "seed": seed, "candidate": table(candidate), "control": table(control),
             "control_policy": campaign.control_policy}
-
-
-def agent_load_bytes(artifact: bytes, *, folder: Path) -> agents.Agent:
-    path = Path(folder) / "policy.pt"
-    path.write_bytes(bytes(artifact))
-    return agents.load(path)
 
 
 # ---------------------------------------------------------------------------------- OPE

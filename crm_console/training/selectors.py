@@ -48,10 +48,6 @@ def training_run_progress(*, training_run: TrainingRun) -> dict[str, Any]:
     }
 
 
-def policy_version_list(*, campaign: Campaign) -> QuerySet[PolicyVersion]:
-    return PolicyVersion.objects.filter(campaign=campaign).defer("artifact")
-
-
 def policy_version_shadow_agreement(*, policy_version: PolicyVersion,
                                     limit: int = 50_000) -> dict[str, Any]:
     """How often the shadow version would have chosen what the live policy chose.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
 import traceback
 from datetime import timedelta
@@ -40,6 +39,7 @@ from crm_console.decisioning.attribution import decisions_attribute, priced_deci
 from crm_console.decisioning.logged_data import logged_arrays_for_campaign, logged_dataset_from_arrays
 from crm_console.decisioning.models import PolicyVersion
 from crm_console.decisioning.promotion import GUARDRAIL_RULE, guardrail_verdict
+from crm_console.decisioning.serving import policy_agent
 from crm_console.decisioning.services import policy_version_create
 from crm_console.training import agents_training as bridge
 from crm_console.training.models import TrainingRun
@@ -342,16 +342,6 @@ def training_runs_recover_stale(*, stale_after_seconds: float = HEARTBEAT_STALE_
     return stale
 
 
-def training_run_fail_stale(*, training_run: TrainingRun, reason: str) -> TrainingRun:
-    """Give up on a run whose worker died (when resuming is not wanted)."""
-    with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=training_run.pk)
-        if not run.is_finished:
-            _finish(run, TrainingRun.Status.FAILED, reason)
-    checkpoint_path(run).unlink(missing_ok=True)
-    return run
-
-
 # ---------------------------------------------------------------------------------- evaluation
 def policy_version_evaluate(
     *, policy_version: PolicyVersion, confidence: float = 0.95,
@@ -397,11 +387,10 @@ def policy_version_evaluate(
         return _store_report(policy_version, report, requested_by)
 
     reward_model = bridge.reward_model_for(exploring, seed=0)
-    with tempfile.TemporaryDirectory() as folder:
-        candidate = bridge.agent_load_bytes(policy_version.artifact, folder=Path(folder))
-        policies: dict[str, agents.Agent] = {"candidate": candidate}
-        if live is not None:
-            policies["live"] = bridge.agent_load_bytes(live.artifact, folder=Path(folder))
+    candidate = policy_agent(policy_version)
+    policies: dict[str, agents.Agent] = {"candidate": candidate}
+    if live is not None:
+        policies["live"] = policy_agent(live)
     catalogue = bridge.catalogue_for_campaign(campaign=campaign).catalogue
     policies["control"] = bridge.control_agent(
         campaign=campaign, catalogue=catalogue, observation_space=candidate.observation_space,

@@ -185,6 +185,24 @@ def test_save_and_load_reproduce_actions_and_probabilities(name: str, tmp_path) 
 
 
 @pytest.mark.parametrize("name", AGENT_PARAMS)
+def test_bytes_round_trip_reproduces_the_policy_without_a_file(name: str) -> None:
+    agent = trained(name)
+    obs, mask = _batch(4)
+    loaded = agents.loads(agent.to_bytes())
+    assert type(loaded) is type(agent)
+    np.testing.assert_array_equal(loaded.action_probabilities(obs, mask),
+                                  agent.action_probabilities(obs, mask))
+
+
+def test_bytes_and_file_hold_the_same_policy(tmp_path) -> None:
+    agent = trained("actor_critic")
+    obs, mask = _batch(5)
+    from_file = agents.load(agent.save(tmp_path / "policy.pt"))
+    from_bytes = agents.loads(agent.to_bytes())
+    np.testing.assert_array_equal(from_file.scores(obs), from_bytes.scores(obs))
+
+
+@pytest.mark.parametrize("name", AGENT_PARAMS)
 def test_fit_reports_its_env_steps(name: str) -> None:
     agent = agents.make(name, OBS_SPACE, ACTION_SPACE, seed=0)
     report = agent.fit(MaskedCampaignEnv(seed=0), total_steps=FIT_STEPS)

@@ -129,6 +129,17 @@ def test_detail_computes_an_explanation_on_the_fly_when_none_was_logged(small_de
     assert not Explanation.objects.filter(decision=decision).exists()  # display only
 
 
+@pytest.mark.parametrize("control_policy", ["no_contact", "random", "rule_based"])
+def test_a_holdout_decision_is_explained_by_the_control_policy_it_was_logged_under(
+        small_demo, demo_login, control_policy):
+    decision = Decision.objects.filter(holdout=False).exclude(action__channel="none").first()
+    Decision.objects.filter(pk=decision.pk).update(holdout=True, policy_version=None,
+                                                   policy_name=control_policy)
+    response = demo_login("reviewer").get(f"/decisions/{decision.pk}/")
+    explanation = response.context["explanation"]
+    assert not explanation.error, explanation.sentence
+
+
 def test_reviewer_sees_the_review_form_and_marketer_does_not(client, marketer, reviewer):
     decision = DecisionFactory()
     client.force_login(reviewer)
