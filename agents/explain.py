@@ -80,6 +80,7 @@ from typing import Any
 import numpy as np
 
 from agents.algos.base import Agent
+from agents.common.json_values import json_safe
 from agents.common.masking import validate_mask
 
 METHODS: tuple[str, ...] = (
@@ -200,7 +201,7 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (floats, ints, strings, lists, dicts, None)."""
-        return _jsonable(dataclasses.asdict(self))
+        return json_safe(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Explanation:
@@ -209,23 +210,6 @@ class Explanation:
         data["top_contributions"] = [Contribution(**c) for c in data["top_contributions"]]
         data["masked"] = [MaskedGroup(**g) for g in data["masked"]]
         return cls(**data)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    return value
 
 
 # ============================================================================ SHAP back-ends

@@ -41,6 +41,7 @@ from agents.algos.base import Agent, ProgressCallback, TrainingReport
 from agents.common.masking import sample_from, uniform_over_mask, validate_mask
 from agents.common.networks import apply_mask, masked_log_probs, mlp
 from agents.common.running import RunningMeanStd
+from agents.common.threads import torch_threads
 from agents.common.vec import CustomerBatch
 
 __all__ = [
@@ -466,14 +467,8 @@ class OfflineQLearner(Agent):
         """Learn Q from `dataset` (continues from the current weights); returns training statistics."""
         if dataset.n_features != self.n_features or dataset.n_actions != self.n_actions:
             raise ValueError("the dataset's features / actions do not match this learner's spaces")
-        cfg = self.config
-        previous_threads = torch.get_num_threads()
-        if cfg.torch_threads is not None:
-            torch.set_num_threads(cfg.torch_threads)
-        try:
+        with torch_threads(self.config.torch_threads):
             return self._learn(dataset)
-        finally:
-            torch.set_num_threads(previous_threads)
 
     def _learn(self, dataset: LoggedDataset) -> dict[str, float]:
         cfg = self.config
@@ -611,15 +606,9 @@ def pretrain(
     :param importance_weighted: supervised and bandits: weight rows by 1 / propensity
     :param seed: seeds the offline learner and minibatch order (default: the agent's seed)
     """
-    threads = getattr(getattr(agent, "config", None), "torch_threads", 1)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:  # small networks run fastest on one thread, as in the agents' fit
-        torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(getattr(getattr(agent, "config", None), "torch_threads", 1)):
         return _pretrain(agent, dataset, epochs, q_learner, q_gradient_steps, cql_alpha, q_options,
                          temperature, prior, batch_size, learning_rate, importance_weighted, seed)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _pretrain(agent: Agent, dataset: LoggedDataset, epochs: int, q_learner: OfflineQLearner | None,

@@ -26,6 +26,7 @@ from agents.common.masking import masked_argmax, sample_from, uniform_over_mask
 from agents.common.networks import apply_mask, mlp
 from agents.common.running import ObservationNormalizer
 from agents.common.schedules import linear_schedule
+from agents.common.threads import torch_threads
 from agents.common.vec import CustomerBatch
 
 
@@ -132,13 +133,8 @@ class DQN(Agent):
     # ------------------------------------------------------------------ training
     def _fit(self, env: gym.Env | gym.vector.VectorEnv, total_steps: int, report: TrainingReport,
              callback: ProgressCallback | None) -> None:
-        previous_threads = torch.get_num_threads()
-        if self.config.torch_threads is not None:
-            torch.set_num_threads(self.config.torch_threads)
-        try:
+        with torch_threads(self.config.torch_threads):
             self._train(env, total_steps, report, callback)
-        finally:
-            torch.set_num_threads(previous_threads)
 
     def _train(self, env: gym.Env | gym.vector.VectorEnv, total_steps: int, report: TrainingReport,
                callback: ProgressCallback | None) -> None:

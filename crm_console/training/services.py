@@ -32,6 +32,7 @@ from django.utils import timezone
 
 import agents
 from agents.algos.base import TrainingProgress
+from agents.common.json_values import json_safe
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.selectors import campaign_catalogue
 from crm_console.compliance.services import audit_record
@@ -438,19 +439,6 @@ def _observed_mean(rewards, confidence: float) -> dict[str, float]:
     mean = float(rewards.mean())
     half = z * float(rewards.std(ddof=1)) / math.sqrt(len(rewards)) if len(rewards) > 1 else 0.0
     return {"value": mean, "lower": mean - half, "upper": mean + half, "n": int(len(rewards))}
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON: numpy scalars to Python, NaN / infinity to None (PostgreSQL rejects them)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _store_report(policy_version: PolicyVersion, report: dict[str, Any],
