@@ -463,14 +463,19 @@ class OfflineQLearner(Agent):
         report.env_steps = len(dataset)
         report.extra.update(self.fit_offline(dataset))
 
-    def fit_offline(self, dataset: LoggedDataset) -> dict[str, float]:
-        """Learn Q from `dataset` (continues from the current weights); returns training statistics."""
+    def fit_offline(self, dataset: LoggedDataset,
+                    progress: Callable[[float], Any] | None = None) -> dict[str, float]:
+        """Learn Q from `dataset` (continues from the current weights); returns training statistics.
+
+        `progress(fraction)` is called about every 1 % of the gradient steps (a progress bar; it
+        may raise to stop the learning)."""
         if dataset.n_features != self.n_features or dataset.n_actions != self.n_actions:
             raise ValueError("the dataset's features / actions do not match this learner's spaces")
         with torch_threads(self.config.torch_threads):
-            return self._learn(dataset)
+            return self._learn(dataset, progress)
 
-    def _learn(self, dataset: LoggedDataset) -> dict[str, float]:
+    def _learn(self, dataset: LoggedDataset,
+               progress: Callable[[float], Any] | None = None) -> dict[str, float]:
         cfg = self.config
         started = time.perf_counter()
         # features standardised with the logs' moments; rewards divided by their std (O(1) targets)
@@ -486,7 +491,10 @@ class OfflineQLearner(Agent):
         next_masks = torch.from_numpy(dataset.next_allowed())
         optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate)
         td_loss = cql_gap = torch.zeros(())
-        for _ in range(cfg.gradient_steps):
+        report_every = max(1, cfg.gradient_steps // 100)
+        for step in range(cfg.gradient_steps):
+            if progress is not None and step % report_every == 0:
+                progress(step / cfg.gradient_steps)
             idx = torch.from_numpy(self.rng.integers(0, len(dataset), cfg.batch_size))
             q_all = self.q_net(obs[idx])
             q_taken = q_all.gather(1, actions[idx, None]).squeeze(1)
@@ -574,6 +582,7 @@ def pretrain(
     temperature: float = 0.05,
     prior: str = "uniform", batch_size: int = 1024, learning_rate: float = 1e-3,
     importance_weighted: bool = False, seed: int | None = None,
+    progress: Callable[[float], Any] | None = None,
 ) -> PretrainReport:
     """Warm-start `agent` from logged decisions; continue online afterwards with `agent.fit`.
 
@@ -605,16 +614,23 @@ def pretrain(
         optimiser state is left untouched)
     :param importance_weighted: supervised and bandits: weight rows by 1 / propensity
     :param seed: seeds the offline learner and minibatch order (default: the agent's seed)
+    :param progress: called with the fraction done (0 to 1) during the offline Q-learning, which
+        is most of the time, and with 1 at the end (a progress bar; it may raise to stop)
     """
     with torch_threads(getattr(getattr(agent, "config", None), "torch_threads", 1)):
-        return _pretrain(agent, dataset, epochs, q_learner, q_gradient_steps, cql_alpha, q_options,
-                         temperature, prior, batch_size, learning_rate, importance_weighted, seed)
+        report = _pretrain(agent, dataset, epochs, q_learner, q_gradient_steps, cql_alpha,
+                           q_options, temperature, prior, batch_size, learning_rate,
+                           importance_weighted, seed, progress)
+    if progress is not None:
+        progress(1.0)
+    return report
 
 
 def _pretrain(agent: Agent, dataset: LoggedDataset, epochs: int, q_learner: OfflineQLearner | None,
               q_gradient_steps: int, cql_alpha: float, q_options: dict[str, Any] | None,
               temperature: float, prior: str, batch_size: int, learning_rate: float,
-              importance_weighted: bool, seed: int | None) -> PretrainReport:
+              importance_weighted: bool, seed: int | None,
+              progress: Callable[[float], Any] | None = None) -> PretrainReport:
     started = time.perf_counter()
     seed = agent.seed if seed is None else int(seed)
     if dataset.n_features != agent.n_features or dataset.n_actions != agent.n_actions:
@@ -639,11 +655,13 @@ def _pretrain(agent: Agent, dataset: LoggedDataset, epochs: int, q_learner: Offl
         agent.update(dataset.obs, dataset.actions, dataset.rewards, sample_weight=weights)
         report = PretrainReport(agent.name, "response_model", len(dataset))
     elif all(hasattr(agent, a) for a in ("policy", "value", "obs_normalizer", "reward_scaler")):
-        learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha, q_options)
+        learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha, q_options,
+                                        progress)
         report = _distil_actor_critic(agent, dataset, learner, epochs, temperature, prior,
                                       batch_size, learning_rate, seed)
     elif all(hasattr(agent, a) for a in ("q_net", "target_net", "obs_normalizer")):
-        learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha, q_options)
+        learner = q_learner or _learn_q(agent, dataset, seed, q_gradient_steps, cql_alpha, q_options,
+                                        progress)
         report = _distil_dqn(agent, dataset, learner, epochs, batch_size, learning_rate, seed)
     else:
         raise TypeError(f"pretrain does not know how to warm-start {type(agent).__name__}")
@@ -652,11 +670,13 @@ def _pretrain(agent: Agent, dataset: LoggedDataset, epochs: int, q_learner: Offl
 
 
 def _learn_q(agent: Agent, dataset: LoggedDataset, seed: int, steps: int, cql_alpha: float,
-             options: dict[str, Any] | None) -> OfflineQLearner:
+             options: dict[str, Any] | None,
+             progress: Callable[[float], Any] | None = None) -> OfflineQLearner:
     gamma = float(getattr(getattr(agent, "config", None), "gamma", 0.99))
     settings = {"gamma": gamma, "gradient_steps": steps, "cql_alpha": cql_alpha, **(options or {})}
     learner = OfflineQLearner(agent.observation_space, agent.action_space, seed=seed, **settings)
-    learner.fit_offline(dataset)
+    # the distillation that follows takes a few percent of the time: leave it the last 5 %
+    learner.fit_offline(dataset, None if progress is None else lambda done: progress(0.95 * done))
     return learner
 
 

@@ -232,7 +232,9 @@ if REDIS_URL:
         "socket_connect_timeout": REDIS_SOCKET_CONNECT_TIMEOUT}
     CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_SOCKET_CONNECT_TIMEOUT
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # room for the dashboard's per-day frames (one entry per campaign-day; the default is 300)
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "OPTIONS": {"MAX_ENTRIES": 20_000}},
               "local": _LOCAL_CACHE}
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+import time
+from collections import Counter
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from django.db.models import Case, Count, IntegerField, Max, Value, When
+from django.core.cache import cache
+from django.db.models import Case, CharField, Count, Func, IntegerField, Max, Q, Value, When
 from django.utils import timezone
 
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers.models import Customer, Event
 from crm_console.decisioning.models import Decision
-from crm_console.shared_cache import cache_get_or_none, cache_set_if_up
+from crm_console.shared_cache import (SharedCacheDown, cache_get_or_none, cache_set_if_up,
+                                      shared_cache_call)
 
 Z_95 = 1.959963984540054
 CACHE_SECONDS = 300
@@ -170,28 +174,34 @@ def _period_start(days: int | None) -> datetime | None:
     return timezone.now() - timedelta(days=days) if days else None
 
 
+DECISION_COLUMNS = ("customer_id", "holdout", "action__channel", "action__offer",
+                    "action__send_window", "decided_at", "reward", "reward_components")
+"""What a DecisionFrame is built from, in this order."""
+
+
 def campaign_decision_frame(*, campaign: Campaign, since: datetime | None = None) -> DecisionFrame:
     decisions = Decision.objects.filter(campaign=campaign)
     if since is not None:
         decisions = decisions.filter(decided_at__gte=since)
-    rows = list(decisions.order_by().values_list(
-        "customer_id", "holdout", "action__channel", "action__offer", "action__send_window",
-        "decided_at", "reward", "reward_components",
-    ))
+    return _frame_from_rows(list(decisions.order_by().values_list(*DECISION_COLUMNS)))
+
+
+def _frame_from_rows(rows: list[tuple]) -> DecisionFrame:
     n = len(rows)
     components = [row[7] or {} for row in rows]
 
     def component(name: str) -> np.ndarray:
         return np.fromiter((float(c.get(name, 0.0) or 0.0) for c in components), np.float64, n)
 
-    channel = np.array([row[2] for row in rows], dtype=object)
+    # fixed-width strings, not objects: a day's frame pickles into the cache as plain buffers
+    channel = np.array([row[2] or "" for row in rows], dtype=str)
     return DecisionFrame(
         customer=np.fromiter((row[0] for row in rows), np.int64, n),
         holdout=np.fromiter((bool(row[1]) for row in rows), bool, n),
         sent=channel != Action.NO_CONTACT_CHANNEL if n else np.zeros(0, bool),
         channel=channel,
-        offer=np.array([row[3] or "" for row in rows], dtype=object),
-        window=np.array([row[4] or "" for row in rows], dtype=object),
+        offer=np.array([row[3] or "" for row in rows], dtype=str),
+        window=np.array([row[4] or "" for row in rows], dtype=str),
         decided_at=np.fromiter((row[5].timestamp() / 86400.0 for row in rows), np.float64, n),
         opened=component("open"), clicked=component("click"), orders=component("conversion"),
         revenue=component("revenue"), churned=component("churn"), cost=component("contact_cost"),
@@ -275,12 +285,209 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
     return size(policy_per), size(holdout_per), kpis
 
 
-def _frame_key(campaign: Campaign, days: int | None, kind: str = "dashboard") -> str:
-    """A cache key that changes whenever the campaign's decisions do (a new or priced one)."""
-    stamp = Decision.objects.filter(campaign=campaign).aggregate(
-        n=Count("id"), latest=Max("decided_at"), priced=Max("attributed_at"))
-    raw = f"{campaign.pk}:{days}:{stamp['n']}:{stamp['latest']}:{stamp['priced']}"
-    return f"dashboards:{kind}:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+# ------------------------------------------------------------------------------ per-day store
+# The dashboard combines one cached frame per UTC day of decisions. A day's cache key holds its
+# fingerprint (decisions, last id, last priced): a new decision or a repricing changes the day's
+# fingerprint, so only that day (usually today) is read again; the other days come from the cache.
+DAY_CACHE_SECONDS = 7 * 86400
+SETTLE_SECONDS = 600.0
+"""Longest a write may take from stamping `attributed_at` to committing, plus clock skew between
+machines. A day priced this recently when it was read may yet receive rows priced earlier than
+its last (committed later): its fingerprint would not change, so it is read again once this has
+passed since its read."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+class UtcDay(Func):
+    """The UTC calendar day of a datetime column as 'YYYY-MM-DD' (one cheap expression per row)."""
+
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django stores aware datetimes in SQLite as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'
+        return self.as_sql(compiler, connection, template="substr(%(expressions)s, 1, 10)", **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection,
+                           template="to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+                           **extra)
+
+
+@dataclass(frozen=True)
+class DayFrame:
+    """One UTC day of a campaign's decisions as read at `read_at` (what the day cache holds)."""
+
+    day: str
+    fingerprint: tuple
+    """(decisions, last id, last attributed_at as ISO text or None) of the rows read."""
+    read_at: float
+    frame: DecisionFrame
+    decided_us: np.ndarray
+    """Microseconds since the epoch of each decision (exact, for the period's first day)."""
+    mix_counts: dict[tuple[str, bool, str], int]
+    """The day's decisions per (mix dimension, holdout, value): its share of the action mix."""
+
+    def trusted(self, now: float) -> bool:
+        priced = self.fingerprint[2]
+        if priced is None or self.read_at - datetime.fromisoformat(priced).timestamp() >= SETTLE_SECONDS:
+            return True
+        return now - self.read_at < SETTLE_SECONDS
+
+
+def _fingerprint(n: int, last_id: int | None, priced: datetime | None) -> tuple:
+    return (int(n), int(last_id or 0),
+            priced.astimezone(UTC).isoformat() if priced is not None else None)
+
+
+def _day_start(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+def _grouped_fingerprints(decisions) -> dict[str, tuple]:
+    rows = (decisions.order_by().annotate(day=UtcDay("decided_at")).values_list("day")
+            .annotate(n=Count("id"), last_id=Max("id"), priced=Max("attributed_at")))
+    return {day: _fingerprint(n, last_id, priced) for day, n, last_id, priced in rows}
+
+
+def _within_days(days) -> Q:
+    within = Q()
+    for start, end in _day_ranges(list(days)):
+        within |= Q(decided_at__gte=start, decided_at__lt=end)
+    return within
+
+
+def campaign_day_fingerprints(*, campaign: Campaign, first_day: str | None = None) -> dict[str, tuple]:
+    """{UTC day: fingerprint} of every day with decisions from `first_day` on.
+
+    Kept per campaign in the cache and brought up to date from the rows that can have changed
+    since: new ids, and rows priced since SETTLE_SECONDS before the last pricing seen (a pricing
+    committed late carries an earlier stamp). A row neither finds - an insert committed after a
+    higher id - shows as a total that does not add up, and every day is counted again.
+    """
+    key = f"dashboards:day-fingerprints:{campaign.pk}"
+    state = cache_get_or_none(key)
+    decisions = Decision.objects.filter(campaign=campaign)
+    days: dict[str, tuple] | None = None
+    if state is not None:
+        changed = Q(id__gt=state["last_id"])
+        changed |= (Q(attributed_at__gte=state["priced"] - timedelta(seconds=SETTLE_SECONDS))
+                    if state["priced"] is not None else Q(attributed_at__isnull=False))
+        dirty = set(decisions.filter(changed).order_by().annotate(day=UtcDay("decided_at"))
+                    .values_list("day", flat=True).distinct())
+        days = dict(state["days"])
+        if dirty:
+            days.update(_grouped_fingerprints(decisions.filter(_within_days(dirty))))
+        if sum(fp[0] for fp in days.values()) != decisions.count():
+            days = None
+    if days is None:
+        days = _grouped_fingerprints(decisions)
+    priced = [fp[2] for fp in days.values() if fp[2] is not None]
+    cache_set_if_up(key, {
+        "days": days, "last_id": max((fp[1] for fp in days.values()), default=0),
+        "priced": datetime.fromisoformat(max(priced)) if priced else None,
+    }, DAY_CACHE_SECONDS)
+    return {day: fp for day, fp in days.items() if first_day is None or day >= first_day}
+
+
+def _day_key(campaign_id: int, day: str, fingerprint: tuple) -> str:
+    raw = f"{campaign_id}:{day}:{fingerprint}"
+    return "dashboards:day:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _day_ranges(days: list[str]) -> list[tuple[datetime, datetime]]:
+    """Consecutive days merged into [start, end) ranges (one condition per run of days)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for day in sorted(days):
+        start = _day_start(day)
+        if ranges and ranges[-1][1] == start:
+            ranges[-1] = (ranges[-1][0], start + timedelta(days=1))
+        else:
+            ranges.append((start, start + timedelta(days=1)))
+    return ranges
+
+
+def campaign_days_read(*, campaign: Campaign, days: list[str]) -> dict[str, DayFrame]:
+    """Read these UTC days of the campaign's decisions from the database, one frame per day."""
+    read_at = time.time()
+    rows = Decision.objects.filter(_within_days(days), campaign=campaign).order_by().values_list(
+        *DECISION_COLUMNS, "id", "attributed_at")
+    by_day: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_day.setdefault(row[5].astimezone(UTC).date().isoformat(), []).append(row)
+    frames = {}
+    for day, day_rows in by_day.items():
+        priced = [row[9] for row in day_rows if row[9] is not None]
+        frame = _frame_from_rows(day_rows)
+        frames[day] = DayFrame(
+            day=day, read_at=read_at, frame=frame, mix_counts=_mix_counts(frame),
+            fingerprint=_fingerprint(len(day_rows), max(row[8] for row in day_rows),
+                                     max(priced) if priced else None),
+            decided_us=np.fromiter(((row[5] - _EPOCH) // _ONE_US for row in day_rows), np.int64,
+                                   len(day_rows)),
+        )
+    return frames
+
+
+def campaign_day_frames(*, campaign: Campaign, fingerprints: dict[str, tuple]) -> list[DayFrame]:
+    """The frames of these days: from the cache where the day's fingerprint is unchanged (and
+    trusted), from the database otherwise (and cached for the next request)."""
+    keys = {day: _day_key(campaign.pk, day, fp) for day, fp in fingerprints.items()}
+    try:
+        cached = shared_cache_call(lambda: cache.get_many(list(keys.values())))
+    except SharedCacheDown:
+        cached = {}
+    now = time.time()
+    frames: dict[str, DayFrame] = {}
+    for day, key in keys.items():
+        entry = cached.get(key)
+        if entry is not None and entry.trusted(now):
+            frames[day] = entry
+    missing = [day for day in keys if day not in frames]
+    if missing:
+        fresh = campaign_days_read(campaign=campaign, days=missing)
+        frames.update(fresh)
+        try:
+            shared_cache_call(lambda: cache.set_many(
+                {_day_key(campaign.pk, day, f.fingerprint): f for day, f in fresh.items()},
+                DAY_CACHE_SECONDS))
+        except SharedCacheDown:
+            pass
+    return [frames[day] for day in sorted(frames)]
+
+
+def _frames_concat(parts: list[DecisionFrame]) -> DecisionFrame:
+    if not parts:
+        return _frame_from_rows([])
+    return DecisionFrame(**{f.name: np.concatenate([getattr(part, f.name) for part in parts])
+                            for f in fields(DecisionFrame)})
+
+
+def _frame_take(frame: DecisionFrame, mask: np.ndarray) -> DecisionFrame:
+    return DecisionFrame(**{f.name: getattr(frame, f.name)[mask] for f in fields(DecisionFrame)})
+
+
+def campaign_period_frame(*, campaign: Campaign, since: datetime | None,
+                          fingerprints: dict[str, tuple] | None = None,
+                          ) -> tuple[DecisionFrame, Counter]:
+    """The decisions since `since` (None: all) and their action-mix counts, combined from the
+    per-day frames: the same rows as `campaign_decision_frame(campaign=..., since=...)`."""
+    if fingerprints is None:
+        fingerprints = campaign_day_fingerprints(campaign=campaign, first_day=_first_day(since))
+    parts, counts = [], Counter()
+    for day in campaign_day_frames(campaign=campaign, fingerprints=fingerprints):
+        if since is not None and day.day == _first_day(since):  # the period starts within it
+            part = _frame_take(day.frame, day.decided_us >= (since - _EPOCH) // _ONE_US)
+            parts.append(part)
+            counts.update(_mix_counts(part))
+        else:
+            parts.append(day.frame)
+            counts.update(day.mix_counts)
+    return _frames_concat(parts), counts
+
+
+def _first_day(since: datetime | None) -> str | None:
+    return since.astimezone(UTC).date().isoformat() if since is not None else None
 
 
 @dataclass(frozen=True)
@@ -295,19 +502,25 @@ class CampaignDashboard:
 
 
 def campaign_dashboard(*, campaign: Campaign, days: int | None = None) -> CampaignDashboard:
-    """KPIs, weekly trends and the action mix in one pass over the decisions, cached until the
-    campaign's decisions change (or CACHE_SECONDS pass: the running week moves on)."""
-    key = _frame_key(campaign, days)
+    """KPIs, weekly trends and the action mix of the period, combined from per-day frames.
+
+    The whole result is cached until a day's fingerprint changes (or CACHE_SECONDS pass: the
+    period's start and the running week move on); then only the changed days are read again.
+    """
+    since = _period_start(days)
+    fingerprints = campaign_day_fingerprints(campaign=campaign, first_day=_first_day(since))
+    raw = f"{campaign.pk}:{days}:{sorted(fingerprints.items())}"
+    key = "dashboards:dashboard:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
     cached = cache_get_or_none(key)
     if cached is not None:
         return cached
     from crm_console.dashboards import figures
 
-    since = _period_start(days)
-    frame = campaign_decision_frame(campaign=campaign, since=since)
+    frame, mix_counts = campaign_period_frame(campaign=campaign, since=since,
+                                              fingerprints=fingerprints)
     policy, holdout, kpis = kpis_from_frame(frame)
     trends = trends_from_frame(frame)
-    mix = campaign_action_mix(campaign=campaign, days=days) if len(frame) else {}
+    mix = action_mix_from_counts(mix_counts) if len(frame) else {}
     # no decisions: no charts (empty axes say nothing; the page says "no data yet")
     charts = {"uplift": figures.uplift_figure(kpis), "trends": figures.trends_figure(trends),
               "mix": figures.action_mix_figure(mix)} if len(frame) else {}
@@ -427,37 +640,73 @@ def trends_from_frame(frame: DecisionFrame) -> list[TrendPoint]:
     return points
 
 
+MIX_DIMENSIONS = (("channel", "action__channel"), ("offer", "action__offer"),
+                  ("window", "action__send_window"))
+
+
+def _mix_labels() -> dict[str, dict[str, str]]:
+    words = vocabulary()
+    return {
+        "channel": {"none": "No contact", **{c.key: c.label for c in words.channels}},
+        "offer": {o.key: o.label for o in words.offers},
+        "window": {w.key: w.label for w in words.send_windows},
+    }
+
+
+def _mix_shares(dimension: str, counts: list[tuple[bool, str, int]],
+                labels: dict[str, dict[str, str]]) -> dict[str, dict[str, float]]:
+    """(holdout, value, decisions) rows -> {group: {label: share of the group's decisions}}."""
+    per_group: dict[str, dict[str, float]] = {"Policy": {}, "Holdout": {}}
+    for holdout, value, n in counts:
+        group = "Holdout" if holdout else "Policy"
+        value = value or ""
+        name = labels[dimension].get(value) or ("No contact" if not value else value)
+        per_group[group][name] = per_group[group].get(name, 0) + n
+    for group, values in per_group.items():
+        total = sum(values.values())
+        per_group[group] = {k: v / total for k, v in values.items()} if total else {}
+    return per_group
+
+
 def campaign_action_mix(*, campaign: Campaign, days: int | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """{"channel" | "offer" | "window": {group: {value: share of the group's decisions}}}."""
     decisions = Decision.objects.filter(campaign=campaign)
     since = _period_start(days)
     if since is not None:
         decisions = decisions.filter(decided_at__gte=since)
+    labels = _mix_labels()
     mix: dict[str, dict[str, dict[str, float]]] = {}
-    words = vocabulary()
-    labels = {
-        "channel": {"none": "No contact", **{c.key: c.label for c in words.channels}},
-        "offer": {o.key: o.label for o in words.offers},
-        "window": {w.key: w.label for w in words.send_windows},
-    }
-    for dimension, field in (("channel", "action__channel"), ("offer", "action__offer"),
-                             ("window", "action__send_window")):
-        counts = decisions.order_by().values("holdout", field).annotate(n=Count("id"))
-        per_group: dict[str, dict[str, float]] = {"Policy": {}, "Holdout": {}}
-        for row in counts:
-            group = "Holdout" if row["holdout"] else "Policy"
-            value = row[field] or ""
-            name = labels[dimension].get(value) or ("No contact" if not value else value)
-            per_group[group][name] = per_group[group].get(name, 0) + row["n"]
-        for group, values in per_group.items():
-            total = sum(values.values())
-            per_group[group] = {k: v / total for k, v in values.items()} if total else {}
-        mix[dimension] = per_group
+    for dimension, field in MIX_DIMENSIONS:
+        counts = decisions.order_by().values_list("holdout", field).annotate(n=Count("id"))
+        mix[dimension] = _mix_shares(dimension, list(counts), labels)
     return mix
+
+
+def _mix_counts(frame: DecisionFrame) -> Counter:
+    """{(dimension, holdout, value): decisions} of the frame."""
+    counts: Counter = Counter()
+    for dimension, _ in MIX_DIMENSIONS:
+        values = getattr(frame, dimension)
+        for holdout in (False, True):
+            found, n = np.unique(values[frame.holdout == holdout], return_counts=True)
+            counts.update({(dimension, holdout, str(value)): int(k) for value, k in zip(found, n)})
+    return counts
+
+
+def action_mix_from_counts(counts: Counter) -> dict[str, dict[str, dict[str, float]]]:
+    """`campaign_action_mix` from counts of decisions (per day, summed), not from SQL."""
+    labels = _mix_labels()
+    return {dimension: _mix_shares(dimension, [(holdout, value, n) for (dim, holdout, value), n
+                                               in sorted(counts.items()) if dim == dimension],
+                                   labels)
+            for dimension, _ in MIX_DIMENSIONS}
 
 
 def default_campaign() -> Campaign | None:
     """The campaign a newcomer lands on: a live one with the most decisions, else any."""
+    live = list(Campaign.objects.filter(status=Campaign.Status.LIVE)[:2])
+    if len(live) == 1:  # the usual case: no need to count every campaign's decisions
+        return live[0]
     return (
         Campaign.objects.annotate(
             n=Count("decisions"),

@@ -1,5 +1,5 @@
 """Celery tasks of the dashboards: keep each live campaign's dashboard computed ahead of the
-marketer (the first request after the decisions change would otherwise read them all).
+marketer (its per-day frames cached, so a request reads only the days that changed).
 
 Thin: the selector computes and caches (dashboards.selectors.campaign_dashboard).
 """

@@ -125,7 +125,8 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-decided_at", "-id"]
         indexes = [
-            models.Index(fields=["campaign", "decided_at"]),
+            # attributed_at too: the dashboard's per-day fingerprints read only this index
+            models.Index(fields=["campaign", "decided_at", "attributed_at"]),
             models.Index(fields=["customer", "decided_at"]),
             models.Index(fields=["customer", "send_at"]),  # the caps' read
             models.Index(fields=["campaign", "holdout"]),

@@ -38,6 +38,18 @@ WARM_START_MAX_ROWS = 40_000
 """Most logged rows used by a warm start (the newest rows)."""
 WARM_START_Q_STEPS = 3_000
 """Gradient steps of the offline Q-learning behind a warm start (about 15 ms each on one core)."""
+WARM_START_STEP_SECONDS = 0.012
+"""A warm start's seconds per Q step, distillation included (36 s for 3,000 on the 2-core
+development VM): the training page's first estimate of time left, until the steps are timed."""
+FIT_STEPS_PER_SECOND = 15_000.0
+"""Simulated customer-days per second of actor_critic training on one core (200,000 in 13 s on the
+development VM): the first estimate of the training's time, until its own rate is known."""
+MEASURE_SECONDS = 2.0
+"""About how long the candidate's KPIs in the customer model take (after training)."""
+
+
+def warm_start_seconds_estimate() -> float:
+    return WARM_START_Q_STEPS * WARM_START_STEP_SECONDS
 
 
 def training_customers(budget_steps: int) -> int:
@@ -132,13 +144,16 @@ def control_agent(*, campaign: Campaign, catalogue, observation_space, action_sp
                               seed=seed)
 
 
-def warm_start(*, agent: agents.Agent, dataset: offline.LoggedDataset, seed: int) -> dict[str, Any]:
-    """Pre-train on the logged decisions when the algorithm supports it; says what happened."""
+def warm_start(*, agent: agents.Agent, dataset: offline.LoggedDataset, seed: int,
+               progress: Callable[[float], Any] | None = None) -> dict[str, Any]:
+    """Pre-train on the logged decisions when the algorithm supports it; says what happened.
+
+    `progress(fraction)` is told how far it is (`agents.offline.pretrain`)."""
     if len(dataset) > WARM_START_MAX_ROWS:
         dataset = dataset.subset(np.arange(len(dataset) - WARM_START_MAX_ROWS, len(dataset)))
     try:
         report = offline.pretrain(agent, dataset, epochs=3, q_gradient_steps=WARM_START_Q_STEPS,
-                                  seed=seed)
+                                  seed=seed, progress=progress)
     except TypeError as error:  # the algorithm has no warm start (tabular, random, rules)
         return {"warm_start": "skipped", "why": str(error)}
     return {"warm_start": report.method, **{k: v for k, v in report.to_dict().items()

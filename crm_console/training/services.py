@@ -158,20 +158,81 @@ def _finish(run: TrainingRun, status: str, error: str = "") -> None:
     run.save(update_fields=["status", "error", "finished_at", "eta_seconds"])
 
 
-class _ProgressSaver:
-    """The `fit` callback: keeps the curve, saves progress every few seconds, honours cancel."""
+RATE_AFTER_FRACTION = 0.03
+"""A stage's time left is timed from its own rate once this much of it is done (before, the
+first steps' noise would make it swing; its estimate is used)."""
 
-    def __init__(self, run: TrainingRun, agent: agents.Agent, offset_steps: int, total_steps: int):
+
+class RunClock:
+    """The whole run's progress bar and time left, over its stages (warm start, training,
+    measuring), not over the training's steps alone: the warm start can take longer than the
+    training, and a bar that waited for the training sat at 0 % then jumped.
+
+    progress = elapsed / (elapsed + time left); time left = the current stage's (from its own
+    rate once it reports, else its estimate) + the estimates of the stages after it. The bar never
+    goes back (a revised estimate only slows it) and reaches 100 % when the run has finished.
+    """
+
+    def __init__(self, estimates: dict[str, float]):
+        self.estimates = dict(estimates)
+        """Seconds each stage is expected to take, in the order they run."""
+        self.started = time.monotonic()
+        self.stage: str | None = None
+        self.stage_started = self.started
+        self.progress = 0.0
+
+    def enter(self, stage: str) -> None:
+        now = time.monotonic()
+        if self.stage is not None:  # what the stage really took replaces its estimate
+            self.estimates[self.stage] = now - self.stage_started
+        self.stage, self.stage_started = stage, now
+
+    def work_begins(self) -> None:
+        """The stage's measured work starts now (what came before it - loading its data - is
+        still counted as elapsed, but not in the rate its fractions are timed at)."""
+        self.stage_started = time.monotonic()
+
+    def report(self, fraction: float | None = None,
+               stage_seconds_left: float | None = None) -> tuple[float, float | None]:
+        """(progress, seconds left) with the current stage `fraction` done (or its time left)."""
+        if self.stage is None:
+            return self.progress, None
+        now = time.monotonic()
+        in_stage = now - self.stage_started
+        if stage_seconds_left is None:
+            if fraction is not None and fraction >= RATE_AFTER_FRACTION:
+                stage_seconds_left = in_stage * (1 - fraction) / fraction
+            else:
+                stage_seconds_left = max(0.0, self.estimates.get(self.stage, 0.0) - in_stage)
+        stages = list(self.estimates)
+        later = stages[stages.index(self.stage) + 1:] if self.stage in stages else []
+        left = max(0.0, stage_seconds_left) + sum(self.estimates[s] for s in later)
+        elapsed = now - self.started
+        if elapsed + left > 0:
+            self.progress = min(0.99, max(self.progress, elapsed / (elapsed + left)))
+        return self.progress, left
+
+
+class _ProgressSaver:
+    """The `fit` (and warm start) callback: keeps the curve, saves progress every few seconds,
+    honours cancel."""
+
+    def __init__(self, run: TrainingRun, agent: agents.Agent, offset_steps: int, total_steps: int,
+                 clock: RunClock):
         self.run = run
+        self.clock = clock
         self.agent = agent
         self.offset = offset_steps
         self.total = total_steps
-        curve = run.learning_curve or {}
-        self.steps: list[int] = list(curve.get("steps", []))
-        self.returns: list[float] = list(curve.get("returns", []))
+        self.curve_from(run.learning_curve)
         self.last_save = float("-inf")  # the first report is saved at once
         self.last_checkpoint = time.monotonic()
         self.cancelled = False
+
+    def curve_from(self, curve: dict | None) -> None:
+        """Continue this learning curve (a resumed run's, up to its checkpoint)."""
+        self.steps: list[int] = list((curve or {}).get("steps", []))
+        self.returns: list[float] = list((curve or {}).get("returns", []))
 
     def __call__(self, progress: TrainingProgress) -> bool:
         steps = self.offset + progress.env_steps
@@ -190,6 +251,24 @@ class _ProgressSaver:
                 return False
         return True
 
+    def announce(self) -> None:
+        """Save the progress and time left of the stage just entered (from its estimate)."""
+        self._write(*self.clock.report())
+
+    def warm_start_progress(self, fraction: float) -> None:
+        """The warm start's callback (`agents.offline.pretrain`): the bar moves while it learns."""
+        if fraction == 0:
+            self.clock.work_begins()
+        now = time.monotonic()
+        if now - self.last_save < PROGRESS_SAVE_SECONDS and fraction < 1:
+            return
+        self.last_save = now
+        progress, left = self.clock.report(fraction=fraction)
+        self._write(progress, left)
+        if TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            self.cancelled = True
+            raise TrainingCancelled()
+
     def checkpoint(self, steps: int) -> None:
         path = checkpoint_path(self.run)
         temporary = path.with_suffix(".tmp")
@@ -200,8 +279,14 @@ class _ProgressSaver:
         TrainingRun.objects.filter(pk=self.run.pk).update(report=self.run.report)
 
     def save(self, steps: int, eta: float | None) -> None:
+        """Save the training's progress: `steps` of the budget done, `eta` its seconds left."""
+        fraction = (steps - self.offset) / max(1, self.total - self.offset)
+        progress, left = self.clock.report(fraction=min(1.0, fraction), stage_seconds_left=eta)
+        self._write(progress, left)
+
+    def _write(self, progress: float, eta: float | None) -> None:
         run = self.run
-        run.progress = min(1.0, steps / max(1, self.total))
+        run.progress = progress
         run.current_return = self.returns[-1] if self.returns else None
         run.eta_seconds = eta
         run.learning_curve = {"steps": self.steps, "returns": self.returns}
@@ -247,11 +332,17 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
         campaign=campaign, seed=run.seed, customers=bridge.training_customers(run.budget_steps))
     report: dict[str, Any] = dict(run.report)
     report["customer_model"] = simulator.customer_model
-    done_steps = 0
     checkpoint = checkpoint_path(run)
-    if resuming and checkpoint.exists() and report.get("checkpoint_steps"):
+    resumes = bool(resuming and checkpoint.exists() and report.get("checkpoint_steps"))
+    done_steps = int(report["checkpoint_steps"]) if resumes else 0
+    clock = RunClock({
+        "warm start": bridge.warm_start_seconds_estimate() if run.warm_start and not resumes else 0.0,
+        "training": (run.budget_steps - done_steps) / bridge.FIT_STEPS_PER_SECOND,
+        "measuring": bridge.MEASURE_SECONDS,
+    })
+    saver = _ProgressSaver(run, None, done_steps, run.budget_steps, clock)
+    if resumes:
         agent = agents.load(checkpoint)
-        done_steps = int(report["checkpoint_steps"])
         report["resumed_from_steps"] = done_steps
         # the curve beyond the checkpoint belongs to work that was lost
         curve = run.learning_curve or {}
@@ -266,14 +357,19 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
         report["priced_decisions"] = priced_decision_count(campaign=campaign)
         if run.warm_start:
             _phase(run, "Warm-starting from the campaign's logged decisions")
+            clock.enter("warm start")
+            saver.agent = agent
+            saver.announce()  # the estimate at once: loading the logs takes a few seconds
             report.update(_warm_start(agent=agent, campaign=campaign, simulator=simulator,
-                                      seed=run.seed))
+                                      seed=run.seed, progress=saver.warm_start_progress))
     report["phase"] = "Training in the customer model"
     run.report = report
     TrainingRun.objects.filter(pk=run.pk).update(report=report, learning_curve=run.learning_curve)
 
     remaining = run.budget_steps - done_steps
-    saver = _ProgressSaver(run, agent, done_steps, run.budget_steps)
+    saver.agent = agent
+    saver.curve_from(run.learning_curve)
+    clock.enter("training")
     if remaining > 0:
         fit_report = bridge.agent_fit(agent=agent, simulator=simulator, total_steps=remaining,
                                       callback=saver)
@@ -284,6 +380,7 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
     saver.save(run.budget_steps, 0.0)
     if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
         raise TrainingCancelled()
+    clock.enter("measuring")
     _phase(run, "Measuring the trained policy's KPIs in the customer model")
     metrics = bridge.simulator_kpis(agent=agent, simulator=simulator, campaign=campaign,
                                     seed=run.seed)
@@ -295,13 +392,14 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
                             metrics=metrics, report=report)
 
 
-def _warm_start(*, agent, campaign, simulator, seed) -> dict[str, Any]:
+def _warm_start(*, agent, campaign, simulator, seed, progress=None) -> dict[str, Any]:
     arrays = logged_arrays_for_campaign(campaign=campaign, action_ids=simulator.bridge.action_ids)
     if arrays is None or len(arrays) < LOGGED_ROWS_FOR_WARM_START:
         return {"warm_start": "skipped",
                 "why": f"{0 if arrays is None else len(arrays)} attributed decisions "
                        f"(fewer than {LOGGED_ROWS_FOR_WARM_START})"}
-    result = bridge.warm_start(agent=agent, dataset=logged_dataset_from_arrays(arrays), seed=seed)
+    result = bridge.warm_start(agent=agent, dataset=logged_dataset_from_arrays(arrays), seed=seed,
+                               progress=progress)
     result["logged_rows"] = len(arrays)
     return result
 

@@ -221,3 +221,12 @@ def test_pretrained_bandit_learns_from_the_logged_rows(toy_logs):
 def test_pretrain_refuses_agents_it_cannot_warm_start(toy_logs):
     with pytest.raises(TypeError, match="does not know how to warm-start"):
         offline.pretrain(agents.make("random", *_spaces()), toy_logs)
+
+
+def test_pretrain_reports_its_progress_while_it_learns_q(toy_logs):
+    agent = agents.make("actor_critic", *_spaces(), seed=0, gamma=0.9)
+    seen = []
+    offline.pretrain(agent, toy_logs, epochs=1, q_gradient_steps=200, seed=0,
+                     progress=seen.append)
+    assert len(seen) > 50 and seen == sorted(seen)
+    assert 0 < seen[len(seen) // 2] < 1 and seen[-1] == 1.0

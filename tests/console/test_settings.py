@@ -121,3 +121,16 @@ def test_redis_timeouts_are_short_and_read_from_the_environment():
                           code)
     assert json.loads(result.stdout)["cache"] == {"socket_connect_timeout": 0.2,
                                                   "socket_timeout": 0.25}
+
+
+def test_production_collectstatic_writes_compressed_hashed_files(tmp_path):
+    # whitenoise serves the .gz (or .br) copy to browsers that accept it: 4.8 MB of JS is ~1.4 MB
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    env.update({"DJANGO_SETTINGS_MODULE": "crm_console.settings", "DJANGO_DEBUG": "false",
+                "DJANGO_SECRET_KEY": "k" * 50, "DJANGO_SUPPRESSION_HASH_KEY": "s" * 40,
+                "DJANGO_STATIC_ROOT": str(tmp_path)})
+    result = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "staticfiles.json").exists()  # hashed names (the manifest)
+    assert list(tmp_path.rglob("console*.js.gz")), sorted(p.name for p in tmp_path.rglob("*"))[:40]

@@ -18,7 +18,7 @@ def test_warming_caches_the_default_period_of_live_campaigns_only(small_demo, mo
     cache.clear()
     assert dashboards_warm() == [small_demo.pk] and draft.pk not in dashboards_warm()
     # the dashboard now comes from the cache: no decision is read again
-    monkeypatch.setattr(selectors, "campaign_decision_frame",
+    monkeypatch.setattr(selectors, "campaign_days_read",
                         lambda **kw: pytest.fail("read the decisions again"))
     assert selectors.campaign_dashboard(campaign=small_demo, days=DEFAULT_PERIOD_DAYS).charts
 

@@ -59,6 +59,43 @@ def test_progress_and_eta_are_saved_while_training(demo_campaign, monkeypatch):
     assert any(row["current_return"] is not None for row in midway)
 
 
+def test_progress_moves_during_the_warm_start(demo_campaign, monkeypatch):
+    # the warm start can take longer than the training: the bar must not wait at 0 % for it
+    saved = []
+    real_write = services._ProgressSaver._write
+    monkeypatch.setattr(services._ProgressSaver, "_write", lambda self, progress, eta: (
+        saved.append((self.clock.stage, progress, eta)), real_write(self, progress, eta))[1])
+    run = services.training_run_execute(
+        training_run_id=run_for(demo_campaign, warm_start=True).pk, task_id="t1")
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    warming = [(p, eta) for stage, p, eta in saved if stage == "warm start"]
+    assert any(0 < p < 1 and eta is not None for p, eta in warming), saved
+    assert [p for _, p, _ in saved] == sorted(p for _, p, _ in saved)  # never goes back
+
+
+def test_run_clock_counts_the_stages_still_to_come_in_the_time_left(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: now[0])
+    clock = services.RunClock({"warm start": 30.0, "training": 60.0, "measuring": 10.0})
+    clock.enter("warm start")
+    now[0] += 10.0
+    progress, left = clock.report(fraction=0.5)  # 10 s for half: 10 s more, then 70 s
+    assert left == pytest.approx(80.0) and progress == pytest.approx(10.0 / 90.0)
+
+
+def test_run_clock_never_moves_the_bar_back(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: now[0])
+    clock = services.RunClock({"training": 10.0})
+    clock.enter("training")
+    now[0] = 5.0
+    first, _ = clock.report(fraction=0.5)
+    now[0] = 6.0
+    second, _ = clock.report(fraction=0.1)  # a slower rate than thought
+    assert second == first
+
+
 def test_progress_is_not_written_on_every_update(demo_campaign, monkeypatch):
     monkeypatch.setattr(services, "PROGRESS_SAVE_SECONDS", 3600.0)
     writes = []
