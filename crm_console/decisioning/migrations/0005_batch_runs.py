@@ -5,9 +5,28 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def grant(apps, schema_editor):
+    """Marketers and admins start and resume batch runs; every role reads them."""
+    from django.contrib.auth.management import create_permissions
+
+    config = apps.get_app_config("decisioning")
+    config.models_module = True
+    create_permissions(config, apps=apps, verbosity=0)
+    config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    rows = Permission.objects.filter(content_type__app_label="decisioning",
+                                     content_type__model__in=["batchrun", "batchrunchunk"])
+    for group in Group.objects.filter(name__in=["Marketer", "Admin"]):
+        group.permissions.add(*rows)
+    for group in Group.objects.filter(name="Compliance reviewer"):
+        group.permissions.add(*rows.filter(codename__startswith="view_"))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
+        ('accounts', '0001_roles'),
         ('campaigns', '0007_channel_min_gap'),
         ('decisioning', '0004_history_import'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -76,4 +95,5 @@ class Migration(migrations.Migration):
             model_name='batchrunchunk',
             constraint=models.UniqueConstraint(fields=('run', 'number'), name='batch_run_chunk_number_unique'),
         ),
+        migrations.RunPython(grant, migrations.RunPython.noop),
     ]
