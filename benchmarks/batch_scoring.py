@@ -1,7 +1,8 @@
 """Batch scoring: how long does a batch campaign run take for 100,000 customers? (target <= 60 s)
 
-Times `training.services.campaign_run` - the code behind the `run_campaign` Celery task - over
-every customer of the campaign: chunks of --chunk customers, each one call of the live decision
+Times a batch run (`decisioning.batch_runs.batch_run_start`, what `run_campaign` starts) in ONE
+process, its chunk tasks run inline (eager Celery), over every customer of the campaign: chunks of
+--chunk customers, each one call of the live decision
 service (one agent call per chunk; consent, caps, quiet hours and suppression masked under the
 customers' row locks; every Decision row written with features, mask, reasons and propensity),
 then handed to a channel adapter (--adapter file: JSON lines on local disk). Explanations are not
@@ -66,9 +67,12 @@ def main() -> None:
         sys.exit("this database holds other campaigns: point DATABASE_URL at a database of its own")
     campaign = _workspace(args.customers, args.train_steps, args.fresh)
 
-    from crm_console.celery import freeze_loaded_objects
+    from crm_console.celery import app, freeze_loaded_objects
+    from crm_console.decisioning.batch_runs import batch_run_start
     from crm_console.decisioning.models import Decision
-    from crm_console.training.services import campaign_run
+    from crm_console.decisioning.selectors import batch_run_summary
+
+    app.conf.task_always_eager = True  # one process; benchmarks/batch_fanout.py runs workers
 
     freeze_loaded_objects()  # as every Celery worker process does when it starts
 
@@ -78,8 +82,9 @@ def main() -> None:
     started = time.perf_counter()
     cpu_started = time.process_time()
     # only the benchmark customers (the demo's few hundred are left alone)
-    result = campaign_run(campaign=campaign, chunk_size=args.chunk, adapter_spec=spec,
-                          segment={"traits": {"plan": "benchmark"}})
+    run, _ = batch_run_start(campaign=campaign, chunk_size=args.chunk, adapter_spec=spec,
+                             segment={"traits": {"plan": "benchmark"}})
+    result = batch_run_summary(run=run)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     written = Decision.objects.count() - before

@@ -51,6 +51,7 @@ ROLE_MIGRATIONS = (
     ("crm_console.campaigns.migrations.0004_offers_and_send_windows_as_records", "grant_vocabulary"),
     ("crm_console.campaigns.migrations.0006_channels_as_records", "grant_channels"),
     ("crm_console.training.migrations.0002_customer_response_model", "grant"),
+    ("crm_console.decisioning.migrations.0006_batch_runs", "grant"),
 )
 
 

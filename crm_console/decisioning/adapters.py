@@ -1,6 +1,6 @@
 """Channel adapters: hand decisions to whatever delivers them (the CRM, a file, an email/SMS provider).
 
-A batch campaign run (`training.services.campaign_run`) decides for a chunk of customers and passes
+A batch campaign run (`decisioning.batch_runs`) decides for a chunk of customers and passes
 the chunk to the campaign's adapter. Adapters receive plain payloads (`decision_payload`) - never
 model rows - and say what they delivered.
 

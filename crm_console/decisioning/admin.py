@@ -4,7 +4,9 @@ promotion guardrail write them."""
 from django.contrib import admin
 
 from crm_console.accounts.admin_site import ReadOnlyAdmin
-from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
+from crm_console.decisioning.models import (
+    BatchRun, BatchRunChunk, Decision, Explanation, PolicyVersion,
+)
 
 
 @admin.register(PolicyVersion)
@@ -25,3 +27,16 @@ class DecisionAdmin(ReadOnlyAdmin):
 @admin.register(Explanation)
 class ExplanationAdmin(ReadOnlyAdmin):
     list_display = ["decision", "method", "sentence", "computed_at"]
+
+
+@admin.register(BatchRun)
+class BatchRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "campaign", "day", "status", "customers", "chunks_total", "created_at"]
+    list_filter = ["campaign", "status"]
+
+
+@admin.register(BatchRunChunk)
+class BatchRunChunkAdmin(ReadOnlyAdmin):
+    list_display = ["run", "number", "first_customer_id", "last_customer_id", "status",
+                    "decisions", "delivered"]
+    list_filter = ["status"]

@@ -193,3 +193,99 @@ class HistoryImport(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class BatchRun(models.Model):
+    """One batch campaign run: a segment decided on one day, split into chunks of customers by
+    key range that workers on the `decisions` queue decide in parallel (decisioning.batch_runs).
+
+    Its figures are the sums of its chunks', written when the last chunk finishes; the progress
+    page reads the chunks meanwhile. A once-per-day run is unique per campaign and day, so two
+    starts at the same moment (two beats, a double click) make one run.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FINISHED_WITH_ERRORS = "finished_with_errors", "Finished with errors"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="batch_runs")
+    segment = models.JSONField(default=dict, blank=True,
+                               help_text="Who is decided (training.selectors.customer_segment).")
+    day = models.DateField(help_text="The day the batch is for (the workspace's local date).")
+    once_per_day = models.BooleanField(default=False)
+    chunk_size = models.PositiveIntegerField(default=1000)
+    adapter = models.JSONField(default=dict, blank=True, help_text="Where decisions are handed.")
+    explain = models.BooleanField(default=False)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.RUNNING)
+    customers = models.PositiveIntegerField(default=0, help_text="Customers the segment matched.")
+    chunks_total = models.PositiveIntegerField(default=0)
+    totals = models.JSONField(default=dict, blank=True,
+                              help_text="Decisions, contacts, delivered, failed, released, chunks.")
+    errors = models.JSONField(default=list, blank=True,
+                              help_text="Failed chunks: key range, customers, stage, error.")
+    resumed = models.PositiveIntegerField(default=0)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "day"], condition=Q(once_per_day=True),
+                name="one_once_per_day_batch_run_per_campaign_and_day",
+                violation_error_message="This campaign already has today's batch run."),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch run #{self.pk} of {self.campaign} for {self.day}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != self.Status.RUNNING
+
+
+class BatchRunChunk(models.Model):
+    """The customers of a batch run whose ids lie in [first_customer_id, last_customer_id].
+
+    Decided in one transaction that also marks it decided, under its own row lock: a duplicated
+    or redelivered chunk task waits for the first, then finds it decided and only hands the same
+    decisions to the adapter (never decides again).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        DECIDED = "decided", "Decided, not yet delivered"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(BatchRun, on_delete=models.CASCADE, related_name="chunks",
+                            db_index=False)  # (run, number) and (run, status) serve it
+    number = models.PositiveIntegerField()
+    first_customer_id = models.BigIntegerField()
+    last_customer_id = models.BigIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    decided_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="The decisions' time: finds them again.")
+    attempts = models.PositiveIntegerField(default=0)
+    customers = models.PositiveIntegerField(default=0)
+    decisions = models.PositiveIntegerField(default=0)
+    contacts = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0, help_text="Decisions the adapter refused.")
+    released = models.PositiveIntegerField(default=0)
+    undelivered_decision_ids = models.JSONField(
+        default=list, blank=True, help_text="Decided but not yet taken by the adapter.")
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"],
+                                               name="batch_run_chunk_number_unique")]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.number} of batch run #{self.run_id}"

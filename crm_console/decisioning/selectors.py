@@ -14,11 +14,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from crm_console.campaigns.models import Action, Campaign
-from crm_console.decisioning.models import Decision, Explanation
+from crm_console.decisioning.models import BatchRun, BatchRunChunk, Decision, Explanation
 
 DecisionFilters = dict[str, Any]
 
@@ -316,3 +316,40 @@ def _explain_now(decision: Decision) -> DecisionExplanation:
         stored=False, own_terms={k: v for k, v in (result.own_terms or {}).items()
                                  if isinstance(v, (int, float, str))},
     )
+
+
+# ------------------------------------------------------------------------------ batch runs
+def batch_run_list(*, campaign: Campaign | None = None) -> QuerySet[BatchRun]:
+    runs = BatchRun.objects.select_related("campaign", "started_by")
+    return runs.filter(campaign=campaign) if campaign is not None else runs
+
+
+def batch_run_progress(*, run: BatchRun) -> dict[str, Any]:
+    """How far a run is, read from its chunks (no chunk writes to the run while it works, so
+    workers never queue on the run's row): chunks per status and the figures so far."""
+    chunks = {row["status"]: row for row in run.chunks.values("status").annotate(
+        n=Count("pk"), decisions=Sum("decisions"), delivered=Sum("delivered"),
+        customers=Sum("customers"))}
+    finished = sum(chunks.get(s, {}).get("n", 0) for s in (BatchRunChunk.Status.DONE,
+                                                          BatchRunChunk.Status.FAILED))
+    return {
+        "chunks": run.chunks_total, "chunks_finished": finished,
+        "chunks_failed": chunks.get(BatchRunChunk.Status.FAILED, {}).get("n", 0),
+        "customers": run.customers,
+        "decisions": sum(row["decisions"] or 0 for row in chunks.values()),
+        "delivered": sum(row["delivered"] or 0 for row in chunks.values()),
+        "share": finished / run.chunks_total if run.chunks_total else 1.0,
+    }
+
+
+def batch_run_summary(*, run: BatchRun) -> dict[str, Any]:
+    """A run's figures as `run_campaign` prints them and its task answers: the final ones once
+    finished, the progress so far while running."""
+    run.refresh_from_db()
+    if run.is_finished:
+        return {"batch_run": run.pk, "status": run.status, "customers": run.customers,
+                **run.totals, "errors": run.errors}
+    progress = batch_run_progress(run=run)
+    return {"batch_run": run.pk, "status": run.status, "customers": run.customers,
+            "chunks": run.chunks_total, "decisions": progress["decisions"],
+            "delivered": progress["delivered"], "errors": []}

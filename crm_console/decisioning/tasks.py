@@ -18,13 +18,44 @@ RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=5, retry_backoff_max=600, re
 
 @shared_task(bind=True, name="crm_console.decisioning.tasks.run_campaign", **RETRY)
 def run_campaign(self, campaign_id: int, segment: dict | None = None, chunk_size: int = 1000,
-                 adapter: dict | None = None) -> dict:
-    """Batch-decide a campaign's segment and hand the decisions to a channel adapter."""
-    from crm_console.training.services import campaign_run
+                 adapter: dict | None = None, once_per_day: bool = False) -> dict:
+    """Start a batch run of a campaign's segment: its chunks go to the `decisions` queue (inline
+    on the embedded default, where the answer already has the run's figures)."""
+    from crm_console.decisioning.batch_runs import batch_run_start
+    from crm_console.decisioning.selectors import batch_run_summary
 
-    campaign = Campaign.objects.get(pk=campaign_id)
-    return campaign_run(campaign=campaign, segment=segment, chunk_size=chunk_size,
-                        adapter_spec=adapter, context={"celery_task_id": self.request.id})
+    run, _ = batch_run_start(campaign=Campaign.objects.get(pk=campaign_id), segment=segment,
+                             chunk_size=chunk_size, adapter_spec=adapter,
+                             once_per_day=once_per_day)
+    return batch_run_summary(run=run)
+
+
+CHUNK_RETRIES = 5
+CHUNK_BACKOFF_SECONDS = 5
+CHUNK_BACKOFF_MAX_SECONDS = 300
+
+
+@shared_task(bind=True, name="crm_console.decisioning.tasks.batch_run_chunk", acks_late=True,
+             reject_on_worker_lost=True, max_retries=CHUNK_RETRIES)
+def batch_run_chunk(self, chunk_id: int) -> str:
+    """Decide and deliver one chunk of a batch run. Any failure (a database error, an adapter
+    down or refusing) is retried with exponential backoff; after the last retry the chunk is
+    recorded as failed with its customers' key range, and the run goes on without it."""
+    from celery.utils.time import get_exponential_backoff_interval
+
+    from crm_console.decisioning.batch_runs import batch_run_chunk_fail, batch_run_chunk_run
+
+    attempt = self.request.retries
+    while True:
+        try:
+            return batch_run_chunk_run(chunk_id=chunk_id).status
+        except Exception as exc:
+            if attempt >= self.max_retries:
+                return batch_run_chunk_fail(chunk_id=chunk_id, error=exc).status
+            if not self.request.is_eager:
+                raise self.retry(exc=exc, countdown=get_exponential_backoff_interval(
+                    CHUNK_BACKOFF_SECONDS, attempt, CHUNK_BACKOFF_MAX_SECONDS, full_jitter=True))
+            attempt += 1  # eager (embedded default, no worker to come back): again, inline
 
 
 @shared_task(bind=True, name="crm_console.decisioning.tasks.attribute_outcomes", **RETRY)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from crm_console.accounts.roles import ADMIN, has_role
 from crm_console.compliance.forms import ReviewForm
@@ -14,7 +17,7 @@ from crm_console.dashboards import figures
 from crm_console.decisioning import selectors
 from crm_console.decisioning.forms import DecisionFilterForm, HistoryImportForm
 from crm_console.decisioning.history_import import campaign_for_import
-from crm_console.decisioning.models import Decision, HistoryImport
+from crm_console.decisioning.models import BatchRun, Decision, HistoryImport
 
 PAGE_SIZE = 50
 
@@ -106,3 +109,45 @@ def history_import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     if record.is_finished and getattr(request, "htmx", False):
         response["HX-Refresh"] = "true"  # reload whole: the report appears
     return response
+
+
+# ------------------------------------------------------------------------------ batch runs
+RESUME = "decisioning.change_batchrun"
+
+
+def batch_run_list(request: HttpRequest) -> HttpResponse:
+    runs = Paginator(selectors.batch_run_list(), 25).get_page(request.GET.get("page"))
+    return render(request, "decisioning/batch_run_list.html", {"page": runs})
+
+
+def _batch_run_context(run: BatchRun) -> dict:
+    return {"run": run, "progress": selectors.batch_run_progress(run=run)}
+
+
+def batch_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A batch run: its progress while chunks are being decided, its figures and failed chunks
+    (with a resume for those who may) once finished."""
+    run = get_object_or_404(BatchRun.objects.select_related("campaign", "started_by"), pk=pk)
+    return render(request, "decisioning/batch_run_detail.html", {
+        **_batch_run_context(run), "can_resume": request.user.has_perm(RESUME)})
+
+
+def batch_run_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress fragment htmx polls every two seconds until the run is finished."""
+    run = get_object_or_404(BatchRun, pk=pk)
+    response = render(request, "decisioning/_batch_run_progress.html", _batch_run_context(run))
+    if run.is_finished and getattr(request, "htmx", False):
+        response["HX-Refresh"] = "true"  # reload whole: the figures appear
+    return response
+
+
+@require_POST
+@permission_required(RESUME, raise_exception=True)
+def batch_run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    from crm_console.decisioning.batch_runs import batch_run_resume as resume
+
+    run = get_object_or_404(BatchRun, pk=pk)
+    queued = resume(run=run, resumed_by=request.user)
+    messages.success(request, f"Batch run #{run.pk}: {queued} unfinished chunks queued again."
+                     if queued else f"Batch run #{run.pk} has nothing left to resume.")
+    return redirect("decisioning:batch-run-detail", pk=run.pk)

@@ -1,4 +1,5 @@
-"""Writes for training: runs (create, execute, cancel, recover), evaluations and batch campaign runs.
+"""Writes for training: runs (create, execute, cancel, recover) and evaluations (batch campaign
+runs are decisioning.batch_runs).
 
 A training run is executed by `training_run_execute`, which the `train_policy` Celery task calls.
 It may be delivered more than once (acks_late: a worker that dies mid-run hands the message back),
@@ -548,58 +549,3 @@ def _store_report(policy_version: PolicyVersion, report: dict[str, Any],
                  details={"guardrail_passed": report.get("guardrail", {}).get("passed"),
                           "error": report.get("error")})
     return report
-
-
-# ---------------------------------------------------------------------------------- batch campaigns
-def campaign_run(
-    *, campaign: Campaign, segment: dict[str, Any] | None = None, chunk_size: int = 1000,
-    adapter_spec: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
-    started_by: AbstractBaseUser | None = None, explain: bool = False,
-) -> dict[str, Any]:
-    """Decide for every customer of the segment, chunk by chunk, and hand each chunk to the adapter.
-
-    Each chunk is one call of the live decision service (decisioning.services.decisions_create):
-    one agent call scores the whole chunk, caps / consent / quiet hours mask it under the
-    customers' row locks, and every decision is logged - so a batch run obeys exactly the rules of
-    a single API decision. Explanations are left to the review page unless `explain`. Decisions
-    the adapter could not deliver are released at once (their contacts freed).
-    """
-    from crm_console.decisioning.adapters import adapter_from_spec, decision_payload
-    from crm_console.decisioning.services import (
-        campaign_for_decisions, decisions_create, decisions_release,
-    )
-    from crm_console.training.selectors import customer_segment
-
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be >= 1")
-    campaign = campaign_for_decisions(campaign_id=campaign.pk)
-    adapter = adapter_from_spec(adapter_spec)
-    context = {"source": "batch campaign run", **(context or {})}
-    external_ids = list(customer_segment(filters=segment).values_list("external_id", flat=True))
-    totals: dict[str, Any] = {"customers": len(external_ids), "decisions": 0, "contacts": 0,
-                              "delivered": 0, "failed": 0, "released": 0, "chunks": 0,
-                              "errors": []}
-    actions = {a.pk: a for a in campaign.actions.all()}
-    started = time.perf_counter()
-    for start in range(0, len(external_ids), chunk_size):
-        chunk = external_ids[start:start + chunk_size]
-        outcomes = decisions_create(campaign=campaign, customer_external_ids=chunk,
-                                    context=context, explain=explain)
-        decisions = [o.decision for o in outcomes]
-        payloads = [decision_payload(d, action=actions[d.action_id],
-                                     customer_external_id=external_id)
-                    for d, external_id in zip(decisions, chunk, strict=True)]
-        delivery = adapter.deliver(payloads)
-        if delivery.failed_decision_ids:
-            totals["released"] += decisions_release(decision_ids=delivery.failed_decision_ids,
-                                                    reason="delivery failed")
-        totals["chunks"] += 1
-        totals["decisions"] += len(decisions)
-        totals["contacts"] += sum(1 for p in payloads if not p["no_contact"])
-        totals["delivered"] += delivery.delivered
-        totals["failed"] += delivery.failed
-        totals["errors"] = (totals["errors"] + delivery.errors)[:20]
-    totals["seconds"] = round(time.perf_counter() - started, 2)
-    audit_record(actor=started_by, verb="campaign.batch_run", target=campaign, details={
-        k: v for k, v in totals.items() if k != "errors"})
-    return totals

@@ -22,3 +22,37 @@ def celery_worker_real(django_db_setup, django_db_blocker):
         queues=["default", "training", "decisions"], shutdown_timeout=30,
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def broker():
+    """A Celery client on the worker subprocesses' Redis database, its queues emptied first."""
+    from celery import Celery
+
+    from tests.integration.worker_processes import isolated_redis_url
+
+    app = Celery("integration-test", broker=isolated_redis_url())
+    with app.connection_for_write() as connection:  # start from empty queues
+        for queue in ("training", "decisions", "default"):
+            connection.default_channel.client.delete(queue)
+        connection.default_channel.client.delete("unacked", "unacked_index")
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def workers(tmp_path):
+    """Start worker subprocesses (`workers()`, or `workers(env={...})`); all stopped at the end."""
+    from tests.integration.worker_processes import WorkerProcess
+
+    started: list[WorkerProcess] = []
+
+    def start(env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(tmp_path / f"worker-{len(started)}.log", tmp_path / "checkpoints",
+                               name=f"worker{len(started)}", env=env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

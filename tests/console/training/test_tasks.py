@@ -15,6 +15,7 @@ def test_tasks_are_routed_to_their_queues():
     assert router.route({}, tasks.train_policy.name)["queue"].name == "training"
     assert router.route({}, tasks.evaluate_policy.name)["queue"].name == "training"
     assert router.route({}, decision_tasks.run_campaign.name)["queue"].name == "decisions"
+    assert router.route({}, decision_tasks.batch_run_chunk.name)["queue"].name == "decisions"
 
 
 @pytest.mark.parametrize("task", [tasks.train_policy, tasks.evaluate_policy, tasks.promote_policy,
