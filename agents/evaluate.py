@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
-
+from agents.common.intervals import mean_with_se, ratio_with_se, z_score
 from agents.envs.customer_journey import CustomerJourneyEnv, resolve_scenario
 from agents.envs.scenarios import Scenario, TabularScenario
 from agents.envs.tabular import one_hot_states
@@ -221,7 +220,7 @@ def evaluate(
         "converted": (totals["conversions"] > 0).astype(np.float64),
         "start_segment": segments.astype(np.float64),
     }
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = z_score(confidence)
     kpis = {
         "open_rate": _ratio(totals["opens"], totals["contacts"], z),
         "ctr": _ratio(totals["clicks"], totals["contacts"], z),
@@ -237,20 +236,17 @@ def evaluate(
     return EvaluationReport(name, customers, days, seed, kpis, per_customer, confidence)
 
 
+def _kpi(value: float, se: float, z: float) -> KPI:
+    return KPI(value, value - z * se, value + z * se)
+
+
 def _mean(x: np.ndarray, z: float) -> KPI:
-    m = float(x.mean())
-    half = z * float(x.std(ddof=1)) / np.sqrt(x.shape[0])
-    return KPI(m, m - half, m + half)
+    return _kpi(*mean_with_se(x), z)
 
 
 def _ratio(y: np.ndarray, x: np.ndarray, z: float) -> KPI:
     """Ratio of totals sum(y) / sum(x) with a delta-method interval (customers are the units)."""
-    if x.sum() <= 0:
-        return KPI(float("nan"), float("nan"), float("nan"))
-    r = float(y.sum() / x.sum())
-    influence = (y - r * x) / x.mean()
-    half = z * float(influence.std(ddof=1)) / np.sqrt(x.shape[0])
-    return KPI(r, r - half, r + half)
+    return _kpi(*ratio_with_se(y, x), z)
 
 
 PER_CUSTOMER_KPIS = {
@@ -289,7 +285,7 @@ def paired_difference(
     """Change of a per-customer KPI vs `baseline` in its own units, paired customer by customer
     (same cohort and draws, as `uplift`), with its interval."""
     a, b = _paired(report, baseline, kpi)
-    return _mean(a - b, float(stats.norm.ppf(0.5 + confidence / 2)))
+    return _mean(a - b, z_score(confidence))
 
 
 def uplift(
@@ -306,11 +302,7 @@ def uplift(
     a, b = _paired(report, baseline, kpi)
     if b.mean() == 0:
         raise ValueError(f"baseline {kpi} is 0: a relative uplift is undefined")
-    d = a - b
-    r = float(d.mean() / b.mean())
-    influence = (d - r * b) / b.mean()
-    half = stats.norm.ppf(0.5 + confidence / 2) * float(influence.std(ddof=1)) / np.sqrt(d.shape[0])
-    return KPI(r, r - half, r + half)
+    return _ratio(a - b, b, z_score(confidence))
 
 
 # ---------------------------------------------------------------------------------------------

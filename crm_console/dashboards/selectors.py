@@ -22,13 +22,14 @@ from django.db.models import Case, CharField, Count, Func, IntegerField, Max, Q,
 from django.utils import timezone
 
 from crm_console.campaigns.models import Action, Campaign
+from agents.common.intervals import mean_with_se, ratio_with_se, z_score
 from crm_console.campaigns.selectors import vocabulary
 from crm_console.customers.models import Customer, Event
 from crm_console.decisioning.models import Decision
 from crm_console.shared_cache import (SharedCacheDown, cache_get_or_none, cache_set_if_up,
                                       shared_cache_call)
 
-Z_95 = 1.959963984540054
+Z_95 = z_score(0.95)
 CACHE_SECONDS = 300
 
 
@@ -98,29 +99,18 @@ class CampaignKpis:
 
 
 # ------------------------------------------------------------------------------ estimators
+def _estimate(value: float, se: float) -> Estimate:
+    return Estimate.empty() if math.isnan(value) else Estimate.normal(value, se)
+
+
 def mean_estimate(values: np.ndarray) -> Estimate:
     """Mean over customers with the normal 95 % interval."""
-    values = np.asarray(values, dtype=np.float64)
-    n = values.size
-    if n == 0:
-        return Estimate.empty()
-    se = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-    return Estimate.normal(float(values.mean()), se)
+    return _estimate(*mean_with_se(values))
 
 
 def ratio_estimate(numerator: np.ndarray, denominator: np.ndarray) -> Estimate:
     """sum(y) / sum(x) over customers, delta-method 95 % interval (clustered by customer)."""
-    y = np.asarray(numerator, dtype=np.float64)
-    x = np.asarray(denominator, dtype=np.float64)
-    n = y.size
-    if n == 0 or x.sum() <= 0:
-        return Estimate.empty()
-    ratio = float(y.sum() / x.sum())
-    if n == 1:
-        return Estimate.normal(ratio, 0.0)
-    residual = y - ratio * x
-    se = float(math.sqrt(residual.var(ddof=1) / n) / x.mean())
-    return Estimate.normal(ratio, se)
+    return _estimate(*ratio_with_se(numerator, denominator))
 
 
 def difference(policy: Estimate, holdout: Estimate) -> Estimate:

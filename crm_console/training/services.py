@@ -33,6 +33,7 @@ from django.utils import timezone
 
 import agents
 from agents.algos.base import TrainingProgress
+from agents.common.intervals import mean_with_se, z_score
 from agents.common.json_values import json_safe
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.selectors import campaign_catalogue
@@ -532,11 +533,8 @@ def policy_version_evaluate(
 
 
 def _observed_mean(rewards, confidence: float) -> dict[str, float]:
-    from scipy import stats
-
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    mean = float(rewards.mean())
-    half = z * float(rewards.std(ddof=1)) / math.sqrt(len(rewards)) if len(rewards) > 1 else 0.0
+    mean, se = mean_with_se(rewards)
+    half = z_score(confidence) * se
     return {"value": mean, "lower": mean - half, "upper": mean + half, "n": int(len(rewards))}
 
 
