@@ -247,7 +247,7 @@ def service_timing(campaign_id: int, customers: int, samples: int) -> dict[str, 
     import numpy as np
 
     from crm_console.campaigns.models import Campaign
-    from crm_console.decisioning.services import decision_create
+    from crm_console.decisioning.batching import decision_create
 
     campaign = Campaign.objects.select_related("contact_policy").get(pk=campaign_id)
     out = {}

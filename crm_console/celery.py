@@ -7,8 +7,9 @@ worker loses no work; tasks are written to be idempotent because of that.
 
 import gc
 import os
+from importlib import import_module
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 from kombu import Queue
 
@@ -63,10 +64,23 @@ def withhold_database_error_text(logger, **kwargs) -> None:
             handler.addFilter(DatabaseErrorDetailFilter())
 
 
-def task_start(task, *args) -> None:
+def task_named(name: str) -> Task:
+    """The task registered as `name` (its module's path and function, as routed above).
+
+    Services queue tasks by name rather than import them: a tasks module imports the services
+    it runs, so importing it back from a service would close an import circle. A process that
+    has not imported the module yet (the web process) imports it here."""
+    if name not in app.tasks:
+        import_module(name.rsplit(".", 1)[0])
+    return app.tasks[name]
+
+
+def task_start(task: Task | str, *args) -> None:
     """Queue a long task (training, fitting a model, an import) for a worker; on the embedded
     default (eager Celery, no worker) run it in a thread instead, so the page that started it
     returns at once and its progress bar moves. Call it after the transaction commits."""
+    if isinstance(task, str):
+        task = task_named(task)
     if not app.conf.task_always_eager:
         task.delay(*args)
         return

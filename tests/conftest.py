@@ -135,7 +135,8 @@ def vocabulary_read_afresh(request):
     test's rolled-back edits must not linger in the process's cached vocabulary. A transactional
     test flushes every table when it ends, so the test after it (either kind) starts by putting
     back the seeded channels, offers, windows and roles, as `migrate` leaves them."""
-    from crm_console.campaigns import selectors
+    from crm_console.campaigns import vocabulary as vocabulary_module
+    from crm_console.campaigns.vocabulary import VOCABULARY_CHANGED
     from crm_console.campaigns.services import vocabulary_defaults_ensure
 
     marker = request.node.get_closest_marker("django_db")
@@ -149,7 +150,7 @@ def vocabulary_read_afresh(request):
     if transactional or marker is not None or "db" in request.fixturenames:
         vocabulary_defaults_ensure()
         roles_ensure()
-    selectors.VOCABULARY_CHANGED.forget()
-    selectors._vocabulary = None
+    VOCABULARY_CHANGED.forget()
+    vocabulary_module._vocabulary = None
     yield
-    selectors._vocabulary = None
+    vocabulary_module._vocabulary = None

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from crm_console.campaigns.models import validate_time_zone
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers import event_types
 from crm_console.customers.services import IncomingEvent
 

@@ -25,10 +25,11 @@ from crm_console.api.models import Scope
 from crm_console.api.permissions import HasIntegrationScope, ModelPermissionForWrites
 from crm_console.api.throttling import IntegrationRateThrottle
 from crm_console.campaigns import selectors as campaign_selectors
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.campaigns import services as campaign_services
 from crm_console.campaigns.models import Campaign
 from crm_console.customers import services as customer_services
-from crm_console.decisioning import services as decision_services
+from crm_console.decisioning import batching, services as decision_services
 from crm_console.decisioning.models import Decision
 
 
@@ -191,7 +192,7 @@ def decision_output(outcome: decision_services.DecisionOutcome) -> dict:
     action = decision.action
     window = None
     if action.send_window:
-        hours = campaign_selectors.vocabulary().send_window(action.send_window)
+        hours = vocabulary().send_window(action.send_window)
         window = {"name": action.send_window, "label": hours.label,
                   "start_hour": _hour(hours.start_hour), "end_hour": _hour(hours.end_hour),
                   "days": list(hours.days),
@@ -281,7 +282,7 @@ class DecisionCreateApi(IntegrationApi):
         def decide() -> tuple[int, dict]:
             try:
                 campaign = decision_services.campaign_for_decisions(campaign_id=data["campaign"])
-                outcome = decision_services.decision_create(
+                outcome = batching.decision_create(
                     campaign=campaign, customer_external_id=data["customer"],
                     context=data.get("context"))
             except decision_services.DecisionError as exc:

@@ -19,7 +19,8 @@ from agents.catalogue import Catalogue, CatalogueAction
 from agents.constraints import ContactRules
 from agents.rewards import RewardWeights as AgentRewardWeights
 from crm_console.campaigns.models import Action, Campaign, ContactPolicy, RewardWeights
-from crm_console.campaigns.selectors import campaign_catalogue, vocabulary
+from crm_console.campaigns.selectors import campaign_catalogue
+from crm_console.campaigns.vocabulary import vocabulary
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+from crm_console.campaigns.vocabulary import vocabulary
+
 
 key_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,49}$",
@@ -319,8 +321,6 @@ class ChannelCap(models.Model):
 
     @property
     def channel_label(self) -> str:
-        from crm_console.campaigns.selectors import vocabulary
-
         return vocabulary().channel_label(self.channel)
 
 
@@ -513,8 +513,6 @@ class Action(models.Model):
 
     @property
     def channel_label(self) -> str:
-        from crm_console.campaigns.selectors import vocabulary
-
         return "No contact" if self.is_no_contact else vocabulary().channel_label(self.channel)
 
     def get_channel_display(self) -> str:
@@ -522,14 +520,10 @@ class Action(models.Model):
 
     @property
     def offer_label(self) -> str:
-        from crm_console.campaigns.selectors import vocabulary
-
         return vocabulary().offer_label(self.offer) if self.offer else ""
 
     @property
     def send_window_label(self) -> str:
-        from crm_console.campaigns.selectors import vocabulary
-
         return vocabulary().window_label(self.send_window) if self.send_window else ""
 
     @property

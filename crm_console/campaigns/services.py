@@ -17,6 +17,7 @@ from django.db import models, transaction
 
 from agents.catalogue import DEFAULT_CHANNELS
 from crm_console.campaigns import selectors
+from crm_console.campaigns.vocabulary import VOCABULARY_CHANGED, vocabulary
 from crm_console.campaigns.models import (
     Action, Campaign, Channel, ChannelCap, ContactPolicy, Offer, RewardWeights, SendWindow,
     SuppressionEntry,
@@ -149,7 +150,7 @@ def catalogue_generate(
     """Add every channel x offer x send window combination not yet in the catalogue (one audit
     entry for the lot)."""
     channels, offers, send_windows = list(channels), list(offers), list(send_windows)
-    costs = {**{c.key: Decimal(str(c.cost)) for c in selectors.vocabulary().channels},
+    costs = {**{c.key: Decimal(str(c.cost)) for c in vocabulary().channels},
              **(cost_by_channel or {})}
     existing = set(campaign.actions.values_list("channel", "offer", "variant", "send_window"))
     created = []
@@ -338,8 +339,8 @@ def _key_used(record: VocabularyRecord) -> bool:
 
 
 def _vocabulary_changed() -> None:
-    selectors.VOCABULARY_CHANGED.replace()
-    transaction.on_commit(selectors.VOCABULARY_CHANGED.replace)
+    VOCABULARY_CHANGED.replace()
+    transaction.on_commit(VOCABULARY_CHANGED.replace)
 
 
 @transaction.atomic

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm_console.campaigns import campaign_files, selectors, services
+from crm_console.campaigns.vocabulary import vocabulary as workspace_vocabulary
 from crm_console.campaigns.forms import (
     ActionForm, CampaignCreateForm, CampaignFileForm, CampaignForm, CatalogueGenerateForm,
     ChannelCapFormSet, ChannelForm, ContactPolicyForm, OfferForm, RewardWeightsForm, SendWindowForm,
@@ -208,7 +209,7 @@ def reward_weights_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _channel_costs() -> dict[str, float]:
-    return {c.key: c.cost for c in selectors.vocabulary().channels}
+    return {c.key: c.cost for c in workspace_vocabulary().channels}
 
 
 @require_POST

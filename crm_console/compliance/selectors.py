@@ -161,7 +161,7 @@ class ErasureCounts:
 @dataclass(frozen=True)
 class ErasureScope:
     """The rows erasing one customer changes: counted for the page, changed by
-    compliance.services.customer_erase, so the two can never tell different stories."""
+    compliance.data_requests.customer_erase, so the two can never tell different stories."""
 
     events: QuerySet
     decisions: QuerySet[Decision]

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_POST
 
-from crm_console.compliance import selectors, services
+from crm_console.compliance import data_requests, selectors, services
 from crm_console.compliance.forms import (
     AuditPeriodForm, CustomerLookupForm, ErasureForm, ReviewForm, ReviewQueueForm,
 )
@@ -130,7 +130,7 @@ def subject_requests(request: HttpRequest) -> HttpResponse:
 @permission_required(ERASE, raise_exception=True)
 def customer_export(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=pk)
-    data = services.customer_data_export(customer=customer, requested_by=request.user)
+    data = data_requests.customer_data_export(customer=customer, requested_by=request.user)
     response = JsonResponse(data, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="customer-{customer.pk}.json"'
     return response
@@ -142,7 +142,7 @@ def customer_erase(request: HttpRequest, pk: int) -> HttpResponse:
     form = ErasureForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            erasure = services.customer_erase(customer=customer, requested_by=request.user,
+            erasure = data_requests.customer_erase(customer=customer, requested_by=request.user,
                                               reason=form.cleaned_data["reason"])
         except ValidationError as error:
             form.add_error(None, error)

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from crm_console.campaigns.models import validate_time_zone
+from crm_console.campaigns.vocabulary import vocabulary
 
 
 class Customer(models.Model):
@@ -67,8 +68,6 @@ class Consent(models.Model):
         return f"{self.get_channel_display()} consent {state}"
 
     def get_channel_display(self) -> str:
-        from crm_console.campaigns.selectors import vocabulary
-
         return vocabulary().consent_label(self.channel)
 
 

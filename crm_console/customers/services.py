@@ -40,7 +40,7 @@ from django.utils import timezone
 from agents import features as agent_features
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers import event_types
 from crm_console.customers.models import Consent, Customer, Event
 

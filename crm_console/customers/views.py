@@ -54,7 +54,7 @@ def _features(customer: Customer) -> list[tuple[str, str, str, float]]:
     """(name, marketer label, value in words) of the customer's current state vector."""
     from agents.explain import feature_phrase, raw_feature_values
     from agents.features import observation
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
     from crm_console.customers.services import profile_states_load
 
     if not customer.profile_state:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from crm_console.dashboards.selectors import KpiComparison, TrendPoint
+if TYPE_CHECKING:  # the selectors build these figures
+    from crm_console.dashboards.selectors import KpiComparison, TrendPoint
 
 POLICY_COLOUR = "#1f5fbf"
 HOLDOUT_COLOUR = "#7a8599"

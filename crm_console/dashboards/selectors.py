@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from crm_console.campaigns.models import Action, Campaign
 from agents.common.intervals import mean_with_se, ratio_with_se, z_score
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer, Event
+from crm_console.dashboards import figures
 from crm_console.decisioning.models import Decision
 from crm_console.shared_cache import (SharedCacheDown, cache_get_or_none, cache_set_if_up,
                                       shared_cache_call)
@@ -504,8 +505,6 @@ def campaign_dashboard(*, campaign: Campaign, days: int | None = None) -> Campai
     cached = cache_get_or_none(key)
     if cached is not None:
         return cached
-    from crm_console.dashboards import figures
-
     frame, mix_counts = campaign_period_frame(campaign=campaign, since=since,
                                               fingerprints=fingerprints)
     policy, holdout, kpis = kpis_from_frame(frame)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from agents.rewards import Outcomes, reward
 from crm_console.campaigns.agents_bridge import reward_weights_for
-from crm_console.celery import app as celery_app
+from crm_console.celery import app as celery_app, task_named
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.customers import event_types
 from crm_console.customers.models import Event
@@ -131,8 +131,6 @@ def outcomes_pricing_queue(*, customer_ids: list[int]) -> bool:
     has no worker and no schedule, so it prices now, for the campaigns that decided for these
     customers and those customers only.
     """
-    from crm_console.decisioning.tasks import price_outcomes_everywhere
-
     if celery_app.conf.task_always_eager:
         campaign_ids = (Decision.objects.filter(customer_id__in=customer_ids)
                         .values_list("campaign_id", flat=True).distinct())
@@ -145,7 +143,8 @@ def outcomes_pricing_queue(*, customer_ids: list[int]) -> bool:
     except SharedCacheDown:
         return False
     if first:
-        price_outcomes_everywhere.apply_async(countdown=PRICING_DELAY_SECONDS)
+        task_named("crm_console.decisioning.tasks.price_outcomes_everywhere").apply_async(
+            countdown=PRICING_DELAY_SECONDS)
     return first
 
 

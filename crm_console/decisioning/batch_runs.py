@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery import group
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Sum, Window
@@ -26,8 +27,12 @@ from django.db.models.functions import Mod, RowNumber
 from django.utils import timezone
 
 from crm_console.campaigns.models import Action, Campaign
+from crm_console.celery import task_named
 from crm_console.compliance.services import audit_record
+from crm_console.decisioning import services as decision_services
+from crm_console.decisioning.adapters import adapter_from_spec, decision_payload
 from crm_console.decisioning.models import BatchRun, BatchRunChunk, Decision
+from crm_console.training.selectors import customer_segment
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +60,9 @@ def batch_run_start(
     (campaign, day), so only one of them decides. On the embedded default (eager Celery) the
     chunks run inline and the run is finished when this returns.
     """
-    from crm_console.decisioning.services import campaign_for_decisions
-    from crm_console.training.selectors import customer_segment
-
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    campaign_for_decisions(campaign_id=campaign.pk)  # refuse a campaign that cannot decide
+    decision_services.campaign_for_decisions(campaign_id=campaign.pk)  # refuse a campaign that cannot decide
     segment = dict(segment if segment is not None else {"exclude_churned": True})
     customer_segment(filters=segment)  # refuse unknown filters before anything is written
     day = timezone.localdate()
@@ -93,8 +95,6 @@ def batch_run_start(
 def _chunks_plan(run: BatchRun) -> None:
     """Cut the segment into key ranges of `chunk_size` customers: one numbered scan of the
     segment's ids in the database, keeping every chunk_size-th id (the first of each chunk)."""
-    from crm_console.training.selectors import customer_segment
-
     size = run.chunk_size
     numbered = (customer_segment(filters=run.segment)
                 .annotate(position=Window(RowNumber(), order_by=F("pk").asc())))
@@ -118,16 +118,13 @@ def _chunks_plan(run: BatchRun) -> None:
 def batch_run_enqueue(*, run: BatchRun, chunk_ids: list[int] | None = None) -> int:
     """Queue one task per unfinished chunk (a Celery group on the `decisions` queue); returns how
     many. Queuing a chunk twice is harmless: the second task finds it decided."""
-    from celery import group
-
-    from crm_console.decisioning.tasks import batch_run_chunk
-
     if chunk_ids is None:
         chunk_ids = list(run.chunks.exclude(status__in=[BatchRunChunk.Status.DONE,
                                                         BatchRunChunk.Status.FAILED])
                          .values_list("pk", flat=True))
     if chunk_ids:
-        group(batch_run_chunk.si(pk) for pk in chunk_ids).apply_async()
+        chunk_task = task_named("crm_console.decisioning.tasks.batch_run_chunk")
+        group(chunk_task.si(pk) for pk in chunk_ids).apply_async()
     return len(chunk_ids)
 
 
@@ -149,9 +146,6 @@ def batch_run_chunk_run(*, chunk_id: int) -> BatchRunChunk:
 def _chunk_decide(chunk: BatchRunChunk) -> None:
     """Inside the chunk's transaction: decide every customer of its key range who has no
     standing decision of this run yet (after a resume, those whose decisions were released)."""
-    from crm_console.decisioning.services import campaign_for_decisions, decisions_create
-    from crm_console.training.selectors import customer_segment
-
     run = chunk.run
     key_range = (chunk.first_customer_id, chunk.last_customer_id)
     decided = set(Decision.objects.filter(
@@ -162,8 +156,8 @@ def _chunk_decide(chunk: BatchRunChunk) -> None:
                     customer_segment(filters=run.segment).filter(pk__range=key_range)
                     .values_list("pk", "external_id") if pk not in decided]
     now = timezone.now()
-    outcomes = decisions_create(
-        campaign=campaign_for_decisions(campaign_id=run.campaign_id),
+    outcomes = decision_services.decisions_create(
+        campaign=decision_services.campaign_for_decisions(campaign_id=run.campaign_id),
         customer_external_ids=external_ids, context={"source": BATCH_SOURCE, "batch_run": run.pk},
         now=now, explain=run.explain)
     decisions = [o.decision for o in outcomes]
@@ -180,8 +174,6 @@ def _chunk_decide(chunk: BatchRunChunk) -> None:
 def _chunk_deliver(chunk: BatchRunChunk) -> None:
     """Hand the chunk's undelivered decisions to the adapter; what it refused stays undelivered
     and the chunk is retried (ChunkNotDelivered)."""
-    from crm_console.decisioning.adapters import adapter_from_spec, decision_payload
-
     pending = list(Decision.objects.filter(pk__in=chunk.undelivered_decision_ids)
                    .select_related("action").annotate(external_id=F("customer__external_id"))
                    .order_by("customer_id"))
@@ -205,15 +197,13 @@ def _chunk_deliver(chunk: BatchRunChunk) -> None:
 def batch_run_chunk_fail(*, chunk_id: int, error: BaseException | str) -> BatchRunChunk:
     """Record a chunk that failed its last retry: what it decided and could not deliver is
     released (the contacts freed), and the chunk keeps its key range for a resume."""
-    from crm_console.decisioning.services import decisions_release
-
     with transaction.atomic():
         chunk = BatchRunChunk.objects.select_for_update().get(pk=chunk_id)
         if chunk.status == BatchRunChunk.Status.DONE:
             return chunk
         undelivered = list(chunk.undelivered_decision_ids)
         if undelivered:
-            chunk.released += decisions_release(decision_ids=undelivered,
+            chunk.released += decision_services.decisions_release(decision_ids=undelivered,
                                                 reason="delivery failed")
             # a "no contact" holds no cap (decisions_release leaves it), but it was not handed
             # over either: released too, so a resume decides that customer again

@@ -28,14 +28,13 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from crm_console.campaigns.models import Campaign
-
-if TYPE_CHECKING:
-    from crm_console.decisioning.services import DecisionOutcome
+from crm_console.decisioning.services import DecisionError, DecisionOutcome, decisions_create
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +131,6 @@ def _rounds_without_repeats(group: list[PendingDecision]) -> list[list[PendingDe
 
 
 def _decide_together(requests: list[PendingDecision]) -> None:
-    from crm_console.decisioning.services import DecisionError, decisions_create
-
     while requests:
         first = requests[0]
         try:
@@ -163,3 +160,21 @@ def _decide_together(requests: list[PendingDecision]) -> None:
         for pending, outcome in zip(requests, outcomes):
             pending.succeed(outcome)
         return
+
+
+_batcher = DecisionBatcher(max_batch=settings.DECISION_BATCH_MAX)
+
+
+def decision_create(
+    *, campaign: Campaign, customer_external_id: str, context: dict[str, Any] | None = None,
+    now: datetime | None = None, explain: bool = True,
+) -> DecisionOutcome:
+    """One next-best-action decision for one customer (see `services.decisions_create`).
+
+    The edge's entry point (the API and Journey Builder call it; services never do): outside a
+    transaction, concurrent calls in this process are decided together in one batch (above);
+    each still gets its own outcome, or its own error on the `customer` field.
+    """
+    return _batcher.decide(PendingDecision(campaign=campaign,
+                                           customer_external_id=customer_external_id,
+                                           context=context, now=now, explain=explain))

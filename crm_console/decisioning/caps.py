@@ -36,7 +36,7 @@ from agents.constraints import ContactRules, ContactState, send_hours
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
 from crm_console.campaigns.models import Action, SuppressionEntry
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.campaigns.suppression import suppression_hash
 from crm_console.customers.models import Customer
 

@@ -43,20 +43,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agents import features as agent_features
+from crm_console.api.event_input import EARLIEST_EVENT, event_parse
 from crm_console.campaigns.agents_bridge import catalogue_for_campaign, utc_offset_hours
 from crm_console.campaigns.models import Action, Campaign
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
+from crm_console.celery import task_start
 from crm_console.customers import event_types
 from crm_console.customers.models import Consent, Customer, Event
 from crm_console.customers.services import (
     SECONDS_PER_DAY, IncomingEvent, events_ingest, order_discounted, profile_states_advance,
     profile_states_empty,
 )
+from crm_console.decisioning.attribution import decisions_attribute
 from crm_console.decisioning.models import Decision, HistoryImport
 from crm_console.decisioning.services import offer_carries_incentive, profiles_contacts_correct
 from crm_console.recordsets import rows_copy, rows_update
@@ -202,8 +206,6 @@ def _first_seen(file: str, number: int, key: str, value: str, seen: dict[str, in
 # ------------------------------------------------------------------------------------- events
 def _events_chunk_import(chunk: list[tuple[int, str]], *, seen: dict[str, int],
                          report: ImportReport) -> None:
-    from crm_console.api.event_input import event_parse
-
     now = timezone.now()
     valid: list[IncomingEvent] = []
     for number, line in chunk:
@@ -319,8 +321,6 @@ def _contact_identifier(value: Any, key: str, errors: list[tuple[str, str]]) -> 
 
 
 def _contact_timestamp(value: Any, now: datetime, errors: list[tuple[str, str]]) -> datetime | None:
-    from crm_console.api.event_input import EARLIEST_EVENT
-
     example = "ISO 8601 with its offset, e.g. 2026-11-22T10:15:00+01:00"
     if not isinstance(value, str) or not value:
         errors.append(("timestamp", f"This field is required ({example})."))
@@ -584,8 +584,6 @@ def _choice_model(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray, np.ndar
 # ------------------------------------------------------------------------------------- attribution
 def _touched_attribute(*, campaign: Campaign, customer_ids: list[int]) -> None:
     """Attribute the imported outcome events to the imported contacts, and price them."""
-    from crm_console.decisioning.attribution import decisions_attribute
-
     for start in range(0, len(customer_ids), CHUNK_LINES):
         decisions_attribute(campaign=campaign, customer_ids=customer_ids[start:start + CHUNK_LINES])
 
@@ -615,11 +613,6 @@ def _upload_save(upload: Any, folder: Path, name: str) -> str:
 def history_import_start(*, campaign: Campaign, events_file: Any, contacts_file: Any | None,
                          uploaded_by: Any | None = None) -> HistoryImport:
     """Keep the uploaded files on disk (streamed there, never read whole) and queue the import."""
-    from django.conf import settings
-
-    from crm_console.celery import task_start
-    from crm_console.decisioning.tasks import import_history
-
     record = HistoryImport.objects.create(campaign=campaign, uploaded_by=uploaded_by,
                                           events_path="")
     folder = Path(settings.MEDIA_ROOT) / "history-imports" / str(record.pk)
@@ -629,7 +622,7 @@ def history_import_start(*, campaign: Campaign, events_file: Any, contacts_file:
         record.contacts_path = _upload_save(contacts_file, folder, "contacts.jsonl")
     record.save(update_fields=["events_path", "contacts_path"])
     record_id = record.pk
-    transaction.on_commit(lambda: task_start(import_history, record_id))
+    transaction.on_commit(lambda: task_start("crm_console.decisioning.tasks.import_history", record_id))
     return record
 
 

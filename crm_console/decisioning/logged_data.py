@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from agents.offline import LoggedDataset
 from crm_console.campaigns.models import Campaign
-from crm_console.campaigns.selectors import Vocabulary, vocabulary
+from crm_console.campaigns.vocabulary import Vocabulary, vocabulary
 from crm_console.decisioning.models import Decision
 
 
@@ -39,7 +39,7 @@ OUTCOME_COMPONENTS = ("open", "click", "conversion", "revenue", "unsubscribe", "
 class LoggedArrays:
     """Attributed decisions of one campaign, row-aligned (oldest first within each customer)."""
 
-    obs: np.ndarray  # in today's feature layout (campaigns.selectors.Vocabulary.features_in_layout)
+    obs: np.ndarray  # in today's feature layout (campaigns.vocabulary.Vocabulary.features_in_layout)
     """(n, d) feature snapshot the deciding policy saw."""
     actions: np.ndarray
     """(n,) action index in the campaign's current catalogue."""

@@ -157,7 +157,7 @@ def _contact_rules(campaign: Campaign) -> Any:
 def decision_detail(*, decision: Decision) -> DecisionDetail:
     from agents.constraints import MaskReason, describe_reasons
     from agents.explain import feature_phrases_of_vector
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
     from crm_console.decisioning.masks import mask_reasons_flags
 
     mask = np.asarray(decision.action_mask, dtype=bool)
@@ -201,7 +201,7 @@ def decision_detail(*, decision: Decision) -> DecisionDetail:
 
 def decision_explanation(*, decision: Decision) -> DecisionExplanation:
     """The stored explanation, else one computed now (not saved) with agents.explain."""
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
 
     try:
         row = decision.explanation
@@ -291,7 +291,7 @@ def _explain_now(decision: Decision) -> DecisionExplanation:
     from crm_console.campaigns.agents_bridge import catalogue_for_campaign
     from crm_console.decisioning.masks import mask_reasons_flags
 
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
     from crm_console.decisioning.serving import agent_view
 
     obs = np.asarray(decision.features, dtype=np.float32)[None, :]

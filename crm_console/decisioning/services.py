@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Max
@@ -24,11 +23,10 @@ from agents.common.masking import uniform_over_mask
 from agents import features as agent_features
 from crm_console import recordsets
 from crm_console.campaigns.models import Action, Campaign
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.compliance.services import audit_record
 from crm_console.customers.models import Customer
 from crm_console.decisioning import caps
-from crm_console.decisioning.batching import DecisionBatcher, PendingDecision
 from crm_console.decisioning.holdout import in_holdout
 from crm_console.decisioning.masks import mask_reasons_compact
 from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
@@ -76,7 +74,6 @@ class DecisionError(Exception):
 
 _rng = np.random.default_rng()
 _rng_lock = threading.Lock()
-_batcher = DecisionBatcher(max_batch=settings.DECISION_BATCH_MAX)
 
 
 @dataclass
@@ -103,20 +100,6 @@ def campaign_for_decisions(*, campaign_id: int) -> Campaign:
     if campaign.contact_policy is None:
         raise DecisionError({"campaign": [f"Campaign {campaign_id} has no contact policy."]})
     return campaign
-
-
-def decision_create(
-    *, campaign: Campaign, customer_external_id: str, context: dict[str, Any] | None = None,
-    now: datetime | None = None, explain: bool = True,
-) -> DecisionOutcome:
-    """One next-best-action decision for one customer (see `decisions_create`).
-
-    Outside a transaction, concurrent calls in this process are decided together in one batch
-    (`batching`); each still gets its own outcome, or its own error on the `customer` field.
-    """
-    return _batcher.decide(PendingDecision(campaign=campaign,
-                                           customer_external_id=customer_external_id,
-                                           context=context, now=now, explain=explain))
 
 
 @transaction.atomic

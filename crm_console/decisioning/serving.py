@@ -32,7 +32,7 @@ from crm_console.campaigns.agents_bridge import (
     utc_offset_hours,
 )
 from crm_console.campaigns.models import Action, Campaign
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer
 from crm_console.customers.services import profile_states_advance, profile_states_load
 from crm_console.decisioning.caps import (

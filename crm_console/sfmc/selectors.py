@@ -9,7 +9,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from crm_console.campaigns.models import Action, Campaign
-from crm_console.campaigns.selectors import campaign_catalogue, vocabulary
+from crm_console.campaigns.selectors import campaign_catalogue
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.sfmc.models import SfmcActivity, SfmcCall, SfmcJourney
 
 NO_CONTACT_BRANCH = "no_contact"

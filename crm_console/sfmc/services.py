@@ -1,7 +1,7 @@
 """Writes for the Journey Builder split: configure the activity, answer execute, record lifecycle.
 
 Execute decides exactly as `POST /api/v1/decisions` does: it calls the same
-`decisioning.services.decision_create` (caps, consent, holdout, propensity, explanation, audit),
+`decisioning.batching.decision_create` (caps, consent, holdout, propensity, explanation, audit),
 then maps the decided action to a branch. A retried call (same activity instance and contact,
 within the activity's retry window) is answered from its first call, never decided twice.
 """
@@ -26,7 +26,7 @@ from crm_console.api.event_input import unstorable_json
 from crm_console.campaigns.models import Campaign
 from crm_console.compliance.services import audit_record
 from crm_console.customers.models import Customer
-from crm_console.decisioning import services as decision_services
+from crm_console.decisioning import batching, services as decision_services
 from crm_console.sfmc.models import SfmcActivity, SfmcCall, SfmcJourney
 from crm_console.sfmc.selectors import (
     NO_CONTACT_BRANCH, activity_readiness, branch_for_action,
@@ -215,7 +215,7 @@ def _decide(*, activity: SfmcActivity, given: ExecuteInput, call: SfmcCall,
     }
     try:
         campaign = decision_services.campaign_for_decisions(campaign_id=activity.campaign_id)
-        outcome = decision_services.decision_create(
+        outcome = batching.decision_create(
             campaign=campaign, customer_external_id=given.contact_key, context=context, now=now)
     except decision_services.DecisionError as exc:
         fields = exc.fields

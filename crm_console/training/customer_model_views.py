@@ -24,7 +24,7 @@ WHAT_IF = "training.add_whatifscenario"
 
 
 def _what_if_form(campaign: Campaign, data=None) -> WhatIfForm:
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
     from crm_console.training.what_if import REWARD_FIELDS
 
     words = vocabulary()

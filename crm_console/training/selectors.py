@@ -232,7 +232,7 @@ def _kpi_value(kpi: str, value: float | None) -> str:
 
 
 def _group_label(breakdown: str, key: str) -> str:
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
 
     if key == "no_contact":
         return "No contact"
@@ -313,7 +313,7 @@ def what_if_list(*, campaign: Campaign) -> QuerySet[WhatIfScenario]:
 def what_if_changes_in_words(*, what_if: WhatIfScenario) -> list[str]:
     """Each change of a what-if as a marketer would say it."""
     from crm_console.campaigns.models import Action
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
 
     changes, words = what_if.changes or {}, []
     for name, value in (changes.get("reward_weights") or {}).items():

@@ -37,6 +37,7 @@ from agents.common.intervals import mean_with_se, z_score
 from agents.common.json_values import json_safe
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.selectors import campaign_catalogue
+from crm_console.celery import task_named
 from crm_console.compliance.services import audit_record
 from crm_console.decisioning.attribution import decisions_attribute, priced_decision_count
 from crm_console.decisioning.logged_data import logged_arrays_for_campaign, logged_dataset_from_arrays
@@ -52,6 +53,8 @@ from crm_console.training.selectors import (
 )
 
 logger = logging.getLogger(__name__)
+
+TRAIN_POLICY_TASK = "crm_console.training.tasks.train_policy"
 
 PROGRESS_SAVE_SECONDS = 2.0
 """Progress, ETA and the learning curve are written at most this often (not on every update)."""
@@ -94,9 +97,7 @@ def training_run_create(
                  details={"algorithm": algorithm, "budget_steps": budget_steps,
                           "campaign_id": campaign.pk})
     if enqueue:
-        from crm_console.training.tasks import train_policy
-
-        transaction.on_commit(lambda: train_policy.delay(run.pk))
+        transaction.on_commit(lambda: task_named(TRAIN_POLICY_TASK).delay(run.pk))
     return run
 
 
@@ -432,14 +433,13 @@ def _candidate_store(*, run, agent, action_ids, metrics, report) -> TrainingRun:
 
 def training_runs_recover_stale(*, stale_after_seconds: float = HEARTBEAT_STALE_SECONDS) -> list[int]:
     """Runs left 'running' by a dead worker: re-enqueue them (they resume from their checkpoint)."""
-    from crm_console.training.tasks import train_policy
-
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
     stale = []
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, started_at__lte=cutoff):
         if training_run_silent_seconds(training_run=run) >= stale_after_seconds:
             stale.append(run.pk)
-            train_policy.apply_async(args=[run.pk], task_id=run.celery_task_id or None)
+            task_named(TRAIN_POLICY_TASK).apply_async(args=[run.pk],
+                                                      task_id=run.celery_task_id or None)
     return stale
 
 

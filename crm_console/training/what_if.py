@@ -26,7 +26,7 @@ from agents.envs import FittedJourneyEnv
 from agents.evaluate import EvaluationReport, evaluate, paired_difference
 from agents.rewards import RewardWeights
 from crm_console.campaigns.models import Campaign
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.compliance.services import audit_record
 from crm_console.decisioning.models import PolicyVersion
 from crm_console.training import agents_training

@@ -76,7 +76,7 @@ def test_fifty_parallel_decisions_with_min_gap_allow_one_contact():
     campaign = live_campaign(caps={"email": (10, 7), "sms": (10, 7)}, overall=(10, 7),
                              min_gap_hours="48", name="Gap campaign")
     customer_with_consent("gap-customer")
-    from crm_console.decisioning.services import decision_create
+    from crm_console.decisioning.batching import decision_create
 
     def decide(_: int) -> bool:
         outcome = decision_create(campaign=campaign, customer_external_id="gap-customer")

@@ -257,12 +257,12 @@ def test_a_console_404_stays_a_page(admin_client):
 
 
 def test_a_failure_inside_the_api_answers_the_error_json(client, creds, campaign, monkeypatch):
-    from crm_console.decisioning import services as decision_services
+    from crm_console.decisioning import batching
 
     def broken(**kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(decision_services, "decision_create", broken)
+    monkeypatch.setattr(batching, "decision_create", broken)
     customer_with_consent("c1")
     client.raise_request_exception = False
     response = token_post(client, URL, {"customer": "c1", "campaign": campaign.pk}, creds)

@@ -306,7 +306,7 @@ def test_a_delivery_receipt_moves_the_send_time_to_when_it_went_out(client, cred
 
 
 def test_delivery_failed_releases_the_decision(client, creds):
-    from crm_console.decisioning.services import decision_create
+    from crm_console.decisioning.batching import decision_create
 
     campaign = live_campaign(algorithm="rule_based")
     customer_with_consent("c1")
@@ -325,7 +325,7 @@ def test_delivery_failed_releases_the_decision(client, creds):
 
 
 def contact_decision(campaign, external_id):
-    from crm_console.decisioning.services import decision_create
+    from crm_console.decisioning.batching import decision_create
 
     for _ in range(20):  # the rules may say no contact; find one that contacts
         decision = decision_create(campaign=campaign, customer_external_id=external_id).decision

@@ -11,7 +11,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from crm_console.campaigns import selectors, services
+from crm_console.campaigns import services
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.campaigns.agents_bridge import catalogue_for_campaign, contact_rules_for
 from crm_console.campaigns.models import Channel
 from crm_console.compliance.models import AuditEntry
@@ -37,14 +38,14 @@ def _whatsapp(**overrides) -> Channel:
 def test_a_new_workspace_starts_with_the_four_demo_channels_in_array_order():
     assert list(Channel.objects.values_list("key", flat=True)) == [
         "email", "sms", "push", "call_centre"]
-    assert selectors.vocabulary().channel_index == {"email": 0, "sms": 1, "push": 2,
+    assert vocabulary().channel_index == {"email": 0, "sms": 1, "push": 2,
                                                     "call_centre": 3}
 
 
 def test_a_new_channel_is_appended_to_the_feature_layout_and_audited():
-    before = selectors.vocabulary().feature_layout
+    before = vocabulary().feature_layout
     _whatsapp()
-    layout = selectors.vocabulary().feature_layout
+    layout = vocabulary().feature_layout
     assert layout.channels == (*before.channels, "whatsapp")
     assert "whatsapp_consent" in layout.names
     assert "WhatsApp" in layout.labels["whatsapp_open_rate"]
@@ -103,7 +104,7 @@ def test_only_the_newest_unused_channel_can_be_deleted():
         services.channel_delete(channel=whatsapp)
     services.channel_delete(channel=Channel.objects.get(key="in_app"))
     services.channel_delete(channel=whatsapp)
-    assert selectors.vocabulary().channel_keys == ("email", "sms", "push", "call_centre")
+    assert vocabulary().channel_keys == ("email", "sms", "push", "call_centre")
 
 
 def test_a_channel_whose_consent_was_recorded_cannot_be_deleted():
@@ -159,7 +160,7 @@ def test_a_consent_shared_by_two_channels_opens_both():
     consent_change(customer=customer, channel="phone", granted=True, source="test")
     records = contact_records_read(customer_ids=[customer.pk], external_ids=["c1"],
                                    contact_policy_id=None, since=timezone.now() - timedelta(days=1))
-    index = selectors.vocabulary().channel_index
+    index = vocabulary().channel_index
     assert records.consent[0, index["sms"]] and records.consent[0, index["whatsapp"]]
     assert not records.consent[0, index["email"]]
 
@@ -203,7 +204,7 @@ def test_a_policy_trained_before_a_channel_was_added_still_decides_and_logs_toda
                                                          "campaign": campaign.pk}, creds)
     assert response.status_code == 201, response.content
     decision = campaign.decisions.get()
-    assert len(decision.features) == selectors.vocabulary().feature_layout.n_features
+    assert len(decision.features) == vocabulary().feature_layout.n_features
 
 
 def test_a_decision_on_a_new_channel_names_it_in_the_answer(client):

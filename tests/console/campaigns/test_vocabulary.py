@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from crm_console.campaigns import selectors, services
+from crm_console.campaigns import services
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.campaigns.agents_bridge import catalogue_for_campaign
 from crm_console.campaigns.models import Offer, SendWindow
 from crm_console.compliance.models import AuditEntry
@@ -64,9 +65,9 @@ def test_saving_an_offer_is_audited_with_what_changed():
 
 def test_a_renamed_offer_is_read_afresh_by_labels():
     offer = _free_gift()
-    assert selectors.vocabulary().offer_label("free_gift") == "Free gift"
+    assert vocabulary().offer_label("free_gift") == "Free gift"
     services.offer_update(offer=offer, label="Free tote bag")
-    assert selectors.vocabulary().offer_label("free_gift") == "Free tote bag"
+    assert vocabulary().offer_label("free_gift") == "Free tote bag"
 
 
 @pytest.mark.parametrize(("fields", "field", "message"), [

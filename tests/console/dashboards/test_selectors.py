@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from crm_console.compliance.services import customer_erase
+from crm_console.compliance.data_requests import customer_erase
 from crm_console.dashboards.selectors import policy_action_mix_by_segment
 from crm_console.decisioning.models import Decision, PolicyVersion
 

@@ -9,7 +9,7 @@ import pytest
 from crm_console.campaigns import services as campaign_services
 from crm_console.customers.models import Event
 from crm_console.decisioning.attribution import decisions_attribute
-from crm_console.decisioning.services import decision_create
+from crm_console.decisioning.batching import decision_create
 from tests.console.api.helpers import customer_with_consent, live_campaign
 
 pytestmark = pytest.mark.django_db

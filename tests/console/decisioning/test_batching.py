@@ -76,7 +76,7 @@ def test_a_campaign_level_refusal_answers_each_of_its_requests_and_no_other(monk
             raise DecisionError({"campaign": ["Refused for this campaign."]}, code="conflict")
         return real(campaign=campaign, **kwargs)
 
-    monkeypatch.setattr(decision_services, "decisions_create", refusing)
+    monkeypatch.setattr(batching, "decisions_create", refusing)
     requests = [pending(broken, "c1"), pending(working, "c1"), pending(broken, "c2")]
     decide_batch(requests)
     assert [r.error.code for r in (requests[0], requests[2])] == ["conflict"] * 2
@@ -95,7 +95,7 @@ def test_an_unexpected_failure_reaches_only_the_request_that_causes_it(monkeypat
             raise RuntimeError("poisoned input")
         return real(**kwargs)
 
-    monkeypatch.setattr(decision_services, "decisions_create", failing_for_poison)
+    monkeypatch.setattr(batching, "decisions_create", failing_for_poison)
     requests = [pending(campaign, "a"), pending(campaign, "poison"), pending(campaign, "b")]
     decide_batch(requests)
     assert str(requests[1].error) == "poisoned input"
@@ -114,9 +114,9 @@ def test_a_decision_inside_a_transaction_is_decided_there_not_batched(monkeypatc
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(decision_services._batcher, "_changed", NoQueue())
+    monkeypatch.setattr(batching._batcher, "_changed", NoQueue())
     with transaction.atomic():
-        outcome = decision_services.decision_create(campaign=campaign, customer_external_id="c1")
+        outcome = batching.decision_create(campaign=campaign, customer_external_id="c1")
     assert outcome.decision.pk
 
 

@@ -58,7 +58,7 @@ def test_suppression_is_read_for_this_contact_policy_only():
 
 def test_a_customer_imported_again_after_erasure_is_still_suppressed(reviewer):
     from crm_console.campaigns.services import suppression_add
-    from crm_console.compliance.services import customer_erase
+    from crm_console.compliance.data_requests import customer_erase
 
     policy = ContactPolicyFactory()
     first = CustomerFactory(external_id="crm-9")

@@ -7,7 +7,7 @@ import pytest
 
 from agents import features as agent_features
 from crm_console.campaigns.agents_bridge import catalogue_for_campaign
-from crm_console.campaigns.selectors import vocabulary
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer
 from crm_console.decisioning.history_import import (
     IMPORTED_POLICY, history_import,

@@ -13,7 +13,7 @@ from crm_console.celery import app
 from crm_console.customers.models import Event
 from crm_console.decisioning import attribution, tasks
 from crm_console.decisioning.attribution import campaigns_price_outcomes, outcomes_pricing_queue
-from crm_console.decisioning.services import decision_create
+from crm_console.decisioning.batching import decision_create
 from crm_console.shared_cache import SharedCacheDown
 from tests.console.api.helpers import (
     customer_with_consent, integration, live_campaign, signed_post, track,

@@ -13,9 +13,8 @@ from crm_console.campaigns.services import suppression_add
 from crm_console.customers.services import consent_change
 from crm_console.decisioning.holdout import in_holdout
 from crm_console.decisioning.models import Decision
-from crm_console.decisioning.services import (
-    DecisionError, decision_create, decisions_create, decisions_release,
-)
+from crm_console.decisioning.batching import decision_create
+from crm_console.decisioning.services import DecisionError, decisions_create, decisions_release
 from tests.conftest import needs_real_stack
 from tests.console.api.helpers import customer_with_consent, live_campaign, policy_add
 
@@ -160,7 +159,7 @@ def _first_contact(campaign, external_id):
 
 
 def test_a_released_contact_leaves_the_customers_features():
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
 
     campaign = live_campaign(caps={"email": (1, 7), "sms": (1, 7)}, overall=(10, 7))
     customer_with_consent("c1")
@@ -175,7 +174,7 @@ def test_a_released_contact_leaves_the_customers_features():
 
 
 def test_a_receipt_after_a_release_puts_the_contact_back_in_the_features():
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
 
     from crm_console.decisioning.services import decisions_mark_delivered
 
@@ -193,7 +192,7 @@ def test_a_receipt_after_a_release_puts_the_contact_back_in_the_features():
 
 
 def test_releasing_a_later_contact_gives_the_channel_back_its_earlier_one():
-    from crm_console.campaigns.selectors import vocabulary
+    from crm_console.campaigns.vocabulary import vocabulary
 
     campaign = live_campaign(caps={"email": (5, 7), "sms": (5, 7)}, overall=(10, 7))
     customer_with_consent("c1")
@@ -302,7 +301,7 @@ def test_explanation_is_stored_with_top_reasons():
 
 
 def test_explanations_still_work_once_a_logged_customer_was_erased(reviewer):
-    from crm_console.compliance.services import customer_erase
+    from crm_console.compliance.data_requests import customer_erase
     from crm_console.decisioning import serving
 
     campaign = live_campaign(algorithm="rule_based")

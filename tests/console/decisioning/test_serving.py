@@ -7,7 +7,8 @@ import pytest
 from crm_console import change_markers
 from crm_console.campaigns.services import action_update, campaign_update
 from crm_console.decisioning import serving
-from crm_console.decisioning.services import DecisionError, campaign_for_decisions, decision_create
+from crm_console.decisioning.batching import decision_create
+from crm_console.decisioning.services import DecisionError, campaign_for_decisions
 from tests.console.api.helpers import customer_with_consent, live_campaign
 
 pytestmark = pytest.mark.django_db

@@ -82,7 +82,7 @@ def test_detail_reads_the_stored_explanation(reviewer_client):
 
 def test_detail_of_an_erased_customers_decision_says_its_explanation_was_erased(reviewer_client,
                                                                                 reviewer):
-    from crm_console.compliance.services import customer_erase
+    from crm_console.compliance.data_requests import customer_erase
 
     decision = DecisionFactory()
     customer_erase(customer=decision.customer, requested_by=reviewer)

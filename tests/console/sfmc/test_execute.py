@@ -250,7 +250,7 @@ def test_the_rules_choosing_email_send_the_contact_down_the_email_branch(client)
 
 def test_a_contact_erased_while_deciding_takes_no_contact_and_its_key_is_not_logged(
         client, activity, monkeypatch):
-    from crm_console.decisioning import services as decision_services
+    from crm_console.decisioning import batching, services as decision_services
 
     customer_with_consent("secret-key-1")
 
@@ -258,7 +258,7 @@ def test_a_contact_erased_while_deciding_takes_no_contact_and_its_key_is_not_log
         raise decision_services.DecisionError(
             {"customer": ["Customer 'secret-key-1' was erased: no decisions."]})
 
-    monkeypatch.setattr(decision_services, "decision_create", erased_meanwhile)
+    monkeypatch.setattr(batching, "decision_create", erased_meanwhile)
     response = execute(client, activity, execute_claims("secret-key-1"))
     assert response.json() == {"branchResult": "no_contact"}
     assert "secret-key-1" not in SfmcCall.objects.get().message

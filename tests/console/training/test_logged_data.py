@@ -56,7 +56,7 @@ def test_rows_logged_with_another_catalogue_are_left_out_and_counted(demo_campai
 
 
 def test_decisions_of_erased_customers_are_left_out_and_said(demo_campaign, demo_users):
-    from crm_console.compliance.services import customer_erase
+    from crm_console.compliance.data_requests import customer_erase
     from crm_console.customers.models import Customer
 
     bridge = catalogue_for_campaign(campaign=demo_campaign)

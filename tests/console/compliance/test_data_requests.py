@@ -13,7 +13,7 @@ from crm_console.api.models import IdempotentRequest
 from crm_console.campaigns.services import suppression_add
 from crm_console.compliance.models import AuditEntry, DecisionReview
 from crm_console.compliance.selectors import customer_erasure_counts
-from crm_console.compliance.services import customer_erase
+from crm_console.compliance.data_requests import customer_erase
 from crm_console.customers.models import Event
 from crm_console.decisioning.models import Decision, Explanation
 from tests.factories import (
