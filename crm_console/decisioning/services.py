@@ -27,6 +27,10 @@ from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.selectors import vocabulary
 from crm_console.compliance.services import audit_record
 from crm_console.customers.models import Customer
+from crm_console.customers.services import (
+    PROFILE_FIELDS as STORED_FIELDS, SECONDS_PER_DAY, customers_save_fields, profile_states_load,
+    profile_states_store,
+)
 from crm_console.decisioning import caps
 from crm_console.decisioning.batching import DecisionBatcher, PendingDecision
 from crm_console.decisioning.holdout import in_holdout
@@ -337,8 +341,6 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
 
     The customers' profile fields are set here and saved with the decisions (`_decisions_write`).
     """
-    from crm_console.customers.services import profile_states_store
-
     catalogue = serving_setup.bridge.catalogue
     channel = catalogue.channel_index[chosen]
     contact = channel >= 0
@@ -393,8 +395,6 @@ def _decisions_write(decisions: list[Decision], explanations: list[Explanation |
     databases get the ORM.
     """
     if not recordsets.set_based_sql():
-        from crm_console.customers.services import customers_save_fields
-
         Decision.objects.bulk_create(decisions, batch_size=1000)
         customers_save_fields(customers, list(PROFILE_FIELDS))
         # saving copies each decision's new id onto its explanation
@@ -569,11 +569,6 @@ def profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> N
     withdrawn latest contact hands the channel's recency back to the one before it, as the log
     has it.
     """
-    from crm_console.customers.services import (
-        PROFILE_FIELDS as STORED_FIELDS, SECONDS_PER_DAY, customers_save_fields,
-        profile_states_load, profile_states_store,
-    )
-
     if not decisions:
         return
     customers = list(Customer.objects.filter(pk__in={d.customer_id for d in decisions})
