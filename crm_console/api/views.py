@@ -28,8 +28,8 @@ from crm_console.campaigns import selectors as campaign_selectors
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.campaigns import services as campaign_services
 from crm_console.campaigns.models import Campaign
-from crm_console.customers import services as customer_services
 from crm_console.decisioning import batching, services as decision_services
+from crm_console.decisioning import delivery as decision_delivery
 from crm_console.decisioning.models import Decision
 
 
@@ -141,7 +141,7 @@ class EventBatchApi(IntegrationApi):
         events, errors = event_batch_parse(request.data)
         if errors:
             raise ApiError("Nothing was stored: fix the events listed in fields.", fields=errors)
-        result = customer_services.events_ingest(
+        result = decision_delivery.events_record(
             events=events, source=f"integration {request.auth.name}"[:100])
         return Response({"accepted": result.accepted, "duplicates": result.duplicates},
                         status=status.HTTP_202_ACCEPTED)

@@ -5,8 +5,10 @@ locked (the same row lock the decision loop takes, so a decision never sees half
 already stored under their message id are counted as duplicates and skipped, the rest are appended
 and folded into each customer's behaviour counters with `agents.features.record_*` - the same
 functions the simulator uses - so the very next decision sees them. Consent changes and
-unsubscribes write a Consent row and flip the profile's consent at once; a delivery failure
-releases the contact its decision had reserved.
+unsubscribes write a Consent row and flip the profile's consent at once. What a batch means for
+decisions (receipts, delivery failures, withdrawn consent, outcomes to price) comes back as
+`DeliveryReceipts` for decisioning to apply (`decisioning.delivery.events_record` does both in one
+transaction): decisioning builds on customers, so customers never imports decisioning's services.
 
 On PostgreSQL a batch is a handful of set-based statements: one locked read of the customers
 (only the columns ingestion needs, each profile as a flat list of numbers), one INSERT ... ON
@@ -42,7 +44,9 @@ from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers import event_types
+from crm_console.customers.locks import customers_lock
 from crm_console.customers.models import Consent, Customer, Event
+from crm_console.decisioning.models import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +71,26 @@ class IncomingEvent:
 
 
 @dataclass(frozen=True)
+class DeliveryReceipts:
+    """What a stored batch says about decisions, for decisioning to apply (see module docstring)."""
+
+    delivered: dict[int, datetime] = field(default_factory=dict)  # decision id -> delivered at
+    failed: tuple[int, ...] = ()  # decision ids whose delivery failed (to release)
+    withdrawals: tuple[tuple[int, str, datetime], ...] = ()  # (customer id, channel key, at)
+    outcome_customers: tuple[int, ...] = ()  # customers whose new outcome events need pricing
+
+
+@dataclass(frozen=True)
 class IngestResult:
+    """A batch's counts. `events_ingest` leaves released / delivered at 0 (it only stores);
+    `decisioning.delivery.events_record` fills them in when it applies `receipts`."""
+
     accepted: int
     duplicates: int
     customers_created: int = 0
     released_decisions: int = 0
     delivered_decisions: int = 0
+    receipts: DeliveryReceipts = field(default_factory=DeliveryReceipts)
 
 
 # ------------------------------------------------------------------------------------- profiles
@@ -286,9 +304,11 @@ class _BatchCustomer:
 
 @transaction.atomic
 def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> IngestResult:
-    """Store a batch of events (idempotent by message id) and update profiles and consent."""
-    from crm_console.decisioning.models import Decision
+    """Store a batch of events (idempotent by message id) and update profiles and consent.
 
+    All or nothing. Decisions are not changed here: the result's `receipts` say what decisioning
+    must do (`decisioning.delivery.events_record` stores and applies in one transaction).
+    """
     if not events:
         return IngestResult(0, 0)
     now = timezone.now()
@@ -321,24 +341,14 @@ def events_ingest(*, events: list[IncomingEvent], source: str = "api") -> Ingest
                      to_release=to_release, delivered=delivered, source=source)
     _customers_write(rows, state, clocks)
     Consent.objects.bulk_create(consents, batch_size=1000)
-    released = marked = 0
-    if delivered:  # a receipt is the last word: a failure reported earlier is overruled
-        from crm_console.decisioning.services import decisions_mark_delivered
-        marked = decisions_mark_delivered(delivered_at=delivered)
-    if to_release:
-        from crm_console.decisioning.services import decisions_release
-        released = decisions_release(decision_ids=to_release, reason="delivery failed")
-    released += _scheduled_contacts_cancel(consents)
     outcome_customers = sorted({customers[e.user_id].pk for e in fresh if e.type == Event.Type.TRACK
                                 and event_types.canonical_name(e.name) in event_types.OUTCOME_EVENTS})
-    if outcome_customers:
-        from crm_console.decisioning.attribution import outcomes_pricing_queue
-        # robust: the events are stored whatever pricing does; the schedule prices what this missed
-        transaction.on_commit(lambda: outcomes_pricing_queue(customer_ids=outcome_customers),
-                              robust=True)
+    receipts = DeliveryReceipts(delivered=delivered, failed=tuple(to_release),
+                                withdrawals=tuple(consent_withdrawals(consents)),
+                                outcome_customers=tuple(outcome_customers))
     logger.info("events ingested: %d accepted, %d duplicates, %d customers", len(fresh),
                 duplicates, len(rows))
-    return IngestResult(len(fresh), duplicates, created, released, marked)
+    return IngestResult(len(fresh), duplicates, created, receipts=receipts)
 
 
 def _customers_get_or_create_locked(
@@ -348,8 +358,6 @@ def _customers_get_or_create_locked(
     Rows are locked in id order (as customers_lock does) and new customers are inserted while the
     batch holds no lock, in external-id order: batches and decisions never deadlock.
     """
-    from crm_console.decisioning.caps import customers_lock
-
     user_ids = sorted({e.user_id for e in events})
     if recordsets.set_based_sql():
         # usually every customer exists: one locked read; otherwise give the locks back, create
@@ -531,16 +539,12 @@ def _decision_id(event: IncomingEvent) -> int | None:
     return int(value) if value is not None else None
 
 
-def _scheduled_contacts_cancel(consents: list[Consent]) -> int:
-    """Withdrawn consent also stops the messages still scheduled on the channels that need it
-    (released)."""
-    from crm_console.decisioning.services import decisions_release_scheduled
-
+def consent_withdrawals(consents: Iterable[Consent]) -> list[tuple[int, str, datetime]]:
+    """(customer id, channel key, withdrawn at) of every channel that needs a withdrawn consent:
+    decisioning stops the messages still scheduled there (`DeliveryReceipts.withdrawals`)."""
     words = vocabulary()
-    withdrawals = [(c.customer_id, words.channels[position].key, c.recorded_at)
-                   for c in consents if not c.granted
-                   for position in words.channels_needing(c.channel)]
-    return decisions_release_scheduled(withdrawals=withdrawals) if withdrawals else 0
+    return [(c.customer_id, words.channels[position].key, c.recorded_at)
+            for c in consents if not c.granted for position in words.channels_needing(c.channel)]
 
 
 def _named_channel(event: IncomingEvent) -> str | None:
@@ -679,9 +683,11 @@ def _consent(state: agent_features.ProfileState, row: np.ndarray, channel: str, 
 @transaction.atomic
 def consent_change(*, customer: Customer, channel: str, granted: bool, source: str,
                    recorded_at: datetime | None = None) -> Consent:
-    """Record one consent change and apply it to the profile at once (console and admin use)."""
-    from crm_console.decisioning.caps import customers_lock
+    """Record one consent change and apply it to the profile at once.
 
+    Messages still scheduled on a withdrawn channel are decisioning's to stop: a withdrawal goes
+    through `decisioning.delivery.consent_record`, which does both in one transaction.
+    """
     customers_lock([customer.pk])
     customer.refresh_from_db()
     at = recorded_at or timezone.now()
@@ -698,5 +704,4 @@ def consent_change(*, customer: Customer, channel: str, granted: bool, source: s
         _set_consent(state, np.array([0]), channel, granted)
         profile_states_store([customer], state, clocks)
         customer.save(update_fields=["profile_state", "profile_updated_at"])
-    _scheduled_contacts_cancel([consent])
     return consent

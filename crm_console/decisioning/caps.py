@@ -28,7 +28,6 @@ from datetime import timezone as dt_timezone
 
 import numpy as np
 from django.db import connection
-from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
 from agents.catalogue import DEFAULT_SEND_WINDOWS, SendWindow
@@ -38,21 +37,6 @@ from crm_console.campaigns.agents_bridge import utc_offset_hours
 from crm_console.campaigns.models import Action, SuppressionEntry
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.campaigns.suppression import suppression_hash
-from crm_console.customers.models import Customer
-
-
-def customers_lock(customer_ids: Sequence[int]) -> None:
-    """Hold these customers' row locks until the surrounding transaction ends."""
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return
-    if not connection.in_atomic_block:
-        raise RuntimeError("customers_lock needs a transaction (wrap the caller in transaction.atomic)")
-    if connection.features.has_select_for_update:
-        list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-             .values_list("pk", flat=True))
-    else:
-        Customer.objects.filter(pk__in=ids).update(profile_updated_at=F("profile_updated_at"))
 
 
 @dataclass

@@ -5,8 +5,8 @@ of `CHUNK_LINES`, so memory stays flat whatever the file's size (apart from the 
 find duplicates within a file):
 
 - events: Segment events exactly as the webhook takes them, validated by the webhook's own parser
-  (`api.event_input.event_parse`) and stored by `customers.services.events_ingest` - idempotent
-  by `messageId`, profiles and consent updated as for live events.
+  (`api.event_input.event_parse`) and stored by `decisioning.delivery.events_record` - idempotent
+  by `messageId`, profiles, consent and decisions updated as for live events.
 - contacts: each becomes a logged Decision of the campaign (`policy_name` "imported", context
   `{"imported": true, "contact_id": ..., "propensity_estimated": ...}`), idempotent by
   `contact_id`. Its feature snapshot is the customer's state at that moment: the customer's stored
@@ -55,12 +55,14 @@ from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.celery import task_start
 from crm_console.customers import event_types
+from crm_console.customers.locks import customers_lock
 from crm_console.customers.models import Consent, Customer, Event
 from crm_console.customers.services import (
-    SECONDS_PER_DAY, IncomingEvent, events_ingest, order_discounted, profile_states_advance,
+    SECONDS_PER_DAY, IncomingEvent, order_discounted, profile_states_advance,
     profile_states_empty,
 )
 from crm_console.decisioning.attribution import decisions_attribute
+from crm_console.decisioning.delivery import events_record
 from crm_console.decisioning.models import Decision, HistoryImport
 from crm_console.decisioning.services import offer_carries_incentive, profiles_contacts_correct
 from crm_console.recordsets import rows_copy, rows_update
@@ -226,7 +228,7 @@ def _events_chunk_import(chunk: list[tuple[int, str]], *, seen: dict[str, int],
         if _first_seen("events", number, "messageId", event.message_id, seen, report):
             valid.append(event)
     if valid:
-        result = events_ingest(events=valid, source=SOURCE)  # one transaction
+        result = events_record(events=valid, source=SOURCE)  # one transaction
         report.events_imported += result.accepted
         report.events_already += result.duplicates
 
@@ -411,8 +413,6 @@ def decisions_insert(decisions: list[Decision]) -> None:
 def _live_profiles_count(decisions: list[Decision]) -> None:
     """The imported contacts count in their customers' stored profiles, as delivered contacts of
     that time (what a late delivery receipt does), under the customers' row locks."""
-    from crm_console.decisioning.caps import customers_lock
-
     sent = [d for d in decisions if not d.action.is_no_contact]
     if sent:
         customers_lock(sorted({d.customer_id for d in sent}))

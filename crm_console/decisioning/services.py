@@ -25,7 +25,12 @@ from crm_console import recordsets
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.compliance.services import audit_record
+from crm_console.customers.locks import customers_lock
 from crm_console.customers.models import Customer
+from crm_console.customers.services import (
+    PROFILE_FIELDS as STORED_FIELDS, SECONDS_PER_DAY, customers_save_fields, profile_states_load,
+    profile_states_store,
+)
 from crm_console.decisioning import caps
 from crm_console.decisioning.holdout import in_holdout
 from crm_console.decisioning.masks import mask_reasons_compact
@@ -239,7 +244,7 @@ def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
            f"ORDER BY {quote('id')}{' FOR UPDATE' if locks_rows else ''}")
     found = {c.external_id: c for c in Customer.objects.raw(sql, params)}
     if not locks_rows:
-        caps.customers_lock([c.pk for c in found.values()])
+        customers_lock([c.pk for c in found.values()])
     seen: set[str] = set()
     for i, external_id in enumerate(external_ids):
         customer = found.get(external_id)
@@ -320,8 +325,6 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
 
     The customers' profile fields are set here and saved with the decisions (`_decisions_write`).
     """
-    from crm_console.customers.services import profile_states_store
-
     catalogue = serving_setup.bridge.catalogue
     channel = catalogue.channel_index[chosen]
     contact = channel >= 0
@@ -376,8 +379,6 @@ def _decisions_write(decisions: list[Decision], explanations: list[Explanation |
     databases get the ORM.
     """
     if not recordsets.set_based_sql():
-        from crm_console.customers.services import customers_save_fields
-
         Decision.objects.bulk_create(decisions, batch_size=1000)
         customers_save_fields(customers, list(PROFILE_FIELDS))
         # saving copies each decision's new id onto its explanation
@@ -521,7 +522,7 @@ def _decisions_status_change(decision_ids: list[int], *, to: str, from_statuses:
     count reads these statuses), stamping `context[to]` with the time and `note`, and moving
     their `send_at` where given."""
     decisions = list(Decision.objects.filter(id__in=decision_ids).values_list("id", "customer_id"))
-    caps.customers_lock([customer_id for _, customer_id in decisions])
+    customers_lock([customer_id for _, customer_id in decisions])
     changing = (Decision.objects.filter(id__in=decision_ids, status__in=from_statuses)
                 .exclude(action__channel=Action.NO_CONTACT_CHANNEL).select_related("action"))
     stamp = {"at": timezone.now().isoformat(), **(note or {})}
@@ -552,11 +553,6 @@ def profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> N
     withdrawn latest contact hands the channel's recency back to the one before it, as the log
     has it.
     """
-    from crm_console.customers.services import (
-        PROFILE_FIELDS as STORED_FIELDS, SECONDS_PER_DAY, customers_save_fields,
-        profile_states_load, profile_states_store,
-    )
-
     if not decisions:
         return
     customers = list(Customer.objects.filter(pk__in={d.customer_id for d in decisions})

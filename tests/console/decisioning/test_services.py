@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from crm_console.campaigns.services import suppression_add
-from crm_console.customers.services import consent_change
+from crm_console.decisioning.delivery import consent_record
 from crm_console.decisioning.holdout import in_holdout
 from crm_console.decisioning.models import Decision
 from crm_console.decisioning.batching import decision_create
@@ -40,7 +40,7 @@ def test_decision_never_picks_a_masked_action():
 def test_consent_revoked_means_no_contact_on_that_channel_from_the_next_request():
     campaign = live_campaign(caps={"email": (0, 7), "sms": (100, 7)}, overall=(100, 7))
     customer = customer_with_consent("c1")
-    consent_change(customer=customer, channel="sms", granted=False, source="test")
+    consent_record(customer=customer, channel="sms", granted=False, source="test")
     for _ in range(15):
         decision = decide(campaign, "c1")
         assert decision.action.channel != "sms"
