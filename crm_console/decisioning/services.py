@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import math
@@ -13,15 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 import numpy as np
 
 import agents
-from agents.common.masking import uniform_over_mask
 from agents import features as agent_features
-from crm_console import recordsets
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.compliance.services import audit_record
@@ -31,7 +28,8 @@ from crm_console.customers.services import (
     PROFILE_FIELDS as STORED_FIELDS, SECONDS_PER_DAY, customers_save_fields, profile_states_load,
     profile_states_store,
 )
-from crm_console.decisioning import caps
+from crm_console.decisioning import caps, serving, storage
+from crm_console.decisioning.choice import Choice, choose
 from crm_console.decisioning.holdout import in_holdout
 from crm_console.decisioning.masks import mask_reasons_compact
 from crm_console.decisioning.models import Decision, Explanation, PolicyVersion
@@ -92,8 +90,6 @@ class DecisionOutcome:
 
 def campaign_for_decisions(*, campaign_id: int) -> Campaign:
     """The live campaign to decide for (from this process's serving set-up, see serving)."""
-    from crm_console.decisioning import serving
-
     setup = serving.serving_for_campaign_id(campaign_id)
     if setup is None:
         raise DecisionError({"campaign": [f"Unknown campaign {campaign_id}."]})
@@ -135,71 +131,57 @@ def decisions_create(
         contexts = [context] * len(customer_external_ids)
     elif context is not None or len(contexts) != len(customer_external_ids):
         raise ValueError("give either one context or one per customer")
-    decided = _decisions_decide(campaign=campaign, customer_external_ids=customer_external_ids,
-                                contexts=contexts, now=now)
-    decisions, customers, inputs, chosen, holdout, agent_probs, serving_setup = decided
-    n = len(decisions)
-    explanations: list[Explanation | None] = [None] * n
+    serving_setup = serving.campaign_serving(campaign)
+    customers = _customers_for_decision(customer_external_ids)  # read under their row locks
+    inputs = serving.customer_inputs(serving_setup, customers, now=now)
+    holdout = np.array([in_holdout(campaign.pk, c.external_id, campaign.holdout_share)
+                        for c in customers], dtype=bool)
+    live, control, live_name = _policies_probabilities(campaign, serving_setup, inputs, holdout)
+    with _rng_lock:
+        draws = _rng.random(len(customers))
+    choice = choose(live=live, control=control, holdout=holdout, allowed=inputs.allowed,
+                    greedy=campaign.decision_mode == Campaign.DecisionMode.GREEDY,
+                    exploration_share=float(campaign.exploration_share), draws=draws)
+    decisions = _decisions_build(campaign, serving_setup, customers, inputs, choice, holdout,
+                                 contexts=contexts, live_name=live_name, now=now)
+    explanations: list[Explanation | None] = [None] * len(decisions)
     if explain:
         try:
-            explanations = _explanations_compute(serving_setup, decisions, inputs, chosen, holdout,
-                                                 agent_probs)
+            explanations = _explanations_compute(serving_setup, decisions, inputs, choice.actions,
+                                                 holdout, choice.deciding_probabilities)
         except Exception:  # the decision is logged and answered; its page can explain it later
-            logger.exception("explaining %d decisions of campaign %s failed", n, campaign.pk)
-    _profiles_record_contacts(customers, inputs, chosen, serving_setup)
-    _decisions_write(decisions, explanations, customers)
+            logger.exception("explaining %d decisions of campaign %s failed", len(decisions),
+                             campaign.pk)
+    _profiles_record_contacts(customers, inputs, choice.actions, serving_setup)
+    storage.decisions_write(decisions, explanations, customers)
     return [DecisionOutcome(d, e.top_reasons[:3] if e is not None else [], e)
             for d, e in zip(decisions, explanations)]
 
 
-def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
-                      contexts: list[dict[str, Any] | None], now: datetime) -> tuple:
-    from crm_console.decisioning import serving
+def _policies_probabilities(campaign: Campaign, serving_setup: Any, inputs: Any,
+                            holdout: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The live policy's probabilities (the control policy's while no learned policy is live:
+    the marketer's rules are the status quo), the control policy's where the holdout needs
+    them, and the name the live rows are logged under."""
+    control = None
+    if serving_setup.live is None or holdout.any():
+        control = serving.control_agent(campaign, serving_setup.bridge).action_probabilities(
+            inputs.observations, inputs.allowed)
+    if serving_setup.live is None:
+        return control, control, campaign.control_policy
+    live_agent = serving.policy_agent(serving_setup.live)
+    live = _policy_probabilities(live_agent, serving_setup.live, serving_setup.bridge,
+                                 inputs.observations, inputs.allowed)
+    return live, control, serving_setup.live.algorithm
 
-    serving_setup = serving.campaign_serving(campaign)
-    customers = _customers_for_decision(customer_external_ids)  # read under their row locks
-    inputs = serving.customer_inputs(serving_setup, customers, now=now)
-    n = len(customers)
-    rows = np.arange(n)
-    holdout = np.array([in_holdout(campaign.pk, c.external_id, campaign.holdout_share)
-                        for c in customers])
-    greedy = campaign.decision_mode == Campaign.DecisionMode.GREEDY
 
-    if serving_setup.live is not None:
-        live_agent = serving.policy_agent(serving_setup.live)
-        live_probs = _policy_probabilities(live_agent, serving_setup.live, serving_setup.bridge,
-                                           inputs.observations, inputs.allowed)
-        live_name = serving_setup.live.algorithm
-    else:  # no learned policy yet: the marketer's rules (the control policy) are the status quo
-        control = serving.control_agent(campaign, serving_setup.bridge)
-        live_probs = control.action_probabilities(inputs.observations, inputs.allowed)
-        live_name = campaign.control_policy
-    agent_probs = live_probs  # each row's deciding agent's own probabilities (explained)
-    if not greedy and campaign.exploration_share > 0:
-        # an exploration floor: every allowed action keeps a logged propensity > 0 (OPE needs it)
-        share = float(campaign.exploration_share)
-        live_probs = (1 - share) * live_probs + share * uniform_over_mask(inputs.allowed)
-    probs = live_probs
-    if holdout.any():
-        control = serving.control_agent(campaign, serving_setup.bridge)
-        control_probs = control.action_probabilities(inputs.observations, inputs.allowed)
-        probs = np.where(holdout[:, None], control_probs, live_probs)
-        agent_probs = np.where(holdout[:, None], control_probs, agent_probs)
-    row_greedy = holdout | greedy  # the control group gets the rules as written, no exploration
-    if row_greedy.any():
-        best = probs.argmax(axis=1)
-        one_hot = np.zeros_like(probs)
-        one_hot[rows, best] = 1.0
-        probs = np.where(row_greedy[:, None], one_hot, probs)
-    with _rng_lock:
-        draws = _rng.random((n, 1))
-    chosen = np.minimum((draws > probs.cumsum(axis=1)).sum(axis=1), probs.shape[1] - 1)
-    chosen = np.where(probs[rows, chosen] > 0, chosen, probs.argmax(axis=1))
-    if not inputs.allowed[rows, chosen].all():  # the agents contract; checked, never assumed
-        raise RuntimeError("a policy chose a masked action")
-
+def _decisions_build(campaign: Campaign, serving_setup: Any, customers: list[Customer],
+                     inputs: Any, choice: Choice, holdout: np.ndarray, *,
+                     contexts: list[dict[str, Any] | None], live_name: str,
+                     now: datetime) -> list[Decision]:
+    """The decisions to log (unsaved): what was chosen, from what, and why the rest was not."""
+    chosen, probs = choice.actions, choice.probabilities
     shadow = _shadow_choices(serving_setup, inputs, chosen)
-    control_name = campaign.control_policy
     windows = serving_setup.bridge.catalogue.window_index[chosen]
     decisions = []
     for i, customer in enumerate(customers):
@@ -210,41 +192,26 @@ def _decisions_decide(*, campaign: Campaign, customer_external_ids: list[str],
         decisions.append(Decision(
             campaign=campaign, customer=customer,
             policy_version=None if holdout[i] else serving_setup.live,
-            policy_name=control_name if holdout[i] else live_name,
+            policy_name=campaign.control_policy if holdout[i] else live_name,
             action=serving_setup.actions[action_id], action_index=int(chosen[i]),
             propensity=float(probs[i, chosen[i]]),
             action_probabilities=np.round(probs[i], 6).tolist(),
             features=np.round(inputs.observations[i].astype(float), 5).tolist(),
             action_mask=inputs.allowed[i].tolist(),
             mask_reasons=mask_reasons_compact(inputs.reasons[i]),
-            holdout=bool(holdout[i]), greedy=bool(row_greedy[i]), context=row_context,
+            holdout=bool(holdout[i]), greedy=bool(choice.greedy[i]), context=row_context,
             status=Decision.Status.DECIDED, decided_at=now,
             send_at=(caps.datetime_from_hours(inputs.send_hours[i, windows[i]])
                      if windows[i] >= 0 else None),
         ))
-    return decisions, customers, inputs, chosen, holdout, agent_probs, serving_setup
-
-
-DECISION_CUSTOMER_FIELDS = ("external_id", "time_zone", "profile_state", "profile_updated_at",
-                            "erased_at")
-"""What a decision reads of a customer (not the personal data nor the CRM's traits)."""
+    return decisions
 
 
 def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
+    """The batch's customers, read under their row locks, in the batch's order; a DecisionError
+    names each unknown, erased or repeated one by its position."""
+    found = storage.customers_locked(external_ids)
     errors: dict[str, list[str]] = {}
-    locks_rows = connection.features.has_select_for_update
-    # one statement reads and locks (ordered by id, the lock order everywhere); written out
-    # because the ORM's query building costs more than the query on this path
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(Customer._meta.get_field(name).column)
-                        for name in ("id", *DECISION_CUSTOMER_FIELDS))
-    wanted, params = recordsets.any_of(external_ids)
-    sql = (f"SELECT {columns} FROM {quote(Customer._meta.db_table)} "
-           f"WHERE {quote('external_id')} {wanted} "
-           f"ORDER BY {quote('id')}{' FOR UPDATE' if locks_rows else ''}")
-    found = {c.external_id: c for c in Customer.objects.raw(sql, params)}
-    if not locks_rows:
-        customers_lock([c.pk for c in found.values()])
     seen: set[str] = set()
     for i, external_id in enumerate(external_ids):
         customer = found.get(external_id)
@@ -263,8 +230,6 @@ def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
 def _policy_probabilities(agent: agents.Agent, version: PolicyVersion, bridge: Any,
                           obs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """(n, A) over today's catalogue, from a version whose action list may be older."""
-    from crm_console.decisioning import serving
-
     obs = serving.agent_view(agent, obs)
     index = serving.version_action_map(version, bridge)
     if index is None:
@@ -277,8 +242,6 @@ def _policy_probabilities(agent: agents.Agent, version: PolicyVersion, bridge: A
 
 def _shadow_choices(serving_setup: Any, inputs: Any, chosen: np.ndarray) -> list[dict] | None:
     """What the shadow candidate would have done (greedy, same mask), per customer."""
-    from crm_console.decisioning import serving
-
     version = serving_setup.shadow
     if version is None:
         return None
@@ -323,7 +286,7 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
                               serving_setup: Any) -> None:
     """The decision commits to a contact: count it in the profile now (as the simulator does).
 
-    The customers' profile fields are set here and saved with the decisions (`_decisions_write`).
+    The customers' profile fields are set here and saved with the decisions (`storage.decisions_write`).
     """
     catalogue = serving_setup.bridge.catalogue
     channel = catalogue.channel_index[chosen]
@@ -332,83 +295,6 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
         discounted = np.array([offer_carries_incentive(catalogue.actions[a].offer) for a in chosen])
         agent_features.record_contact(inputs.profiles, contact, channel[contact], discounted[contact])
     profile_states_store(customers, inputs.profiles, inputs.clocks)
-
-
-PROFILE_FIELDS = ("profile_state", "profile_updated_at")
-
-
-@functools.cache
-def _decisions_write_statement() -> tuple[str, list, list, list]:
-    """The PostgreSQL statement of `_decisions_write` and its field lists (built once)."""
-    quote = connection.ops.quote_name
-    decision_fields = recordsets.insertable_fields(Decision)
-    explanation_fields = [f for f in recordsets.insertable_fields(Explanation)
-                          if f.name != "decision"]
-    profile_fields = [Customer._meta.get_field(name) for name in PROFILE_FIELDS]
-    d_columns = ", ".join(quote(f.column) for f in decision_fields)
-    e_columns = ", ".join(quote(f.column) for f in explanation_fields)
-    sql = (
-        f"WITH decision_rows AS ("
-        f"INSERT INTO {quote(Decision._meta.db_table)} ({d_columns}) SELECT {d_columns} "
-        f"FROM jsonb_to_recordset(%s::jsonb) AS r({recordsets.recordset_columns(decision_fields)}) "
-        f"RETURNING id, customer_id), "
-        f"explanation_rows AS ("
-        f"INSERT INTO {quote(Explanation._meta.db_table)} (decision_id, {e_columns}) "
-        f"SELECT d.id, {', '.join(f'x.{quote(f.column)}' for f in explanation_fields)} "
-        f"FROM decision_rows d JOIN jsonb_to_recordset(%s::jsonb) AS x(customer_id bigint, "
-        f"{recordsets.recordset_columns(explanation_fields)}) ON x.customer_id = d.customer_id "
-        f"RETURNING id, decision_id), "
-        f"profile_rows AS ("
-        f"UPDATE {quote(Customer._meta.db_table)} AS c SET "
-        f"{', '.join(f'{quote(f.column)} = p.{quote(f.column)}' for f in profile_fields)} "
-        f"FROM jsonb_to_recordset(%s::jsonb) AS p(id bigint, "
-        f"{recordsets.recordset_columns(profile_fields)}) WHERE c.id = p.id) "
-        f"SELECT 0, id, customer_id FROM decision_rows "
-        f"UNION ALL SELECT 1, id, decision_id FROM explanation_rows"
-    )
-    return sql, decision_fields, explanation_fields, profile_fields
-
-
-def _decisions_write(decisions: list[Decision], explanations: list[Explanation | None],
-                     customers: list[Customer]) -> None:
-    """The decisions, their explanations and the customers' profiles: one statement on PostgreSQL.
-
-    Three ORM writes cost three round trips and most of a single decision's time in the
-    database; one data-modifying WITH statement costs one, for 1 or 1,000 decisions (a batch
-    never holds a customer twice, so explanations find their decision by customer). Other
-    databases get the ORM.
-    """
-    if not recordsets.set_based_sql():
-        Decision.objects.bulk_create(decisions, batch_size=1000)
-        customers_save_fields(customers, list(PROFILE_FIELDS))
-        # saving copies each decision's new id onto its explanation
-        Explanation.objects.bulk_create([e for e in explanations if e is not None], batch_size=1000)
-        return
-    sql, decision_fields, explanation_fields, profile_fields = _decisions_write_statement()
-    explained = [(d, e) for d, e in zip(decisions, explanations) if e is not None]
-    params = [
-        recordsets.recordset_json(decisions, decision_fields, adding=True),
-        recordsets.recordset_json([e for _, e in explained], explanation_fields, adding=True,
-                                  extra=[{"customer_id": d.customer_id} for d, _ in explained]),
-        recordsets.recordset_json(customers, profile_fields,
-                                  extra=[{"id": c.pk} for c in customers]),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        written = cursor.fetchall()
-    by_customer = {d.customer_id: d for d in decisions}
-    explanation_of = {d.customer_id: e for d, e in explained}
-    customer_of = {}
-    for kind, row_id, key in sorted(written):  # decisions (0) before explanations (1)
-        if kind == 0:
-            decision = by_customer[key]
-            decision.pk, customer_of[row_id] = row_id, key
-        else:
-            decision = by_customer[customer_of[key]]
-            explanation = explanation_of[decision.customer_id]
-            explanation.pk, explanation.decision = row_id, decision
-            explanation._state.adding, explanation._state.db = False, connection.alias
-        decision._state.adding, decision._state.db = False, connection.alias
 
 
 def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs: Any,
@@ -420,8 +306,6 @@ def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs:
     A result with a non-finite number is left out (the database's JSON refuses NaN): its
     decision's page explains it later.
     """
-    from crm_console.decisioning import serving
-
     n = len(decisions)
     explanations: list[Explanation | None] = [None] * n
     # rows the live policy decided, and rows the control policy decided (all, before a live one)
@@ -556,7 +440,7 @@ def profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> N
     if not decisions:
         return
     customers = list(Customer.objects.filter(pk__in={d.customer_id for d in decisions})
-                     .only("id", *PROFILE_FIELDS).order_by("id"))
+                     .only("id", *storage.PROFILE_COLUMNS).order_by("id"))
     customers = [c for c in customers if isinstance(c.profile_state, dict)
                  and c.profile_state.keys() >= set(STORED_FIELDS) and c.profile_updated_at]
     if not customers:
@@ -590,7 +474,7 @@ def profiles_contacts_correct(decisions: list[Decision], *, withdraw: bool) -> N
     else:
         agent_features.record_past_contact(profiles, rows, channels, days_ago, discounted)
     profile_states_store(customers, profiles, clocks)
-    customers_save_fields(customers, list(PROFILE_FIELDS))
+    customers_save_fields(customers, list(storage.PROFILE_COLUMNS))
 
 
 def decision_release(*, decision: Decision, reason: str) -> Decision:
