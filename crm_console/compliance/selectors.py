@@ -9,11 +9,21 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import (
-    BooleanField, Case, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When,
+    BooleanField,
+    Case,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
 )
 from django.utils import timezone
 
-from crm_console.campaigns.models import Action, SuppressionEntry
+from crm_console.api.selectors import idempotent_answers_naming
+from crm_console.campaigns.models import Action, Offer, SuppressionEntry
 from crm_console.campaigns.suppression import suppression_hash
 from crm_console.compliance.models import AuditEntry, DecisionReview
 from crm_console.decisioning.models import Decision, Explanation
@@ -37,8 +47,6 @@ REVIEW_RISKS: dict[str, tuple[str, int]] = {
 
 
 def _risk_conditions() -> dict[str, Q]:
-    from crm_console.campaigns.models import Offer
-
     incentive_offers = Offer.objects.exclude(kind=Offer.Kind.NONE).values("key")
     return {
         "forced": Q(policy_version__forced_promotion=True),
@@ -183,8 +191,6 @@ def customer_erasure_scope(*, customer: Any, now: datetime | None = None) -> Era
     """Every row that holds the customer's personal or behavioural data, besides the customer's
     own: events, decisions (context, feature snapshot), explanations, reviewer notes, stored API
     answers, and the contacts still to be sent at `now`."""
-    from crm_console.api.selectors import idempotent_answers_naming
-
     decisions = Decision.objects.filter(customer=customer)
     return ErasureScope(
         events=customer.events.all(),

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from crm_console.campaigns.models import Action
 from crm_console.customers.models import Consent, Customer
+from crm_console.decisioning.models import Decision
 
 
 def customer_list(*, search: str = "") -> QuerySet[Customer]:
@@ -30,9 +32,6 @@ def customer_contact_counts(*, customer: Customer, days: int = 30,
     """Channel key -> contacts sent (or scheduled) to the customer in the last `days` days, counted
     from the decision log as the caps count them (by send time, released contacts left out).
     The profile's per-channel counters decay, so they are weights, not counts: this is the count."""
-    from crm_console.campaigns.models import Action
-    from crm_console.decisioning.models import Decision
-
     since = (now or timezone.now()) - timedelta(days=days)
     rows = (Decision.objects.filter(customer=customer, send_at__gte=since,
                                     send_at__lte=now or timezone.now())

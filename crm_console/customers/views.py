@@ -13,8 +13,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers import selectors
 from crm_console.customers.models import Customer
+from crm_console.customers.services import profile_states_load
 
 TIMELINE_ITEMS = 200
 
@@ -54,9 +56,6 @@ def _features(customer: Customer) -> list[tuple[str, str, str, float]]:
     """(name, marketer label, value in words) of the customer's current state vector."""
     from agents.explain import feature_phrase, raw_feature_values
     from agents.features import observation
-    from crm_console.campaigns.vocabulary import vocabulary
-    from crm_console.customers.services import profile_states_load
-
     if not customer.profile_state:
         return []
     try:

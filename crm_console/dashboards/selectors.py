@@ -21,14 +21,21 @@ from django.core.cache import cache
 from django.db.models import Case, CharField, Count, Func, IntegerField, Max, Q, Value, When
 from django.utils import timezone
 
-from crm_console.campaigns.models import Action, Campaign
 from agents.common.intervals import mean_with_se, ratio_with_se, z_score
+from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer, Event
 from crm_console.dashboards import figures
+from crm_console.dashboards.templatetags.console_format import kpi_delta
 from crm_console.decisioning.models import Decision
-from crm_console.shared_cache import (SharedCacheDown, cache_get_or_none, cache_set_if_up,
-                                      shared_cache_call)
+from crm_console.decisioning.promotion import how_it_went_live
+from crm_console.decisioning.serving import agent_view, policy_agent
+from crm_console.shared_cache import (
+    SharedCacheDown,
+    cache_get_or_none,
+    cache_set_if_up,
+    shared_cache_call,
+)
 
 Z_95 = z_score(0.95)
 CACHE_SECONDS = 300
@@ -542,8 +549,6 @@ def _period_words(days: int | None) -> str:
 
 
 def _went_live_words(live_policy) -> str:
-    from crm_console.decisioning.promotion import how_it_went_live
-
     words = how_it_went_live(policy_version=live_policy) if live_policy is not None else ""
     return f"; it {words}" if words else ""
 
@@ -554,8 +559,6 @@ def campaign_verdict(*, kpis: CampaignKpis, live_policy=None, days: int | None =
     The uplift and its interval are the "Revenue per customer" KPI's (`kpis_from_frame`); a
     significant uplift is one whose interval excludes 0 (`Estimate.significant`).
     """
-    from crm_console.dashboards.templatetags.console_format import kpi_delta
-
     arpu = kpis.by_key().get("arpu")
     period = _period_words(days)
     if kpis.policy.customers == 0 or kpis.holdout.customers == 0 or arpu is None \
@@ -736,8 +739,6 @@ def policy_action_mix_by_segment(*, policy_version) -> dict[str, dict[str, float
     if not rows:
         return {}
     try:
-        from crm_console.decisioning.serving import agent_view, policy_agent
-
         agent = policy_agent(policy_version)
         obs = vocabulary().features_in_layout([f for f, _ in rows])
         mask = np.asarray([m for _, m in rows], dtype=bool)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from celery import shared_task
 from celery.schedules import crontab
 
+from crm_console.campaigns.models import Campaign
+from crm_console.dashboards.selectors import campaign_dashboard
+
 DEFAULT_PERIOD_DAYS = 90
 """The period the dashboard opens on (dashboards.views.home)."""
 
@@ -23,9 +26,6 @@ BEAT_SCHEDULE = {
 @shared_task(name="crm_console.dashboards.tasks.dashboards_warm")
 def dashboards_warm() -> list[int]:
     """Compute (or find cached) the default period's dashboard of every live campaign."""
-    from crm_console.campaigns.models import Campaign
-    from crm_console.dashboards.selectors import campaign_dashboard
-
     warmed = []
     for campaign in Campaign.objects.filter(status=Campaign.Status.LIVE).order_by("pk"):
         campaign_dashboard(campaign=campaign, days=DEFAULT_PERIOD_DAYS)

@@ -35,8 +35,10 @@ from agents.constraints import ContactRules, ContactState, send_hours
 from crm_console import recordsets
 from crm_console.campaigns.agents_bridge import utc_offset_hours
 from crm_console.campaigns.models import Action, SuppressionEntry
-from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.campaigns.suppression import suppression_hash
+from crm_console.campaigns.vocabulary import vocabulary
+from crm_console.customers.models import Consent
+from crm_console.decisioning.models import Decision
 
 
 @dataclass
@@ -59,9 +61,6 @@ def contact_records_read(*, customer_ids: Sequence[int], external_ids: Sequence[
     and one UNION ALL costs a fraction of three ORM queries. Must be called after the lock was
     taken (a statement started before the lock would not see a contact committed meanwhile).
     """
-    from crm_console.customers.models import Consent
-    from crm_console.decisioning.models import Decision
-
     n = len(customer_ids)
     words = vocabulary()
     consent = np.zeros((n, len(words.channels)), dtype=bool)

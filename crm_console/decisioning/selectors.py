@@ -17,8 +17,16 @@ import numpy as np
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
+from crm_console.campaigns.agents_bridge import (
+    catalogue_for_campaign,
+    contact_rules_for,
+    control_agent_make,
+)
 from crm_console.campaigns.models import Action, Campaign
+from crm_console.campaigns.vocabulary import vocabulary
+from crm_console.decisioning.masks import mask_reasons_flags
 from crm_console.decisioning.models import BatchRun, BatchRunChunk, Decision, Explanation
+from crm_console.decisioning.serving import agent_view, policy_agent
 
 DecisionFilters = dict[str, Any]
 
@@ -123,8 +131,6 @@ class DecisionDetail:
 
 def _catalogue_labels(decision: Decision, n_actions: int) -> tuple[list[str], list[Any]]:
     """Labels and agents CatalogueActions in the decision's action order (no contact first)."""
-    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
-
     try:
         bridge = catalogue_for_campaign(campaign=decision.campaign)
     except ValueError:  # a catalogue without "no contact" cannot be an agents Catalogue
@@ -147,8 +153,6 @@ def _catalogue_labels(decision: Decision, n_actions: int) -> tuple[list[str], li
 
 
 def _contact_rules(campaign: Campaign) -> Any:
-    from crm_console.campaigns.agents_bridge import contact_rules_for
-
     if campaign.contact_policy_id is None:
         return None
     return contact_rules_for(contact_policy=campaign.contact_policy, campaign=campaign)
@@ -157,9 +161,6 @@ def _contact_rules(campaign: Campaign) -> Any:
 def decision_detail(*, decision: Decision) -> DecisionDetail:
     from agents.constraints import MaskReason, describe_reasons
     from agents.explain import feature_phrases_of_vector
-    from crm_console.campaigns.vocabulary import vocabulary
-    from crm_console.decisioning.masks import mask_reasons_flags
-
     mask = np.asarray(decision.action_mask, dtype=bool)
     n_actions = mask.size
     labels, meta = _catalogue_labels(decision, n_actions)
@@ -201,8 +202,6 @@ def decision_detail(*, decision: Decision) -> DecisionDetail:
 
 def decision_explanation(*, decision: Decision) -> DecisionExplanation:
     """The stored explanation, else one computed now (not saved) with agents.explain."""
-    from crm_console.campaigns.vocabulary import vocabulary
-
     try:
         row = decision.explanation
     except Explanation.DoesNotExist:
@@ -254,9 +253,6 @@ def _agent_for(decision: Decision, n_features: int, n_actions: int) -> Any:
     decided by (the name it was logged under, whatever the campaign's control policy is now)."""
     import gymnasium as gym
 
-    from crm_console.campaigns.agents_bridge import catalogue_for_campaign, control_agent_make
-    from crm_console.decisioning.serving import policy_agent
-
     if decision.policy_version is not None:
         return policy_agent(decision.policy_version)
     key = ("control", decision.campaign_id, decision.policy_name, n_actions)
@@ -288,12 +284,6 @@ def _background(campaign_id: int, n_features: int) -> np.ndarray:
 
 def _explain_now(decision: Decision) -> DecisionExplanation:
     from agents.explain import explain
-    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
-    from crm_console.decisioning.masks import mask_reasons_flags
-
-    from crm_console.campaigns.vocabulary import vocabulary
-    from crm_console.decisioning.serving import agent_view
-
     obs = np.asarray(decision.features, dtype=np.float32)[None, :]
     mask = np.asarray(decision.action_mask, dtype=bool)[None, :]
     n_actions = mask.shape[1]

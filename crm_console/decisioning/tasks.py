@@ -10,6 +10,14 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from crm_console.campaigns.models import Campaign
+from crm_console.decisioning.attribution import campaigns_price_outcomes, decisions_attribute
+from crm_console.decisioning.batch_runs import (
+    batch_run_chunk_fail,
+    batch_run_chunk_run,
+    batch_run_start,
+)
+from crm_console.decisioning.history_import import history_import_run
+from crm_console.decisioning.selectors import batch_run_summary
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=5, retry_backoff_max=600, retry_jitter=True,
@@ -21,9 +29,6 @@ def run_campaign(self, campaign_id: int, segment: dict | None = None, chunk_size
                  adapter: dict | None = None, once_per_day: bool = False) -> dict:
     """Start a batch run of a campaign's segment: its chunks go to the `decisions` queue (inline
     on the embedded default, where the answer already has the run's figures)."""
-    from crm_console.decisioning.batch_runs import batch_run_start
-    from crm_console.decisioning.selectors import batch_run_summary
-
     run, _ = batch_run_start(campaign=Campaign.objects.get(pk=campaign_id), segment=segment,
                              chunk_size=chunk_size, adapter_spec=adapter,
                              once_per_day=once_per_day)
@@ -43,8 +48,6 @@ def batch_run_chunk(self, chunk_id: int) -> str:
     recorded as failed with its customers' key range, and the run goes on without it."""
     from celery.utils.time import get_exponential_backoff_interval
 
-    from crm_console.decisioning.batch_runs import batch_run_chunk_fail, batch_run_chunk_run
-
     attempt = self.request.retries
     while True:
         try:
@@ -61,8 +64,6 @@ def batch_run_chunk(self, chunk_id: int) -> str:
 @shared_task(bind=True, name="crm_console.decisioning.tasks.attribute_outcomes", **RETRY)
 def attribute_outcomes(self, campaign_id: int) -> int:
     """Join new outcome events to their decisions and price them (idempotent)."""
-    from crm_console.decisioning.attribution import decisions_attribute
-
     return decisions_attribute(campaign=Campaign.objects.get(pk=campaign_id))
 
 
@@ -71,8 +72,6 @@ def attribute_outcomes(self, campaign_id: int) -> int:
 @shared_task(bind=True, name="crm_console.decisioning.tasks.price_outcomes_everywhere", **RETRY)
 def price_outcomes_everywhere(self) -> dict[int, int]:
     """Beat: attribute and price every campaign's new outcomes (decisioning/schedule.py)."""
-    from crm_console.decisioning.attribution import campaigns_price_outcomes
-
     return campaigns_price_outcomes()
 
 
@@ -80,6 +79,4 @@ def price_outcomes_everywhere(self) -> dict[int, int]:
 def import_history(self, history_import_id: int) -> str:
     """Run an uploaded history import (decisioning.history_import); idempotent, so a redelivered
     task only finds what is already stored."""
-    from crm_console.decisioning.history_import import history_import_run
-
     return history_import_run(history_import_id=history_import_id).status

@@ -15,8 +15,13 @@ from crm_console.accounts.roles import ADMIN, has_role
 from crm_console.compliance.forms import ReviewForm
 from crm_console.dashboards import figures
 from crm_console.decisioning import selectors
+from crm_console.decisioning.batch_runs import batch_run_resume as resume
 from crm_console.decisioning.forms import DecisionFilterForm, HistoryImportForm
-from crm_console.decisioning.history_import import campaign_for_import
+from crm_console.decisioning.history_import import (
+    HistoryImportError,
+    campaign_for_import,
+    history_import_start,
+)
 from crm_console.decisioning.models import BatchRun, Decision, HistoryImport
 
 PAGE_SIZE = 50
@@ -77,8 +82,6 @@ def _admin_only(request: HttpRequest) -> None:
 
 def history_import_page(request: HttpRequest) -> HttpResponse:
     """Upload a campaign's history files (admins); lists the latest imports."""
-    from crm_console.decisioning.history_import import HistoryImportError, history_import_start
-
     _admin_only(request)
     form = HistoryImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -144,8 +147,6 @@ def batch_run_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(RESUME, raise_exception=True)
 def batch_run_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    from crm_console.decisioning.batch_runs import batch_run_resume as resume
-
     run = get_object_or_404(BatchRun, pk=pk)
     queued = resume(run=run, resumed_by=request.user)
     messages.success(request, f"Batch run #{run.pk}: {queued} unfinished chunks queued again."

@@ -16,15 +16,25 @@ import agents
 from agents import offline, ope
 from agents.algos.base import ProgressCallback, TrainingReport
 from agents.envs import CustomerJourneyEnv, FittedJourneyEnv
-from agents.features import ProfileState
 from agents.evaluate import evaluate
+from agents.features import ProfileState
 from agents.response_model import ResponseModel
 from crm_console.campaigns.agents_bridge import (
-    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, control_agent_make,
+    CampaignCatalogue,
+    catalogue_for_campaign,
+    contact_rules_for,
+    control_agent_make,
     reward_weights_for,
 )
 from crm_console.campaigns.models import Campaign
 from crm_console.decisioning.logged_data import LoggedArrays
+from crm_console.decisioning.serving import agent_view
+from crm_console.training.response_models import (
+    response_model_load,
+    response_model_summary,
+    start_profiles_for,
+)
+from crm_console.training.selectors import response_model_for_training
 
 SCENARIO = "retail"
 """The built-in scenario a campaign trains in until it has a fitted customer-response model."""
@@ -93,11 +103,6 @@ def simulator_for_campaign(*, campaign: Campaign, seed: int = 0,
                            customers: int = TRAINING_CUSTOMERS) -> CampaignSimulator:
     """The world a campaign's policy trains in: its fitted customer-response model when it has
     one (refused in words when that model may not be trained in), else the built-in scenario."""
-    from crm_console.training.response_models import (
-        response_model_load, response_model_summary, start_profiles_for,
-    )
-    from crm_console.training.selectors import response_model_for_training
-
     bridge = catalogue_for_campaign(campaign=campaign)
     rules = contact_rules_for(contact_policy=campaign.contact_policy, campaign=campaign) \
         if campaign.contact_policy_id else None
@@ -199,8 +204,6 @@ OPE_METHODS = ("ips", "snips", "dr")
 
 def target_probabilities(agent: agents.Agent, arrays: LoggedArrays) -> np.ndarray:
     """(n, A) the agent's distribution on each logged row, with the row's own logged mask."""
-    from crm_console.decisioning.serving import agent_view
-
     return agent.action_probabilities(agent_view(agent, arrays.obs), arrays.masks)
 
 

@@ -12,11 +12,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm_console.campaigns.models import Campaign
+from crm_console.campaigns.vocabulary import vocabulary
+from crm_console.celery import task_start
 from crm_console.dashboards import figures
 from crm_console.training import response_models, selectors
 from crm_console.training.forms import ResponseModelOverrideForm, WhatIfForm
 from crm_console.training.models import CustomerResponseModel, WhatIfScenario
-from crm_console.celery import task_start
+from crm_console.training.tasks import fit_response_model, run_what_if
+from crm_console.training.what_if import REWARD_FIELDS, what_if_create
 
 FIT = "training.add_customerresponsemodel"
 OVERRIDE = "training.change_customerresponsemodel"
@@ -24,9 +27,6 @@ WHAT_IF = "training.add_whatifscenario"
 
 
 def _what_if_form(campaign: Campaign, data=None) -> WhatIfForm:
-    from crm_console.campaigns.vocabulary import vocabulary
-    from crm_console.training.what_if import REWARD_FIELDS
-
     words = vocabulary()
     channels = [(c.key, c.label) for c in words.channels]
     return WhatIfForm(data, campaign=campaign, reward_fields=REWARD_FIELDS, channels=channels)
@@ -62,8 +62,6 @@ def model_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @require_POST
 @permission_required(FIT, raise_exception=True)
 def model_fit(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    from crm_console.training.tasks import fit_response_model
-
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     model = response_models.response_model_create(campaign=campaign, created_by=request.user)
     model_id = model.pk
@@ -106,9 +104,6 @@ def model_override(request: HttpRequest, campaign_id: int, pk: int) -> HttpRespo
 @require_POST
 @permission_required(WHAT_IF, raise_exception=True)
 def what_if_start(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    from crm_console.training.tasks import run_what_if
-    from crm_console.training.what_if import what_if_create
-
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     form = _what_if_form(campaign, request.POST)
     if form.is_valid():

@@ -8,7 +8,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm_console.campaigns.models import Campaign
+from crm_console.campaigns.models import Action, Campaign
+from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer
 from crm_console.decisioning.models import Decision, PolicyVersion
 from crm_console.training.models import CustomerResponseModel, TrainingRun, WhatIfScenario
@@ -232,8 +233,6 @@ def _kpi_value(kpi: str, value: float | None) -> str:
 
 
 def _group_label(breakdown: str, key: str) -> str:
-    from crm_console.campaigns.vocabulary import vocabulary
-
     if key == "no_contact":
         return "No contact"
     words = vocabulary()
@@ -312,9 +311,6 @@ def what_if_list(*, campaign: Campaign) -> QuerySet[WhatIfScenario]:
 
 def what_if_changes_in_words(*, what_if: WhatIfScenario) -> list[str]:
     """Each change of a what-if as a marketer would say it."""
-    from crm_console.campaigns.models import Action
-    from crm_console.campaigns.vocabulary import vocabulary
-
     changes, words = what_if.changes or {}, []
     for name, value in (changes.get("reward_weights") or {}).items():
         words.append(f"reward weight {name.replace('_', ' ')} set to {value:g}")

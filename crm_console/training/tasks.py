@@ -17,8 +17,11 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from crm_console.campaigns.models import Campaign
 from crm_console.decisioning.models import PolicyVersion
+from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
 from crm_console.training import services
 from crm_console.training.models import TrainingRun
+from crm_console.training.response_models import response_model_fit
+from crm_console.training.what_if import what_if_run
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +67,6 @@ def promote_policy(self, policy_version_id: int) -> dict:
 
 
 def _promote_through_guardrail(policy_version_id: int) -> dict:
-    from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
-
     version = PolicyVersion.objects.get(pk=policy_version_id)
     if version.status == PolicyVersion.Status.LIVE:  # a re-delivered message: already done
         return {"promoted": True, "policy_version_id": version.pk}
@@ -117,8 +118,6 @@ def recover_stale_runs(self) -> list[int]:
 @shared_task(bind=True, name="crm_console.training.tasks.fit_response_model", **RETRY)
 def fit_response_model(self, response_model_id: int) -> dict:
     """Fit and validate one campaign's customer-response model (its page polls the progress)."""
-    from crm_console.training.response_models import response_model_fit
-
     model = response_model_fit(response_model_id=response_model_id)
     return {"response_model_id": model.pk, "status": model.status,
             "within_tolerance": model.within_tolerance}
@@ -127,7 +126,5 @@ def fit_response_model(self, response_model_id: int) -> dict:
 @shared_task(bind=True, name="crm_console.training.tasks.run_what_if", **RETRY)
 def run_what_if(self, what_if_id: int) -> dict:
     """Answer one what-if scenario in the campaign's fitted customer-response model."""
-    from crm_console.training.what_if import what_if_run
-
     scenario = what_if_run(what_if_id=what_if_id)
     return {"what_if_id": scenario.pk, "status": scenario.status}

@@ -6,7 +6,6 @@ check the permission again; these views check it first so a refused user gets a 
 
 from __future__ import annotations
 
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -22,9 +21,17 @@ from crm_console.celery import task_start
 from crm_console.dashboards import figures
 from crm_console.dashboards.selectors import policy_action_mix_by_segment
 from crm_console.decisioning.models import PolicyVersion
-from crm_console.training import selectors
+from crm_console.decisioning.promotion import (
+    PromotionRefused,
+    guardrail_check,
+    how_it_went_live,
+    policy_version_promote,
+    policy_version_shadow,
+)
+from crm_console.training import selectors, services
 from crm_console.training.forms import PromoteForm, TrainingRunForm
 from crm_console.training.models import TrainingRun
+from crm_console.training.tasks import evaluate_policy, train_policy
 
 START = "training.add_trainingrun"
 CANCEL = "training.change_trainingrun"
@@ -42,8 +49,6 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required(START, raise_exception=True)
 def run_start(request: HttpRequest) -> HttpResponse:
-    from crm_console.training import services
-
     form = TrainingRunForm(request.POST)
     if form.is_valid():
         try:
@@ -52,8 +57,6 @@ def run_start(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            from crm_console.training.tasks import train_policy
-
             run_id = run.pk
             transaction.on_commit(lambda: task_start(train_policy, run_id))
             messages.success(request, f"Training run #{run.pk} started.")
@@ -124,8 +127,6 @@ def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(CANCEL, raise_exception=True)
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    from crm_console.training import services
-
     run = get_object_or_404(TrainingRun, pk=pk)
     try:
         services.training_run_cancel(training_run=run, cancelled_by=request.user)
@@ -172,8 +173,6 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteForm | None = None) -> dict:
-    from crm_console.decisioning.promotion import guardrail_check, how_it_went_live
-
     report = version.ope_report or {}
     rows = _ope_rows(report)
     context = {
@@ -201,8 +200,6 @@ def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteF
 @require_POST
 @permission_required(PROMOTE, raise_exception=True)
 def policy_promote(request: HttpRequest, pk: int) -> HttpResponse:
-    from crm_console.decisioning.promotion import PromotionRefused, policy_version_promote
-
     version = get_object_or_404(PolicyVersion, pk=pk)
     can_force = request.user.has_perm(FORCE)
     if request.POST.get("force") and not can_force:
@@ -226,8 +223,6 @@ def policy_promote(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PROMOTE, raise_exception=True)
 def policy_evaluate(request: HttpRequest, pk: int) -> HttpResponse:
-    from crm_console.training.tasks import evaluate_policy
-
     version = get_object_or_404(PolicyVersion, pk=pk)
     user_id = request.user.pk
     transaction.on_commit(lambda: evaluate_policy.delay(version.pk, requested_by_id=user_id))
@@ -238,8 +233,6 @@ def policy_evaluate(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PROMOTE, raise_exception=True)
 def policy_shadow(request: HttpRequest, pk: int) -> HttpResponse:
-    from crm_console.decisioning.promotion import policy_version_shadow
-
     version = get_object_or_404(PolicyVersion, pk=pk)
     try:
         policy_version_shadow(policy_version=version, changed_by=request.user)

@@ -26,9 +26,11 @@ from agents.envs import FittedJourneyEnv
 from agents.evaluate import EvaluationReport, evaluate, paired_difference
 from agents.rewards import RewardWeights
 from crm_console.campaigns.models import Campaign
+from crm_console.campaigns.selectors import campaign_catalogue
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.compliance.services import audit_record
 from crm_console.decisioning.models import PolicyVersion
+from crm_console.decisioning.serving import policy_agent, version_action_map
 from crm_console.training import agents_training
 from crm_console.training.models import WhatIfScenario
 from crm_console.training.response_models import response_model_load, start_profiles_for
@@ -136,8 +138,6 @@ def what_if_create(*, campaign: Campaign, name: str, changes: dict[str, Any],
 
 
 def _catalogue_ids(campaign: Campaign) -> tuple[int, ...]:
-    from crm_console.campaigns.selectors import campaign_catalogue
-
     return tuple(campaign_catalogue(campaign=campaign).values_list("pk", flat=True))
 
 
@@ -216,8 +216,6 @@ def _answer(scenario: WhatIfScenario) -> dict[str, Any]:
 
 
 def _todays_policy(campaign: Campaign, today) -> tuple[Any, str]:
-    from crm_console.decisioning.serving import policy_agent, version_action_map
-
     live = PolicyVersion.objects.filter(campaign=campaign, status=PolicyVersion.Status.LIVE) \
         .defer("artifact").first()
     if live is not None and version_action_map(live, today.bridge) is None:
