@@ -20,11 +20,14 @@ work=$(mktemp -d)
 trap 'for c in before after; do git -C "$root" worktree remove --force "$work/$c" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 git -C "$root" worktree add -q --detach "$work/before" "$before"
 git -C "$root" worktree add -q --detach "$work/after" "$after"
+ln -s "$root/.venv" "$work/before/.venv"  # the scripts start gunicorn from the checkout's .venv
+ln -s "$root/.venv" "$work/after/.venv"
 
 measure() {  # side, then the command run in that side's checkout
   local side=$1; shift
   echo "### $side ($(git -C "$work/$side" rev-parse --short HEAD)): $*"
-  (cd "$work/$side" && PYTHONPATH=. "$@") 2>&1 | grep -v "WARNING\|Warning\|^\s*$" | tail -40
+  (cd "$work/$side" && PYTHONPATH=. "$@") 2>&1 | grep -v "WARNING\|Warning\|^\s*$" | tail -40 \
+    || echo "(failed)"
 }
 
 echo "# before/after on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(date -u +%FT%RZ)"
