@@ -48,6 +48,7 @@ class _LinearRewardBandit(Agent):
     """
 
     name: ClassVar[str]
+    warm_start = "linear_bandit"
     config: Any
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0):

@@ -81,6 +81,7 @@ class SupervisedResponseModel(Agent):
     """
 
     name = "supervised"
+    warm_start = "response_model"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
                  hidden_sizes: tuple[int, ...] | list[int] = (64, 64), learning_rate: float = 1e-3,
