@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.common.config import build_config
 from agents.common.networks import apply_mask, mlp
 from agents.common.running import RunningMeanStd
 from agents.common.threads import torch_threads
@@ -28,7 +29,7 @@ __all__ = ["OfflineQConfig", "OfflineQLearner"]
 
 @dataclass
 class OfflineQConfig:
-    """Hyper-parameters of `OfflineQLearner`."""
+    """Hyper-parameters of `OfflineQLearner` (its keyword arguments, and `pretrain`'s q_options)."""
 
     gamma: float = 0.99
     """Discount per day (use the agent's own when warm-starting it)."""
@@ -83,7 +84,7 @@ class OfflineQLearner(Agent):
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
                  **hyperparams: Any):
         super().__init__(observation_space, action_space, seed=seed)
-        self.config = OfflineQConfig(**hyperparams)
+        self.config = build_config(OfflineQConfig, self.name, hyperparams)
         init = torch.Generator().manual_seed(self.seed)
         self.q_net = mlp(self.n_features, self.n_actions, self.config.hidden_sizes, "relu",
                          generator=init)
