@@ -343,7 +343,8 @@ class EpsilonGreedy(_LinearRewardBandit):
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
     :param seed: seeds the exploration draws
-    :param hyperparams: fields of `EpsilonGreedyConfig` (epsilon: exploration share in [0, 1]; ridge)
+    :param hyperparams: fields of `EpsilonGreedyConfig` (epsilon: exploration share in [0, 1];
+        ridge)
     """
 
     name = "epsilon_greedy"

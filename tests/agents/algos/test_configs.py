@@ -1,4 +1,4 @@
-"""One config style in agents.algos: `**hyperparams` into a documented dataclass via build_config."""
+"""One config style in agents.algos: `**hyperparams` into a documented dataclass (build_config)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_the_saved_hyper_parameters_rebuild_the_same_config(name):
 
 
 def test_values_are_cast_as_before_the_configs_took_keyword_arguments():
-    """Ints given for float fields (and lists for tuples) are stored as before: saved files agree."""
+    """Ints for float fields, lists for tuples: stored as before, so saved files agree."""
     bandit = agents.make("linucb", OBS_SPACE, ACTION_SPACE, alpha=2, ridge=3)
     assert bandit.hyperparameters() == {"alpha": 2.0, "ridge": 3.0}
     assert isinstance(bandit.config.alpha, float)
