@@ -116,6 +116,7 @@ class ActorCritic(Agent):
     """
 
     name = "actor_critic"
+    warm_start = "actor_critic"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
                  **hyperparams: Any):

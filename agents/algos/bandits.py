@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.common.config import build_config
 from agents.common.masking import (
     greedy_probabilities,
     masked_argmax,
@@ -48,6 +49,7 @@ class _LinearRewardBandit(Agent):
     """
 
     name: ClassVar[str]
+    warm_start = "linear_bandit"
     config: Any
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0):
@@ -170,10 +172,17 @@ class _LinearRewardBandit(Agent):
 
 @dataclass
 class LinUCBConfig:
+    """Hyper-parameters of `LinUCB` (names are `agents.make` keyword arguments)."""
+
     alpha: float = 1.0
     """Width of the confidence bonus, in reward units per standard error (exploration strength)."""
     ridge: float = 1.0
     """Ridge penalty lambda: the prior precision of every action's reward model."""
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.alpha) and self.alpha >= 0):
+            raise ValueError("alpha must be a finite number >= 0")
+        self.alpha, self.ridge = float(self.alpha), float(self.ridge)
 
 
 class LinUCB(_LinearRewardBandit):
@@ -187,17 +196,14 @@ class LinUCB(_LinearRewardBandit):
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
     :param seed: seeds the tie-breaking while learning
-    :param alpha: confidence-bonus width
-    :param ridge: ridge penalty of the reward models
+    :param hyperparams: fields of `LinUCBConfig` (alpha: confidence-bonus width; ridge)
     """
 
     name = "linucb"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
-                 alpha: float = 1.0, ridge: float = 1.0):
-        if not (np.isfinite(alpha) and alpha >= 0):
-            raise ValueError("alpha must be a finite number >= 0")
-        self.config = LinUCBConfig(alpha=float(alpha), ridge=float(ridge))
+                 **hyperparams: Any):
+        self.config = build_config(LinUCBConfig, self.name, hyperparams)
         super().__init__(observation_space, action_space, seed=seed)
 
     def ucb_bonus(self, obs: np.ndarray) -> np.ndarray:
@@ -223,12 +229,22 @@ class LinUCB(_LinearRewardBandit):
 
 @dataclass
 class LinearThompsonConfig:
+    """Hyper-parameters of `LinearThompson` (names are `agents.make` keyword arguments)."""
+
     posterior_scale: float = 1.0
     """v: scales the posterior covariance v^2 G_a^-1 (larger explores more)."""
     ridge: float = 1.0
     """Ridge penalty lambda: the prior precision of every action's reward model."""
     propensity_draws: int = 256
     """Monte-Carlo posterior draws per customer used to estimate `action_probabilities`."""
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.posterior_scale) and self.posterior_scale >= 0):
+            raise ValueError("posterior_scale must be a finite number >= 0")
+        if int(self.propensity_draws) < 1:
+            raise ValueError("propensity_draws must be >= 1")
+        self.posterior_scale, self.ridge = float(self.posterior_scale), float(self.ridge)
+        self.propensity_draws = int(self.propensity_draws)
 
 
 class LinearThompson(_LinearRewardBandit):
@@ -253,23 +269,15 @@ class LinearThompson(_LinearRewardBandit):
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
     :param seed: seeds posterior draws
-    :param posterior_scale: v, the posterior width
-    :param ridge: ridge penalty of the reward models
-    :param propensity_draws: Monte-Carlo draws per customer for `action_probabilities`
+    :param hyperparams: fields of `LinearThompsonConfig` (posterior_scale: v, the posterior
+        width; ridge; propensity_draws: Monte-Carlo draws per customer for `action_probabilities`)
     """
 
     name = "thompson"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
-                 posterior_scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 256):
-        if not (np.isfinite(posterior_scale) and posterior_scale >= 0):
-            raise ValueError("posterior_scale must be a finite number >= 0")
-        if int(propensity_draws) < 1:
-            raise ValueError("propensity_draws must be >= 1")
-        self.config = LinearThompsonConfig(
-            posterior_scale=float(posterior_scale), ridge=float(ridge),
-            propensity_draws=int(propensity_draws),
-        )
+                 **hyperparams: Any):
+        self.config = build_config(LinearThompsonConfig, self.name, hyperparams)
         super().__init__(observation_space, action_space, seed=seed)
 
     def sample_rewards(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -311,10 +319,17 @@ class LinearThompson(_LinearRewardBandit):
 
 @dataclass
 class EpsilonGreedyConfig:
+    """Hyper-parameters of `EpsilonGreedy` (names are `agents.make` keyword arguments)."""
+
     epsilon: float = 0.1
     """Share of customers given a uniformly random allowed action (learning and propensities)."""
     ridge: float = 1.0
     """Ridge penalty lambda: the prior precision of every action's reward model."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError("epsilon must lie in [0, 1]")
+        self.epsilon, self.ridge = float(self.epsilon), float(self.ridge)
 
 
 class EpsilonGreedy(_LinearRewardBandit):
@@ -328,17 +343,15 @@ class EpsilonGreedy(_LinearRewardBandit):
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
     :param seed: seeds the exploration draws
-    :param epsilon: exploration share in [0, 1]
-    :param ridge: ridge penalty of the reward models
+    :param hyperparams: fields of `EpsilonGreedyConfig` (epsilon: exploration share in [0, 1];
+        ridge)
     """
 
     name = "epsilon_greedy"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
-                 epsilon: float = 0.1, ridge: float = 1.0):
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError("epsilon must lie in [0, 1]")
-        self.config = EpsilonGreedyConfig(epsilon=float(epsilon), ridge=float(ridge))
+                 **hyperparams: Any):
+        self.config = build_config(EpsilonGreedyConfig, self.name, hyperparams)
         super().__init__(observation_space, action_space, seed=seed)
 
     def _probabilities(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -351,10 +364,17 @@ class EpsilonGreedy(_LinearRewardBandit):
 
 @dataclass
 class SoftmaxBanditConfig:
+    """Hyper-parameters of `SoftmaxBandit` (names are `agents.make` keyword arguments)."""
+
     temperature: float = 1.0
     """Boltzmann temperature in reward units: lower is greedier."""
     ridge: float = 1.0
     """Ridge penalty lambda: the prior precision of every action's reward model."""
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError("temperature must be a finite number > 0")
+        self.temperature, self.ridge = float(self.temperature), float(self.ridge)
 
 
 class SoftmaxBandit(_LinearRewardBandit):
@@ -367,17 +387,15 @@ class SoftmaxBandit(_LinearRewardBandit):
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
     :param seed: seeds the exploration draws
-    :param temperature: Boltzmann temperature (> 0), in reward units
-    :param ridge: ridge penalty of the reward models
+    :param hyperparams: fields of `SoftmaxBanditConfig` (temperature: Boltzmann temperature
+        (> 0), in reward units; ridge)
     """
 
     name = "softmax"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
-                 temperature: float = 1.0, ridge: float = 1.0):
-        if not (np.isfinite(temperature) and temperature > 0):
-            raise ValueError("temperature must be a finite number > 0")
-        self.config = SoftmaxBanditConfig(temperature=float(temperature), ridge=float(ridge))
+                 **hyperparams: Any):
+        self.config = build_config(SoftmaxBanditConfig, self.name, hyperparams)
         super().__init__(observation_space, action_space, seed=seed)
 
     def _probabilities(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:

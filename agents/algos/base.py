@@ -78,6 +78,12 @@ class Agent(ABC):
     """
 
     name: ClassVar[str]
+    warm_start: ClassVar[str | None] = None
+    """How `agents.offline.pretrain` warm-starts this agent from logged decisions, declared by the
+    algorithm rather than guessed from its attributes: "response_model" (`fit_logged` on the
+    logged rows), "linear_bandit" (`update` on the logged rows), "actor_critic" (an offline Q
+    distilled into `policy` and `value`), "q_network" (`q_net` regressed on an offline Q).
+    None: it cannot be warm-started (rules, random, tabular Q-learning)."""
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0):
         if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:

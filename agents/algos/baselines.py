@@ -16,6 +16,7 @@ import numpy as np
 
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
 from agents.catalogue import Catalogue, CatalogueAction, default_catalogue
+from agents.common.config import build_config
 from agents.common.masking import greedy_probabilities, sample_from, uniform_over_mask
 
 # ----------------------------------------------------------------------------- random
@@ -39,9 +40,10 @@ class RandomPolicy(Agent):
 
     name = "random"
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0):
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
+                 **hyperparams: Any):
         super().__init__(observation_space, action_space, seed=seed)
-        self.config = RandomPolicyConfig()
+        self.config = build_config(RandomPolicyConfig, self.name, hyperparams)
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """No preference: zeros, (n, A)."""
@@ -76,9 +78,10 @@ class NoContactPolicy(Agent):
 
     name = "no_contact"
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0):
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
+                 **hyperparams: Any):
         super().__init__(observation_space, action_space, seed=seed)
-        self.config = NoContactConfig()
+        self.config = build_config(NoContactConfig, self.name, hyperparams)
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """0 for no contact, -1 for every contact, (n, A)."""
@@ -107,6 +110,8 @@ RULE_LABELS: dict[str, str] = {
 
 @dataclass
 class RuleBasedConfig:
+    """Rules of `RuleBasedPolicy` (names are `agents.make` keyword arguments)."""
+
     catalogue: dict[str, Any] | list[list[Any]] | None = None
     """The catalogue as `Catalogue.to_dict()`, or (the demo's vocabulary) its actions as
     [channel, offer, send_window, cost, variant] rows (row 0 = no contact); None:
@@ -189,9 +194,6 @@ class RuleBasedPolicy(Agent):
         super().__init__(observation_space, action_space, seed=seed)
         from agents.features import FeatureLayout
 
-        unknown = set(rules) - set(RuleBasedConfig.__dataclass_fields__) - {"catalogue"}
-        if unknown:
-            raise TypeError(f"unknown rule_based hyper-parameter(s): {sorted(unknown)}")
         if isinstance(catalogue, Catalogue):
             saved: dict[str, Any] | list[list[Any]] | None = catalogue.to_dict()
         elif isinstance(catalogue, dict):
@@ -200,7 +202,8 @@ class RuleBasedPolicy(Agent):
             saved = None if catalogue is None else [list(r) for r in catalogue]
         if "send_windows" in rules:
             rules["send_windows"] = tuple(rules["send_windows"])
-        self.config = RuleBasedConfig(catalogue=saved, **rules)
+        self.config = build_config(RuleBasedConfig, self.name, rules)
+        self.config.catalogue = saved  # set apart: build_config would turn its rows into tuples
         self.catalogue = _saved_catalogue(saved)
         self.layout = FeatureLayout.for_catalogue(self.catalogue)
         self.send_windows = self.config.send_windows or self.catalogue.window_keys

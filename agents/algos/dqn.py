@@ -108,6 +108,7 @@ class DQN(Agent):
     """
 
     name = "dqn"
+    warm_start = "q_network"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
                  **hyperparams: Any):

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.common.config import build_config
 from agents.common.masking import greedy_probabilities, sample_from, uniform_over_mask
 from agents.common.progress import CurveReporter
 from agents.common.vec import CustomerBatch
@@ -102,6 +103,8 @@ class StateDiscretiser:
 
 @dataclass
 class QLearningConfig:
+    """Hyper-parameters of `QLearning` (names are `agents.make` keyword arguments)."""
+
     gamma: float = 0.95
     """Daily discount factor of future reward."""
     learning_rate_decay: float = 0.8
@@ -128,6 +131,28 @@ class QLearningConfig:
     """Customer-days observed (acting uniformly) before the bin edges are fixed from them;
     at most a quarter of the first `fit` budget. Those days are then replayed."""
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.gamma < 1.0:
+            raise ValueError("gamma must lie in [0, 1)")
+        if not 0.5 < self.learning_rate_decay <= 1.0:
+            raise ValueError("learning_rate_decay must lie in (0.5, 1] (Robbins-Monro conditions)")
+        if not 0.0 < self.min_learning_rate <= 1.0:
+            raise ValueError("min_learning_rate must lie in (0, 1]")
+        for eps in (self.exploration_initial_eps, self.exploration_final_eps):
+            if not 0.0 <= eps <= 1.0:
+                raise ValueError("exploration epsilons must lie in [0, 1]")
+        if not 0.0 < self.exploration_fraction <= 1.0:
+            raise ValueError("exploration_fraction must lie in (0, 1]")
+        if int(self.n_bins) < 1 or int(self.max_levels) < 1 or int(self.discretiser_warmup) < 1:
+            raise ValueError("n_bins, max_levels and discretiser_warmup must be >= 1")
+        for name in ("gamma", "learning_rate_decay", "min_learning_rate", "exploration_initial_eps",
+                     "exploration_final_eps", "exploration_fraction", "initial_q"):
+            setattr(self, name, float(getattr(self, name)))
+        for name in ("n_bins", "max_levels", "discretiser_warmup"):
+            setattr(self, name, int(getattr(self, name)))
+        if self.state_features is not None:
+            self.state_features = tuple(self.state_features)
+
 
 class QLearning(Agent):
     """Tabular Q-learning (Watkins & Dayan, Machine Learning 1992) with epsilon-greedy exploration.
@@ -143,52 +168,15 @@ class QLearning(Agent):
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
     :param seed: seeds exploration
-    :param gamma: discount factor
-    :param learning_rate_decay: omega of the per-sample step size 1 / visits ** omega
-    :param min_learning_rate: per-sample step-size floor
-    :param exploration_initial_eps: epsilon at the start
-    :param exploration_final_eps: epsilon at the end of the decay
-    :param exploration_fraction: share of the budget for the decay
-    :param state_features: names or indices of the features binned into the state
-    :param n_bins: quantile bins per continuous feature
-    :param max_levels: distinct values under which a feature is used as is
-    :param initial_q: value of unvisited entries
-    :param discretiser_warmup: customer-days seen before the bin edges are fixed
+    :param hyperparams: fields of `QLearningConfig`
     """
 
     name = "q_learning"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
-                 gamma: float = 0.95, learning_rate_decay: float = 0.8, min_learning_rate: float = 0.005,
-                 exploration_initial_eps: float = 1.0, exploration_final_eps: float = 0.05,
-                 exploration_fraction: float = 0.5,
-                 state_features: tuple[str | int, ...] | list[str | int] | None = None,
-                 n_bins: int = 4, max_levels: int = 12, initial_q: float = 0.0,
-                 discretiser_warmup: int = 2_000):
+                 **hyperparams: Any):
         super().__init__(observation_space, action_space, seed=seed)
-        if not 0.0 <= gamma < 1.0:
-            raise ValueError("gamma must lie in [0, 1)")
-        if not 0.5 < learning_rate_decay <= 1.0:
-            raise ValueError("learning_rate_decay must lie in (0.5, 1] (Robbins-Monro conditions)")
-        if not 0.0 < min_learning_rate <= 1.0:
-            raise ValueError("min_learning_rate must lie in (0, 1]")
-        for eps in (exploration_initial_eps, exploration_final_eps):
-            if not 0.0 <= eps <= 1.0:
-                raise ValueError("exploration epsilons must lie in [0, 1]")
-        if not 0.0 < exploration_fraction <= 1.0:
-            raise ValueError("exploration_fraction must lie in (0, 1]")
-        if int(n_bins) < 1 or int(max_levels) < 1 or int(discretiser_warmup) < 1:
-            raise ValueError("n_bins, max_levels and discretiser_warmup must be >= 1")
-        self.config = QLearningConfig(
-            gamma=float(gamma), learning_rate_decay=float(learning_rate_decay),
-            min_learning_rate=float(min_learning_rate),
-            exploration_initial_eps=float(exploration_initial_eps),
-            exploration_final_eps=float(exploration_final_eps),
-            exploration_fraction=float(exploration_fraction),
-            state_features=None if state_features is None else tuple(state_features),
-            n_bins=int(n_bins), max_levels=int(max_levels), initial_q=float(initial_q),
-            discretiser_warmup=int(discretiser_warmup),
-        )
+        self.config = build_config(QLearningConfig, self.name, hyperparams)
         self.discretiser = StateDiscretiser(self._feature_indices(), self.config.n_bins,
                                             self.config.max_levels)
         self.q_table = np.zeros((0, self.n_actions))  # (S, A), grows as states are met

@@ -19,11 +19,14 @@ from torch import nn
 
 from agents.common.vec import CustomerBatch
 from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.common.config import build_config
 from agents.common.masking import sample_from, uniform_over_mask
 
 
 @dataclass
 class SupervisedConfig:
+    """Hyper-parameters of `SupervisedResponseModel` (names are `agents.make` keyword arguments)."""
+
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the response model (one output per action)."""
     learning_rate: float = 1e-3
@@ -43,6 +46,25 @@ class SupervisedConfig:
     actions (an A/B/n test); lower values mix in the current model's greedy choice."""
     collect_rounds: int = 1
     """`fit` splits its budget into this many collect-then-train rounds (round 1 is uniform)."""
+
+    def __post_init__(self) -> None:
+        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+        if any(h < 1 for h in self.hidden_sizes):
+            raise ValueError("hidden_sizes must be positive")
+        if not self.learning_rate > 0 or self.weight_decay < 0:
+            raise ValueError("learning_rate must be > 0 and weight_decay >= 0")
+        if int(self.batch_size) < 1 or int(self.epochs) < 1 or int(self.collect_rounds) < 1:
+            raise ValueError("batch_size, epochs and collect_rounds must be >= 1")
+        if not 0.0 <= self.collect_epsilon <= 1.0:
+            raise ValueError("collect_epsilon must lie in [0, 1]")
+        if not 0.0 <= self.validation_fraction < 1.0 or int(self.patience) < 1:
+            raise ValueError("validation_fraction must lie in [0, 1) and patience be >= 1")
+        self.learning_rate, self.weight_decay = float(self.learning_rate), float(self.weight_decay)
+        self.batch_size, self.epochs, self.patience = \
+            int(self.batch_size), int(self.epochs), int(self.patience)
+        self.validation_fraction = float(self.validation_fraction)
+        self.collect_epsilon, self.collect_rounds = \
+            float(self.collect_epsilon), int(self.collect_rounds)
 
 
 def _mlp(n_inputs: int, hidden: tuple[int, ...], n_outputs: int) -> nn.Sequential:
@@ -69,45 +91,19 @@ class SupervisedResponseModel(Agent):
     :param observation_space: single-customer feature space (1-D Box)
     :param action_space: the catalogue's actions (Discrete)
     :param seed: seeds initialisation, data collection and minibatch order
-    :param hidden_sizes: hidden layer widths
-    :param learning_rate: Adam step size
-    :param weight_decay: AdamW weight decay
-    :param batch_size: rows per gradient step
-    :param epochs: most passes over the data per training call
-    :param validation_fraction: share of rows held out for early stopping
-    :param patience: epochs without held-out improvement before stopping
-    :param collect_epsilon: exploration share while collecting in later rounds
-    :param collect_rounds: collect-then-train rounds in `fit`
+    :param hyperparams: fields of `SupervisedConfig`
     """
 
     name = "supervised"
+    warm_start = "response_model"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, seed: int = 0,
-                 hidden_sizes: tuple[int, ...] | list[int] = (64, 64), learning_rate: float = 1e-3,
-                 weight_decay: float = 1e-4, batch_size: int = 512, epochs: int = 50,
-                 validation_fraction: float = 0.1, patience: int = 3,
-                 collect_epsilon: float = 1.0, collect_rounds: int = 1):
+                 **hyperparams: Any):
         super().__init__(observation_space, action_space, seed=seed)
-        hidden = tuple(int(h) for h in hidden_sizes)
-        if any(h < 1 for h in hidden):
-            raise ValueError("hidden_sizes must be positive")
-        if not learning_rate > 0 or weight_decay < 0:
-            raise ValueError("learning_rate must be > 0 and weight_decay >= 0")
-        if int(batch_size) < 1 or int(epochs) < 1 or int(collect_rounds) < 1:
-            raise ValueError("batch_size, epochs and collect_rounds must be >= 1")
-        if not 0.0 <= collect_epsilon <= 1.0:
-            raise ValueError("collect_epsilon must lie in [0, 1]")
-        if not 0.0 <= validation_fraction < 1.0 or int(patience) < 1:
-            raise ValueError("validation_fraction must lie in [0, 1) and patience be >= 1")
-        self.config = SupervisedConfig(
-            hidden_sizes=hidden, learning_rate=float(learning_rate),
-            weight_decay=float(weight_decay), batch_size=int(batch_size), epochs=int(epochs),
-            validation_fraction=float(validation_fraction), patience=int(patience),
-            collect_epsilon=float(collect_epsilon), collect_rounds=int(collect_rounds),
-        )
+        self.config = build_config(SupervisedConfig, self.name, hyperparams)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self.net = _mlp(self.n_features, hidden, self.n_actions)
+            self.net = _mlp(self.n_features, self.config.hidden_sizes, self.n_actions)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=self.config.learning_rate,
                                            weight_decay=self.config.weight_decay)
         self.reward_scale = 1.0  # std of the training rewards; the net predicts reward / scale

@@ -149,18 +149,28 @@ def control_agent(*, campaign: Campaign, catalogue, observation_space, action_sp
                               seed=seed)
 
 
+def warm_start_skip(agent: agents.Agent) -> dict[str, Any] | None:
+    """`warm_start`'s answer when the algorithm declares no warm start (tabular, random, rules),
+    known before any logs are read; None when it has one."""
+    if agent.warm_start in offline.WARM_STARTS:
+        return None
+    return {"warm_start": "skipped", "why": f"{agent.name} has no warm start from logged decisions"}
+
+
 def warm_start(*, agent: agents.Agent, dataset: offline.LoggedDataset, seed: int,
                progress: Callable[[float], Any] | None = None) -> dict[str, Any]:
     """Pre-train on the logged decisions when the algorithm supports it; says what happened.
 
-    `progress(fraction)` is told how far it is (`agents.offline.pretrain`)."""
+    `progress(fraction)` is told how far it is (`agents.offline.pretrain`). Whether it can is the
+    algorithm's declaration (`Agent.warm_start`), so a TypeError from a real fault is not taken
+    for "no warm start"."""
+    skip = warm_start_skip(agent)
+    if skip is not None:
+        return skip
     if len(dataset) > WARM_START_MAX_ROWS:
         dataset = dataset.subset(np.arange(len(dataset) - WARM_START_MAX_ROWS, len(dataset)))
-    try:
-        report = offline.pretrain(agent, dataset, epochs=3, q_gradient_steps=WARM_START_Q_STEPS,
-                                  seed=seed, progress=progress)
-    except TypeError as error:  # the algorithm has no warm start (tabular, random, rules)
-        return {"warm_start": "skipped", "why": str(error)}
+    report = offline.pretrain(agent, dataset, epochs=3, q_gradient_steps=WARM_START_Q_STEPS,
+                              seed=seed, progress=progress)
     return {"warm_start": report.method, **{k: v for k, v in report.to_dict().items()
                                             if k in ("rows", "wall_seconds", "agreement")}}
 

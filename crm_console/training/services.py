@@ -396,6 +396,9 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
 
 
 def _warm_start(*, agent, campaign, simulator, seed, progress=None) -> dict[str, Any]:
+    skip = bridge.warm_start_skip(agent)
+    if skip is not None:  # the algorithm declares no warm start: no need to read the logs
+        return skip
     arrays = logged_arrays_for_campaign(campaign=campaign, action_ids=simulator.bridge.action_ids)
     if arrays is None or len(arrays) < LOGGED_ROWS_FOR_WARM_START:
         return {"warm_start": "skipped",

@@ -7,6 +7,7 @@ import pytest
 
 import agents
 from agents import offline
+from agents.common.masking import sample_from, uniform_over_mask
 from tests.agents.common.toy_envs import (
     N_ACTIONS, N_FEATURES, ToyCampaignVecEnv, average_return, optimal_actions,
 )
@@ -14,7 +15,7 @@ from tests.agents.common.toy_envs import (
 
 def _uniform_return(seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
-    return average_return(lambda o, m: offline.sample_from(offline.uniform_over_mask(m), rng))
+    return average_return(lambda o, m: sample_from(uniform_over_mask(m), rng))
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +231,22 @@ def test_pretrain_reports_its_progress_while_it_learns_q(toy_logs):
                      progress=seen.append)
     assert len(seen) > 50 and seen == sorted(seen)
     assert 0 < seen[len(seen) // 2] < 1 and seen[-1] == 1.0
+
+
+def test_every_algorithm_declares_a_warm_start_pretrain_knows():
+    """The declaration, not the attributes, decides: each registered algorithm's is known."""
+    declared = {name: agents.make(name, *_spaces()).warm_start for name in agents.AGENT_NAMES
+                if name != "rule_based"}
+    assert set(declared.values()) - {None} == set(offline.WARM_STARTS)
+    assert declared["actor_critic"] == "actor_critic" and declared["dqn"] == "q_network"
+    assert declared["supervised"] == "response_model" and declared["linucb"] == "linear_bandit"
+    assert declared["random"] is None and declared["q_learning"] is None
+    from agents.algos.baselines import RuleBasedPolicy
+    assert RuleBasedPolicy.warm_start is None  # the console's feature space only: not made here
+
+
+def test_pretrain_refuses_an_agent_that_declares_no_warm_start_even_with_the_hooks(toy_logs):
+    agent = agents.make("actor_critic", *_spaces())
+    agent.warm_start = None  # the networks are there, but the agent does not declare the ability
+    with pytest.raises(TypeError, match="does not know how to warm-start ActorCritic"):
+        offline.pretrain(agent, toy_logs)
