@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from functools import cached_property
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -514,6 +515,78 @@ def observation(state: ProfileState) -> np.ndarray:
     out[:, g + 10] = np.minimum(state.tenure_days / 365.0, 1.0)
     out[:, g + 11] = np.clip(state.utc_offset_hours / _UTC_SCALE, -1.0, 1.0)
     return out
+
+
+def unscaled_values(obs: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Best inverse of `observation` when only the vector is stored: feature name -> (n,) value
+    in the marketer's units (days, counts, revenue), inf for "never".
+
+    Log-scaled features come back approximately (clipped ones as "at least"); rates and shares
+    are exact. Unknown features keep their input value.
+    """
+    days, count = float(_DAYS_SCALE), float(_COUNT_SCALE)
+    revenue, order, utc = float(_REVENUE_SCALE), float(_ORDER_SCALE), float(_UTC_SCALE)
+    out: dict[str, np.ndarray] = {}
+    for i, name in enumerate(names):
+        v = obs[:, i].astype(np.float64)
+        if name.endswith("days_since_contact") or name in ("days_since_purchase",
+                                                          "days_since_engagement"):
+            out[name] = np.where(v >= 1.0, np.inf, np.expm1(v * days))
+        elif name.endswith("_contacts") or name in ("purchase_frequency", "contact_pressure"):
+            out[name] = np.expm1(v * count)
+        elif name == "monetary_value":
+            out[name] = np.expm1(v * revenue)
+        elif name == "average_order_value":
+            out[name] = np.expm1(v * order)
+        elif name == "contacts_7d":
+            out[name] = v * 7.0
+        elif name == "contacts_30d":
+            out[name] = v * 30.0
+        elif name == "tenure_days":
+            out[name] = v * 365.0
+        elif name == "utc_offset":
+            out[name] = v * utc
+        else:
+            out[name] = v
+    return out
+
+
+def raw_feature_values(
+    profiles: ProfileState, channel_keys: Sequence[str] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The unnormalised value behind each feature, from `ProfileState` counters (what
+    `observation` scales; kept next to it so the two change together).
+
+    Returns (values, extras): `values[name]` is (n,) float (inf = never happened), the number the
+    marketer reads; `extras` holds the counts a phrase needs ("opened 3 of the last 5").
+    `channel_keys`: the profile's channels in order (default: the demo catalogue's).
+    """
+    p = profiles
+    values: dict[str, np.ndarray] = {}
+    extras: dict[str, np.ndarray] = {}
+    for c, channel in enumerate(channel_keys or DEMO_LAYOUT.channels):
+        contacts, opens, clicks = p.contacts[:, c], p.opens[:, c], p.clicks[:, c]
+        values[f"{channel}_open_rate"] = opens / (contacts + 1.0)
+        values[f"{channel}_click_rate"] = clicks / (contacts + 1.0)
+        values[f"{channel}_contacts"] = contacts
+        values[f"{channel}_days_since_contact"] = p.days_since_contact[:, c]
+        values[f"{channel}_consent"] = p.consent[:, c]
+        extras[f"{channel}_opens"], extras[f"{channel}_clicks"] = opens, clicks
+        extras[f"{channel}_sent"] = contacts
+    values["days_since_purchase"] = p.days_since_purchase
+    values["purchase_frequency"] = p.purchases
+    values["monetary_value"] = p.revenue
+    values["average_order_value"] = p.lifetime_revenue / np.maximum(p.lifetime_purchases, 1.0)
+    values["discount_purchase_share"] = np.minimum(p.discounted_purchases / (p.purchases + 1.0), 1.0)
+    values["discount_contact_share"] = np.minimum(
+        p.discount_contacts / (p.contacts.sum(axis=1) + 1.0), 1.0)
+    values["days_since_engagement"] = p.days_since_engagement
+    values["contacts_7d"] = p.recent_contacts[:, :7].sum(axis=1)
+    values["contacts_30d"] = p.recent_contacts.sum(axis=1)
+    values["contact_pressure"] = p.contact_pressure
+    values["tenure_days"] = p.tenure_days
+    values["utc_offset"] = p.utc_offset_hours
+    return values, extras
 
 
 def observation_space(layout: FeatureLayout = DEMO_LAYOUT) -> gym.spaces.Box:

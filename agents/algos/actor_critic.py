@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.algos.base import Agent, ProgressCallback, ScoresNetwork, TrainingReport
 from agents.common.buffers import RolloutBuffer
 from agents.common.config import build_config
 from agents.common.masking import masked_softmax
@@ -142,6 +142,10 @@ class ActorCritic(Agent):
         obs = self._check_obs(obs)
         with torch.inference_mode():
             return self.policy(torch.from_numpy(self.obs_normalizer(obs))).numpy().astype(np.float64)
+
+    def scores_network(self) -> ScoresNetwork:
+        """The policy network behind the normaliser: its logits are `scores`."""
+        return ScoresNetwork(self.policy, self.obs_normalizer)
 
     def _probabilities(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return masked_softmax(self.scores(obs), mask)

@@ -114,6 +114,10 @@ class _LinearRewardBandit(Agent):
         x = self._design(self._check_obs(obs))
         return x @ self.theta.T
 
+    def score_uncertainty(self, obs: np.ndarray) -> np.ndarray:
+        """The posterior's uncertainty of each predicted reward (`reward_std`)."""
+        return self.reward_std(obs)
+
     def reward_std(self, obs: np.ndarray) -> np.ndarray:
         """Uncertainty of each action's predicted reward, sqrt(x^T G_a^-1 x): (n, A)."""
         x = self._design(self._check_obs(obs))
@@ -209,6 +213,10 @@ class LinUCB(_LinearRewardBandit):
     def ucb_bonus(self, obs: np.ndarray) -> np.ndarray:
         """The optimism added to each action's expected reward, (n, A)."""
         return self.config.alpha * self.reward_std(obs)
+
+    def exploration_bonus(self, obs: np.ndarray) -> np.ndarray:
+        """LinUCB ranks actions by reward plus `ucb_bonus`: explanations name the bonus."""
+        return self.ucb_bonus(obs)
 
     def upper_confidence_bound(self, obs: np.ndarray) -> np.ndarray:
         """Expected immediate reward plus the bonus: what LinUCB maximises, (n, A)."""

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from agents.common.masking import greedy_probabilities, sample_from, validate_mask
+from agents.common.running import ObservationNormalizer
 
 FORMAT_VERSION = 1
 
@@ -43,6 +44,23 @@ class TrainingProgress:
         if self.env_steps <= 0:
             return None
         return self.elapsed_seconds * (self.total_steps - self.env_steps) / self.env_steps
+
+
+@dataclass(frozen=True)
+class ScoresNetwork:
+    """How an agent computes `scores` on torch: ``scale * network(normalizer(obs))``.
+
+    Declared by the agents whose scores are a network (`Agent.scores_network`), so explanations
+    can run DeepLIFT / expected gradients on it and score one action per row on its last layers
+    instead of guessing the network from attribute names.
+    """
+
+    network: torch.nn.Module
+    """Normalised features (n, d) -> raw scores (n, A)."""
+    normalizer: ObservationNormalizer | None = None
+    """The per-feature input normalisation applied before `network` (None: the raw features)."""
+    scale: float = 1.0
+    """What the network's outputs are multiplied by (a response model's reward scale)."""
 
 
 ProgressCallback = Callable[[TrainingProgress], bool | None]
@@ -121,6 +139,27 @@ class Agent(ABC):
     def _probabilities(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The policy's distribution over allowed actions; greedy on `scores` by default."""
         return greedy_probabilities(self.scores(obs), mask)
+
+    # ------------------------------------------------------------------ declared abilities
+    # What an agent can say about its own decisions, beyond `scores`. Explanations (agents.explain)
+    # ask these instead of sniffing attribute names; the defaults say "nothing more".
+    def scores_network(self) -> ScoresNetwork | None:
+        """The torch network behind `scores`, or None when the scores are not one network."""
+        return None
+
+    def exploration_bonus(self, obs: np.ndarray) -> np.ndarray | None:
+        """(n, A) what the policy adds to `scores` before choosing (an upper confidence bound's
+        optimism), or None when it ranks actions by `scores` alone."""
+        return None
+
+    def score_uncertainty(self, obs: np.ndarray) -> np.ndarray | None:
+        """(n, A) standard deviation of each action's score, or None when the agent keeps none."""
+        return None
+
+    def rule_fired(self, obs: np.ndarray, action_mask: Any = None) -> list[str] | None:
+        """Per customer, the name of the rule that decided its action (a rule-based policy), or
+        None when no rule decides."""
+        return None
 
     def _get_state(self) -> dict[str, Any]:
         """Everything `save` must keep: tensors, numpy arrays and plain Python values."""

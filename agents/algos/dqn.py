@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.algos.base import Agent, ProgressCallback, ScoresNetwork, TrainingReport
 from agents.common.buffers import ReplayBuffer
 from agents.common.config import build_config
 from agents.common.masking import masked_argmax, sample_from, uniform_over_mask
@@ -130,6 +130,10 @@ class DQN(Agent):
         obs = self._check_obs(obs)
         with torch.inference_mode():
             return self.q_net(torch.from_numpy(self.obs_normalizer(obs))).numpy().astype(np.float64)
+
+    def scores_network(self) -> ScoresNetwork:
+        """The online Q-network behind the normaliser: its Q-values are `scores`."""
+        return ScoresNetwork(self.q_net, self.obs_normalizer)
 
     # ------------------------------------------------------------------ training
     def _fit(self, env: gym.Env | gym.vector.VectorEnv, total_steps: int, report: TrainingReport,

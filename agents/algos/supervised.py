@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from agents.common.vec import CustomerBatch
-from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.algos.base import Agent, ProgressCallback, ScoresNetwork, TrainingReport
 from agents.common.config import build_config
 from agents.common.masking import sample_from, uniform_over_mask
 
@@ -116,6 +116,10 @@ class SupervisedResponseModel(Agent):
         with torch.no_grad():
             out = self.net(torch.from_numpy(obs)).numpy().astype(np.float64)
         return out * self.reward_scale
+
+    def scores_network(self) -> ScoresNetwork:
+        """The response network on the raw features, times the reward scale it was trained at."""
+        return ScoresNetwork(self.net, None, float(self.reward_scale))
 
     def fit_logged(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
                    sample_weight: np.ndarray | None = None, epochs: int | None = None) -> dict[str, float]:

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.algos.base import Agent, ProgressCallback, TrainingReport
+from agents.algos.base import Agent, ProgressCallback, ScoresNetwork, TrainingReport
 from agents.common.config import build_config
 from agents.common.networks import apply_mask, mlp
-from agents.common.running import RunningMeanStd
+from agents.common.running import ObservationNormalizer
 from agents.common.threads import torch_threads
 from agents.offline.dataset import LoggedDataset, collect
 from agents.offline.policies import uniform_policy
@@ -91,12 +91,15 @@ class OfflineQLearner(Agent):
         self.target_net = mlp(self.n_features, self.n_actions, self.config.hidden_sizes, "relu")
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
-        self.obs_stats = RunningMeanStd((self.n_features,))
+        self.obs_normalizer = ObservationNormalizer(self.n_features, clip=5.0)
         self.reward_scale = 1.0  # the network predicts Q / reward_scale
 
     def _normalise(self, obs: np.ndarray) -> torch.Tensor:
-        normalised = (obs - self.obs_stats.mean) / np.sqrt(self.obs_stats.var + 1e-8)
-        return torch.from_numpy(np.clip(normalised, -5.0, 5.0).astype(np.float32))
+        return torch.from_numpy(self.obs_normalizer(obs))
+
+    def scores_network(self) -> ScoresNetwork:
+        """The Q-network behind the logs' feature normalisation, in reward units."""
+        return ScoresNetwork(self.q_net, self.obs_normalizer, self.reward_scale)
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Q(s, a) for every action, (n, A), in reward units."""
@@ -126,8 +129,8 @@ class OfflineQLearner(Agent):
         cfg = self.config
         started = time.perf_counter()
         # features standardised with the logs' moments; rewards divided by their std (O(1) targets)
-        self.obs_stats = RunningMeanStd((self.n_features,))
-        self.obs_stats.update(dataset.obs)
+        self.obs_normalizer = ObservationNormalizer(self.n_features, clip=5.0)
+        self.obs_normalizer.update(dataset.obs)
         std = float(dataset.rewards.std())
         self.reward_scale = std if std > 1e-8 else 1.0
         obs, next_obs = self._normalise(dataset.obs), self._normalise(dataset.next_obs)
@@ -192,10 +195,10 @@ class OfflineQLearner(Agent):
     def _get_state(self) -> dict[str, Any]:
         return {"q_net": {k: v.detach().clone() for k, v in self.q_net.state_dict().items()},
                 "target_net": {k: v.detach().clone() for k, v in self.target_net.state_dict().items()},
-                "obs_stats": self.obs_stats.state_dict(), "reward_scale": self.reward_scale}
+                "obs_stats": self.obs_normalizer.state_dict(), "reward_scale": self.reward_scale}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.q_net.load_state_dict(state["q_net"])
         self.target_net.load_state_dict(state["target_net"])
-        self.obs_stats.load_state_dict(state["obs_stats"])
+        self.obs_normalizer.load_state_dict(state["obs_stats"])
         self.reward_scale = float(state["reward_scale"])

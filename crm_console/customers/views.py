@@ -54,8 +54,8 @@ def _timeline(customer: Customer, limit: int) -> list[TimelineItem]:
 
 def _features(customer: Customer) -> list[tuple[str, str, str, float]]:
     """(name, marketer label, value in words) of the customer's current state vector."""
-    from agents.explain import feature_phrase, raw_feature_values
-    from agents.features import observation
+    from agents.explain import feature_phrase
+    from agents.features import observation, raw_feature_values
     if not customer.profile_state:
         return []
     try:

@@ -11,17 +11,12 @@ import torch
 
 import agents
 from agents import features as F
-from agents.algos.base import Agent
+from agents.algos.base import Agent, ScoresNetwork
 from agents.catalogue import default_catalogue
 from agents.common.masking import masked_softmax
 from agents.constraints import ContactState, MaskReason, contact_mask, default_contact_rules
-from agents.explain import (
-    Explainer,
-    Explanation,
-    _VectorisedPermutation,
-    explain,
-    feature_phrase,
-)
+from agents.explain import Explainer, Explanation, explain, feature_phrase
+from agents.explain.attribution import _VectorisedPermutation
 
 CHANNELS = default_catalogue().channel_keys
 
@@ -54,6 +49,9 @@ class MLPAgent(Agent):
     def scores(self, obs):
         with torch.no_grad():
             return self.network(torch.as_tensor(self._check_obs(obs))).numpy().astype(np.float64)
+
+    def scores_network(self):
+        return ScoresNetwork(self.network)
 
     def _probabilities(self, obs, mask):
         if self.stochastic:
@@ -522,6 +520,24 @@ def test_rule_based_names_the_rule_that_fired(background):
     fired = agent.rule_fired(obs)[0]
     assert e.own_terms["rule_fired"] == fired
     assert RULE_LABELS[fired] in e.sentence
+
+
+def test_agents_declare_what_explanations_ask_of_them(customers):
+    """Abilities are declared on the agent classes, not guessed from attribute names."""
+    plain = LinearAgent(*spaces())
+    assert plain.scores_network() is None and plain.rule_fired(customers) is None
+    assert plain.exploration_bonus(customers) is None and plain.score_uncertainty(customers) is None
+    for name in ("actor_critic", "dqn", "supervised"):
+        assert agents.make(name, F.observation_space(), gym.spaces.Discrete(A)).scores_network()
+    linucb = agents.make("linucb", F.observation_space(), gym.spaces.Discrete(A), alpha=2.0)
+    np.testing.assert_array_equal(linucb.exploration_bonus(customers), linucb.ucb_bonus(customers))
+    thompson = agents.make("thompson", F.observation_space(), gym.spaces.Discrete(A))
+    assert thompson.exploration_bonus(customers) is None
+    np.testing.assert_array_equal(thompson.score_uncertainty(customers),
+                                  thompson.reward_std(customers))
+    [e] = Explainer(thompson, background=customers).explain(customers[0])
+    assert e.own_terms["reward_uncertainty"] == pytest.approx(
+        thompson.reward_std(customers[:1])[0, e.action])
 
 
 def test_probabilities_given_by_the_caller_explain_the_same_as_computed_ones(mlp, mlp_explainer,

@@ -252,3 +252,18 @@ def test_a_custom_channel_has_its_own_counters_and_words():
     obs = observation(state)
     assert obs.shape == (2, layout.n_features) and layout.observation_space().contains(obs[0])
     assert obs[1, layout.index("whatsapp_contacts")] > 0 == obs[1, layout.index("email_contacts")]
+
+
+def test_unscaled_values_read_the_vector_back_in_the_marketers_units():
+    """The inverse of the scaling (what explanations quote when only the vector was stored)."""
+    state = ProfileState.empty(2, utc_offset_hours=np.array([2.0, -5.0]))
+    record_contact(state, [0, 0, 1], [1, 1, 0])
+    record_open(state, [0], [1])
+    record_purchase(state, [0], 120.0, discounted=True)
+    advance_days(state, 3.0)
+    vector = observation(state)
+    raw, _ = F.raw_feature_values(state)
+    back = F.unscaled_values(vector, FEATURE_NAMES)
+    assert set(back) == set(FEATURE_NAMES)
+    for name in FEATURE_NAMES:  # "never" (inf) comes back as inf
+        np.testing.assert_allclose(back[name], raw[name], rtol=1e-5, atol=1e-5, err_msg=name)
