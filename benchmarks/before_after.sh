@@ -36,6 +36,6 @@ for round in $(seq "${ROUNDS:-2}"); do
     measure $side "$python" benchmarks/simulator_throughput.py --customers 16384 --days 30 --repeats 2
     measure $side "$python" benchmarks/decision_latency.py --requests 100 --samples 200
     measure $side "$python" benchmarks/api_load.py --rates 25 --seconds 15 --service-samples 100
-    measure $side env DATABASE_URL= REDIS_URL= "$python" benchmarks/batch_scoring.py --customers 100000
+    measure $side env -u DATABASE_URL -u REDIS_URL "$python" benchmarks/batch_scoring.py --customers 100000
   done
 done
