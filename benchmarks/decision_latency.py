@@ -34,7 +34,7 @@ import api_load  # noqa: E402  (the same set-up, gunicorn and machine descriptio
 PHASES = {  # (module, function) timed inside one decisions_create call
     "locked customer read": ("crm_console.decisioning.services", "_customers_for_decision"),
     "features, consent, caps, mask": ("crm_console.decisioning.serving", "customer_inputs"),
-    "policy probabilities": ("crm_console.decisioning.services", "_policy_probabilities"),
+    "policy probabilities": ("crm_console.decisioning.policy_runtime", "policy_probabilities"),
     "choice (holdout, exploration, draw)": ("crm_console.decisioning.services", "choose"),
     "SHAP explanation": ("crm_console.decisioning.services", "_explanations_compute"),
     "profiles updated": ("crm_console.decisioning.services", "_profiles_record_contacts"),

@@ -29,7 +29,7 @@ from crm_console.dashboards import figures
 from crm_console.dashboards.templatetags.console_format import kpi_delta
 from crm_console.decisioning.models import Decision
 from crm_console.decisioning.promotion import how_it_went_live
-from crm_console.decisioning.serving import agent_view, policy_agent
+from crm_console.decisioning.policy_runtime import agent_view, policy_agent
 from crm_console.shared_cache import (
     SharedCacheDown,
     cache_get_or_none,

@@ -7,8 +7,6 @@ display only, against a background of the campaign's own logged customers, and n
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -17,16 +15,12 @@ import numpy as np
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from crm_console.campaigns.agents_bridge import (
-    catalogue_for_campaign,
-    contact_rules_for,
-    control_agent_make,
-)
+from crm_console.campaigns.agents_bridge import catalogue_for_campaign, contact_rules_for
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.vocabulary import vocabulary
+from crm_console.decisioning import policy_runtime
 from crm_console.decisioning.masks import mask_reasons_flags
 from crm_console.decisioning.models import BatchRun, BatchRunChunk, Decision, Explanation
-from crm_console.decisioning.serving import agent_view, policy_agent
 
 DecisionFilters = dict[str, Any]
 
@@ -233,70 +227,20 @@ def _no_explanation(why: str) -> DecisionExplanation:
     )
 
 
-# agents loaded from policy versions (and the control policies), a few at a time
-_AGENTS: OrderedDict[tuple, Any] = OrderedDict()
-_BACKGROUNDS: dict[tuple, np.ndarray] = {}
-_LOCK = threading.Lock()
-_MAX_AGENTS = 6
-BACKGROUND_ROWS = 400
-
-
-def _remember(key: tuple, agent: Any) -> None:
-    with _LOCK:
-        _AGENTS[key] = agent
-        while len(_AGENTS) > _MAX_AGENTS:
-            _AGENTS.popitem(last=False)
-
-
-def _agent_for(decision: Decision, n_features: int, n_actions: int) -> Any:
-    """The agent that took the decision: its policy version, or the control policy it was
-    decided by (the name it was logged under, whatever the campaign's control policy is now)."""
-    import gymnasium as gym
-
-    if decision.policy_version is not None:
-        return policy_agent(decision.policy_version)
-    key = ("control", decision.campaign_id, decision.policy_name, n_actions)
-    with _LOCK:
-        if key in _AGENTS:
-            return _AGENTS[key]
-    agent = control_agent_make(
-        name=decision.policy_name, catalogue=catalogue_for_campaign(campaign=decision.campaign).catalogue,
-        observation_space=gym.spaces.Box(0.0, 1.0, shape=(n_features,), dtype=np.float32),
-        action_space=gym.spaces.Discrete(n_actions))
-    _remember(key, agent)
-    return agent
-
-
-def _background(campaign_id: int, n_features: int) -> np.ndarray:
-    """Feature vectors of the campaign's most recent decisions: "a typical customer" here."""
-    key = (campaign_id, n_features)
-    cached = _BACKGROUNDS.get(key)
-    if cached is not None:
-        return cached
-    rows = list(Decision.objects.filter(campaign_id=campaign_id).order_by("-decided_at")
-                .values_list("features", flat=True)[:BACKGROUND_ROWS])
-    rows = [r for r in rows if isinstance(r, list) and len(r) == n_features]
-    background = np.asarray(rows, dtype=np.float32) if rows else None
-    if background is not None:
-        _BACKGROUNDS[key] = background
-    return background
-
-
 def _explain_now(decision: Decision) -> DecisionExplanation:
-    from agents.explain import explain
+    """The decision explained now by the policy that took it, with the explainer (and so the
+    baseline) serving uses (`policy_runtime.policy_explainer`)."""
     obs = np.asarray(decision.features, dtype=np.float32)[None, :]
     mask = np.asarray(decision.action_mask, dtype=bool)[None, :]
     n_actions = mask.shape[1]
-    agent = _agent_for(decision, obs.shape[1], n_actions)
-    obs = agent_view(agent, vocabulary().features_in_layout(obs))
-    bridge = catalogue_for_campaign(campaign=decision.campaign)
-    catalogue = bridge.catalogue if len(bridge.catalogue.actions) == n_actions else None
+    explainer = policy_runtime.policy_explainer(
+        campaign=decision.campaign, bridge=catalogue_for_campaign(campaign=decision.campaign),
+        rules=_contact_rules(decision.campaign), version=decision.policy_version,
+        control_name=decision.policy_name, n_actions=n_actions)
+    obs = policy_runtime.agent_view(explainer.agent, vocabulary().features_in_layout(obs))
     flags = mask_reasons_flags(decision.mask_reasons or {}, n_actions)[None, :]
-    result = explain(
-        agent, obs, mask, actions=np.array([decision.action_index]), reason_flags=flags,
-        catalogue=catalogue, background=_background(decision.campaign_id, obs.shape[1]),
-        contact_rules=_contact_rules(decision.campaign),
-    )[0]
+    result = explainer.explain(obs, mask, actions=np.array([decision.action_index]),
+                               reason_flags=flags)[0]
     labels = {c.feature: c.label for c in result.top_contributions}
     return DecisionExplanation(
         sentence=result.sentence, method=result.method, base_value=float(result.base_value),

@@ -131,57 +131,38 @@ def decisions_create(
         contexts = [context] * len(customer_external_ids)
     elif context is not None or len(contexts) != len(customer_external_ids):
         raise ValueError("give either one context or one per customer")
-    serving_setup = serving.campaign_serving(campaign)
     customers = _customers_for_decision(customer_external_ids)  # read under their row locks
-    inputs = serving.customer_inputs(serving_setup, customers, now=now)
     holdout = np.array([in_holdout(campaign.pk, c.external_id, campaign.holdout_share)
                         for c in customers], dtype=bool)
-    live, control, live_name = _policies_probabilities(campaign, serving_setup, inputs, holdout)
+    scored = serving.scored_batch(campaign, customers, holdout, now=now, explain=explain)
     with _rng_lock:
         draws = _rng.random(len(customers))
-    choice = choose(live=live, control=control, holdout=holdout, allowed=inputs.allowed,
+    choice = choose(live=scored.live, control=scored.control, holdout=holdout,
+                    allowed=scored.inputs.allowed,
                     greedy=campaign.decision_mode == Campaign.DecisionMode.GREEDY,
                     exploration_share=float(campaign.exploration_share), draws=draws)
-    decisions = _decisions_build(campaign, serving_setup, customers, inputs, choice, holdout,
-                                 contexts=contexts, live_name=live_name, now=now)
+    decisions = _decisions_build(campaign, scored, customers, choice, holdout, contexts=contexts,
+                                 now=now)
     explanations: list[Explanation | None] = [None] * len(decisions)
     if explain:
         try:
-            explanations = _explanations_compute(serving_setup, decisions, inputs, choice.actions,
-                                                 holdout, choice.deciding_probabilities)
+            explanations = _explanations_compute(scored, decisions, choice)
         except Exception:  # the decision is logged and answered; its page can explain it later
             logger.exception("explaining %d decisions of campaign %s failed", len(decisions),
                              campaign.pk)
-    _profiles_record_contacts(customers, inputs, choice.actions, serving_setup)
+    _profiles_record_contacts(customers, scored, choice.actions)
     storage.decisions_write(decisions, explanations, customers)
     return [DecisionOutcome(d, e.top_reasons[:3] if e is not None else [], e)
             for d, e in zip(decisions, explanations)]
 
 
-def _policies_probabilities(campaign: Campaign, serving_setup: Any, inputs: Any,
-                            holdout: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """The live policy's probabilities (the control policy's while no learned policy is live:
-    the marketer's rules are the status quo), the control policy's where the holdout needs
-    them, and the name the live rows are logged under."""
-    control = None
-    if serving_setup.live is None or holdout.any():
-        control = serving.control_agent(campaign, serving_setup.bridge).action_probabilities(
-            inputs.observations, inputs.allowed)
-    if serving_setup.live is None:
-        return control, control, campaign.control_policy
-    live_agent = serving.policy_agent(serving_setup.live)
-    live = _policy_probabilities(live_agent, serving_setup.live, serving_setup.bridge,
-                                 inputs.observations, inputs.allowed)
-    return live, control, serving_setup.live.algorithm
-
-
-def _decisions_build(campaign: Campaign, serving_setup: Any, customers: list[Customer],
-                     inputs: Any, choice: Choice, holdout: np.ndarray, *,
-                     contexts: list[dict[str, Any] | None], live_name: str,
-                     now: datetime) -> list[Decision]:
+def _decisions_build(campaign: Campaign, scored: serving.ScoredBatch, customers: list[Customer],
+                     choice: Choice, holdout: np.ndarray, *,
+                     contexts: list[dict[str, Any] | None], now: datetime) -> list[Decision]:
     """The decisions to log (unsaved): what was chosen, from what, and why the rest was not."""
     chosen, probs = choice.actions, choice.probabilities
-    shadow = _shadow_choices(serving_setup, inputs, chosen)
+    serving_setup, inputs, live_name = scored.setup, scored.inputs, scored.live_name
+    shadow = _shadow_context(scored, chosen)
     windows = serving_setup.bridge.catalogue.window_index[chosen]
     decisions = []
     for i, customer in enumerate(customers):
@@ -227,38 +208,18 @@ def _customers_for_decision(external_ids: list[str]) -> list[Customer]:
     return [found[e] for e in external_ids]
 
 
-def _policy_probabilities(agent: agents.Agent, version: PolicyVersion, bridge: Any,
-                          obs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """(n, A) over today's catalogue, from a version whose action list may be older."""
-    obs = serving.agent_view(agent, obs)
-    index = serving.version_action_map(version, bridge)
-    if index is None:
-        return agent.action_probabilities(obs, allowed)
-    own = agent.action_probabilities(obs, allowed[:, index])
-    probs = np.zeros_like(allowed, dtype=np.float64)
-    probs[:, index] = own
-    return probs
-
-
-def _shadow_choices(serving_setup: Any, inputs: Any, chosen: np.ndarray) -> list[dict] | None:
-    """What the shadow candidate would have done (greedy, same mask), per customer."""
-    version = serving_setup.shadow
-    if version is None:
+def _shadow_context(scored: serving.ScoredBatch, chosen: np.ndarray) -> list[dict] | None:
+    """What the shadow candidate would have done, per customer, and whether it agrees."""
+    picks = scored.shadow_actions
+    if picks is None:
         return None
-    try:
-        agent = serving.policy_agent(version)
-        probs = _policy_probabilities(agent, version, serving_setup.bridge, inputs.observations,
-                                      inputs.allowed)
-    except ValueError:
-        logger.exception("shadow policy version %s cannot score this campaign", version.pk)
-        return None
-    picks = probs.argmax(axis=1)
-    return [{"version": version.version, "action_index": int(picks[i]),
-             "agrees": bool(picks[i] == chosen[i])} for i in range(len(picks))]
+    version = scored.setup.shadow.version
+    return [{"version": version, "action_index": int(picks[i]), "agrees": bool(picks[i] == chosen[i])}
+            for i in range(len(picks))]
 
 
 SHADOW_FIELDS = ("version", "action_index", "agrees")
-"""What `_shadow_choices` logs in `context["shadow"]`."""
+"""What `_shadow_context` logs in `context["shadow"]`."""
 
 
 def decision_context_console_part(context: Any) -> dict[str, Any]:
@@ -282,13 +243,13 @@ def offer_carries_incentive(offer: str | None) -> bool:
     return offer not in (None, "", "content")
 
 
-def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np.ndarray,
-                              serving_setup: Any) -> None:
+def _profiles_record_contacts(customers: list[Customer], scored: serving.ScoredBatch,
+                              chosen: np.ndarray) -> None:
     """The decision commits to a contact: count it in the profile now (as the simulator does).
 
     The customers' profile fields are set here and saved with the decisions (`storage.decisions_write`).
     """
-    catalogue = serving_setup.bridge.catalogue
+    catalogue, inputs = scored.setup.bridge.catalogue, scored.inputs
     channel = catalogue.channel_index[chosen]
     contact = channel >= 0
     if contact.any():
@@ -297,31 +258,26 @@ def _profiles_record_contacts(customers: list[Customer], inputs: Any, chosen: np
     profile_states_store(customers, inputs.profiles, inputs.clocks)
 
 
-def _explanations_compute(serving_setup: Any, decisions: list[Decision], inputs: Any,
-                          chosen: np.ndarray, holdout: np.ndarray,
-                          agent_probs: np.ndarray) -> list[Explanation | None]:
+def _explanations_compute(scored: serving.ScoredBatch, decisions: list[Decision],
+                          choice: Choice) -> list[Explanation | None]:
     """SHAP explanations of the chosen actions (unsaved), one vectorised call per deciding policy
     (given the probabilities the decision computed: the policy is not run twice).
 
     A result with a non-finite number is left out (the database's JSON refuses NaN): its
-    decision's page explains it later.
+    decision's page explains it later; so are rows whose policy has no explainer here.
     """
     n = len(decisions)
+    inputs, chosen = scored.inputs, choice.actions
     explanations: list[Explanation | None] = [None] * n
-    # rows the live policy decided, and rows the control policy decided (all, before a live one)
-    by_control = holdout if serving_setup.live is not None else np.ones(n, dtype=bool)
-    for selected, version in ((~by_control, serving_setup.live), (by_control, None)):
-        idx = np.flatnonzero(selected)
-        if not idx.size:
+    for by_control, explainer in scored.explainers.items():
+        idx = np.flatnonzero(scored.by_control == by_control)
+        if explainer is None or not idx.size:
             continue
-        if version is not None and not serving.explained_as_served(version, serving_setup.bridge):
-            continue  # an older catalogue or channels: the explanation is left to the review page
         started = time.perf_counter()
-        explainer = serving.deciding_explainer(serving_setup, holdout=version is None)
         results = explainer.explain(inputs.observations[idx], inputs.allowed[idx],
                                     actions=chosen[idx], reason_flags=inputs.reasons[idx],
                                     profiles=inputs.profiles.take(idx),
-                                    probabilities=agent_probs[idx],
+                                    probabilities=choice.deciding_probabilities[idx],
                                     contact_gap_hours=inputs.contact_gap_hours[idx])
         per_row_ms = (time.perf_counter() - started) * 1000.0 / idx.size
         for i, result in zip(idx, results):

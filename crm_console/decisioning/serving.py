@@ -1,18 +1,17 @@
-"""The serving bridge: policy versions as loaded agents, customers as feature vectors and masks.
+"""Serving: one request's customers as every policy of their campaign sees them.
 
-Agents are loaded from a PolicyVersion's artifact once per process and cached by the artifact's
-SHA-256 (a promoted version is picked up on the next request, an unchanged one is never reloaded);
-so are their SHAP explainers, and each campaign's set-up (catalogue, contact rules, versions) until
-a config edit marks it stale (`serving_for_campaign_id`). Features are each customer's stored
-profile brought up to now with `agents.features.advance_days`; the mask comes from
-`agents.constraints.contact_mask` over the campaign's catalogue and contact rules (via
-campaigns.agents_bridge) and the customer's consent, caps, quiet hours and the suppression list,
-read from the database under the customer's lock.
+`scored_batch` is the one call the decision service makes here: the campaign's set-up (catalogue,
+contact rules, live and shadow versions; cached per process until a config edit marks it stale,
+`serving_for_campaign_id`), the customers' features and masks, every policy's probabilities and
+the explainers of whoever decides. Features are each customer's stored profile brought up to now
+with `agents.features.advance_days`; the mask comes from `agents.constraints.contact_mask` over
+the campaign's catalogue and contact rules (via campaigns.agents_bridge) and the customer's
+consent, caps, quiet hours and the suppression list, read under the customer's lock. Agents and
+explainers come from `policy_runtime`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -22,118 +21,33 @@ from datetime import datetime
 
 import numpy as np
 
-import agents
 from agents import features as agent_features
 from agents.constraints import ContactRules, contact_mask, nearest_contact_hours
 from agents.explain import Explainer
 from crm_console.change_markers import ChangeMarker
 from crm_console.campaigns.agents_bridge import (
-    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, control_agent_make,
-    utc_offset_hours,
+    CampaignCatalogue, catalogue_for_campaign, contact_rules_for, utc_offset_hours,
 )
 from crm_console.campaigns.models import Action, Campaign
-from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer
 from crm_console.customers.services import profile_states_advance, profile_states_load
+from crm_console.decisioning import policy_runtime
 from crm_console.decisioning.caps import (
     contact_records_read, contact_state_for, contact_window_start,
 )
-from crm_console.decisioning.models import Decision, PolicyVersion
+from crm_console.decisioning.models import PolicyVersion
 
 logger = logging.getLogger(__name__)
 
 _CACHE_SIZE = 16
-_BACKGROUND_CENTRES = 10
 _lock = threading.Lock()
-_agents: OrderedDict[str, agents.Agent] = OrderedDict()
-_explainers: OrderedDict[tuple, Explainer] = OrderedDict()
-
-
-# ------------------------------------------------------------------------------------- agents
-def _remember(cache: OrderedDict, key, value) -> None:
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
-
-
-def policy_agent(version: PolicyVersion) -> agents.Agent:
-    """The version's agent, loaded once per process (keyed by the artifact's SHA-256)."""
-    sha = version.artifact_sha256
-    agent = _agents.get(sha)
-    if agent is not None:
-        return agent
-    with _lock:
-        agent = _agents.get(sha)
-        if agent is None:
-            artifact = bytes(PolicyVersion.objects.values_list("artifact", flat=True).get(pk=version.pk))
-            if hashlib.sha256(artifact).hexdigest() != sha:
-                raise ValueError(f"policy version {version.pk}: artifact does not match its SHA-256")
-            agent = agents.loads(artifact)
-            _remember(_agents, sha, agent)
-            logger.info("loaded policy version %s (%s)", version.pk, version.algorithm)
-    return agent
-
-
-def control_agent(campaign: Campaign, bridge: CampaignCatalogue) -> agents.Agent:
-    """The holdout's control policy: today's rules (default), random, or no contact."""
-    layout = vocabulary().feature_layout
-    key = f"control:{campaign.control_policy}:{bridge.action_ids}:{layout.channels}"
-    agent = _agents.get(key)
-    if agent is None:
-        import gymnasium as gym
-
-        agent = control_agent_make(
-            name=campaign.control_policy, catalogue=bridge.catalogue,
-            observation_space=layout.observation_space(),
-            action_space=gym.spaces.Discrete(bridge.catalogue.n_actions), seed=campaign.pk)
-        with _lock:
-            _remember(_agents, key, agent)
-    return agent
-
-
-def policy_explainer(key: str, agent: agents.Agent, *, bridge: CampaignCatalogue,
-                     rules: ContactRules, campaign: Campaign) -> Explainer:
-    """One Explainer per policy (and catalogue), against the campaign's logged feature snapshots."""
-    cache_key = (key, bridge.action_ids, repr(rules))
-    explainer = _explainers.get(cache_key)
-    if explainer is not None:
-        return explainer
-    words = vocabulary()
-    own_layout = words.layout_of(agent.n_features)
-    widths = {layout.n_features for layout in (own_layout, words.feature_layout)}
-    logged = [row for row in Decision.objects.filter(campaign=campaign).order_by("-id")
-              .values_list("features", flat=True)[:2000]
-              if row and len(row) in widths]  # an erased customer's snapshot is empty
-    if logged:
-        background = words.features_in_layout(logged, own_layout)
-    else:  # no logs yet: compare with a brand-new customer
-        background = agent_features.observation(
-            agent_features.ProfileState.empty(1, n_channels=own_layout.n_channels))
-    unique, counts = np.unique(background, axis=0, return_counts=True)
-    if len(unique) <= _BACKGROUND_CENTRES:
-        # few distinct customers (a young campaign): use them as they are, weighted by how many
-        # (shap.kmeans cannot make more centres than distinct points)
-        explainer = Explainer(agent, background=unique, n_background=None,
-                              background_weights=counts.astype(np.float64),
-                              catalogue=bridge.catalogue, contact_rules=rules, seed=0)
-    else:
-        explainer = Explainer(agent, background=background, n_background=_BACKGROUND_CENTRES,
-                              catalogue=bridge.catalogue, contact_rules=rules, seed=0)
-    with _lock:
-        _remember(_explainers, cache_key, explainer)
-    return explainer
 
 
 def deciding_explainer(setup: "CampaignServing", *, holdout: bool) -> Explainer:
     """The explainer of whoever decides: the live policy, or for the holdout the control policy."""
-    campaign = setup.campaign
-    if holdout:
-        key = f"control:{campaign.pk}:{campaign.control_policy}"
-        agent = control_agent(campaign, setup.bridge)
-    else:
-        key, agent = f"version:{setup.live.artifact_sha256}", policy_agent(setup.live)
-    return policy_explainer(key, agent, bridge=setup.bridge, rules=setup.rules, campaign=campaign)
+    return policy_runtime.policy_explainer(
+        campaign=setup.campaign, bridge=setup.bridge, rules=setup.rules,
+        version=None if holdout else setup.live, control_name=setup.campaign.control_policy)
 
 
 # ------------------------------------------------------------------------------------- campaign
@@ -172,7 +86,10 @@ def serving_for_campaign_id(campaign_id: int) -> CampaignServing | None:
         return None
     setup = _campaign_serving_load(campaign)
     with _lock:
-        _remember(_setups, campaign_id, (now, marker, setup))
+        _setups[campaign_id] = (now, marker, setup)
+        _setups.move_to_end(campaign_id)
+        while len(_setups) > _CACHE_SIZE:
+            _setups.popitem(last=False)
     return setup
 
 
@@ -199,37 +116,6 @@ def _campaign_serving_load(campaign: Campaign) -> CampaignServing:
     live = next((v for v in versions if v.status == PolicyVersion.Status.LIVE), None)
     shadow = next((v for v in versions if v.status == PolicyVersion.Status.SHADOW), None)
     return CampaignServing(campaign, bridge, rules, actions, live, shadow)
-
-
-def agent_view(agent: agents.Agent, observations: np.ndarray) -> np.ndarray:
-    """Today's observations as a policy trained before a channel was added saw customers (the
-    channels it knew, by name); unchanged for one that knows every channel."""
-    if observations.shape[1] == agent.n_features:
-        return observations
-    words = vocabulary()
-    return words.features_in_layout(observations, words.layout_of(agent.n_features))
-
-
-def explained_as_served(version: PolicyVersion, bridge: CampaignCatalogue) -> bool:
-    """Whether the live explainer can explain this version's decisions as it took them: it knows
-    today's actions and channels (otherwise the decision's page explains it later)."""
-    return (version_action_map(version, bridge) is None
-            and policy_agent(version).n_features == vocabulary().feature_layout.n_features)
-
-
-def version_action_map(version: PolicyVersion, bridge: CampaignCatalogue) -> np.ndarray | None:
-    """Index map from the version's action indices to today's catalogue (None if identical).
-
-    A policy trained before an action was added still serves: new actions are unknown to it and
-    stay masked for it; a catalogue that lost one of its actions cannot be served.
-    """
-    if tuple(version.action_ids) == bridge.action_ids:
-        return None
-    missing = set(version.action_ids) - set(bridge.action_ids)
-    if missing:
-        raise ValueError(f"policy version {version.version} uses actions no longer in the "
-                         f"catalogue: {sorted(missing)}")
-    return np.array([bridge.index_of_action(a) for a in version.action_ids], dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------------- customers
@@ -271,6 +157,79 @@ def customer_inputs(serving: CampaignServing, customers: list[Customer], *, now:
                           nearest_contact_hours(state))
 
 
+@dataclass
+class ScoredBatch:
+    """A request's customers with what each policy of the campaign makes of them."""
+
+    setup: CampaignServing
+    inputs: CustomerInputs
+    live: np.ndarray                # (n, A) the live policy's (the control's while none is live)
+    control: np.ndarray | None      # (n, A) the control policy's, where the holdout needs them
+    live_name: str                  # what the live rows are logged under
+    shadow_actions: np.ndarray | None  # (n,) the shadow candidate's greedy picks
+    by_control: np.ndarray          # (n,) rows the control policy decides (all while none is live)
+    explainers: dict[bool, Explainer | None]
+    """By `by_control`: the explainer of who decided those rows (None: explained later, on the
+    decision's page; empty when not asked to explain)."""
+
+
+def scored_batch(campaign: Campaign, customers: list[Customer], holdout: np.ndarray, *,
+                 now: datetime, explain: bool) -> ScoredBatch:
+    """Features, masks and every policy's probabilities for `customers` (under their row locks).
+
+    The live policy's probabilities (the control policy's while no learned policy is live: the
+    marketer's rules are the status quo), the control policy's where the holdout needs them, the
+    shadow candidate's greedy picks, and when `explain` the deciding policies' explainers. An
+    explainer or a shadow that cannot be built is logged and left out: the decisions stand.
+    """
+    setup = campaign_serving(campaign)
+    inputs = customer_inputs(setup, customers, now=now)
+    control = None
+    if setup.live is None or holdout.any():
+        control = policy_runtime.control_agent(
+            campaign_id=campaign.pk, name=campaign.control_policy, bridge=setup.bridge,
+        ).action_probabilities(inputs.observations, inputs.allowed)
+    if setup.live is None:
+        live, live_name = control, campaign.control_policy
+    else:
+        live = policy_runtime.policy_probabilities(setup.live, setup.bridge, inputs.observations,
+                                                   inputs.allowed)
+        live_name = setup.live.algorithm
+    by_control = holdout.copy() if setup.live is not None else np.ones(len(customers), dtype=bool)
+    return ScoredBatch(setup, inputs, live, control, live_name, _shadow_actions(setup, inputs),
+                       by_control, _deciding_explainers(setup, by_control) if explain else {})
+
+
+def _shadow_actions(setup: CampaignServing, inputs: CustomerInputs) -> np.ndarray | None:
+    """What the shadow candidate would pick (greedy, same mask)."""
+    if setup.shadow is None:
+        return None
+    try:
+        return policy_runtime.policy_probabilities(
+            setup.shadow, setup.bridge, inputs.observations, inputs.allowed).argmax(axis=1)
+    except ValueError:
+        logger.exception("shadow policy version %s cannot score this campaign", setup.shadow.pk)
+        return None
+
+
+def _deciding_explainers(setup: CampaignServing,
+                         by_control: np.ndarray) -> dict[bool, Explainer | None]:
+    explainers: dict[bool, Explainer | None] = {}
+    for held_out in (False, True):
+        if not (by_control == held_out).any():
+            continue
+        if not held_out and not policy_runtime.explained_as_served(setup.live, setup.bridge):
+            explainers[held_out] = None  # an older catalogue or channels: left to the review page
+            continue
+        try:
+            explainers[held_out] = deciding_explainer(setup, holdout=held_out)
+        except Exception:  # the decisions are logged and answered; their pages explain them later
+            logger.exception("no explainer for campaign %s (holdout: %s)", setup.campaign.pk,
+                             held_out)
+            explainers[held_out] = None
+    return explainers
+
+
 def serving_warm_up() -> list[int]:
     """Load every live campaign's set-up, policies and explainers now; returns the campaign ids.
 
@@ -287,8 +246,8 @@ def serving_warm_up() -> list[int]:
                 continue
             for version in (setup.live, setup.shadow):
                 if version is not None:
-                    policy_agent(version)
-            if explained_as_served(setup.live, setup.bridge):
+                    policy_runtime.policy_agent(version)
+            if policy_runtime.explained_as_served(setup.live, setup.bridge):
                 deciding_explainer(setup, holdout=False)
             if setup.campaign.holdout_share > 0:
                 deciding_explainer(setup, holdout=True)
@@ -300,9 +259,8 @@ def serving_warm_up() -> list[int]:
 
 
 def clear_caches() -> None:
-    """Forget loaded agents and explainers (tests)."""
+    """Forget campaign set-ups, loaded agents and explainers (tests)."""
+    policy_runtime.clear_caches()
     with _lock:
-        _agents.clear()
-        _explainers.clear()
         _setups.clear()
     SERVING_CHANGED.forget()

@@ -28,7 +28,7 @@ from crm_console.campaigns.agents_bridge import (
 )
 from crm_console.campaigns.models import Campaign
 from crm_console.decisioning.logged_data import LoggedArrays
-from crm_console.decisioning.serving import agent_view
+from crm_console.decisioning.policy_runtime import agent_view
 from crm_console.training.response_models import (
     response_model_load,
     response_model_summary,

@@ -43,7 +43,7 @@ from crm_console.decisioning.attribution import decisions_attribute, priced_deci
 from crm_console.decisioning.logged_data import logged_arrays_for_campaign, logged_dataset_from_arrays
 from crm_console.decisioning.models import PolicyVersion
 from crm_console.decisioning.promotion import GUARDRAIL_RULE, guardrail_verdict
-from crm_console.decisioning.serving import policy_agent
+from crm_console.decisioning.policy_runtime import policy_agent
 from crm_console.decisioning.services import policy_version_create
 from crm_console.training import agents_training as bridge
 from crm_console.training.models import TrainingRun

@@ -30,7 +30,7 @@ from crm_console.campaigns.selectors import campaign_catalogue
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.compliance.services import audit_record
 from crm_console.decisioning.models import PolicyVersion
-from crm_console.decisioning.serving import policy_agent, version_action_map
+from crm_console.decisioning.policy_runtime import policy_agent, version_action_map
 from crm_console.training import agents_training
 from crm_console.training.models import WhatIfScenario
 from crm_console.training.response_models import response_model_load, start_profiles_for

@@ -315,12 +315,12 @@ def test_explanations_still_work_once_a_logged_customer_was_erased(reviewer):
 
 
 def test_decision_stands_unexplained_when_its_explanation_fails(monkeypatch):
-    from crm_console.decisioning import serving
+    from crm_console.decisioning import policy_runtime
 
     def broken(*args, **kwargs):
         raise RuntimeError("explainer unavailable")
 
-    monkeypatch.setattr(serving, "policy_explainer", broken)
+    monkeypatch.setattr(policy_runtime, "policy_explainer", broken)
     campaign = live_campaign()
     customer_with_consent("c1")
     outcome = decision_create(campaign=campaign, customer_external_id="c1")
