@@ -129,6 +129,57 @@ def batch_costs(campaign_id: int, samples: int, customers: int) -> dict[int, tup
     return costs
 
 
+def write_paths(campaign_id: int, samples: int, customers: int) -> dict[int, dict[str, tuple]]:
+    """storage's one statement against the ORM's three writes: the same decided batches (made by
+    decisions_create, their write intercepted) written both ways, each in a rolled-back
+    transaction, alternating."""
+    import copy
+
+    from django.db import transaction
+
+    from crm_console.decisioning import services, storage
+
+    class Intercepted(Exception):
+        pass
+
+    def intercept(decisions, explanations, batch_customers):
+        batches.append((decisions, explanations, batch_customers))
+        raise Intercepted
+
+    campaign = services.campaign_for_decisions(campaign_id=campaign_id)
+    paths = {"one statement": storage.decisions_write_one_statement,
+             "ORM (3 writes)": storage.decisions_write_orm}
+    results: dict[int, dict[str, tuple]] = {}
+    original = storage.decisions_write
+    for size in (1, 8, 64):
+        batches: list[tuple] = []
+        storage.decisions_write = intercept
+        try:
+            for _ in range(max(10, samples // (4 * size))):
+                ids = [f"bench-{i}" for i in random.sample(range(customers), size)]
+                try:
+                    services.decisions_create(campaign=campaign, customer_external_ids=ids)
+                except Intercepted:
+                    pass
+        finally:
+            storage.decisions_write = original
+        timings: dict[str, list] = defaultdict(list)
+        for round_ in range(2):  # the first round prepares statements
+            for batch in batches:
+                for label, write in paths.items():
+                    decisions, explanations, batch_customers = copy.deepcopy(batch)
+                    with transaction.atomic():
+                        wall, cpu = time.perf_counter(), time.process_time()
+                        write(decisions, explanations, batch_customers)
+                        if round_:
+                            timings[label].append(((time.perf_counter() - wall) * 1000,
+                                                   (time.process_time() - cpu) * 1000))
+                        transaction.set_rollback(True)
+        results[size] = {label: tuple(np.median(np.array(values), axis=0))
+                         for label, values in timings.items()}
+    return results
+
+
 def main() -> None:
     args = parse_args()
     env = api_load.environment()
@@ -140,6 +191,7 @@ def main() -> None:
     lone = lone_requests(env, args.requests, args.customers)
     phase_times = phases(campaign_id, args.samples, args.customers)
     costs = batch_costs(campaign_id, args.samples, args.customers)
+    writes = write_paths(campaign_id, args.samples, args.customers)
     workers, threads = api_load.gunicorn_settings(None, None)
 
     print(f"\nDecision latency, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, machine: "
@@ -156,6 +208,12 @@ def main() -> None:
     print("|---|---|---|---|")
     for size, (wall, cpu) in costs.items():
         print(f"| {size} | {wall:.2f} ms | {cpu:.2f} ms | {cpu / size:.2f} ms |")
+    print("\n| decisions written (rolled back) | one statement wall / CPU p50 | ORM (3 writes) "
+          "wall / CPU p50 |")
+    print("|---|---|---|")
+    for size, by_path in writes.items():
+        one, orm = by_path["one statement"], by_path["ORM (3 writes)"]
+        print(f"| {size} | {one[0]:.2f} / {one[1]:.2f} ms | {orm[0]:.2f} / {orm[1]:.2f} ms |")
     print(f"\nthis script: `{' '.join(sys.argv)}`")
 
 

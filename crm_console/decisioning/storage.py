@@ -72,20 +72,32 @@ def _decisions_write_statement() -> tuple[str, list, list, list]:
 
 
 def decisions_write(decisions: list[Decision], explanations: list[Explanation | None],
-                     customers: list[Customer]) -> None:
-    """The decisions, their explanations and the customers' profiles: one statement on PostgreSQL.
+                    customers: list[Customer]) -> None:
+    """The decisions, their explanations and the customers' profiles: one statement on PostgreSQL
+    (`decisions_write_one_statement`), the ORM's three writes elsewhere (`decisions_write_orm`)."""
+    if recordsets.set_based_sql():
+        decisions_write_one_statement(decisions, explanations, customers)
+    else:
+        decisions_write_orm(decisions, explanations, customers)
 
-    Three ORM writes cost three round trips and most of a single decision's time in the
-    database; one data-modifying WITH statement costs one, for 1 or 1,000 decisions (a batch
-    never holds a customer twice, so explanations find their decision by customer). Other
-    databases get the ORM.
+
+def decisions_write_orm(decisions: list[Decision], explanations: list[Explanation | None],
+                        customers: list[Customer]) -> None:
+    Decision.objects.bulk_create(decisions, batch_size=1000)
+    customers_save_fields(customers, list(PROFILE_COLUMNS))
+    # saving copies each decision's new id onto its explanation
+    Explanation.objects.bulk_create([e for e in explanations if e is not None], batch_size=1000)
+
+
+def decisions_write_one_statement(decisions: list[Decision], explanations: list[Explanation | None],
+                                  customers: list[Customer]) -> None:
+    """PostgreSQL: one data-modifying WITH statement, one round trip for 1 or 1,000 decisions (a
+    batch never holds a customer twice, so explanations find their decision by customer).
+
+    Written out because it pays: see "storage's write paths" in BENCHMARKS.md
+    (`benchmarks/decision_latency.py`, the same decisions written both ways and rolled back).
+    The rows come back as the ORM's bulk_create leaves them: saved, with their ids.
     """
-    if not recordsets.set_based_sql():
-        Decision.objects.bulk_create(decisions, batch_size=1000)
-        customers_save_fields(customers, list(PROFILE_COLUMNS))
-        # saving copies each decision's new id onto its explanation
-        Explanation.objects.bulk_create([e for e in explanations if e is not None], batch_size=1000)
-        return
     sql, decision_fields, explanation_fields, profile_fields = _decisions_write_statement()
     explained = [(d, e) for d, e in zip(decisions, explanations) if e is not None]
     params = [
