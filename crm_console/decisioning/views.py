@@ -132,7 +132,8 @@ def batch_run_list(request: HttpRequest) -> HttpResponse:
 def batch_run_start_page(request: HttpRequest) -> HttpResponse:
     """Start a batch run from the console (what `manage.py run_campaign` does), handed to the
     workspace's adapter (settings.DECISION_ADAPTER, else the JSON-lines file); once per day, a
-    second start joins today's run. The run's page then shows its progress."""
+    second start joins today's run. The run's page then shows its progress (on the embedded
+    default the chunks run inline, so it opens on the finished run)."""
     form = BatchRunStartForm(request.POST or None,
                              initial={"campaign": request.GET.get("campaign")})
     if request.method == "POST" and form.is_valid():

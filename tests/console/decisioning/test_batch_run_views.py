@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from crm_console.campaigns.models import Campaign
+from crm_console.compliance.models import AuditEntry
 from crm_console.decisioning import services as decision_services
 from crm_console.decisioning.adapters import FileAdapter
 from crm_console.decisioning.batch_runs import batch_run_start
@@ -118,6 +119,14 @@ def test_a_started_run_hands_its_decisions_to_the_workspace_adapter(
     run = BatchRun.objects.get()
     assert run.status == BatchRun.Status.FINISHED, run.errors
     assert len(workspace_adapter.read_text().splitlines()) == run.totals["decisions"] > 0
+
+
+def test_a_start_from_the_console_is_on_the_audit_trail_under_its_marketer(
+        small_demo, demo_login, workspace_adapter):
+    demo_login("marketer").post(START_URL, start_form(small_demo))
+    entry = AuditEntry.objects.get(verb="campaign.batch_run_started")
+    assert entry.actor.username == "marketer"
+    assert entry.details["batch_run"] == BatchRun.objects.get().pk
 
 
 def test_the_segment_is_stored_as_run_campaign_reads_it(small_demo, demo_login, workspace_adapter):
