@@ -16,13 +16,15 @@ from crm_console.compliance.forms import ReviewForm
 from crm_console.dashboards import figures
 from crm_console.decisioning import selectors
 from crm_console.decisioning.batch_runs import batch_run_resume as resume
-from crm_console.decisioning.forms import DecisionFilterForm, HistoryImportForm
+from crm_console.decisioning.batch_runs import batch_run_start as start
+from crm_console.decisioning.forms import BatchRunStartForm, DecisionFilterForm, HistoryImportForm
 from crm_console.decisioning.history_import import (
     HistoryImportError,
     campaign_for_import,
     history_import_start,
 )
 from crm_console.decisioning.models import BatchRun, Decision, HistoryImport
+from crm_console.decisioning.services import DecisionError
 
 PAGE_SIZE = 50
 
@@ -116,11 +118,43 @@ def history_import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 # ------------------------------------------------------------------------------ batch runs
 RESUME = "decisioning.change_batchrun"
+START = "decisioning.add_batchrun"
+"""Marketers and admins start runs (migration 0006 grants them); reviewers only read them."""
 
 
 def batch_run_list(request: HttpRequest) -> HttpResponse:
     runs = Paginator(selectors.batch_run_list(), 25).get_page(request.GET.get("page"))
-    return render(request, "decisioning/batch_run_list.html", {"page": runs})
+    return render(request, "decisioning/batch_run_list.html", {
+        "page": runs, "can_start": request.user.has_perm(START)})
+
+
+@permission_required(START, raise_exception=True)
+def batch_run_start_page(request: HttpRequest) -> HttpResponse:
+    """Start a batch run from the console (what `manage.py run_campaign` does), handed to the
+    workspace's adapter (settings.DECISION_ADAPTER, else the JSON-lines file); once per day, a
+    second start joins today's run. The run's page then shows its progress (on the embedded
+    default the chunks run inline, so it opens on the finished run)."""
+    form = BatchRunStartForm(request.POST or None,
+                             initial={"campaign": request.GET.get("campaign")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run, created = start(campaign=data["campaign"], segment=form.segment(),
+                                 chunk_size=data["chunk_size"], explain=data["explain"],
+                                 once_per_day=data["once_per_day"], started_by=request.user)
+        except DecisionError as error:  # e.g. a live campaign with no policy to serve
+            for reasons in error.fields.values():
+                for reason in reasons if isinstance(reasons, list) else [reasons]:
+                    form.add_error("campaign", str(reason))
+        else:
+            if created:
+                messages.success(request, f"Batch run #{run.pk} started: {run.customers:,} "
+                                          f"customers in {run.chunks_total:,} chunks.")
+            else:
+                messages.info(request, f"{run.campaign.name} already had a batch run today "
+                                       f"(#{run.pk}): you joined it, nothing new was started.")
+            return redirect("decisioning:batch-run-detail", pk=run.pk)
+    return render(request, "decisioning/batch_run_start.html", {"form": form})
 
 
 def _batch_run_context(run: BatchRun) -> dict:

@@ -59,6 +59,7 @@ def _form_pages(p) -> list[str]:
         f"/training/policies/{p['version'].pk}/", f"/decisions/{p['decision'].pk}/", "/decisions/",
         "/customers/", "/compliance/reviews/", "/compliance/audit/", "/compliance/subject-requests/",
         f"/compliance/subject-requests/{p['decision'].customer_id}/erase/",
+        "/decisions/batch-runs/start/",
     ]
 
 
@@ -89,6 +90,8 @@ def _failed_posts(p) -> list[tuple[str, dict]]:
         (f"/compliance/reviews/{p['decision'].pk}/", {"verdict": "flagged", "note": ""}),
         (f"/compliance/subject-requests/{p['decision'].customer_id}/erase/",
          {"confirm": "erase", "reason": ""}),
+        ("/decisions/batch-runs/start/", {"campaign": c.pk, "chunk_size": "1",
+                                          "traits": "plan"}),
     ]
 
 
