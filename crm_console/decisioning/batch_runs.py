@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from celery import group
+from kombu.exceptions import OperationalError as QueueUnreachable
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Sum, Window
@@ -87,7 +88,7 @@ def batch_run_start(
     if run.chunks_total == 0:
         batch_run_finish_if_done(run_id=run.pk)  # a segment matching nobody: finished, 0
     elif enqueue:
-        batch_run_enqueue(run=run)
+        _enqueue_or_record(run, None)
     run.refresh_from_db()
     return run, True
 
@@ -266,4 +267,21 @@ def batch_run_resume(*, run: BatchRun, resumed_by: AbstractBaseUser | None = Non
         run.save(update_fields=["status", "finished_at", "resumed"])
     audit_record(actor=resumed_by, verb="campaign.batch_run_resumed", target=run.campaign,
                  details={"batch_run": run.pk, "chunks": len(unfinished)})
-    return batch_run_enqueue(run=run, chunk_ids=unfinished)
+    return _enqueue_or_record(run, unfinished)
+
+
+def _enqueue_or_record(run: BatchRun, chunk_ids: list[int] | None) -> int:
+    """Queue the chunks; if the task queue cannot be reached, every chunk still pending fails
+    with that reason, so the run ends "finished with errors" and a resume queues them later
+    (nothing is decided, nothing is lost). Returns how many chunks were queued."""
+    try:
+        return batch_run_enqueue(run=run, chunk_ids=chunk_ids)
+    except QueueUnreachable as error:
+        logger.warning("batch run %s: the task queue is unreachable (%s)", run.pk,
+                       type(error).__name__)
+        run.chunks.filter(status=BatchRunChunk.Status.PENDING).update(
+            status=BatchRunChunk.Status.FAILED, finished_at=timezone.now(),
+            error=f"The task queue could not be reached ({error}); resume the run once it is "
+                  f"back."[:2_000])
+        batch_run_finish_if_done(run_id=run.pk)
+        return 0

@@ -147,7 +147,11 @@ def batch_run_start_page(request: HttpRequest) -> HttpResponse:
                 for reason in reasons if isinstance(reasons, list) else [reasons]:
                     form.add_error("campaign", str(reason))
         else:
-            if created:
+            if created and run.status == BatchRun.Status.FINISHED_WITH_ERRORS and not run.totals.get(
+                    "decisions"):
+                messages.error(request, f"Batch run #{run.pk} is saved but nothing was decided: "
+                                        f"{run.errors[0]['error'] if run.errors else ''}")
+            elif created:
                 messages.success(request, f"Batch run #{run.pk} started: {run.customers:,} "
                                           f"customers in {run.chunks_total:,} chunks.")
             else:
@@ -183,6 +187,12 @@ def batch_run_progress(request: HttpRequest, pk: int) -> HttpResponse:
 def batch_run_resume(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(BatchRun, pk=pk)
     queued = resume(run=run, resumed_by=request.user)
-    messages.success(request, f"Batch run #{run.pk}: {queued} unfinished chunks queued again."
-                     if queued else f"Batch run #{run.pk} has nothing left to resume.")
+    run.refresh_from_db()
+    if queued:
+        messages.success(request, f"Batch run #{run.pk}: {queued} unfinished chunks queued again.")
+    elif run.status == BatchRun.Status.FINISHED_WITH_ERRORS:
+        messages.error(request, f"Batch run #{run.pk}: the task queue could not be reached; "
+                                f"nothing was queued. Resume it once the queue is back.")
+    else:
+        messages.info(request, f"Batch run #{run.pk} has nothing left to resume.")
     return redirect("decisioning:batch-run-detail", pk=run.pk)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from crm_console.campaigns.models import Campaign
 from crm_console.compliance.models import AuditEntry
@@ -111,6 +112,23 @@ def test_a_started_run_says_so_on_its_page(small_demo, demo_login, workspace_ada
     page = demo_login("marketer").post(START_URL, start_form(small_demo), follow=True)
     run = BatchRun.objects.get()
     assert f"Batch run #{run.pk} started".encode() in page.content
+
+
+def test_a_start_while_the_task_queue_is_down_says_nothing_was_decided_and_offers_resume(
+        small_demo, demo_login, workspace_adapter, monkeypatch):
+    from celery import canvas
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    monkeypatch.setattr(canvas.group, "apply_async", broker_down)
+    page = demo_login("marketer").post(START_URL, start_form(small_demo), follow=True)
+    run = BatchRun.objects.get()
+    assert page.status_code == 200
+    assert f"Batch run #{run.pk} is saved but nothing was decided".encode() in page.content
+    assert b"task queue could not be reached" in page.content
+    assert reverse("decisioning:batch-run-resume", args=[run.pk]).encode() in page.content
 
 
 def test_a_started_run_hands_its_decisions_to_the_workspace_adapter(

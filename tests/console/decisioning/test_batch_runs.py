@@ -207,3 +207,26 @@ def test_runs_without_once_per_day_may_run_again_the_same_day(small_demo, tmp_pa
     first, _ = batch_run_start(campaign=small_demo, adapter_spec=file_adapter(tmp_path))
     second, created = batch_run_start(campaign=small_demo, adapter_spec=file_adapter(tmp_path))
     assert created and second.pk != first.pk and second.status == BatchRun.Status.FINISHED
+
+
+def test_a_run_started_while_the_task_queue_is_unreachable_decides_nothing_and_resumes_later(
+        small_demo, tmp_path, monkeypatch):
+    from celery import canvas
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args, **kwargs):  # what kombu raises once its connection retries are spent
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    monkeypatch.setattr(canvas.group, "apply_async", broker_down)
+    run, created = batch_run_start(campaign=small_demo, chunk_size=15,
+                                   adapter_spec=file_adapter(tmp_path))
+    monkeypatch.undo()
+
+    assert created and run.status == BatchRun.Status.FINISHED_WITH_ERRORS
+    assert not Decision.objects.filter(context__batch_run=run.pk).exists()
+    assert run.totals["failed_chunks"] == run.chunks_total > 0
+    assert "task queue could not be reached" in run.errors[0]["error"]
+    batch_run_resume(run=run)
+    run.refresh_from_db()
+    assert run.status == BatchRun.Status.FINISHED
+    assert set(standing_decisions_per_customer(run).values()) == {1}
