@@ -117,16 +117,10 @@ def _ensure_postgres_database(url: str) -> None:
 
 def _workspace(n_customers: int, train_steps: int, fresh: bool):
     """The demo campaign + n customers with simulator profiles and consent; an RL policy live."""
-    import numpy as np
     from django.contrib.auth import get_user_model
-    from django.db import transaction
-    from django.utils import timezone
 
-    from agents.catalogue import DEFAULT_CHANNELS
-    CHANNELS = [c.key for c in DEFAULT_CHANNELS]
-    from agents.envs import CustomerJourneyEnv
     from crm_console.campaigns.models import Campaign
-    from crm_console.customers.models import Consent, Customer
+    from crm_console.customers.models import Customer
     from crm_console.decisioning.models import Decision, PolicyVersion
     from crm_console.decisioning.promotion import policy_version_promote
     from crm_console.demo_workspace import demo_workspace_seed
@@ -152,22 +146,40 @@ def _workspace(n_customers: int, train_steps: int, fresh: bool):
     if missing > 0:
         print(f"Creating {missing} benchmark customers ...", file=sys.stderr)
         start = n_customers - missing
-        env = CustomerJourneyEnv("retail", num_customers=missing, seed=1)
-        env.reset(seed=1)
-        profiles = env.profile.to_dict()
-        now = timezone.now()
-        with transaction.atomic():
-            rows = Customer.objects.bulk_create([
-                Customer(external_id=f"bench-{start + i:06d}", time_zone="Europe/London",
-                         profile_state={k: [v[i]] for k, v in profiles.items()},
-                         profile_updated_at=now, traits={"plan": "benchmark"})
-                for i in range(missing)], batch_size=5000)
-            granted = np.asarray(env.profile.consent) > 0.5
-            Consent.objects.bulk_create([
-                Consent(customer=c, channel=channel, granted=bool(granted[i, j]),
-                        source="benchmark", recorded_at=now)
-                for i, c in enumerate(rows) for j, channel in enumerate(CHANNELS)], batch_size=10000)
+        # 50,000 at a time (a read-back under PostgreSQL's 65,535 parameters) through COPY
+        # (recordsets.rows_copy): memory stays flat and a million customers take minutes
+        for offset in range(0, missing, 50_000):
+            _customers_create(start + offset, min(50_000, missing - offset), seed=1 + offset)
     return campaign
+
+
+def _customers_create(first: int, count: int, *, seed: int) -> None:
+    import numpy as np
+    from django.db import transaction
+    from django.utils import timezone
+
+    from agents.catalogue import DEFAULT_CHANNELS
+    from agents.envs import CustomerJourneyEnv
+    from crm_console.customers.models import Consent, Customer
+    from crm_console.recordsets import rows_copy
+
+    env = CustomerJourneyEnv("retail", num_customers=count, seed=seed)
+    env.reset(seed=seed)
+    profiles = env.profile.to_dict()
+    granted = np.asarray(env.profile.consent) > 0.5
+    now = timezone.now()
+    external_ids = [f"bench-{first + i:06d}" for i in range(count)]
+    with transaction.atomic():
+        rows_copy([Customer(external_id=external_id, time_zone="Europe/London",
+                            profile_state={k: [v[i]] for k, v in profiles.items()},
+                            profile_updated_at=now, traits={"plan": "benchmark"})
+                   for i, external_id in enumerate(external_ids)])
+        ids = dict(Customer.objects.filter(external_id__in=external_ids)
+                   .values_list("external_id", "pk"))
+        rows_copy([Consent(customer_id=ids[external_id], channel=channel,
+                           granted=bool(granted[i, j]), source="benchmark", recorded_at=now)
+                   for i, external_id in enumerate(external_ids)
+                   for j, channel in enumerate(c.key for c in DEFAULT_CHANNELS)])
 
 
 if __name__ == "__main__":
