@@ -454,3 +454,32 @@ def test_repeated_decisions_reuse_prepared_statements_on_postgresql():
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("FOR UPDATE" in statement for statement in prepared)  # the customers' locked read
     assert any("UNION ALL" in statement for statement in prepared)  # consent, suppression, caps
+
+
+def test_a_decision_walks_through_each_module_once():
+    """lock -> holdout -> serving (scores and explainers) -> choice -> write: services calls into
+    serving once, into choice once, into storage twice (the locked read and the write), and
+    never loads or scores a policy itself."""
+    import sys
+    from collections import Counter
+
+    campaign = live_campaign(algorithm="rule_based", holdout_share="0.5")
+    for external_id in ("c1", "c2", "c3", "c4"):
+        customer_with_consent(external_id)
+    decisions_create(campaign=campaign, customer_external_ids=["c1"])  # caches warm
+    calls: Counter = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_back is not None:
+            caller = frame.f_back.f_globals.get("__name__", "")
+            callee = frame.f_globals.get("__name__", "")
+            if caller == "crm_console.decisioning.services" and callee != caller:
+                calls[callee.rsplit(".", 1)[-1]] += 1
+
+    sys.setprofile(profile)
+    try:
+        decisions_create(campaign=campaign, customer_external_ids=["c2", "c3", "c4"])
+    finally:
+        sys.setprofile(None)
+    assert calls["serving"] == 1 and calls["choice"] == 1 and calls["storage"] == 2
+    assert calls["policy_runtime"] == 0
