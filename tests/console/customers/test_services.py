@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.django_db
 
 T0 = datetime.now(dt_timezone.utc).replace(microsecond=0) - timedelta(days=120)
 POSTGRESQL = connection.vendor == "postgresql"
+needs_postgresql = pytest.mark.skipif(not POSTGRESQL, reason="PostgreSQL's set-based SQL")
 
 
 @pytest.fixture(autouse=True, params=["set-based", "portable"] if POSTGRESQL else ["portable"])
@@ -201,7 +204,7 @@ def test_profile_of_another_shape_is_refused_with_nothing_written():
     assert Event.objects.count() == 0
 
 
-# ------------------------------------------------------- profiles through the database
+# ------------------------------------------------------- PostgreSQL's flat profiles, both ways
 def profile_example() -> agent_features.ProfileState:
     """Two customers whose counters hold inf, zeros and floats that need all 17 digits."""
     state = agent_features.ProfileState.empty(2, consent=False)
@@ -211,6 +214,24 @@ def profile_example() -> agent_features.ProfileState:
     state.recent_contacts[1, 29] = 1e-300
     state.contacts[1, 0] = -0.0
     return state
+
+
+@needs_postgresql
+def test_the_flat_profile_write_stores_what_profile_states_store_writes():
+    state = profile_example()
+    state.tenure_days[0], state.day_clock[1] = -np.inf, np.nan  # never held; written as null too
+    expected = [SimpleNamespace(), SimpleNamespace()]
+    clocks = np.array([T0.timestamp(), T0.timestamp() + 60])
+    profile_states_store(expected, state, clocks)
+    customers = [CustomerFactory(), CustomerFactory()]
+    rows = [services._BatchCustomer(c.pk, c.external_id, None, None, None) for c in customers]
+
+    services._customers_write(rows, state, clocks)
+
+    stored = [Customer.objects.get(pk=c.pk) for c in customers]
+    assert [c.profile_state for c in stored] == [json.loads(json.dumps(e.profile_state))
+                                                for e in expected]
+    assert [c.profile_updated_at for c in stored] == [e.profile_updated_at for e in expected]
 
 
 def test_a_stored_profile_reads_back_exactly_inf_and_all_17_digits_included():
@@ -228,3 +249,25 @@ def test_a_stored_profile_reads_back_exactly_inf_and_all_17_digits_included():
     np.testing.assert_array_equal(read_clocks, clocks)
 
 
+@needs_postgresql
+def test_flat_profile_read_gives_what_profile_states_load_gives():
+    state = profile_example()
+    stored = [SimpleNamespace(), SimpleNamespace()]
+    profile_states_store(stored, state, np.array([T0.timestamp(), T0.timestamp() + 60]))
+    partial = {k: v for k, v in stored[0].profile_state.items() if k != "revenue"}
+    customers = [CustomerFactory(profile_state=s.profile_state,
+                                 profile_updated_at=s.profile_updated_at) for s in stored]
+    customers += [CustomerFactory(), CustomerFactory(profile_state=partial)]
+    at = T0 + timedelta(days=1, seconds=5)
+    rows = services._customers_read_locked([c.external_id for c in customers])
+    flat_state, flat_clocks = services._profile_states_from_flat(
+        [row.profile_state for row in rows], [row.profile_updated_at for row in rows], at=at)
+    state, clocks = profile_states_load(list(Customer.objects.order_by("pk")), at=at)
+    for name in services.PROFILE_FIELDS:
+        np.testing.assert_array_equal(getattr(flat_state, name), getattr(state, name), err_msg=name)
+    np.testing.assert_array_equal(flat_clocks, clocks)
+
+
+def test_flat_profile_of_another_shape_is_refused():
+    assert services._profile_states_from_flat(["[[1.0, 2.0], 3.0]"], [None], at=T0) is None
+    assert services._profile_states_from_flat(['["x"]'], [None], at=T0) is None
