@@ -207,9 +207,9 @@ def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarra
 # customer each way, laid out in PROFILE_FIELDS order, and PostgreSQL takes them apart and puts
 # them together (`_profile_flat_sql`, `_profile_from_flat_sql`). Written out because it pays:
 # through the ORM (a profile as a JSON object of ~25 lists, decoded and encoded by Django) the
-# web process spent 130 ms of CPU per 1,000-event batch instead of 54, and events/s fell from
-# 6,100-8,400 to 5,400 (benchmarks/before_after.sh, BENCHMARKS.md "Issue 20"). The stored JSON
-# is exactly what profile_states_store writes, so every other reader is unchanged.
+# web process spent 127-130 ms of CPU per 1,000-event batch instead of 54-70, and events/s fell
+# from 6,133-8,400 to 4,067-5,400 (benchmarks/before_after.sh, BENCHMARKS.md "Issue 20"). The
+# stored JSON is exactly what profile_states_store writes, so every other reader is unchanged.
 
 
 def _profile_flat_sql(column: str) -> str:
