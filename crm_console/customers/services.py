@@ -98,21 +98,17 @@ PROFILE_FIELDS = tuple(f.name for f in fields(agent_features.ProfileState))
 
 @dataclass(frozen=True)
 class ProfileFormat:
-    """How a profile of `n_channels` channels is stored: each field's per-customer shape, and
-    the flat layout the PostgreSQL fast path reads and writes (see below)."""
+    """How a profile of `n_channels` channels is stored: each field's per-customer shape."""
 
     n_channels: int
     shapes: dict[str, tuple[int, ...]]
-    sizes: dict[str, int]
-    width: int
 
 
 @functools.lru_cache(maxsize=8)
 def profile_format(n_channels: int) -> ProfileFormat:
     empty = agent_features.ProfileState.empty(1, n_channels=n_channels)
     shapes = {name: np.shape(getattr(empty, name))[1:] for name in PROFILE_FIELDS}
-    sizes = {name: int(np.prod(shape)) for name, shape in shapes.items()}
-    return ProfileFormat(n_channels, shapes, sizes, sum(sizes.values()))
+    return ProfileFormat(n_channels, shapes)
 
 
 def workspace_channel_count() -> int:
@@ -203,82 +199,56 @@ def profile_states_advance(state: agent_features.ProfileState, clocks: np.ndarra
     return np.maximum(clocks, to)
 
 
-# PostgreSQL fast path for profiles: a batch's profiles travel as one flat list of numbers per
-# customer each way, laid out in PROFILE_FIELDS order, and PostgreSQL takes them apart and puts
-# them together (`_profile_flat_sql`, `_profile_from_flat_sql`). Written out because it pays:
-# through the ORM (a profile as a JSON object of ~25 lists, decoded and encoded by Django) the
-# web process spent 127-130 ms of CPU per 1,000-event batch instead of 54-70, and events/s fell
-# from 6,133-8,400 to 4,067-5,400 (benchmarks/before_after.sh, BENCHMARKS.md "Issue 20"). The
-# stored JSON is exactly what profile_states_store writes, so every other reader is unchanged.
+# PostgreSQL fast path for profiles: the locked read takes each profile apart in the database
+# (`_profile_fields_sql`: one JSON array of the fields' values, no keys), and the write sends the
+# profiles profile_states_store makes in the same UPDATE as the identify fields. Written out
+# because it pays: through the ORM (each profile a JSON object decoded by Django, the identified
+# customers read and saved again) the web process spent 127-130 ms of CPU per 1,000-event batch
+# instead of 54-70, and events/s fell from 6,133-8,400 to 4,067-5,400
+# (benchmarks/before_after.sh, BENCHMARKS.md "Issue 20").
 
 
-def _profile_flat_sql(column: str) -> str:
-    """SQL: the stored profile as one flat JSON array of its numbers in PROFILE_FIELDS order
-    (per-channel lists unwrapped by the JSON path `$[*][*]`).
+def _profile_fields_sql(column: str) -> str:
+    """SQL: the stored profile's fields' values as one JSON array in PROFILE_FIELDS order.
 
     NULL where the profile lacks a field (the customer starts empty, as in profile_states_load).
     """
     names = ", ".join(f"'{name}'" for name in PROFILE_FIELDS)
     values = ", ".join(f"{column} #> '{{{name},0}}'" for name in PROFILE_FIELDS)
     return (f"CASE WHEN jsonb_typeof({column}) = 'object' AND {column} ?& ARRAY[{names}] "
-            f"THEN jsonb_path_query_array(jsonb_build_array({values}), '$[*][*]')::text END")
+            f"THEN jsonb_build_array({values})::text END")
 
 
-@functools.lru_cache(maxsize=8)
-def _profile_from_flat_sql(column: str, n_channels: int) -> str:
-    """SQL: the profile object profile_states_store writes, from the flat JSON array in `column`
-    (`_profile_flat_sql`'s layout)."""
-    layout = profile_format(n_channels)
-    parts, offset = [], 0
-    for name in PROFILE_FIELDS:
-        size = layout.sizes[name]
-        numbers = ", ".join(f"{column} -> {offset + k}" for k in range(size))
-        inner = f"jsonb_build_array({numbers})" if layout.shapes[name] else numbers
-        parts.append(f"'{name}', jsonb_build_array({inner})")
-        offset += size
-    return f"jsonb_build_object({', '.join(parts)})"
-
-
-def _profile_states_from_flat(
-        flats: list[str | None], updated_at: list[datetime | None], *,
+def _profile_states_from_fields(
+        texts: list[str | None], updated_at: list[datetime | None], *,
         at: datetime) -> tuple[agent_features.ProfileState, np.ndarray] | None:
-    """profile_states_load for profiles read with _profile_flat_sql.
+    """profile_states_load for profiles read with _profile_fields_sql, stacked field by field.
 
-    None when a stored profile does not have today's shape: the caller reads the JSON instead.
+    None when a stored profile does not have today's shape (a value that is not a number, a
+    per-channel list of another length: a profile stored before a channel was added): the
+    caller reads the JSON instead, and profile_states_load re-lays or refuses it.
     """
-    n = len(flats)
+    n = len(texts)
     state = profile_states_empty(n)
     layout = profile_format(state.n_channels)
     moment = at.astimezone(dt_timezone.utc)
     state.day_clock[:] = (moment.hour * 3600 + moment.minute * 60 + moment.second) / SECONDS_PER_DAY
     clocks = np.full(n, at.timestamp())
-    stored = [i for i, flat in enumerate(flats) if flat is not None]
+    stored = [i for i, text in enumerate(texts) if text is not None]
     if not stored:
         return state, clocks
-    try:  # null stands for inf (to_dict writes every non-finite value so); numpy reads it as nan
-        values = np.array([json.loads(flats[i]) for i in stored], dtype=np.float64)
-    except (TypeError, ValueError):
-        return None  # a value that is not a number
-    if values.shape != (len(stored), layout.width):
-        return None  # (also a profile stored before a channel was added: the JSON path re-lays it)
-    values[np.isnan(values)] = np.inf
-    offset = 0
-    for name, size in layout.sizes.items():
-        getattr(state, name)[stored] = values[:, offset:offset + size].reshape(
-            (len(stored), *layout.shapes[name]))
-        offset += size
+    rows = [json.loads(texts[i]) for i in stored]
+    for j, name in enumerate(PROFILE_FIELDS):
+        try:  # null stands for inf (to_dict writes every non-finite value so); numpy reads nan
+            values = np.array([row[j] for row in rows], dtype=np.float64)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if values.shape != (len(stored), *layout.shapes[name]):
+            return None
+        values[np.isnan(values)] = np.inf
+        getattr(state, name)[stored] = values
     clocks[stored] = [(updated_at[i] or at).timestamp() for i in stored]
     return state, clocks
-
-
-def _profiles_flat(state: agent_features.ProfileState) -> list[list[float | None]]:
-    """Each customer's profile as one flat list in PROFILE_FIELDS order, None for non-finite
-    values (as to_dict writes them)."""
-    n = len(state)
-    flat = np.concatenate([getattr(state, name).reshape(n, -1) for name in PROFILE_FIELDS], axis=1)
-    cells = flat.astype(object)
-    cells[~np.isfinite(flat)] = None
-    return cells.tolist()
 
 
 # ------------------------------------------------------------------------------------- ingestion
@@ -398,7 +368,7 @@ def _customers_read_locked(external_ids: list[str]) -> list[_BatchCustomer]:
     table = connection.ops.quote_name(Customer._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, external_id, {_profile_flat_sql('profile_state')}, profile_updated_at, "
+            f"SELECT id, external_id, {_profile_fields_sql('profile_state')}, profile_updated_at, "
             f"erased_at FROM {table} WHERE external_id = ANY(%s) ORDER BY id FOR UPDATE",
             [external_ids])
         return [_BatchCustomer(*values) for values in cursor.fetchall()]
@@ -409,7 +379,7 @@ def _profiles_load(rows: list[_BatchCustomer], *,
     """The rows' profiles stacked (profile_states_load; PostgreSQL parses its flat profiles)."""
     if not recordsets.set_based_sql():
         return profile_states_load(rows, at=at)
-    loaded = _profile_states_from_flat([row.profile_state for row in rows],
+    loaded = _profile_states_from_fields([row.profile_state for row in rows],
                                        [row.profile_updated_at for row in rows], at=at)
     if loaded is not None:
         return loaded
@@ -484,8 +454,8 @@ def _customers_write(rows: list[_BatchCustomer], state: agent_features.ProfileSt
     read. Other databases: the profiles with customers_save_fields, then the identified customers
     read, changed and saved.
     """
+    profile_states_store(rows, state, clocks)
     if not recordsets.set_based_sql():
-        profile_states_store(rows, state, clocks)
         customers_save_fields(rows, ["profile_state", "profile_updated_at"])
         identified = {row.pk: row for row in rows if row.identity or row.traits}
         customers = list(Customer.objects.filter(pk__in=identified).order_by("pk"))
@@ -497,11 +467,9 @@ def _customers_write(rows: list[_BatchCustomer], state: agent_features.ProfileSt
                 customer.traits = {**(customer.traits or {}), **row.traits}
         customers_save_fields(customers, ["traits", *IDENTITY_FIELDS])
         return
-    records = [
-        {"id": row.pk, "profile": profile,
-         "profile_updated_at": datetime.fromtimestamp(clock, tz=dt_timezone.utc).isoformat(),
-         **row.identity, **({"traits": row.traits} if row.traits else {})}
-        for row, profile, clock in zip(rows, _profiles_flat(state), clocks.tolist(), strict=True)]
+    records = [{"id": row.pk, "profile_state": row.profile_state,
+                "profile_updated_at": row.profile_updated_at.isoformat(),
+                **row.identity, **({"traits": row.traits} if row.traits else {})} for row in rows]
     quote = connection.ops.quote_name
     meta = Customer._meta
     identity = [meta.get_field(name) for name in IDENTITY_FIELDS]
@@ -511,11 +479,11 @@ def _customers_write(rows: list[_BatchCustomer], state: agent_features.ProfileSt
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(meta.db_table)} AS c SET "
-            f"profile_state = {_profile_from_flat_sql('v.profile', state.n_channels)}, "
+            f"profile_state = v.profile_state, "
             f"profile_updated_at = v.profile_updated_at, {kept}, traits = CASE "
             f"WHEN v.traits IS NULL THEN c.traits "
             f"WHEN jsonb_typeof(c.traits) = 'object' THEN c.traits || v.traits ELSE v.traits END "
-            f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, profile jsonb, "
+            f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, profile_state jsonb, "
             f"profile_updated_at timestamptz, {definitions}, traits jsonb) WHERE c.id = v.id",
             [json.dumps(records, allow_nan=False)])
 

@@ -260,7 +260,7 @@ def test_flat_profile_read_gives_what_profile_states_load_gives():
     customers += [CustomerFactory(), CustomerFactory(profile_state=partial)]
     at = T0 + timedelta(days=1, seconds=5)
     rows = services._customers_read_locked([c.external_id for c in customers])
-    flat_state, flat_clocks = services._profile_states_from_flat(
+    flat_state, flat_clocks = services._profile_states_from_fields(
         [row.profile_state for row in rows], [row.profile_updated_at for row in rows], at=at)
     state, clocks = profile_states_load(list(Customer.objects.order_by("pk")), at=at)
     for name in services.PROFILE_FIELDS:
@@ -269,5 +269,6 @@ def test_flat_profile_read_gives_what_profile_states_load_gives():
 
 
 def test_flat_profile_of_another_shape_is_refused():
-    assert services._profile_states_from_flat(["[[1.0, 2.0], 3.0]"], [None], at=T0) is None
-    assert services._profile_states_from_flat(['["x"]'], [None], at=T0) is None
+    assert services._profile_states_from_fields(["[[1.0, 2.0], 3.0]"], [None], at=T0) is None
+    assert services._profile_states_from_fields(['["x"]'], [None], at=T0) is None
+    assert services._profile_states_from_fields(["[1.0]"], [None], at=T0) is None
