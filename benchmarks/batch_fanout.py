@@ -59,6 +59,7 @@ def main() -> None:
     from crm_console.celery import app
     from crm_console.decisioning.batch_runs import batch_run_start
     from crm_console.decisioning.models import BatchRun
+    from crm_console.decisioning.selectors import batch_run_progress
 
     app.conf.task_always_eager = False
     out = Path("/tmp") / f"batch-fanout-{os.getpid()}.jsonl"
@@ -70,10 +71,13 @@ def main() -> None:
                                      segment={"traits": {"plan": "benchmark"}},
                                      adapter_spec={"kind": "file", "path": str(out)})
             started = time.perf_counter()
-            peaks = [0] * n_workers
+            peaks, early = [0] * n_workers, [0] * n_workers
             while True:
+                first_tenth = batch_run_progress(run=run)["share"] < 0.1
                 for i, worker in enumerate(workers):
                     peaks[i] = max(peaks[i], _rss_tree(worker.pid))
+                    if first_tenth:
+                        early[i] = peaks[i]
                 run.refresh_from_db()
                 if run.is_finished:
                     break
@@ -85,19 +89,20 @@ def main() -> None:
                 worker.wait(timeout=60)
         out.unlink(missing_ok=True)
         assert run.status == BatchRun.Status.FINISHED, run.errors
-        rows.append((n_workers, run.totals["decisions"], seconds, peaks))
+        rows.append((n_workers, run.totals["decisions"], seconds, peaks, early))
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores (shared, noisy), PostgreSQL + Redis"
     print("| workers | customers | chunks of | wall s | decisions/s | scaling vs 1 | peak RSS per "
-          "worker (MiB) | machine |")
+          "worker (MiB), first 10 % of chunks -> whole run | machine |")
     print("|---|---|---|---|---|---|---|---|")
     base = None
-    for n_workers, decisions, seconds, peaks in rows:
+    for n_workers, decisions, seconds, peaks, early in rows:
         rate = decisions / seconds
         base = base or (rate if n_workers == 1 else None)
         scaling = f"{rate / base:.2f}x" if base else "-"
         print(f"| {n_workers} | {decisions:,} | {args.chunk:,} | {seconds:.1f} | {rate:,.0f} | "
-              f"{scaling} | {', '.join(f'{p / 2**20:.0f}' for p in peaks)} | {machine} |")
+              f"{scaling} | {', '.join(f'{e / 2**20:.0f} -> {p / 2**20:.0f}' for e, p in zip(early, peaks))}"
+              f" | {machine} |")
 
 
 def _worker(index: int) -> subprocess.Popen:
