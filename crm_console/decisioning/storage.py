@@ -121,6 +121,8 @@ def decisions_write_one_statement(decisions: list[Decision], explanations: list[
     by_customer = {d.customer_id: d for d in decisions}
     explanation_of = {d.customer_id: e for d, e in explained}
     customer_of = {}
+    # the rows left saved, as QuerySet.bulk_create leaves its objects (it sets the same two
+    # `_state` attributes: Django has no public call that marks an object as stored)
     for kind, row_id, key in sorted(written):  # decisions (0) before explanations (1)
         if kind == 0:
             decision = by_customer[key]
