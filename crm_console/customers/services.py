@@ -165,15 +165,21 @@ def profile_states_load(customers: list[Customer], *, at: datetime) -> tuple[age
         else:
             dicts.append(empty_dict)
             clocks[i] = at.timestamp()
-    arrays = {}
-    for name in PROFILE_FIELDS:
-        # one customer's entry is a length-1 list: [value] or [[per-channel values]]; None stands
-        # for inf (to_dict writes every non-finite value so) and numpy reads it as nan
-        stacked = np.array([d[name][0] for d in dicts], dtype=np.float64)
-        stacked = stacked.reshape((n, *layout.shapes[name]))
-        stacked[np.isnan(stacked)] = np.inf
-        arrays[name] = stacked
+    # one customer's entry is a length-1 list: [value] or [[per-channel values]]
+    arrays = {name: _field_stacked([d[name][0] for d in dicts], layout.shapes[name])
+              for name in PROFILE_FIELDS}
     return agent_features.ProfileState(**arrays), clocks
+
+
+def _field_stacked(values: list, shape: tuple[int, ...]) -> np.ndarray:
+    """One profile field of every customer as an (n, *shape) array. None stands for inf (to_dict
+    writes every non-finite value so; numpy reads it as nan). Raises ValueError (or TypeError)
+    for a value that is not a number or a per-channel list of another length."""
+    stacked = np.array(values, dtype=np.float64)
+    if stacked.shape != (len(values), *shape):
+        raise ValueError(f"a stored profile field has shape {stacked.shape[1:]}, not {shape}")
+    stacked[np.isnan(stacked)] = np.inf
+    return stacked
 
 
 def profile_states_store(customers: list[Customer], state: agent_features.ProfileState,
@@ -239,14 +245,11 @@ def _profile_states_from_fields(
         return state, clocks
     rows = [json.loads(texts[i]) for i in stored]
     for j, name in enumerate(PROFILE_FIELDS):
-        try:  # null stands for inf (to_dict writes every non-finite value so); numpy reads nan
-            values = np.array([row[j] for row in rows], dtype=np.float64)
+        try:
+            getattr(state, name)[stored] = _field_stacked([row[j] for row in rows],
+                                                          layout.shapes[name])
         except (TypeError, ValueError, IndexError):
             return None
-        if values.shape != (len(stored), *layout.shapes[name]):
-            return None
-        values[np.isnan(values)] = np.inf
-        getattr(state, name)[stored] = values
     clocks[stored] = [(updated_at[i] or at).timestamp() for i in stored]
     return state, clocks
 

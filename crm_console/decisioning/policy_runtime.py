@@ -34,7 +34,7 @@ CACHE_SIZE = 16
 BACKGROUND_DECISIONS = 2000
 BACKGROUND_CENTRES = 10
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # held while an agent loads: two requests never load the same one
 _agents: OrderedDict[str, agents.Agent] = OrderedDict()
 _explainers: OrderedDict[tuple, Explainer] = OrderedDict()
 
@@ -56,13 +56,14 @@ def policy_agent(version: PolicyVersion) -> agents.Agent:
         return agent
     with _lock:
         agent = _agents.get(sha)
-    if agent is None:
-        artifact = bytes(PolicyVersion.objects.values_list("artifact", flat=True).get(pk=version.pk))
-        if hashlib.sha256(artifact).hexdigest() != sha:
-            raise ValueError(f"policy version {version.pk}: artifact does not match its SHA-256")
-        agent = agents.loads(artifact)
-        _remember(_agents, sha, agent)
-        logger.info("loaded policy version %s (%s)", version.pk, version.algorithm)
+        if agent is None:
+            artifact = bytes(PolicyVersion.objects.values_list("artifact", flat=True)
+                             .get(pk=version.pk))
+            if hashlib.sha256(artifact).hexdigest() != sha:
+                raise ValueError(f"policy version {version.pk}: artifact does not match its SHA-256")
+            agent = agents.loads(artifact)
+            _remember(_agents, sha, agent)
+            logger.info("loaded policy version %s (%s)", version.pk, version.algorithm)
     return agent
 
 

@@ -39,7 +39,6 @@ from crm_console.decisioning.models import PolicyVersion
 
 logger = logging.getLogger(__name__)
 
-_CACHE_SIZE = 16
 _lock = threading.Lock()
 
 
@@ -88,7 +87,7 @@ def serving_for_campaign_id(campaign_id: int) -> CampaignServing | None:
     with _lock:
         _setups[campaign_id] = (now, marker, setup)
         _setups.move_to_end(campaign_id)
-        while len(_setups) > _CACHE_SIZE:
+        while len(_setups) > policy_runtime.CACHE_SIZE:
             _setups.popitem(last=False)
     return setup
 

@@ -23,3 +23,16 @@ def demo_login(client):
         client.force_login(get_user_model().objects.get(username=username))
         return client
     return login
+
+
+@pytest.fixture
+def task_queue_down(monkeypatch):
+    """Queuing a group of tasks raises what kombu raises once its connection retries are spent."""
+    from celery import canvas
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    monkeypatch.setattr(canvas.group, "apply_async", broker_down)
+    return monkeypatch

@@ -210,17 +210,10 @@ def test_runs_without_once_per_day_may_run_again_the_same_day(small_demo, tmp_pa
 
 
 def test_a_run_started_while_the_task_queue_is_unreachable_decides_nothing_and_resumes_later(
-        small_demo, tmp_path, monkeypatch):
-    from celery import canvas
-    from kombu.exceptions import OperationalError
-
-    def broker_down(*args, **kwargs):  # what kombu raises once its connection retries are spent
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
-
-    monkeypatch.setattr(canvas.group, "apply_async", broker_down)
+        small_demo, tmp_path, task_queue_down):
     run, created = batch_run_start(campaign=small_demo, chunk_size=15,
                                    adapter_spec=file_adapter(tmp_path))
-    monkeypatch.undo()
+    task_queue_down.undo()
 
     assert created and run.status == BatchRun.Status.FINISHED_WITH_ERRORS
     assert not Decision.objects.filter(context__batch_run=run.pk).exists()
