@@ -14,6 +14,12 @@ With several seeds the cohorts are pooled (customers are independent across seed
 the exact discounted value of each policy is also given as a percentage of the optimum found by
 value iteration (`agents.evaluate.percent_of_optimum`).
 
+With `--population K`, actor_critic trains K members per seed (`agents.population`: seeds
+seed, seed + 1000, ...), `--jobs` at a time in separate processes, and keeps the member with the
+highest mean return on held-out customers of the training world (`selection_seed`, never the
+evaluation cohort). Its "train s" is the population's wall-clock time; every member's held-out
+value and evaluation KPIs are printed (-v) so the members that were not kept are visible too.
+
 Agents that cannot be imported yet, or fail, are skipped with a printed note. Wall-clock seconds
 are training time only and depend on the machine's load.
 """
@@ -26,6 +32,7 @@ import importlib
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +43,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import agents  # noqa: E402
+from agents import population  # noqa: E402
 from agents.envs import CustomerJourneyEnv, get_scenario  # noqa: E402
 from agents.evaluate import (  # noqa: E402
     KPI, EvaluationReport, evaluate, percent_of_optimum, uplift,
@@ -82,6 +90,7 @@ class Result:
     env_steps: list[int] = field(default_factory=list)
     wall_seconds: list[float] = field(default_factory=list)
     percent_optimum: list[float] = field(default_factory=list)
+    members: list[list[dict[str, float]]] = field(default_factory=list)
     note: str = ""
 
 
@@ -108,6 +117,22 @@ def _config_fields(agent_cls: type) -> set[str]:
                                                                      "action_space", "seed"}
 
 
+def _train_member(name: str, scenario_name: str, seed: int, steps: int, customers: int,
+                  settings: dict[str, Any], threads: int) -> tuple[bytes, int, float]:
+    """Train one agent (in this process or a worker process); its bytes, env steps and seconds."""
+    torch.set_num_threads(threads)
+    env = CustomerJourneyEnv(scenario_name, num_customers=customers, seed=seed)
+    agent = agents.make(name, env.single_observation_space, env.single_action_space, seed=seed,
+                        **settings)
+    started = time.perf_counter()
+    report = agent.fit(env, total_steps=steps)
+    return agent.to_bytes(), int(report.env_steps), time.perf_counter() - started
+
+
+def _population_size(name: str, args: argparse.Namespace) -> int:
+    return args.population if name == "actor_critic" else 1
+
+
 def train_and_evaluate(name: str, scenario_name: str, seed: int, args: argparse.Namespace,
                        result: Result) -> None:
     try:
@@ -116,20 +141,38 @@ def train_and_evaluate(name: str, scenario_name: str, seed: int, args: argparse.
         result.note = f"skipped: cannot import ({type(error).__name__}: {error})"
         return
     steps = args.tabular_steps if scenario_name == "tabular" and args.tabular_steps else args.steps
-    env = CustomerJourneyEnv(scenario_name, num_customers=args.train_customers, seed=seed)
     settings = _agent_settings(name, scenario_name, agent_cls)
+    seeds = population.member_seeds(seed, _population_size(name, args))
+    jobs = [(name, scenario_name, s, steps, args.train_customers, settings, args.threads)
+            for s in seeds]
     try:
-        agent = agents.make(name, env.single_observation_space, env.single_action_space, seed=seed,
-                            **settings)
         started = time.perf_counter()
-        report = agent.fit(env, total_steps=steps)
+        if len(jobs) == 1:
+            trained = [_train_member(*jobs[0])]
+        else:
+            with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs))) as pool:
+                trained = list(pool.map(_train_member, *zip(*jobs)))
         wall = time.perf_counter() - started
     except Exception as error:
         result.note = f"failed: {type(error).__name__}: {error}"
         return
+    members = [agents.loads(artifact) for artifact, _, _ in trained]
+    kept = 0
+    if len(members) > 1:
+        values = [population.held_out_value(m, seed=seed, scenario=scenario_name) for m in members]
+        kept = population.choose_member(values)
+        rows = []
+        for i, (member, value) in enumerate(zip(members, values)):
+            report = evaluate(member, scenario_name, customers=args.eval_customers, seed=10_000 + seed)
+            rows.append({"seed": member.seed, "held_out_return": value.value,
+                         "net_revenue": report["net_revenue_per_customer"].value,
+                         "mean_return": report["mean_return"].value,
+                         "train_s": trained[i][2], "kept": i == kept})
+        result.members.append(rows)
+    agent = members[kept]
     evaluation = evaluate(agent, scenario_name, customers=args.eval_customers, seed=10_000 + seed)
     result.reports.append(evaluation)
-    result.env_steps.append(int(report.env_steps))
+    result.env_steps.append(sum(env_steps for _, env_steps, _ in trained))
     result.wall_seconds.append(wall)
     if scenario_name == "tabular":
         result.percent_optimum.append(percent_of_optimum(agent, scenario_name))
@@ -137,7 +180,13 @@ def train_and_evaluate(name: str, scenario_name: str, seed: int, args: argparse.
         print(f"  {scenario_name:8s} {name:15s} seed {seed}: "
               f"net revenue {evaluation['net_revenue_per_customer'].value:8.2f}  "
               f"retention {evaluation['retention'].value:.3f}  "
-              f"{report.env_steps} steps in {wall:.1f} s", file=sys.stderr, flush=True)
+              f"return {evaluation['mean_return'].value:.2f}  "
+              f"{sum(e for _, e, _ in trained)} steps in {wall:.1f} s", file=sys.stderr, flush=True)
+        for row in (result.members[-1] if len(members) > 1 else []):
+            print(f"      member seed {row['seed']:>5}: held-out return {row['held_out_return']:.2f}"
+                  f"  evaluation: net revenue {row['net_revenue']:.2f}, return "
+                  f"{row['mean_return']:.2f}  ({row['train_s']:.0f} s){'  KEPT' if row['kept'] else ''}",
+                  file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +272,39 @@ def render_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def render_per_seed(results: list[Result], seeds: Sequence[int]) -> str:
+    """Every seed of every learning agent against the rules of the same seed (paired), with its
+    mean return next to supervised's and linucb's, then the mean, worst and best seed."""
+    by_key = {(r.scenario, r.agent): r for r in results}
+    titles = ["scenario", "agent", "seed", "uplift vs rule_based", "mean return",
+              "supervised / linucb return", "retention - rule_based's", "% of optimum", "train s"]
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+    for r in results:
+        rules = by_key.get((r.scenario, "rule_based"))
+        if r.agent == "rule_based" or rules is None or len(r.reports) != len(seeds) \
+                or len(rules.reports) != len(seeds):
+            continue
+        ups = []
+        for i, seed in enumerate(seeds):
+            report, base = r.reports[i], rules.reports[i]
+            up = uplift(report, base)
+            ups.append(up.value)
+            others = [by_key.get((r.scenario, n)) for n in ("supervised", "linucb")]
+            other = " / ".join(f"{o.reports[i]['mean_return'].value:.2f}"
+                               if o is not None and len(o.reports) == len(seeds) else "-"
+                               for o in others)
+            cells = [r.scenario, r.agent, str(seed), _fmt_uplift(up),
+                     f"{report['mean_return'].value:.2f}", other,
+                     f"{report['retention'].value - base['retention'].value:+.3f}",
+                     f"{r.percent_optimum[i]:.1f} %" if r.percent_optimum else "-",
+                     f"{r.wall_seconds[i]:.0f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append(f"| {r.scenario} | {r.agent} | **mean / worst / best** | "
+                     f"{100 * np.mean(ups):+.1f} % / {100 * min(ups):+.1f} % / {100 * max(ups):+.1f} %"
+                     " |" + " |" * (len(titles) - 4))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -235,6 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-customers", type=int, default=1024, help="customers simulated in parallel")
     parser.add_argument("--eval-customers", type=int, default=5000, help="evaluation cohort per seed")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--population", type=int, default=1,
+                        help="actor_critic members per seed, one kept on held-out customers")
+    parser.add_argument("--jobs", type=int, default=2, help="members trained at once (processes)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 60k steps, 512 customers in parallel, 1000 evaluated")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
@@ -243,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.steps, args.train_customers, args.eval_customers = 60_000, 512, 1000
     torch.set_num_threads(args.threads)
+    try:
+        population.check_size(args.population)
+    except ValueError as error:
+        parser.error(str(error))
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     names = [n.strip() for n in args.agents.split(",") if n.strip()]
     unknown = sorted(set(names) - set(agents.AGENT_NAMES))
@@ -266,10 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     order = {n: i for i, n in enumerate(agents.AGENT_NAMES)}
     results.sort(key=lambda r: (scenarios.index(r.scenario), order.get(r.agent, 99)))
     table = render_table(results)
+    if len(seeds) > 1:
+        table += "\n\nPer seed (paired with rule_based on the same cohort):\n\n" + \
+            render_per_seed(results, seeds)
     header = (f"policy_quality: steps={args.steps:,}"
               f"{f' (tabular {args.tabular_steps:,})' if args.tabular_steps else ''}, seeds={seeds}, "
               f"{args.train_customers} customers in parallel, {args.eval_customers} evaluated per seed, "
-              f"torch threads={args.threads}, total {time.perf_counter() - started:.0f} s")
+              f"torch threads={args.threads}, actor_critic population={args.population} "
+              f"({args.jobs} at a time), total {time.perf_counter() - started:.0f} s")
     print(header)
     print()
     print(table)

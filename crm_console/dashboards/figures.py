@@ -215,6 +215,31 @@ def learning_curve_figure(steps: Sequence[float], returns: Sequence[float], *,
     return as_dict(_layout(fig, height=300, showlegend=False))
 
 
+def population_curves_figure(members: Sequence[dict[str, Any]], *,
+                             baseline: float | None = None) -> dict[str, Any]:
+    """Every member's learning curve of a population run; the kept member drawn bold.
+
+    members: {"name": str, "steps": [...], "returns": [...], "kept": bool}
+    """
+    palette = ["#9aa4b2", "#e07b00", "#0f8b8d", "#8e44ad", "#c2185b", "#5d4037", "#455a64"]
+    fig = go.Figure()
+    for i, member in enumerate(members):
+        kept = bool(member.get("kept"))
+        fig.add_trace(go.Scatter(
+            x=list(member["steps"]), y=list(member["returns"]), mode="lines",
+            name=member["name"] + (" (kept)" if kept else ""),
+            line=dict(color=POLICY_COLOUR if kept else palette[i % len(palette)],
+                      width=3 if kept else 1.5, dash=None if kept else "dot"),
+            hovertemplate="%{x:,} steps: %{y:.2f}<extra>" + member["name"] + "</extra>",
+        ))
+    if baseline is not None:
+        fig.add_hline(y=baseline, line_dash="dot", line_color=HOLDOUT_COLOUR,
+                      annotation_text="today's rules", annotation_position="bottom right")
+    fig.update_xaxes(title_text="Simulated customer-days")
+    fig.update_yaxes(title_text="Mean return per customer")
+    return as_dict(_layout(fig, height=320))
+
+
 def action_distribution_figure(by_segment: dict[str, dict[str, float]]) -> dict[str, Any]:
     """Stacked share of chosen actions (or channels) per customer segment."""
     segments = list(by_segment)

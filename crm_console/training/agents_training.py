@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 import agents
-from agents import offline, ope
+from agents import offline, ope, population
 from agents.algos.base import ProgressCallback, TrainingReport
 from agents.envs import CustomerJourneyEnv, FittedJourneyEnv
 from agents.evaluate import evaluate
@@ -206,6 +206,21 @@ def simulator_kpis(*, agent: agents.Agent, simulator: CampaignSimulator, campaig
             "customers": candidate.customers, "days": candidate.days,
             "seed": seed, "candidate": table(candidate), "control": table(control),
             "control_policy": campaign.control_policy}
+
+
+def held_out_value(*, agent: agents.Agent, campaign: Campaign, seed: int) -> population.MemberValue:
+    """A population member's mean return on held-out customers of the world it trained in: the
+    same customers for every member of the run with `seed` (paired), none of them trained on, and
+    not the cohort its KPIs are reported on."""
+    days = min(EVALUATION_DAYS, campaign.horizon_days)
+    held_out_seed = population.selection_seed(seed)
+    customers = population.SELECTION_CUSTOMERS
+    simulator = simulator_for_campaign(campaign=campaign, seed=held_out_seed, customers=customers)
+    return population.held_out_value(
+        agent, seed=seed, scenario=SCENARIO, customers=customers, days=days,
+        env=simulator.evaluation_env(customers=customers, days=days, seed=held_out_seed),
+        reward_weights=simulator.reward_weights, contact_rules=simulator.contact_rules,
+        catalogue=simulator.bridge.catalogue)
 
 
 # ---------------------------------------------------------------------------------- OPE

@@ -10,8 +10,18 @@ from crm_console.training.models import TrainingRun
 class TrainingRunForm(forms.ModelForm):
     class Meta:
         model = TrainingRun
-        fields = ["campaign", "algorithm", "budget_steps", "warm_start", "seed"]
-        labels = {"budget_steps": "Budget (simulated customer-days)"}
+        fields = ["campaign", "algorithm", "budget_steps", "warm_start", "seed", "population_size"]
+        labels = {"budget_steps": "Budget (simulated customer-days, per policy)",
+                  "population_size": "Policies trained side by side"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["population_size"].required = False
+
+    def clean_population_size(self) -> int:
+        """Left blank: one policy, as before populations existed."""
+        size = self.cleaned_data.get("population_size")
+        return 1 if size is None else size
 
 
 class PromoteForm(forms.Form):

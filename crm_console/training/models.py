@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from crm_console.campaigns.models import Campaign
+from agents.population import MAX_SIZE as POPULATION_MAX_SIZE
 from crm_console.decisioning.models import ALGORITHM_CHOICES, PolicyVersion
 
 
@@ -30,6 +31,19 @@ class TrainingRun(models.Model):
         default=True, help_text="Pre-train on the campaign's logged decisions first."
     )
     seed = models.PositiveIntegerField(default=0)
+    population_size = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(POPULATION_MAX_SIZE)],
+        help_text="Policies trained side by side with different seeds, each a task on the "
+                  "training queue; the one with the highest return on held-out simulated "
+                  "customers is kept.",
+    )
+    population_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="members",
+        help_text="The run this one is a member of (members make no policy version themselves).",
+    )
+    member_artifact = models.BinaryField(
+        null=True, blank=True, editable=False,
+        help_text="A finished member's trained policy, until its run chooses one.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0, validators=[MinValueValidator(0), MaxValueValidator(1)])
     current_return = models.FloatField(null=True, blank=True)
@@ -58,6 +72,15 @@ class TrainingRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def is_member(self) -> bool:
+        return self.population_of_id is not None
+
+    @property
+    def is_population(self) -> bool:
+        """A run whose policy is chosen among its members (it trains none itself)."""
+        return self.population_size > 1 and not self.is_member
 
 
 class CustomerResponseModel(models.Model):

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from agents import population
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer
@@ -16,7 +17,9 @@ from crm_console.training.models import CustomerResponseModel, TrainingRun, What
 
 
 def training_run_list(*, campaign: Campaign | None = None) -> QuerySet[TrainingRun]:
-    runs = TrainingRun.objects.select_related("campaign", "policy_version")
+    """The runs people started (a population's members are shown on its own page)."""
+    runs = TrainingRun.objects.select_related("campaign", "policy_version").filter(
+        population_of__isnull=True)
     return runs.filter(campaign=campaign) if campaign is not None else runs
 
 
@@ -36,6 +39,8 @@ def training_run_silent_seconds(*, training_run: TrainingRun) -> float:
 def training_run_progress(*, training_run: TrainingRun) -> dict[str, Any]:
     """What the console's progress bar polls (fresh from the database)."""
     run = TrainingRun.objects.get(pk=training_run.pk)
+    if run.is_population and not run.is_finished:
+        return _population_progress(run)
     silent = training_run_silent_seconds(training_run=run) if not run.is_finished else 0.0
     return {
         "stale": not run.is_finished and silent >= HEARTBEAT_STALE_SECONDS,
@@ -47,6 +52,66 @@ def training_run_progress(*, training_run: TrainingRun) -> dict[str, Any]:
         "cancel_requested": run.cancel_requested,
         "phase": (run.report or {}).get("phase") if not run.is_finished else None,
     }
+
+
+def _population_progress(run: TrainingRun) -> dict[str, Any]:
+    """A population's bar: its members' mean progress; time left: the slowest member's."""
+    members = list(run.members.order_by("pk"))
+    running = [m for m in members if not m.is_finished]
+    done = len(members) - len(running)
+    silent = min((training_run_silent_seconds(training_run=m) for m in running), default=0.0)
+    progress = sum(1.0 if m.is_finished else m.progress for m in members) / max(1, len(members))
+    etas = [m.eta_seconds for m in running if m.eta_seconds is not None]
+    returns = [m.current_return for m in members if m.current_return is not None]
+    phase = (f"Training {len(members)} policies side by side ({done} finished)" if running
+             else "Choosing the policy with the highest return on held-out customers")
+    return {
+        "stale": bool(running) and silent >= HEARTBEAT_STALE_SECONDS,
+        "silent_minutes": silent / 60.0,
+        "id": run.pk, "status": run.status, "progress": progress,
+        "percent": round(100 * progress, 1), "current_return": max(returns) if returns else None,
+        "eta_seconds": max(etas) if len(etas) == len(running) and etas else None,
+        "learning_curve": {}, "error": run.error, "policy_version_id": run.policy_version_id,
+        "cancel_requested": run.cancel_requested, "phase": phase,
+    }
+
+
+def training_population(*, training_run: TrainingRun) -> dict[str, Any] | None:
+    """A population run's members for its page: seed, status, held-out return, curve, kept -
+    and why the kept one was kept, in words (None for a run of one policy)."""
+    if not training_run.is_population:
+        return None
+    kept_id = (training_run.report or {}).get("kept_member")
+    members = []
+    for member in training_run.members.order_by("pk"):
+        held_out = (member.report or {}).get("held_out") or {}
+        members.append({
+            "id": member.pk, "seed": member.seed, "status": member.status,
+            "progress": member.progress, "error": member.error.splitlines()[0] if member.error else "",
+            "held_out": held_out.get("value"), "ci_low": held_out.get("ci_low"),
+            "ci_high": held_out.get("ci_high"),
+            "train_seconds": ((member.report or {}).get("fit") or {}).get("wall_seconds"),
+            "curve": member.learning_curve or {}, "kept": member.pk == kept_id,
+        })
+    return {"members": members, "why": _population_choice_in_words(members),
+            "held_out_customers": population.SELECTION_CUSTOMERS}
+
+
+def _population_choice_in_words(members: list[dict[str, Any]]) -> str:
+    kept = next((m for m in members if m["kept"]), None)
+    scored = [m for m in members if m["held_out"] is not None]
+    if kept is None:
+        return ("The policy is chosen when every member has finished: the one with the highest "
+                f"mean return on {population.SELECTION_CUSTOMERS:,} simulated customers none of "
+                "them trained on.")
+    others = [m for m in scored if m is not kept]
+    versus = ", ".join(f"{m['held_out']:.2f} (seed {m['seed']})" for m in others) or "no other member"
+    unfinished = len(members) - len(scored)
+    return (f"Kept seed {kept['seed']}: the highest mean return per customer on "
+            f"{population.SELECTION_CUSTOMERS:,} simulated customers none of the members trained "
+            f"on, {kept['held_out']:.2f} against {versus}"
+            + (f"; {unfinished} member(s) did not finish" if unfinished else "")
+            + ". Its KPIs below are measured on another cohort, not the one it was chosen on.")
 
 
 def policy_version_shadow_agreement(*, policy_version: PolicyVersion,

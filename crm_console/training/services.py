@@ -29,15 +29,18 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 import agents
+from agents import population
 from agents.algos.base import TrainingProgress
 from agents.common.intervals import mean_with_se, z_score
 from agents.common.json_values import json_safe
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.selectors import campaign_catalogue
-from crm_console.celery import task_named
+from crm_console.celery import app as celery_app
+from crm_console.celery import task_named, task_start
 from crm_console.compliance.services import audit_record
 from crm_console.decisioning.attribution import decisions_attribute, priced_decision_count
 from crm_console.decisioning.logged_data import logged_arrays_for_campaign, logged_dataset_from_arrays
@@ -55,6 +58,7 @@ from crm_console.training.selectors import (
 logger = logging.getLogger(__name__)
 
 TRAIN_POLICY_TASK = "crm_console.training.tasks.train_policy"
+SELECT_POPULATION_TASK = "crm_console.training.tasks.select_population"
 
 PROGRESS_SAVE_SECONDS = 2.0
 """Progress, ETA and the learning curve are written at most this often (not on every update)."""
@@ -72,10 +76,14 @@ class TrainingCancelled(Exception):
 @transaction.atomic
 def training_run_create(
     *, campaign: Campaign, algorithm: str = "actor_critic", budget_steps: int = 200_000,
-    warm_start: bool = True, seed: int = 0, created_by: AbstractBaseUser | None = None,
-    enqueue: bool = True,
+    warm_start: bool = True, seed: int = 0, population_size: int = 1,
+    created_by: AbstractBaseUser | None = None, enqueue: bool = True,
 ) -> TrainingRun:
-    """Queue a training run; the `train_policy` task starts after the transaction commits."""
+    """Queue a training run; its `train_policy` tasks start after the transaction commits.
+
+    With `population_size` > 1 the run gets that many member runs (seeds from
+    `agents.population.member_seeds`), each its own task on the training queue; the last one to
+    finish queues the choice among them (`training_population_select`)."""
     if created_by is not None and not created_by.has_perm("training.add_trainingrun"):
         raise PermissionDenied("You may not start training runs.")
     if not campaign.actions.filter(enabled=True).exclude(
@@ -90,15 +98,61 @@ def training_run_create(
     except ResponseModelNotTrainable as refused:
         raise ValidationError({"campaign": str(refused)}) from refused
     run = TrainingRun(campaign=campaign, algorithm=algorithm, budget_steps=budget_steps,
-                      warm_start=warm_start, seed=seed, created_by=created_by)
+                      warm_start=warm_start, seed=seed, population_size=population_size,
+                      created_by=created_by)
     run.full_clean()
+    _check_population(run)
     run.save()
+    if run.is_population:
+        for member_seed in population.member_seeds(run.seed, run.population_size):
+            TrainingRun.objects.create(
+                campaign=campaign, algorithm=algorithm, budget_steps=budget_steps,
+                warm_start=warm_start, seed=member_seed, population_of=run, created_by=created_by)
     audit_record(actor=created_by, verb="training_run.created", target=run,
                  details={"algorithm": algorithm, "budget_steps": budget_steps,
-                          "campaign_id": campaign.pk})
+                          "population_size": run.population_size, "campaign_id": campaign.pk})
     if enqueue:
-        transaction.on_commit(lambda: task_named(TRAIN_POLICY_TASK).delay(run.pk))
+        run_ids = training_run_task_ids(training_run=run)
+        transaction.on_commit(lambda: [task_named(TRAIN_POLICY_TASK).delay(run_id)
+                                       for run_id in run_ids])
     return run
+
+
+FIXED_POLICIES = ("rule_based", "no_contact", "random")
+"""Algorithms whose policy does not depend on what a seed lets it learn: nothing to choose among."""
+SEED_MAX = 2**31 - 1
+"""The largest seed a run (or a population's last member) may have."""
+
+
+def _check_population(run: TrainingRun) -> None:
+    if run.population_size > 1 and run.algorithm in FIXED_POLICIES:
+        raise ValidationError({"population_size": (
+            f"{run.get_algorithm_display()} learns nothing, so its members would all be the same "
+            "policy: use a population of 1.")})
+    last_seed = population.member_seeds(run.seed, run.population_size)[-1]
+    if last_seed > SEED_MAX:
+        raise ValidationError({"seed": (
+            f"With a population of {run.population_size} the last member's seed would be "
+            f"{last_seed:,}; use a seed of at most {SEED_MAX - (last_seed - run.seed):,}.")})
+
+
+def training_run_task_ids(*, training_run: TrainingRun) -> list[int]:
+    """The runs whose `train_policy` task to queue: a population's members, else the run."""
+    if training_run.is_population:
+        return list(training_run.members.order_by("pk").values_list("pk", flat=True))
+    return [training_run.pk]
+
+
+def training_run_start(*, training_run: TrainingRun) -> None:
+    """Start a committed run from a page: every member of a population is its own task on the
+    training queue, so more workers train them side by side. On the embedded default (eager
+    Celery, no worker) the run trains in one background thread, its members one after the other
+    (`training_run_execute`), so the page returns at once."""
+    if celery_app.conf.task_always_eager:
+        task_start(TRAIN_POLICY_TASK, training_run.pk)
+        return
+    for run_id in training_run_task_ids(training_run=training_run):
+        task_named(TRAIN_POLICY_TASK).delay(run_id)
 
 
 @transaction.atomic
@@ -117,6 +171,8 @@ def training_run_cancel(*, training_run: TrainingRun,
         run.finished_at = timezone.now()
         fields += ["status", "finished_at"]
     run.save(update_fields=fields)
+    for member in run.members.exclude(status__in=TrainingRun.FINISHED):
+        training_run_cancel(training_run=member)
     audit_record(actor=cancelled_by, verb="training_run.cancel_requested", target=run)
     return run
 
@@ -150,6 +206,9 @@ def _claim(run_id: int, task_id: str) -> tuple[TrainingRun | None, bool]:
         run.celery_task_id = task_id or run.celery_task_id
         run.report = {**run.report, "heartbeat_at": time.time()}
         run.save(update_fields=["status", "celery_task_id", "started_at", "report"])
+        if run.is_member:
+            TrainingRun.objects.filter(pk=run.population_of_id, status=TrainingRun.Status.QUEUED) \
+                .update(status=TrainingRun.Status.RUNNING, started_at=timezone.now())
         return run, resuming
 
 
@@ -301,7 +360,17 @@ class _ProgressSaver:
 
 
 def training_run_execute(*, training_run_id: int, task_id: str = "") -> TrainingRun:
-    """Train the run's algorithm for the campaign; on success store a candidate PolicyVersion."""
+    """Train the run's algorithm for the campaign; on success store a candidate PolicyVersion.
+
+    A population trains its unfinished members here one after the other (a member another worker
+    is running is left to it), then chooses among them once all have finished."""
+    if TrainingRun.objects.filter(pk=training_run_id, population_size__gt=1,
+                                  population_of__isnull=True).exists():
+        for member_id in TrainingRun.objects.filter(population_of_id=training_run_id).exclude(
+                status__in=TrainingRun.FINISHED).order_by("pk").values_list("pk", flat=True):
+            training_run_execute(training_run_id=member_id,
+                                 task_id=f"{task_id}-member-{member_id}" if task_id else "")
+        return training_population_select(training_run_id=training_run_id)
     run, resuming = _claim(training_run_id, task_id)
     if run is None:
         return TrainingRun.objects.get(pk=training_run_id)
@@ -384,6 +453,12 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
     if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
         raise TrainingCancelled()
     clock.enter("measuring")
+    if run.is_member:
+        _phase(run, "Measuring the policy's return on held-out simulated customers")
+        value = bridge.held_out_value(agent=agent, campaign=campaign,
+                                      seed=run.population_of.seed)
+        return _member_store(run=run, agent=agent, held_out=value.to_dict(),
+                             report=json_safe(report))
     _phase(run, "Measuring the trained policy's KPIs in the customer model")
     metrics = bridge.simulator_kpis(agent=agent, simulator=simulator, campaign=campaign,
                                     seed=run.seed)
@@ -434,11 +509,105 @@ def _candidate_store(*, run, agent, action_ids, metrics, report) -> TrainingRun:
     return locked
 
 
+def _member_store(*, run: TrainingRun, agent: agents.Agent, held_out: dict[str, float],
+                  report: dict[str, Any]) -> TrainingRun:
+    """A member's end: its policy and held-out value kept on it, in one transaction with its
+    success (its population chooses among the members once all have finished)."""
+    with transaction.atomic():
+        locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if locked.is_finished:
+            return locked
+        if locked.cancel_requested:
+            raise TrainingCancelled()
+        locked.member_artifact = agent.to_bytes()
+        locked.status = TrainingRun.Status.SUCCEEDED
+        locked.progress = 1.0
+        locked.eta_seconds = 0.0
+        locked.finished_at = timezone.now()
+        locked.report = {**report, **{k: v for k, v in run.report.items() if k not in report},
+                         "held_out": held_out, "heartbeat_at": time.time()}
+        locked.save(update_fields=["member_artifact", "status", "progress", "eta_seconds",
+                                   "finished_at", "report"])
+    checkpoint_path(run).unlink(missing_ok=True)
+    return locked
+
+
+def training_population_ready(*, training_run_id: int) -> bool:
+    """Whether every member of the population has finished and the population has not."""
+    return TrainingRun.objects.filter(pk=training_run_id).exclude(
+        status__in=TrainingRun.FINISHED).exists() and not TrainingRun.objects.filter(
+        population_of_id=training_run_id).exclude(status__in=TrainingRun.FINISHED).exists()
+
+
+def training_population_select(*, training_run_id: int) -> TrainingRun:
+    """Keep the member with the highest return on the held-out customers; store it as the run's
+    candidate with every member's value and why it was kept. Nothing happens until every member
+    has finished, and a finished population is left alone (the task may be delivered twice)."""
+    run = TrainingRun.objects.select_related("campaign").get(pk=training_run_id)
+    if not training_population_ready(training_run_id=run.pk):
+        return run
+    if run.cancel_requested:
+        _finish(run, TrainingRun.Status.CANCELLED)
+        return run
+    members = list(run.members.order_by("pk"))
+    values = [m.report.get("held_out") if m.status == TrainingRun.Status.SUCCEEDED
+              and m.member_artifact else None for m in members]
+    try:
+        kept_index = population.choose_member(
+            [None if v is None else population.MemberValue(**v) for v in values])
+    except ValueError:
+        reasons = "; ".join(f"member #{m.pk} (seed {m.seed}) {m.status}"
+                            + (f": {m.error.splitlines()[0]}" if m.error else "") for m in members)
+        _finish(run, TrainingRun.Status.FAILED, f"No member of the population finished: {reasons}")
+        return run
+    try:
+        return _population_store(run, members, values, kept_index)
+    except TrainingCancelled:
+        _finish(run, TrainingRun.Status.CANCELLED)
+        return run
+    except Exception as error:
+        logger.exception("choosing among training run %s's members failed", run.pk)
+        _finish(run, TrainingRun.Status.FAILED, f"{type(error).__name__}: {error}")
+        return run
+
+
+def _population_store(run: TrainingRun, members: list[TrainingRun], values: list[dict | None],
+                      kept_index: int) -> TrainingRun:
+    kept = members[kept_index]
+    agent = agents.loads(bytes(kept.member_artifact))
+    _phase(run, "Measuring the kept policy's KPIs in the customer model")
+    simulator = bridge.simulator_for_campaign(campaign=run.campaign, seed=run.seed,
+                                              customers=bridge.training_customers(run.budget_steps))
+    metrics = bridge.simulator_kpis(agent=agent, simulator=simulator, campaign=run.campaign,
+                                    seed=run.seed)
+    metrics.update(training_run_id=run.pk, budget_steps=run.budget_steps,
+                   member_run_id=kept.pk, member_seed=kept.seed)
+    rows = [{"run_id": m.pk, "seed": m.seed, "status": m.status, "held_out": v,
+             "train_seconds": (m.report.get("fit") or {}).get("wall_seconds"),
+             "kept": i == kept_index} for i, (m, v) in enumerate(zip(members, values))]
+    report = {**{k: v for k, v in kept.report.items() if k not in ("held_out", "heartbeat_at")},
+              "population": rows, "kept_member": kept.pk,
+              "phase": "Kept one of the population's policies"}
+    TrainingRun.objects.filter(pk=run.pk).update(learning_curve=kept.learning_curve)
+    stored = _candidate_store(run=run, agent=agent, action_ids=simulator.bridge.action_ids,
+                              metrics=json_safe(metrics), report=json_safe(report))
+    if stored.status == TrainingRun.Status.SUCCEEDED:
+        TrainingRun.objects.filter(population_of=run).update(member_artifact=None)
+    return stored
+
+
 def training_runs_recover_stale(*, stale_after_seconds: float = HEARTBEAT_STALE_SECONDS) -> list[int]:
     """Runs left 'running' by a dead worker: re-enqueue them (they resume from their checkpoint)."""
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
     stale = []
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, started_at__lte=cutoff):
+        if run.is_population:  # its members are recovered themselves; a lost choice is redone
+            last_member = run.members.aggregate(last=Max("finished_at"))["last"]
+            if training_population_ready(training_run_id=run.pk) and last_member is not None \
+                    and last_member <= cutoff:
+                stale.append(run.pk)
+                task_named(SELECT_POPULATION_TASK).delay(run.pk)
+            continue
         if training_run_silent_seconds(training_run=run) >= stale_after_seconds:
             stale.append(run.pk)
             task_named(TRAIN_POLICY_TASK).apply_async(args=[run.pk],

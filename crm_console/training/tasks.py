@@ -32,14 +32,33 @@ RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=5, retry_backoff_max=600, re
 
 @shared_task(bind=True, name="crm_console.training.tasks.train_policy", **RETRY)
 def train_policy(self, training_run_id: int) -> dict:
-    """Train one run; on success queue its off-policy evaluation."""
+    """Train one run (or one member of a population); on success queue its off-policy
+    evaluation - for a member, the choice among its population once all members are done."""
     run = services.training_run_execute(training_run_id=training_run_id, task_id=self.request.id or "")
+    if run.is_member:
+        population_id = run.population_of_id
+        if services.training_population_ready(training_run_id=population_id):
+            transaction.on_commit(lambda: select_population.delay(population_id))
+    else:
+        _evaluate_new_candidate(run)
+    return {"training_run_id": run.pk, "status": run.status,
+            "policy_version_id": run.policy_version_id}
+
+
+@shared_task(bind=True, name="crm_console.training.tasks.select_population", **RETRY)
+def select_population(self, training_run_id: int) -> dict:
+    """Keep the best member of a population on held-out customers; queue its evaluation."""
+    run = services.training_population_select(training_run_id=training_run_id)
+    _evaluate_new_candidate(run)
+    return {"training_run_id": run.pk, "status": run.status,
+            "policy_version_id": run.policy_version_id}
+
+
+def _evaluate_new_candidate(run: TrainingRun) -> None:
     if run.status == TrainingRun.Status.SUCCEEDED and run.policy_version_id and \
             not run.policy_version.ope_report:
         version_id = run.policy_version_id
         transaction.on_commit(lambda: evaluate_policy.delay(version_id))
-    return {"training_run_id": run.pk, "status": run.status,
-            "policy_version_id": run.policy_version_id}
 
 
 @shared_task(bind=True, name="crm_console.training.tasks.evaluate_policy", **RETRY)

@@ -17,7 +17,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm_console.campaigns.models import Campaign
-from crm_console.celery import task_start
 from crm_console.dashboards import figures
 from crm_console.dashboards.selectors import policy_action_mix_by_segment
 from crm_console.decisioning.models import PolicyVersion
@@ -31,17 +30,21 @@ from crm_console.decisioning.promotion import (
 from crm_console.training import selectors, services
 from crm_console.training.forms import PromoteForm, TrainingRunForm
 from crm_console.training.models import TrainingRun
-from crm_console.training.tasks import evaluate_policy, train_policy
+from crm_console.training.tasks import evaluate_policy
 
 START = "training.add_trainingrun"
 CANCEL = "training.change_trainingrun"
 PROMOTE = "decisioning.promote_policyversion"
 FORCE = "decisioning.force_promote_policyversion"
+DEFAULT_POPULATION_SIZE = 3
+"""Policies a run started from the page trains side by side (one kept): a seed that settles on a
+poor policy is outvoted (BENCHMARKS.md, "actor_critic over seeds")."""
 
 
 def run_list(request: HttpRequest) -> HttpResponse:
     form = TrainingRunForm(initial={"campaign": Campaign.objects.order_by("name").first(),
-                                    "budget_steps": 200_000})
+                                    "budget_steps": 200_000,
+                                    "population_size": DEFAULT_POPULATION_SIZE})
     runs = Paginator(selectors.training_run_list(), 25).get_page(request.GET.get("page"))
     return render(request, "training/run_list.html", {"form": form, "page": runs})
 
@@ -57,9 +60,10 @@ def run_start(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            run_id = run.pk
-            transaction.on_commit(lambda: task_start(train_policy, run_id))
-            messages.success(request, f"Training run #{run.pk} started.")
+            transaction.on_commit(lambda: services.training_run_start(training_run=run))
+            messages.success(request, f"Training run #{run.pk} started"
+                             + (f" ({run.population_size} policies side by side)."
+                                if run.is_population else "."))
             return redirect("training:run-detail", pk=run.pk)
     runs = Paginator(selectors.training_run_list(), 25).get_page(1)
     return render(request, "training/run_list.html", {"form": form, "page": runs})
@@ -83,6 +87,15 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if mix:
             context["segment_chart"] = figures.action_distribution_figure(mix)
     context["convergence"] = _convergence(run)
+    context["population"] = selectors.training_population(training_run=run)
+    if context["population"]:
+        curves = [{"name": f"seed {m['seed']}", "steps": m["curve"].get("steps", []),
+                   "returns": m["curve"].get("returns", []), "kept": m["kept"]}
+                  for m in context["population"]["members"] if m["curve"].get("steps")]
+        if curves:
+            baseline = (run.report or {}).get("baseline_return")
+            context["population_chart"] = figures.population_curves_figure(
+                curves, baseline=baseline if isinstance(baseline, (int, float)) else None)
     return render(request, "training/run_detail.html", context)
 
 

@@ -86,3 +86,26 @@ def test_worker_killed_mid_training_leaves_no_half_made_policy_and_a_new_worker_
     assert PolicyVersion.objects.count() == versions_before + 1
     assert PolicyVersion.objects.get(pk=run.policy_version_id).status == "candidate"
     assert PolicyVersion.objects.get(status="live").pk == live_before.pk
+
+
+def test_a_population_trains_its_members_on_two_workers_and_keeps_one(campaign, broker, workers):
+    first_worker, second_worker = workers(), workers()
+    run = services.training_run_create(campaign=campaign, budget_steps=20_000, warm_start=False,
+                                       population_size=2, enqueue=False)
+    members = list(run.members.order_by("pk"))
+    task_ids = [send_training(broker, member) for member in members]
+
+    wait_until(lambda: TrainingRun.objects.get(pk=run.pk).is_finished, 300, "the population")
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert {m.status for m in run.members.all()} == {TrainingRun.Status.SUCCEEDED}
+    assert run.report["kept_member"] in {m.pk for m in members}
+    assert run.policy_version.status == PolicyVersion.Status.CANDIDATE
+    # each worker took a member's message from the training queue
+    for worker in (first_worker, second_worker):
+        log = worker.log_path.read_text(errors="replace")
+        assert any(f"[{task_id}] received" in log for task_id in task_ids), log[-2000:]
+    # the worker that finished last queued the choice, then the evaluation of the kept policy
+    report = wait_until(lambda: PolicyVersion.objects.get(pk=run.policy_version_id).ope_report,
+                        120, "the evaluation")
+    assert "dr" in report["estimates"]["candidate"]

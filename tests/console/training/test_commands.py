@@ -31,3 +31,20 @@ def test_train_evaluate_and_refused_promotion_from_the_command_line(demo_campaig
     call_command("promote_policy", "--policy-version", str(version.pk), "--user", "admin", "--force",
                  "--reason", "demo")
     assert PolicyVersion.objects.get(status="live").pk == version.pk
+
+
+def test_train_policy_with_a_population_keeps_one_members_policy(demo_campaign, capsys):
+    call_command("train_policy", "--budget", "2000", "--no-warm-start", "--no-evaluate",
+                 "--population", "2")
+
+    run = TrainingRun.objects.get(population_of__isnull=True)
+    assert run.status == "succeeded", run.error
+    assert run.report["kept_member"] in set(run.members.values_list("pk", flat=True))
+    assert "x 2 policies" in capsys.readouterr().out
+
+
+def test_train_policy_refuses_a_bad_population_size_and_writes_nothing(demo_campaign):
+    with pytest.raises(CommandError, match="population_size"):
+        call_command("train_policy", "--budget", "2000", "--population", "0")
+
+    assert not TrainingRun.objects.exists()

@@ -14,12 +14,13 @@ def test_tasks_are_routed_to_their_queues():
     router = app.amqp.router
     assert router.route({}, tasks.train_policy.name)["queue"].name == "training"
     assert router.route({}, tasks.evaluate_policy.name)["queue"].name == "training"
+    assert router.route({}, tasks.select_population.name)["queue"].name == "training"
     assert router.route({}, decision_tasks.run_campaign.name)["queue"].name == "decisions"
     assert router.route({}, decision_tasks.batch_run_chunk.name)["queue"].name == "decisions"
 
 
 @pytest.mark.parametrize("task", [tasks.train_policy, tasks.evaluate_policy, tasks.promote_policy,
-                                  decision_tasks.run_campaign])
+                                  tasks.select_population, decision_tasks.run_campaign])
 def test_tasks_ack_late_and_retry_transient_errors_with_backoff(task):
     from django.db import OperationalError
 
@@ -78,3 +79,25 @@ def test_system_promotion_task_goes_through_the_guardrail_only(demo_campaign, mo
     assert tasks.promote_policy.delay(candidate.pk).get()["promoted"] is True
     candidate.refresh_from_db()
     assert candidate.status == "live" and candidate.promoted_by is None and not candidate.forced_promotion
+
+
+@pytest.mark.django_db
+def test_the_last_member_to_finish_chooses_the_populations_policy(
+        demo_campaign, django_capture_on_commit_callbacks):
+    from crm_console.training import services
+
+    run = services.training_run_create(campaign=demo_campaign, budget_steps=2_000,
+                                       warm_start=False, population_size=2, enqueue=False)
+    first, second = run.members.order_by("pk")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.train_policy.apply(args=[first.pk])
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.RUNNING and run.policy_version is None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.train_policy.apply(args=[second.pk])
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.report["kept_member"] in (first.pk, second.pk)
+    assert run.policy_version.ope_report  # the kept policy was evaluated off-policy (eager)

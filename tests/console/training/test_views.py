@@ -286,3 +286,54 @@ def test_evaluate_again_queues_the_evaluation_in_the_asker_s_name(
         response = marketer_client.post(f"/training/policies/{version.pk}/evaluate/")
     assert response.status_code == 302
     assert queued == [{"requested_by_id": marketer.pk}]
+
+
+def test_starting_a_population_queues_one_task_per_member(marketer_client,
+                                                          django_capture_on_commit_callbacks,
+                                                          monkeypatch):
+    from crm_console.celery import app
+    from crm_console.training import services
+
+    queued = []
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setattr(services, "task_named", lambda name: type(
+        "Task", (), {"delay": staticmethod(lambda run_id: queued.append((name, run_id)))}))
+    campaign = ActionFactory().campaign
+    with django_capture_on_commit_callbacks(execute=True):
+        response = start(marketer_client, campaign, population_size=3)
+
+    run = TrainingRun.objects.get(population_of__isnull=True)
+    assert response.status_code == 302 and run.population_size == 3
+    member_ids = list(run.members.order_by("pk").values_list("pk", flat=True))
+    assert queued == [(services.TRAIN_POLICY_TASK, pk) for pk in member_ids]
+
+
+def test_a_bad_population_size_shows_a_field_error_and_starts_nothing(marketer_client):
+    response = start(marketer_client, ActionFactory().campaign, population_size=20)
+
+    assert response.status_code == 200
+    assert "population_size" in response.context["form"].errors
+    assert b"id_population_size_errors" in response.content
+    assert not TrainingRun.objects.exists()
+
+
+def test_run_detail_shows_every_member_and_which_was_kept(marketer_client):
+    run = TrainingRunFactory(status="succeeded", progress=1.0, population_size=2)
+    curve = {"steps": [512, 1024], "returns": [1.0, 2.0]}
+    first = TrainingRunFactory(campaign=run.campaign, population_of=run, seed=0,
+                               status="succeeded", learning_curve=curve,
+                               report={"held_out": {"value": 4.5, "ci_low": 4.0, "ci_high": 5.0}})
+    kept = TrainingRunFactory(campaign=run.campaign, population_of=run, seed=1000,
+                              status="succeeded", learning_curve=curve,
+                              report={"held_out": {"value": 5.25, "ci_low": 4.5, "ci_high": 6.0}})
+    run.report = {"kept_member": kept.pk}
+    run.save()
+
+    response = marketer_client.get(f"/training/{run.pk}/")
+
+    html = response.content.decode()
+    members = response.context["population"]["members"]
+    assert [(m["id"], m["kept"]) for m in members] == [(first.pk, False), (kept.pk, True)]
+    assert "Kept seed 1000" in html and "5.25 against 4.50 (seed 0)" in html
+    assert [trace["name"] for trace in response.context["population_chart"]["data"]] == [
+        "seed 0", "seed 1000 (kept)"]

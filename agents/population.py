@@ -1,0 +1,96 @@
+"""A small population of one algorithm: several seeds trained apart, one kept.
+
+Policy-gradient runs on the same world can settle on different policies depending on their seed
+(initial weights, the first customers met, minibatch order). Rather than hope for a good seed, a
+run trains `size` members - each a separate job, so more workers train them in parallel - and
+keeps the member with the highest mean return on customers of the *training* world that none of
+them trained on (`selection_seed`). The evaluation cohort a benchmark or the console reports on is
+never used to choose, so the kept member's KPIs stay an honest estimate.
+
+    seeds = member_seeds(run_seed, size=3)
+    values = [held_out_value(agent, env=world(selection_seed(run_seed))) for agent in members]
+    kept = choose_member(values)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MAX_SIZE = 8
+"""Most members a population may have (each costs a full training budget)."""
+MEMBER_SEED_STRIDE = 1_000
+"""Member i trains with seed `seed + i * MEMBER_SEED_STRIDE`: member 0 is the run's own seed, and
+the populations of neighbouring seeds (0, 1, 2, ...) share no member."""
+SELECTION_SEED_OFFSET = 500_000_003
+"""The held-out selection cohort's seed is `seed + SELECTION_SEED_OFFSET`: far from every training
+seed and from evaluation cohorts (which benchmarks draw at 10,000 + seed)."""
+SELECTION_CUSTOMERS = 2_000
+"""Customers of the selection cohort: every member meets the same ones (paired comparison)."""
+
+
+def check_size(size: int) -> int:
+    """The population size, or a ValueError saying what is allowed."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"population size must be a whole number from 1 to {MAX_SIZE}, got {size!r}")
+    return int(size)
+
+
+def member_seeds(seed: int, size: int) -> list[int]:
+    """The training seed of every member (member 0 keeps the run's seed)."""
+    size = check_size(size)
+    if seed < 0:
+        raise ValueError("seed must be >= 0")
+    return [int(seed) + i * MEMBER_SEED_STRIDE for i in range(size)]
+
+
+def selection_seed(seed: int) -> int:
+    """The seed of the held-out customers every member of the run with `seed` is scored on."""
+    return int(seed) + SELECTION_SEED_OFFSET
+
+
+@dataclass(frozen=True)
+class MemberValue:
+    """One member's mean return per customer on the held-out selection cohort."""
+
+    seed: int
+    value: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"seed": self.seed, "value": self.value, "ci_low": self.ci_low,
+                "ci_high": self.ci_high}
+
+
+def held_out_value(agent: Any, *, seed: int, scenario: Any = "retail",
+                   customers: int = SELECTION_CUSTOMERS, days: int | None = None,
+                   env: Any = None, **world: Any) -> MemberValue:
+    """The agent's mean return on the held-out cohort `selection_seed(seed)` of its training world.
+
+    `scenario` and `world` (reward_weights, contact_rules, catalogue) describe the built-in world;
+    `env` replaces it with a ready vector env of the same world (a fitted customer model), which
+    must have been built with `selection_seed(seed)`.
+    """
+    from agents.evaluate import evaluate  # here: the console's models import this module's sizes
+
+    report = evaluate(agent, scenario, customers=customers, days=days, seed=selection_seed(seed),
+                      env=env, **world)
+    kpi = report["mean_return"]
+    return MemberValue(seed=int(getattr(agent, "seed", seed)), value=float(kpi.value),
+                       ci_low=float(kpi.ci_low), ci_high=float(kpi.ci_high))
+
+
+def choose_member(values: Sequence[MemberValue | float | None]) -> int:
+    """Index of the member to keep: the highest held-out value (the first of equals). Members
+    without a value (failed) are never kept; a ValueError when none has one."""
+    scored = [(float(v.value if isinstance(v, MemberValue) else v), i)
+              for i, v in enumerate(values) if v is not None]
+    scored = [(v, i) for v, i in scored if np.isfinite(v)]
+    if not scored:
+        raise ValueError("no member of the population finished with a held-out value")
+    best = max(v for v, _ in scored)
+    return min(i for v, i in scored if v == best)

@@ -1,0 +1,54 @@
+"""agents.population: member seeds, the held-out selection cohort, and which member is kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import agents
+from agents import population
+from agents.envs import CustomerJourneyEnv
+
+
+def test_member_zero_keeps_the_runs_seed_and_neighbouring_runs_share_no_member():
+    assert population.member_seeds(7, 3) == [7, 1007, 2007]
+    neighbours = [set(population.member_seeds(seed, 3)) for seed in range(6)]
+    assert all(not (a & b) for i, a in enumerate(neighbours) for b in neighbours[i + 1:])
+
+
+@pytest.mark.parametrize("size", [0, -1, population.MAX_SIZE + 1, 2.5, True, "3"])
+def test_a_population_size_out_of_range_is_refused_in_words(size):
+    with pytest.raises(ValueError, match="population size must be a whole number from 1"):
+        population.member_seeds(0, size)
+
+
+def test_the_selection_cohort_is_not_an_evaluation_or_training_seed():
+    seeds = set(population.member_seeds(5, population.MAX_SIZE))
+    assert population.selection_seed(5) not in seeds | {5, 10_000 + 5}
+
+
+def test_the_highest_held_out_value_is_kept_and_the_first_of_equals():
+    assert population.choose_member([1.0, 3.0, 2.0]) == 1
+    assert population.choose_member([3.0, 1.0, 3.0]) == 0
+
+
+def test_a_member_without_a_value_is_never_kept():
+    values = [None, population.MemberValue(1000, 2.0, 1.0, 3.0), float("nan")]
+    assert population.choose_member(values) == 1
+
+
+def test_choosing_among_members_that_all_failed_says_so():
+    with pytest.raises(ValueError, match="no member of the population finished"):
+        population.choose_member([None, None])
+
+
+def test_held_out_value_is_paired_every_member_meets_the_same_customers():
+    env = CustomerJourneyEnv("retail", num_customers=8, seed=0)
+    agent = agents.make("no_contact", env.single_observation_space, env.single_action_space)
+    first = population.held_out_value(agent, seed=4, customers=50, days=10)
+    again = population.held_out_value(agent, seed=4, customers=50, days=10)
+    other_run = population.held_out_value(agent, seed=5, customers=50, days=10)
+
+    assert first == again
+    assert first.value != other_run.value
+    assert first.ci_low <= first.value <= first.ci_high and np.isfinite(first.value)
