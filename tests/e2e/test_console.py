@@ -90,10 +90,10 @@ def test_training_run_progress_bar_reaches_100_percent(login, demo):
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     run = TrainingRun.objects.get(population_of__isnull=True)
     assert run.status == "succeeded" and run.progress == 1.0
-    # the page's default trains three policies side by side and says which one it kept and why
-    assert run.population_size == 3 and run.members.count() == 3
+    # the page's default trains four policies side by side and says which one it kept and why
+    assert run.population_size == 4 and run.members.count() == 4
     population = page.locator("#population")
-    expect(population.locator("tbody tr")).to_have_count(3)
+    expect(population.locator("tbody tr")).to_have_count(4)
     expect(population.locator("tbody tr.kept")).to_have_count(1)
     expect(population).to_contain_text("held-out")
     expect(page.locator("#population-chart .main-svg").first).to_be_visible()
