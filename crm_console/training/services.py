@@ -23,6 +23,7 @@ import time
 import traceback
 from datetime import timedelta
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -364,10 +365,10 @@ def training_run_execute(*, training_run_id: int, task_id: str = "") -> Training
 
     A population trains its unfinished members here one after the other (a member another worker
     is running is left to it), then chooses among them once all have finished."""
-    if TrainingRun.objects.filter(pk=training_run_id, population_size__gt=1,
-                                  population_of__isnull=True).exists():
-        for member_id in TrainingRun.objects.filter(population_of_id=training_run_id).exclude(
-                status__in=TrainingRun.FINISHED).order_by("pk").values_list("pk", flat=True):
+    population_run = TrainingRun.objects.get(pk=training_run_id)
+    if population_run.is_population:
+        for member_id in population_run.members.exclude(status__in=TrainingRun.FINISHED) \
+                .order_by("pk").values_list("pk", flat=True):
             training_run_execute(training_run_id=member_id,
                                  task_id=f"{task_id}-member-{member_id}" if task_id else "")
         return training_population_select(training_run_id=training_run_id)
@@ -487,49 +488,51 @@ def _warm_start(*, agent, campaign, simulator, seed, progress=None) -> dict[str,
 
 def _candidate_store(*, run, agent, action_ids, metrics, report) -> TrainingRun:
     """The only write that creates the version: one transaction with the run's success."""
-    with transaction.atomic():
-        locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if locked.is_finished:  # someone else finished it meanwhile (cancel, a duplicate run)
-            return locked
-        if locked.cancel_requested:
-            raise TrainingCancelled()
-        version = policy_version_create(campaign=run.campaign, agent=agent, action_ids=action_ids,
-                                        metrics=metrics, created_by=run.created_by)
-        locked.policy_version = version
-        locked.status = TrainingRun.Status.SUCCEEDED
-        locked.progress = 1.0
-        locked.eta_seconds = 0.0
-        locked.finished_at = timezone.now()
-        locked.report = {**report, **{k: v for k, v in run.report.items() if k not in report},
-                         "heartbeat_at": time.time()}
-        locked.save(update_fields=["policy_version", "status", "progress", "eta_seconds",
-                                   "finished_at", "report"])
-    checkpoint_path(run).unlink(missing_ok=True)
-    logger.info("training run %s stored candidate %s v%s", run.pk, version.pk, version.version)
+    def keep_version(locked: TrainingRun) -> str:
+        locked.policy_version = policy_version_create(
+            campaign=run.campaign, agent=agent, action_ids=action_ids, metrics=metrics,
+            created_by=run.created_by)
+        return "policy_version"
+
+    locked = _success_store(run=run, report=report, keep=keep_version)
+    if locked.policy_version_id:
+        logger.info("training run %s stored candidate %s", run.pk, locked.policy_version_id)
     return locked
 
 
-def _member_store(*, run: TrainingRun, agent: agents.Agent, held_out: dict[str, float],
-                  report: dict[str, Any]) -> TrainingRun:
-    """A member's end: its policy and held-out value kept on it, in one transaction with its
-    success (its population chooses among the members once all have finished)."""
+def _success_store(*, run: TrainingRun, report: dict[str, Any],
+                   keep: Callable[[TrainingRun], str]) -> TrainingRun:
+    """A run's success in one transaction with what it keeps (`keep` sets that field on the
+    locked run and names it): left alone when someone else finished it meanwhile (cancel, a
+    duplicate run), refused when a cancel was asked for."""
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if locked.is_finished:
             return locked
         if locked.cancel_requested:
             raise TrainingCancelled()
-        locked.member_artifact = agent.to_bytes()
+        kept_field = keep(locked)
         locked.status = TrainingRun.Status.SUCCEEDED
         locked.progress = 1.0
         locked.eta_seconds = 0.0
         locked.finished_at = timezone.now()
         locked.report = {**report, **{k: v for k, v in run.report.items() if k not in report},
-                         "held_out": held_out, "heartbeat_at": time.time()}
-        locked.save(update_fields=["member_artifact", "status", "progress", "eta_seconds",
+                         "heartbeat_at": time.time()}
+        locked.save(update_fields=[kept_field, "status", "progress", "eta_seconds",
                                    "finished_at", "report"])
     checkpoint_path(run).unlink(missing_ok=True)
     return locked
+
+
+def _member_store(*, run: TrainingRun, agent: agents.Agent, held_out: dict[str, float],
+                  report: dict[str, Any]) -> TrainingRun:
+    """A member's end: its policy and held-out value kept on it with its success (its population
+    chooses among the members once all have finished)."""
+    def keep_policy(locked: TrainingRun) -> str:
+        locked.member_artifact = agent.to_bytes()
+        return "member_artifact"
+
+    return _success_store(run=run, report={**report, "held_out": held_out}, keep=keep_policy)
 
 
 def training_population_ready(*, training_run_id: int) -> bool:
