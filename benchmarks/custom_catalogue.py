@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/custom_catalogue.py --seeds 0 --steps 1000000
     .venv/bin/python benchmarks/custom_catalogue.py --quick          # smoke test (a minute)
+    .venv/bin/python benchmarks/custom_catalogue.py --agents actor_critic,actor_critic+attributes \
+        --seeds 0,1,2,3    # the policy with and without a part shared through the actions' attributes
 
 The catalogue is the demo's plus what a marketer would add (issue 13): a WhatsApp channel (0.03 a
 contact, at most 2 a week; the simulator has never heard of it, so it behaves like the average of
@@ -81,7 +83,9 @@ def custom_share(agent, catalogue: Catalogue, rules: ContactRules, seed: int) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", default="actor_critic,supervised,linucb,random")
+    parser.add_argument("--agents", default="actor_critic,supervised,linucb,random",
+                        help="agent names; NAME+attributes hands the catalogue's action attributes "
+                             "to an agent that takes them (actor_critic)")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--eval-customers", type=int, default=5000)
@@ -107,8 +111,10 @@ def main() -> int:
         for name in args.agents.split(","):
             env = CustomerJourneyEnv(num_customers=1024, catalogue=catalogue, contact_rules=rules,
                                      seed=seed)
-            agent = agents.make(name, env.single_observation_space, env.single_action_space,
-                                seed=seed)
+            algorithm, _, extra = name.partition("+")
+            settings = {"action_attributes": catalogue.attributes} if extra == "attributes" else {}
+            agent = agents.make(algorithm, env.single_observation_space, env.single_action_space,
+                                seed=seed, **settings)
             started = time.perf_counter()
             agent.fit(env, total_steps=args.steps)
             wall = time.perf_counter() - started

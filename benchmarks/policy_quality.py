@@ -20,6 +20,10 @@ highest mean return on held-out customers of the training world (`selection_seed
 evaluation cohort). Its "train s" is the population's wall-clock time; every member's held-out
 value and evaluation KPIs are printed (-v) so the members that were not kept are visible too.
 
+With `--attributes`, actor_critic gets the scenario catalogue's action attributes, as the console
+gives a campaign's (`action_attributes`; the `tabular` scenario has no catalogue and trains
+without).
+
 Agents that cannot be imported yet, or fail, are skipped with a printed note. Wall-clock seconds
 are training time only and depend on the machine's load.
 """
@@ -142,6 +146,9 @@ def train_and_evaluate(name: str, scenario_name: str, seed: int, args: argparse.
         return
     steps = args.tabular_steps if scenario_name == "tabular" and args.tabular_steps else args.steps
     settings = _agent_settings(name, scenario_name, agent_cls)
+    if args.attributes and name == "actor_critic" and scenario_name != "tabular":
+        world = CustomerJourneyEnv(scenario_name, num_customers=1)
+        settings["action_attributes"] = world.catalogue.attributes
     seeds = population.member_seeds(seed, _population_size(name, args))
     jobs = [(name, scenario_name, s, steps, args.train_customers, settings, args.threads)
             for s in seeds]
@@ -319,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--population", type=int, default=1,
                         help="actor_critic members per seed, one kept on held-out customers")
+    parser.add_argument("--attributes", action="store_true",
+                        help="hand actor_critic the catalogue's action attributes (the console does)")
     parser.add_argument("--jobs", type=int, default=2, help="members trained at once (processes)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 60k steps, 512 customers in parallel, 1000 evaluated")

@@ -21,7 +21,9 @@ from agents.algos.base import Agent, ProgressCallback, ScoresNetwork, TrainingRe
 from agents.common.buffers import RolloutBuffer
 from agents.common.config import build_config
 from agents.common.masking import masked_softmax
-from agents.common.networks import masked_entropy, masked_log_probs, mlp, sample_masked
+from agents.common.networks import (
+    masked_entropy, masked_log_probs, mlp, sample_masked, share_through_attributes,
+)
 from agents.common.running import ObservationNormalizer, RewardScaler
 from agents.common.schedules import linear_schedule
 from agents.common.threads import torch_threads
@@ -77,6 +79,11 @@ class ActorCriticConfig:
     """Widths of the hidden layers (separate policy and value networks)."""
     activation: str = "relu"
     """Hidden activation: tanh, relu or elu."""
+    action_attributes: np.ndarray | None = None
+    """(A, D) what each action is (`Catalogue.attributes`: channel, incentive, window, variant).
+    When given, each action's logit has a part shared through its attributes
+    (`agents.common.networks.share_through_attributes`); None: every action has weights of its
+    own only."""
     torch_threads: int | None = 1
     """Torch threads while fitting (small MLPs run fastest on one); None leaves torch's setting."""
     progress_every: int = 1
@@ -99,6 +106,10 @@ class ActorCriticConfig:
             raise ValueError("hidden_sizes must be a non-empty tuple of positive widths")
         if self.progress_every < 1:
             raise ValueError("progress_every must be >= 1")
+        if self.action_attributes is not None:
+            self.action_attributes = np.asarray(self.action_attributes, dtype=np.float32)
+            if self.action_attributes.ndim != 2 or not np.isfinite(self.action_attributes).all():
+                raise ValueError("action_attributes must be a finite (actions, attributes) table")
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
 
 
@@ -131,6 +142,8 @@ class ActorCritic(Agent):
         init = torch.Generator().manual_seed(self.seed)
         self.policy = mlp(self.n_features, self.n_actions, cfg.hidden_sizes, cfg.activation,
                           output_gain=0.01, generator=init)
+        if cfg.action_attributes is not None:
+            share_through_attributes(self.policy[-1], cfg.action_attributes)
         self.value = mlp(self.n_features, 1, cfg.hidden_sizes, cfg.activation, output_gain=1.0,
                          generator=init)
         self.optimizer = torch.optim.Adam(

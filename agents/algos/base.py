@@ -215,7 +215,8 @@ class Agent(ABC):
             "seed": self.seed,
             "observation_space": _box_to_dict(self.observation_space),
             "n_actions": self.n_actions,
-            "hyperparameters": self.hyperparameters(),
+            "hyperparameters": {k: _to_saveable(v) if isinstance(v, np.ndarray) else v
+                                for k, v in self.hyperparameters().items()},
             "state": _to_saveable(self._get_state()),
             "rng": _to_saveable(self.rng.bit_generator.state),
         }

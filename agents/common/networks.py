@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 MASKED_LOGIT = -1e9
 """Logit given to a masked action: exp(MASKED_LOGIT - max) is exactly 0 in float32."""
@@ -36,6 +37,39 @@ def mlp(
 def _init(layer: nn.Linear, gain: float, generator: torch.Generator | None) -> nn.Linear:
     nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
     nn.init.zeros_(layer.bias)
+    return layer
+
+
+class SharedThroughAttributes(nn.Module):
+    """An action-scoring layer's weights (or bias) as each action's own plus `attributes @ shared`.
+
+    What the policy learns about one SMS or one discount then moves every action with that channel
+    or incentive, which is what a new or rarely tried action needs. `shared` starts at 0, so the
+    layer starts as it would without it. A parametrisation keeps the layer an `nn.Linear` whose
+    `weight` is the sum, which is what explanations fold (`agents.explain.torch_chosen_scores`).
+    """
+
+    def __init__(self, attributes: torch.Tensor, tail: tuple[int, ...]):
+        super().__init__()
+        self.register_buffer("attributes", attributes)
+        self.shared = nn.Parameter(torch.zeros(attributes.shape[1], *tail))
+
+    def forward(self, own: torch.Tensor) -> torch.Tensor:
+        return own + self.attributes @ self.shared
+
+
+def share_through_attributes(layer: nn.Linear, attributes: np.ndarray) -> nn.Linear:
+    """Give `layer` (hidden -> one score per action) a part shared through the actions' attributes.
+
+    :param attributes: (A, D), one row per output of `layer` (`Catalogue.attributes`)
+    """
+    table = torch.as_tensor(np.asarray(attributes, dtype=np.float32))
+    if table.ndim != 2 or table.shape[0] != layer.out_features:
+        raise ValueError(f"action attributes must have one row per action ({layer.out_features}), "
+                         f"got shape {tuple(table.shape)}")
+    parametrize.register_parametrization(layer, "weight",
+                                         SharedThroughAttributes(table, (layer.in_features,)))
+    parametrize.register_parametrization(layer, "bias", SharedThroughAttributes(table, ()))
     return layer
 
 

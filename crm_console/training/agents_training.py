@@ -130,11 +130,15 @@ def simulator_for_campaign(*, campaign: Campaign, seed: int = 0,
 
 def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
                campaign: Campaign) -> agents.Agent:
-    """A fresh agent for the campaign (discount from the campaign; rule_based gets its catalogue)."""
+    """A fresh agent for the campaign: the discount is the campaign's, rule_based gets its
+    catalogue, and actor_critic its actions' attributes (what lets a new offer or channel borrow
+    what was learnt about similar ones; BENCHMARKS.md, "scores shared through attributes")."""
     env = simulator.env
     kwargs: dict[str, Any] = {}
     if algorithm == "rule_based":
         kwargs["catalogue"] = simulator.bridge.catalogue
+    if algorithm == "actor_critic":
+        kwargs["action_attributes"] = simulator.bridge.catalogue.attributes
     if algorithm in ("actor_critic", "dqn"):
         kwargs["gamma"] = float(campaign.discount_factor)
     return agents.make(algorithm, env.single_observation_space, env.single_action_space,

@@ -21,7 +21,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-import agents
 from agents.envs import FittedJourneyEnv
 from agents.evaluate import EvaluationReport, evaluate, paired_difference
 from agents.rewards import RewardWeights
@@ -205,9 +204,8 @@ def _answer(scenario: WhatIfScenario) -> dict[str, Any]:
                          f"({WHAT_IF_RETRAIN_STEPS:,} customer-days)", 0.35)
         env = world(weights, rules, enabled, seed=1, customers=128,
                     penalty=agents_training.UNCERTAINTY_PENALTY)
-        chosen = agents.make("actor_critic", env.single_observation_space,
-                             env.single_action_space, seed=0,
-                             gamma=float(campaign.discount_factor))
+        chosen = agents_training.agent_make(algorithm="actor_critic", seed=0, campaign=campaign,
+                                            simulator=dataclasses.replace(today, env=env))
         chosen.fit(env, total_steps=WHAT_IF_RETRAIN_STEPS)
         policy_words = "a new actor_critic trained under the changes"
     _phase(scenario, "Running the changed settings", 0.85)

@@ -475,11 +475,19 @@ def test_deep_module_reproduces_a_normalising_agents_scores_even_where_features_
     assert all(e.additivity_error <= 1e-4 for e in explanations)
 
 
-@pytest.mark.parametrize("name", ["actor_critic", "dqn", "supervised"])
-def test_fast_torch_path_matches_the_generic_one(name, background, customers):
+@pytest.mark.parametrize("name, hyperparams", [
+    ("actor_critic", {}), ("dqn", {}), ("supervised", {}),
+    ("actor_critic", {"action_attributes": default_catalogue().attributes}),
+])
+def test_fast_torch_path_matches_the_generic_one(name, hyperparams, background, customers):
     from agents.explain import torch_chosen_scores
 
-    agent = agents.make(name, F.observation_space(), gym.spaces.Discrete(A), seed=5)
+    agent = agents.make(name, F.observation_space(), gym.spaces.Discrete(A), seed=5, **hyperparams)
+    if "action_attributes" in hyperparams:  # give the shared part something to fold
+        with torch.no_grad():
+            for part, values in agent.policy.named_parameters():
+                if part.endswith(".shared"):
+                    values.normal_(std=0.1)
     if hasattr(agent, "obs_normalizer"):
         agent.obs_normalizer.stats.mean[:] = 0.4
         agent.obs_normalizer.stats.var[:] = 0.02  # some features clip

@@ -113,6 +113,15 @@ def test_save_and_load_reproduce_actions_and_probabilities(trained, tmp_path):
                                   trained.act(obs, mask, deterministic=False))
 
 
+def test_a_policy_sharing_through_action_attributes_saves_and_loads(tmp_path):
+    attributes = np.random.default_rng(3).random((N_ACTIONS, 3)).astype(np.float32)
+    agent = _trained(steps=2_000, action_attributes=attributes)
+    obs = np.random.default_rng(8).random((20, N_FEATURES)).astype(np.float32)
+    loaded = agents.load(agent.save(tmp_path / "ac.pt"))
+    np.testing.assert_array_equal(loaded.config.action_attributes, attributes)
+    np.testing.assert_array_equal(loaded.action_probabilities(obs), agent.action_probabilities(obs))
+
+
 def test_learns_the_toy_campaign_far_better_than_random(trained):
     learned = average_return(lambda obs, mask: trained.act(obs, mask))
     random = average_return(_random_policy(0))
@@ -167,6 +176,8 @@ def test_unknown_hyper_parameter_is_rejected():
     ({"gamma": 1.5}, "gamma"), ({"n_steps": 0}, "n_steps"), ({"clip_range": 0}, "clip_range"),
     ({"hidden_sizes": ()}, "hidden_sizes"), ({"activation": "sigmoid"}, "activation"),
     ({"ent_coef_final": -0.1}, "ent_coef_final"),
+    ({"action_attributes": np.ones((N_ACTIONS + 1, 2))}, "one row per action"),
+    ({"action_attributes": np.full((N_ACTIONS, 2), np.nan)}, "action_attributes"),
 ])
 def test_invalid_hyper_parameter_values_are_rejected(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -1,4 +1,5 @@
-"""Masked logits: zero probability, no sampling of masked actions, seeded initialisation."""
+"""Masked logits: zero probability, no sampling of masked actions, seeded initialisation, and
+scores shared through the actions' attributes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from agents.common.networks import apply_mask, masked_entropy, masked_log_probs, mlp, sample_masked
+from torch import nn
+
+from agents.common.networks import (
+    apply_mask, masked_entropy, masked_log_probs, mlp, sample_masked, share_through_attributes,
+)
 
 
 @settings(max_examples=50, deadline=None)
@@ -51,3 +56,37 @@ def test_mlp_initialisation_depends_only_on_the_generator_seed():
 def test_mlp_rejects_an_unknown_activation():
     with pytest.raises(ValueError, match="unknown activation"):
         mlp(4, 3, activation="swish")
+
+
+# three actions: the first two share an attribute (say, the SMS channel), the third does not
+SHARING = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+
+
+def _scorer(seed: int = 0) -> nn.Linear:
+    torch.manual_seed(seed)
+    return nn.Linear(4, 3)
+
+
+def test_a_layer_sharing_through_attributes_starts_as_the_layer_without():
+    plain, shared = _scorer(), share_through_attributes(_scorer(), SHARING)
+    hidden = torch.randn(5, 4)
+    torch.testing.assert_close(shared(hidden), plain(hidden))
+    assert isinstance(shared, nn.Linear)
+
+
+def test_what_is_learned_for_one_action_moves_the_actions_sharing_its_attributes():
+    layer = share_through_attributes(_scorer(), SHARING)
+    shared_parts = [p for name, p in layer.named_parameters() if name.endswith(".shared")]
+    hidden = torch.ones(1, 4)
+    before = layer(hidden).detach()
+    optimizer = torch.optim.SGD(shared_parts, lr=0.1)
+    (-layer(hidden)[0, 0]).backward()  # raise the first action's score through what it shares
+    optimizer.step()
+    after = layer(hidden).detach()
+    assert after[0, 1] > before[0, 1]  # the action that shares its attribute moves with it
+    torch.testing.assert_close(after[0, 2], before[0, 2])  # the other one does not
+
+
+def test_attribute_rows_must_match_the_layers_actions():
+    with pytest.raises(ValueError, match="one row per action"):
+        share_through_attributes(_scorer(), SHARING[:2])

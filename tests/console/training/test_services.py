@@ -165,6 +165,15 @@ def test_run_held_by_another_live_worker_is_left_alone(demo_campaign):
     assert PolicyVersion.objects.filter(status="candidate").count() == 0
 
 
+def test_a_campaigns_actor_critic_scores_actions_through_its_catalogues_attributes(demo_campaign):
+    simulator = agents_training.simulator_for_campaign(campaign=demo_campaign, customers=16)
+    agent = agents_training.agent_make(algorithm="actor_critic", simulator=simulator, seed=0,
+                                       campaign=demo_campaign)
+    attributes = simulator.bridge.catalogue.attributes
+    assert agent.config.action_attributes.shape == (agent.n_actions, attributes.shape[1])
+    assert (agent.config.action_attributes == attributes).all()
+
+
 def test_run_whose_worker_died_resumes_from_its_checkpoint(demo_campaign, monkeypatch):
     run = run_for(demo_campaign)
     # a first worker trained half the budget, checkpointed, and was killed
