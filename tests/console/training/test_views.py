@@ -69,6 +69,12 @@ def test_cancel_requests_a_running_run_to_stop(marketer_client):
     assert run.cancel_requested
 
 
+def test_run_detail_writes_the_budget_with_thousands_separators(marketer_client):
+    run = TrainingRunFactory(status="succeeded", progress=1.0, budget_steps=300_000)
+    html = marketer_client.get(f"/training/{run.pk}/").content.decode()
+    assert "budget 300,000 simulated customer-days" in html
+
+
 def test_run_detail_draws_the_learning_curve(marketer_client):
     run = TrainingRunFactory(status="succeeded", progress=1.0,
                              learning_curve={"steps": [512, 1024, 1536, 2048],
