@@ -7,9 +7,15 @@ keeps the member with the highest mean return on customers of the *training* wor
 them trained on (`selection_seed`). The evaluation cohort a benchmark or the console reports on is
 never used to choose, so the kept member's KPIs stay an honest estimate.
 
+Optionally with a retention guardrail: members that earn alike can part ways on retention (the
+reward prices churn, but at the marketer's weight), so a campaign may ask that the kept member
+loses at most `retention_tolerance` of the held-out customers' retention to its control policy
+on the same customers (BENCHMARKS.md, "actor_critic over seeds", measures what that costs).
+
     seeds = member_seeds(run_seed, size=3)
     values = [held_out_value(agent, env=world(selection_seed(run_seed))) for agent in members]
-    kept = choose_member(values)
+    control = held_out_value(rules, env=world(selection_seed(run_seed)))
+    kept = choose_member(values, control=control, retention_tolerance=0.01)
 """
 
 from __future__ import annotations
@@ -54,16 +60,18 @@ def selection_seed(seed: int) -> int:
 
 @dataclass(frozen=True)
 class MemberValue:
-    """One member's mean return per customer on the held-out selection cohort."""
+    """One policy's mean return per customer on the held-out selection cohort, and the share of
+    those customers it retained to the horizon (None where an older run did not measure it)."""
 
     seed: int
     value: float
     ci_low: float
     ci_high: float
+    retention: float | None = None
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return {"seed": self.seed, "value": self.value, "ci_low": self.ci_low,
-                "ci_high": self.ci_high}
+                "ci_high": self.ci_high, "retention": self.retention}
 
 
 def held_out_value(agent: Any, *, seed: int, scenario: Any = "retail",
@@ -81,16 +89,38 @@ def held_out_value(agent: Any, *, seed: int, scenario: Any = "retail",
                       env=env, **world)
     kpi = report["mean_return"]
     return MemberValue(seed=int(getattr(agent, "seed", seed)), value=float(kpi.value),
-                       ci_low=float(kpi.ci_low), ci_high=float(kpi.ci_high))
+                       ci_low=float(kpi.ci_low), ci_high=float(kpi.ci_high),
+                       retention=float(report["retention"].value))
 
 
-def choose_member(values: Sequence[MemberValue | float | None]) -> int:
-    """Index of the member to keep: the highest held-out value (the first of equals). Members
-    without a value (failed) are never kept; a ValueError when none has one."""
+def within_retention_guardrail(retention: float | None, control_retention: float | None,
+                               tolerance: float | None) -> bool | None:
+    """Whether a policy that retained `retention` of the held-out customers loses at most
+    `tolerance` (a share: 0.01 is 1 point) to the control's `control_retention` on the same
+    customers; None when there is no guardrail or either retention is unknown."""
+    if tolerance is None or retention is None or control_retention is None:
+        return None
+    return retention >= control_retention - tolerance - 1e-12
+
+
+def choose_member(values: Sequence[MemberValue | float | None],
+                  control: MemberValue | None = None,
+                  retention_tolerance: float | None = None) -> int:
+    """Index of the member to keep: the highest held-out value (the first of equals); with a
+    `retention_tolerance`, among the members within the retention guardrail against `control`
+    (the control policy's value on the same customers) - among all when none is. Members without
+    a value (failed) are never kept; a ValueError when none has one."""
+    if retention_tolerance is not None and not 0.0 <= retention_tolerance <= 1.0:
+        raise ValueError(f"retention_tolerance must be a share from 0 to 1, got {retention_tolerance}")
     scored = [(float(v.value if isinstance(v, MemberValue) else v), i)
               for i, v in enumerate(values) if v is not None]
     scored = [(v, i) for v, i in scored if np.isfinite(v)]
     if not scored:
         raise ValueError("no member of the population finished with a held-out value")
-    best = max(v for v, _ in scored)
-    return min(i for v, i in scored if v == best)
+    control_retention = None if control is None else control.retention
+    guarded = [(v, i) for v, i in scored if isinstance(values[i], MemberValue)
+               and within_retention_guardrail(values[i].retention, control_retention,
+                                              retention_tolerance)]
+    candidates = guarded or scored
+    best = max(v for v, _ in candidates)
+    return min(i for v, i in candidates if v == best)

@@ -17,7 +17,9 @@ value iteration (`agents.evaluate.percent_of_optimum`).
 With `--population K`, actor_critic trains K members per seed (`agents.population`: seeds
 seed, seed + 1000, ...), `--jobs` at a time in separate processes, and keeps the member with the
 highest mean return on held-out customers of the training world (`selection_seed`, never the
-evaluation cohort). Its "train s" is the population's wall-clock time; every member's held-out
+evaluation cohort); with `--retention-guardrail P`, among those whose retention there is within P
+points of rule_based's on the same customers (a campaign's retention guardrail,
+`agents.population.choose_member`). Its "train s" is the population's wall-clock time; every member's held-out
 value and evaluation KPIs are printed (-v) so the members that were not kept are visible too.
 
 With `--attributes`, actor_critic gets the scenario catalogue's action attributes, as the console
@@ -133,6 +135,14 @@ def _train_member(name: str, scenario_name: str, seed: int, steps: int, customer
     return agent.to_bytes(), int(report.env_steps), time.perf_counter() - started
 
 
+def _rules_for(scenario_name: str, seed: int) -> agents.Agent:
+    """The scenario's rule_based policy: the control the population's retention guardrail holds
+    members to (`agents.population.choose_member`)."""
+    world = CustomerJourneyEnv(scenario_name, num_customers=1)
+    return agents.make("rule_based", world.single_observation_space, world.single_action_space,
+                       seed=seed, catalogue=world.catalogue)
+
+
 def _population_size(name: str, args: argparse.Namespace) -> int:
     return args.population if name == "actor_critic" else 1
 
@@ -167,13 +177,19 @@ def train_and_evaluate(name: str, scenario_name: str, seed: int, args: argparse.
     kept = 0
     if len(members) > 1:
         values = [population.held_out_value(m, seed=seed, scenario=scenario_name) for m in members]
-        kept = population.choose_member(values)
+        control = None if scenario_name == "tabular" else population.held_out_value(
+            _rules_for(scenario_name, seed), seed=seed, scenario=scenario_name)
+        tolerance = None if args.retention_guardrail is None else args.retention_guardrail / 100
+        kept = population.choose_member(values, control=control, retention_tolerance=tolerance)
         rows = []
         for i, (member, value) in enumerate(zip(members, values)):
             report = evaluate(member, scenario_name, customers=args.eval_customers, seed=10_000 + seed)
             rows.append({"seed": member.seed, "held_out_return": value.value,
+                         "held_out_retention": value.retention,
+                         "control_retention": control.retention if control else None,
                          "net_revenue": report["net_revenue_per_customer"].value,
                          "mean_return": report["mean_return"].value,
+                         "retention": report["retention"].value,
                          "train_s": trained[i][2], "kept": i == kept})
         result.members.append(rows)
     agent = members[kept]
@@ -191,8 +207,12 @@ def train_and_evaluate(name: str, scenario_name: str, seed: int, args: argparse.
               f"{sum(e for _, e, _ in trained)} steps in {wall:.1f} s", file=sys.stderr, flush=True)
         for row in (result.members[-1] if len(members) > 1 else []):
             print(f"      member seed {row['seed']:>5}: held-out return {row['held_out_return']:.2f}"
+                  f", retention {row['held_out_retention']:.3f}"
+                  + (f" (rules {row['control_retention']:.3f})" if row["control_retention"] else "")
+                  + 
                   f"  evaluation: net revenue {row['net_revenue']:.2f}, return "
-                  f"{row['mean_return']:.2f}  ({row['train_s']:.0f} s){'  KEPT' if row['kept'] else ''}",
+                  f"{row['mean_return']:.2f}, retention {row['retention']:.3f}"
+                  f"  ({row['train_s']:.0f} s){'  KEPT' if row['kept'] else ''}",
                   file=sys.stderr, flush=True)
 
 
@@ -326,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--population", type=int, default=1,
                         help="actor_critic members per seed, one kept on held-out customers")
+    parser.add_argument("--retention-guardrail", type=float, default=None, metavar="POINTS",
+                        help="keep only a member within POINTS of rule_based's held-out retention "
+                        "(a campaign's retention guardrail; default: none)")
     parser.add_argument("--attributes", action="store_true",
                         help="hand actor_critic the catalogue's action attributes (the console does)")
     parser.add_argument("--jobs", type=int, default=2, help="members trained at once (processes)")
@@ -341,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         population.check_size(args.population)
     except ValueError as error:
         parser.error(str(error))
+    if args.retention_guardrail is not None and not 0 <= args.retention_guardrail <= 100:
+        parser.error(f"--retention-guardrail must be from 0 to 100 points, got "
+                     f"{args.retention_guardrail:g}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     names = [n.strip() for n in args.agents.split(",") if n.strip()]
     unknown = sorted(set(names) - set(agents.AGENT_NAMES))
@@ -371,7 +397,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{f' (tabular {args.tabular_steps:,})' if args.tabular_steps else ''}, seeds={seeds}, "
               f"{args.train_customers} customers in parallel, {args.eval_customers} evaluated per seed, "
               f"torch threads={args.threads}, actor_critic population={args.population} "
-              f"({args.jobs} at a time), total {time.perf_counter() - started:.0f} s")
+              f"({args.jobs} at a time"
+              + (f", retention guardrail {args.retention_guardrail:g} point"
+                 + ("" if args.retention_guardrail == 1 else "s")
+                 if args.retention_guardrail is not None else "")
+              + f"), total {time.perf_counter() - started:.0f} s")
     print(header)
     print()
     print(table)

@@ -51,6 +51,8 @@ class CampaignListApi(APIView):
         control_policy = serializers.ChoiceField(choices=Campaign.ControlPolicy.choices, required=False)
         decision_mode = serializers.ChoiceField(choices=Campaign.DecisionMode.choices, required=False)
         exploration_share = serializers.DecimalField(max_digits=4, decimal_places=3, required=False)
+        retention_guardrail_points = serializers.DecimalField(
+            max_digits=4, decimal_places=1, required=False, allow_null=True)
         time_zone = serializers.CharField(required=False)
 
     class OutputSerializer(serializers.ModelSerializer):
@@ -59,7 +61,8 @@ class CampaignListApi(APIView):
             fields = [
                 "id", "name", "description", "objective", "status", "horizon_days",
                 "discount_factor", "holdout_share", "attribution_window_days", "control_policy",
-                "decision_mode", "exploration_share", "time_zone", "contact_policy", "created_at",
+                "decision_mode", "exploration_share", "retention_guardrail_points", "time_zone",
+                "contact_policy", "created_at",
             ]
 
     @extend_schema(responses=OutputSerializer(many=True))

@@ -30,6 +30,7 @@ SCHEMA_VERSION = 1
 CAMPAIGN_SETTINGS = (
     "name", "description", "objective", "horizon_days", "discount_factor", "holdout_share",
     "attribution_window_days", "control_policy", "decision_mode", "exploration_share", "time_zone",
+    "retention_guardrail_points",
 )
 POLICY_SETTINGS = ("name", "overall_max_contacts", "overall_window_days", "min_gap_hours",
                    "quiet_hours_start", "quiet_hours_end")
@@ -138,6 +139,7 @@ class _CampaignSettings(_Strict):
     decision_mode = serializers.ChoiceField(choices=Campaign.DecisionMode.choices)
     exploration_share = _number()
     time_zone = serializers.CharField()
+    retention_guardrail_points = _number(required=False, allow_null=True, default=None)
 
 
 class _Channel(_Strict):

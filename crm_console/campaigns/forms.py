@@ -46,7 +46,7 @@ class CampaignForm(forms.ModelForm):
         fields = [
             "name", "description", "objective", "status", "horizon_days", "discount_factor",
             "holdout_share", "attribution_window_days", "control_policy", "decision_mode", "exploration_share",
-            "time_zone", "contact_policy",
+            "retention_guardrail_points", "time_zone", "contact_policy",
         ]
 
 

@@ -421,6 +421,16 @@ class Campaign(models.Model):
         "0.5), so every allowed action keeps a logged chance above zero and the next policy can "
         "be evaluated off-policy. Ignored in greedy mode and for the holdout.",
     )
+    retention_guardrail_points = models.DecimalField(
+        max_digits=4, decimal_places=1, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        verbose_name="Retention guardrail (points)",
+        help_text="Of the policies a run trains side by side, keep only one that loses at most "
+        "this many points of retention (customers still there at the horizon) to the control "
+        "policy on the same held-out simulated customers; if none manages it, the best is kept "
+        "and the run says so. Blank: no limit, the reward weights alone trade revenue against "
+        "churn.",
+    )
     time_zone = models.CharField(
         max_length=64, default="Europe/London", validators=[validate_time_zone],
         help_text="The campaign's own day (daily batch runs). Send windows are in each customer's "
@@ -449,7 +459,19 @@ class Campaign(models.Model):
                 condition=Q(exploration_share__gte=0) & Q(exploration_share__lte=Decimal("0.5")),
                 name="campaign_exploration_share_in_range",
             ),
+            models.CheckConstraint(
+                condition=Q(retention_guardrail_points__isnull=True)
+                | (Q(retention_guardrail_points__gte=0)
+                   & Q(retention_guardrail_points__lte=Decimal("100"))),
+                name="campaign_retention_guardrail_in_range",
+            ),
         ]
+
+    @property
+    def retention_tolerance(self) -> float | None:
+        """The retention guardrail as a share (1 point = 0.01); None when the campaign sets none."""
+        points = self.retention_guardrail_points
+        return None if points is None else float(points) / 100.0
 
     def __str__(self) -> str:
         return self.name

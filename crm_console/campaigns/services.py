@@ -80,7 +80,7 @@ def campaign_clone(*, campaign: Campaign, created_by: AbstractBaseUser | None = 
 CLONED_SETTINGS = (
     "description", "objective", "horizon_days", "discount_factor", "holdout_share",
     "attribution_window_days", "control_policy", "decision_mode", "exploration_share",
-    "time_zone", "contact_policy",
+    "retention_guardrail_points", "time_zone", "contact_policy",
 )
 
 

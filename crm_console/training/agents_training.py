@@ -216,12 +216,29 @@ def held_out_value(*, agent: agents.Agent, campaign: Campaign, seed: int) -> pop
     """A population member's mean return on held-out customers of the world it trained in: the
     same customers for every member of the run with `seed` (paired), none of them trained on, and
     not the cohort its KPIs are reported on."""
+    return _held_out_value(campaign=campaign, seed=seed, agent_for=lambda simulator: agent)
+
+
+def control_held_out_value(*, campaign: Campaign, seed: int) -> population.MemberValue:
+    """The campaign's control policy on the held-out customers of the population with `seed`:
+    what the members' retention is held to (`agents.population.choose_member`)."""
+    def control_for(simulator: CampaignSimulator) -> agents.Agent:
+        return control_agent(campaign=campaign, catalogue=simulator.bridge.catalogue,
+                             observation_space=simulator.env.single_observation_space,
+                             action_space=simulator.env.single_action_space, seed=seed)
+
+    return _held_out_value(campaign=campaign, seed=seed, agent_for=control_for)
+
+
+def _held_out_value(*, campaign: Campaign, seed: int,
+                    agent_for: Callable[[CampaignSimulator], agents.Agent]
+                    ) -> population.MemberValue:
     days = min(EVALUATION_DAYS, campaign.horizon_days)
     held_out_seed = population.selection_seed(seed)
     customers = population.SELECTION_CUSTOMERS
     simulator = simulator_for_campaign(campaign=campaign, seed=held_out_seed, customers=customers)
     return population.held_out_value(
-        agent, seed=seed, scenario=SCENARIO, customers=customers, days=days,
+        agent_for(simulator), seed=seed, scenario=SCENARIO, customers=customers, days=days,
         env=simulator.evaluation_env(customers=customers, days=days, seed=held_out_seed),
         reward_weights=simulator.reward_weights, contact_rules=simulator.contact_rules,
         catalogue=simulator.bridge.catalogue)

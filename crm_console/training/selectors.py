@@ -12,6 +12,7 @@ from agents import population
 from crm_console.campaigns.models import Action, Campaign
 from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer
+from crm_console.dashboards.templatetags.console_format import percent
 from crm_console.decisioning.models import Decision, PolicyVersion
 from crm_console.training.models import CustomerResponseModel, TrainingRun, WhatIfScenario
 
@@ -77,11 +78,16 @@ def _population_progress(run: TrainingRun) -> dict[str, Any]:
 
 
 def training_population(*, training_run: TrainingRun) -> dict[str, Any] | None:
-    """A population run's members for its page: seed, status, held-out return, curve, kept -
-    and why the kept one was kept, in words (None for a run of one policy)."""
+    """A population run's members for its page: seed, status, held-out return and retention,
+    curve, kept - the control policy's retention on the same customers, the retention guardrail
+    the choice used, and why the kept one was kept, in words (None for a run of one policy)."""
     if not training_run.is_population:
         return None
-    kept_id = (training_run.report or {}).get("kept_member")
+    report = training_run.report or {}
+    kept_id = report.get("kept_member")
+    control_retention = (report.get("control_held_out") or {}).get("retention")
+    tolerance = report.get("retention_guardrail") if kept_id else \
+        training_run.campaign.retention_tolerance
     members = []
     for member in training_run.members.order_by("pk"):
         held_out = (member.report or {}).get("held_out") or {}
@@ -89,27 +95,51 @@ def training_population(*, training_run: TrainingRun) -> dict[str, Any] | None:
             "id": member.pk, "seed": member.seed, "status": member.status,
             "progress": member.progress, "error": member.error.splitlines()[0] if member.error else "",
             "held_out": held_out.get("value"), "ci_low": held_out.get("ci_low"),
-            "ci_high": held_out.get("ci_high"),
+            "ci_high": held_out.get("ci_high"), "retention": held_out.get("retention"),
+            "within_guardrail": population.within_retention_guardrail(
+                held_out.get("retention"), control_retention, tolerance),
             "train_seconds": ((member.report or {}).get("fit") or {}).get("wall_seconds"),
             "curve": member.learning_curve or {}, "kept": member.pk == kept_id,
         })
-    return {"members": members, "why": _population_choice_in_words(members),
-            "held_out_customers": population.SELECTION_CUSTOMERS}
+    return {"members": members,
+            "why": _population_choice_in_words(members, control_retention, tolerance),
+            "held_out_customers": population.SELECTION_CUSTOMERS,
+            "control_retention": control_retention,
+            "guardrail_points": None if tolerance is None else round(tolerance * 100, 1)}
 
 
-def _population_choice_in_words(members: list[dict[str, Any]]) -> str:
+def _population_choice_in_words(members: list[dict[str, Any]], control_retention: float | None,
+                                tolerance: float | None) -> str:
     kept = next((m for m in members if m["kept"]), None)
     scored = [m for m in members if m["held_out"] is not None]
+    number = None if tolerance is None else f"{tolerance * 100:.1f}".removesuffix(".0")
+    points = None if number is None else f"{number} point" + ("" if number == "1" else "s")
     if kept is None:
         return ("The policy is chosen when every member has finished: the one with the highest "
                 f"mean return on {population.SELECTION_CUSTOMERS:,} simulated customers none of "
-                "them trained on.")
+                "them trained on"
+                + (f", among those that keep retention within {points} of the control policy's "
+                   "on the same customers" if points else "") + ".")
     others = [m for m in scored if m is not kept]
     versus = ", ".join(f"{m['held_out']:.2f} (seed {m['seed']})" for m in others) or "no other member"
     unfinished = len(members) - len(scored)
+    guard = ""
+    if points and control_retention is not None and kept["retention"] is not None:
+        if kept["within_guardrail"]:
+            dropped = [m for m in others if m["within_guardrail"] is False]
+            guard = (f" among the members that keep retention within {points} of the control "
+                     f"policy's ({percent(control_retention)})"
+                     + (": " + ", ".join(f"seed {m['seed']} retained {percent(m['retention'])}"
+                                         for m in dropped)
+                        + (" and was" if len(dropped) == 1 else "; they were") + " not eligible"
+                        if dropped else ""))
+        else:
+            guard = (f" - no member kept retention within {points} of the control policy's "
+                     f"({percent(control_retention)}); this one retained "
+                     f"{percent(kept['retention'])}")
     return (f"Kept seed {kept['seed']}: the highest mean return per customer on "
             f"{population.SELECTION_CUSTOMERS:,} simulated customers none of the members trained "
-            f"on, {kept['held_out']:.2f} against {versus}"
+            f"on, {kept['held_out']:.2f} against {versus}{guard}"
             + (f"; {unfinished} member(s) did not finish" if unfinished else "")
             + ". Its KPIs below are measured on another cohort, not the one it was chosen on.")
 

@@ -543,9 +543,11 @@ def training_population_ready(*, training_run_id: int) -> bool:
 
 
 def training_population_select(*, training_run_id: int) -> TrainingRun:
-    """Keep the member with the highest return on the held-out customers; store it as the run's
-    candidate with every member's value and why it was kept. Nothing happens until every member
-    has finished, and a finished population is left alone (the task may be delivered twice)."""
+    """Keep the member with the highest return on the held-out customers - among those within the
+    campaign's retention guardrail, if it sets one (`agents.population.choose_member`, against
+    its control policy on the same customers); store it as the run's candidate with every
+    member's value, the control's and why it was kept. Nothing happens until every member has
+    finished, and a finished population is left alone (the task may be delivered twice)."""
     run = TrainingRun.objects.select_related("campaign").get(pk=training_run_id)
     if not training_population_ready(training_run_id=run.pk):
         return run
@@ -555,16 +557,28 @@ def training_population_select(*, training_run_id: int) -> TrainingRun:
     members = list(run.members.order_by("pk"))
     values = [m.report.get("held_out") if m.status == TrainingRun.Status.SUCCEEDED
               and m.member_artifact else None for m in members]
+    member_values = [None if v is None else population.MemberValue(**v) for v in values]
+    control = None
+    if any(v is not None for v in member_values):
+        _phase(run, "Measuring the control policy on the same held-out customers")
+        try:
+            control = bridge.control_held_out_value(campaign=run.campaign, seed=run.seed)
+        except Exception as error:
+            logger.exception("measuring training run %s's control policy failed", run.pk)
+            _finish(run, TrainingRun.Status.FAILED, "Measuring the control policy on the held-out "
+                    f"customers failed: {type(error).__name__}: {error}")
+            return run
+    tolerance = run.campaign.retention_tolerance
     try:
-        kept_index = population.choose_member(
-            [None if v is None else population.MemberValue(**v) for v in values])
+        kept_index = population.choose_member(member_values, control=control,
+                                              retention_tolerance=tolerance)
     except ValueError:
         reasons = "; ".join(f"member #{m.pk} (seed {m.seed}) {m.status}"
                             + (f": {m.error.splitlines()[0]}" if m.error else "") for m in members)
         _finish(run, TrainingRun.Status.FAILED, f"No member of the population finished: {reasons}")
         return run
     try:
-        return _population_store(run, members, values, kept_index)
+        return _population_store(run, members, values, kept_index, control, tolerance)
     except TrainingCancelled:
         _finish(run, TrainingRun.Status.CANCELLED)
         return run
@@ -575,7 +589,8 @@ def training_population_select(*, training_run_id: int) -> TrainingRun:
 
 
 def _population_store(run: TrainingRun, members: list[TrainingRun], values: list[dict | None],
-                      kept_index: int) -> TrainingRun:
+                      kept_index: int, control: population.MemberValue | None,
+                      tolerance: float | None) -> TrainingRun:
     kept = members[kept_index]
     agent = agents.loads(bytes(kept.member_artifact))
     _phase(run, "Measuring the kept policy's KPIs in the customer model")
@@ -590,6 +605,8 @@ def _population_store(run: TrainingRun, members: list[TrainingRun], values: list
              "kept": i == kept_index} for i, (m, v) in enumerate(zip(members, values))]
     report = {**{k: v for k, v in kept.report.items() if k not in ("held_out", "heartbeat_at")},
               "population": rows, "kept_member": kept.pk,
+              "control_held_out": None if control is None else control.to_dict(),
+              "retention_guardrail": tolerance,
               "phase": "Kept one of the population's policies"}
     TrainingRun.objects.filter(pk=run.pk).update(learning_curve=kept.learning_curve)
     stored = _candidate_store(run=run, agent=agent, action_ids=simulator.bridge.action_ids,

@@ -52,3 +52,56 @@ def test_held_out_value_is_paired_every_member_meets_the_same_customers():
     assert first == again
     assert first.value != other_run.value
     assert first.ci_low <= first.value <= first.ci_high and np.isfinite(first.value)
+
+
+def member(seed: int, value: float, retention: float | None) -> population.MemberValue:
+    return population.MemberValue(seed, value, value - 1.0, value + 1.0, retention)
+
+
+CONTROL = member(0, 10.0, 0.80)
+
+
+def test_a_member_losing_more_than_a_point_of_retention_to_the_control_is_not_kept():
+    values = [member(0, 20.0, 0.795), member(1000, 25.0, 0.785), member(2000, 18.0, 0.81)]
+
+    assert population.choose_member(values, control=CONTROL, retention_tolerance=0.01) == 0
+
+
+def test_when_no_member_keeps_retention_the_highest_return_is_kept():
+    values = [member(0, 20.0, 0.70), member(1000, 25.0, 0.75)]
+
+    assert population.choose_member(values, control=CONTROL, retention_tolerance=0.01) == 1
+
+
+def test_without_a_guardrail_or_the_controls_retention_the_best_return_is_kept():
+    values = [member(0, 20.0, 0.80), member(1000, 25.0, 0.50)]
+
+    assert population.choose_member(values, control=CONTROL) == 1
+    assert population.choose_member(values, control=member(0, 10.0, None),
+                                    retention_tolerance=0.01) == 1
+    assert population.within_retention_guardrail(0.5, None, 0.01) is None
+    assert population.within_retention_guardrail(0.5, 0.8, None) is None
+    assert population.within_retention_guardrail(0.795, 0.80, 0.01) is True
+
+
+@pytest.mark.parametrize("tolerance", [-0.01, 1.5])
+def test_a_retention_tolerance_that_is_not_a_share_is_refused(tolerance):
+    with pytest.raises(ValueError, match="retention_tolerance must be a share"):
+        population.choose_member([member(0, 1.0, 0.8)], control=CONTROL,
+                                 retention_tolerance=tolerance)
+
+
+def test_a_member_whose_retention_is_unknown_yields_to_one_within_the_guardrail():
+    values = [member(0, 30.0, None), member(1000, 20.0, 0.80)]
+
+    assert population.choose_member(values, control=CONTROL, retention_tolerance=0.01) == 1
+
+
+def test_held_out_value_reports_the_share_of_customers_retained():
+    env = CustomerJourneyEnv("retail", num_customers=8, seed=0)
+    agent = agents.make("no_contact", env.single_observation_space, env.single_action_space)
+
+    value = population.held_out_value(agent, seed=4, customers=50, days=10)
+
+    assert 0.0 <= value.retention <= 1.0
+    assert population.MemberValue(**value.to_dict()) == value

@@ -158,3 +158,23 @@ def test_api_refuses_exploration_share_above_half_with_field_error(marketer_clie
     assert response.status_code == 400
     assert "exploration_share" in response.json()["error"]["fields"]
     assert not Campaign.objects.filter(name="Explorer").exists()
+
+
+def test_api_refuses_a_retention_guardrail_above_100_points_with_field_error(marketer_client):
+    response = marketer_client.post(
+        "/api/v1/campaigns", {"name": "Guarded", "retention_guardrail_points": "150"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "retention_guardrail_points" in response.json()["error"]["fields"]
+    assert not Campaign.objects.filter(name="Guarded").exists()
+
+
+def test_api_sets_and_returns_a_campaigns_retention_guardrail(marketer_client):
+    response = marketer_client.post(
+        "/api/v1/campaigns", {"name": "Guarded", "retention_guardrail_points": "1.5"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    assert response.json()["retention_guardrail_points"] == "1.5"
+    assert Campaign.objects.get(name="Guarded").retention_tolerance == pytest.approx(0.015)

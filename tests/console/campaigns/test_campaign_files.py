@@ -124,6 +124,8 @@ def test_update_brings_an_existing_campaign_in_line():
 @pytest.mark.parametrize(("change", "path", "message"), [
     (lambda d: d["campaign"].update(colour="red"), "campaign.colour", "Unknown field"),
     (lambda d: d.update(schema_version=2), "schema_version", "Unknown schema version 2"),
+    (lambda d: d["campaign"].update(retention_guardrail_points=150),
+     "campaign.retention_guardrail_points", "less than or equal to 100"),
     (lambda d: d["actions"][0].update(cost="cheap"), "actions[0].cost", "valid number"),
     (lambda d: d["offers"].append({"key": "big", "label": "Big", "kind": "percent_off",
                                    "value": 150, "redemption_cost": 0, "validity_days": 7}),
@@ -152,6 +154,21 @@ def test_a_bad_campaign_file_names_each_error_by_its_path_and_writes_nothing(cha
         campaign_import(document)
     assert message in " ".join(refused.value.errors.get(path, [])), refused.value.errors
     assert _counts() == before
+
+
+def test_a_retention_guardrail_travels_with_the_file_and_an_older_file_has_none():
+    campaign = live_campaign(name="Guarded")
+    campaign.retention_guardrail_points = Decimal("1.5")
+    campaign.save()
+    document = _renamed(campaign_document(campaign=campaign), "Guarded copy")
+    document["contact_policy"]["name"] = "Guarded copy policy"
+    older = _renamed(campaign_document(campaign=campaign), "Older copy")
+    older["contact_policy"]["name"] = "Older copy policy"
+    del older["campaign"]["retention_guardrail_points"]
+
+    assert document["campaign"]["retention_guardrail_points"] == 1.5
+    assert campaign_import(document).campaign.retention_guardrail_points == Decimal("1.5")
+    assert campaign_import(older).campaign.retention_guardrail_points is None
 
 
 def test_the_commands_export_and_import_a_file(tmp_path):

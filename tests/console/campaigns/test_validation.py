@@ -96,6 +96,19 @@ def test_holdout_share_outside_zero_to_half_is_refused(share):
     assert "holdout_share" in field_errors(excinfo)
 
 
+@pytest.mark.parametrize("points", [Decimal("-0.5"), Decimal("100.1")])
+def test_a_retention_guardrail_outside_0_to_100_points_is_refused(points):
+    with pytest.raises(ValidationError) as excinfo:
+        CampaignFactory.build(retention_guardrail_points=points, contact_policy=None).full_clean()
+    assert "retention_guardrail_points" in field_errors(excinfo)
+
+
+def test_database_refuses_a_negative_retention_guardrail():
+    campaign = CampaignFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Campaign.objects.filter(pk=campaign.pk).update(retention_guardrail_points=Decimal("-1"))
+
+
 def test_database_refuses_holdout_share_above_half():
     campaign = CampaignFactory()
     with pytest.raises(IntegrityError), transaction.atomic():

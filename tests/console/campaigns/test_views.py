@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -218,6 +220,29 @@ def test_campaign_detail_shows_reward_weights(marketer_client):
     assert b"0.25" in marketer_client.get(f"/campaigns/{campaign.pk}/").content
 
 
+def test_campaign_detail_says_whether_a_retention_guardrail_is_set(marketer_client):
+    campaign = CampaignFactory()
+    assert "none (the reward weights alone" in marketer_client.get(
+        f"/campaigns/{campaign.pk}/").content.decode()
+
+    campaign.retention_guardrail_points = Decimal("1.5")
+    campaign.save()
+
+    assert "lose at most 1.5 points of retention" in marketer_client.get(
+        f"/campaigns/{campaign.pk}/").content.decode()
+
+
+def test_a_campaign_setting_its_retention_guardrail_keeps_it(marketer_client, campaign):
+    fields = _new_campaign_fields(name=campaign.name, status=campaign.status,
+                                  retention_guardrail_points="1")
+
+    response = marketer_client.post(f"/campaigns/{campaign.pk}/edit/", fields)
+
+    campaign.refresh_from_db()
+    assert response.status_code == 302, response.context["form"].errors
+    assert campaign.retention_guardrail_points == Decimal("1")
+
+
 # ------------------------------------------------------------------------------ new, clone
 def _new_campaign_fields(**overrides):
     fields = {"name": "Winter win-back", "objective": "long_term_value", "horizon_days": 60,
@@ -241,6 +266,7 @@ def test_marketer_creates_a_draft_campaign_with_no_contact_and_weights(marketer_
 
 @pytest.mark.parametrize(("field", "value"), [
     ("name", ""), ("holdout_share", "1.5"), ("time_zone", "Mars/Olympus"), ("horizon_days", "0"),
+    ("retention_guardrail_points", "-1"),
 ])
 def test_a_bad_new_campaign_field_is_named_and_nothing_is_saved(marketer_client, field, value):
     from crm_console.campaigns.models import Campaign

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ValidationError
 
 from agents import population
-from crm_console.training import agents_training, services
+from crm_console.training import agents_training, selectors, services
 from crm_console.training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +73,7 @@ def test_a_member_stores_its_policy_and_held_out_return_but_no_version(demo_camp
     assert member.policy_version is None and member.member_artifact
     held_out = member.report["held_out"]
     assert held_out["ci_low"] <= held_out["value"] <= held_out["ci_high"]
+    assert 0.0 <= held_out["retention"] <= 1.0
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.RUNNING  # the others are still to train
     assert not services.training_population_ready(training_run_id=run.pk)
@@ -92,6 +95,68 @@ def test_the_population_keeps_the_member_with_the_highest_held_out_return(demo_c
     assert run.learning_curve == kept.learning_curve
     assert [row["kept"] for row in run.report["population"]] == [False, True, False]
     assert not run.members.exclude(member_artifact=None).exists()  # kept in the version only
+
+
+def retention_by_seed(monkeypatch) -> None:
+    """Members and control measured as given: seed 1000 earns most but loses retention."""
+    by_seed = {0: (10.0, 0.80), 1000: (30.0, 0.70), 2000: (20.0, 0.805)}
+    monkeypatch.setattr(agents_training, "held_out_value", lambda *, agent, campaign, seed:
+                        population.MemberValue(agent.seed, by_seed[agent.seed][0], 0.0, 40.0,
+                                               by_seed[agent.seed][1]))
+    monkeypatch.setattr(agents_training, "control_held_out_value", lambda *, campaign, seed:
+                        population.MemberValue(seed, 8.0, 7.0, 9.0, 0.81))
+
+
+def test_a_campaigns_retention_guardrail_holds_members_to_its_control_policy(demo_campaign,
+                                                                            monkeypatch):
+    retention_by_seed(monkeypatch)
+    demo_campaign.retention_guardrail_points = Decimal("1.0")
+    demo_campaign.save()
+    run = population_for(demo_campaign)
+
+    run = services.training_run_execute(training_run_id=run.pk, task_id="p1")
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.report["kept_member"] == run.members.get(seed=2000).pk
+    assert run.report["control_held_out"]["retention"] == 0.81
+    assert run.report["retention_guardrail"] == 0.01
+    why = selectors.training_population(training_run=run)["why"]
+    assert "within 1 point of the control policy's (81.0 %)" in why
+    assert "seed 1000 retained 70.0 % and was not eligible" in why
+
+
+def test_without_a_retention_guardrail_the_highest_return_is_kept(demo_campaign, monkeypatch):
+    retention_by_seed(monkeypatch)
+    run = population_for(demo_campaign)
+
+    run = services.training_run_execute(training_run_id=run.pk, task_id="p1")
+
+    assert run.report["kept_member"] == run.members.get(seed=1000).pk
+    assert run.report["retention_guardrail"] is None
+    assert run.report["control_held_out"]["retention"] == 0.81  # shown, not applied
+    assert "not eligible" not in selectors.training_population(training_run=run)["why"]
+
+
+def test_the_control_policy_is_measured_on_the_members_held_out_customers(demo_campaign):
+    run = population_for(demo_campaign, size=2, seed=3)
+    control = agents_training.control_held_out_value(campaign=demo_campaign, seed=3)
+    again = agents_training.control_held_out_value(campaign=demo_campaign, seed=3)
+
+    assert control == again and 0.0 <= control.retention <= 1.0
+    assert control.seed == run.seed
+
+
+def test_a_population_whose_control_cannot_be_measured_fails_saying_why(demo_campaign,
+                                                                       monkeypatch):
+    def broken_control(*, campaign, seed):
+        raise RuntimeError("no control policy")
+
+    monkeypatch.setattr(agents_training, "control_held_out_value", broken_control)
+    run = services.training_run_execute(training_run_id=population_for(demo_campaign, size=2).pk)
+
+    assert run.status == TrainingRun.Status.FAILED
+    assert "Measuring the control policy on the held-out customers failed" in run.error
+    assert run.policy_version is None
 
 
 def test_a_population_with_a_failed_member_keeps_the_best_of_the_others(demo_campaign,

@@ -343,3 +343,23 @@ def test_run_detail_shows_every_member_and_which_was_kept(marketer_client):
     assert "Kept seed 1000" in html and "5.25 against 4.50 (seed 0)" in html
     assert [trace["name"] for trace in response.context["population_chart"]["data"]] == [
         "seed 0", "seed 1000 (kept)"]
+
+
+def test_run_detail_shows_each_members_retention_against_the_control_and_its_guardrail(marketer_client):
+    run = TrainingRunFactory(status="succeeded", progress=1.0, population_size=2)
+    first = TrainingRunFactory(campaign=run.campaign, population_of=run, seed=0, status="succeeded",
+                               report={"held_out": {"value": 6.0, "ci_low": 5.0, "ci_high": 7.0,
+                                                    "retention": 0.72}})
+    kept = TrainingRunFactory(campaign=run.campaign, population_of=run, seed=1000,
+                              status="succeeded",
+                              report={"held_out": {"value": 5.25, "ci_low": 4.5, "ci_high": 6.0,
+                                                   "retention": 0.80}})
+    run.report = {"kept_member": kept.pk, "retention_guardrail": 0.01, "control_held_out": {
+        "seed": 0, "value": 4.0, "ci_low": 3.5, "ci_high": 4.5, "retention": 0.805}}
+    run.save()
+
+    html = marketer_client.get(f"/training/{run.pk}/").content.decode()
+
+    assert "(control 80.5 %)" in html and "72.0 %" in html and "80.0 %" in html
+    assert "more than 1 point below the control" in html
+    assert f"seed {first.seed} retained 72.0 % and was not eligible" in html
