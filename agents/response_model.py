@@ -78,6 +78,8 @@ class ResponseLog:
     :param churned: (n,) the customer churned
     :param days: (n,) day index of the decision (to hold out the most recent days), optional
     :param n_actions: catalogue size, to check the actions' range (optional)
+    :param propensities: (n,) the logging policy's probability of the logged action, in (0, 1]
+        (optional; `ResponseModel.fit` balances the rows with it, see ``balance``)
     """
 
     obs: np.ndarray
@@ -90,6 +92,7 @@ class ResponseLog:
     churned: np.ndarray
     days: np.ndarray | None = None
     n_actions: int | None = None
+    propensities: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.obs = np.asarray(self.obs, dtype=np.float32)
@@ -127,6 +130,14 @@ class ResponseLog:
             if days.shape != (n,) or not np.isfinite(days.astype(np.float64)).all():
                 raise ValueError(f"days must be ({n},) finite day indices")
             self.days = days.astype(np.int64)
+        if self.propensities is not None:
+            propensities = np.asarray(self.propensities, dtype=np.float64)
+            if propensities.shape != (n,):
+                raise ValueError(f"propensities must have shape ({n},), got {propensities.shape}")
+            if not np.isfinite(propensities).all() or (propensities <= 0).any() \
+                    or (propensities > 1.0 + 1e-6).any():
+                raise ValueError("propensities must lie in (0, 1]")
+            self.propensities = propensities
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
@@ -156,6 +167,7 @@ class ResponseLog:
             revenue=extras["net_revenue"], unsubscribes=extras["unsubscribes"],
             churned=extras["churned"] > 0.5, days=extras.get("day"),
             n_actions=n_actions if n_actions is not None else dataset.n_actions,
+            propensities=dataset.propensities,
         )
 
 
@@ -170,6 +182,17 @@ def split_by_days(log: ResponseLog, held_out_days: int = 7) -> tuple[ResponseLog
     if recent.all():
         raise ValueError(f"the log covers only {held_out_days} days or fewer: nothing to fit on")
     return log.subset(~recent), log.subset(recent)
+
+
+def _balancing_weights(log: ResponseLog, balance: float) -> np.ndarray | None:
+    """(n,) row weights with mean 1: inverse propensity relative to the median row's, capped at
+    `balance` (None when there is nothing to balance)."""
+    if not np.isfinite(balance) or balance < 1:
+        raise ValueError(f"balance must be a number >= 1, got {balance}")
+    if balance == 1 or log.propensities is None:
+        return None
+    weights = np.minimum(np.median(log.propensities) / log.propensities, float(balance))
+    return weights / weights.mean()
 
 
 # ------------------------------------------------------------------------------------ the model
@@ -232,12 +255,19 @@ class ResponseModel:
         cls, log: ResponseLog, catalogue: Catalogue, *, n_members: int = 5, seed: int = 0,
         epochs: int | None = None, hidden_sizes: tuple[int, ...] = (64, 64),
         batch_size: int | None = None, learning_rate: float = 3e-3,
+        balance: float = 10.0,
     ) -> ResponseModel:
         """Fit the ensemble on `log` (raises NotEnoughData when it is too thin).
 
         :param epochs: passes over the rows; None: about 1,500 gradient steps, at least 2 passes
             and at most 200 (1,000,000 rows fit in about a minute on one CPU thread)
         :param batch_size: rows per gradient step; None: n / 8 within [256, 4096]
+        :param balance: where the log has propensities, weight each row by the inverse of its
+            propensity relative to the median row's, capped at `balance`: the rules choose an
+            action for the customers they expect it to suit, so on their own rows an action's
+            effect is mixed up with whom it went to; the exploration rows (rare, hence heavy)
+            say what the action does to anyone. 1, or a log without propensities: every row
+            counts once (BENCHMARKS.md, "Learning from the workspace's own logs").
         """
         n, n_contacts = len(log), log.n_contacts
         if n < MIN_DECISIONS or n_contacts < MIN_CONTACTS:
@@ -263,7 +293,10 @@ class ResponseModel:
         epochs = int(epochs or min(200, max(2, math.ceil(1500 / steps_per_epoch))))
         rng = np.random.default_rng(seed)
         # bootstrap: each member sees each row a Poisson(1) number of times
-        boot = torch.as_tensor(rng.poisson(1.0, size=(n, model.n_members)).astype(np.uint8))
+        boot = torch.as_tensor(rng.poisson(1.0, size=(n, model.n_members)).astype(np.float32))
+        row_weights = _balancing_weights(log, balance)
+        if row_weights is not None:
+            boot *= torch.as_tensor(row_weights, dtype=torch.float32)[:, None]
         x_obs = model._standardise(log.obs)
         actions = torch.as_tensor(log.actions)
         targets = torch.as_tensor(np.stack([
@@ -279,7 +312,7 @@ class ResponseModel:
             order = torch.as_tensor(rng.permutation(n))
             for start in range(0, n, batch):
                 idx = order[start:start + batch]
-                loss = model._loss(x_obs[idx], actions[idx], targets[idx], boot[idx].float().T)
+                loss = model._loss(x_obs[idx], actions[idx], targets[idx], boot[idx].T)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()

@@ -55,7 +55,7 @@ def response_log_from_arrays(arrays: LoggedArrays) -> ResponseLog:
         obs=arrays.obs, actions=arrays.actions, opens=outcomes["open"],
         clicks=outcomes["click"], conversions=outcomes["conversion"],
         revenue=outcomes["revenue"], unsubscribes=outcomes["unsubscribe"],
-        churned=outcomes["churn"] > 0, days=days,
+        churned=outcomes["churn"] > 0, days=days, propensities=arrays.propensities,
     )
 
 

@@ -7,6 +7,7 @@ from agents.response_model import (
     NotEnoughData,
     ResponseLog,
     ResponseModel,
+    _balancing_weights,
     split_by_days,
     validate,
 )
@@ -51,6 +52,41 @@ def test_log_rejects_an_action_outside_the_catalogue():
 def test_log_rejects_misaligned_rows():
     with pytest.raises(ValueError, match="clicks must have shape"):
         _tiny_log(clicks=np.zeros(9))
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, np.nan])
+def test_log_rejects_propensities_outside_zero_to_one(bad):
+    propensities = np.full(10, 0.5)
+    propensities[2] = bad
+    with pytest.raises(ValueError, match=r"propensities must lie in \(0, 1\]"):
+        _tiny_log(propensities=propensities)
+
+
+def test_logs_collected_from_the_simulator_carry_the_logging_propensities(retail_log):
+    log, _ = retail_log
+    assert log.propensities is not None
+    assert 0.0 < log.propensities.min() < 0.05 and log.propensities.max() <= 1.0
+
+
+def test_balancing_weighs_the_rare_exploration_rows_up_to_the_cap():
+    propensities = np.array([0.9] * 8 + [0.01, 0.001])
+
+    weights = _balancing_weights(_tiny_log(propensities=propensities), balance=20.0)
+
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[8] / weights[0] == pytest.approx(20.0)
+    assert weights[9] == pytest.approx(weights[8])  # capped alike
+
+
+def test_a_log_without_propensities_counts_every_row_once():
+    assert _balancing_weights(_tiny_log(), balance=100.0) is None
+    assert _balancing_weights(_tiny_log(propensities=np.full(10, 0.2)), balance=1.0) is None
+
+
+def test_fit_refuses_a_balance_below_one(retail_log):
+    log, catalogue = retail_log
+    with pytest.raises(ValueError, match="balance must be a number >= 1"):
+        ResponseModel.fit(log, catalogue, balance=0.5)
 
 
 def test_fit_refuses_too_little_data_and_says_how_much_is_needed(retail_log):

@@ -62,6 +62,20 @@ def test_fit_on_logged_history_checks_the_model_on_days_it_did_not_see(logged_ca
     assert AuditEntry.objects.filter(verb="response_model.fitted", target_id=str(model.pk)).exists()
 
 
+def test_the_logs_a_model_learns_from_carry_each_decisions_propensity(logged_campaign):
+    from crm_console.campaigns.agents_bridge import catalogue_for_campaign
+    from crm_console.decisioning.logged_data import logged_arrays_for_campaign
+    from crm_console.training.response_models import response_log_from_arrays
+
+    bridge = catalogue_for_campaign(campaign=logged_campaign)
+    arrays = logged_arrays_for_campaign(campaign=logged_campaign, action_ids=bridge.action_ids)
+
+    log = response_log_from_arrays(arrays)
+
+    assert log.propensities is not None
+    assert (log.propensities == arrays.propensities).all()
+
+
 def test_training_run_trains_in_the_fitted_model_and_says_so(logged_campaign):
     model = _fitted(logged_campaign)
     if not model.trainable:
