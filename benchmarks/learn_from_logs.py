@@ -60,7 +60,8 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
                      info_keys=RESPONSE_INFO_KEYS)
     log = ResponseLog.from_logged(logged)
     train, held_out = split_by_days(log, HELD_OUT_DAYS[size])
-    model = ResponseModel.fit(train, world.catalogue, seed=seed)
+    model = ResponseModel.fit(train, world.catalogue, seed=seed,
+                              **({} if args.balance is None else {"balance": args.balance}))
     check = validate(model, held_out)
 
     fitted = FittedJourneyEnv(model, world.profile, num_customers=args.customers,
@@ -142,8 +143,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000,
                         help="actor_critic training budget (customer-days), fitted and oracle")
     parser.add_argument("--customers", type=int, default=1024, help="training slots")
+    parser.add_argument("--balance", type=float, default=None,
+                        help="ResponseModel.fit's cap on the inverse-propensity row weights "
+                        "(default: the library's; 1: every logged row counts once)")
     parser.add_argument("--eval-customers", type=int, default=5000)
     args = parser.parse_args()
+    if args.balance is not None and not args.balance >= 1:
+        parser.error(f"--balance must be a number >= 1, got {args.balance:g}")
     torch.set_num_threads(1)
     started = time.perf_counter()
     results = []
