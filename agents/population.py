@@ -111,7 +111,8 @@ def choose_member(values: Sequence[MemberValue | float | None],
     (the control policy's value on the same customers) - among all when none is. Members without
     a value (failed) are never kept; a ValueError when none has one."""
     if retention_tolerance is not None and not 0.0 <= retention_tolerance <= 1.0:
-        raise ValueError(f"retention_tolerance must be a share from 0 to 1, got {retention_tolerance}")
+        raise ValueError("retention_tolerance must be a share from 0 to 1, got "
+                         f"{retention_tolerance}")
     scored = [(float(v.value if isinstance(v, MemberValue) else v), i)
               for i, v in enumerate(values) if v is not None]
     scored = [(v, i) for v, i in scored if np.isfinite(v)]
