@@ -101,19 +101,19 @@ def training_population(*, training_run: TrainingRun) -> dict[str, Any] | None:
             "train_seconds": ((member.report or {}).get("fit") or {}).get("wall_seconds"),
             "curve": member.learning_curve or {}, "kept": member.pk == kept_id,
         })
+    guardrail_points = None if tolerance is None else round(tolerance * 100, 1)
     return {"members": members,
-            "why": _population_choice_in_words(members, control_retention, tolerance),
+            "why": _population_choice_in_words(members, control_retention, guardrail_points),
             "held_out_customers": population.SELECTION_CUSTOMERS,
-            "control_retention": control_retention,
-            "guardrail_points": None if tolerance is None else round(tolerance * 100, 1)}
+            "control_retention": control_retention, "guardrail_points": guardrail_points}
 
 
 def _population_choice_in_words(members: list[dict[str, Any]], control_retention: float | None,
-                                tolerance: float | None) -> str:
+                                guardrail_points: float | None) -> str:
     kept = next((m for m in members if m["kept"]), None)
     scored = [m for m in members if m["held_out"] is not None]
-    number = None if tolerance is None else f"{tolerance * 100:.1f}".removesuffix(".0")
-    points = None if number is None else f"{number} point" + ("" if number == "1" else "s")
+    points = None if guardrail_points is None else \
+        f"{guardrail_points:g} point" + ("" if guardrail_points == 1 else "s")
     if kept is None:
         return ("The policy is chosen when every member has finished: the one with the highest "
                 f"mean return on {population.SELECTION_CUSTOMERS:,} simulated customers none of "

@@ -558,6 +558,7 @@ def training_population_select(*, training_run_id: int) -> TrainingRun:
     values = [m.report.get("held_out") if m.status == TrainingRun.Status.SUCCEEDED
               and m.member_artifact else None for m in members]
     member_values = [None if v is None else population.MemberValue(**v) for v in values]
+    tolerance = run.campaign.retention_tolerance
     control = None
     if any(v is not None for v in member_values):
         _phase(run, "Measuring the control policy on the same held-out customers")
@@ -565,10 +566,10 @@ def training_population_select(*, training_run_id: int) -> TrainingRun:
             control = bridge.control_held_out_value(campaign=run.campaign, seed=run.seed)
         except Exception as error:
             logger.exception("measuring training run %s's control policy failed", run.pk)
-            _finish(run, TrainingRun.Status.FAILED, "Measuring the control policy on the held-out "
-                    f"customers failed: {type(error).__name__}: {error}")
-            return run
-    tolerance = run.campaign.retention_tolerance
+            if tolerance is not None:  # the guardrail cannot be applied without it
+                _finish(run, TrainingRun.Status.FAILED, "Measuring the control policy on the "
+                        f"held-out customers failed: {type(error).__name__}: {error}")
+                return run
     try:
         kept_index = population.choose_member(member_values, control=control,
                                               retention_tolerance=tolerance)
