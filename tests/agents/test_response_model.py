@@ -95,6 +95,16 @@ def test_fit_refuses_too_little_data_and_says_how_much_is_needed(retail_log):
         ResponseModel.fit(log.subset(np.arange(500)), catalogue)
 
 
+def test_fit_starts_churn_at_the_logged_rate_not_at_even_odds(retail_log):
+    log, catalogue = retail_log
+    barely_trained = ResponseModel.fit(log, catalogue, n_members=2, epochs=1,
+                                       learning_rate=1e-9, seed=0)
+    predicted = barely_trained.predict(log.obs, log.actions)["churn"].mean()
+    observed = log.churned.mean()
+    assert observed < 0.05
+    assert predicted == pytest.approx(observed, rel=0.25)
+
+
 def test_split_by_days_holds_out_the_most_recent_days(retail_log):
     log, _ = retail_log
     train, held_out = split_by_days(log, held_out_days=4)
