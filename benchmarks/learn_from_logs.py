@@ -12,7 +12,12 @@ For each scenario, seed and log size:
    (`agents.offline.pretrain`), and an oracle `actor_critic` trained in the true world with the
    same step budget;
 5. every policy runs in the true world on one fresh cohort (same seed: common random numbers);
-   uplift vs the rules is paired customer by customer (`agents.evaluate.uplift`).
+   uplift vs the rules is paired customer by customer (`agents.evaluate.uplift`);
+6. the console's promotion guardrail judges the learned policy against the rules on the held-out
+   logged days (`training.agents_training.paired_differences`, the verdict by
+   `decisioning.promotion.guardrail_verdict`, the settings' margin and effective-sample floor):
+   "deployed" is the learned policy where it passed and the rules where it did not, which is what
+   a marketer running the console would get.
 
 "Share of the oracle's uplift" = (learned - rules) / (oracle - rules) on reward per customer (the
 objective every agent maximises). Seeds 101-103 are used by no other benchmark.
@@ -24,6 +29,7 @@ objective every agent maximises). Seeds 101-103 are used by no other benchmark.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,6 +56,30 @@ SIZES = {"large": (90, 20_000), "small": (30, 2_000)}
 HELD_OUT_DAYS = {"large": 7, "small": 5}
 
 
+def guardrail_on_held_out_days(candidate, rules, logged, held_out_days: int) -> dict:
+    """The console's paired guardrail, candidate vs the rules as the live policy, on the logged
+    rows of the last `held_out_days` days (those the response model was not fitted on)."""
+    from crm_console.decisioning.logged_data import LoggedArrays
+    from crm_console.decisioning.promotion import guardrail_verdict
+    from crm_console.training import agents_training as bridge
+
+    day = logged.extras["day"]
+    rows = logged.subset(day > day.max() - held_out_days)
+    n = len(rows.actions)
+    arrays = LoggedArrays(
+        obs=rows.obs, actions=rows.actions, propensities=rows.propensities,
+        rewards=rows.rewards, masks=rows.masks, logging_probs=rows.logging_probs,
+        holdout=np.zeros(n, dtype=bool), customer_ids=rows.customer_ids,
+        decision_ids=np.arange(n), churned=rows.terminated.astype(bool),
+        policy_version_ids=np.zeros(n, dtype=np.int64))
+    paired = bridge.paired_differences(
+        arrays=arrays, target_probs=bridge.target_probabilities(candidate, arrays),
+        baseline_probs=bridge.target_probabilities(rules, arrays),
+        reward_model=bridge.reward_model_for(arrays))
+    verdict = guardrail_verdict(paired=paired, baseline="live", rows=n)
+    return {"passed": verdict.passed, "explanation": verdict.reason, "dr": paired["dr"]}
+
+
 def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     days, customers = SIZES[size]
@@ -74,6 +104,8 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
     oracle.fit(CustomerJourneyEnv(scenario, num_customers=args.customers, seed=seed + 1),
                total_steps=args.steps)
 
+    guardrail = guardrail_on_held_out_days(learned, rules, logged, HELD_OUT_DAYS[size])
+
     eval_seed = 5_000 + seed
     reports = {name: evaluate(policy, scenario, customers=args.eval_customers, seed=eval_seed)
                for name, policy in (("rules", rules), ("learned", learned),
@@ -93,7 +125,11 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
             row["revenue_uplift"] = uplift(report, reports["rules"], "net_revenue_per_customer")
             row["share"] = (row["reward"] - base) / oracle_gain if oracle_gain > 0 else float("nan")
         rows[name] = row
+    rows["deployed"] = rows["learned"] if guardrail["passed"] else {
+        **rows["rules"], "share": 0.0 if oracle_gain > 0 else float("nan"), "uplift": None,
+        "revenue_uplift": None}
     return {"scenario": scenario, "seed": seed, "size": size, "rows": rows, "check": check,
+            "guardrail": guardrail,
             "log_rows": len(log), "fit_seconds": model.fit_seconds,
             "seconds": time.perf_counter() - started}
 
@@ -114,16 +150,23 @@ def print_result(r: dict) -> None:
           "violations |")
     print("|---|---|---|---|---|---|---|---|")
     names = {"rules": "rules (logging policy)", "learned": "actor_critic trained in the fitted model",
-             "supervised": "supervised, fitted on the logs", "oracle": "oracle actor_critic (true world)"}
+             "supervised": "supervised, fitted on the logs",
+             "oracle": "oracle actor_critic (true world)",
+             "deployed": "deployed: learned if the guardrail passed it, else the rules"}
     for name, row in r["rows"].items():
         if name == "rules":
             extra = "- | - | - "
+        elif row["uplift"] is None:
+            extra = "0 (the rules stay) | 0 | 0% "
         else:
             u, v = row["uplift"], row["revenue_uplift"]
             extra = (f"{u.value:+.1%} [{u.ci_low:+.1%}, {u.ci_high:+.1%}] | {v.value:+.1%} "
                      f"[{v.ci_low:+.1%}, {v.ci_high:+.1%}] | {share_text(row['share'])} ")
         print(f"| {names[name]} | {row['revenue']:.2f} | {row['retention']:.3f} | "
               f"{row['reward']:.2f} | {extra}| {row['violations']} |")
+    g = r["guardrail"]
+    print(f"\nGuardrail on the held-out logged days: **{'passed' if g['passed'] else 'refused'}**. "
+          f"{g['explanation']}.")
     kpis = ", ".join(
         f"{k} {v['predicted']:.4g} vs {v['observed']:.4g}"
         + ("" if v["relative_miss"] is None else f" ({v['relative_miss']:.0%})")
@@ -151,6 +194,12 @@ def main() -> None:
     if args.balance is not None and not args.balance >= 1:
         parser.error(f"--balance must be a number >= 1, got {args.balance:g}")
     torch.set_num_threads(1)
+    # the console's own guardrail judges the learned policy: its settings, no database needed
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_console.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "true")  # a benchmark, not a deployment: no secrets
+    import django
+
+    django.setup()
     started = time.perf_counter()
     results = []
     for size in args.sizes.split(","):
@@ -160,19 +209,25 @@ def main() -> None:
                 print_result(results[-1])
                 sys.stdout.flush()
     print("\n| size | scenario | seed | share of oracle's uplift (reward) | retention learned "
-          "vs rules | cap violations | replay within 10 % |")
-    print("|---|---|---|---|---|---|---|")
+          "vs rules | cap violations | replay within 10 % | guardrail: DR difference [95 % CI], "
+          "verdict | deployed: share of oracle's uplift |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        learned, rules = r["rows"]["learned"], r["rows"]["rules"]
+        learned, rules, dr = r["rows"]["learned"], r["rows"]["rules"], r["guardrail"]["dr"]
         print(f"| {r['size']} | {r['scenario']} | {r['seed']} | {share_text(learned['share'])} | "
               f"{learned['retention']:.3f} vs {rules['retention']:.3f} | "
-              f"{learned['violations']} | {'yes' if r['check']['within_tolerance'] else 'no'} |")
-    shares = {size: [r["rows"]["learned"]["share"] for r in results if r["size"] == size
-                     and np.isfinite(r["rows"]["learned"]["share"])] for size in SIZES}
-    for size, target in (("large", 0.8), ("small", 0.5)):
-        if shares[size]:
-            print(f"\n{size}: share of the oracle's uplift, mean {np.mean(shares[size]):.0%}, "
-                  f"worst {np.min(shares[size]):.0%} (target >= {target:.0%})", end="")
+              f"{learned['violations']} | {'yes' if r['check']['within_tolerance'] else 'no'} | "
+              f"{dr['value']:+.3f} [{dr['lower']:+.3f}, {dr['upper']:+.3f}], "
+              f"{'passed' if r['guardrail']['passed'] else 'refused'} | "
+              f"{share_text(r['rows']['deployed']['share'])} |")
+    for who in ("learned", "deployed"):
+        shares = {size: [r["rows"][who]["share"] for r in results if r["size"] == size
+                         and np.isfinite(r["rows"][who]["share"])] for size in SIZES}
+        for size, target in (("large", 0.8), ("small", 0.5)):
+            if shares[size]:
+                print(f"\n{who}, {size}: share of the oracle's uplift, mean "
+                      f"{np.mean(shares[size]):.0%}, worst {np.min(shares[size]):.0%} "
+                      f"(target >= {target:.0%})", end="")
     print(f"\n\nwall time {time.perf_counter() - started:.0f} s (2 shared CPU cores, no GPU; "
           "torch 1 thread)")
 
