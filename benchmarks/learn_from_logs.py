@@ -40,6 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import agents  # noqa: E402
+from agents import population  # noqa: E402
 from agents.envs import CustomerJourneyEnv, FittedJourneyEnv  # noqa: E402
 from agents.evaluate import evaluate, uplift  # noqa: E402
 from agents.offline import collect, explore, pretrain  # noqa: E402
@@ -80,6 +81,21 @@ def guardrail_on_held_out_days(candidate, rules, logged, held_out_days: int) -> 
     return {"passed": verdict.passed, "explanation": verdict.reason, "dr": paired["dr"]}
 
 
+def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
+                     held_out_env=None, held_out_scenario=None):
+    """actor_critic as the console trains it: `args.population` members (`agents.population`
+    seeds), each in its own `train_env(member_seed)`, the one with the highest mean return on the
+    held-out customers of the same world kept. Returns (kept agent, every member's value)."""
+    members, values = [], []
+    for member_seed in population.member_seeds(seed, args.population):
+        agent = agents.make("actor_critic", *spaces, seed=member_seed)
+        agent.fit(train_env(member_seed), total_steps=args.steps)
+        members.append(agent)
+        values.append(population.held_out_value(agent, seed=seed, env=held_out_env,
+                                                scenario=held_out_scenario or "retail"))
+    return members[population.choose_member(values)], [v.value for v in values]
+
+
 def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     days, customers = SIZES[size]
@@ -94,15 +110,22 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
                               **({} if args.balance is None else {"balance": args.balance}))
     check = validate(model, held_out)
 
-    fitted = FittedJourneyEnv(model, world.profile, num_customers=args.customers,
-                              horizon_days=world.scenario.horizon_days, seed=seed)
-    learned = agents.make("actor_critic", *spaces, seed=seed)
-    learned.fit(fitted, total_steps=args.steps)
+    horizon = world.scenario.horizon_days
+
+    def in_fitted_model(env_seed: int, customers: int, penalty: float = 1.0) -> FittedJourneyEnv:
+        return FittedJourneyEnv(model, world.profile, num_customers=customers,
+                                horizon_days=horizon, seed=env_seed, uncertainty_penalty=penalty)
+
+    learned, learned_values = train_population(
+        spaces, seed, args, train_env=lambda s: in_fitted_model(s, args.customers),
+        held_out_env=in_fitted_model(population.selection_seed(seed),
+                                     population.SELECTION_CUSTOMERS, penalty=0.0))
     supervised = agents.make("supervised", *spaces, seed=seed)
     pretrain(supervised, logged)
-    oracle = agents.make("actor_critic", *spaces, seed=seed)
-    oracle.fit(CustomerJourneyEnv(scenario, num_customers=args.customers, seed=seed + 1),
-               total_steps=args.steps)
+    oracle, oracle_values = train_population(
+        spaces, seed, args,
+        train_env=lambda s: CustomerJourneyEnv(scenario, num_customers=args.customers, seed=s + 1),
+        held_out_scenario=scenario)
 
     guardrail = guardrail_on_held_out_days(learned, rules, logged, HELD_OUT_DAYS[size])
 
@@ -129,7 +152,8 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
         **rows["rules"], "share": 0.0 if oracle_gain > 0 else float("nan"), "uplift": None,
         "revenue_uplift": None}
     return {"scenario": scenario, "seed": seed, "size": size, "rows": rows, "check": check,
-            "guardrail": guardrail,
+            "guardrail": guardrail, "members": {"learned": learned_values,
+                                                "oracle": oracle_values},
             "log_rows": len(log), "fit_seconds": model.fit_seconds,
             "seconds": time.perf_counter() - started}
 
@@ -164,6 +188,11 @@ def print_result(r: dict) -> None:
                      f"[{v.ci_low:+.1%}, {v.ci_high:+.1%}] | {share_text(row['share'])} ")
         print(f"| {names[name]} | {row['revenue']:.2f} | {row['retention']:.3f} | "
               f"{row['reward']:.2f} | {extra}| {row['violations']} |")
+    members = r["members"]
+    print("\nHeld-out mean return of each member (the kept one is the highest): learned, in the "
+          "fitted model " + ", ".join(f"{v:.2f}" for v in members["learned"])
+          + "; oracle, in the true world " + ", ".join(f"{v:.2f}" for v in members["oracle"])
+          + ".")
     g = r["guardrail"]
     print(f"\nGuardrail on the held-out logged days: **{'passed' if g['passed'] else 'refused'}**. "
           f"{g['explanation']}.")
@@ -186,11 +215,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000,
                         help="actor_critic training budget (customer-days), fitted and oracle")
     parser.add_argument("--customers", type=int, default=1024, help="training slots")
+    parser.add_argument("--population", type=int, default=4,
+                        help="actor_critic members per policy, learned and oracle alike (the "
+                        "console's default; 1: a single seed)")
     parser.add_argument("--balance", type=float, default=None,
                         help="ResponseModel.fit's cap on the inverse-propensity row weights "
                         "(default: the library's; 1: every logged row counts once)")
     parser.add_argument("--eval-customers", type=int, default=5000)
     args = parser.parse_args()
+    try:
+        population.check_size(args.population)
+    except ValueError as error:
+        parser.error(str(error))
     if args.balance is not None and not args.balance >= 1:
         parser.error(f"--balance must be a number >= 1, got {args.balance:g}")
     torch.set_num_threads(1)
