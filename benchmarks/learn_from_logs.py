@@ -7,7 +7,8 @@ For each scenario, seed and log size:
 2. the product fits `ResponseModel` on all but the last days and validates it on them (the logged
    actions replayed through the model vs what happened);
 3. it builds `FittedJourneyEnv` from the logged customers' final profiles and trains
-   `actor_critic` there for `--steps` customer-days;
+   `actor_critic` there for `--steps` customer-days, planning with the console's discount in a
+   fitted model (`agents.envs.PLANNING_DISCOUNT`), as a population of `--population` seeds;
 4. baselines: the rules, the `supervised` agent fitted on the same logs
    (`agents.offline.pretrain`), and an oracle `actor_critic` trained in the true world with the
    same step budget;
@@ -41,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import agents  # noqa: E402
 from agents import population  # noqa: E402
-from agents.envs import CustomerJourneyEnv, FittedJourneyEnv  # noqa: E402
+from agents.envs import PLANNING_DISCOUNT, CustomerJourneyEnv, FittedJourneyEnv  # noqa: E402
 from agents.evaluate import evaluate, uplift  # noqa: E402
 from agents.offline import collect, explore, pretrain  # noqa: E402
 from agents.response_model import (  # noqa: E402
@@ -82,13 +83,13 @@ def guardrail_on_held_out_days(candidate, rules, logged, held_out_days: int) -> 
 
 
 def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
-                     held_out_env=None, held_out_scenario=None):
+                     held_out_env=None, held_out_scenario=None, **hyperparams):
     """actor_critic as the console trains it: `args.population` members (`agents.population`
     seeds), each in its own `train_env(member_seed)`, the one with the highest mean return on the
     held-out customers of the same world kept. Returns (kept agent, every member's value)."""
     members, values = [], []
     for member_seed in population.member_seeds(seed, args.population):
-        agent = agents.make("actor_critic", *spaces, seed=member_seed)
+        agent = agents.make("actor_critic", *spaces, seed=member_seed, **hyperparams)
         agent.fit(train_env(member_seed), total_steps=args.steps)
         members.append(agent)
         values.append(population.held_out_value(agent, seed=seed, env=held_out_env,
@@ -119,7 +120,8 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
     learned, learned_values = train_population(
         spaces, seed, args, train_env=lambda s: in_fitted_model(s, args.customers),
         held_out_env=in_fitted_model(population.selection_seed(seed),
-                                     population.SELECTION_CUSTOMERS, penalty=0.0))
+                                     population.SELECTION_CUSTOMERS, penalty=0.0),
+        gamma=PLANNING_DISCOUNT)
     supervised = agents.make("supervised", *spaces, seed=seed)
     pretrain(supervised, logged)
     oracle, oracle_values = train_population(

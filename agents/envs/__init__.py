@@ -5,7 +5,8 @@
     obs, reward, terminated, truncated, info = env.step(actions)        # info["action_mask"]
 
 `FittedJourneyEnv(model, start_profiles, ...)` is the same VectorEnv with a workspace's own customers
-responding as its fitted `agents.response_model.ResponseModel` says.
+responding as its fitted `agents.response_model.ResponseModel` says; a policy trained there
+plans at most `PLANNING_DISCOUNT` ahead.
 `CustomerJourneyEnv("tabular", ...)` returns the sibling `TabularJourneyEnv` (same VectorEnv API,
 one-hot states, an exact model for `agents.evaluate.optimal_policy`).
 """
@@ -16,13 +17,14 @@ from agents.envs.customer_journey import (
     RuledJourneyEnv,
     draw_profiles,
 )
-from agents.envs.fitted import FittedJourneyEnv
+from agents.envs.fitted import PLANNING_DISCOUNT, FittedJourneyEnv
 from agents.envs.scenarios import SCENARIOS, Scenario, TabularScenario, get_scenario
 from agents.envs.single import SingleCustomerEnv
 from agents.envs.tabular import TabularJourneyEnv, one_hot_states
 
 __all__ = [
     "OUTCOME_KEYS",
+    "PLANNING_DISCOUNT",
     "SCENARIOS",
     "CustomerJourneyEnv",
     "FittedJourneyEnv",

@@ -15,7 +15,7 @@ import numpy as np
 import agents
 from agents import offline, ope, population
 from agents.algos.base import ProgressCallback, TrainingReport
-from agents.envs import CustomerJourneyEnv, FittedJourneyEnv
+from agents.envs import PLANNING_DISCOUNT, CustomerJourneyEnv, FittedJourneyEnv
 from agents.evaluate import evaluate
 from agents.features import ProfileState
 from agents.response_model import ResponseModel
@@ -128,6 +128,13 @@ def simulator_for_campaign(*, campaign: Campaign, seed: int = 0,
                              customer_model=response_model_summary(None, why_not=why_not))
 
 
+def planning_discount(*, campaign: Campaign, simulator: CampaignSimulator) -> float:
+    """The daily discount a policy trains with: the campaign's, capped at PLANNING_DISCOUNT in a
+    fitted customer model (whose months are compounded guesses; see that constant)."""
+    discount = float(campaign.discount_factor)
+    return discount if simulator.response_model is None else min(discount, PLANNING_DISCOUNT)
+
+
 def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
                campaign: Campaign) -> agents.Agent:
     """A fresh agent for the campaign: the discount is the campaign's, rule_based gets its
@@ -140,7 +147,7 @@ def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
     if algorithm == "actor_critic":
         kwargs["action_attributes"] = simulator.bridge.catalogue.attributes
     if algorithm in ("actor_critic", "dqn"):
-        kwargs["gamma"] = float(campaign.discount_factor)
+        kwargs["gamma"] = planning_discount(campaign=campaign, simulator=simulator)
     return agents.make(algorithm, env.single_observation_space, env.single_action_space,
                        seed=seed, **kwargs)
 
