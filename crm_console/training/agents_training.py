@@ -128,6 +128,10 @@ def simulator_for_campaign(*, campaign: Campaign, seed: int = 0,
                              customer_model=response_model_summary(None, why_not=why_not))
 
 
+DISCOUNTED_ALGORITHMS = ("actor_critic", "dqn")
+"""The algorithms that plan with the campaign's daily discount."""
+
+
 def planning_discount(*, campaign: Campaign, simulator: CampaignSimulator) -> float:
     """The daily discount a policy trains with: the campaign's, capped at PLANNING_DISCOUNT in a
     fitted customer model (whose months are compounded guesses; see that constant)."""
@@ -146,7 +150,7 @@ def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
         kwargs["catalogue"] = simulator.bridge.catalogue
     if algorithm == "actor_critic":
         kwargs["action_attributes"] = simulator.bridge.catalogue.attributes
-    if algorithm in ("actor_critic", "dqn"):
+    if algorithm in DISCOUNTED_ALGORITHMS:
         kwargs["gamma"] = planning_discount(campaign=campaign, simulator=simulator)
     return agents.make(algorithm, env.single_observation_space, env.single_action_space,
                        seed=seed, **kwargs)

@@ -426,6 +426,10 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
         run.learning_curve = {"steps": [], "returns": []}
         agent = bridge.agent_make(algorithm=run.algorithm, simulator=simulator, seed=run.seed,
                                   campaign=campaign)
+        discount = bridge.planning_discount(campaign=campaign, simulator=simulator)
+        if discount < campaign.discount_factor and run.algorithm in bridge.DISCOUNTED_ALGORITHMS:
+            report["planning_discount"] = {"used": discount,
+                                           "campaign": float(campaign.discount_factor)}
         report["outcomes_attributed"] = decisions_attribute(campaign=campaign)
         report["priced_decisions"] = priced_decision_count(campaign=campaign)
         if run.warm_start:

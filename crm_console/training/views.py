@@ -116,6 +116,13 @@ def _convergence(run: TrainingRun) -> list[tuple[str, str]]:
         rows.append(("Priced decisions in the campaign's log",
                      f"{report['priced_decisions']:,} (outcome events attributed at the start: "
                      f"{report.get('outcomes_attributed', 0):,})"))
+    discount = report.get("planning_discount")
+    if isinstance(discount, dict):
+        rows.append(("Daily discount planned with",
+                     f"{discount['used']:g}, not the campaign's {discount['campaign']:g}: in a "
+                     f"customer model fitted from logs a policy looks about "
+                     f"{1 / (1 - discount['used']):.0f} days ahead, because the model's one-day "
+                     f"responses are checked against what happened and its months are not"))
     if isinstance(report.get("logged_rows"), int):
         rows.append(("Logged decisions the warm start learned from", f"{report['logged_rows']:,}"))
     for key in ("final_entropy", "entropy", "approx_kl", "policy_change", "epochs", "updates",

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from agents.envs import PLANNING_DISCOUNT
 from crm_console.compliance.models import AuditEntry
 from crm_console.decisioning.models import Decision
+from crm_console.decisioning.policy_runtime import policy_agent
 from crm_console.training import services as training_services
 from crm_console.training.models import CustomerResponseModel, TrainingRun
 from crm_console.training.response_models import (
@@ -92,6 +94,35 @@ def test_training_run_trains_in_the_fitted_model_and_says_so(logged_campaign):
         "rows": model.training_rows, "within_tolerance": model.within_tolerance,
         "overridden": bool(model.override_reason)}
     assert run.policy_version.metrics["scenario"] == f"customer-response model #{model.pk}"
+
+
+def test_a_policy_trained_in_the_fitted_model_plans_at_most_the_planning_discount(
+        logged_campaign):
+    model = _fitted(logged_campaign)
+    if not model.trainable:
+        response_model_override(response_model=model, user=None,
+                                reason="test: train in it whatever its check says")
+    assert logged_campaign.discount_factor > PLANNING_DISCOUNT
+    run = training_services.training_run_create(campaign=logged_campaign, budget_steps=1_000,
+                                                warm_start=False, enqueue=False)
+
+    run = training_services.training_run_execute(training_run_id=run.pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert policy_agent(run.policy_version).config.gamma == PLANNING_DISCOUNT
+    assert run.report["planning_discount"] == {
+        "used": PLANNING_DISCOUNT, "campaign": logged_campaign.discount_factor}
+
+
+def test_a_policy_trained_in_the_built_in_simulator_plans_with_the_campaigns_discount(
+        demo_campaign):
+    run = training_services.training_run_create(campaign=demo_campaign, budget_steps=1_000,
+                                                warm_start=False, enqueue=False)
+
+    run = training_services.training_run_execute(training_run_id=run.pk)
+
+    assert policy_agent(run.policy_version).config.gamma == demo_campaign.discount_factor
+    assert "planning_discount" not in run.report
 
 
 def test_training_run_without_a_fitted_model_says_it_used_the_built_in_simulator(demo_campaign):

@@ -85,6 +85,16 @@ def test_run_detail_draws_the_learning_curve(marketer_client):
     assert convergence["Mean return, first fifth → last fifth"] == "1.50 → 2.50"
 
 
+def test_run_detail_says_when_a_policy_planned_shorter_than_the_campaigns_discount(
+        marketer_client):
+    run = TrainingRunFactory(status="succeeded", progress=1.0, report={
+        "planning_discount": {"used": 0.8, "campaign": 0.99}})
+    convergence = dict(marketer_client.get(f"/training/{run.pk}/").context["convergence"])
+    assert convergence["Daily discount planned with"].startswith(
+        "0.8, not the campaign's 0.99: in a customer model fitted from logs a policy looks about "
+        "5 days ahead")
+
+
 OPE_REPORT = {
     "live_version_id": None, "guardrail_rule": "paired DR gain lower bound > 0",
     "estimates": {
