@@ -141,9 +141,10 @@ def planning_discount(*, campaign: Campaign, simulator: CampaignSimulator) -> fl
 
 def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
                campaign: Campaign) -> agents.Agent:
-    """A fresh agent for the campaign: the discount is the campaign's, rule_based gets its
-    catalogue, and actor_critic its actions' attributes (what lets a new offer or channel borrow
-    what was learnt about similar ones; BENCHMARKS.md, "scores shared through attributes")."""
+    """A fresh agent for the campaign: the discount is the campaign's (capped in a fitted model:
+    `planning_discount`), rule_based gets its catalogue, and actor_critic its actions' attributes
+    (what lets a new offer or channel borrow what was learnt about similar ones; BENCHMARKS.md,
+    "scores shared through attributes")."""
     env = simulator.env
     kwargs: dict[str, Any] = {}
     if algorithm == "rule_based":
