@@ -11,7 +11,7 @@ For each scenario, seed and log size:
    fitted model (`agents.envs.PLANNING_DISCOUNT`), as a population of `--population` seeds;
 4. baselines: the rules, the `supervised` agent fitted on the same logs
    (`agents.offline.pretrain`), and an oracle `actor_critic` trained in the true world with the
-   same step budget;
+   same step budget and population (at the scenario's own discount);
 5. every policy runs in the true world on one fresh cohort (same seed: common random numbers);
    uplift vs the rules is paired customer by customer (`agents.evaluate.uplift`);
 6. the console's promotion guardrail judges the learned policy against the rules on the held-out
