@@ -16,12 +16,21 @@ on the same customers (BENCHMARKS.md, "actor_critic over seeds", measures what t
     values = [held_out_value(agent, env=world(selection_seed(run_seed))) for agent in members]
     control = held_out_value(rules, env=world(selection_seed(run_seed)))
     kept = choose_member(values, control=control, retention_tolerance=0.01)
+
+In a world fitted from logs the held-out return is the model's, and the model is wrong in ways
+each member exploits differently: there, the member with the highest return in the model is no
+more likely than another to be the best in truth. What the members agree on is sturdier, so a
+population trained in a fitted model keeps their consensus - the members' averaged choices,
+distilled into one network (`keep_consensus`).
+
+    kept, consensus = keep_consensus(members, start=kept, env=world(CONSENSUS_SEED_OFFSET + seed),
+                                     steps=SELECTION_CUSTOMERS * days, seed=seed)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -31,6 +40,9 @@ MAX_SIZE = 8
 MEMBER_SEED_STRIDE = 1_000
 """Member i trains with seed `seed + i * MEMBER_SEED_STRIDE`: member 0 is the run's own seed, and
 the populations of neighbouring seeds (0, 1, 2, ...) share no member."""
+CONSENSUS_SEED_OFFSET = 600_000_011
+"""The customers the consensus is distilled on are drawn with `seed + CONSENSUS_SEED_OFFSET`:
+neither the selection cohort nor any training or evaluation seed."""
 SELECTION_SEED_OFFSET = 500_000_003
 """The held-out selection cohort's seed is `seed + SELECTION_SEED_OFFSET`: far from every training
 seed and from evaluation cohorts (which benchmarks draw at 10,000 + seed)."""
@@ -125,3 +137,56 @@ def choose_member(values: Sequence[MemberValue | float | None],
     candidates = guarded or scored
     best = max(v for v, _ in candidates)
     return min(i for v, i in candidates if v == best)
+
+
+@dataclass(frozen=True)
+class Consensus:
+    """How the population's consensus was made into one policy (`keep_consensus`)."""
+
+    members: int
+    """Members whose choices were averaged."""
+    states: int
+    """Customer-days the kept network learned the consensus on."""
+    agreement: float
+    """Share of those customer-days on which the kept network's choice is the members' joint one."""
+    cross_entropy: float
+    """The distillation's final cross-entropy to the averaged choices."""
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+def consensus_probabilities(members: Sequence[Any], obs: np.ndarray,
+                            action_mask: np.ndarray | None = None) -> np.ndarray:
+    """The members' action probabilities averaged: (n, A), each row over the allowed actions."""
+    if not members:
+        raise ValueError("a consensus needs at least one member")
+    return np.mean([member.action_probabilities(obs, action_mask) for member in members], axis=0)
+
+
+def keep_consensus(members: Sequence[Any], *, start: int, env: Any, steps: int, seed: int,
+                   epochs: int = 10) -> tuple[Any, Consensus]:
+    """One actor_critic that chooses as `members` do together: a copy of `members[start]` (its
+    feature scaling and value network kept) whose policy is distilled
+    (`agents.offline.distil_policy`) onto the members' averaged probabilities, on `steps`
+    customer-days of `env` lived under that average (so it learns where the consensus leads).
+
+    Measured where the world is fitted from logs (BENCHMARKS.md, "Learning from the workspace's
+    own logs"): the averaged policy earned more in the true world than the member the fitted
+    model ranked first, because each member exploits the model's errors its own way."""
+    from agents import loads  # here: agents imports this module's sizes
+    from agents.offline import collect, distil_policy
+
+    if not 0 <= start < len(members):
+        raise ValueError(f"start must index one of the {len(members)} members, got {start}")
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    states = collect(env, lambda obs, mask: consensus_probabilities(members, obs, mask), steps,
+                     seed=seed)
+    masks = states.allowed()
+    targets = consensus_probabilities(members, states.obs, masks)
+    kept = loads(members[start].to_bytes())
+    cross_entropy = distil_policy(kept, states.obs, masks, targets, epochs=epochs, seed=seed)
+    agreement = float((kept.act(states.obs, masks) == targets.argmax(axis=1)).mean())
+    return kept, Consensus(members=len(members), states=len(states), agreement=agreement,
+                           cross_entropy=cross_entropy)

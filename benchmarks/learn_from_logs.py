@@ -8,10 +8,13 @@ For each scenario, seed and log size:
    actions replayed through the model vs what happened);
 3. it builds `FittedJourneyEnv` from the logged customers' final profiles and trains
    `actor_critic` there for `--steps` customer-days, planning with the console's discount in a
-   fitted model (`agents.envs.PLANNING_DISCOUNT`), as a population of `--population` seeds;
+   fitted model (`agents.envs.PLANNING_DISCOUNT`), as a population of `--population` seeds
+   whose consensus is kept (`agents.population.keep_consensus`), with the catalogue's attributes,
+   as the console trains it;
 4. baselines: the rules, the `supervised` agent fitted on the same logs
    (`agents.offline.pretrain`), and an oracle `actor_critic` trained in the true world with the
-   same step budget and population (at the scenario's own discount);
+   same step budget and population (at the scenario's own discount; its best member on
+   held-out customers of the true world kept);
 5. every policy runs in the true world on one fresh cohort (same seed: common random numbers);
    uplift vs the rules is paired customer by customer (`agents.evaluate.uplift`);
 6. the console's promotion guardrail judges the learned policy against the rules on the held-out
@@ -56,6 +59,9 @@ from agents.response_model import (  # noqa: E402
 SIZES = {"large": (90, 20_000), "small": (30, 2_000)}
 """Logged history: (days, customers)."""
 HELD_OUT_DAYS = {"large": 7, "small": 5}
+CONSENSUS_DAYS = 60
+"""Days of the consensus cohort's customers a population's consensus is distilled on (the
+console's `agents_training.EVALUATION_DAYS`)."""
 
 
 def guardrail_on_held_out_days(candidate, rules, logged, held_out_days: int) -> dict:
@@ -83,10 +89,13 @@ def guardrail_on_held_out_days(candidate, rules, logged, held_out_days: int) -> 
 
 
 def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
-                     held_out_env=None, held_out_scenario=None, **hyperparams):
+                     held_out_env=None, held_out_scenario=None, consensus_env=None,
+                     **hyperparams):
     """actor_critic as the console trains it: `args.population` members (`agents.population`
     seeds), each in its own `train_env(member_seed)`, the one with the highest mean return on the
-    held-out customers of the same world kept. Returns (kept agent, every member's value)."""
+    held-out customers of the same world chosen; in a fitted model (`consensus_env` given, a
+    cohort of that world) the members' consensus is kept, started from the chosen one, unless
+    `args.pick_one`. Returns (kept agent, every member's value, the consensus or None)."""
     members, values = [], []
     for member_seed in population.member_seeds(seed, args.population):
         agent = agents.make("actor_critic", *spaces, seed=member_seed, **hyperparams)
@@ -94,7 +103,13 @@ def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
         members.append(agent)
         values.append(population.held_out_value(agent, seed=seed, env=held_out_env,
                                                 scenario=held_out_scenario or "retail"))
-    return members[population.choose_member(values)], [v.value for v in values]
+    chosen = population.choose_member(values)
+    if consensus_env is None or len(members) < 2 or args.pick_one:
+        return members[chosen], [v.value for v in values], None
+    kept, consensus = population.keep_consensus(members, start=chosen, env=consensus_env,
+                                                steps=consensus_env.num_envs * CONSENSUS_DAYS,
+                                                seed=seed)
+    return kept, [v.value for v in values], consensus
 
 
 def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> dict:
@@ -117,17 +132,20 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
         return FittedJourneyEnv(model, world.profile, num_customers=customers,
                                 horizon_days=horizon, seed=env_seed, uncertainty_penalty=penalty)
 
-    learned, learned_values = train_population(
+    attributes = world.catalogue.attributes  # as the console makes every actor_critic
+    learned, learned_values, consensus = train_population(
         spaces, seed, args, train_env=lambda s: in_fitted_model(s, args.customers),
         held_out_env=in_fitted_model(population.selection_seed(seed),
                                      population.SELECTION_CUSTOMERS, penalty=0.0),
-        gamma=PLANNING_DISCOUNT)
+        consensus_env=in_fitted_model(seed + population.CONSENSUS_SEED_OFFSET,
+                                      population.SELECTION_CUSTOMERS, penalty=0.0),
+        gamma=PLANNING_DISCOUNT, action_attributes=attributes)
     supervised = agents.make("supervised", *spaces, seed=seed)
     pretrain(supervised, logged)
-    oracle, oracle_values = train_population(
+    oracle, oracle_values, _ = train_population(
         spaces, seed, args,
         train_env=lambda s: CustomerJourneyEnv(scenario, num_customers=args.customers, seed=s + 1),
-        held_out_scenario=scenario)
+        held_out_scenario=scenario, action_attributes=attributes)
 
     guardrail = guardrail_on_held_out_days(learned, rules, logged, HELD_OUT_DAYS[size])
 
@@ -156,6 +174,7 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
     return {"scenario": scenario, "seed": seed, "size": size, "rows": rows, "check": check,
             "guardrail": guardrail, "members": {"learned": learned_values,
                                                 "oracle": oracle_values},
+            "consensus": consensus,
             "log_rows": len(log), "fit_seconds": model.fit_seconds,
             "seconds": time.perf_counter() - started}
 
@@ -195,6 +214,11 @@ def print_result(r: dict) -> None:
           "fitted model " + ", ".join(f"{v:.2f}" for v in members["learned"])
           + "; oracle, in the true world " + ", ".join(f"{v:.2f}" for v in members["oracle"])
           + ".")
+    if r["consensus"] is not None:
+        made = r["consensus"]
+        print(f"\nThe learned policy is the consensus of the {made.members} members, distilled "
+              f"on {made.states:,} customer-days of the fitted model (agreement "
+              f"{made.agreement:.1%}).")
     g = r["guardrail"]
     print(f"\nGuardrail on the held-out logged days: **{'passed' if g['passed'] else 'refused'}**. "
           f"{g['explanation']}.")
@@ -223,6 +247,9 @@ def main() -> None:
     parser.add_argument("--balance", type=float, default=None,
                         help="ResponseModel.fit's cap on the inverse-propensity row weights "
                         "(default: the library's; 1: every logged row counts once)")
+    parser.add_argument("--pick-one", action="store_true",
+                        help="keep the member the fitted model ranks first, not the members' "
+                        "consensus (what the console did before the consensus)")
     parser.add_argument("--eval-customers", type=int, default=5000)
     args = parser.parse_args()
     try:

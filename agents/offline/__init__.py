@@ -25,12 +25,13 @@ from __future__ import annotations
 from agents.offline.dataset import LoggedDataset, collect, off_policy_value
 from agents.offline.policies import Policy, explore, policy_probabilities, uniform_policy
 from agents.offline.pretrain import (
-    MIN_DISTILL_STEPS, WARM_STARTS, PretrainReport, discounted_running_returns, pretrain,
+    MIN_DISTILL_STEPS, WARM_STARTS, PretrainReport, discounted_running_returns,
+    distil_policy, pretrain,
 )
 from agents.offline.q_learner import OfflineQConfig, OfflineQLearner
 
 __all__ = [
     "MIN_DISTILL_STEPS", "WARM_STARTS", "LoggedDataset", "OfflineQConfig", "OfflineQLearner",
-    "Policy", "PretrainReport", "collect", "discounted_running_returns", "explore",
-    "off_policy_value", "policy_probabilities", "pretrain", "uniform_policy",
+    "Policy", "PretrainReport", "collect", "discounted_running_returns", "distil_policy",
+    "explore", "off_policy_value", "policy_probabilities", "pretrain", "uniform_policy",
 ]

@@ -33,7 +33,8 @@ from agents.offline.dataset import LoggedDataset
 from agents.offline.q_learner import OfflineQLearner
 
 __all__ = [
-    "MIN_DISTILL_STEPS", "WARM_STARTS", "PretrainReport", "discounted_running_returns", "pretrain",
+    "MIN_DISTILL_STEPS", "WARM_STARTS", "PretrainReport", "discounted_running_returns",
+    "distil_policy", "pretrain",
 ]
 
 
@@ -200,6 +201,43 @@ def _minibatches(n: int, batch_size: int, epochs: int, rng: np.random.Generator)
             yield torch.from_numpy(order[start:start + batch_size])
 
 
+def _policy_cross_entropy(agent: Any, obs: torch.Tensor, masks: torch.Tensor,
+                          target_probs: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of an actor_critic's policy to target distributions over the allowed actions
+    (masked actions have target 0); `obs` already normalised by the agent."""
+    log_probs = masked_log_probs(agent.policy(obs), masks)
+    return -(target_probs * torch.where(masks, log_probs, 0.0)).sum(dim=1).mean()
+
+
+def distil_policy(agent: Agent, obs: np.ndarray, masks: np.ndarray, target_probs: np.ndarray, *,
+                  epochs: int = 10, batch_size: int = 1024, learning_rate: float = 1e-3,
+                  seed: int = 0) -> float:
+    """Fit an actor_critic's policy network to `target_probs` (n, A) on the states `obs` (its
+    feature normaliser and value network are left as they are); returns the final cross-entropy.
+
+    What `agents.population.keep_consensus` uses to make one network choose as the population's
+    members do together; the warm start distils its offline policy with the same loss."""
+    if agent.warm_start != "actor_critic":
+        raise TypeError(f"distil_policy fits an actor_critic's policy, not {agent.name}'s")
+    if not (obs.shape[0] == masks.shape[0] == target_probs.shape[0]) or obs.shape[0] < 1:
+        raise ValueError("obs, masks and target_probs must have the same number (>= 1) of rows")
+    if epochs < 1 or batch_size < 1 or learning_rate <= 0:
+        raise ValueError("epochs, batch_size and learning_rate must be positive")
+    with torch_threads(getattr(agent.config, "torch_threads", 1)):
+        obs_t = torch.from_numpy(agent.obs_normalizer(obs))
+        masks_t = torch.from_numpy(np.asarray(masks, dtype=bool))
+        probs_t = torch.from_numpy(np.asarray(target_probs, dtype=np.float32))
+        optimizer = torch.optim.Adam(agent.policy.parameters(), lr=learning_rate)
+        loss = torch.zeros(())
+        for idx in _minibatches(obs.shape[0], batch_size, epochs, np.random.default_rng(seed)):
+            loss = _policy_cross_entropy(agent, obs_t[idx], masks_t[idx], probs_t[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.policy.parameters(), 1.0)
+            optimizer.step()
+    return float(loss.detach())
+
+
 def _distil_actor_critic(agent: Any, dataset: LoggedDataset, learner: OfflineQLearner, epochs: int,
                          temperature: float, prior: str, batch_size: int, learning_rate: float,
                          seed: int) -> PretrainReport:
@@ -228,9 +266,7 @@ def _distil_actor_critic(agent: Any, dataset: LoggedDataset, learner: OfflineQLe
     policy_loss = value_loss = torch.zeros(())
     rng = np.random.default_rng(seed)
     for idx in _minibatches(len(dataset), batch_size, epochs, rng):
-        log_probs = masked_log_probs(agent.policy(obs[idx]), masks_t[idx])
-        # cross-entropy to the advantage-weighted target (masked actions have target 0)
-        policy_loss = -(probs_t[idx] * torch.where(masks_t[idx], log_probs, 0.0)).sum(dim=1).mean()
+        policy_loss = _policy_cross_entropy(agent, obs[idx], masks_t[idx], probs_t[idx])
         value_loss = 0.5 * ((agent.value(obs[idx]).squeeze(-1) - values_t[idx]) ** 2).mean()
         loss = policy_loss + value_loss
         optimizer.zero_grad()

@@ -250,3 +250,46 @@ def test_pretrain_refuses_an_agent_that_declares_no_warm_start_even_with_the_hoo
     agent.warm_start = None  # the networks are there, but the agent does not declare the ability
     with pytest.raises(TypeError, match="does not know how to warm-start ActorCritic"):
         offline.pretrain(agent, toy_logs)
+
+
+# ------------------------------------------------------------------ distilling a policy
+def _always_the_last_allowed(masks: np.ndarray) -> np.ndarray:
+    target = np.zeros(masks.shape)
+    last = masks.shape[1] - 1 - np.argmax(masks[:, ::-1], axis=1)
+    target[np.arange(len(masks)), last] = 1.0
+    return target
+
+
+def test_distil_policy_makes_the_agent_choose_as_the_targets_say(toy_logs):
+    agent = agents.make("actor_critic", *_spaces(), seed=0)
+    masks = toy_logs.allowed()
+    target = _always_the_last_allowed(masks)
+
+    loss = offline.distil_policy(agent, toy_logs.obs, masks, target, epochs=3)
+
+    assert (agent.act(toy_logs.obs, masks) == target.argmax(axis=1)).mean() > 0.95
+    assert np.isfinite(loss)
+
+
+def test_distil_policy_leaves_the_value_network_alone(toy_logs):
+    agent = agents.make("actor_critic", *_spaces(), seed=0)
+    before = [p.detach().clone() for p in agent.value.parameters()]
+    masks = toy_logs.allowed()
+
+    offline.distil_policy(agent, toy_logs.obs, masks, _always_the_last_allowed(masks), epochs=1)
+
+    assert all((b == p).all() for b, p in zip(before, agent.value.parameters()))
+
+
+def test_distil_policy_refuses_targets_of_another_length(toy_logs):
+    agent = agents.make("actor_critic", *_spaces(), seed=0)
+    masks = toy_logs.allowed()
+    with pytest.raises(ValueError, match="same number"):
+        offline.distil_policy(agent, toy_logs.obs, masks, _always_the_last_allowed(masks)[:-1])
+
+
+def test_distil_policy_refuses_an_agent_without_a_policy_network(toy_logs):
+    agent = agents.make("dqn", *_spaces(), seed=0)
+    masks = toy_logs.allowed()
+    with pytest.raises(TypeError, match="actor_critic"):
+        offline.distil_policy(agent, toy_logs.obs, masks, _always_the_last_allowed(masks))

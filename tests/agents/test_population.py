@@ -105,3 +105,84 @@ def test_held_out_value_reports_the_share_of_customers_retained():
 
     assert 0.0 <= value.retention <= 1.0
     assert population.MemberValue(**value.to_dict()) == value
+
+
+# ------------------------------------------------------------------ the consensus of members
+def _leaning(members_masks: np.ndarray, towards: str, weight: float) -> np.ndarray:
+    """Targets that put `weight` on the first or last allowed action, the rest spread evenly."""
+    masks = members_masks
+    allowed = masks.sum(axis=1, keepdims=True)
+    target = np.where(masks, (1.0 - weight) / np.maximum(allowed - 1, 1), 0.0)
+    pick = np.argmax(masks, axis=1) if towards == "first" else \
+        masks.shape[1] - 1 - np.argmax(masks[:, ::-1], axis=1)
+    target[np.arange(len(masks)), pick] = weight
+    return target
+
+
+@pytest.fixture(scope="module")
+def toy_members():
+    """Two actor_critics of the toy campaign: one leaning hard on the last allowed action, one
+    leaning lightly on the first; together they choose the last."""
+    from agents import offline
+    from tests.agents.common.toy_envs import ToyCampaignVecEnv
+
+    env = ToyCampaignVecEnv(num_envs=64, horizon=8, seed=0)
+    states = offline.collect(env, offline.uniform_policy, 4_000, seed=0)
+    masks = states.allowed()
+    members = []
+    for seed, towards, weight in ((0, "last", 0.8), (1, "first", 0.4)):
+        member = agents.make("actor_critic", env.single_observation_space,
+                             env.single_action_space, seed=seed)
+        offline.distil_policy(member, states.obs, masks, _leaning(masks, towards, weight),
+                              epochs=5, seed=seed)
+        members.append(member)
+    return members, states, ToyCampaignVecEnv
+
+
+def test_consensus_probabilities_are_the_members_average(toy_members):
+    members, states, _ = toy_members
+    masks = states.allowed()
+    average = population.consensus_probabilities(members, states.obs, masks)
+    expected = (members[0].action_probabilities(states.obs, masks)
+                + members[1].action_probabilities(states.obs, masks)) / 2
+    assert np.allclose(average, expected)
+
+
+def test_the_kept_consensus_chooses_as_the_members_do_together_not_as_its_start(toy_members):
+    members, states, make_env = toy_members
+    masks = states.allowed()
+    joint = population.consensus_probabilities(members, states.obs, masks).argmax(axis=1)
+    start_alone = members[1].act(states.obs, masks)
+
+    kept, made = population.keep_consensus(members, start=1, env=make_env(num_envs=64, horizon=8,
+                                                                           seed=5),
+                                           steps=3_000, seed=0)
+
+    assert (start_alone == joint).mean() < 0.5
+    assert (kept.act(states.obs, masks) == joint).mean() > 0.9
+    assert made.members == 2 and made.states == 3_000 and made.agreement > 0.9
+
+
+def test_keeping_the_consensus_leaves_the_members_as_they_were(toy_members):
+    members, states, make_env = toy_members
+    masks = states.allowed()
+    before = members[1].action_probabilities(states.obs, masks)
+
+    kept, _ = population.keep_consensus(members, start=1, env=make_env(num_envs=64, horizon=8,
+                                                                        seed=5),
+                                        steps=1_000, seed=0)
+
+    assert kept is not members[1]
+    assert np.array_equal(members[1].action_probabilities(states.obs, masks), before)
+
+
+@pytest.mark.parametrize("start", [-1, 2])
+def test_a_consensus_started_from_no_member_is_refused(toy_members, start):
+    members, _, make_env = toy_members
+    with pytest.raises(ValueError, match="start must index one of the 2 members"):
+        population.keep_consensus(members, start=start, env=make_env(num_envs=8), steps=10, seed=0)
+
+
+def test_a_consensus_of_no_members_is_refused():
+    with pytest.raises(ValueError, match="at least one member"):
+        population.consensus_probabilities([], np.zeros((1, 3)))

@@ -246,3 +246,71 @@ def test_a_lost_choice_is_queued_again_by_the_stale_run_check(demo_campaign, mon
 
     assert services.training_runs_recover_stale() == [run.pk]
     assert queued == [(services.SELECT_POPULATION_TASK, (run.pk,))]
+
+
+def _population_in_the_fitted_model(campaign, **kwargs) -> TrainingRun:
+    from crm_console.training.response_models import (
+        response_model_create, response_model_fit, response_model_override,
+    )
+
+    model = response_model_fit(response_model_id=response_model_create(campaign=campaign).pk)
+    if not model.trainable:
+        response_model_override(response_model=model, user=None,
+                                reason="test: train in it whatever its check says")
+    run = population_for(campaign, size=2, budget_steps=1_000, **kwargs)
+    return services.training_run_execute(training_run_id=run.pk, task_id="p1")
+
+
+def test_a_population_trained_in_the_fitted_model_keeps_its_members_consensus(logged_campaign):
+    run = _population_in_the_fitted_model(logged_campaign)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    consensus = run.report["consensus"]
+    days = min(agents_training.EVALUATION_DAYS, logged_campaign.horizon_days)
+    assert consensus["kept"] and consensus["members"] == 2
+    assert consensus["states"] == population.SELECTION_CUSTOMERS * days
+    assert 0.0 <= consensus["agreement"] <= 1.0
+    assert consensus["held_out"]["ci_low"] <= consensus["held_out"]["value"]
+    assert run.report["phase"] == "Kept the population's consensus"
+    shown = selectors.training_population(training_run=run)
+    assert shown["why"].startswith("Kept the consensus of the 2 policies")
+    assert shown["consensus"]["held_out"] == consensus["held_out"]["value"]
+
+
+def test_a_population_in_the_built_in_simulator_keeps_one_member(demo_campaign):
+    run = population_for(demo_campaign, size=2, budget_steps=1_000)
+
+    run = services.training_run_execute(training_run_id=run.pk, task_id="p1")
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.report["consensus"] is None
+    assert selectors.training_population(training_run=run)["why"].startswith("Kept seed")
+
+
+def test_a_consensus_that_breaks_the_retention_guardrail_the_member_keeps_is_not_kept(
+        logged_campaign, monkeypatch):
+    make_consensus = agents_training.population_consensus
+
+    def marked_consensus(**kwargs):
+        agent, made = make_consensus(**kwargs)
+        agent.is_consensus = True
+        return agent, made
+
+    def held_out(*, agent, campaign, seed):
+        retention = 0.70 if getattr(agent, "is_consensus", False) else 0.80
+        return population.MemberValue(agent.seed, 10.0, 9.0, 11.0, retention)
+
+    monkeypatch.setattr(agents_training, "population_consensus", marked_consensus)
+    monkeypatch.setattr(agents_training, "held_out_value", held_out)
+    monkeypatch.setattr(agents_training, "control_held_out_value", lambda *, campaign, seed:
+                        population.MemberValue(seed, 8.0, 7.0, 9.0, 0.81))
+    logged_campaign.retention_guardrail_points = Decimal("1.0")
+    logged_campaign.save()
+
+    run = _population_in_the_fitted_model(logged_campaign)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.report["consensus"]["kept"] is False
+    assert run.report["phase"] == "Kept one of the population's policies"
+    why = selectors.training_population(training_run=run)["why"]
+    assert "consensus was not kept: it retained 70.0 %" in why
