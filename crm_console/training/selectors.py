@@ -126,7 +126,8 @@ def _consensus_in_words(consensus: dict[str, Any], members: list[dict[str, Any]]
     held_out = consensus["held_out"]
     agreed = (f"It chooses as they do together on {percent(consensus['agreement'])} of "
               f"{consensus['states']:,} simulated customer-days and returns "
-              f"{held_out['value']:.2f} per customer on the same held-out customers")
+              f"{held_out['value']:.2f} per customer on the {population.SELECTION_CUSTOMERS:,} "
+              "held-out customers the policies were scored on")
     if not consensus.get("kept", True):
         return (f"{choice} The {consensus['members']} policies' consensus was not kept: it "
                 f"retained {percent(held_out['retention'])} of the held-out customers, outside the "
