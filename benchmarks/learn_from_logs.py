@@ -9,8 +9,8 @@ For each scenario, seed and log size:
 3. it builds `FittedJourneyEnv` from the logged customers' final profiles and trains
    `actor_critic` there for `--steps` customer-days, planning with the console's discount in a
    fitted model (`agents.envs.PLANNING_DISCOUNT`), as a population of `--population` seeds
-   whose consensus is kept (`agents.population.keep_consensus`), with the catalogue's attributes,
-   as the console trains it;
+   with the catalogue's attributes, as the console trains it (`--consensus`: the members'
+   consensus kept instead of the best member, `agents.population.keep_consensus`);
 4. baselines: the rules, the `supervised` agent fitted on the same logs
    (`agents.offline.pretrain`), and an oracle `actor_critic` trained in the true world with the
    same step budget and population (at the scenario's own discount; its best member on
@@ -93,9 +93,10 @@ def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
                      **hyperparams):
     """actor_critic as the console trains it: `args.population` members (`agents.population`
     seeds), each in its own `train_env(member_seed)`, the one with the highest mean return on the
-    held-out customers of the same world chosen; in a fitted model (`consensus_env` given, a
-    cohort of that world) the members' consensus is kept, started from the chosen one, unless
-    `args.pick_one`. Returns (kept agent, every member's value, the consensus or None)."""
+    held-out customers of the same world kept; with `args.consensus` and a `consensus_env` (a
+    cohort of the fitted model), the members' consensus instead, started from that member (an
+    alternative the console does not use, measured in BENCHMARKS.md). Returns (kept agent,
+    every member's value, the consensus or None)."""
     members, values = [], []
     for member_seed in population.member_seeds(seed, args.population):
         agent = agents.make("actor_critic", *spaces, seed=member_seed, **hyperparams)
@@ -104,7 +105,7 @@ def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
         values.append(population.held_out_value(agent, seed=seed, env=held_out_env,
                                                 scenario=held_out_scenario or "retail"))
     chosen = population.choose_member(values)
-    if consensus_env is None or len(members) < 2 or args.pick_one:
+    if consensus_env is None or len(members) < 2 or not args.consensus:
         return members[chosen], [v.value for v in values], None
     kept, consensus = population.keep_consensus(members, start=chosen, env=consensus_env,
                                                 steps=consensus_env.num_envs * CONSENSUS_DAYS,
@@ -247,9 +248,10 @@ def main() -> None:
     parser.add_argument("--balance", type=float, default=None,
                         help="ResponseModel.fit's cap on the inverse-propensity row weights "
                         "(default: the library's; 1: every logged row counts once)")
-    parser.add_argument("--pick-one", action="store_true",
-                        help="keep the member the fitted model ranks first, not the members' "
-                        "consensus (what the console did before the consensus)")
+    parser.add_argument("--consensus", action="store_true",
+                        help="keep the learned members' consensus (agents.population."
+                        "keep_consensus), not the member the fitted model ranks first (which the "
+                        "console keeps)")
     parser.add_argument("--eval-customers", type=int, default=5000)
     args = parser.parse_args()
     try:

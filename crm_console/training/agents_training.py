@@ -256,26 +256,6 @@ def _held_out_value(*, campaign: Campaign, seed: int,
         catalogue=simulator.bridge.catalogue)
 
 
-def keeps_consensus(*, agent: agents.Agent, simulator: CampaignSimulator) -> bool:
-    """Whether a population trained in `simulator` keeps its members' consensus rather than one
-    member: in a customer model fitted from the campaign's logs (where the model's ranking of the
-    members is not to be trusted), for the policies that can be distilled (actor_critic)."""
-    return simulator.response_model is not None and agent.warm_start == "actor_critic"
-
-
-def population_consensus(*, members: list[agents.Agent], start: int, campaign: Campaign,
-                         seed: int) -> tuple[agents.Agent, population.Consensus]:
-    """The population's members' consensus as one policy (`agents.population.keep_consensus`),
-    learned on customers of the world they trained in that neither trained nor chose them."""
-    days = min(EVALUATION_DAYS, campaign.horizon_days)
-    customers = population.SELECTION_CUSTOMERS
-    consensus_seed = seed + population.CONSENSUS_SEED_OFFSET
-    simulator = simulator_for_campaign(campaign=campaign, seed=consensus_seed, customers=customers)
-    return population.keep_consensus(
-        members, start=start, steps=customers * days, seed=seed,
-        env=simulator.evaluation_env(customers=customers, days=days, seed=consensus_seed))
-
-
 # ---------------------------------------------------------------------------------- OPE
 OPE_METHODS = ("ips", "snips", "dr")
 

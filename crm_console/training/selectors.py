@@ -88,7 +88,6 @@ def training_population(*, training_run: TrainingRun) -> dict[str, Any] | None:
     control_retention = (report.get("control_held_out") or {}).get("retention")
     tolerance = report.get("retention_guardrail") if kept_id else \
         training_run.campaign.retention_tolerance
-    consensus = report.get("consensus")
     members = []
     for member in training_run.members.order_by("pk"):
         held_out = (member.report or {}).get("held_out") or {}
@@ -103,43 +102,10 @@ def training_population(*, training_run: TrainingRun) -> dict[str, Any] | None:
             "curve": member.learning_curve or {}, "kept": member.pk == kept_id,
         })
     guardrail_points = None if tolerance is None else round(tolerance * 100, 1)
-    why = _population_choice_in_words(members, control_retention, guardrail_points)
-    if consensus:
-        why = _consensus_in_words(consensus, members, why)
-        for member in members:  # the chosen member was where the kept consensus started
-            member["start"], member["kept"] = member["kept"] and consensus["kept"], \
-                member["kept"] and not consensus["kept"]
-        held_out = consensus["held_out"]
-        consensus = {**consensus, "ci_low": held_out["ci_low"], "ci_high": held_out["ci_high"],
-                     "retention": held_out.get("retention"), "held_out": held_out["value"],
-                     "within_guardrail": population.within_retention_guardrail(
-                         held_out.get("retention"), control_retention, tolerance)}
-    return {"members": members, "why": why, "consensus": consensus,
+    return {"members": members,
+            "why": _population_choice_in_words(members, control_retention, guardrail_points),
             "held_out_customers": population.SELECTION_CUSTOMERS,
             "control_retention": control_retention, "guardrail_points": guardrail_points}
-
-
-def _consensus_in_words(consensus: dict[str, Any], members: list[dict[str, Any]],
-                        choice: str) -> str:
-    """Why a population trained in a fitted customer model kept its members' consensus (or, when
-    that would have broken the retention guardrail, the member `choice` describes)."""
-    held_out = consensus["held_out"]
-    agreed = (f"It chooses as they do together on {percent(consensus['agreement'])} of "
-              f"{consensus['states']:,} simulated customer-days and returns "
-              f"{held_out['value']:.2f} per customer on the {population.SELECTION_CUSTOMERS:,} "
-              "held-out customers the policies were scored on")
-    if not consensus.get("kept", True):
-        return (f"{choice} The {consensus['members']} policies' consensus was not kept: it "
-                f"retained {percent(held_out['retention'])} of the held-out customers, outside the "
-                f"campaign's retention guardrail. {agreed}.")
-    start = next((m for m in members if m["kept"]), None)
-    start_text = "" if start is None else \
-        f", starting from seed {start['seed']}'s network (the highest return in the model)"
-    return (f"Kept the consensus of the {consensus['members']} policies: in a customer model "
-            "fitted from the campaign's logs each policy exploits the model's mistakes its own "
-            "way, and the model's ranking of them is not to be trusted, so their averaged "
-            f"choices were made into one policy{start_text}. {agreed}. Its KPIs below are "
-            "measured on another cohort, not the one it was chosen on.")
 
 
 def _population_choice_in_words(members: list[dict[str, Any]], control_retention: float | None,

@@ -550,10 +550,8 @@ def training_population_select(*, training_run_id: int) -> TrainingRun:
     """Keep the member with the highest return on the held-out customers - among those within the
     campaign's retention guardrail, if it sets one (`agents.population.choose_member`, against
     its control policy on the same customers); store it as the run's candidate with every
-    member's value, the control's and why it was kept. In a customer model fitted from the
-    campaign's logs the finished members' consensus is kept instead, starting from that member
-    (`agents_training.keeps_consensus`). Nothing happens until every member has finished, and a
-    finished population is left alone (the task may be delivered twice)."""
+    member's value, the control's and why it was kept. Nothing happens until every member has
+    finished, and a finished population is left alone (the task may be delivered twice)."""
     run = TrainingRun.objects.select_related("campaign").get(pk=training_run_id)
     if not training_population_ready(training_run_id=run.pk):
         return run
@@ -600,13 +598,9 @@ def _population_store(run: TrainingRun, members: list[TrainingRun], values: list
                       tolerance: float | None) -> TrainingRun:
     kept = members[kept_index]
     agent = agents.loads(bytes(kept.member_artifact))
+    _phase(run, "Measuring the kept policy's KPIs in the customer model")
     simulator = bridge.simulator_for_campaign(campaign=run.campaign, seed=run.seed,
                                               customers=bridge.training_customers(run.budget_steps))
-    consensus = None
-    if bridge.keeps_consensus(agent=agent, simulator=simulator):
-        agent, consensus = _population_consensus(run, members, values, kept_index, agent,
-                                                 control, tolerance)
-    _phase(run, "Measuring the kept policy's KPIs in the customer model")
     metrics = bridge.simulator_kpis(agent=agent, simulator=simulator, campaign=run.campaign,
                                     seed=run.seed)
     metrics.update(training_run_id=run.pk, budget_steps=run.budget_steps,
@@ -617,39 +611,14 @@ def _population_store(run: TrainingRun, members: list[TrainingRun], values: list
     report = {**{k: v for k, v in kept.report.items() if k not in ("held_out", "heartbeat_at")},
               "population": rows, "kept_member": kept.pk,
               "control_held_out": None if control is None else control.to_dict(),
-              "retention_guardrail": tolerance, "consensus": consensus,
-              "phase": "Kept the population's consensus" if consensus and consensus["kept"]
-              else "Kept one of the population's policies"}
+              "retention_guardrail": tolerance,
+              "phase": "Kept one of the population's policies"}
     TrainingRun.objects.filter(pk=run.pk).update(learning_curve=kept.learning_curve)
     stored = _candidate_store(run=run, agent=agent, action_ids=simulator.bridge.action_ids,
                               metrics=json_safe(metrics), report=json_safe(report))
     if stored.status == TrainingRun.Status.SUCCEEDED:
         TrainingRun.objects.filter(population_of=run).update(member_artifact=None)
     return stored
-
-
-def _population_consensus(run: TrainingRun, members: list[TrainingRun], values: list[dict | None],
-                          kept_index: int, kept_agent: agents.Agent,
-                          control: population.MemberValue | None, tolerance: float | None
-                          ) -> tuple[agents.Agent, dict[str, Any] | None]:
-    """The finished members' consensus as one policy, started from the chosen member, and what it
-    did on the held-out customers; the chosen member stays when the consensus would break the
-    campaign's retention guardrail that the member keeps (the report says so)."""
-    finished = [i for i, v in enumerate(values) if v is not None]
-    if len(finished) < 2:
-        return kept_agent, None
-    _phase(run, f"Making one policy of the {len(finished)} policies' consensus")
-    agent, made = bridge.population_consensus(
-        members=[agents.loads(bytes(members[i].member_artifact)) for i in finished],
-        start=finished.index(kept_index), campaign=run.campaign, seed=run.seed)
-    held_out = bridge.held_out_value(agent=agent, campaign=run.campaign, seed=run.seed)
-    control_retention = None if control is None else control.retention
-    breaks_guardrail = population.within_retention_guardrail(
-        held_out.retention, control_retention, tolerance) is False and \
-        population.within_retention_guardrail(
-            values[kept_index]["retention"], control_retention, tolerance) is True
-    consensus = {**made.to_dict(), "held_out": held_out.to_dict(), "kept": not breaks_guardrail}
-    return (kept_agent if breaks_guardrail else agent), consensus
 
 
 def training_runs_recover_stale(*, stale_after_seconds: float = HEARTBEAT_STALE_SECONDS) -> list[int]:

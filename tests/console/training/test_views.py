@@ -373,28 +373,3 @@ def test_run_detail_shows_each_members_retention_against_the_control_and_its_gua
     assert "(control 80.5 %)" in html and "72.0 %" in html and "80.0 %" in html
     assert "more than 1 point below the control" in html
     assert f"seed {first.seed} retained 72.0 % and was not eligible" in html
-
-
-def test_run_detail_shows_the_kept_consensus_and_the_member_it_started_from(marketer_client):
-    run = TrainingRunFactory(status="succeeded", progress=1.0, population_size=2)
-    curve = {"steps": [512, 1024], "returns": [1.0, 2.0]}
-    TrainingRunFactory(campaign=run.campaign, population_of=run, seed=0, status="succeeded",
-                       learning_curve=curve,
-                       report={"held_out": {"value": 4.5, "ci_low": 4.0, "ci_high": 5.0}})
-    start = TrainingRunFactory(campaign=run.campaign, population_of=run, seed=1000,
-                               status="succeeded", learning_curve=curve,
-                               report={"held_out": {"value": 5.25, "ci_low": 4.5, "ci_high": 6.0}})
-    run.report = {"kept_member": start.pk, "consensus": {
-        "members": 2, "states": 120_000, "agreement": 0.964, "cross_entropy": 0.55, "kept": True,
-        "held_out": {"seed": 0, "value": 5.5, "ci_low": 5.0, "ci_high": 6.0, "retention": 0.8}}}
-    run.save()
-
-    response = marketer_client.get(f"/training/{run.pk}/")
-
-    html = response.content.decode()
-    members = response.context["population"]["members"]
-    assert [(m["kept"], m["start"]) for m in members] == [(False, False), (False, True)]
-    assert "Kept the consensus of the 2 policies" in html and "Consensus of 2" in html
-    assert "Start of the consensus" in html and "96.4 % of 120,000 simulated customer-days" in html
-    assert [trace["name"] for trace in response.context["population_chart"]["data"]] == [
-        "seed 0", "seed 1000"]
