@@ -18,7 +18,7 @@ on the same customers (BENCHMARKS.md, "actor_critic over seeds", measures what t
     kept = choose_member(values, control=control, retention_tolerance=0.01)
 
 In a world fitted from logs the held-out return is the model's, and the model is wrong in ways
-each member exploits differently: the member it ranks first may be the worst in truth. An
+each member exploits differently: the member it ranks first is often not the best in truth. An
 alternative is the members' consensus - their averaged choices distilled into one network
 (`keep_consensus`). Measured on twelve benchmark runs and four exploratory ones (BENCHMARKS.md,
 "Learning from the workspace's own logs"), it raised the worst run on large logs and lost on
