@@ -32,7 +32,7 @@ small ones, so the console still keeps the best member; `benchmarks/learn_from_l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -153,9 +153,6 @@ class Consensus:
     """Share of those customer-days on which the kept network's choice is the members' joint one."""
     cross_entropy: float
     """The distillation's final cross-entropy to the averaged choices."""
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 def consensus_probabilities(members: Sequence[Any], obs: np.ndarray,

@@ -60,8 +60,8 @@ SIZES = {"large": (90, 20_000), "small": (30, 2_000)}
 """Logged history: (days, customers)."""
 HELD_OUT_DAYS = {"large": 7, "small": 5}
 CONSENSUS_DAYS = 60
-"""Days of the consensus cohort's customers a population's consensus is distilled on (the
-console's `agents_training.EVALUATION_DAYS`)."""
+"""Days of the consensus cohort's customers a population's consensus is distilled on (as many as
+the console's held-out cohort lives, `agents_training.EVALUATION_DAYS`)."""
 
 
 def guardrail_on_held_out_days(candidate, rules, logged, held_out_days: int) -> dict:
@@ -93,8 +93,8 @@ def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
                      **hyperparams):
     """actor_critic as the console trains it: `args.population` members (`agents.population`
     seeds), each in its own `train_env(member_seed)`, the one with the highest mean return on the
-    held-out customers of the same world kept; with `args.consensus` and a `consensus_env` (a
-    cohort of the fitted model), the members' consensus instead, started from that member (an
+    held-out customers of the same world kept; given a `consensus_env` (a cohort of the fitted
+    model, built only with `--consensus`), the members' consensus instead, started from that member (an
     alternative the console does not use, measured in BENCHMARKS.md). Returns (kept agent,
     every member's value, the consensus or None)."""
     members, values = [], []
@@ -105,7 +105,7 @@ def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
         values.append(population.held_out_value(agent, seed=seed, env=held_out_env,
                                                 scenario=held_out_scenario or "retail"))
     chosen = population.choose_member(values)
-    if consensus_env is None or len(members) < 2 or not args.consensus:
+    if consensus_env is None or len(members) < 2:
         return members[chosen], [v.value for v in values], None
     kept, consensus = population.keep_consensus(members, start=chosen, env=consensus_env,
                                                 steps=consensus_env.num_envs * CONSENSUS_DAYS,
@@ -139,7 +139,8 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
         held_out_env=in_fitted_model(population.selection_seed(seed),
                                      population.SELECTION_CUSTOMERS, penalty=0.0),
         consensus_env=in_fitted_model(seed + population.CONSENSUS_SEED_OFFSET,
-                                      population.SELECTION_CUSTOMERS, penalty=0.0),
+                                      population.SELECTION_CUSTOMERS, penalty=0.0)
+        if args.consensus else None,
         gamma=PLANNING_DISCOUNT, action_attributes=attributes)
     supervised = agents.make("supervised", *spaces, seed=seed)
     pretrain(supervised, logged)
