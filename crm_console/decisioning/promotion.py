@@ -16,6 +16,18 @@ policy when nothing is live); if another version went live since, the candidate 
 again. The margin (reward per customer-day) and the floor are the settings GUARDRAIL_MARGIN and
 GUARDRAIL_MIN_EFFECTIVE_SAMPLE. `guardrail_verdict` is the one place that applies the rule.
 
+What the rule cannot see: each logged decision is priced by what it earned until the next one
+(about a day). A candidate that changes many of the live policy's choices also changes the weeks
+after them (contact fatigue builds, customers leave), and the logs cannot follow that: with 10 %
+exploration a customer's run of changed choices is almost never logged. Labelling each decision
+with the customer's next days is no repair. Measured (`benchmarks/guardrail_horizon.py`,
+BENCHMARKS.md "What the guardrail cannot see"), on 40 policies whose true effect was known: with
+a 3-day label the rule passed four that in truth were not better than the rules (three were 7-10 %
+worse); with any label, 1, 3 or 7 days, the estimates ranked the policies no better than chance;
+the one-day estimate passed none, and called two significantly worse that were 4.6 % and 8.2 %
+better. So the one-day label stays, and the policy page says on how many decisions a candidate
+changes the choice and what that hides (`guardrail_blind_spot`).
+
 Forced promotion skips the guardrail; it needs the `decisioning.force_promote_policyversion`
 permission (admins) and a written reason, and is marked `forced_promotion` on the version.
 """
@@ -87,6 +99,20 @@ def guardrail_verdict(*, paired: dict[str, Any], baseline: str, rows: int) -> Gu
     return GuardrailResult(
         False, f"{said}: the lower bound is not {wanted}, so there is not enough evidence that "
                f"it is better", **facts)
+
+
+def guardrail_blind_spot(*, paired: dict[str, Any]) -> str | None:
+    """What the paired estimate cannot see, in words, with how far the candidate departs from
+    the baseline on the logged decisions (None for an evaluation that did not record it)."""
+    changed = paired.get("changed_share")
+    if changed is None:
+        return None
+    baseline = paired.get("baseline", "live")
+    return (f"The candidate picks a different action from the {baseline} policy's on "
+            f"{changed:.0%} of these decisions. The estimate prices each decision by what it "
+            f"earned until the next one, so what many changes add up to over the following weeks "
+            f"(contact fatigue, customers lost) is not in it: after a promotion, watch retention "
+            f"against the holdout group.")
 
 
 def guardrail_check(*, policy_version: PolicyVersion) -> GuardrailResult:

@@ -291,14 +291,20 @@ def paired_differences(*, arrays: LoggedArrays, target_probs: np.ndarray,
                        baseline_probs: np.ndarray, reward_model: np.ndarray,
                        confidence: float = 0.95) -> dict[str, Any]:
     """Candidate minus baseline on the same logged rows (agents.ope.estimate_difference), DR and
-    SNIPS, with the candidate's effective sample size."""
+    SNIPS, with the candidate's effective sample size, and ``changed_share``: on how many of the
+    rows the candidate's most likely action is not the baseline's (what the estimate cannot
+    follow past the day: `decisioning.promotion`)."""
     propensities, logging_probs = _logged_propensities(arrays)
-    return {method: _support_checked(
+    paired: dict[str, Any] = {method: _support_checked(
         lambda **support: ope.estimate_difference(
             arrays.rewards, arrays.actions, propensities, target_probs, baseline_probs,
             method=method, reward_model=reward_model, confidence=confidence, **support),
         logging_probs)
         for method in PAIRED_METHODS}
+    paired["changed_share"] = float(
+        (np.asarray(target_probs).argmax(axis=1) != np.asarray(baseline_probs).argmax(axis=1))
+        .mean())
+    return paired
 
 
 def _support_checked(estimate: Callable[..., ope.OPEResult],

@@ -22,6 +22,7 @@ from crm_console.dashboards.selectors import policy_action_mix_by_segment
 from crm_console.decisioning.models import PolicyVersion
 from crm_console.decisioning.promotion import (
     PromotionRefused,
+    guardrail_blind_spot,
     guardrail_check,
     how_it_went_live,
     policy_version_promote,
@@ -201,6 +202,7 @@ def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteF
         "ope_words": selectors.ope_report_in_words(report=report),
         "went_live": how_it_went_live(policy_version=version),
         "guardrail": guardrail_check(policy_version=version),
+        "guardrail_blind_spot": guardrail_blind_spot(paired=report.get("paired") or {}),
         "guardrail_margin": settings.GUARDRAIL_MARGIN,
         "guardrail_floor": settings.GUARDRAIL_MIN_EFFECTIVE_SAMPLE,
         "shadow": selectors.policy_version_shadow_agreement(policy_version=version),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from crm_console.compliance.models import AuditEntry
+from crm_console.decisioning.logged_data import LoggedArrays
 from crm_console.decisioning.models import PolicyVersion
 from crm_console.decisioning.services import policy_version_create
 from crm_console.training import agents_training
@@ -78,3 +80,20 @@ def test_the_live_policy_evaluated_on_its_own_logs_matches_the_observed_mean(eva
     report = evaluated.ope_report
     assert report["estimates"]["live"]["ips"]["value"] == pytest.approx(
         report["logging_policy_observed"]["value"], rel=1e-3)
+
+
+def test_paired_differences_say_on_what_share_of_rows_the_candidate_changes_the_choice():
+    rows, actions = 8, np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    arrays = LoggedArrays(
+        obs=np.zeros((rows, 3)), actions=actions, propensities=np.full(rows, 1 / 3),
+        rewards=np.linspace(0.0, 1.0, rows), masks=np.ones((rows, 3), dtype=bool),
+        logging_probs=None, holdout=np.zeros(rows, dtype=bool), customer_ids=np.arange(rows),
+        decision_ids=np.arange(rows), churned=np.zeros(rows, dtype=bool),
+        policy_version_ids=np.zeros(rows, dtype=np.int64))
+    baseline = np.tile([0.8, 0.1, 0.1], (rows, 1))
+    candidate = baseline.copy()
+    candidate[:2] = [0.1, 0.1, 0.8]  # two of eight rows pick another action
+    paired = agents_training.paired_differences(
+        arrays=arrays, target_probs=candidate, baseline_probs=baseline,
+        reward_model=np.zeros((rows, 3)))
+    assert paired["changed_share"] == pytest.approx(0.25)

@@ -373,3 +373,20 @@ def test_run_detail_shows_each_members_retention_against_the_control_and_its_gua
     assert "(control 80.5 %)" in html and "72.0 %" in html and "80.0 %" in html
     assert "more than 1 point below the control" in html
     assert f"seed {first.seed} retained 72.0 % and was not eligible" in html
+
+
+def test_policy_detail_says_how_often_the_candidate_changes_the_choice_and_what_that_hides(
+        marketer_client):
+    report = {**OPE_REPORT, "paired": {**OPE_REPORT["paired"], "changed_share": 0.64}}
+    version = PolicyVersionFactory(ope_report=report)
+    html = marketer_client.get(f"/training/policies/{version.pk}/").content.decode()
+    assert ("The candidate picks a different action from the control policy&#x27;s on 64% of "
+            "these decisions") in html
+    assert "watch retention against the holdout group" in html
+
+
+def test_policy_detail_of_an_evaluation_without_the_changed_share_leaves_the_line_out(
+        marketer_client):
+    version = PolicyVersionFactory(ope_report=OPE_REPORT)
+    html = marketer_client.get(f"/training/policies/{version.pk}/").content.decode()
+    assert 'id="guardrail-blind-spot"' not in html
