@@ -36,7 +36,9 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,39 +66,98 @@ CONSENSUS_DAYS = 60
 the console's held-out cohort lives, `agents_training.EVALUATION_DAYS`)."""
 
 
-def guardrail_on_held_out_days(candidate, rules, logged, held_out_days: int) -> dict:
-    """The console's paired guardrail, candidate vs the rules as the live policy, on the logged
-    rows of the last `held_out_days` days (those the response model was not fitted on)."""
+def guardrail_on_rows(candidates: dict, rules, logged, rows_mask: np.ndarray,
+                      rewards: np.ndarray | None = None) -> dict[str, dict]:
+    """The console's paired guardrail, each candidate vs the rules as the live policy, on the
+    logged rows of `rows_mask` (priced by `rewards` where given, else by the logged day's reward),
+    with one reward model for all of them: {name: passed, explanation, dr, changed_share}."""
     from crm_console.decisioning.logged_data import LoggedArrays
     from crm_console.decisioning.promotion import guardrail_verdict
     from crm_console.training import agents_training as bridge
 
-    day = logged.extras["day"]
-    rows = logged.subset(day > day.max() - held_out_days)
+    rows = logged.subset(rows_mask)
     n = len(rows.actions)
     arrays = LoggedArrays(
         obs=rows.obs, actions=rows.actions, propensities=rows.propensities,
-        rewards=rows.rewards, masks=rows.masks, logging_probs=rows.logging_probs,
-        holdout=np.zeros(n, dtype=bool), customer_ids=rows.customer_ids,
-        decision_ids=np.arange(n), churned=rows.terminated.astype(bool),
-        policy_version_ids=np.zeros(n, dtype=np.int64))
-    paired = bridge.paired_differences(
-        arrays=arrays, target_probs=bridge.target_probabilities(candidate, arrays),
-        baseline_probs=bridge.target_probabilities(rules, arrays),
-        reward_model=bridge.reward_model_for(arrays))
-    verdict = guardrail_verdict(paired=paired, baseline="live", rows=n)
-    return {"passed": verdict.passed, "explanation": verdict.reason, "dr": paired["dr"]}
+        rewards=rows.rewards if rewards is None else rewards[rows_mask], masks=rows.masks,
+        logging_probs=rows.logging_probs, holdout=np.zeros(n, dtype=bool),
+        customer_ids=rows.customer_ids, decision_ids=np.arange(n),
+        churned=rows.terminated.astype(bool), policy_version_ids=np.zeros(n, dtype=np.int64))
+    reward_model = bridge.reward_model_for(arrays)
+    baseline = bridge.target_probabilities(rules, arrays)
+    judged = {}
+    for name, candidate in candidates.items():
+        paired = bridge.paired_differences(
+            arrays=arrays, target_probs=bridge.target_probabilities(candidate, arrays),
+            baseline_probs=baseline, reward_model=reward_model)
+        verdict = guardrail_verdict(paired=paired, baseline="live", rows=n)
+        judged[name] = {"passed": verdict.passed, "explanation": verdict.reason,
+                        "dr": paired["dr"], "changed_share": paired["changed_share"]}
+    return judged
+
+
+def guardrail_on_held_out_days(candidate, rules, logged, held_out_days: int) -> dict:
+    """The console's paired guardrail on the logged rows of the last `held_out_days` days (those
+    the response model was not fitted on)."""
+    day = logged.extras["day"]
+    return guardrail_on_rows({"candidate": candidate}, rules, logged,
+                             day > day.max() - held_out_days)["candidate"]
+
+
+@dataclass
+class LoggedWorld:
+    """A true world, the history its rules logged, and the response model fitted on it."""
+
+    world: CustomerJourneyEnv
+    rules: Any
+    logged: Any
+    log: ResponseLog
+    held_out: ResponseLog
+    model: ResponseModel
+
+    def fitted_env(self, env_seed: int, customers: int, penalty: float = 1.0) -> FittedJourneyEnv:
+        return FittedJourneyEnv(self.model, self.world.profile, num_customers=customers,
+                                horizon_days=self.world.scenario.horizon_days, seed=env_seed,
+                                uncertainty_penalty=penalty)
+
+
+def logged_world(scenario: str, seed: int, size: str, balance: float | None = None) -> LoggedWorld:
+    """Steps 1-2: `SIZES[size]` of history under the rules with 10 % exploration, and the
+    response model fitted on all but its last `HELD_OUT_DAYS[size]` days."""
+    days, customers = SIZES[size]
+    world = CustomerJourneyEnv(scenario, num_customers=customers, horizon_days=10_000, seed=seed)
+    rules = agents.make("rule_based", world.single_observation_space, world.single_action_space,
+                        seed=seed, catalogue=world.catalogue)
+    logged = collect(world, explore(rules, 0.1), days * customers, seed=seed,
+                     info_keys=RESPONSE_INFO_KEYS)
+    log = ResponseLog.from_logged(logged)
+    train, held_out = split_by_days(log, HELD_OUT_DAYS[size])
+    model = ResponseModel.fit(train, world.catalogue, seed=seed,
+                              **({} if balance is None else {"balance": balance}))
+    return LoggedWorld(world, rules, logged, log, held_out, model)
+
+
+@dataclass
+class Population:
+    kept: Any
+    """The member kept (or, given a consensus cohort, the members' consensus)."""
+    values: list[float]
+    """Every member's held-out mean return."""
+    consensus: Any
+    """`agents.population.Consensus`, or None."""
+    members: list
+    chosen: int
+    """Index of the member the held-out customers chose."""
 
 
 def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
                      held_out_env=None, held_out_scenario=None, consensus_env=None,
-                     **hyperparams):
+                     **hyperparams) -> Population:
     """actor_critic as the console trains it: `args.population` members (`agents.population`
     seeds), each in its own `train_env(member_seed)`, the one with the highest mean return on the
     held-out customers of the same world kept; given a `consensus_env` (a cohort of the fitted
-    model, built only with `--consensus`), the members' consensus instead, started from that member (an
-    alternative the console does not use, measured in BENCHMARKS.md). Returns (kept agent,
-    every member's value, the consensus or None)."""
+    model, built only with `--consensus`), the members' consensus instead, started from that
+    member (an alternative the console does not use, measured in BENCHMARKS.md)."""
     members, values = [], []
     for member_seed in population.member_seeds(seed, args.population):
         agent = agents.make("actor_critic", *spaces, seed=member_seed, **hyperparams)
@@ -105,49 +166,39 @@ def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
         values.append(population.held_out_value(agent, seed=seed, env=held_out_env,
                                                 scenario=held_out_scenario or "retail"))
     chosen = population.choose_member(values)
-    if consensus_env is None or len(members) < 2:
-        return members[chosen], [v.value for v in values], None
-    kept, consensus = population.keep_consensus(members, start=chosen, env=consensus_env,
-                                                steps=consensus_env.num_envs * CONSENSUS_DAYS,
-                                                seed=seed)
-    return kept, [v.value for v in values], consensus
+    kept, consensus = members[chosen], None
+    if consensus_env is not None and len(members) >= 2:
+        kept, consensus = population.keep_consensus(members, start=chosen, env=consensus_env,
+                                                    steps=consensus_env.num_envs * CONSENSUS_DAYS,
+                                                    seed=seed)
+    return Population(kept, [v.value for v in values], consensus, members, chosen)
 
 
 def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
-    days, customers = SIZES[size]
-    world = CustomerJourneyEnv(scenario, num_customers=customers, horizon_days=10_000, seed=seed)
+    setting = logged_world(scenario, seed, size, args.balance)
+    world, rules, logged, log, model = (setting.world, setting.rules, setting.logged, setting.log,
+                                        setting.model)
     spaces = (world.single_observation_space, world.single_action_space)
-    rules = agents.make("rule_based", *spaces, seed=seed, catalogue=world.catalogue)
-    logged = collect(world, explore(rules, 0.1), days * customers, seed=seed,
-                     info_keys=RESPONSE_INFO_KEYS)
-    log = ResponseLog.from_logged(logged)
-    train, held_out = split_by_days(log, HELD_OUT_DAYS[size])
-    model = ResponseModel.fit(train, world.catalogue, seed=seed,
-                              **({} if args.balance is None else {"balance": args.balance}))
-    check = validate(model, held_out)
-
-    horizon = world.scenario.horizon_days
-
-    def in_fitted_model(env_seed: int, customers: int, penalty: float = 1.0) -> FittedJourneyEnv:
-        return FittedJourneyEnv(model, world.profile, num_customers=customers,
-                                horizon_days=horizon, seed=env_seed, uncertainty_penalty=penalty)
+    check = validate(model, setting.held_out)
 
     attributes = world.catalogue.attributes  # as the console makes every actor_critic
-    learned, learned_values, consensus = train_population(
-        spaces, seed, args, train_env=lambda s: in_fitted_model(s, args.customers),
-        held_out_env=in_fitted_model(population.selection_seed(seed),
-                                     population.SELECTION_CUSTOMERS, penalty=0.0),
-        consensus_env=in_fitted_model(seed + population.CONSENSUS_SEED_OFFSET,
-                                      population.SELECTION_CUSTOMERS, penalty=0.0)
+    trained = train_population(
+        spaces, seed, args, train_env=lambda s: setting.fitted_env(s, args.customers),
+        held_out_env=setting.fitted_env(population.selection_seed(seed),
+                                        population.SELECTION_CUSTOMERS, penalty=0.0),
+        consensus_env=setting.fitted_env(seed + population.CONSENSUS_SEED_OFFSET,
+                                         population.SELECTION_CUSTOMERS, penalty=0.0)
         if args.consensus else None,
         gamma=PLANNING_DISCOUNT, action_attributes=attributes)
+    learned, learned_values, consensus = trained.kept, trained.values, trained.consensus
     supervised = agents.make("supervised", *spaces, seed=seed)
     pretrain(supervised, logged)
-    oracle, oracle_values, _ = train_population(
+    oracle_population = train_population(
         spaces, seed, args,
         train_env=lambda s: CustomerJourneyEnv(scenario, num_customers=args.customers, seed=s + 1),
         held_out_scenario=scenario, action_attributes=attributes)
+    oracle, oracle_values = oracle_population.kept, oracle_population.values
 
     guardrail = guardrail_on_held_out_days(learned, rules, logged, HELD_OUT_DAYS[size])
 
