@@ -51,6 +51,11 @@ MIN_DECISIONS = 2_000
 """Fewer logged decisions than this and `fit` refuses: the model would be mostly prior."""
 MIN_CONTACTS = 200
 """Fewer logged contacts than this and `fit` refuses: nothing to learn the actions' effects from."""
+RECENT_DAYS = 7
+"""Days at the end of the fitted logs whose response levels the model is brought to (`fit`)."""
+LEVEL_PRIOR_EVENTS = 30.0
+"""Pseudo-events on each side of a recent level's ratio, so that a head with few recent events
+keeps the level of the whole history (as `validate` needs `MIN_SUPPORT` events to judge one)."""
 
 _HEADS = ("open", "click", "conversions", "revenue_per_conversion", "unsubscribe", "churn")
 _BINARY = (0, 1, 4, 5)  # heads read as probabilities
@@ -240,6 +245,8 @@ class ResponseModel:
         self.seed = int(seed)
         self.n_rows = 0
         self.fit_seconds = 0.0
+        self.recent_levels: dict[str, float] = {}
+        """Factor each rate was brought to the last logged days by (`fit`'s ``recent_days``)."""
         self.obs_mean = np.zeros(self.fitted_features, dtype=np.float32)
         self.obs_scale = np.ones(self.fitted_features, dtype=np.float32)
         self.revenue_scale = 1.0
@@ -255,7 +262,7 @@ class ResponseModel:
         cls, log: ResponseLog, catalogue: Catalogue, *, n_members: int = 5, seed: int = 0,
         epochs: int | None = None, hidden_sizes: tuple[int, ...] = (64, 64),
         batch_size: int | None = None, learning_rate: float = 3e-3,
-        balance: float = 1.0,
+        balance: float = 1.0, recent_days: int | None = RECENT_DAYS,
     ) -> ResponseModel:
         """Fit the ensemble on `log` (raises NotEnoughData when it is too thin).
 
@@ -270,6 +277,13 @@ class ResponseModel:
             every row counts once. Measured (BENCHMARKS.md, "Learning from the workspace's own
             logs"): a cap of 10 fits the exploration rows better and keeps retention nearer the
             rules', but the policies trained in it captured less of the oracle's uplift.
+        :param recent_days: after fitting, bring each head's level (open, click, order, unsubscribe
+            and churn rates) to what the last `recent_days` logged days show, keeping how it
+            varies with the customer and the action (`recent_levels` records the factors). The
+            customers still here are not the average of the history: those likely to leave have
+            left, so a model of the whole history over-predicted churn on the next week by 11-23 %
+            on half the large benchmark runs (BENCHMARKS.md, issue 17), and the policy is trained
+            for the customers of today. None, or a log without days: no levelling.
         """
         n, n_contacts = len(log), log.n_contacts
         if n < MIN_DECISIONS or n_contacts < MIN_CONTACTS:
@@ -280,6 +294,9 @@ class ResponseModel:
         if log.actions.max() >= catalogue.n_actions:
             raise ValueError(f"logged actions go up to {int(log.actions.max())} but the "
                              f"catalogue has {catalogue.n_actions} actions")
+        if recent_days is not None and not (isinstance(recent_days, int) and recent_days >= 1):
+            raise ValueError(f"recent_days must be a whole number of days >= 1, got "
+                             f"{recent_days!r}")
         started = time.perf_counter()
         model = cls(catalogue, log.obs.shape[1], n_members=n_members, hidden_sizes=hidden_sizes,
                     seed=seed)
@@ -321,6 +338,8 @@ class ResponseModel:
                 optimiser.step()
                 schedule.step()
         model.epochs = epochs
+        if recent_days is not None and log.days is not None:
+            model._level_to(log.subset(log.days > log.days.max() - recent_days))
         model.fit_seconds = time.perf_counter() - started
         return model
 
@@ -338,6 +357,44 @@ class ResponseModel:
         start[3] = math.log(math.expm1(1.0))  # softplus(start) = 1 = the mean revenue per order
         with torch.no_grad():
             self.net.biases[-1].copy_(start.to(torch.float32).expand_as(self.net.biases[-1]))
+
+    def _level_to(self, recent: ResponseLog) -> None:
+        """Shift each rate head's last bias so that the ensemble's mean prediction on `recent`
+        matches what happened there, shrunk towards no change by `LEVEL_PRIOR_EVENTS`."""
+        with torch.no_grad():
+            out = self.net(torch.cat([self._standardise(recent.obs),
+                                      self._attributes[torch.as_tensor(recent.actions)]], dim=1))
+        out = out.double().numpy()  # (M, n, H)
+        contacted = self.catalogue.channel_index[recent.actions] >= 0
+        observed = {0: np.minimum(recent.opens, 1.0), 1: np.minimum(recent.clicks, 1.0),
+                    2: recent.conversions, 4: np.minimum(recent.unsubscribes, 1.0),
+                    5: recent.churned.astype(np.float64)}
+        shift, levels = np.zeros(len(_HEADS)), {}
+        for head, outcome in observed.items():
+            rows = contacted if head in (0, 1, 4) else np.ones(len(recent), dtype=bool)
+            if not rows.any():
+                continue
+            logits = out[:, rows, head]
+            events = float(outcome[rows].sum())
+            if head == 2:  # Poisson rate: the log link makes the shift exact
+                predicted = float(np.exp(np.clip(logits, -20.0, 10.0)).mean(axis=0).sum())
+                shift[head] = math.log((events + LEVEL_PRIOR_EVENTS)
+                                       / (predicted + LEVEL_PRIOR_EVENTS))
+                levels[_HEADS[head]] = math.exp(shift[head])
+                continue
+            predicted = float((1.0 / (1.0 + np.exp(-logits))).mean(axis=0).sum())
+            target = predicted * (events + LEVEL_PRIOR_EVENTS) / (predicted + LEVEL_PRIOR_EVENTS)
+            for _ in range(20):  # Newton on the shared logit shift
+                p = 1.0 / (1.0 + np.exp(-(logits + shift[head])))
+                gap = p.mean(axis=0).sum() - target
+                slope = (p * (1.0 - p)).mean(axis=0).sum()
+                if abs(gap) < 1e-6 * max(target, 1.0) or slope <= 0:
+                    break
+                shift[head] -= gap / slope
+            levels[_HEADS[head]] = target / predicted if predicted > 0 else 1.0
+        with torch.no_grad():
+            self.net.biases[-1] += torch.as_tensor(shift, dtype=torch.float32)
+        self.recent_levels = levels
 
     def _loss(self, x_obs: torch.Tensor, actions: torch.Tensor, y: torch.Tensor,
               weight: torch.Tensor) -> torch.Tensor:
@@ -430,6 +487,7 @@ class ResponseModel:
             "fitted_features": self.fitted_features, "n_members": self.n_members,
             "hidden_sizes": list(self.hidden_sizes), "seed": self.seed, "n_rows": self.n_rows,
             "fit_seconds": float(self.fit_seconds), "revenue_scale": float(self.revenue_scale),
+            "recent_levels": {k: float(v) for k, v in self.recent_levels.items()},
             "obs_mean": torch.as_tensor(self.obs_mean), "obs_scale": torch.as_tensor(self.obs_scale),
             "state": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
         }
@@ -449,6 +507,7 @@ class ResponseModel:
         model.n_rows = int(payload["n_rows"])
         model.fit_seconds = float(payload["fit_seconds"])
         model.revenue_scale = float(payload["revenue_scale"])
+        model.recent_levels = dict(payload.get("recent_levels", {}))
         model.obs_mean = payload["obs_mean"].numpy()
         model.obs_scale = payload["obs_scale"].numpy()
         return model

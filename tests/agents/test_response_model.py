@@ -98,11 +98,61 @@ def test_fit_refuses_too_little_data_and_says_how_much_is_needed(retail_log):
 def test_fit_starts_churn_at_the_logged_rate_not_at_even_odds(retail_log):
     log, catalogue = retail_log
     barely_trained = ResponseModel.fit(log, catalogue, n_members=2, epochs=1,
-                                       learning_rate=1e-9, seed=0)
+                                       learning_rate=1e-9, seed=0, recent_days=None)
     predicted = barely_trained.predict(log.obs, log.actions)["churn"].mean()
     observed = log.churned.mean()
     assert observed < 0.05
     assert predicted == pytest.approx(observed, rel=0.25)
+
+
+def _with_recent_outcome_halved(log, outcome, recent_days):
+    """`log` with every other event of `outcome` in its last `recent_days` days taken back: the
+    customers of today respond half as often as those of the history."""
+    events = getattr(log, outcome).copy()
+    recent_events = np.flatnonzero((events > 0) & (log.days > log.days.max() - recent_days))
+    events[recent_events[::2]] = 0
+    return ResponseLog(**{**{f: getattr(log, f) for f in (
+        "obs", "actions", "opens", "clicks", "conversions", "revenue", "unsubscribes", "churned",
+        "days", "n_actions", "propensities")}, outcome: events})
+
+
+def test_fit_brings_the_open_rate_to_the_recent_days_level(retail_log):
+    log, catalogue = retail_log
+    log = _with_recent_outcome_halved(log, "opens", recent_days=7)
+    recent = log.days > log.days.max() - 7
+    settings = dict(n_members=2, epochs=10, seed=0)
+    whole_history = ResponseModel.fit(log, catalogue, recent_days=None, **settings)
+    levelled = ResponseModel.fit(log, catalogue, recent_days=7, **settings)
+    observed = np.minimum(log.opens[recent], 1).mean()
+    before = whole_history.predict(log.obs[recent], log.actions[recent])["open"].mean()
+    after = levelled.predict(log.obs[recent], log.actions[recent])["open"].mean()
+    assert before > 1.3 * observed
+    assert abs(after - observed) < abs(before - observed) / 3
+    assert levelled.recent_levels["open"] < 0.8 and whole_history.recent_levels == {}
+
+
+def test_fit_keeps_most_of_the_history_level_where_the_recent_days_hold_few_events(retail_log):
+    """A week of 1,000 customers holds a handful of churns: halving them moves the level little."""
+    log, catalogue = retail_log
+    log = _with_recent_outcome_halved(log, "churned", recent_days=7)
+    levelled = ResponseModel.fit(log, catalogue, recent_days=7, n_members=2, epochs=10, seed=0)
+    assert log.churned[log.days > log.days.max() - 7].sum() < 15
+    assert levelled.recent_levels["churn"] > 0.75
+
+
+def test_fit_does_not_level_a_log_without_days(retail_log):
+    log, catalogue = retail_log
+    undated = ResponseLog(**{**{f: getattr(log, f) for f in (
+        "obs", "actions", "opens", "clicks", "conversions", "revenue", "unsubscribes",
+        "churned", "n_actions")}, "days": None})
+    assert ResponseModel.fit(undated, catalogue, n_members=2, epochs=2).recent_levels == {}
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_fit_refuses_recent_days_that_are_not_whole_days(retail_log, bad):
+    log, catalogue = retail_log
+    with pytest.raises(ValueError, match="recent_days must be a whole number of days >= 1"):
+        ResponseModel.fit(log, catalogue, recent_days=bad)
 
 
 def test_split_by_days_holds_out_the_most_recent_days(retail_log):
@@ -135,6 +185,7 @@ def test_to_bytes_round_trip_predicts_the_same(fitted):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-6)
     assert again.catalogue.to_dict() == model.catalogue.to_dict()
     assert again.n_rows == model.n_rows and again.fitted_features == model.fitted_features
+    assert again.recent_levels == model.recent_levels and "churn" in model.recent_levels
 
 
 def test_predict_reports_the_members_disagreement_as_uncertainty(fitted):
