@@ -247,6 +247,7 @@ class ResponseModel:
         self.fit_seconds = 0.0
         self.recent_levels: dict[str, float] = {}
         """Factor each rate was brought to the last logged days by (`fit`'s ``recent_days``)."""
+        self.recent_days: int | None = None
         self.obs_mean = np.zeros(self.fitted_features, dtype=np.float32)
         self.obs_scale = np.ones(self.fitted_features, dtype=np.float32)
         self.revenue_scale = 1.0
@@ -340,6 +341,7 @@ class ResponseModel:
         model.epochs = epochs
         if recent_days is not None and log.days is not None:
             model._level_to(log.subset(log.days > log.days.max() - recent_days))
+            model.recent_days = recent_days
         model.fit_seconds = time.perf_counter() - started
         return model
 
@@ -488,6 +490,7 @@ class ResponseModel:
             "hidden_sizes": list(self.hidden_sizes), "seed": self.seed, "n_rows": self.n_rows,
             "fit_seconds": float(self.fit_seconds), "revenue_scale": float(self.revenue_scale),
             "recent_levels": {k: float(v) for k, v in self.recent_levels.items()},
+            "recent_days": self.recent_days,
             "obs_mean": torch.as_tensor(self.obs_mean), "obs_scale": torch.as_tensor(self.obs_scale),
             "state": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
         }
@@ -508,6 +511,7 @@ class ResponseModel:
         model.fit_seconds = float(payload["fit_seconds"])
         model.revenue_scale = float(payload["revenue_scale"])
         model.recent_levels = dict(payload.get("recent_levels", {}))
+        model.recent_days = payload.get("recent_days")
         model.obs_mean = payload["obs_mean"].numpy()
         model.obs_scale = payload["obs_scale"].numpy()
         return model
@@ -560,7 +564,9 @@ def validate(model: ResponseModel, held_out: ResponseLog, *, tolerance: float = 
     same per channel, offer and send window (by catalogue key; "no_contact" for action 0).
     ``within_tolerance`` is True when every total KPI with at least MIN_SUPPORT events is within
     `tolerance` (relative) of the observed value or inside its interval; ``worst_miss`` names the
-    KPI with the largest relative miss among those. JSON-safe.
+    KPI with the largest relative miss among those; ``recent_levels`` what the model's rates
+    were brought to (`ResponseModel.recent_levels`, with its ``days``; absent when not levelled).
+    JSON-safe.
     """
     if len(held_out) < 2:
         raise ValueError("validation needs at least two held-out rows")
@@ -585,6 +591,8 @@ def validate(model: ResponseModel, held_out: ResponseLog, *, tolerance: float = 
         "rows": len(held_out), "tolerance": tolerance, "confidence": confidence,
         "totals": totals, **breakdowns,
         "within_tolerance": all(v["within_tolerance"] for v in counted.values()),
+        **({"recent_levels": {"days": model.recent_days, "factors": dict(model.recent_levels)}}
+           if model.recent_levels else {}),
         "worst_miss": None if worst is None else {
             "kpi": worst, "relative_miss": counted[worst]["relative_miss"]},
     }

@@ -338,6 +338,31 @@ def _group_label(breakdown: str, key: str) -> str:
         return key
 
 
+_LEVEL_WORDS = {"open": "opens", "click": "clicks", "conversions": "orders",
+                "unsubscribe": "unsubscribes", "churn": "churn"}
+LEVEL_SHOWN = 0.02
+"""A rate moved less than this by the recent days' level is left out of the sentence."""
+
+
+def _recent_levels_in_words(recent_levels: dict[str, Any] | None) -> str:
+    """How the fit brought the model's rates to its last days (agents.response_model's
+    ``recent_levels``), biggest change first; "" for a model fitted without it."""
+    if not recent_levels or not recent_levels.get("factors"):
+        return ""
+    days = recent_levels.get("days")
+    changes = sorted(((factor - 1.0, _LEVEL_WORDS.get(rate, rate))
+                      for rate, factor in recent_levels["factors"].items()),
+                     key=lambda change: -abs(change[0]))
+    shown = [f"{name} {100 * abs(change):.0f} % {'higher' if change > 0 else 'lower'}"
+             for change, name in changes if abs(change) >= LEVEL_SHOWN]
+    where = f"the last {days} days it was fitted on" if days else "its most recent fitted days"
+    if not shown:
+        return (f"The rates of {where} match the whole history's (every change under "
+                f"{100 * LEVEL_SHOWN:.0f} %).")
+    return (f"Its rates were brought to those of {where}, since the customers still here do not "
+            f"respond like the history's average: {', '.join(shown)}.")
+
+
 def response_model_validation_in_words(*, response_model: CustomerResponseModel) -> dict[str, Any]:
     """The model's held-out check as the page shows it: a verdict, the totals, the breakdowns."""
     validation = response_model.validation or {}
@@ -382,7 +407,8 @@ def response_model_validation_in_words(*, response_model: CustomerResponseModel)
                    + ("Policies train in it anyway: " + response_model.override_reason
                       if response_model.override_reason else
                       "Training in it is refused until it is fitted again or overridden."))
-    return {"verdict": verdict, "totals": totals, "breakdowns": breakdowns}
+    return {"verdict": verdict, "totals": totals, "breakdowns": breakdowns,
+            "recent_levels": _recent_levels_in_words(validation.get("recent_levels"))}
 
 
 def response_model_calibration_points(*, response_model: CustomerResponseModel) -> list[dict[str, Any]]:

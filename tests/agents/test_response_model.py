@@ -186,6 +186,7 @@ def test_to_bytes_round_trip_predicts_the_same(fitted):
     assert again.catalogue.to_dict() == model.catalogue.to_dict()
     assert again.n_rows == model.n_rows and again.fitted_features == model.fitted_features
     assert again.recent_levels == model.recent_levels and "churn" in model.recent_levels
+    assert again.recent_days == model.recent_days == 7
 
 
 def test_predict_reports_the_members_disagreement_as_uncertainty(fitted):
@@ -200,6 +201,13 @@ def test_validate_passes_the_honest_model(fitted):
     report = validate(model, held_out)
     assert report["within_tolerance"], report["worst_miss"]
     assert "email" in report["by_channel"] and "no_contact" in report["by_channel"]
+
+
+def test_validate_reports_the_levels_the_model_was_brought_to(fitted):
+    model, held_out = fitted
+    report = validate(model, held_out)
+    assert report["recent_levels"] == {"days": 7, "factors": model.recent_levels}
+    assert set(model.recent_levels) == {"open", "click", "conversions", "unsubscribe", "churn"}
 
 
 def test_validate_flags_a_model_whose_predictions_are_scaled_wrong(fitted):
