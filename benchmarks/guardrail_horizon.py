@@ -16,8 +16,8 @@ reward over the next k days (discounted), on policies whose true effect is known
    truth;
 4. the paired DR difference candidate - rules is computed on the logged decisions of the last
    `HELD_OUT_DAYS` days whose k following days were logged, with labels of k = 1 (today's
-   guardrail), 3 and 7 days, and the guardrail's rule applied (lower bound > 0, effective sample
-   >= the settings' floor).
+   guardrail), 3 and 7 days, and the guardrail's rule applied (DR lower bound > 0, SNIPS > 0,
+   effective sample >= the settings' floor).
 
     .venv/bin/python benchmarks/guardrail_horizon.py --size small --scenario churn_rescue --seed 101
 """
@@ -110,10 +110,12 @@ def main() -> None:
     day = logged.extras["day"]
     held_out_days = HELD_OUT_DAYS[args.size]
     print(f"\n{args.size} ({days} d x {customers:,}), {args.scenario} {args.seed}; the rule: "
-          f"lower bound > {settings.GUARDRAIL_MARGIN}, effective sample >= "
+          f"lower bound > {settings.GUARDRAIL_MARGIN}, SNIPS > {settings.GUARDRAIL_MARGIN}, "
+          f"effective sample >= "
           f"{settings.GUARDRAIL_MIN_EFFECTIVE_SAMPLE}\n")
     print("| candidate | truth: reward vs rules [95 % CI] | changes the rules' action on | "
-          + " | ".join(f"{k}-day label (discount {g:g}): DR difference [95 % CI], verdict"
+          + " | ".join(f"{k}-day label (discount {g:g}): DR difference [95 % CI], SNIPS, "
+                       "verdict"
                        for k, g in LABELS) + " |")
     print("|---|---|---|" + "---|" * len(LABELS))
     by_label = []
@@ -125,7 +127,7 @@ def main() -> None:
     for name in candidates:
         t = truth[name]
         cells = [f"{j['dr']['value']:+.2f} [{j['dr']['lower']:+.2f}, {j['dr']['upper']:+.2f}], "
-                 f"{'**passed**' if j['passed'] else 'refused'}"
+                 f"SNIPS {j['snips']['value']:+.2f}, {'**passed**' if j['passed'] else 'refused'}"
                  for j in (judged[name] for judged in by_label)]
         print(f"| {name} | {t.value:+.1%} [{t.ci_low:+.1%}, {t.ci_high:+.1%}] | "
               f"{by_label[0][name]['changed_share']:.0%} | " + " | ".join(cells) + " |")

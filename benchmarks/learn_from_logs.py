@@ -70,7 +70,7 @@ def guardrail_on_rows(candidates: dict, rules, logged, rows_mask: np.ndarray,
                       rewards: np.ndarray | None = None) -> dict[str, dict]:
     """The console's paired guardrail, each candidate vs the rules as the live policy, on the
     logged rows of `rows_mask` (priced by `rewards` where given, else by the logged day's reward),
-    with one reward model for all of them: {name: passed, explanation, dr, changed_share}."""
+    with one reward model for all of them: {name: passed, explanation, dr, snips, changed_share}."""
     from crm_console.decisioning.logged_data import LoggedArrays
     from crm_console.decisioning.promotion import guardrail_verdict
     from crm_console.training import agents_training as bridge

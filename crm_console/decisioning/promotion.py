@@ -6,12 +6,19 @@ atomic, and is written to the audit trail - refusals included.
 The guardrail, exactly: a candidate may go live when its off-policy evaluation (stored on it by
 `training.services.policy_version_evaluate`) says, on the campaign's logged decisions,
 
-    lower bound (95 % interval) of the DR estimate of  V(candidate) - V(baseline)  > margin, and
+    lower bound (95 % interval) of the DR estimate of  V(candidate) - V(baseline)  > margin,
+    the SNIPS estimate of the same difference > margin, and
     the candidate's effective sample size >= the floor,
 
 where both values are estimated on the same rows with the same cross-fitted reward model, so the
-interval is the paired one of their difference (agents.ope.estimate_difference); SNIPS's
-difference is shown beside it as a check. The baseline is the version live *now* (or the control
+interval is the paired one of their difference (agents.ope.estimate_difference). SNIPS must agree
+because DR leans on a reward model fitted on the same logs as the customer-response model the
+candidate was trained in: where that model flatters the actions the candidate picks (measured:
+the same-day effect of a contact over-estimated), both share the error and DR passes what it
+should not. SNIPS uses no model of the customers, only how often the live policy made the
+candidate's choices. Measured (BENCHMARKS.md, "Learning from the workspace's own logs", the
+12-run table of 2026-12-07 17:21): DR alone passed a candidate that in truth earned 9.6 % less
+than the rules (+0.56 [+0.38, +0.74] per customer-day, SNIPS -0.12). The baseline is the version live *now* (or the control
 policy when nothing is live); if another version went live since, the candidate must be evaluated
 again. The margin (reward per customer-day) and the floor are the settings GUARDRAIL_MARGIN and
 GUARDRAIL_MIN_EFFECTIVE_SAMPLE. `guardrail_verdict` is the one place that applies the rule.
@@ -50,7 +57,8 @@ from crm_console.decisioning.models import PolicyVersion
 PROMOTE_PERMISSION = "decisioning.promote_policyversion"
 FORCE_PERMISSION = "decisioning.force_promote_policyversion"
 GUARDRAIL_RULE = ("lower bound of the DR estimate of the candidate's gain over the baseline "
-                  "(paired, same logged decisions) > GUARDRAIL_MARGIN, and its effective sample "
+                  "(paired, same logged decisions) > GUARDRAIL_MARGIN, the SNIPS estimate of the "
+                  "gain > GUARDRAIL_MARGIN too, and its effective sample "
                   ">= GUARDRAIL_MIN_EFFECTIVE_SAMPLE")
 
 
@@ -93,9 +101,19 @@ def guardrail_verdict(*, paired: dict[str, Any], baseline: str, rows: int) -> Gu
         return GuardrailResult(
             False, f"{said}, but only {ess:,.0f} of those decisions' worth speak for the candidate "
                    f"(effective sample; at least {floor:,} needed)", **facts)
-    if lower > margin:
-        return GuardrailResult(True, said, **facts)
     wanted = "above 0" if margin == 0 else f"above the margin of {margin:+.2f}"
+    if lower > margin:
+        if snips.get("value") is None:
+            return GuardrailResult(
+                False, f"{said}, but the evaluation has no SNIPS estimate to check it against: "
+                       "evaluate the candidate again", **facts)
+        if snips["value"] <= margin:
+            return GuardrailResult(
+                False, f"{said}, but the estimate that uses no model of the customers (SNIPS) is "
+                       f"not {wanted}: the DR estimate leans on a model fitted on the same logs "
+                       "the candidate learned from, and without the two agreeing there is not "
+                       "enough evidence that it is better", **facts)
+        return GuardrailResult(True, said, **facts)
     return GuardrailResult(
         False, f"{said}: the lower bound is not {wanted}, so there is not enough evidence that "
                f"it is better", **facts)

@@ -70,7 +70,8 @@ def test_guardrail_compares_candidate_and_live_as_a_paired_difference_on_the_sam
             estimates["candidate"][method]["value"] - estimates["live"][method]["value"])
         assert paired[method]["lower"] < paired[method]["value"] < paired[method]["upper"]
     assert report["guardrail"]["passed"] == (
-        paired["dr"]["lower"] > 0 and paired["dr"]["effective_sample_size"] >= 50)
+        paired["dr"]["lower"] > 0 and paired["snips"]["value"] > 0
+        and paired["dr"]["effective_sample_size"] >= 50)
     assert report["guardrail"]["explanation"].startswith(f"On {paired['rows']:,} logged decisions")
     assert report["live_version_id"] == PolicyVersion.objects.get(status="live").pk
 

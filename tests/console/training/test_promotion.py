@@ -37,6 +37,27 @@ def passing_report(version: PolicyVersion) -> PolicyVersion:
     return version
 
 
+def test_guardrail_refuses_a_dr_pass_that_snips_does_not_confirm(demo_campaign):
+    version = passing_report(candidate(demo_campaign))
+    version.ope_report["paired"]["snips"]["value"] = -0.12
+    version.save(update_fields=["ope_report"])
+
+    verdict = guardrail_check(policy_version=version)
+
+    assert not verdict.passed
+    assert "(SNIPS) is not above 0" in verdict.reason and "SNIPS: -0.12" in verdict.reason
+
+
+def test_guardrail_refuses_a_dr_pass_with_no_snips_estimate(demo_campaign):
+    version = passing_report(candidate(demo_campaign))
+    del version.ope_report["paired"]["snips"]
+    version.save(update_fields=["ope_report"])
+
+    verdict = guardrail_check(policy_version=version)
+
+    assert not verdict.passed and "no SNIPS estimate" in verdict.reason
+
+
 def live_versions(campaign) -> list[int]:
     return list(PolicyVersion.objects.filter(campaign=campaign, status="live")
                 .values_list("pk", flat=True))
