@@ -92,7 +92,8 @@ def guardrail_on_rows(candidates: dict, rules, logged, rows_mask: np.ndarray,
             baseline_probs=baseline, reward_model=reward_model)
         verdict = guardrail_verdict(paired=paired, baseline="live", rows=n)
         judged[name] = {"passed": verdict.passed, "explanation": verdict.reason,
-                        "dr": paired["dr"], "changed_share": paired["changed_share"]}
+                        "dr": paired["dr"], "snips": paired["snips"],
+                        "changed_share": paired["changed_share"]}
     return judged
 
 
