@@ -338,8 +338,7 @@ def _group_label(breakdown: str, key: str) -> str:
         return key
 
 
-_LEVEL_WORDS = {"open": "opens", "click": "clicks", "conversions": "orders",
-                "unsubscribe": "unsubscribes", "churn": "churn"}
+_LEVEL_WORDS = {"unsubscribe": "unsubscribes", "churn": "churn"}
 LEVEL_SHOWN = 0.02
 """A rate moved less than this by the recent days' level is left out of the sentence."""
 
@@ -357,10 +356,11 @@ def _recent_levels_in_words(recent_levels: dict[str, Any] | None) -> str:
              for change, name in changes if abs(change) >= LEVEL_SHOWN]
     where = f"the last {days} days it was fitted on" if days else "its most recent fitted days"
     if not shown:
-        return (f"The rates of {where} match the whole history's (every change under "
+        return (f"Its churn and unsubscribe rates match those of {where} (every change under "
                 f"{100 * LEVEL_SHOWN:.0f} %).")
-    return (f"Its rates were brought to those of {where}, since the customers still here do not "
-            f"respond like the history's average: {', '.join(shown)}.")
+    return (f"Its churn and unsubscribe rates were brought to those of {where}, since the "
+            f"customers still here do not leave as often as the history's average: "
+            f"{', '.join(shown)}.")
 
 
 def response_model_validation_in_words(*, response_model: CustomerResponseModel) -> dict[str, Any]:

@@ -35,14 +35,13 @@ def test_page_shows_the_held_out_check_and_the_flag_in_words(marketer_client):
 def test_page_says_how_the_model_was_brought_to_its_recent_days(reviewer_client):
     model = CustomerResponseModelFactory()
     model.validation["recent_levels"] = {"days": 7, "factors": {
-        "open": 1.004, "conversions": 1.05, "churn": 0.896}}
+        "unsubscribe": 1.004, "churn": 0.896}}
     model.save()
 
     html = reviewer_client.get(f"/campaigns/{model.campaign_id}/customer-model/").content.decode()
 
-    assert "brought to those of the last 7 days it was fitted on" in html
-    assert "churn 10 % lower, orders 5 % higher." in html  # the largest change first
-    assert "opens" not in html.split("Recent days")[1].split("</dd>")[0]  # under 2 %: left out
+    assert "rates were brought to those of the last 7 days it was fitted on" in html
+    assert "history&#x27;s average: churn 10 % lower." in html  # unsubscribes: under 2 %, left out
 
 
 def test_page_of_a_model_fitted_before_levelling_has_no_recent_days_line(reviewer_client):
