@@ -359,7 +359,7 @@ def _recent_levels_in_words(recent_levels: dict[str, Any] | None) -> str:
         return (f"Its churn and unsubscribe rates match those of {where} (every change under "
                 f"{100 * LEVEL_SHOWN:.0f} %).")
     return (f"Its churn and unsubscribe rates were brought to those of {where}, since the "
-            f"customers still here do not leave as often as the history's average: "
+            f"customers still here do not leave at the history's average rate: "
             f"{', '.join(shown)}.")
 
 
