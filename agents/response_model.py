@@ -299,7 +299,8 @@ class ResponseModel:
         if log.actions.max() >= catalogue.n_actions:
             raise ValueError(f"logged actions go up to {int(log.actions.max())} but the "
                              f"catalogue has {catalogue.n_actions} actions")
-        if recent_days is not None and not (isinstance(recent_days, int) and recent_days >= 1):
+        if recent_days is not None and (isinstance(recent_days, bool)
+                                        or not isinstance(recent_days, int) or recent_days < 1):
             raise ValueError(f"recent_days must be a whole number of days >= 1, got "
                              f"{recent_days!r}")
         started = time.perf_counter()
@@ -565,8 +566,8 @@ def validate(model: ResponseModel, held_out: ResponseLog, *, tolerance: float = 
     `tolerance` (relative) of the observed value or inside its interval; ``worst_miss`` names the
     KPI with the largest relative miss among those that fail (among all of those when none
     fails: a miss inside a wide interval is not what flags a model); ``recent_levels`` what the
-    model's churn and unsubscribe rates were brought to (`ResponseModel.recent_levels`, with its ``days``; absent when not levelled).
-    JSON-safe.
+    model's churn and unsubscribe rates were brought to (`ResponseModel.recent_levels`, with its
+    ``days``; absent when not levelled). JSON-safe.
     """
     if len(held_out) < 2:
         raise ValueError("validation needs at least two held-out rows")
