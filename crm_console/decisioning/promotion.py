@@ -18,10 +18,12 @@ the same-day effect of a contact over-estimated), both share the error and DR pa
 should not. SNIPS uses no model of the customers, only how often the live policy made the
 candidate's choices. Measured (BENCHMARKS.md, "Learning from the workspace's own logs", the
 12-run table of 2026-12-07 17:21): DR alone passed a candidate that in truth earned 9.6 % less
-than the rules (+0.56 [+0.38, +0.74] per customer-day, SNIPS -0.12). The baseline is the version live *now* (or the control
-policy when nothing is live); if another version went live since, the candidate must be evaluated
-again. The margin (reward per customer-day) and the floor are the settings GUARDRAIL_MARGIN and
-GUARDRAIL_MIN_EFFECTIVE_SAMPLE. `guardrail_verdict` is the one place that applies the rule.
+than the rules (+0.56 [+0.38, +0.74] per customer-day, SNIPS -0.12).
+
+The baseline is the version live *now* (or the control policy when nothing is live); if another
+version went live since, the candidate must be evaluated again. The margin (reward per
+customer-day) and the floor are the settings GUARDRAIL_MARGIN and GUARDRAIL_MIN_EFFECTIVE_SAMPLE.
+`guardrail_verdict` is the one place that applies the rule.
 
 What the rule cannot see: each logged decision is priced by what it earned until the next one
 (about a day). A candidate that changes many of the live policy's choices also changes the weeks

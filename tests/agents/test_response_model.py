@@ -139,7 +139,8 @@ def test_fit_brings_the_churn_rate_to_the_recent_days_level(retail_log):
 
 
 def test_fit_leaves_the_open_rate_at_the_history_level(retail_log):
-    """Only leaving drifts as the likely leavers leave: opens, clicks and orders are not levelled."""
+    """Only leaving drifts as the likely leavers leave: opens, clicks and orders are not
+    levelled."""
     log, catalogue = retail_log
     log = _with_recent_outcome_halved(log, "opens", recent_days=7)
     recent = log.days > log.days.max() - 7
