@@ -197,7 +197,7 @@ def evaluate(
         )
     policy = as_policy(agent_or_policy, deterministic=deterministic, seed=seed)
     obs, info = env.reset(seed=seed)
-    totals = {k: np.zeros(customers) for k in (*_SUMMED, "contacts", "return")}
+    totals = {k: np.zeros(customers) for k in (*_SUMMED, "contacts", "return", "days")}
     in_cohort = np.ones(customers, dtype=bool)
     retained = np.ones(customers, dtype=bool)
     # the hidden segment each customer started in (analysis only; the policy never sees it)
@@ -212,6 +212,7 @@ def evaluate(
             totals[key] += np.where(c, info[key], 0.0)
         totals["contacts"] += np.where(c, info["contacted"], 0.0)
         totals["return"] += np.where(c, rewards, 0.0)
+        totals["days"] += c
         retained &= ~(c & terminated)
         in_cohort &= ~(terminated | truncated)
     per_customer = {

@@ -27,8 +27,8 @@ from crm_console.campaigns.vocabulary import vocabulary
 from crm_console.customers.models import Customer, Event
 from crm_console.dashboards import figures
 from crm_console.dashboards.templatetags.console_format import kpi_delta
-from crm_console.decisioning.models import Decision
-from crm_console.decisioning.promotion import how_it_went_live
+from crm_console.decisioning.models import Decision, PolicyTrial
+from crm_console.decisioning.promotion import TrialEvidence, how_it_went_live, trial_evidence
 from crm_console.decisioning.policy_runtime import agent_view, policy_agent
 from crm_console.shared_cache import (
     SharedCacheDown,
@@ -281,6 +281,35 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
         return GroupSize(int(per["decisions"].size), int(per["decisions"].sum()), int(per["sent"].sum()))
 
     return size(policy_per), size(holdout_per), kpis
+
+
+# ------------------------------------------------------------------------------ trials
+def trial_evidence_for(*, trial: PolicyTrial) -> TrialEvidence:
+    """What a trial measured so far: its candidate's customers against the live policy's, on
+    their priced decisions since it started (the holdout is in neither group)."""
+    decisions = Decision.objects.filter(
+        campaign_id=trial.campaign_id, decided_at__gte=trial.started_at, holdout=False,
+        attributed_at__isnull=False)
+    if trial.ended_at is not None:
+        decisions = decisions.filter(decided_at__lt=trial.ended_at)
+    live = Q(policy_version_id=trial.live_id) if trial.live_id else Q(policy_version__isnull=True)
+    rows = list(decisions.filter(Q(policy_version_id=trial.candidate_id) | live).order_by()
+                .values_list("customer_id", "policy_version_id", "reward", "reward_components"))
+    n = len(rows)
+    customer = np.fromiter((r[0] for r in rows), np.int64, n)
+    candidate = np.fromiter((r[1] == trial.candidate_id for r in rows), bool, n)
+    # one row per (customer, group): a customer the candidate could not score stays in both
+    keys, inverse = np.unique(np.stack([customer, candidate]), axis=1, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    size = keys.shape[1]
+    reward = np.bincount(inverse, weights=np.fromiter((r[2] for r in rows), np.float64, n),
+                         minlength=size)
+    left = np.bincount(inverse, weights=np.fromiter(
+        (float((r[3] or {}).get("churn", 0.0) or 0.0) for r in rows), np.float64, n),
+        minlength=size) > 0
+    days = ((trial.ended_at or timezone.now()) - trial.started_at).total_seconds() / 86400.0
+    return trial_evidence(days=days, reward=reward, decisions=np.bincount(inverse, minlength=size),
+                          left=left, in_candidate_group=keys[1].astype(bool))
 
 
 # ------------------------------------------------------------------------------ per-day store

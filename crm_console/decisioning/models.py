@@ -74,6 +74,50 @@ class PolicyVersion(models.Model):
         return f"{self.campaign} v{self.version} ({self.get_algorithm_display()})"
 
 
+class PolicyTrial(models.Model):
+    """A candidate deciding for a random share of a campaign's customers beside the live policy.
+
+    What the logs cannot certify (a policy's effect over weeks), the two groups' priced decisions
+    measure; `decisioning.promotion.trial_verdict` states when that lets the candidate go live.
+    The candidate is in shadow while its trial runs (serving scores it for every customer)."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        PROMOTED = "promoted", "Promoted"
+        STOPPED = "stopped", "Stopped"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="trials")
+    candidate = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="trials")
+    live = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="The version live when the trial started (empty: the control policy was).")
+    share = models.DecimalField(
+        max_digits=4, decimal_places=3,
+        validators=[MinValueValidator(0.01), MaxValueValidator(0.5)],
+        help_text="Share of the campaign's customers (outside the holdout) the candidate decides "
+                  "for.")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    started_at = models.DateTimeField()
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+    end_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign"], condition=Q(outcome="running"),
+                name="one_running_trial_per_campaign",
+                violation_error_message="This campaign already runs a trial."),
+        ]
+
+    def __str__(self) -> str:
+        return f"Trial of {self.candidate} on {self.share:.0%}"
+
+
 class Decision(models.Model):
     """One next-best-action decision: the audit record compliance reviews and OPE learns from."""
 

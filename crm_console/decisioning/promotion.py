@@ -37,15 +37,36 @@ the one-day estimate passed none, and called two significantly worse that were 4
 better. So the one-day label stays, and the policy page says on how many decisions a candidate
 changes the choice and what that hides (`guardrail_blind_spot`).
 
+What the logs cannot certify, a trial can measure: the candidate decides for a random share of
+the customers (`decisioning.trials`) and the two groups' priced decisions are compared - what
+customers did over weeks, fatigue and leaving included. `trial_verdict` is the one place that
+states that rule:
+
+    after TRIAL_MIN_DAYS, with TRIAL_MIN_CUSTOMERS priced customers in each group,
+    lower bound (95 %) of the candidate group's reward per customer-day minus the live group's
+        > GUARDRAIL_MARGIN, and
+    its retention minus the live group's neither significantly below 0 (upper bound < 0) nor
+        below -TRIAL_RETENTION_TOLERANCE.
+
+Retention is a guard, not a second proof: showing that it is *not* lower by a point needs about
+twice the customers a trial has at a 10 % share, so a trial that kept as many customers as far as
+it can tell passes on its reward (which already prices a customer who leaves).
+
+The customer is the unit of randomisation, so both intervals are over customers (`trial_evidence`,
+the same estimators as the holdout comparison). Measured in a world the product does not see:
+`benchmarks/online_trial.py` (BENCHMARKS.md, "Online trials").
+
 Forced promotion skips the guardrail; it needs the `decisioning.force_promote_policyversion`
 permission (admins) and a written reason, and is marked `forced_promotion` on the version.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -54,7 +75,8 @@ from django.utils import timezone
 
 from crm_console.campaigns.models import Campaign
 from crm_console.compliance.services import audit_record
-from crm_console.decisioning.models import PolicyVersion
+from agents.common.intervals import mean_with_se, ratio_with_se, z_score
+from crm_console.decisioning.models import PolicyTrial, PolicyVersion
 
 PROMOTE_PERMISSION = "decisioning.promote_policyversion"
 FORCE_PERMISSION = "decisioning.force_promote_policyversion"
@@ -135,6 +157,84 @@ def guardrail_blind_spot(*, paired: dict[str, Any]) -> str | None:
             f"against the holdout group.")
 
 
+@dataclass(frozen=True)
+class TrialEvidence:
+    """What a trial measured, per group: the candidate's customers and the live policy's."""
+
+    days: float
+    """Days since the trial started."""
+    customers: tuple[int, int]
+    """(candidate, live) customers with priced decisions."""
+    decisions: tuple[int, int]
+    reward: tuple[float | None, float | None]
+    """(candidate, live) reward per customer-day (priced decision); None for a group without."""
+    retention: tuple[float | None, float | None]
+    """(candidate, live) share of the customers who did not leave; None for an empty group."""
+    gain: tuple[float, float, float]
+    """Candidate minus live reward per customer-day: (value, lower, upper), 95 %."""
+    retention_gain: tuple[float, float, float]
+    """Candidate minus live retention (a share): (value, lower, upper), 95 %."""
+
+
+def trial_evidence(*, days: float, reward: np.ndarray, decisions: np.ndarray,
+                   left: np.ndarray, in_candidate_group: np.ndarray) -> TrialEvidence:
+    """The two groups compared over their customers (one row each: the summed reward of their
+    priced decisions, how many, and whether they left); intervals clustered by customer."""
+    reward, decisions = np.asarray(reward, np.float64), np.asarray(decisions, np.float64)
+    stayed = ~np.asarray(left, bool)
+    groups = (np.asarray(in_candidate_group, bool), ~np.asarray(in_candidate_group, bool))
+    per_day = [ratio_with_se(reward[g], decisions[g]) for g in groups]
+    retained = [mean_with_se(stayed[g]) for g in groups]
+    z = z_score(0.95)
+
+    def gain(pair: list[tuple[float, float]]) -> tuple[float, float, float]:
+        (a, se_a), (b, se_b) = pair
+        if math.isnan(a) or math.isnan(b):
+            return math.nan, math.nan, math.nan
+        se = math.hypot(se_a, se_b)
+        return a - b, a - b - z * se, a - b + z * se
+
+    return TrialEvidence(
+        days=float(days), customers=tuple(int(g.sum()) for g in groups),
+        decisions=tuple(int(decisions[g].sum()) for g in groups),
+        reward=tuple(None if math.isnan(v) else v for v, _ in per_day),
+        retention=tuple(None if math.isnan(v) else v for v, _ in retained),
+        gain=gain(per_day), retention_gain=gain(retained))
+
+
+def trial_verdict(*, evidence: TrialEvidence, baseline: str = "live") -> GuardrailResult:
+    """The trial's rule (module docstring) applied to what it measured, in words."""
+    margin = float(settings.GUARDRAIL_MARGIN)
+    min_days, min_customers = int(settings.TRIAL_MIN_DAYS), int(settings.TRIAL_MIN_CUSTOMERS)
+    tolerance = float(settings.TRIAL_RETENTION_TOLERANCE)
+    (n_candidate, n_live), (value, lower, upper) = evidence.customers, evidence.gain
+    if min(n_candidate, n_live) == 0 or math.isnan(value):
+        return GuardrailResult(False, "no priced decisions in both groups yet")
+    said = (f"In {evidence.days:.0f} days of trial, {n_candidate:,} customers decided by the "
+            f"candidate earned {abs(value):.2f} {'more' if value >= 0 else 'less'} per "
+            f"customer-day than {n_live:,} decided by the {baseline} policy (95% CI {lower:+.2f} "
+            f"to {upper:+.2f}); {evidence.retention[0]:.1%} of them stayed against "
+            f"{evidence.retention[1]:.1%}")
+    facts = dict(difference=value, difference_lower=lower, baseline=baseline)
+    if evidence.days < min_days:
+        return GuardrailResult(False, f"{said}, but a trial runs at least {min_days} days, so "
+                                      "that the weeks after a contact count", **facts)
+    if min(n_candidate, n_live) < min_customers:
+        return GuardrailResult(False, f"{said}, but each group needs at least "
+                                      f"{min_customers:,} customers", **facts)
+    wanted = "above 0" if margin == 0 else f"above the margin of {margin:+.2f}"
+    if lower <= margin:
+        return GuardrailResult(False, f"{said}: the lower bound is not {wanted}, so there is not "
+                                      "enough evidence that it is better", **facts)
+    kept, kept_lower, kept_upper = evidence.retention_gain
+    if kept_upper < 0 or kept < -tolerance:
+        return GuardrailResult(
+            False, f"{said}: it keeps fewer customers (retention {kept * 100:+.1f} points, 95% "
+                   f"CI {kept_lower * 100:+.1f} to {kept_upper * 100:+.1f}; a loss that is "
+                   f"significant or over {tolerance * 100:.1f} points refuses it)", **facts)
+    return GuardrailResult(True, said, **facts)
+
+
 def guardrail_check(*, policy_version: PolicyVersion) -> GuardrailResult:
     """Does the stored OPE report let this version go live now? (see the module docstring)"""
     report = policy_version.ope_report or {}
@@ -160,6 +260,8 @@ def how_it_went_live(*, policy_version: PolicyVersion) -> str:
     if policy_version.promoted_at is None:
         return ""
     how = ("forced past the guardrail" if policy_version.forced_promotion
+           else "through a trial" if policy_version.trials.filter(
+               outcome=PolicyTrial.Outcome.PROMOTED).exists()
            else "through the guardrail")
     when = timezone.localtime(policy_version.promoted_at)
     return f"went live {how} on {when.day} {when:%b %Y}"
@@ -222,6 +324,7 @@ def _promote(*, policy_version: PolicyVersion, promoted_by, reason: str, forced:
     version.forced_promotion = forced
     version.save(update_fields=["status", "promoted_at", "promoted_by", "promotion_reason",
                                 "forced_promotion"])
+    _trials_close(campaign_id=version.campaign_id, promoted=version, by=promoted_by)
     audit_record(actor=promoted_by, verb="policy_version.promoted", target=version, details={
         "forced": forced, "reason": reason, "guardrail_passed": guard.passed,
         "gain": guard.difference, "gain_lower": guard.difference_lower,
@@ -229,6 +332,44 @@ def _promote(*, policy_version: PolicyVersion, promoted_by, reason: str, forced:
         "previous_live": previous[0].pk if previous else None,
     })
     return version
+
+
+def policy_version_promote_on_trial(*, trial: PolicyTrial, evidence: TrialEvidence,
+                                    promoted_by: AbstractBaseUser | None) -> PolicyVersion:
+    """Make a running trial's candidate live when what the trial measured (`evidence`, from
+    `dashboards.selectors.trial_evidence_for`) passes `trial_verdict`; raises PromotionRefused
+    (recorded in the audit trail first) when it does not."""
+    if promoted_by is not None and not promoted_by.has_perm(PROMOTE_PERMISSION):
+        raise PermissionDenied("You may not promote policies.")
+    if trial.outcome != PolicyTrial.Outcome.RUNNING:
+        raise ValidationError({"trial": f"This trial is {trial.get_outcome_display().lower()}."})
+    baseline = "live" if trial.live_id else "control"
+    verdict = trial_verdict(evidence=evidence, baseline=baseline)
+    if not verdict.passed:
+        audit_record(actor=promoted_by, verb="policy_version.promotion_refused",
+                     target=trial.candidate, details={"reason": verdict.reason, "trial": trial.pk})
+        raise PromotionRefused(verdict.reason)
+    with transaction.atomic():
+        if PolicyTrial.objects.select_for_update().get(pk=trial.pk).outcome \
+                != PolicyTrial.Outcome.RUNNING:
+            raise ValidationError({"trial": "This trial ended meanwhile."})
+        return _promote(policy_version=trial.candidate, promoted_by=promoted_by,
+                        reason=verdict.reason, forced=False, guard=verdict)
+
+
+def _trials_close(*, campaign_id: int, promoted: PolicyVersion, by) -> None:
+    """A promotion ends the campaign's running trial: promoted if its candidate went live, else
+    stopped (the policy it was measured against is no longer live)."""
+    for trial in PolicyTrial.objects.select_for_update().filter(
+            campaign_id=campaign_id, outcome=PolicyTrial.Outcome.RUNNING):
+        won = trial.candidate_id == promoted.pk
+        trial.outcome = PolicyTrial.Outcome.PROMOTED if won else PolicyTrial.Outcome.STOPPED
+        trial.ended_at, trial.ended_by = timezone.now(), by
+        trial.end_reason = ("its candidate went live" if won
+                            else f"version {promoted.version} went live instead")
+        trial.save(update_fields=["outcome", "ended_at", "ended_by", "end_reason"])
+        audit_record(actor=by, verb="policy_trial.ended", target=trial,
+                     details={"outcome": trial.outcome, "reason": trial.end_reason})
 
 
 @transaction.atomic
@@ -240,6 +381,10 @@ def policy_version_shadow(*, policy_version: PolicyVersion,
     version = PolicyVersion.objects.select_for_update().get(pk=policy_version.pk)
     if version.status != PolicyVersion.Status.CANDIDATE:
         raise ValidationError({"status": "Only a candidate can be put in shadow mode."})
+    if PolicyTrial.objects.filter(campaign_id=version.campaign_id,
+                                  outcome=PolicyTrial.Outcome.RUNNING).exists():
+        raise ValidationError({"status": "A trial is running on this campaign (its candidate is "
+                                         "the shadow): stop it first."})
     for other in PolicyVersion.objects.select_for_update().filter(
             campaign_id=version.campaign_id, status=PolicyVersion.Status.SHADOW):
         other.status = PolicyVersion.Status.CANDIDATE

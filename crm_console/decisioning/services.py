@@ -118,7 +118,8 @@ def decisions_create(
     suppression / disabled actions masked, the live policy (or, for the holdout, the control
     policy) picks - sampled with its propensity, or greedy when the campaign says so - and every
     decision is logged with its features, mask and reasons. A shadow policy, if any, scores the
-    same inputs and its choice is kept in `context["shadow"]`. When `explain`, the SHAP
+    same inputs and its choice is kept in `context["shadow"]`; while it is on trial it decides
+    for the trial's customers instead (logged under its version). When `explain`, the SHAP
     explanations are computed before anything is written and stored in the same transaction: one
     commit per request (the commit costs more than the millisecond of SHAP the lock is held for).
     An explanation that cannot be computed leaves its decision standing, unexplained (its page
@@ -164,16 +165,21 @@ def _decisions_build(campaign: Campaign, scored: serving.ScoredBatch, customers:
     serving_setup, inputs, live_name = scored.setup, scored.inputs, scored.live_name
     shadow = _shadow_context(scored, chosen)
     windows = serving_setup.bridge.catalogue.window_index[chosen]
+    by_candidate = scored.deciders["candidate"]
     decisions = []
     for i, customer in enumerate(customers):
         action_id = serving_setup.bridge.action_ids[int(chosen[i])]
         row_context = dict(contexts[i] or {})
         if shadow is not None:
             row_context["shadow"] = shadow[i]
+        if by_candidate[i]:
+            version, name = serving_setup.shadow, serving_setup.shadow.algorithm
+        elif holdout[i]:
+            version, name = None, campaign.control_policy
+        else:
+            version, name = serving_setup.live, live_name
         decisions.append(Decision(
-            campaign=campaign, customer=customer,
-            policy_version=None if holdout[i] else serving_setup.live,
-            policy_name=campaign.control_policy if holdout[i] else live_name,
+            campaign=campaign, customer=customer, policy_version=version, policy_name=name,
             action=serving_setup.actions[action_id], action_index=int(chosen[i]),
             propensity=float(probs[i, chosen[i]]),
             action_probabilities=np.round(probs[i], 6).tolist(),
@@ -269,8 +275,8 @@ def _explanations_compute(scored: serving.ScoredBatch, decisions: list[Decision]
     n = len(decisions)
     inputs, chosen = scored.inputs, choice.actions
     explanations: list[Explanation | None] = [None] * n
-    for by_control, explainer in scored.explainers.items():
-        idx = np.flatnonzero(scored.by_control == by_control)
+    for decider, explainer in scored.explainers.items():
+        idx = np.flatnonzero(scored.deciders[decider])
         if explainer is None or not idx.size:
             continue
         started = time.perf_counter()

@@ -35,18 +35,25 @@ from crm_console.decisioning import policy_runtime
 from crm_console.decisioning.caps import (
     contact_records_read, contact_state_for, contact_window_start,
 )
-from crm_console.decisioning.models import PolicyVersion
+from crm_console.decisioning.holdout import in_trial
+from crm_console.decisioning.models import PolicyTrial, PolicyVersion
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 
 
-def deciding_explainer(setup: "CampaignServing", *, holdout: bool) -> Explainer:
-    """The explainer of whoever decides: the live policy, or for the holdout the control policy."""
+DECIDERS = ("live", "control", "candidate")
+"""Who decides a row: the live version, the control policy (the holdout, or every row while no
+version is live), or a trial's candidate."""
+
+
+def deciding_explainer(setup: "CampaignServing", *, decider: str) -> Explainer:
+    """The explainer of whoever decides (one of `DECIDERS`)."""
+    version = {"live": setup.live, "control": None, "candidate": setup.shadow}[decider]
     return policy_runtime.policy_explainer(
         campaign=setup.campaign, bridge=setup.bridge, rules=setup.rules,
-        version=None if holdout else setup.live, control_name=setup.campaign.control_policy)
+        version=version, control_name=setup.campaign.control_policy)
 
 
 # ------------------------------------------------------------------------------------- campaign
@@ -60,6 +67,8 @@ class CampaignServing:
     actions: dict[int, Action]
     live: PolicyVersion | None
     shadow: PolicyVersion | None
+    trial: PolicyTrial | None = None
+    """The running trial, whose candidate is `shadow` (it decides for the trial's share)."""
 
 
 SERVING_CHANGED = ChangeMarker("decisioning:serving:changed")
@@ -114,7 +123,13 @@ def _campaign_serving_load(campaign: Campaign) -> CampaignServing:
     ).defer("artifact").order_by("-version"))
     live = next((v for v in versions if v.status == PolicyVersion.Status.LIVE), None)
     shadow = next((v for v in versions if v.status == PolicyVersion.Status.SHADOW), None)
-    return CampaignServing(campaign, bridge, rules, actions, live, shadow)
+    trial = PolicyTrial.objects.filter(campaign=campaign,
+                                       outcome=PolicyTrial.Outcome.RUNNING).first()
+    if trial is not None and (shadow is None or trial.candidate_id != shadow.pk):
+        logger.error("trial %s of campaign %s: its candidate is not in shadow; not served",
+                     trial.pk, campaign.pk)
+        trial = None
+    return CampaignServing(campaign, bridge, rules, actions, live, shadow, trial)
 
 
 # ------------------------------------------------------------------------------------- customers
@@ -166,9 +181,12 @@ class ScoredBatch:
     control: np.ndarray | None      # (n, A) the control policy's, where the holdout needs them
     live_name: str                  # what the live rows are logged under
     shadow_actions: np.ndarray | None  # (n,) the shadow candidate's greedy picks
-    by_control: np.ndarray          # (n,) rows the control policy decides (all while none is live)
-    explainers: dict[bool, Explainer | None]
-    """By `by_control`: the explainer of who decided those rows (None: explained later, on the
+    deciders: dict[str, np.ndarray]
+    """(n,) bool per decider of `DECIDERS`: the rows it decides (the control: the holdout, or all
+    while none is live; a running trial's candidate: its customers, whose `live` rows are its
+    probabilities)."""
+    explainers: dict[str, Explainer | None]
+    """By decider: the explainer of who decided those rows (None: explained later, on the
     decision's page; empty when not asked to explain)."""
 
 
@@ -178,8 +196,11 @@ def scored_batch(campaign: Campaign, customers: list[Customer], holdout: np.ndar
 
     The live policy's probabilities (the control policy's while no learned policy is live: the
     marketer's rules are the status quo), the control policy's where the holdout needs them, the
-    shadow candidate's greedy picks, and when `explain` the deciding policies' explainers. An
-    explainer or a shadow that cannot be built is logged and left out: the decisions stand.
+    shadow candidate's greedy picks, and when `explain` the deciding policies' explainers. While
+    a trial runs, the customers it draws (outside the holdout, `holdout.in_trial`) get the
+    candidate's probabilities in place of the live ones. An explainer or a shadow that cannot be
+    built is logged and left out: the decisions stand (a trial's rows then follow the live
+    policy).
     """
     setup = campaign_serving(campaign)
     inputs = customer_inputs(setup, customers, now=now)
@@ -194,38 +215,50 @@ def scored_batch(campaign: Campaign, customers: list[Customer], holdout: np.ndar
         live = policy_runtime.policy_probabilities(setup.live, setup.bridge, inputs.observations,
                                                    inputs.allowed)
         live_name = setup.live.algorithm
-    by_control = holdout.copy() if setup.live is not None else np.ones(len(customers), dtype=bool)
-    return ScoredBatch(setup, inputs, live, control, live_name, _shadow_actions(setup, inputs),
-                       by_control, _deciding_explainers(setup, by_control) if explain else {})
+    shadow = _shadow_probabilities(setup, inputs)
+    by_candidate = np.zeros(len(customers), dtype=bool)
+    if setup.trial is not None and shadow is not None:
+        by_candidate = ~holdout & np.array(
+            [in_trial(setup.trial.pk, c.external_id, setup.trial.share) for c in customers],
+            dtype=bool)
+        live = np.where(by_candidate[:, None], shadow, live)
+    by_control = holdout.copy() if setup.live is not None else ~by_candidate
+    deciders = {"live": ~by_control & ~by_candidate, "control": by_control,
+                "candidate": by_candidate}
+    scored = ScoredBatch(setup, inputs, live, control, live_name,
+                         None if shadow is None else shadow.argmax(axis=1), deciders, {})
+    if explain:
+        scored.explainers = _deciding_explainers(scored)
+    return scored
 
 
-def _shadow_actions(setup: CampaignServing, inputs: CustomerInputs) -> np.ndarray | None:
-    """What the shadow candidate would pick (greedy, same mask)."""
+def _shadow_probabilities(setup: CampaignServing, inputs: CustomerInputs) -> np.ndarray | None:
+    """The shadow candidate's probabilities (same mask); None without a shadow that can score."""
     if setup.shadow is None:
         return None
     try:
         return policy_runtime.policy_probabilities(
-            setup.shadow, setup.bridge, inputs.observations, inputs.allowed).argmax(axis=1)
+            setup.shadow, setup.bridge, inputs.observations, inputs.allowed)
     except ValueError:
         logger.exception("shadow policy version %s cannot score this campaign", setup.shadow.pk)
         return None
 
 
-def _deciding_explainers(setup: CampaignServing,
-                         by_control: np.ndarray) -> dict[bool, Explainer | None]:
-    explainers: dict[bool, Explainer | None] = {}
-    for held_out in (False, True):
-        if not (by_control == held_out).any():
+def _deciding_explainers(scored: ScoredBatch) -> dict[str, Explainer | None]:
+    setup = scored.setup
+    explainers: dict[str, Explainer | None] = {}
+    for decider in DECIDERS:
+        if not scored.deciders[decider].any():
             continue
-        if not held_out and not policy_runtime.explained_as_served(setup.live, setup.bridge):
-            explainers[held_out] = None  # an older catalogue or channels: left to the review page
+        version = {"live": setup.live, "candidate": setup.shadow}.get(decider)
+        if version is not None and not policy_runtime.explained_as_served(version, setup.bridge):
+            explainers[decider] = None  # an older catalogue or channels: left to the review page
             continue
         try:
-            explainers[held_out] = deciding_explainer(setup, holdout=held_out)
+            explainers[decider] = deciding_explainer(setup, decider=decider)
         except Exception:  # the decisions are logged and answered; their pages explain them later
-            logger.exception("no explainer for campaign %s (holdout: %s)", setup.campaign.pk,
-                             held_out)
-            explainers[held_out] = None
+            logger.exception("no explainer for campaign %s (%s)", setup.campaign.pk, decider)
+            explainers[decider] = None
     return explainers
 
 
@@ -247,9 +280,12 @@ def serving_warm_up() -> list[int]:
                 if version is not None:
                     policy_runtime.policy_agent(version)
             if policy_runtime.explained_as_served(setup.live, setup.bridge):
-                deciding_explainer(setup, holdout=False)
+                deciding_explainer(setup, decider="live")
             if setup.campaign.holdout_share > 0:
-                deciding_explainer(setup, holdout=True)
+                deciding_explainer(setup, decider="control")
+            if setup.trial is not None and policy_runtime.explained_as_served(setup.shadow,
+                                                                              setup.bridge):
+                deciding_explainer(setup, decider="candidate")
         except Exception:
             logger.exception("warming up campaign %s failed", campaign_id)
             continue

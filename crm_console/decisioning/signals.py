@@ -13,10 +13,11 @@ from django.db.models.signals import post_delete, post_save
 from crm_console.campaigns.models import (
     Action, Campaign, ChannelCap, ContactPolicy, Offer, SendWindow,
 )
-from crm_console.decisioning.models import PolicyVersion
+from crm_console.decisioning.models import PolicyTrial, PolicyVersion
 from crm_console.decisioning.serving import serving_changed
 
-SERVING_MODELS = (Campaign, ContactPolicy, ChannelCap, Action, Offer, SendWindow, PolicyVersion)
+SERVING_MODELS = (Campaign, ContactPolicy, ChannelCap, Action, Offer, SendWindow, PolicyVersion,
+                  PolicyTrial)
 
 
 def serving_config_changed(sender, **kwargs) -> None:

@@ -1,6 +1,8 @@
-"""Forms of the training pages: start a run, promote a policy version."""
+"""Forms of the training pages: start a run, promote a policy version, run a trial."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from django import forms
 
@@ -43,6 +45,23 @@ class PromoteForm(forms.Form):
         if data.get("force") and not (data.get("reason") or "").strip():
             self.add_error("reason", "A forced promotion needs a written reason.")
         return data
+
+
+class TrialForm(forms.Form):
+    share_percent = forms.DecimalField(
+        min_value=Decimal("1"), max_value=Decimal("50"), decimal_places=1, initial=Decimal("10"),
+        label="Share of customers (%)",
+        help_text="The candidate decides for this share of the campaign's customers (the holdout "
+                  "excepted); the live policy for the rest.")
+
+    @property
+    def share(self) -> Decimal:
+        """The share as a fraction, for `trials.trial_start`."""
+        return self.cleaned_data["share_percent"] / 100
+
+
+class TrialStopForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=2000, label="Why stop it (optional)")
 
 
 class ResponseModelOverrideForm(forms.Form):

@@ -14,4 +14,7 @@ urlpatterns = [
     path("policies/<int:pk>/promote/", views.policy_promote, name="policy-promote"),
     path("policies/<int:pk>/evaluate/", views.policy_evaluate, name="policy-evaluate"),
     path("policies/<int:pk>/shadow/", views.policy_shadow, name="policy-shadow"),
+    path("policies/<int:pk>/trial/", views.trial_start, name="trial-start"),
+    path("trials/<int:pk>/stop/", views.trial_stop, name="trial-stop"),
+    path("trials/<int:pk>/promote/", views.trial_promote, name="trial-promote"),
 ]

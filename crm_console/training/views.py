@@ -1,4 +1,5 @@
-"""Training runs (start, live progress, cancel) and policy versions (OPE, shadow, promotion).
+"""Training runs (start, live progress, cancel) and policy versions (OPE, shadow, trials,
+promotion).
 
 Thin: the training loop's services (training.services, decisioning.promotion) do the work and
 check the permission again; these views check it first so a refused user gets a clean 403.
@@ -18,8 +19,9 @@ from django.views.decorators.http import require_POST
 
 from crm_console.campaigns.models import Campaign
 from crm_console.dashboards import figures
-from crm_console.dashboards.selectors import policy_action_mix_by_segment
-from crm_console.decisioning.models import PolicyVersion
+from crm_console.dashboards.selectors import policy_action_mix_by_segment, trial_evidence_for
+from crm_console.decisioning import trials
+from crm_console.decisioning.models import PolicyTrial, PolicyVersion
 from crm_console.decisioning.promotion import (
     PromotionRefused,
     guardrail_blind_spot,
@@ -27,9 +29,10 @@ from crm_console.decisioning.promotion import (
     how_it_went_live,
     policy_version_promote,
     policy_version_shadow,
+    trial_verdict,
 )
 from crm_console.training import selectors, services
-from crm_console.training.forms import PromoteForm, TrainingRunForm
+from crm_console.training.forms import PromoteForm, TrainingRunForm, TrialForm, TrialStopForm
 from crm_console.training.models import TrainingRun
 from crm_console.training.tasks import evaluate_policy
 
@@ -194,7 +197,8 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "training/policy_detail.html", _policy_context(request, version))
 
 
-def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteForm | None = None) -> dict:
+def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteForm | None = None,
+                    trial_form: TrialForm | None = None, trial_error: str = "") -> dict:
     report = version.ope_report or {}
     rows = _ope_rows(report)
     context = {
@@ -211,7 +215,21 @@ def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteF
         "can_force": request.user.has_perm(FORCE),
         "promotable": version.status in (PolicyVersion.Status.CANDIDATE, PolicyVersion.Status.SHADOW),
         "training_run": TrainingRun.objects.filter(policy_version=version).first(),
+        "trial_form": trial_form or TrialForm(),
+        "trial_stop_form": TrialStopForm(),
+        "trial_error": trial_error,
+        "trial_min_days": settings.TRIAL_MIN_DAYS,
+        "trial_min_customers": settings.TRIAL_MIN_CUSTOMERS,
+        "trial_tolerance_points": settings.TRIAL_RETENTION_TOLERANCE * 100,
     }
+    context["other_trial"] = PolicyTrial.objects.filter(
+        campaign_id=version.campaign_id, outcome=PolicyTrial.Outcome.RUNNING,
+    ).exclude(candidate=version).select_related("candidate").first()
+    trial = version.trials.select_related("live", "started_by", "ended_by").first()
+    if trial is not None:
+        evidence = trial_evidence_for(trial=trial)
+        context.update(trial=trial, trial_evidence=evidence, trial_verdict=trial_verdict(
+            evidence=evidence, baseline="live" if trial.live_id else "control"))
     if rows:
         context["ope_chart"] = figures.ope_figure([r for r in rows])
     mix = policy_action_mix_by_segment(policy_version=version)
@@ -251,6 +269,61 @@ def policy_evaluate(request: HttpRequest, pk: int) -> HttpResponse:
     transaction.on_commit(lambda: evaluate_policy.delay(version.pk, requested_by_id=user_id))
     messages.success(request, f"Off-policy evaluation of version {version.version} queued.")
     return redirect("training:policy-detail", pk=version.pk)
+
+
+@require_POST
+@permission_required(PROMOTE, raise_exception=True)
+def trial_start(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(PolicyVersion.objects.select_related("campaign"), pk=pk)
+    form = TrialForm(request.POST)
+    if form.is_valid():
+        try:
+            trial = trials.trial_start(candidate=version, share=form.share,
+                                       started_by=request.user)
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error("share_percent" if field == "share" else None, errors)
+        else:
+            messages.success(request, f"Version {version.version} now decides for "
+                                      f"{trial.share:.1%} of the campaign's customers.")
+            return redirect("training:policy-detail", pk=version.pk)
+    return render(request, "training/policy_detail.html",
+                  _policy_context(request, version, trial_form=form))
+
+
+@require_POST
+@permission_required(PROMOTE, raise_exception=True)
+def trial_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    trial = get_object_or_404(PolicyTrial, pk=pk)
+    form = TrialStopForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("training:policy-detail", pk=trial.candidate_id)
+    try:
+        trials.trial_stop(trial=trial, stopped_by=request.user,
+                          reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    else:
+        messages.success(request, "The trial is stopped; the live policy decides for everyone.")
+    return redirect("training:policy-detail", pk=trial.candidate_id)
+
+
+@require_POST
+@permission_required(PROMOTE, raise_exception=True)
+def trial_promote(request: HttpRequest, pk: int) -> HttpResponse:
+    trial = get_object_or_404(PolicyTrial.objects.select_related("candidate"), pk=pk)
+    try:
+        trials.trial_promote(trial=trial, promoted_by=request.user)
+    except PromotionRefused as refused:
+        return render(request, "training/policy_detail.html", _policy_context(
+            request, trial.candidate, trial_error=f"Refused: {refused.reason}."))
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    else:
+        messages.success(request, f"Version {trial.candidate.version} went live through its "
+                                  "trial.")
+    return redirect("training:policy-detail", pk=trial.candidate_id)
 
 
 @require_POST
