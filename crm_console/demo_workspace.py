@@ -402,6 +402,8 @@ def demo_policy_train(
         policy_version_promote(policy_version=version, promoted_by=marketer)
     except PromotionRefused as refused:
         say(f"Not promoted - the guardrail said: {refused.reason}")
+        say(f"What the logs cannot certify, a trial measures on live customers: start one on "
+            f"the policy's page (/training/policies/{version.pk}/).")
         if not force_reason:
             return DemoPolicySummary(True, run.pk, version.pk, False, refused.reason)
         admin = get_user_model().objects.get(username="admin")

@@ -170,7 +170,7 @@ def _decisions_build(campaign: Campaign, scored: serving.ScoredBatch, customers:
     for i, customer in enumerate(customers):
         action_id = serving_setup.bridge.action_ids[int(chosen[i])]
         row_context = dict(contexts[i] or {})
-        if shadow is not None:
+        if shadow is not None and not by_candidate[i]:  # agreement: with the live policy's
             row_context["shadow"] = shadow[i]
         if by_candidate[i]:
             version, name = serving_setup.shadow, serving_setup.shadow.algorithm

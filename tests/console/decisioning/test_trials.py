@@ -21,6 +21,7 @@ from crm_console.decisioning.promotion import (
 )
 from crm_console.decisioning.services import decisions_create
 from crm_console.decisioning.trials import trial_promote, trial_start, trial_stop
+from crm_console.training.selectors import policy_version_shadow_agreement
 from tests.console.api.helpers import customer_with_consent, live_campaign, policy_add
 from tests.factories import CustomerFactory, DecisionFactory, UserFactory
 
@@ -224,6 +225,20 @@ def test_the_trial_decides_for_its_customers_and_the_live_policy_for_the_rest(ca
         else:
             assert decision.policy_version == live
     assert {o.decision.policy_version_id for o in outcomes} == {None, live.pk, candidate.pk}
+
+
+@pytest.mark.django_db
+def test_shadow_agreement_counts_only_the_decisions_the_candidate_did_not_take(campaign,
+                                                                             candidate):
+    trial_start(candidate=candidate, share="0.5", started_by=None)
+    keys = [customer_with_consent(f"c{i}").external_id for i in range(40)]
+
+    outcomes = decisions_create(campaign=campaign, customer_external_ids=keys)
+
+    by_live = [o for o in outcomes if o.decision.policy_version_id not in (None, candidate.pk)]
+    assert all("shadow" not in o.decision.context for o in outcomes
+               if o.decision.policy_version_id == candidate.pk)
+    assert policy_version_shadow_agreement(policy_version=candidate)["decisions"] == len(by_live)
 
 
 @pytest.mark.django_db
