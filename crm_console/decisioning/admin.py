@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from crm_console.accounts.admin_site import ReadOnlyAdmin
 from crm_console.decisioning.models import (
-    BatchRun, BatchRunChunk, Decision, Explanation, PolicyVersion,
+    BatchRun, BatchRunChunk, Decision, Explanation, PolicyTrial, PolicyVersion,
 )
 
 
@@ -14,6 +14,13 @@ class PolicyVersionAdmin(ReadOnlyAdmin):
     list_display = ["campaign", "version", "algorithm", "status", "created_at", "promoted_at"]
     list_filter = ["campaign", "status", "algorithm"]
     exclude = ["artifact"]
+
+
+@admin.register(PolicyTrial)
+class PolicyTrialAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "candidate", "share", "outcome", "started_at", "ended_at"]
+    list_filter = ["campaign", "outcome"]
+    list_select_related = ["campaign", "candidate"]
 
 
 @admin.register(Decision)
