@@ -340,10 +340,10 @@ POLICY_CHECKPOINT_DIR = Path(env("POLICY_CHECKPOINT_DIR", default=str(VAR_DIR / 
 GUARDRAIL_MARGIN = env.float("GUARDRAIL_MARGIN", default=0.0)
 GUARDRAIL_MIN_EFFECTIVE_SAMPLE = env.int("GUARDRAIL_MIN_EFFECTIVE_SAMPLE", default=50)
 # A trial (crm_console.decisioning.trials): a candidate deciding for a share of the customers
-# goes live when, after at least TRIAL_MIN_DAYS and TRIAL_MIN_CUSTOMERS priced customers in each
-# group, the lower bound of its measured gain (reward per customer-day) is above GUARDRAIL_MARGIN
-# and its retention is neither significantly lower nor lower by more than
-# TRIAL_RETENTION_TOLERANCE (a share) than the live group's.
+# goes live when, after the days it set out to measure (at least TRIAL_MIN_DAYS), with
+# TRIAL_MIN_CUSTOMERS priced customers in each group, the lower bound of its measured gain
+# (reward per customer-day) is above GUARDRAIL_MARGIN and its retention is neither significantly
+# lower nor lower by more than TRIAL_RETENTION_TOLERANCE (a share) than the live group's.
 TRIAL_MIN_DAYS = env.int("TRIAL_MIN_DAYS", default=14)
 TRIAL_MIN_CUSTOMERS = env.int("TRIAL_MIN_CUSTOMERS", default=500)
 TRIAL_RETENTION_TOLERANCE = env.float("TRIAL_RETENTION_TOLERANCE", default=0.01)

@@ -286,12 +286,11 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
 # ------------------------------------------------------------------------------ trials
 def trial_evidence_for(*, trial: PolicyTrial) -> TrialEvidence:
     """What a trial measured so far: its candidate's customers against the live policy's, on
-    their priced decisions since it started (the holdout is in neither group)."""
+    their priced decisions of the days it measures (the holdout is in neither group)."""
+    until = trial.measured_until
     decisions = Decision.objects.filter(
-        campaign_id=trial.campaign_id, decided_at__gte=trial.started_at, holdout=False,
-        attributed_at__isnull=False)
-    if trial.ended_at is not None:
-        decisions = decisions.filter(decided_at__lt=trial.ended_at)
+        campaign_id=trial.campaign_id, decided_at__gte=trial.started_at, decided_at__lt=until,
+        holdout=False, attributed_at__isnull=False)
     live = Q(policy_version_id=trial.live_id) if trial.live_id else Q(policy_version__isnull=True)
     rows = list(decisions.filter(Q(policy_version_id=trial.candidate_id) | live).order_by()
                 .values_list("customer_id", "policy_version_id", "reward", "reward_components"))
@@ -307,7 +306,7 @@ def trial_evidence_for(*, trial: PolicyTrial) -> TrialEvidence:
     left = np.bincount(inverse, weights=np.fromiter(
         (float((r[3] or {}).get("churn", 0.0) or 0.0) for r in rows), np.float64, n),
         minlength=size) > 0
-    days = ((trial.ended_at or timezone.now()) - trial.started_at).total_seconds() / 86400.0
+    days = (min(until, timezone.now()) - trial.started_at).total_seconds() / 86400.0
     return trial_evidence(days=days, reward=reward, decisions=np.bincount(inverse, minlength=size),
                           left=left, in_candidate_group=keys[1].astype(bool))
 

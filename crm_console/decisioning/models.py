@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -96,6 +98,11 @@ class PolicyTrial(models.Model):
         validators=[MinValueValidator(0.01), MaxValueValidator(0.5)],
         help_text="Share of the campaign's customers (outside the holdout) the candidate decides "
                   "for.")
+    days = models.PositiveSmallIntegerField(
+        default=28, validators=[MinValueValidator(1), MaxValueValidator(180)],
+        help_text="How long the trial measures, set when it starts: its verdict is read on these "
+                  "days only, once they have passed (a verdict read whenever it first looks good "
+                  "would pass a candidate no better than the live policy far more often).")
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
     started_at = models.DateTimeField()
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -116,6 +123,12 @@ class PolicyTrial(models.Model):
 
     def __str__(self) -> str:
         return f"Trial of {self.candidate} on {self.share:.0%}"
+
+    @property
+    def measured_until(self):
+        """The end of the days the verdict reads: the planned days, or the stop if earlier."""
+        planned = self.started_at + timedelta(days=self.days)
+        return planned if self.ended_at is None else min(planned, self.ended_at)
 
 
 class Decision(models.Model):

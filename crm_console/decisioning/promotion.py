@@ -42,7 +42,8 @@ the customers (`decisioning.trials`) and the two groups' priced decisions are co
 customers did over weeks, fatigue and leaving included. `trial_verdict` is the one place that
 states that rule:
 
-    after TRIAL_MIN_DAYS, with TRIAL_MIN_CUSTOMERS priced customers in each group,
+    once the days the trial set out to measure (at least TRIAL_MIN_DAYS) have passed, on those
+    days, with TRIAL_MIN_CUSTOMERS priced customers in each group,
     lower bound (95 %) of the candidate group's reward per customer-day minus the live group's
         > GUARDRAIL_MARGIN, and
     its retention minus the live group's neither significantly below 0 (upper bound < 0) nor
@@ -52,8 +53,10 @@ Retention is a guard, not a second proof: showing that it is *not* lower by a po
 twice the customers a trial has at a 10 % share, so a trial that kept as many customers as far as
 it can tell passes on its reward (which already prices a customer who leaves).
 
-The customer is the unit of randomisation, so both intervals are over customers (`trial_evidence`,
-the same estimators as the holdout comparison). Measured in a world the product does not see:
+The days are set when the trial starts and the verdict reads those days only: a verdict read
+whenever it first looks good would promote a candidate no better than the live policy far more
+often than one in forty. The customer is the unit of randomisation, so both intervals are over
+customers (`trial_evidence`, the same estimators as the holdout comparison). Measured in a world the product does not see:
 `benchmarks/online_trial.py` (BENCHMARKS.md, "Online trials").
 
 Forced promotion skips the guardrail; it needs the `decisioning.force_promote_policyversion`
@@ -162,7 +165,7 @@ class TrialEvidence:
     """What a trial measured, per group: the candidate's customers and the live policy's."""
 
     days: float
-    """Days since the trial started."""
+    """Days measured: since the trial started, up to its planned days."""
     customers: tuple[int, int]
     """(candidate, live) customers with priced decisions."""
     decisions: tuple[int, int]
@@ -202,10 +205,11 @@ def trial_evidence(*, days: float, reward: np.ndarray, decisions: np.ndarray,
         gain=gain(per_day), retention_gain=gain(retained))
 
 
-def trial_verdict(*, evidence: TrialEvidence, baseline: str = "live") -> GuardrailResult:
+def trial_verdict(*, evidence: TrialEvidence, planned_days: int,
+                  baseline: str = "live") -> GuardrailResult:
     """The trial's rule (module docstring) applied to what it measured, in words."""
     margin = float(settings.GUARDRAIL_MARGIN)
-    min_days, min_customers = int(settings.TRIAL_MIN_DAYS), int(settings.TRIAL_MIN_CUSTOMERS)
+    min_customers = int(settings.TRIAL_MIN_CUSTOMERS)
     tolerance = float(settings.TRIAL_RETENTION_TOLERANCE)
     (n_candidate, n_live), (value, lower, upper) = evidence.customers, evidence.gain
     if min(n_candidate, n_live) == 0 or math.isnan(value):
@@ -216,9 +220,11 @@ def trial_verdict(*, evidence: TrialEvidence, baseline: str = "live") -> Guardra
             f"to {upper:+.2f}); {evidence.retention[0]:.1%} of them stayed against "
             f"{evidence.retention[1]:.1%}")
     facts = dict(difference=value, difference_lower=lower, baseline=baseline)
-    if evidence.days < min_days:
-        return GuardrailResult(False, f"{said}, but a trial runs at least {min_days} days, so "
-                                      "that the weeks after a contact count", **facts)
+    if evidence.days < planned_days:
+        left = math.ceil(planned_days - evidence.days)
+        return GuardrailResult(False, f"{said}, but the trial measures {planned_days} days and "
+                                      f"has {left} to go: its verdict is read once, at the end",
+                               **facts)
     if min(n_candidate, n_live) < min_customers:
         return GuardrailResult(False, f"{said}, but each group needs at least "
                                       f"{min_customers:,} customers", **facts)
@@ -344,7 +350,7 @@ def policy_version_promote_on_trial(*, trial: PolicyTrial, evidence: TrialEviden
     if trial.outcome != PolicyTrial.Outcome.RUNNING:
         raise ValidationError({"trial": f"This trial is {trial.get_outcome_display().lower()}."})
     baseline = "live" if trial.live_id else "control"
-    verdict = trial_verdict(evidence=evidence, baseline=baseline)
+    verdict = trial_verdict(evidence=evidence, planned_days=trial.days, baseline=baseline)
     if not verdict.passed:
         audit_record(actor=promoted_by, verb="policy_version.promotion_refused",
                      target=trial.candidate, details={"reason": verdict.reason, "trial": trial.pk})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -26,6 +27,7 @@ from crm_console.decisioning.promotion import (
 
 MIN_SHARE, MAX_SHARE = Decimal("0.01"), Decimal("0.5")
 """A trial's group: large enough to measure, never the majority of the customers."""
+MAX_DAYS = 180
 
 
 def _check_permission(user: AbstractBaseUser | None) -> None:
@@ -46,12 +48,21 @@ def _share_checked(share: Decimal | float | str) -> Decimal:
     return value
 
 
+def _days_checked(days: int) -> int:
+    least = int(settings.TRIAL_MIN_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or not least <= days <= MAX_DAYS:
+        raise ValidationError({"days": f"A trial measures between {least} and {MAX_DAYS} whole "
+                                       f"days (the weeks after a contact count), got {days!r}."})
+    return days
+
+
 @transaction.atomic
-def trial_start(*, candidate: PolicyVersion, share: Decimal | float | str,
+def trial_start(*, candidate: PolicyVersion, share: Decimal | float | str, days: int = 28,
                 started_by: AbstractBaseUser | None) -> PolicyTrial:
-    """Let `candidate` decide for `share` of the campaign's customers (outside the holdout)."""
+    """Let `candidate` decide for `share` of the campaign's customers (outside the holdout); its
+    verdict is read on the first `days` days, once they have passed."""
     _check_permission(started_by)
-    share = _share_checked(share)
+    share, days = _share_checked(share), _days_checked(days)
     Campaign.objects.select_for_update().get(pk=candidate.campaign_id)
     version = PolicyVersion.objects.select_for_update().get(pk=candidate.pk)
     if version.status not in (PolicyVersion.Status.CANDIDATE, PolicyVersion.Status.SHADOW):
@@ -70,10 +81,11 @@ def trial_start(*, candidate: PolicyVersion, share: Decimal | float | str,
     version.save(update_fields=["status"])
     trial = PolicyTrial.objects.create(
         campaign_id=version.campaign_id, candidate=version,
-        live=current_live_version(campaign=version.campaign), share=share,
+        live=current_live_version(campaign=version.campaign), share=share, days=days,
         started_at=timezone.now(), started_by=started_by)
     audit_record(actor=started_by, verb="policy_trial.started", target=trial,
-                 details={"candidate": version.pk, "live": trial.live_id, "share": float(share)})
+                 details={"candidate": version.pk, "live": trial.live_id, "share": float(share),
+                          "days": days})
     return trial
 
 

@@ -54,6 +54,10 @@ class TrialForm(forms.Form):
         help_text="The candidate decides for this share of the campaign's customers (the holdout "
                   "excepted); the live policy for the rest.")
 
+    days = forms.IntegerField(
+        min_value=1, max_value=180, initial=28, label="Days it measures",
+        help_text="Its verdict is read once these days have passed, on these days only.")
+
     @property
     def share(self) -> Decimal:
         """The share as a fraction, for `trials.trial_start`."""

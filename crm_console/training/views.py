@@ -229,7 +229,8 @@ def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteF
     if trial is not None:
         evidence = trial_evidence_for(trial=trial)
         context.update(trial=trial, trial_evidence=evidence, trial_verdict=trial_verdict(
-            evidence=evidence, baseline="live" if trial.live_id else "control"))
+            evidence=evidence, planned_days=trial.days,
+            baseline="live" if trial.live_id else "control"))
     if rows:
         context["ope_chart"] = figures.ope_figure([r for r in rows])
     mix = policy_action_mix_by_segment(policy_version=version)
@@ -279,10 +280,11 @@ def trial_start(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             trial = trials.trial_start(candidate=version, share=form.share,
-                                       started_by=request.user)
+                                       days=form.cleaned_data["days"], started_by=request.user)
         except ValidationError as error:
+            fields = {"share": "share_percent", "days": "days"}
             for field, errors in error.message_dict.items():
-                form.add_error("share_percent" if field == "share" else None, errors)
+                form.add_error(fields.get(field), errors)
         else:
             messages.success(request, f"Version {version.version} now decides for "
                                       f"{trial.share:.1%} of the campaign's customers.")

@@ -54,31 +54,30 @@ def test_evidence_is_reward_per_customer_day_of_each_group():
 
 
 def test_a_clear_gain_after_the_minimum_days_passes():
-    verdict = trial_verdict(evidence=evidence(gain=0.05))
+    verdict = trial_verdict(planned_days=28, evidence=evidence(gain=0.05))
 
     assert verdict.passed, verdict.reason
     assert "In 28 days of trial, 2,000 customers decided by the candidate earned 0.04 more" \
         in verdict.reason
 
 
-def test_a_trial_younger_than_the_minimum_days_is_refused(settings):
-    settings.TRIAL_MIN_DAYS = 14
+def test_a_trial_is_refused_until_its_planned_days_have_passed():
+    verdict = trial_verdict(planned_days=28, evidence=evidence(gain=0.05, days=9.5))
 
-    verdict = trial_verdict(evidence=evidence(gain=0.05, days=9))
-
-    assert not verdict.passed and "runs at least 14 days" in verdict.reason
+    assert not verdict.passed
+    assert "the trial measures 28 days and has 19 to go" in verdict.reason
 
 
 def test_a_group_below_the_minimum_customers_is_refused(settings):
     settings.TRIAL_MIN_CUSTOMERS = 500
 
-    verdict = trial_verdict(evidence=evidence(gain=0.3, customers=400))
+    verdict = trial_verdict(planned_days=28, evidence=evidence(gain=0.3, customers=400))
 
     assert not verdict.passed and "at least 500 customers" in verdict.reason
 
 
 def test_a_gain_whose_interval_reaches_zero_is_refused():
-    verdict = trial_verdict(evidence=evidence(gain=0.0))
+    verdict = trial_verdict(planned_days=28, evidence=evidence(gain=0.0))
 
     assert not verdict.passed and "lower bound is not above 0" in verdict.reason
 
@@ -86,7 +85,8 @@ def test_a_gain_whose_interval_reaches_zero_is_refused():
 def test_a_gain_that_may_cost_customers_is_refused(settings):
     settings.TRIAL_RETENTION_TOLERANCE = 0.01
 
-    verdict = trial_verdict(evidence=evidence(gain=0.05, candidate_left=0.09, live_left=0.05))
+    verdict = trial_verdict(planned_days=28, evidence=evidence(gain=0.05, candidate_left=0.09,
+                                                               live_left=0.05))
 
     assert not verdict.passed
     assert "keeps fewer customers (retention -4.0 points" in verdict.reason
@@ -95,8 +95,8 @@ def test_a_gain_that_may_cost_customers_is_refused(settings):
 def test_a_retention_loss_over_the_tolerance_is_refused_even_when_not_significant(settings):
     settings.TRIAL_RETENTION_TOLERANCE, settings.TRIAL_MIN_CUSTOMERS = 0.01, 100
 
-    verdict = trial_verdict(evidence=evidence(gain=0.05, customers=200, candidate_left=0.07,
-                                              live_left=0.05))
+    verdict = trial_verdict(planned_days=28, evidence=evidence(
+        gain=0.05, customers=200, candidate_left=0.07, live_left=0.05))
 
     assert not verdict.passed and "retention -2.0 points" in verdict.reason
 
@@ -105,7 +105,7 @@ def test_a_trial_without_priced_decisions_in_both_groups_is_refused():
     measured = trial_evidence(days=30, reward=np.array([1.0]), decisions=np.array([1.0]),
                               left=np.array([False]), in_candidate_group=np.array([True]))
 
-    verdict = trial_verdict(evidence=measured)
+    verdict = trial_verdict(evidence=measured, planned_days=28)
 
     assert not verdict.passed and verdict.reason == "no priced decisions in both groups yet"
     assert measured.reward == (1.0, None)
@@ -156,6 +156,18 @@ def test_a_share_out_of_range_is_refused_and_starts_nothing(candidate, share, me
     assert message in refused.value.message_dict["share"][0]
     candidate.refresh_from_db()
     assert candidate.status == "candidate" and not PolicyTrial.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("days", [7, 181, True, 14.5, "28"])
+def test_trial_days_outside_the_minimum_and_a_half_year_are_refused(candidate, days, settings):
+    settings.TRIAL_MIN_DAYS = 14
+
+    with pytest.raises(ValidationError) as refused:
+        trial_start(candidate=candidate, share="0.1", days=days, started_by=None)
+
+    assert "between 14 and 180 whole days" in refused.value.message_dict["days"][0]
+    assert not PolicyTrial.objects.exists()
 
 
 @pytest.mark.django_db
@@ -273,6 +285,9 @@ def test_trial_evidence_counts_each_groups_priced_decisions_since_the_start(camp
     priced(campaign, live, customers=4, reward=1.0, since=start, left=True)
     priced(campaign, live, customers=5, reward=9.0, since=start - timedelta(days=10))  # before
     DecisionFactory(campaign=campaign, policy_version=live, decided_at=start + timedelta(days=1))
+    DecisionFactory(campaign=campaign, policy_version=candidate, reward=50.0,  # after its days
+                    attributed_at=start + timedelta(days=29),
+                    decided_at=start + timedelta(days=trial.days, minutes=1))
     DecisionFactory(campaign=campaign, policy_version=None, holdout=True, reward=5.0,
                     attributed_at=start, decided_at=start + timedelta(days=1))
 
@@ -300,8 +315,8 @@ def test_promotion_on_a_trial_without_evidence_is_refused_and_audited(candidate)
 def test_a_trial_that_measured_a_gain_puts_its_candidate_live(campaign, candidate, settings):
     settings.TRIAL_MIN_CUSTOMERS, settings.TRIAL_MIN_DAYS = 5, 14
     live = PolicyVersion.objects.get(campaign=campaign, status="live")
-    trial = trial_start(candidate=candidate, share="0.5", started_by=None)
-    trial.started_at = timezone.now() - timedelta(days=20)
+    trial = trial_start(candidate=candidate, share="0.5", days=20, started_by=None)
+    trial.started_at = timezone.now() - timedelta(days=21)
     trial.save(update_fields=["started_at"])
     for group, rewards in ((candidate, (2.0, 2.2)), (live, (1.0, 1.1))):
         for reward in rewards:

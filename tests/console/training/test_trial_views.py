@@ -21,15 +21,15 @@ def test_a_candidates_page_offers_to_start_a_trial(marketer_client, candidate):
     html = marketer_client.get(f"/training/policies/{candidate.pk}/").content.decode()
 
     assert 'id="trial-start-form"' in html and "Share of customers (%)" in html
-    assert "Rule: after at least 14 days" in html
+    assert "Rule: once the days it measures have passed (at least 14)" in html
 
 
 def test_a_marketer_starts_a_trial_from_the_page(marketer_client, candidate, marketer):
     response = marketer_client.post(f"/training/policies/{candidate.pk}/trial/",
-                                    {"share_percent": "12.5"}, follow=True)
+                                    {"share_percent": "12.5", "days": "21"}, follow=True)
 
     trial = PolicyTrial.objects.get()
-    assert float(trial.share) == 0.125 and trial.started_by == marketer
+    assert float(trial.share) == 0.125 and trial.days == 21 and trial.started_by == marketer
     html = response.content.decode()
     assert "now decides for 12.5%" in html and 'id="trial-table"' in html
     assert "Does not pass yet:</strong> no priced decisions in both groups yet" in html
@@ -42,10 +42,19 @@ def test_a_marketer_starts_a_trial_from_the_page(marketer_client, candidate, mar
 def test_a_bad_share_shows_a_field_error_and_starts_nothing(marketer_client, candidate, share,
                                                             error):
     response = marketer_client.post(f"/training/policies/{candidate.pk}/trial/",
-                                    {"share_percent": share})
+                                    {"share_percent": share, "days": "28"})
 
     assert response.status_code == 200
     assert error in " ".join(response.context["trial_form"].errors["share_percent"])
+    assert not PolicyTrial.objects.exists()
+
+
+def test_too_few_days_show_a_field_error_and_start_nothing(marketer_client, candidate):
+    response = marketer_client.post(f"/training/policies/{candidate.pk}/trial/",
+                                    {"share_percent": "10", "days": "7"})
+
+    errors = response.context["trial_form"].errors["days"]
+    assert "between 14 and 180 whole days" in " ".join(errors)
     assert not PolicyTrial.objects.exists()
 
 
@@ -55,7 +64,7 @@ def test_a_second_trial_is_refused_on_the_page(marketer_client, candidate):
 
     html = marketer_client.get(f"/training/policies/{other.pk}/").content.decode()
     response = marketer_client.post(f"/training/policies/{other.pk}/trial/",
-                                    {"share_percent": "10"})
+                                    {"share_percent": "10", "days": "28"})
 
     assert f"Version {candidate.version} is on trial in this campaign" in html
     assert "already runs a trial" in " ".join(response.context["trial_form"].non_field_errors())
