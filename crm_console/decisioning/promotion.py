@@ -209,7 +209,10 @@ def trial_verdict(*, evidence: TrialEvidence, planned_days: int,
                   baseline: str = "live") -> GuardrailResult:
     """The trial's rule (module docstring) applied to what it measured, in words."""
     margin = float(settings.GUARDRAIL_MARGIN)
-    min_customers = int(settings.TRIAL_MIN_CUSTOMERS)
+    min_customers, min_days = int(settings.TRIAL_MIN_CUSTOMERS), int(settings.TRIAL_MIN_DAYS)
+    if planned_days < min_days:
+        return GuardrailResult(False, f"a trial measures at least {min_days} days, so that the "
+                                      f"weeks after a contact count; this one {planned_days}")
     tolerance = float(settings.TRIAL_RETENTION_TOLERANCE)
     (n_candidate, n_live), (value, lower, upper) = evidence.customers, evidence.gain
     if min(n_candidate, n_live) == 0 or math.isnan(value):

@@ -68,6 +68,14 @@ def test_a_trial_is_refused_until_its_planned_days_have_passed():
     assert "the trial measures 28 days and has 19 to go" in verdict.reason
 
 
+def test_a_trial_planned_shorter_than_the_minimum_days_is_refused(settings):
+    settings.TRIAL_MIN_DAYS = 14
+
+    verdict = trial_verdict(planned_days=7, evidence=evidence(gain=0.3, days=7))
+
+    assert not verdict.passed and "at least 14 days" in verdict.reason
+
+
 def test_a_group_below_the_minimum_customers_is_refused(settings):
     settings.TRIAL_MIN_CUSTOMERS = 500
 
