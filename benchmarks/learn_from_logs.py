@@ -20,8 +20,11 @@ For each scenario, seed and log size:
 6. the console's promotion guardrail judges the learned policy against the rules on the held-out
    logged days (`training.agents_training.paired_differences`, the verdict by
    `decisioning.promotion.guardrail_verdict`, the settings' margin and effective-sample floor):
-   "deployed" is the learned policy where it passed and the rules where it did not, which is what
-   a marketer running the console would get.
+   where it refuses, a trial (`online_trial.trial_of`, the console's `trial_verdict`) lets the
+   learned policy decide for `--trial-share` of the world's customers in the true world for
+   `--trial-days` beside the rules: "deployed" is the learned policy where the guardrail or the
+   trial passed it and the rules where neither did, which is what a marketer running the console
+   would get.
 
 "Share of the oracle's uplift" = (learned - rules) / (oracle - rules) on reward per customer (the
 objective every agent maximises). Seeds 101-103 are used by no other benchmark.
@@ -50,6 +53,7 @@ from agents import population  # noqa: E402
 from agents.envs import PLANNING_DISCOUNT, CustomerJourneyEnv, FittedJourneyEnv  # noqa: E402
 from agents.evaluate import evaluate, uplift  # noqa: E402
 from agents.offline import collect, explore, pretrain  # noqa: E402
+from online_trial import trial_of  # noqa: E402
 from agents.response_model import (  # noqa: E402
     RESPONSE_INFO_KEYS,
     ResponseLog,
@@ -202,6 +206,7 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
     oracle, oracle_values = oracle_population.kept, oracle_population.values
 
     guardrail = guardrail_on_held_out_days(learned, rules, logged, HELD_OUT_DAYS[size])
+    trial = trial_in_world(learned, rules, scenario, seed, size, args)
 
     eval_seed = 5_000 + seed
     reports = {name: evaluate(policy, scenario, customers=args.eval_customers, seed=eval_seed)
@@ -222,15 +227,36 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
             row["revenue_uplift"] = uplift(report, reports["rules"], "net_revenue_per_customer")
             row["share"] = (row["reward"] - base) / oracle_gain if oracle_gain > 0 else float("nan")
         rows[name] = row
-    rows["deployed"] = rows["learned"] if guardrail["passed"] else {
+    rows["deployed"] = rows["learned"] if guardrail["passed"] or trial.passed else {
         **rows["rules"], "share": 0.0 if oracle_gain > 0 else float("nan"), "uplift": None,
         "revenue_uplift": None}
     return {"scenario": scenario, "seed": seed, "size": size, "rows": rows, "check": check,
-            "guardrail": guardrail, "members": {"learned": learned_values,
+            "guardrail": guardrail, "trial": trial, "members": {"learned": learned_values,
                                                 "oracle": oracle_values},
             "consensus": consensus,
             "log_rows": len(log), "fit_seconds": model.fit_seconds,
             "seconds": time.perf_counter() - started}
+
+
+def trial_in_world(candidate, rules, scenario: str, seed: int, size: str,
+                   args: argparse.Namespace):
+    """A trial among the world's customers (fresh ones: the trial starts after the logs):
+    `--trial-share` of them decided by the candidate for `--trial-days`, the rest by the rules;
+    the console's verdict."""
+    customers = SIZES[size][1]
+    in_trial = round(args.trial_share * customers)
+    _, verdict = trial_of(
+        evaluate(candidate, scenario, customers=in_trial, days=args.trial_days, seed=9_000 + seed),
+        evaluate(rules, scenario, customers=customers - in_trial, days=args.trial_days,
+                 seed=9_500 + seed), args.trial_days)
+    return verdict
+
+
+def trial_cell(verdict) -> str:
+    if verdict.difference is None:
+        return f"- ({verdict.reason})"
+    return (f"{verdict.difference:+.3f} (lower {verdict.difference_lower:+.3f}), "
+            f"{'passed' if verdict.passed else 'refused'}")
 
 
 def share_text(share: float) -> str:
@@ -276,6 +302,8 @@ def print_result(r: dict) -> None:
     g = r["guardrail"]
     print(f"\nGuardrail on the held-out logged days: **{'passed' if g['passed'] else 'refused'}**. "
           f"{g['explanation']}.")
+    t = r["trial"]
+    print(f"\nTrial in the true world: **{'passed' if t.passed else 'refused'}**. {t.reason}.")
     kpis = ", ".join(
         f"{k} {v['predicted']:.4g} vs {v['observed']:.4g}"
         + ("" if v["relative_miss"] is None else f" ({v['relative_miss']:.0%})")
@@ -306,11 +334,18 @@ def main() -> None:
                         "keep_consensus), not the member the fitted model ranks first (which the "
                         "console keeps)")
     parser.add_argument("--eval-customers", type=int, default=5000)
+    parser.add_argument("--trial-share", type=float, default=0.25,
+                        help="share of the world's customers the learned policy decides for in "
+                        "its trial (the console's 1-50 %%)")
+    parser.add_argument("--trial-days", type=int, default=28,
+                        help="days the trial measures (the console's default)")
     args = parser.parse_args()
     try:
         population.check_size(args.population)
     except ValueError as error:
         parser.error(str(error))
+    if not 0.01 <= args.trial_share <= 0.5:
+        parser.error(f"--trial-share must lie in [0.01, 0.5], got {args.trial_share:g}")
     if args.balance is not None and not args.balance >= 1:
         parser.error(f"--balance must be a number >= 1, got {args.balance:g}")
     torch.set_num_threads(1)
@@ -330,8 +365,9 @@ def main() -> None:
                 sys.stdout.flush()
     print("\n| size | scenario | seed | share of oracle's uplift (reward) | retention learned "
           "vs rules | cap violations | replay within 10 % | guardrail: DR difference [95 % CI], "
-          "verdict | deployed: share of oracle's uplift |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "verdict | trial: gain per customer-day (lower bound), verdict | deployed: share of "
+          "oracle's uplift |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         learned, rules, dr = r["rows"]["learned"], r["rows"]["rules"], r["guardrail"]["dr"]
         print(f"| {r['size']} | {r['scenario']} | {r['seed']} | {share_text(learned['share'])} | "
@@ -339,6 +375,7 @@ def main() -> None:
               f"{learned['violations']} | {'yes' if r['check']['within_tolerance'] else 'no'} | "
               f"{dr['value']:+.3f} [{dr['lower']:+.3f}, {dr['upper']:+.3f}], "
               f"{'passed' if r['guardrail']['passed'] else 'refused'} | "
+              f"{trial_cell(r['trial'])} | "
               f"{share_text(r['rows']['deployed']['share'])} |")
     for who in ("learned", "deployed"):
         shares = {size: [r["rows"][who]["share"] for r in results if r["size"] == size
