@@ -313,7 +313,7 @@ def policy_version_promote(
 
 @transaction.atomic
 def _promote(*, policy_version: PolicyVersion, promoted_by, reason: str, forced: bool,
-             guard: GuardrailResult) -> PolicyVersion:
+             guard: GuardrailResult, by_trial: bool = False) -> PolicyVersion:
     # lock the campaign row: concurrent promotions of one campaign queue up here
     Campaign.objects.select_for_update().get(pk=policy_version.campaign_id)
     version = PolicyVersion.objects.select_for_update().get(pk=policy_version.pk)
@@ -333,7 +333,8 @@ def _promote(*, policy_version: PolicyVersion, promoted_by, reason: str, forced:
     version.forced_promotion = forced
     version.save(update_fields=["status", "promoted_at", "promoted_by", "promotion_reason",
                                 "forced_promotion"])
-    _trials_close(campaign_id=version.campaign_id, promoted=version, by=promoted_by)
+    _trials_close(campaign_id=version.campaign_id, promoted=version, by=promoted_by,
+                  by_trial=by_trial)
     audit_record(actor=promoted_by, verb="policy_version.promoted", target=version, details={
         "forced": forced, "reason": reason, "guardrail_passed": guard.passed,
         "gain": guard.difference, "gain_lower": guard.difference_lower,
@@ -363,19 +364,22 @@ def policy_version_promote_on_trial(*, trial: PolicyTrial, evidence: TrialEviden
                 != PolicyTrial.Outcome.RUNNING:
             raise ValidationError({"trial": "This trial ended meanwhile."})
         return _promote(policy_version=trial.candidate, promoted_by=promoted_by,
-                        reason=verdict.reason, forced=False, guard=verdict)
+                        reason=verdict.reason, forced=False, guard=verdict, by_trial=True)
 
 
-def _trials_close(*, campaign_id: int, promoted: PolicyVersion, by) -> None:
-    """A promotion ends the campaign's running trial: promoted if its candidate went live, else
-    stopped (the policy it was measured against is no longer live)."""
+def _trials_close(*, campaign_id: int, promoted: PolicyVersion, by, by_trial: bool) -> None:
+    """A promotion ends the campaign's running trial: promoted if its candidate went live on the
+    trial's result, else stopped (the policy it was measured against is no longer live)."""
     for trial in PolicyTrial.objects.select_for_update().filter(
             campaign_id=campaign_id, outcome=PolicyTrial.Outcome.RUNNING):
-        won = trial.candidate_id == promoted.pk
+        won = by_trial and trial.candidate_id == promoted.pk
         trial.outcome = PolicyTrial.Outcome.PROMOTED if won else PolicyTrial.Outcome.STOPPED
         trial.ended_at, trial.ended_by = timezone.now(), by
-        trial.end_reason = ("its candidate went live" if won
-                            else f"version {promoted.version} went live instead")
+        trial.end_reason = (
+            "its candidate went live on the trial's result" if won
+            else "its candidate went live without the trial's verdict"
+            if trial.candidate_id == promoted.pk
+            else f"version {promoted.version} went live instead")
         trial.save(update_fields=["outcome", "ended_at", "ended_by", "end_reason"])
         audit_record(actor=by, verb="policy_trial.ended", target=trial,
                      details={"outcome": trial.outcome, "reason": trial.end_reason})

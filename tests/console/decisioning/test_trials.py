@@ -341,6 +341,20 @@ def test_a_trial_that_measured_a_gain_puts_its_candidate_live(campaign, candidat
 
 
 @pytest.mark.django_db
+def test_a_trial_candidate_forced_live_ends_its_trial_as_stopped(campaign, candidate):
+    trial = trial_start(candidate=candidate, share="0.1", started_by=None)
+
+    policy_version_promote(policy_version=candidate, promoted_by=UserFactory(is_superuser=True),
+                           reason="test", force=True)
+
+    trial.refresh_from_db()
+    candidate.refresh_from_db()
+    assert trial.outcome == "stopped"
+    assert trial.end_reason == "its candidate went live without the trial's verdict"
+    assert "forced past the guardrail" in how_it_went_live(policy_version=candidate)
+
+
+@pytest.mark.django_db
 def test_promoting_another_version_stops_the_trial(campaign, candidate):
     trial = trial_start(candidate=candidate, share="0.1", started_by=None)
     other = policy_add(campaign, algorithm="rule_based", status="candidate", seed=1)
