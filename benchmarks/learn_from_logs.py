@@ -277,7 +277,8 @@ def print_result(r: dict) -> None:
     names = {"rules": "rules (logging policy)", "learned": "actor_critic trained in the fitted model",
              "supervised": "supervised, fitted on the logs",
              "oracle": "oracle actor_critic (true world)",
-             "deployed": "deployed: learned if the guardrail passed it, else the rules"}
+             "deployed": "deployed: learned if the guardrail or its trial passed it, else the "
+                         "rules"}
     for name, row in r["rows"].items():
         if name == "rules":
             extra = "- | - | - "
