@@ -125,6 +125,11 @@ class PolicyTrial(models.Model):
         return f"Trial of {self.candidate} on {self.share:.0%}"
 
     @property
+    def baseline(self) -> str:
+        """Who the candidate is compared with, in the verdict's words."""
+        return "live" if self.live_id else "control"
+
+    @property
     def measured_until(self):
         """The end of the days the verdict reads: the planned days, or the stop if earlier."""
         planned = self.started_at + timedelta(days=self.days)

@@ -353,8 +353,7 @@ def policy_version_promote_on_trial(*, trial: PolicyTrial, evidence: TrialEviden
         raise PermissionDenied("You may not promote policies.")
     if trial.outcome != PolicyTrial.Outcome.RUNNING:
         raise ValidationError({"trial": f"This trial is {trial.get_outcome_display().lower()}."})
-    baseline = "live" if trial.live_id else "control"
-    verdict = trial_verdict(evidence=evidence, planned_days=trial.days, baseline=baseline)
+    verdict = trial_verdict(evidence=evidence, planned_days=trial.days, baseline=trial.baseline)
     if not verdict.passed:
         audit_record(actor=promoted_by, verb="policy_version.promotion_refused",
                      target=trial.candidate, details={"reason": verdict.reason, "trial": trial.pk})

@@ -216,7 +216,6 @@ def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteF
         "promotable": version.status in (PolicyVersion.Status.CANDIDATE, PolicyVersion.Status.SHADOW),
         "training_run": TrainingRun.objects.filter(policy_version=version).first(),
         "trial_form": trial_form or TrialForm(),
-        "trial_stop_form": TrialStopForm(),
         "trial_error": trial_error,
         "trial_min_days": settings.TRIAL_MIN_DAYS,
         "trial_min_customers": settings.TRIAL_MIN_CUSTOMERS,
@@ -229,8 +228,7 @@ def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteF
     if trial is not None:
         evidence = trial_evidence_for(trial=trial)
         context.update(trial=trial, trial_evidence=evidence, trial_verdict=trial_verdict(
-            evidence=evidence, planned_days=trial.days,
-            baseline="live" if trial.live_id else "control"))
+            evidence=evidence, planned_days=trial.days, baseline=trial.baseline))
     if rows:
         context["ope_chart"] = figures.ope_figure([r for r in rows])
     mix = policy_action_mix_by_segment(policy_version=version)
