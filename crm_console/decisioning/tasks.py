@@ -18,6 +18,7 @@ from crm_console.decisioning.batch_runs import (
 )
 from crm_console.decisioning.history_import import history_import_run
 from crm_console.decisioning.selectors import batch_run_summary
+from crm_console.decisioning.trials import trials_conclude
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=5, retry_backoff_max=600, retry_jitter=True,
@@ -73,6 +74,12 @@ def attribute_outcomes(self, campaign_id: int) -> int:
 def price_outcomes_everywhere(self) -> dict[int, int]:
     """Beat: attribute and price every campaign's new outcomes (decisioning/schedule.py)."""
     return campaigns_price_outcomes()
+
+
+@shared_task(bind=True, name="crm_console.decisioning.tasks.conclude_trials", **RETRY)
+def conclude_trials(self) -> list[int]:
+    """Beat: stop the trials whose days are over and whose verdict refuses."""
+    return trials_conclude()
 
 
 @shared_task(bind=True, name="crm_console.decisioning.tasks.import_history", acks_late=True)

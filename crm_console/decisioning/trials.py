@@ -3,12 +3,16 @@ policy, and goes live only on what the two groups did (`promotion.trial_verdict`
 
 Starting one puts the candidate in shadow (serving scores it for every customer and lets it
 decide for the customers `holdout.in_trial` draws); stopping one sends it back to the candidates;
-a promotion of any version ends it (`promotion._trials_close`). Every change is atomic and
-written to the audit trail.
+a promotion of any version ends it (`promotion._trials_close`). Once a trial's days and the
+campaign's attribution window have passed, `trials_conclude` (a beat entry) stops it if its
+verdict refuses: a forgotten trial does not leave a candidate that did worse deciding for its
+share of the customers. One that passes keeps running until a marketer promotes or stops it.
+Every change is atomic and written to the audit trail.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -21,8 +25,9 @@ from crm_console.campaigns.models import Campaign
 from crm_console.compliance.services import audit_record
 from crm_console.dashboards.selectors import trial_evidence_for
 from crm_console.decisioning.models import PolicyTrial, PolicyVersion
+from crm_console.decisioning.attribution import decisions_attribute
 from crm_console.decisioning.promotion import (
-    PROMOTE_PERMISSION, current_live_version, policy_version_promote_on_trial,
+    PROMOTE_PERMISSION, current_live_version, policy_version_promote_on_trial, trial_verdict,
 )
 
 MIN_SHARE, MAX_SHARE = Decimal("0.01"), Decimal("0.5")
@@ -116,3 +121,23 @@ def trial_promote(*, trial: PolicyTrial, promoted_by: AbstractBaseUser | None) -
     trial = PolicyTrial.objects.select_related("candidate").get(pk=trial.pk)
     return policy_version_promote_on_trial(
         trial=trial, evidence=trial_evidence_for(trial=trial), promoted_by=promoted_by)
+
+
+def trials_conclude(*, now: datetime | None = None) -> list[int]:
+    """Stop every running trial whose days and attribution window have passed and whose verdict
+    refuses (its decisions priced first); returns the ids of those stopped."""
+    now = now or timezone.now()
+    stopped = []
+    for trial in PolicyTrial.objects.filter(outcome=PolicyTrial.Outcome.RUNNING).select_related(
+            "campaign"):
+        window = timedelta(days=trial.campaign.attribution_window_days)
+        if now < trial.started_at + timedelta(days=trial.days) + window:
+            continue
+        decisions_attribute(campaign=trial.campaign)
+        verdict = trial_verdict(evidence=trial_evidence_for(trial=trial),
+                                planned_days=trial.days, baseline=trial.baseline)
+        if not verdict.passed:
+            trial_stop(trial=trial, stopped_by=None,
+                       reason=f"refused at the end of its {trial.days} days: {verdict.reason}")
+            stopped.append(trial.pk)
+    return stopped

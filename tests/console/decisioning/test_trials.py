@@ -20,7 +20,10 @@ from crm_console.decisioning.promotion import (
     trial_evidence, trial_verdict,
 )
 from crm_console.decisioning.services import decisions_create
-from crm_console.decisioning.trials import trial_promote, trial_start, trial_stop
+from crm_console.decisioning.tasks import conclude_trials
+from crm_console.decisioning.trials import (
+    trial_promote, trial_start, trial_stop, trials_conclude,
+)
 from crm_console.training.selectors import policy_version_shadow_agreement
 from tests.console.api.helpers import customer_with_consent, live_campaign, policy_add
 from tests.factories import CustomerFactory, DecisionFactory, UserFactory
@@ -319,16 +322,23 @@ def test_promotion_on_a_trial_without_evidence_is_refused_and_audited(candidate)
                                      target_id=str(candidate.pk)).exists()
 
 
-@pytest.mark.django_db
-def test_a_trial_that_measured_a_gain_puts_its_candidate_live(campaign, candidate, settings):
-    settings.TRIAL_MIN_CUSTOMERS, settings.TRIAL_MIN_DAYS = 5, 14
+def trial_with_a_gain(campaign, candidate, *, days: int, started_days_ago: int):
+    """A trial that started `started_days_ago`, whose candidate's 4 + 4 customers earned about
+    twice the live policy's 4 + 4 (TRIAL_MIN_CUSTOMERS must be at most 8)."""
     live = PolicyVersion.objects.get(campaign=campaign, status="live")
-    trial = trial_start(candidate=candidate, share="0.5", days=20, started_by=None)
-    trial.started_at = timezone.now() - timedelta(days=21)
+    trial = trial_start(candidate=candidate, share="0.5", days=days, started_by=None)
+    trial.started_at = timezone.now() - timedelta(days=started_days_ago)
     trial.save(update_fields=["started_at"])
     for group, rewards in ((candidate, (2.0, 2.2)), (live, (1.0, 1.1))):
         for reward in rewards:
             priced(campaign, group, customers=4, reward=reward, since=trial.started_at)
+    return trial, live
+
+
+@pytest.mark.django_db
+def test_a_trial_that_measured_a_gain_puts_its_candidate_live(campaign, candidate, settings):
+    settings.TRIAL_MIN_CUSTOMERS, settings.TRIAL_MIN_DAYS = 5, 14
+    trial, live = trial_with_a_gain(campaign, candidate, days=20, started_days_ago=21)
 
     trial_promote(trial=trial, promoted_by=None)
 
@@ -366,3 +376,37 @@ def test_promoting_another_version_stops_the_trial(campaign, candidate):
     assert trial.outcome == "stopped"
     assert trial.end_reason == f"version {other.version} went live instead"
     assert not PolicyTrial.objects.filter(~Q(outcome="stopped")).exists()
+
+
+@pytest.mark.django_db
+def test_a_trial_refused_at_the_end_of_its_days_is_stopped(campaign, candidate):
+    trial = trial_start(candidate=candidate, share="0.1", days=14, started_by=None)
+    end = trial.started_at + timedelta(days=14 + campaign.attribution_window_days, minutes=1)
+
+    assert trials_conclude(now=end - timedelta(minutes=2)) == []
+    assert trials_conclude(now=end) == [trial.pk]
+
+    trial.refresh_from_db()
+    candidate.refresh_from_db()
+    assert trial.outcome == "stopped" and candidate.status == "candidate"
+    assert trial.end_reason.startswith("refused at the end of its 14 days: no priced decisions")
+
+
+@pytest.mark.django_db
+def test_a_trial_that_passed_keeps_running_for_a_marketer_to_promote(campaign, candidate,
+                                                                     settings):
+    settings.TRIAL_MIN_CUSTOMERS, settings.TRIAL_MIN_DAYS = 5, 14
+    trial, _ = trial_with_a_gain(campaign, candidate, days=14, started_days_ago=40)
+
+    assert conclude_trials.delay().get() == []
+
+    trial.refresh_from_db()
+    assert trial.outcome == "running"
+
+
+def test_concluding_trials_is_on_the_beat_schedule_every_hour():
+    from crm_console.celery import app
+
+    entry = app.conf.beat_schedule["decisioning-conclude-trials"]
+    assert entry["task"] == conclude_trials.name
+    assert entry["schedule"].minute == {17}
