@@ -47,7 +47,8 @@ states that rule:
     lower bound (95 %) of the candidate group's reward per customer-day minus the live group's
         > GUARDRAIL_MARGIN, and
     its retention minus the live group's neither significantly below 0 (upper bound < 0) nor
-        below -TRIAL_RETENTION_TOLERANCE.
+        below -TRIAL_RETENTION_TOLERANCE - or, where the campaign sets a retention guardrail
+        (points), not below minus that guardrail.
 
 Retention is a guard, not a second proof: showing that it is *not* lower by a point needs about
 twice the customers a trial has at a 10 % share, so a trial that kept as many customers as far as
@@ -205,9 +206,13 @@ def trial_evidence(*, days: float, reward: np.ndarray, decisions: np.ndarray,
         gain=gain(per_day), retention_gain=gain(retained))
 
 
-def trial_verdict(*, evidence: TrialEvidence, planned_days: int,
-                  baseline: str = "live") -> GuardrailResult:
-    """The trial's rule (module docstring) applied to what it measured, in words."""
+def trial_verdict(*, evidence: TrialEvidence, planned_days: int, baseline: str = "live",
+                  retention_tolerance: float | None = None) -> GuardrailResult:
+    """The trial's rule (module docstring) applied to what it measured, in words.
+
+    `retention_tolerance`: the campaign's own retention guardrail (a share), when it sets one:
+    the marketer's word on how much retention may be traded for reward, so a loss refuses only
+    beyond it. None: a loss refuses when significant or over TRIAL_RETENTION_TOLERANCE."""
     margin = float(settings.GUARDRAIL_MARGIN)
     min_customers, min_days = int(settings.TRIAL_MIN_CUSTOMERS), int(settings.TRIAL_MIN_DAYS)
     if planned_days < min_days:
@@ -236,12 +241,27 @@ def trial_verdict(*, evidence: TrialEvidence, planned_days: int,
         return GuardrailResult(False, f"{said}: the lower bound is not {wanted}, so there is not "
                                       "enough evidence that it is better", **facts)
     kept, kept_lower, kept_upper = evidence.retention_gain
+    if retention_tolerance is not None:
+        if kept < -retention_tolerance:
+            return GuardrailResult(
+                False, f"{said}: it keeps fewer customers (retention {kept * 100:+.1f} points, "
+                       f"95% CI {kept_lower * 100:+.1f} to {kept_upper * 100:+.1f}) than the "
+                       f"campaign's retention guardrail allows ({retention_tolerance * 100:.1f} "
+                       "points)", **facts)
+        return GuardrailResult(True, said, **facts)
     if kept_upper < 0 or kept < -tolerance:
         return GuardrailResult(
             False, f"{said}: it keeps fewer customers (retention {kept * 100:+.1f} points, 95% "
                    f"CI {kept_lower * 100:+.1f} to {kept_upper * 100:+.1f}; a loss that is "
                    f"significant or over {tolerance * 100:.1f} points refuses it)", **facts)
     return GuardrailResult(True, said, **facts)
+
+
+def trial_check(*, trial: PolicyTrial, evidence: TrialEvidence) -> GuardrailResult:
+    """`trial_verdict` for this trial: its planned days, its baseline, its campaign's retention
+    guardrail."""
+    return trial_verdict(evidence=evidence, planned_days=trial.days, baseline=trial.baseline,
+                         retention_tolerance=trial.campaign.retention_tolerance)
 
 
 def guardrail_check(*, policy_version: PolicyVersion) -> GuardrailResult:
@@ -353,7 +373,7 @@ def policy_version_promote_on_trial(*, trial: PolicyTrial, evidence: TrialEviden
         raise PermissionDenied("You may not promote policies.")
     if trial.outcome != PolicyTrial.Outcome.RUNNING:
         raise ValidationError({"trial": f"This trial is {trial.get_outcome_display().lower()}."})
-    verdict = trial_verdict(evidence=evidence, planned_days=trial.days, baseline=trial.baseline)
+    verdict = trial_check(trial=trial, evidence=evidence)
     if not verdict.passed:
         audit_record(actor=promoted_by, verb="policy_version.promotion_refused",
                      target=trial.candidate, details={"reason": verdict.reason, "trial": trial.pk})

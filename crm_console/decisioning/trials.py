@@ -27,7 +27,7 @@ from crm_console.dashboards.selectors import trial_evidence_for
 from crm_console.decisioning.models import PolicyTrial, PolicyVersion
 from crm_console.decisioning.attribution import decisions_attribute
 from crm_console.decisioning.promotion import (
-    PROMOTE_PERMISSION, current_live_version, policy_version_promote_on_trial, trial_verdict,
+    PROMOTE_PERMISSION, current_live_version, policy_version_promote_on_trial, trial_check,
 )
 
 MIN_SHARE, MAX_SHARE = Decimal("0.01"), Decimal("0.5")
@@ -134,8 +134,7 @@ def trials_conclude(*, now: datetime | None = None) -> list[int]:
         if now < trial.started_at + timedelta(days=trial.days) + window:
             continue
         decisions_attribute(campaign=trial.campaign)
-        verdict = trial_verdict(evidence=trial_evidence_for(trial=trial),
-                                planned_days=trial.days, baseline=trial.baseline)
+        verdict = trial_check(trial=trial, evidence=trial_evidence_for(trial=trial))
         if not verdict.passed:
             trial_stop(trial=trial, stopped_by=None,
                        reason=f"refused at the end of its {trial.days} days: {verdict.reason}")

@@ -29,7 +29,7 @@ from crm_console.decisioning.promotion import (
     how_it_went_live,
     policy_version_promote,
     policy_version_shadow,
-    trial_verdict,
+    trial_check,
 )
 from crm_console.training import selectors, services
 from crm_console.training.forms import PromoteForm, TrainingRunForm, TrialForm, TrialStopForm
@@ -224,11 +224,11 @@ def _policy_context(request: HttpRequest, version: PolicyVersion, form: PromoteF
     context["other_trial"] = PolicyTrial.objects.filter(
         campaign_id=version.campaign_id, outcome=PolicyTrial.Outcome.RUNNING,
     ).exclude(candidate=version).select_related("candidate").first()
-    trial = version.trials.select_related("live", "started_by", "ended_by").first()
+    trial = version.trials.select_related("campaign", "live", "started_by", "ended_by").first()
     if trial is not None:
         evidence = trial_evidence_for(trial=trial)
-        context.update(trial=trial, trial_evidence=evidence, trial_verdict=trial_verdict(
-            evidence=evidence, planned_days=trial.days, baseline=trial.baseline))
+        context.update(trial=trial, trial_evidence=evidence,
+                       trial_verdict=trial_check(trial=trial, evidence=evidence))
     if rows:
         context["ope_chart"] = figures.ope_figure([r for r in rows])
     mix = policy_action_mix_by_segment(policy_version=version)

@@ -4,6 +4,7 @@ two groups did (`promotion.trial_verdict`)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from crm_console.decisioning.holdout import in_holdout, in_trial
 from crm_console.decisioning.models import PolicyTrial, PolicyVersion
 from crm_console.decisioning.promotion import (
     PromotionRefused, how_it_went_live, policy_version_promote, policy_version_shadow,
-    trial_evidence, trial_verdict,
+    trial_check, trial_evidence, trial_verdict,
 )
 from crm_console.decisioning.services import decisions_create
 from crm_console.decisioning.tasks import conclude_trials
@@ -110,6 +111,21 @@ def test_a_retention_loss_over_the_tolerance_is_refused_even_when_not_significan
         gain=0.05, customers=200, candidate_left=0.07, live_left=0.05))
 
     assert not verdict.passed and "retention -2.0 points" in verdict.reason
+
+
+def test_the_campaigns_retention_guardrail_lets_a_significant_small_loss_pass():
+    measured = evidence(gain=0.05, customers=20000, candidate_left=0.059, live_left=0.05)
+
+    assert not trial_verdict(planned_days=28, evidence=measured).passed
+    assert trial_verdict(planned_days=28, evidence=measured, retention_tolerance=0.015).passed
+
+
+def test_a_loss_beyond_the_campaigns_retention_guardrail_is_refused():
+    verdict = trial_verdict(planned_days=28, retention_tolerance=0.015, evidence=evidence(
+        gain=0.05, candidate_left=0.07, live_left=0.05))
+
+    assert not verdict.passed
+    assert "than the campaign's retention guardrail allows (1.5 points)" in verdict.reason
 
 
 def test_a_trial_without_priced_decisions_in_both_groups_is_refused():
@@ -362,6 +378,16 @@ def test_a_trial_candidate_forced_live_ends_its_trial_as_stopped(campaign, candi
     assert trial.outcome == "stopped"
     assert trial.end_reason == "its candidate went live without the trial's verdict"
     assert "forced past the guardrail" in how_it_went_live(policy_version=candidate)
+
+
+@pytest.mark.django_db
+def test_a_trial_is_judged_with_its_campaigns_retention_guardrail(campaign, candidate):
+    campaign.retention_guardrail_points = Decimal("1.5")
+    campaign.save(update_fields=["retention_guardrail_points"])
+    trial = trial_start(candidate=candidate, share="0.1", started_by=None)
+    measured = evidence(gain=0.05, customers=20000, candidate_left=0.059, live_left=0.05)
+
+    assert trial_check(trial=PolicyTrial.objects.get(pk=trial.pk), evidence=measured).passed
 
 
 @pytest.mark.django_db

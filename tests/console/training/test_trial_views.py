@@ -24,6 +24,16 @@ def test_a_candidates_page_offers_to_start_a_trial(marketer_client, candidate):
     assert "Rule: once the days it measures have passed (at least 14)" in html
 
 
+def test_the_rule_names_the_campaigns_retention_guardrail_when_it_sets_one(marketer_client,
+                                                                           candidate):
+    candidate.campaign.retention_guardrail_points = "2.0"
+    candidate.campaign.save(update_fields=["retention_guardrail_points"])
+
+    html = marketer_client.get(f"/training/policies/{candidate.pk}/").content.decode()
+
+    assert "at most 2.0 points lower (the campaign's retention guardrail)" in html
+
+
 def test_a_marketer_starts_a_trial_from_the_page(marketer_client, candidate, marketer):
     response = marketer_client.post(f"/training/policies/{candidate.pk}/trial/",
                                     {"share_percent": "12.5", "days": "21"}, follow=True)
