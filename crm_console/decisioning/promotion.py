@@ -57,8 +57,8 @@ it can tell passes on its reward (which already prices a customer who leaves).
 The days are set when the trial starts and the verdict reads those days only: a verdict read
 whenever it first looks good would promote a candidate no better than the live policy far more
 often than one in forty. The customer is the unit of randomisation, so both intervals are over
-customers (`trial_evidence`, the same estimators as the holdout comparison). Measured in a world the product does not see:
-`benchmarks/online_trial.py` (BENCHMARKS.md, "Online trials").
+customers (`trial_evidence`, the same estimators as the holdout comparison). Measured in a
+world the product does not see: `benchmarks/online_trial.py` (BENCHMARKS.md, "Online trials").
 
 Forced promotion skips the guardrail; it needs the `decisioning.force_promote_policyversion`
 permission (admins) and a written reason, and is marked `forced_promotion` on the version.
