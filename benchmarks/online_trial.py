@@ -154,7 +154,8 @@ def trial_of(candidate_group: EvaluationReport, live_group: EvaluationReport,
              days: int) -> tuple[Any, Any]:
     """The console's evidence and verdict (`trial_evidence`, `trial_verdict`) for a trial planned
     for `days` whose two groups ran `days` in the true world."""
-    from crm_console.decisioning.promotion import trial_evidence, trial_verdict
+    from crm_console.dashboards.selectors import trial_evidence
+    from crm_console.decisioning.promotion import trial_verdict
 
     reward, decisions, left = (np.concatenate(pair) for pair in zip(group_rows(candidate_group),
                                                                       group_rows(live_group)))

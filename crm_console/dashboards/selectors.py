@@ -13,6 +13,7 @@ import hashlib
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +29,7 @@ from crm_console.customers.models import Customer, Event
 from crm_console.dashboards import figures
 from crm_console.dashboards.templatetags.console_format import kpi_delta
 from crm_console.decisioning.models import Decision, PolicyTrial
-from crm_console.decisioning.promotion import TrialEvidence, how_it_went_live, trial_evidence
+from crm_console.decisioning.promotion import TrialEvidence, how_it_went_live
 from crm_console.decisioning.policy_runtime import agent_view, policy_agent
 from crm_console.shared_cache import (
     SharedCacheDown,
@@ -207,13 +208,24 @@ def _frame_from_rows(rows: list[tuple]) -> DecisionFrame:
     )
 
 
-def _per_customer(frame: DecisionFrame, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Sum each column over the decisions of each customer in `mask` (customers as rows)."""
-    customers, inverse = np.unique(frame.customer[mask], return_inverse=True)
-    size = customers.size
+def _sums_by(keys: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """The distinct keys (values, or rows of a 2-D array) and a function that sums a column of
+    the same rows per key, in the keys' order."""
+    distinct, inverse = np.unique(keys, axis=None if keys.ndim == 1 else 0, return_inverse=True)
+    inverse = inverse.reshape(-1)
 
     def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(inverse, weights=np.asarray(values, np.float64)[mask], minlength=size)
+        return np.bincount(inverse, weights=np.asarray(values, np.float64), minlength=len(distinct))
+
+    return distinct, total
+
+
+def _per_customer(frame: DecisionFrame, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Sum each column over the decisions of each customer in `mask` (customers as rows)."""
+    _, by_customer = _sums_by(frame.customer[mask])
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return by_customer(np.asarray(values)[mask])
 
     return {
         "decisions": total(np.ones(len(frame))),
@@ -284,6 +296,29 @@ def kpis_from_frame(frame: DecisionFrame) -> tuple[GroupSize, GroupSize, list[Kp
 
 
 # ------------------------------------------------------------------------------ trials
+def trial_evidence(*, days: float, reward: np.ndarray, decisions: np.ndarray,
+                   left: np.ndarray, in_candidate_group: np.ndarray) -> TrialEvidence:
+    """The two groups compared over their customers (one row each: the summed reward of their
+    priced decisions, how many, and whether they left); intervals clustered by customer."""
+    reward, decisions = np.asarray(reward, np.float64), np.asarray(decisions, np.float64)
+    stayed = ~np.asarray(left, bool)
+    groups = (np.asarray(in_candidate_group, bool), ~np.asarray(in_candidate_group, bool))
+    per_day = [ratio_estimate(reward[g], decisions[g]) for g in groups]
+    retained = [mean_estimate(stayed[g]) for g in groups]
+
+    def gain(pair: list[Estimate]) -> tuple[float, float, float]:
+        gained = difference(*pair)
+        if gained.value is None:
+            return math.nan, math.nan, math.nan
+        return gained.value, gained.lower, gained.upper
+
+    return TrialEvidence(
+        days=float(days), customers=tuple(int(g.sum()) for g in groups),
+        decisions=tuple(int(decisions[g].sum()) for g in groups),
+        reward=tuple(e.value for e in per_day), retention=tuple(e.value for e in retained),
+        gain=gain(per_day), retention_gain=gain(retained))
+
+
 def trial_evidence_for(*, trial: PolicyTrial) -> TrialEvidence:
     """What a trial measured so far: its candidate's customers against the live policy's, on
     their priced decisions of the days it measures (the holdout is in neither group)."""
@@ -298,17 +333,13 @@ def trial_evidence_for(*, trial: PolicyTrial) -> TrialEvidence:
     customer = np.fromiter((r[0] for r in rows), np.int64, n)
     candidate = np.fromiter((r[1] == trial.candidate_id for r in rows), bool, n)
     # one row per (customer, group): a customer the candidate could not score stays in both
-    keys, inverse = np.unique(np.stack([customer, candidate]), axis=1, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    size = keys.shape[1]
-    reward = np.bincount(inverse, weights=np.fromiter((r[2] for r in rows), np.float64, n),
-                         minlength=size)
-    left = np.bincount(inverse, weights=np.fromiter(
-        (float((r[3] or {}).get("churn", 0.0) or 0.0) for r in rows), np.float64, n),
-        minlength=size) > 0
+    groups, total = _sums_by(np.stack([customer, candidate], axis=1))
+    left = total(np.fromiter((float((r[3] or {}).get("churn", 0.0) or 0.0) for r in rows),
+                             np.float64, n)) > 0
     days = (min(until, timezone.now()) - trial.started_at).total_seconds() / 86400.0
-    return trial_evidence(days=days, reward=reward, decisions=np.bincount(inverse, minlength=size),
-                          left=left, in_candidate_group=keys[1].astype(bool))
+    return trial_evidence(days=days, reward=total(np.fromiter((r[2] for r in rows), np.float64, n)),
+                          decisions=total(np.ones(n)), left=left,
+                          in_candidate_group=groups[:, 1].astype(bool))
 
 
 # ------------------------------------------------------------------------------ per-day store

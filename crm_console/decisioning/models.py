@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -130,7 +130,7 @@ class PolicyTrial(models.Model):
         return "live" if self.live_id else "control"
 
     @property
-    def measured_until(self):
+    def measured_until(self) -> datetime:
         """The end of the days the verdict reads: the planned days, or the stop if earlier."""
         planned = self.started_at + timedelta(days=self.days)
         return planned if self.ended_at is None else min(planned, self.ended_at)

@@ -57,8 +57,8 @@ it can tell passes on its reward (which already prices a customer who leaves).
 The days are set when the trial starts and the verdict reads those days only: a verdict read
 whenever it first looks good would promote a candidate no better than the live policy far more
 often than one in forty. The customer is the unit of randomisation, so both intervals are over
-customers (`trial_evidence`, the same estimators as the holdout comparison). Measured in a
-world the product does not see: `benchmarks/online_trial.py` (BENCHMARKS.md, "Online trials").
+customers (`dashboards.selectors.trial_evidence`, the holdout comparison's estimators). Measured
+in a world the product does not see: `benchmarks/online_trial.py` (BENCHMARKS.md, "Online trials").
 
 Forced promotion skips the guardrail; it needs the `decisioning.force_promote_policyversion`
 permission (admins) and a written reason, and is marked `forced_promotion` on the version.
@@ -70,7 +70,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -79,7 +78,6 @@ from django.utils import timezone
 
 from crm_console.campaigns.models import Campaign
 from crm_console.compliance.services import audit_record
-from agents.common.intervals import mean_with_se, ratio_with_se, z_score
 from crm_console.decisioning.models import PolicyTrial, PolicyVersion
 
 PROMOTE_PERMISSION = "decisioning.promote_policyversion"
@@ -178,32 +176,6 @@ class TrialEvidence:
     """Candidate minus live reward per customer-day: (value, lower, upper), 95 %."""
     retention_gain: tuple[float, float, float]
     """Candidate minus live retention (a share): (value, lower, upper), 95 %."""
-
-
-def trial_evidence(*, days: float, reward: np.ndarray, decisions: np.ndarray,
-                   left: np.ndarray, in_candidate_group: np.ndarray) -> TrialEvidence:
-    """The two groups compared over their customers (one row each: the summed reward of their
-    priced decisions, how many, and whether they left); intervals clustered by customer."""
-    reward, decisions = np.asarray(reward, np.float64), np.asarray(decisions, np.float64)
-    stayed = ~np.asarray(left, bool)
-    groups = (np.asarray(in_candidate_group, bool), ~np.asarray(in_candidate_group, bool))
-    per_day = [ratio_with_se(reward[g], decisions[g]) for g in groups]
-    retained = [mean_with_se(stayed[g]) for g in groups]
-    z = z_score(0.95)
-
-    def gain(pair: list[tuple[float, float]]) -> tuple[float, float, float]:
-        (a, se_a), (b, se_b) = pair
-        if math.isnan(a) or math.isnan(b):
-            return math.nan, math.nan, math.nan
-        se = math.hypot(se_a, se_b)
-        return a - b, a - b - z * se, a - b + z * se
-
-    return TrialEvidence(
-        days=float(days), customers=tuple(int(g.sum()) for g in groups),
-        decisions=tuple(int(decisions[g].sum()) for g in groups),
-        reward=tuple(None if math.isnan(v) else v for v, _ in per_day),
-        retention=tuple(None if math.isnan(v) else v for v, _ in retained),
-        gain=gain(per_day), retention_gain=gain(retained))
 
 
 def trial_verdict(*, evidence: TrialEvidence, planned_days: int, baseline: str = "live",

@@ -13,12 +13,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm_console.compliance.models import AuditEntry
-from crm_console.dashboards.selectors import trial_evidence_for
+from crm_console.dashboards.selectors import trial_evidence, trial_evidence_for
 from crm_console.decisioning.holdout import in_holdout, in_trial
 from crm_console.decisioning.models import PolicyTrial, PolicyVersion
 from crm_console.decisioning.promotion import (
     PromotionRefused, how_it_went_live, policy_version_promote, policy_version_shadow,
-    trial_check, trial_evidence, trial_verdict,
+    trial_check, trial_verdict,
 )
 from crm_console.decisioning.services import decisions_create
 from crm_console.decisioning.tasks import conclude_trials
