@@ -308,6 +308,26 @@ def uplift(
 
 # ---------------------------------------------------------------------------------------------
 # exact values on the tabular scenario
+def leave_rate(policy: Any, env: Any, customer_days: int, seed: int = 0) -> float:
+    """Customers the policy loses (churned or unreachable on every channel) per customer-day, in
+    a vector env whose finished customers are replaced, as training meets them: the measure an
+    actor_critic's `max_leave_rate` holds it to, so a limit is set from a control policy's own
+    rate in the same world."""
+    from agents.common.vec import CustomerBatch  # here: agents.common imports this module's KPIs
+
+    if customer_days < 1:
+        raise ValueError(f"customer_days must be >= 1, got {customer_days!r}")
+    act = as_policy(policy)
+    batch = CustomerBatch(env, env.single_observation_space, env.single_action_space)
+    obs, mask = batch.reset(seed=seed)
+    lost = lived = 0
+    while lived < customer_days:
+        step = batch.step(act(obs, mask))
+        lost, lived = lost + int((step.terminated & step.valid).sum()), lived + int(step.valid.sum())
+        obs, mask = step.obs, step.mask
+    return lost / lived
+
+
 def value_iteration(
     transitions: np.ndarray,
     rewards: np.ndarray,

@@ -117,6 +117,21 @@ def within_retention_guardrail(retention: float | None, control_retention: float
     return retention >= control_retention - tolerance - 1e-12
 
 
+def daily_leave_limit(control_leave_rate: float, tolerance: float, days: int) -> float:
+    """The `max_leave_rate` (customers lost per customer-day) of a policy that may keep at most
+    `tolerance` fewer of its customers over `days` than a control that loses `control_leave_rate`
+    per customer-day in the same world (`agents.evaluate.leave_rate`): a loss of t points over D
+    days is about t / D more per customer-day. A target for training, not a guarantee: the
+    held-out check (`within_retention_guardrail`) still decides."""
+    if not 0.0 <= control_leave_rate < 1.0:
+        raise ValueError(f"control_leave_rate must be a share in [0, 1), got {control_leave_rate!r}")
+    if not 0.0 <= tolerance <= 1.0:
+        raise ValueError(f"tolerance must be a share from 0 to 1, got {tolerance!r}")
+    if days < 1:
+        raise ValueError(f"days must be >= 1, got {days!r}")
+    return float(min(max(control_leave_rate + tolerance / days, 1e-6), 1.0 - 1e-6))
+
+
 def choose_member(values: Sequence[MemberValue | float | None],
                   control: MemberValue | None = None,
                   retention_tolerance: float | None = None) -> int:

@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import agents  # noqa: E402
 from agents import population  # noqa: E402
 from agents.envs import PLANNING_DISCOUNT, CustomerJourneyEnv, FittedJourneyEnv  # noqa: E402
-from agents.evaluate import evaluate, uplift  # noqa: E402
+from agents.evaluate import evaluate, leave_rate, uplift  # noqa: E402
 from agents.offline import collect, explore, pretrain  # noqa: E402
 from online_trial import trial_of  # noqa: E402
 from agents.response_model import (  # noqa: E402
@@ -65,6 +65,9 @@ from agents.response_model import (  # noqa: E402
 SIZES = {"large": (90, 20_000), "small": (30, 2_000)}
 """Logged history: (days, customers)."""
 HELD_OUT_DAYS = {"large": 7, "small": 5}
+LEAVE_RATE_DAYS = 1_000_000
+"""Customer-days of the rules in the fitted model that measure their leave rate (the limit of a
+retention-constrained member)."""
 CONSENSUS_DAYS = 60
 """Days of the consensus cohort's customers a population's consensus is distilled on (as many as
 the console's held-out cohort lives, `agents_training.EVALUATION_DAYS`)."""
@@ -148,6 +151,8 @@ class Population:
     """The member kept (or, given a consensus cohort, the members' consensus)."""
     values: list[float]
     """Every member's held-out mean return."""
+    retention: list[float]
+    """Every member's held-out retention."""
     consensus: Any
     """`agents.population.Consensus`, or None."""
     members: list
@@ -157,12 +162,15 @@ class Population:
 
 def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
                      held_out_env=None, held_out_scenario=None, consensus_env=None,
-                     **hyperparams) -> Population:
+                     control: population.MemberValue | None = None,
+                     retention_tolerance: float | None = None, **hyperparams) -> Population:
     """actor_critic as the console trains it: `args.population` members (`agents.population`
     seeds), each in its own `train_env(member_seed)`, the one with the highest mean return on the
     held-out customers of the same world kept; given a `consensus_env` (a cohort of the fitted
     model, built only with `--consensus`), the members' consensus instead, started from that
-    member (an alternative the console does not use, measured in BENCHMARKS.md)."""
+    member (an alternative the console does not use, measured in BENCHMARKS.md). With a
+    `retention_tolerance` and the `control`'s held-out value, the members are kept within the
+    retention guardrail as the console keeps them (`population.choose_member`)."""
     members, values = [], []
     for member_seed in population.member_seeds(seed, args.population):
         agent = agents.make("actor_critic", *spaces, seed=member_seed, **hyperparams)
@@ -170,13 +178,15 @@ def train_population(spaces, seed: int, args: argparse.Namespace, *, train_env,
         members.append(agent)
         values.append(population.held_out_value(agent, seed=seed, env=held_out_env,
                                                 scenario=held_out_scenario or "retail"))
-    chosen = population.choose_member(values)
+    chosen = population.choose_member(values, control=control,
+                                      retention_tolerance=retention_tolerance)
     kept, consensus = members[chosen], None
     if consensus_env is not None and len(members) >= 2:
         kept, consensus = population.keep_consensus(members, start=chosen, env=consensus_env,
                                                     steps=consensus_env.num_envs * CONSENSUS_DAYS,
                                                     seed=seed)
-    return Population(kept, [v.value for v in values], consensus, members, chosen)
+    return Population(kept, [v.value for v in values], [v.retention for v in values], consensus,
+                      members, chosen)
 
 
 def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> dict:
@@ -188,14 +198,24 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
     check = validate(model, setting.held_out)
 
     attributes = world.catalogue.attributes  # as the console makes every actor_critic
+    selection_env = setting.fitted_env(population.selection_seed(seed),
+                                       population.SELECTION_CUSTOMERS, penalty=0.0)
+    guarded: dict[str, Any] = {}
+    if args.retention_tolerance is not None:
+        # the campaign's retention guardrail, as the console applies it in the fitted model
+        control = population.held_out_value(rules, seed=seed, env=selection_env)
+        control_rate = leave_rate(rules, setting.fitted_env(seed, args.customers),
+                                  LEAVE_RATE_DAYS, seed=seed)
+        guarded = dict(control=control, retention_tolerance=args.retention_tolerance,
+                       max_leave_rate=population.daily_leave_limit(
+                           control_rate, args.retention_tolerance, world.scenario.horizon_days))
     trained = train_population(
         spaces, seed, args, train_env=lambda s: setting.fitted_env(s, args.customers),
-        held_out_env=setting.fitted_env(population.selection_seed(seed),
-                                        population.SELECTION_CUSTOMERS, penalty=0.0),
+        held_out_env=selection_env,
         consensus_env=setting.fitted_env(seed + population.CONSENSUS_SEED_OFFSET,
                                          population.SELECTION_CUSTOMERS, penalty=0.0)
         if args.consensus else None,
-        gamma=PLANNING_DISCOUNT, action_attributes=attributes)
+        gamma=PLANNING_DISCOUNT, action_attributes=attributes, **guarded)
     learned, learned_values, consensus = trained.kept, trained.values, trained.consensus
     supervised = agents.make("supervised", *spaces, seed=seed)
     pretrain(supervised, logged)
@@ -231,7 +251,11 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
         **rows["rules"], "share": 0.0 if oracle_gain > 0 else float("nan"), "uplift": None,
         "revenue_uplift": None}
     return {"scenario": scenario, "seed": seed, "size": size, "rows": rows, "check": check,
-            "guardrail": guardrail, "trial": trial, "members": {"learned": learned_values,
+            "guardrail": guardrail, "trial": trial, "retention_guardrail": guarded and {
+                "tolerance": args.retention_tolerance, "control": guarded["control"].retention,
+                "max_leave_rate": guarded["max_leave_rate"], "members": trained.retention,
+                "prices": [m.leave_price for m in trained.members], "kept": trained.chosen},
+            "members": {"learned": learned_values,
                                                 "oracle": oracle_values},
             "consensus": consensus,
             "log_rows": len(log), "fit_seconds": model.fit_seconds,
@@ -295,6 +319,14 @@ def print_result(r: dict) -> None:
           "fitted model " + ", ".join(f"{v:.2f}" for v in members["learned"])
           + "; oracle, in the true world " + ", ".join(f"{v:.2f}" for v in members["oracle"])
           + ".")
+    if r.get("retention_guardrail"):
+        rg = r["retention_guardrail"]
+        print(f"\nRetention guardrail {rg['tolerance'] * 100:.1f} points, in the fitted model: the "
+              f"rules keep {rg['control']:.3f} of the held-out customers, so each member trained "
+              f"to lose at most {rg['max_leave_rate']:.5f} customers per customer-day; the "
+              "members kept " + ", ".join(f"{v:.3f}" for v in rg["members"])
+              + " (price of a lost customer at the end: "
+              + ", ".join(f"{p:.2f}" for p in rg["prices"]) + f"); member {rg['kept']} kept.")
     if r["consensus"] is not None:
         made = r["consensus"]
         print(f"\nThe learned policy is the consensus of the {made.members} members, distilled "
@@ -334,6 +366,11 @@ def main() -> None:
                         help="keep the learned members' consensus (agents.population."
                         "keep_consensus), not the member the fitted model ranks first (which the "
                         "console keeps)")
+    parser.add_argument("--retention-tolerance", type=float, default=None,
+                        help="the campaign's retention guardrail, a share (0.0: keep as many "
+                             "customers as the rules in the fitted model): trains the learned "
+                             "policy under that constraint (actor_critic's max_leave_rate) and "
+                             "keeps the member within it; default: none")
     parser.add_argument("--eval-customers", type=int, default=5000)
     parser.add_argument("--trial-share", type=float, default=0.25,
                         help="share of the world's customers the learned policy decides for in "

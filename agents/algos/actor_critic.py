@@ -4,6 +4,15 @@ It learns, for every customer, a distribution over the allowed actions (contact 
 channel, with which offer, in which send window) that maximises long-term value: net revenue and
 retention over the horizon, not the next click. Masked actions (no consent, caps, quiet hours) get
 logit -1e9 before the softmax, so their probability is exactly 0 in training and in serving.
+
+Optionally with a retention constraint (`max_leave_rate`): the reward prices a customer who leaves
+at the marketer's weight, and the best policy by that price may still lose more customers than
+the marketer accepts. Each customer lost (churned, or unreachable on every channel: what the
+retention KPI counts) then costs a price learned alongside the policy, raised while the policy
+loses more customers per customer-day than the limit and lowered (not below 0) while it loses
+fewer: a Lagrange multiplier by dual ascent (Tessler, Mankowitz & Mannor (2019), "Reward
+Constrained Policy Optimization", ICLR). `agents.population.daily_leave_limit` turns "keep as many
+customers as the control policy, less N points" into the limit.
 """
 
 from __future__ import annotations
@@ -84,6 +93,16 @@ class ActorCriticConfig:
     When given, each action's logit has a part shared through its attributes
     (`agents.common.networks.share_through_attributes`); None: every action has weights of its
     own only."""
+    max_leave_rate: float | None = None
+    """The most customers the policy may lose per customer-day (a share, e.g. 0.0025), met by a
+    learned price per customer lost (module docstring); None: a loss costs only the reward's own
+    weights."""
+    leave_price_step: float = 0.05
+    """How fast that price moves: per update, this times the relative excess of the rollout's
+    loss rate over `max_leave_rate` (in units of the scaled reward, whose return has std 1).
+    Measured on `retail` over six seeds (BENCHMARKS.md, "A retention constraint in training"):
+    0.2 let the price run away (the exploring policy loses more customers than its greedy self)
+    and lost to the rules; averaging the rate over updates did not help."""
     torch_threads: int | None = 1
     """Torch threads while fitting (small MLPs run fastest on one); None leaves torch's setting."""
     progress_every: int = 1
@@ -106,6 +125,11 @@ class ActorCriticConfig:
             raise ValueError("hidden_sizes must be a non-empty tuple of positive widths")
         if self.progress_every < 1:
             raise ValueError("progress_every must be >= 1")
+        if self.max_leave_rate is not None and not 0.0 < self.max_leave_rate < 1.0:
+            raise ValueError("max_leave_rate must be a share between 0 and 1 (exclusive), got "
+                             f"{self.max_leave_rate!r}")
+        if self.leave_price_step <= 0:
+            raise ValueError("leave_price_step must be positive")
         if self.action_attributes is not None:
             self.action_attributes = np.asarray(self.action_attributes, dtype=np.float32)
             if self.action_attributes.ndim != 2 or not np.isfinite(self.action_attributes).all():
@@ -153,6 +177,8 @@ class ActorCritic(Agent):
         self.obs_normalizer = ObservationNormalizer(self.n_features, enabled=cfg.normalize_observations)
         self.reward_scaler = RewardScaler(1, cfg.gamma, enabled=cfg.normalize_rewards)
         self.updates = 0
+        self.leave_price = 0.0
+        """The learned price of a customer lost, in scaled reward (0 without `max_leave_rate`)."""
         self._ent_coef = self.config.ent_coef
 
     # ------------------------------------------------------------------ policy
@@ -197,6 +223,7 @@ class ActorCritic(Agent):
 
             # 1. collect n_steps days for every customer slot with the current (masked) policy
             buffer.reset()
+            lost = customer_days = 0
             while not buffer.full:
                 obs_in = torch.from_numpy(self.obs_normalizer(obs))
                 mask_in = torch.from_numpy(mask)
@@ -212,6 +239,10 @@ class ActorCritic(Agent):
                 #    from the value of their final state, not those who churned (terminated)
                 self.reward_scaler.update(step.reward, step.done, step.valid)
                 rewards = self.reward_scaler.scale(step.reward)
+                leaving = step.terminated & step.valid
+                lost, customer_days = lost + int(leaving.sum()), customer_days + int(step.valid.sum())
+                if self.leave_price:
+                    rewards = rewards - np.float32(self.leave_price) * leaving
                 bootstrap = np.zeros(batch.n, dtype=np.float32)
                 truncated = np.flatnonzero(step.truncated & step.valid)
                 if truncated.size:
@@ -228,9 +259,14 @@ class ActorCritic(Agent):
                 last_values = self.value(torch.from_numpy(self.obs_normalizer(obs))).squeeze(-1)
             buffer.compute_advantages(last_values.numpy(), cfg.gamma, cfg.gae_lambda)
 
-            # 4. PPO epochs over shuffled minibatches
+            # 4. PPO epochs over shuffled minibatches; the price of a lost customer follows
             stats = self._update(buffer.flat())
             self.updates += 1
+            leave_rate = lost / max(1, customer_days)
+            if cfg.max_leave_rate is not None and customer_days:
+                excess = leave_rate / cfg.max_leave_rate - 1.0
+                self.leave_price = max(0.0, self.leave_price + cfg.leave_price_step * excess)
+            stats.update(leave_rate=leave_rate, leave_price=self.leave_price)
 
             # 5. learning curve + progress callback
             mean_return = batch.recent_mean_return()
@@ -310,6 +346,7 @@ class ActorCritic(Agent):
             "obs_normalizer": self.obs_normalizer.state_dict(),
             "reward_scaler": self.reward_scaler.state_dict(),
             "updates": self.updates,
+            "leave_price": self.leave_price,
             "torch_generator": self.torch_generator.get_state(),
         }
 
@@ -319,4 +356,5 @@ class ActorCritic(Agent):
         self.obs_normalizer.load_state_dict(state["obs_normalizer"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
         self.updates = int(state["updates"])
+        self.leave_price = float(state.get("leave_price", 0.0))  # absent from older files
         self.torch_generator.set_state(state["torch_generator"])

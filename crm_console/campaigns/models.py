@@ -425,10 +425,12 @@ class Campaign(models.Model):
         max_digits=4, decimal_places=1, null=True, blank=True,
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
         verbose_name="Retention guardrail (points)",
-        help_text="Of the policies a run trains side by side, keep only one that loses at most "
-        "this many points of retention (customers still there at the horizon) to the control "
-        "policy on the same held-out simulated customers; if none manages it, the best is kept "
-        "and the run says so. Blank: no limit, the reward weights alone trade revenue against "
+        help_text="How many points of retention (customers still there at the horizon) a "
+        "policy may lose to the control policy. Training holds each actor_critic policy to the "
+        "control's rate of losing customers plus this; of the policies a run trains side by side "
+        "it keeps only one within it on the same held-out simulated customers (if none manages "
+        "it, the best is kept and the run says so); and a trial refuses a candidate that loses "
+        "more on live customers. Blank: no limit, the reward weights alone trade revenue against "
         "churn.",
     )
     time_zone = models.CharField(

@@ -16,7 +16,7 @@ import agents
 from agents import offline, ope, population
 from agents.algos.base import ProgressCallback, TrainingReport
 from agents.envs import PLANNING_DISCOUNT, CustomerJourneyEnv, FittedJourneyEnv
-from agents.evaluate import evaluate
+from agents.evaluate import evaluate, leave_rate
 from agents.features import ProfileState
 from agents.response_model import ResponseModel
 from crm_console.campaigns.agents_bridge import (
@@ -139,18 +139,46 @@ def planning_discount(*, campaign: Campaign, simulator: CampaignSimulator) -> fl
     return discount if simulator.response_model is None else min(discount, PLANNING_DISCOUNT)
 
 
+LEAVE_RATE_DAYS = 1_000_000
+"""Most customer-days of the control policy that measure its leave rate (a retention-constrained
+training's limit; never more than the training's own budget). About 3 s for the rules on one core;
+300,000 put one retail world's rate 8 % above its 1M figure, which is a point of retention over
+90 days (benchmarks/retention_constraint.py)."""
+
+
+def retention_constraint(*, campaign: Campaign, simulator: CampaignSimulator, seed: int,
+                         budget_steps: int) -> dict[str, float] | None:
+    """Where the campaign sets a retention guardrail, the limit an actor_critic trains under:
+    the control policy's customers lost per customer-day in the same world, plus the guardrail
+    spread over the days the held-out check follows (`agents.population.daily_leave_limit`).
+    None when the campaign sets none."""
+    tolerance = campaign.retention_tolerance
+    if tolerance is None:
+        return None
+    control = control_agent(campaign=campaign, catalogue=simulator.bridge.catalogue,
+                            observation_space=simulator.env.single_observation_space,
+                            action_space=simulator.env.single_action_space, seed=seed)
+    rate = leave_rate(control, simulator.env, min(LEAVE_RATE_DAYS, max(1, budget_steps)), seed=seed)
+    days = min(EVALUATION_DAYS, campaign.horizon_days)
+    return {"tolerance": tolerance, "control_leave_rate": rate, "days": days,
+            "max_leave_rate": population.daily_leave_limit(rate, tolerance, days)}
+
+
 def agent_make(*, algorithm: str, simulator: CampaignSimulator, seed: int,
-               campaign: Campaign) -> agents.Agent:
+               campaign: Campaign, max_leave_rate: float | None = None) -> agents.Agent:
     """A fresh agent for the campaign: the discount is the campaign's (capped in a fitted model:
     `planning_discount`), rule_based gets its catalogue, and actor_critic its actions' attributes
     (what lets a new offer or channel borrow what was learnt about similar ones; BENCHMARKS.md,
-    "scores shared through attributes")."""
+    "scores shared through attributes") and, given one, the retention constraint's limit
+    (`retention_constraint`)."""
     env = simulator.env
     kwargs: dict[str, Any] = {}
     if algorithm == "rule_based":
         kwargs["catalogue"] = simulator.bridge.catalogue
     if algorithm == "actor_critic":
         kwargs["action_attributes"] = simulator.bridge.catalogue.attributes
+        if max_leave_rate is not None:
+            kwargs["max_leave_rate"] = max_leave_rate
     if algorithm in DISCOUNTED_ALGORITHMS:
         kwargs["gamma"] = planning_discount(campaign=campaign, simulator=simulator)
     return agents.make(algorithm, env.single_observation_space, env.single_action_space,

@@ -424,8 +424,16 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
                               "returns": [curve["returns"][i] for i in keep]}
     else:
         run.learning_curve = {"steps": [], "returns": []}
+        constraint = None
+        if run.algorithm == "actor_critic" and campaign.retention_tolerance is not None:
+            _phase(run, "Measuring how many customers the control policy loses in the customer "
+                        "model (the campaign's retention guardrail)")
+            constraint = bridge.retention_constraint(campaign=campaign, simulator=simulator,
+                                                     seed=run.seed, budget_steps=run.budget_steps)
+            report["retention_constraint"] = constraint
         agent = bridge.agent_make(algorithm=run.algorithm, simulator=simulator, seed=run.seed,
-                                  campaign=campaign)
+                                  campaign=campaign, max_leave_rate=None if constraint is None
+                                  else constraint["max_leave_rate"])
         discount = bridge.planning_discount(campaign=campaign, simulator=simulator)
         if discount < campaign.discount_factor and run.algorithm in bridge.DISCOUNTED_ALGORITHMS:
             report["planning_discount"] = {"used": discount,
@@ -454,6 +462,10 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
             raise TrainingCancelled()
         report["fit"] = {"env_steps": done_steps + fit_report.env_steps,
                          "wall_seconds": round(fit_report.wall_seconds, 2)}
+        if isinstance(report.get("retention_constraint"), dict):
+            report["retention_constraint"] = {
+                **report["retention_constraint"], "leave_price": agent.leave_price,
+                "leave_rate": fit_report.extra.get("leave_rate")}
     saver.save(run.budget_steps, 0.0)
     if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
         raise TrainingCancelled()

@@ -127,6 +127,17 @@ def _convergence(run: TrainingRun) -> list[tuple[str, str]]:
                      f"customer model fitted from logs a policy looks about "
                      f"{1 / (1 - discount['used']):.0f} days ahead, because the model's one-day "
                      f"responses are checked against what happened and its months are not"))
+    constraint = report.get("retention_constraint")
+    if isinstance(constraint, dict):
+        price, points = constraint.get("leave_price"), constraint["tolerance"] * 100
+        rows.append(("Retention constraint",
+                     f"at most {constraint['max_leave_rate']:.3%} of customers lost per "
+                     f"customer-day: the control policy's {constraint['control_leave_rate']:.3%} "
+                     f"in the same customer model, plus the campaign's retention guardrail of "
+                     f"{points:g} point{'' if points == 1 else 's'} over {constraint['days']} days"
+                     + ("" if price is None else
+                        f"; a lost customer was priced {price:.2f} (scaled reward) at the end of "
+                        "training" + (", so the policy kept within it" if price == 0 else ""))))
     if isinstance(report.get("logged_rows"), int):
         rows.append(("Logged decisions the warm start learned from", f"{report['logged_rows']:,}"))
     for key in ("final_entropy", "entropy", "approx_kl", "policy_change", "epochs", "updates",

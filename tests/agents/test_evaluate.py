@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from agents.evaluate import KPI_NAMES, as_policy, evaluate, optimal_policy, uplift
+from agents.evaluate import KPI_NAMES, as_policy, evaluate, leave_rate, optimal_policy, uplift
+from tests.agents.common.toy_envs import ToyCampaignVecEnv
 
 
 def test_report_has_every_kpi_with_an_interval_around_it():
@@ -113,3 +114,15 @@ def test_kpis_can_be_broken_down_by_starting_segment():
     by_segment = report.by_segment("net_revenue", names)
     assert set(by_segment) <= set(names) and len(by_segment) >= 5
     assert by_segment["loyal"] > by_segment["dormant"]  # loyal customers buy on their own
+
+
+def test_a_policy_that_never_contacts_loses_no_toy_customer_and_a_random_one_does():
+    quiet = leave_rate("no_contact", ToyCampaignVecEnv(num_envs=32, seed=0), 2_000)
+    careless = leave_rate("random", ToyCampaignVecEnv(num_envs=32, seed=0), 2_000)
+
+    assert quiet == 0.0 and careless > 0.01
+
+
+def test_a_leave_rate_over_no_customer_days_is_refused():
+    with pytest.raises(ValueError, match="customer_days"):
+        leave_rate("random", ToyCampaignVecEnv(num_envs=4), 0)

@@ -97,6 +97,23 @@ def test_a_member_whose_retention_is_unknown_yields_to_one_within_the_guardrail(
     assert population.choose_member(values, control=CONTROL, retention_tolerance=0.01) == 1
 
 
+def test_without_a_tolerance_the_daily_leave_limit_is_the_controls_own_rate():
+    assert population.daily_leave_limit(0.0025, 0.0, 90) == pytest.approx(0.0025)
+
+
+def test_a_retention_tolerance_spreads_over_the_days_as_a_higher_daily_limit():
+    assert population.daily_leave_limit(0.0025, 0.009, 90) == pytest.approx(0.0026)
+
+
+@pytest.mark.parametrize("control, tolerance, days, match", [
+    (-0.1, 0.0, 90, "control_leave_rate"), (1.0, 0.0, 90, "control_leave_rate"),
+    (0.002, -0.01, 90, "tolerance"), (0.002, 1.5, 90, "tolerance"), (0.002, 0.01, 0, "days"),
+])
+def test_a_daily_leave_limit_from_impossible_figures_is_refused(control, tolerance, days, match):
+    with pytest.raises(ValueError, match=match):
+        population.daily_leave_limit(control, tolerance, days)
+
+
 def test_held_out_value_reports_the_share_of_customers_retained():
     env = CustomerJourneyEnv("retail", num_customers=8, seed=0)
     agent = agents.make("no_contact", env.single_observation_space, env.single_action_space)

@@ -122,6 +122,40 @@ def test_a_policy_sharing_through_action_attributes_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(loaded.action_probabilities(obs), agent.action_probabilities(obs))
 
 
+def test_a_lost_customer_is_priced_while_the_policy_loses_more_than_its_limit():
+    constrained = _trained(steps=4_000, max_leave_rate=1e-4)
+
+    assert constrained.leave_price > 0.0
+
+
+def test_a_limit_the_policy_keeps_leaves_a_lost_customer_unpriced():
+    generous = _trained(steps=4_000, max_leave_rate=0.9)
+
+    assert generous.leave_price == 0.0
+
+
+def test_a_tighter_limit_prices_a_lost_customer_higher():
+    tight = _trained(steps=4_000, max_leave_rate=1e-4)
+    loose = _trained(steps=4_000, max_leave_rate=0.02)
+
+    assert tight.leave_price > loose.leave_price
+
+
+def test_without_a_limit_losses_are_measured_but_never_priced():
+    report = agents.make("actor_critic", *_spaces(), seed=0, **FAST).fit(
+        ToyCampaignVecEnv(num_envs=64, seed=0), total_steps=4_000)
+
+    assert report.extra["leave_price"] == 0.0 and report.extra["leave_rate"] > 0.0
+
+
+def test_the_price_of_a_lost_customer_is_saved_and_loaded(tmp_path):
+    constrained = _trained(steps=2_000, max_leave_rate=1e-4)
+
+    loaded = agents.load(constrained.save(tmp_path / "ac.pt"))
+
+    assert loaded.leave_price == constrained.leave_price > 0.0
+
+
 def test_learns_the_toy_campaign_far_better_than_random(trained):
     learned = average_return(lambda obs, mask: trained.act(obs, mask))
     random = average_return(_random_policy(0))
@@ -178,6 +212,8 @@ def test_unknown_hyper_parameter_is_rejected():
     ({"ent_coef_final": -0.1}, "ent_coef_final"),
     ({"action_attributes": np.ones((N_ACTIONS + 1, 2))}, "one row per action"),
     ({"action_attributes": np.full((N_ACTIONS, 2), np.nan)}, "action_attributes"),
+    ({"max_leave_rate": 0.0}, "max_leave_rate"), ({"max_leave_rate": 1.0}, "max_leave_rate"),
+    ({"max_leave_rate": -0.01}, "max_leave_rate"), ({"leave_price_step": 0.0}, "leave_price_step"),
 ])
 def test_invalid_hyper_parameter_values_are_rejected(bad, match):
     with pytest.raises(ValueError, match=match):

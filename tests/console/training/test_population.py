@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from agents import population
+from crm_console.decisioning.policy_runtime import policy_agent
 from crm_console.training import agents_training, selectors, services
 from crm_console.training.models import TrainingRun
 
@@ -135,6 +136,31 @@ def test_without_a_retention_guardrail_the_highest_return_is_kept(demo_campaign,
     assert run.report["retention_guardrail"] is None
     assert run.report["control_held_out"]["retention"] == 0.81  # shown, not applied
     assert "not eligible" not in selectors.training_population(training_run=run)["why"]
+
+
+def test_a_campaigns_retention_guardrail_trains_each_member_under_a_leave_limit(demo_campaign):
+    demo_campaign.retention_guardrail_points = Decimal("1.5")
+    demo_campaign.save()
+
+    run = services.training_run_execute(training_run_id=population_for(demo_campaign, size=2).pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    for member in run.members.all():
+        constraint = member.report["retention_constraint"]
+        assert constraint["tolerance"] == 0.015
+        assert constraint["max_leave_rate"] == pytest.approx(
+            constraint["control_leave_rate"] + 0.015 / constraint["days"])
+        assert constraint["leave_price"] >= 0.0
+    kept = policy_agent(run.policy_version)
+    assert kept.config.max_leave_rate == run.report["retention_constraint"]["max_leave_rate"]
+
+
+def test_without_a_retention_guardrail_members_train_without_a_leave_limit(demo_campaign):
+    run = services.training_run_execute(training_run_id=population_for(demo_campaign, size=2).pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert all("retention_constraint" not in m.report for m in run.members.all())
+    assert policy_agent(run.policy_version).config.max_leave_rate is None
 
 
 def test_the_control_policy_is_measured_on_the_members_held_out_customers(demo_campaign):

@@ -95,6 +95,17 @@ def test_run_detail_says_when_a_policy_planned_shorter_than_the_campaigns_discou
         "5 days ahead")
 
 
+def test_run_detail_says_which_retention_constraint_the_policy_trained_under(marketer_client):
+    run = TrainingRunFactory(status="succeeded", progress=1.0, report={"retention_constraint": {
+        "tolerance": 0.01, "control_leave_rate": 0.0025, "days": 60,
+        "max_leave_rate": 0.0025 + 0.01 / 60, "leave_price": 1.5, "leave_rate": 0.0026}})
+    convergence = dict(marketer_client.get(f"/training/{run.pk}/").context["convergence"])
+    assert convergence["Retention constraint"] == (
+        "at most 0.267% of customers lost per customer-day: the control policy's 0.250% in the "
+        "same customer model, plus the campaign's retention guardrail of 1 point over 60 days; "
+        "a lost customer was priced 1.50 (scaled reward) at the end of training")
+
+
 OPE_REPORT = {
     "live_version_id": None, "guardrail_rule": "paired DR gain lower bound > 0",
     "estimates": {
