@@ -323,7 +323,8 @@ def leave_rate(policy: Any, env: Any, customer_days: int, seed: int = 0) -> floa
     lost = lived = 0
     while lived < customer_days:
         step = batch.step(act(obs, mask))
-        lost, lived = lost + int((step.terminated & step.valid).sum()), lived + int(step.valid.sum())
+        lost += int((step.terminated & step.valid).sum())
+        lived += int(step.valid.sum())
         obs, mask = step.obs, step.mask
     return lost / lived
 

@@ -124,7 +124,8 @@ def daily_leave_limit(control_leave_rate: float, tolerance: float, days: int) ->
     days is about t / D more per customer-day. A target for training, not a guarantee: the
     held-out check (`within_retention_guardrail`) still decides."""
     if not 0.0 <= control_leave_rate < 1.0:
-        raise ValueError(f"control_leave_rate must be a share in [0, 1), got {control_leave_rate!r}")
+        raise ValueError("control_leave_rate must be a share in [0, 1), got "
+                         f"{control_leave_rate!r}")
     if not 0.0 <= tolerance <= 1.0:
         raise ValueError(f"tolerance must be a share from 0 to 1, got {tolerance!r}")
     if days < 1:

@@ -9,8 +9,10 @@ For each scenario, seed and log size:
 3. it builds `FittedJourneyEnv` from the logged customers' final profiles and trains
    `actor_critic` there for `--steps` customer-days, planning with the console's discount in a
    fitted model (`agents.envs.PLANNING_DISCOUNT`), as a population of `--population` seeds
-   with the catalogue's attributes, as the console trains it (`--consensus`: the members'
-   consensus kept instead of the best member, `agents.population.keep_consensus`);
+   with the catalogue's attributes, each member held to the rules' rate of losing customers in
+   the fitted model (`max_leave_rate`; `--retention-tolerance` allows a loss, `--unconstrained`
+   drops the limit), as the console trains it (`--consensus`: the members' consensus kept instead
+   of the best member, `agents.population.keep_consensus`);
 4. baselines: the rules, the `supervised` agent fitted on the same logs
    (`agents.offline.pretrain`), and an oracle `actor_critic` trained in the true world with the
    same step budget and population (at the scenario's own discount; its best member on
@@ -201,14 +203,17 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
     selection_env = setting.fitted_env(population.selection_seed(seed),
                                        population.SELECTION_CUSTOMERS, penalty=0.0)
     guarded: dict[str, Any] = {}
-    if args.retention_tolerance is not None:
-        # the campaign's retention guardrail, as the console applies it in the fitted model
+    tolerance = None if args.unconstrained else (args.retention_tolerance or 0.0)
+    if tolerance is not None:
+        # the console's retention constraint in a fitted model (agents_training.
+        # training_retention_tolerance): the campaign's guardrail, 0 without one
         control = population.held_out_value(rules, seed=seed, env=selection_env)
         control_rate = leave_rate(rules, setting.fitted_env(seed, args.customers),
                                   LEAVE_RATE_DAYS, seed=seed)
-        guarded = dict(control=control, retention_tolerance=args.retention_tolerance,
-                       max_leave_rate=population.daily_leave_limit(
-                           control_rate, args.retention_tolerance, world.scenario.horizon_days))
+        guarded = dict(max_leave_rate=population.daily_leave_limit(
+            control_rate, tolerance, world.scenario.horizon_days))
+        if args.retention_tolerance is not None:  # the guardrail also holds the choice of member
+            guarded.update(control=control, retention_tolerance=args.retention_tolerance)
     trained = train_population(
         spaces, seed, args, train_env=lambda s: setting.fitted_env(s, args.customers),
         held_out_env=selection_env,
@@ -252,7 +257,7 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
         "revenue_uplift": None}
     return {"scenario": scenario, "seed": seed, "size": size, "rows": rows, "check": check,
             "guardrail": guardrail, "trial": trial, "retention_guardrail": guarded and {
-                "tolerance": args.retention_tolerance, "control": guarded["control"].retention,
+                "tolerance": tolerance, "control": control.retention,
                 "max_leave_rate": guarded["max_leave_rate"], "members": trained.retention,
                 "prices": [m.leave_price for m in trained.members], "kept": trained.chosen},
             "members": {"learned": learned_values,
@@ -321,9 +326,9 @@ def print_result(r: dict) -> None:
           + ".")
     if r.get("retention_guardrail"):
         rg = r["retention_guardrail"]
-        print(f"\nRetention guardrail {rg['tolerance'] * 100:.1f} points, in the fitted model: the "
-              f"rules keep {rg['control']:.3f} of the held-out customers, so each member trained "
-              f"to lose at most {rg['max_leave_rate']:.5f} customers per customer-day; the "
+        print(f"\nRetention constraint {rg['tolerance'] * 100:.1f} points, in the fitted model: "
+              f"the rules keep {rg['control']:.3f} of the held-out customers, so each member "
+              f"trained to lose at most {rg['max_leave_rate']:.5f} customers per customer-day; the "
               "members kept " + ", ".join(f"{v:.3f}" for v in rg["members"])
               + " (price of a lost customer at the end: "
               + ", ".join(f"{p:.2f}" for p in rg["prices"]) + f"); member {rg['kept']} kept.")
@@ -367,10 +372,14 @@ def main() -> None:
                         "keep_consensus), not the member the fitted model ranks first (which the "
                         "console keeps)")
     parser.add_argument("--retention-tolerance", type=float, default=None,
-                        help="the campaign's retention guardrail, a share (0.0: keep as many "
-                             "customers as the rules in the fitted model): trains the learned "
-                             "policy under that constraint (actor_critic's max_leave_rate) and "
-                             "keeps the member within it; default: none")
+                        help="the campaign's retention guardrail, a share (0.01: one point): "
+                             "the learned policy trains to lose at most that much retention to "
+                             "the rules in the fitted model (actor_critic's max_leave_rate) and "
+                             "the member kept must be within it; default: none, and the console's "
+                             "default in a fitted model (trained to the rules' rate, 0 points)")
+    parser.add_argument("--unconstrained", action="store_true",
+                        help="train the learned policy with no retention constraint (the console "
+                             "before 2026-12-08)")
     parser.add_argument("--eval-customers", type=int, default=5000)
     parser.add_argument("--trial-share", type=float, default=0.25,
                         help="share of the world's customers the learned policy decides for in "

@@ -13,7 +13,8 @@ one fresh cohort (common random numbers), and the table gives return and retenti
 rules, paired customer by customer. Seeds 11-13 are used by no other benchmark.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/retention_constraint.py
-    .venv/bin/python benchmarks/retention_constraint.py --scenarios retail --seeds 11 --tolerance 0.01
+    .venv/bin/python benchmarks/retention_constraint.py --scenarios retail --seeds 11 \
+        --tolerance 0.01
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def run_one(scenario: str, seed: int, constrained: bool, args: argparse.Namespac
     rules_report = evaluate(rules, scenario, customers=args.eval_customers, seed=eval_seed)
     report = evaluate(agent, scenario, customers=args.eval_customers, seed=eval_seed)
     return {"scenario": scenario, "seed": seed, "limit": limit, "price": agent.leave_price,
-            "return": report["mean_return"].value, "rules_return": rules_report["mean_return"].value,
+            "return": report["mean_return"].value,
+            "rules_return": rules_report["mean_return"].value,
             "return_uplift": uplift(report, rules_report, "mean_return"),
             "retention": report["retention"].value,
             "rules_retention": rules_report["retention"].value,

@@ -235,12 +235,14 @@ class ActorCritic(Agent):
                 buffer.add(obs_in.numpy(), mask, actions.numpy(), log_probs.numpy(), values.numpy())
                 step = batch.step(actions.numpy())
 
-                # 2. scale the reward; bootstrap customers who reached the horizon (truncated)
-                #    from the value of their final state, not those who churned (terminated)
+                # 2. scale the reward (a customer lost also costs the learned price); bootstrap
+                #    customers who reached the horizon (truncated) from the value of their final
+                #    state, not those who churned (terminated)
                 self.reward_scaler.update(step.reward, step.done, step.valid)
                 rewards = self.reward_scaler.scale(step.reward)
                 leaving = step.terminated & step.valid
-                lost, customer_days = lost + int(leaving.sum()), customer_days + int(step.valid.sum())
+                lost += int(leaving.sum())
+                customer_days += int(step.valid.sum())
                 if self.leave_price:
                     rewards = rewards - np.float32(self.leave_price) * leaving
                 bootstrap = np.zeros(batch.n, dtype=np.float32)

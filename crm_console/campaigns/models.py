@@ -430,8 +430,9 @@ class Campaign(models.Model):
         "control's rate of losing customers plus this; of the policies a run trains side by side "
         "it keeps only one within it on the same held-out simulated customers (if none manages "
         "it, the best is kept and the run says so); and a trial refuses a candidate that loses "
-        "more on live customers. Blank: no limit, the reward weights alone trade revenue against "
-        "churn.",
+        "more on live customers. Blank: training in a customer model fitted from the "
+        "campaign's logs still holds a policy to the control's rate (0 points), and otherwise "
+        "the reward weights alone trade revenue against churn.",
     )
     time_zone = models.CharField(
         max_length=64, default="Europe/London", validators=[validate_time_zone],

@@ -425,9 +425,10 @@ def _train(run: TrainingRun, resuming: bool) -> TrainingRun:
     else:
         run.learning_curve = {"steps": [], "returns": []}
         constraint = None
-        if run.algorithm == "actor_critic" and campaign.retention_tolerance is not None:
+        if run.algorithm == "actor_critic" and bridge.training_retention_tolerance(
+                campaign=campaign, simulator=simulator) is not None:
             _phase(run, "Measuring how many customers the control policy loses in the customer "
-                        "model (the campaign's retention guardrail)")
+                        "model (the limit of the policy's own losses)")
             constraint = bridge.retention_constraint(campaign=campaign, simulator=simulator,
                                                      seed=run.seed, budget_steps=run.budget_steps)
             report["retention_constraint"] = constraint

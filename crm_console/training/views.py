@@ -133,8 +133,12 @@ def _convergence(run: TrainingRun) -> list[tuple[str, str]]:
         rows.append(("Retention constraint",
                      f"at most {constraint['max_leave_rate']:.3%} of customers lost per "
                      f"customer-day: the control policy's {constraint['control_leave_rate']:.3%} "
-                     f"in the same customer model, plus the campaign's retention guardrail of "
-                     f"{points:g} point{'' if points == 1 else 's'} over {constraint['days']} days"
+                     + ("in the same customer model, plus the campaign's retention guardrail of "
+                        f"{points:g} point{'' if points == 1 else 's'} over {constraint['days']} "
+                        "days" if constraint.get("campaign_guardrail", True) else
+                        "in the same customer model: the campaign sets no retention guardrail, "
+                        "and in a model fitted from logs a policy is held to the control's "
+                        "customers")
                      + ("" if price is None else
                         f"; a lost customer was priced {price:.2f} (scaled reward) at the end of "
                         "training" + (", so the policy kept within it" if price == 0 else ""))))

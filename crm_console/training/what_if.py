@@ -204,8 +204,12 @@ def _answer(scenario: WhatIfScenario) -> dict[str, Any]:
                          f"({WHAT_IF_RETRAIN_STEPS:,} customer-days)", 0.35)
         env = world(weights, rules, enabled, seed=1, customers=128,
                     penalty=agents_training.UNCERTAINTY_PENALTY)
-        chosen = agents_training.agent_make(algorithm="actor_critic", seed=0, campaign=campaign,
-                                            simulator=dataclasses.replace(today, env=env))
+        changed = dataclasses.replace(today, env=env)
+        constraint = agents_training.retention_constraint(
+            campaign=campaign, simulator=changed, seed=0, budget_steps=WHAT_IF_RETRAIN_STEPS)
+        chosen = agents_training.agent_make(
+            algorithm="actor_critic", seed=0, campaign=campaign, simulator=changed,
+            max_leave_rate=None if constraint is None else constraint["max_leave_rate"])
         chosen.fit(env, total_steps=WHAT_IF_RETRAIN_STEPS)
         policy_words = "a new actor_critic trained under the changes"
     _phase(scenario, "Running the changed settings", 0.85)

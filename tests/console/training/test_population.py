@@ -155,7 +155,7 @@ def test_a_campaigns_retention_guardrail_trains_each_member_under_a_leave_limit(
     assert kept.config.max_leave_rate == run.report["retention_constraint"]["max_leave_rate"]
 
 
-def test_without_a_retention_guardrail_members_train_without_a_leave_limit(demo_campaign):
+def test_without_a_retention_guardrail_the_built_in_simulator_sets_no_leave_limit(demo_campaign):
     run = services.training_run_execute(training_run_id=population_for(demo_campaign, size=2).pk)
 
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error

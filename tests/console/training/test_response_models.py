@@ -117,6 +117,25 @@ def test_a_policy_trained_in_the_fitted_model_plans_at_most_the_planning_discoun
         "used": PLANNING_DISCOUNT, "campaign": logged_campaign.discount_factor}
 
 
+def test_in_the_fitted_model_a_policy_is_held_to_the_controls_leave_rate_by_default(
+        logged_campaign):
+    model = _fitted(logged_campaign)
+    if not model.trainable:
+        response_model_override(response_model=model, user=None,
+                                reason="test: train in it whatever its check says")
+    assert logged_campaign.retention_guardrail_points is None
+    run = training_services.training_run_create(campaign=logged_campaign, budget_steps=1_000,
+                                                warm_start=False, enqueue=False)
+
+    run = training_services.training_run_execute(training_run_id=run.pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    constraint = run.report["retention_constraint"]
+    assert constraint["tolerance"] == 0.0 and constraint["campaign_guardrail"] is False
+    assert constraint["max_leave_rate"] == pytest.approx(max(constraint["control_leave_rate"], 1e-6))
+    assert policy_agent(run.policy_version).config.max_leave_rate == constraint["max_leave_rate"]
+
+
 def test_a_policy_trained_in_the_built_in_simulator_plans_with_the_campaigns_discount(
         demo_campaign):
     run = training_services.training_run_create(campaign=demo_campaign, budget_steps=1_000,

@@ -106,6 +106,18 @@ def test_run_detail_says_which_retention_constraint_the_policy_trained_under(mar
         "a lost customer was priced 1.50 (scaled reward) at the end of training")
 
 
+def test_run_detail_says_a_fitted_model_holds_a_policy_to_the_controls_customers(marketer_client):
+    run = TrainingRunFactory(status="succeeded", progress=1.0, report={"retention_constraint": {
+        "tolerance": 0.0, "campaign_guardrail": False, "control_leave_rate": 0.0025, "days": 60,
+        "max_leave_rate": 0.0025, "leave_price": 0.0}})
+    convergence = dict(marketer_client.get(f"/training/{run.pk}/").context["convergence"])
+    assert convergence["Retention constraint"] == (
+        "at most 0.250% of customers lost per customer-day: the control policy's 0.250% in the "
+        "same customer model: the campaign sets no retention guardrail, and in a model fitted "
+        "from logs a policy is held to the control's customers; a lost customer was priced 0.00 "
+        "(scaled reward) at the end of training, so the policy kept within it")
+
+
 OPE_REPORT = {
     "live_version_id": None, "guardrail_rule": "paired DR gain lower bound > 0",
     "estimates": {
