@@ -25,6 +25,15 @@ def _fitted(campaign: Campaign) -> CustomerResponseModel:
     return response_model_fit(response_model_id=response_model_create(campaign=campaign).pk)
 
 
+def _trainable(campaign: Campaign) -> CustomerResponseModel:
+    """A fitted model training may use, whatever its check says (overridden where flagged)."""
+    model = _fitted(campaign)
+    if not model.trainable:
+        response_model_override(response_model=model, user=None,
+                                reason="test: train in it whatever its check says")
+    return model
+
+
 def test_fit_without_priced_decisions_fails_in_words(roles):
     campaign = ActionFactory(channel="none", offer="", send_window="", cost=0).campaign
     ActionFactory(campaign=campaign)
@@ -82,10 +91,7 @@ def test_the_logs_a_model_learns_from_carry_each_decisions_propensity(logged_cam
 
 
 def test_training_run_trains_in_the_fitted_model_and_says_so(logged_campaign):
-    model = _fitted(logged_campaign)
-    if not model.trainable:
-        response_model_override(response_model=model, user=None,
-                                reason="test: train in it whatever its check says")
+    model = _trainable(logged_campaign)
     run = training_services.training_run_create(campaign=logged_campaign, budget_steps=1_000,
                                                 warm_start=False, enqueue=False)
 
@@ -101,10 +107,7 @@ def test_training_run_trains_in_the_fitted_model_and_says_so(logged_campaign):
 
 def test_a_policy_trained_in_the_fitted_model_plans_at_most_the_planning_discount(
         logged_campaign):
-    model = _fitted(logged_campaign)
-    if not model.trainable:
-        response_model_override(response_model=model, user=None,
-                                reason="test: train in it whatever its check says")
+    _trainable(logged_campaign)
     assert logged_campaign.discount_factor > PLANNING_DISCOUNT
     run = training_services.training_run_create(campaign=logged_campaign, budget_steps=1_000,
                                                 warm_start=False, enqueue=False)
@@ -119,10 +122,7 @@ def test_a_policy_trained_in_the_fitted_model_plans_at_most_the_planning_discoun
 
 def test_in_the_fitted_model_a_policy_is_held_to_the_controls_leave_rate_by_default(
         logged_campaign):
-    model = _fitted(logged_campaign)
-    if not model.trainable:
-        response_model_override(response_model=model, user=None,
-                                reason="test: train in it whatever its check says")
+    _trainable(logged_campaign)
     assert logged_campaign.retention_guardrail_points is None
     run = training_services.training_run_create(campaign=logged_campaign, budget_steps=1_000,
                                                 warm_start=False, enqueue=False)
