@@ -215,7 +215,8 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
         if args.retention_tolerance is not None:  # the guardrail also holds the choice of member
             guarded.update(control=control, retention_tolerance=args.retention_tolerance)
     trained = train_population(
-        spaces, seed, args, train_env=lambda s: setting.fitted_env(s, args.customers),
+        spaces, seed, args,
+        train_env=lambda s: setting.fitted_env(s, args.customers, args.uncertainty_penalty),
         held_out_env=selection_env,
         consensus_env=setting.fitted_env(seed + population.CONSENSUS_SEED_OFFSET,
                                          population.SELECTION_CUSTOMERS, penalty=0.0)
@@ -377,6 +378,9 @@ def main() -> None:
                              "the rules in the fitted model (actor_critic's max_leave_rate) and "
                              "the member kept must be within it; default: none, and the console's "
                              "default in a fitted model (trained to the rules' rate, 0 points)")
+    parser.add_argument("--uncertainty-penalty", type=float, default=1.0,
+                        help="how much of the fitted model's doubt training subtracts (the "
+                             "console's agents_training.UNCERTAINTY_PENALTY is 1.0)")
     parser.add_argument("--unconstrained", action="store_true",
                         help="train the learned policy with no retention constraint (the console "
                              "before 2026-12-08)")
