@@ -67,9 +67,6 @@ from agents.response_model import (  # noqa: E402
 SIZES = {"large": (90, 20_000), "small": (30, 2_000)}
 """Logged history: (days, customers)."""
 HELD_OUT_DAYS = {"large": 7, "small": 5}
-LEAVE_RATE_DAYS = 1_000_000
-"""Customer-days of the rules in the fitted model that measure their leave rate (the limit of a
-retention-constrained member)."""
 CONSENSUS_DAYS = 60
 """Days of the consensus cohort's customers a population's consensus is distilled on (as many as
 the console's held-out cohort lives, `agents_training.EVALUATION_DAYS`)."""
@@ -208,8 +205,7 @@ def run_one(scenario: str, seed: int, size: str, args: argparse.Namespace) -> di
         # the console's retention constraint in a fitted model (agents_training.
         # training_retention_tolerance): the campaign's guardrail, 0 without one
         control = population.held_out_value(rules, seed=seed, env=selection_env)
-        control_rate = leave_rate(rules, setting.fitted_env(seed, args.customers),
-                                  LEAVE_RATE_DAYS, seed=seed)
+        control_rate = leave_rate(rules, setting.fitted_env(seed, args.customers), seed=seed)
         guarded = dict(max_leave_rate=population.daily_leave_limit(
             control_rate, tolerance, world.scenario.horizon_days))
         if args.retention_tolerance is not None:  # the guardrail also holds the choice of member

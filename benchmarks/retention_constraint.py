@@ -32,9 +32,6 @@ from agents import population  # noqa: E402
 from agents.envs import CustomerJourneyEnv  # noqa: E402
 from agents.evaluate import evaluate, leave_rate, paired_difference, uplift  # noqa: E402
 
-LEAVE_RATE_DAYS = 1_000_000
-"""Customer-days of the rules that measure their leave rate."""
-
 
 def run_one(scenario: str, seed: int, constrained: bool, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
@@ -44,7 +41,7 @@ def run_one(scenario: str, seed: int, constrained: bool, args: argparse.Namespac
     limit = None
     if constrained:
         rate = leave_rate(rules, CustomerJourneyEnv(scenario, num_customers=args.customers,
-                                                    seed=seed + 2), LEAVE_RATE_DAYS, seed=seed)
+                                                    seed=seed + 2), seed=seed)
         limit = population.daily_leave_limit(rate, args.tolerance, world.scenario.horizon_days)
     agent = agents.make("actor_critic", *spaces, seed=seed,
                         action_attributes=world.catalogue.attributes,

@@ -16,7 +16,7 @@ import agents
 from agents import offline, ope, population
 from agents.algos.base import ProgressCallback, TrainingReport
 from agents.envs import PLANNING_DISCOUNT, CustomerJourneyEnv, FittedJourneyEnv
-from agents.evaluate import evaluate, leave_rate
+from agents.evaluate import LEAVE_RATE_DAYS, evaluate, leave_rate
 from agents.features import ProfileState
 from agents.response_model import ResponseModel
 from crm_console.campaigns.agents_bridge import (
@@ -139,13 +139,6 @@ def planning_discount(*, campaign: Campaign, simulator: CampaignSimulator) -> fl
     return discount if simulator.response_model is None else min(discount, PLANNING_DISCOUNT)
 
 
-LEAVE_RATE_DAYS = 1_000_000
-"""Most customer-days of the control policy that measure its leave rate (a retention-constrained
-training's limit; never more than the training's own budget). About 3 s for the rules on one core;
-300,000 put one retail world's rate 8 % above its 1M figure, which is a point of retention over
-90 days (benchmarks/retention_constraint.py)."""
-
-
 def training_retention_tolerance(*, campaign: Campaign,
                                  simulator: CampaignSimulator) -> float | None:
     """The retention loss an actor_critic may train to, as a share: the campaign's retention
@@ -170,7 +163,9 @@ def retention_constraint(*, campaign: Campaign, simulator: CampaignSimulator, se
     control = control_agent(campaign=campaign, catalogue=simulator.bridge.catalogue,
                             observation_space=simulator.env.single_observation_space,
                             action_space=simulator.env.single_action_space, seed=seed)
-    rate = leave_rate(control, simulator.env, min(LEAVE_RATE_DAYS, max(1, budget_steps)), seed=seed)
+    # never more customer-days than the training itself spends
+    rate = leave_rate(control, simulator.env, min(LEAVE_RATE_DAYS, max(1, budget_steps)),
+                      seed=seed)
     days = min(EVALUATION_DAYS, campaign.horizon_days)
     return {"tolerance": tolerance, "campaign_guardrail": campaign.retention_tolerance is not None,
             "control_leave_rate": rate, "days": days,
